@@ -1,0 +1,74 @@
+"""TimeHub: create_app() wires configuration, extensions, blueprints and the CLI."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from dotenv import load_dotenv
+from flask import Flask, redirect, request, url_for
+from flask_login import current_user
+from sqlalchemy import event, func, select
+from sqlalchemy.engine import Engine
+
+from app.config import load_config
+from app.extensions import csrf, db, login_manager, migrate
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    load_dotenv()
+    app = Flask(__name__)
+    app.config.update(load_config())
+    app.config.update(overrides or {})
+
+    # httpx2 logs full request URLs at INFO; Trello's carry key and token.
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+    from app.services.secrets import load_keyring
+    app.extensions["timehub.keyring"] = load_keyring(app.config["TIMEHUB_ENCRYPTION_KEYS"], app.config["INSTANCE_PATH"])
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message_category = "info"
+
+    from app import models  # noqa: F401  (registers every table)
+    from app.routes import register_blueprints
+    register_blueprints(app)
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        return db.session.get(models.User, int(user_id))
+
+    @app.before_request
+    def first_run_setup():
+        """Until an account exists, every page leads to the one-time admin set-up."""
+        if request.endpoint in ("auth.setup", "static") or app.config.get("_HAS_USERS"):
+            return None
+        if db.session.scalar(select(func.count(models.User.id))):
+            app.config["_HAS_USERS"] = True
+            return None
+        return redirect(url_for("auth.setup"))
+
+    @app.context_processor
+    def inject_user():
+        return {"current_user": current_user}
+
+    from app.cli import register_cli
+    register_cli(app)
+    return app
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, _record):
+    """SQLite enforces foreign keys only when asked, per connection."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.close()

@@ -1,0 +1,92 @@
+"""The `timehub` console script: Flask's CLI (db, routes, run) plus TimeHub's commands."""
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup
+from sqlalchemy import select
+
+from app.extensions import db
+
+
+def _create_app(*_args) -> Flask:
+    from app import create_app
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app)
+def main() -> None:
+    """TimeHub: time tracking for small teams, built around its integrations."""
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(users)
+    app.cli.add_command(secrets_group)
+    app.cli.add_command(serve)
+
+
+@click.group()
+def users() -> None:
+    """Manage user accounts."""
+
+
+@users.command("create")
+@click.option("--email", required=True)
+@click.option("--password", required=True, help="At least 8 characters.")
+@click.option("--name", default=None, help="Display name (defaults to the e-mail's local part).")
+@click.option("--admin", is_flag=True, help="Make the user an administrator.")
+@click.option("--timezone", default="UTC", show_default=True)
+def create_user(email: str, password: str, name: str | None, admin: bool, timezone: str) -> None:
+    """Create a user account."""
+    from app.services.user_service import UserError, create_user as create
+    try:
+        user = create(email=email, password=password, name=name, admin=admin, timezone=timezone)
+    except UserError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"Created {'admin' if user.is_admin else 'user'} {user.email} (id {user.id}).")
+
+
+@users.command("list")
+def list_users() -> None:
+    """List user accounts."""
+    from app.models import User
+    for user in db.session.scalars(select(User).order_by(User.id)):
+        click.echo(f"{user.id}\t{user.email}\t{user.role}\t{user.timezone}")
+
+
+@users.command("token")
+@click.option("--email", required=True)
+@click.option("--name", default="cli", show_default=True)
+def create_token(email: str, name: str) -> None:
+    """Issue a personal API token (printed once; only its digest is stored)."""
+    from app.models import ApiToken, User
+    user = db.session.scalars(select(User).where(User.email == email.strip().lower())).one_or_none()
+    if user is None:
+        raise click.ClickException(f"no user with e-mail {email}")
+    token, plain = ApiToken.issue(user, name)
+    db.session.add(token)
+    db.session.commit()
+    click.echo(plain)
+
+
+@click.group("secrets")
+def secrets_group() -> None:
+    """Manage encryption of stored secrets."""
+
+
+@secrets_group.command("rotate")
+def rotate() -> None:
+    """Re-encrypt every stored secret under the current (first) key of TIMEHUB_ENCRYPTION_KEYS."""
+    from app.services.integration_service import rotate_all_secrets
+    count = rotate_all_secrets()
+    click.echo(f"Re-encrypted {count} stored secret(s) under the current key.")
+
+
+@click.command("serve")
+@click.option("--host", envvar="HOST", default="127.0.0.1", show_default=True)
+@click.option("--port", envvar="PORT", default=5000, type=int, show_default=True)
+def serve(host: str, port: int) -> None:
+    """Serve TimeHub with the embedded defaults (for scale, run gunicorn 'app.wsgi:app')."""
+    from flask import current_app
+    click.echo(f"TimeHub on http://{host}:{port}")
+    current_app.run(host=host, port=port, threaded=True, use_reloader=False)

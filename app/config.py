@@ -1,0 +1,65 @@
+"""Settings from the environment (and a `.env` file in the working directory).
+
+Every variable TimeHub reads is listed here and in the README; nothing else
+reads `os.environ` except the provider endpoint overrides, which
+`app.integrations.base.ProviderSpec` resolves per provider.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def instance_path() -> Path:
+    """The folder holding the embedded database, job queue and generated keys."""
+    path = Path(os.environ.get("TIMEHUB_INSTANCE", "instance")).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def read_or_create_secret_file(path: Path, make_value, what: str) -> str:
+    """Return the value stored in `path`, creating it (mode 0600) on first use."""
+    if path.exists():
+        return path.read_text().strip()
+    value = make_value()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    log.warning("No %s configured: generated one into %s. Back it up, or set it in the environment.", what, path)
+    return value
+
+
+def database_url(instance: Path) -> str:
+    url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance / 'timehub.db'}"
+    # Heroku-style URLs and plain postgresql:// should use psycopg 3.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def load_config() -> dict:
+    instance = instance_path()
+    secret_key = os.environ.get("TIMEHUB_SECRET_KEY") or read_or_create_secret_file(
+        instance / "secret_key", lambda: secrets.token_urlsafe(48), "TIMEHUB_SECRET_KEY"
+    )
+    return {
+        "INSTANCE_PATH": str(instance),
+        "SECRET_KEY": secret_key,
+        "SQLALCHEMY_DATABASE_URI": database_url(instance),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": os.environ.get("REDIS_URL") or None,
+        # Comma-separated Fernet keys, newest first; read by app.services.secrets.
+        "TIMEHUB_ENCRYPTION_KEYS": os.environ.get("TIMEHUB_ENCRYPTION_KEYS", ""),
+        # Public base URL when behind a reverse proxy; used for OAuth redirect URIs.
+        "TIMEHUB_EXTERNAL_URL": (os.environ.get("TIMEHUB_EXTERNAL_URL") or "").rstrip("/") or None,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": os.environ.get("TIMEHUB_SECURE_COOKIES", "0") == "1",
+        "WTF_CSRF_TIME_LIMIT": None,  # tokens live as long as the session
+        "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+    }

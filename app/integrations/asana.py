@@ -1,0 +1,28 @@
+"""Asana: projects and tasks -> projects and tasks; webhooks with handshake + HMAC."""
+from app.integrations.base import IMPORT_TASKS, OAUTH_APP_FIELDS, WEBHOOKS, Connector, ProviderSpec
+
+SPEC = ProviderSpec(
+    slug="asana",
+    name="Asana",
+    scope="global",
+    auth_kind="oauth2",
+    summary="Asana projects and their tasks become TimeHub projects and tasks.",
+    authorize_url="https://app.asana.com/-/oauth_authorize",
+    token_url="https://app.asana.com/-/oauth_token",
+    revoke_url="https://app.asana.com/-/oauth_revoke",
+    api_base="https://app.asana.com/api/1.0",
+    scopes=("default",),
+    console_url="https://app.asana.com/0/my-apps",
+    register_steps=(
+        "Create an app in the Asana developer console.",
+        "Under OAuth, add the redirect URL below.",
+        "Copy the client ID and client secret into this form.",
+    ),
+    setup_fields=OAUTH_APP_FIELDS,
+    capabilities=frozenset({IMPORT_TASKS, WEBHOOKS}),
+    defaults={"sync_interval_minutes": 15},
+)
+
+
+class AsanaConnector(Connector):
+    spec = SPEC

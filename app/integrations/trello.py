@@ -1,0 +1,41 @@
+"""Trello (API key + token): boards -> projects, cards -> tasks; webhooks signed with HMAC-SHA1."""
+from app.integrations.base import IMPORT_TASKS, WEBHOOKS, AccountInfo, Connector, ProviderSpec, SetupField
+from app.integrations.http import ProviderClient
+
+SPEC = ProviderSpec(
+    slug="trello",
+    name="Trello",
+    scope="global",
+    auth_kind="api_key",
+    summary="Boards become TimeHub projects and their cards become tasks.",
+    api_base="https://api.trello.com/1",
+    console_url="https://trello.com/power-ups/admin",
+    register_steps=(
+        "Create a Power-Up in the Trello Power-Up admin portal (any name; it only holds the API key).",
+        "Open its API key tab and generate a new API key; copy the key.",
+        "Follow the 'Token' link next to the key, allow access, and copy the token it shows.",
+    ),
+    setup_fields=(
+        SetupField("api_key", "API key", secret=True),
+        SetupField("token", "Token", secret=True),
+    ),
+    capabilities=frozenset({IMPORT_TASKS, WEBHOOKS}),
+    defaults={"sync_interval_minutes": 15},
+)
+
+
+class TrelloConnector(Connector):
+    spec = SPEC
+
+    @staticmethod
+    def client(api_base: str, api_key: str, token: str, **kwargs) -> ProviderClient:
+        return ProviderClient(SPEC.name, api_base, auth_params={"key": api_key, "token": token}, **kwargs)
+
+    @classmethod
+    def verify(cls, api_base: str, credentials: dict, **client_kwargs) -> AccountInfo:
+        """Check key + token with GET /members/me; raises ProviderError when refused."""
+        with cls.client(api_base, credentials["api_key"], credentials["token"], **client_kwargs) as client:
+            member = client.get_json("members/me", params={"fields": "fullName,username"})
+        name = member.get("fullName") or member.get("username") or member.get("id", "")
+        username = member.get("username")
+        return AccountInfo(label=f"{name} (@{username})" if username and username != name else name)

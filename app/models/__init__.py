@@ -1,0 +1,23 @@
+"""All models, imported here so that Alembic and the app see every table."""
+from app.models.client import Client
+from app.models.integration import (
+    ExternalLink,
+    Integration,
+    IntegrationCredential,
+    OutboxItem,
+    ProviderApp,
+    SyncCursor,
+    SyncRun,
+    WebhookDelivery,
+)
+from app.models.invoice import Invoice, InvoiceLine
+from app.models.project import Project
+from app.models.task import Task
+from app.models.time_entry import TimeEntry
+from app.models.user import ApiToken, User
+
+__all__ = [
+    "ApiToken", "Client", "ExternalLink", "Integration", "IntegrationCredential", "Invoice", "InvoiceLine",
+    "OutboxItem", "Project", "ProviderApp", "SyncCursor", "SyncRun", "Task", "TimeEntry", "User",
+    "WebhookDelivery",
+]

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask_login import UserMixin
+from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from app.extensions import db
+from app.models.base import TimestampMixin, utcnow
+
+ROLES = ("admin", "user")
+
+
+class User(UserMixin, TimestampMixin, db.Model):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("role IN ('admin', 'user')", name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(10), default="user")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+
+    # Deleting a user removes what is theirs alone (ORM and database agree).
+    integrations = relationship("Integration", back_populates="user", cascade="all, delete-orphan", passive_deletes=True)
+    api_tokens = relationship("ApiToken", cascade="all, delete-orphan", passive_deletes=True)
+    time_entries = relationship("TimeEntry", back_populates="user", cascade="all, delete-orphan", passive_deletes=True)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    def __repr__(self) -> str:
+        return f"<User {self.email}>"
+
+
+class ApiToken(db.Model):
+    """A personal API token; only its SHA-256 digest is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+
+    user = relationship("User", overlaps="api_tokens")
+
+    @staticmethod
+    def digest(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, user: User, name: str) -> tuple["ApiToken", str]:
+        """Create a token for `user`; the plain value is returned once and never stored."""
+        plain = "th_" + secrets.token_urlsafe(32)
+        return cls(user=user, name=name, token_digest=cls.digest(plain)), plain

@@ -1,0 +1,9 @@
+"""Blueprints, one module each."""
+from flask import Flask
+
+
+def register_blueprints(app: Flask) -> None:
+    from app.routes import admin, api, auth, calendar, integrations, invoices, projects, time_entries
+
+    for module in (auth, time_entries, projects, invoices, calendar, integrations, admin, api):
+        app.register_blueprint(module.bp)

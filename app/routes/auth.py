@@ -1,0 +1,78 @@
+"""Login, logout, and the one-time creation of the first admin account."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import login_required, login_user, logout_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length
+
+from app.extensions import db
+from app.models import User
+from app.services.user_service import MIN_PASSWORD_LENGTH, UserError, create_user, has_users
+from app.timezones import COMMON_TIMEZONES
+
+bp = Blueprint("auth", __name__)
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("E-mail", validators=[DataRequired()])
+    password = PasswordField("Password", validators=[DataRequired()])
+
+
+class SetupForm(FlaskForm):
+    name = StringField("Your name", validators=[DataRequired(), Length(max=120)])
+    email = EmailField("E-mail", validators=[DataRequired()])
+    password = PasswordField("Password", validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH)])
+    confirm = PasswordField("Repeat password", validators=[DataRequired(), EqualTo("password", "Passwords differ.")])
+    timezone = SelectField("Time zone", choices=COMMON_TIMEZONES, default="UTC")
+
+
+def safe_next(target: str | None) -> str:
+    """Only follow relative `next` links, never to another host."""
+    if target and not urlsplit(target).netloc and target.startswith("/") and not target.startswith("//"):
+        return target
+    return url_for("time_entries.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    form = LoginForm()
+    if form.validate_on_submit():
+        email = form.email.data.strip().lower()
+        user = db.session.scalars(select(User).where(User.email == email)).one_or_none()
+        if user and user.check_password(form.password.data):
+            login_user(user)
+            return redirect(safe_next(request.args.get("next")))
+        form.password.errors.append("Wrong e-mail or password.")
+    return render_template("auth/login.html", form=form), 422 if form.errors else 200
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    logout_user()
+    flash("Signed out.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/setup", methods=["GET", "POST"])
+def setup():
+    """Shown once, while the database has no user at all."""
+    if has_users():
+        abort(404)
+    form = SetupForm()
+    if form.validate_on_submit():
+        try:
+            user = create_user(email=form.email.data, password=form.password.data, name=form.name.data,
+                               admin=True, timezone=form.timezone.data)
+        except UserError as exc:
+            form.email.errors.append(exc.message)
+        else:
+            login_user(user)
+            flash("Welcome to TimeHub. Your admin account is ready.", "success")
+            return redirect(url_for("integrations.index"))
+    return render_template("auth/setup.html", form=form), 422 if form.errors else 200

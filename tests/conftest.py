@@ -1,0 +1,161 @@
+"""Shared fixtures. Every test that uses `app` runs once on SQLite and, when
+DATABASE_URL is set, once more on that PostgreSQL server."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from app import create_app
+from app.extensions import db as _db
+from app.services.user_service import create_user
+
+POSTGRES_URL = os.environ.get("DATABASE_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+ENCRYPTION_KEY = Fernet.generate_key().decode()
+PASSWORD = "correct horse battery"
+
+
+def _psycopg_url(url: str) -> str:
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _migrate(url: str, instance: Path) -> None:
+    from flask_migrate import upgrade
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "INSTANCE_PATH": str(instance)})
+    with app.app_context():
+        upgrade()
+        _db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_databases(tmp_path_factory):
+    """One migrated database per backend for the whole session:
+    a SQLite template file copied per test, and a throw-away PostgreSQL database."""
+    os.environ.setdefault("TIMEHUB_ENCRYPTION_KEYS", ENCRYPTION_KEY)
+    root = tmp_path_factory.mktemp("databases")
+    os.environ["TIMEHUB_INSTANCE"] = str(root)
+    created = {}
+    template = root / "template.db"
+    _migrate(f"sqlite:///{template}", root)
+    created["sqlite"] = template
+    admin_engine = None
+    if POSTGRES_URL:
+        server = make_url(_psycopg_url(POSTGRES_URL))
+        name = f"timehub_test_{uuid.uuid4().hex[:10]}"
+        admin_engine = create_engine(server, isolation_level="AUTOCOMMIT")
+        with admin_engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        created["postgresql"] = server.set(database=name).render_as_string(hide_password=False)
+        _migrate(created["postgresql"], root)
+    yield created
+    if admin_engine is not None:
+        with admin_engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(created["postgresql"]).database}" WITH (FORCE)'))
+        admin_engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, migrated_databases, tmp_path):
+    backend = request.param
+    if backend == "sqlite":
+        path = tmp_path / "timehub.db"
+        shutil.copy(migrated_databases["sqlite"], path)
+        yield f"sqlite:///{path}"
+        return
+    url = migrated_databases["postgresql"]
+    yield url
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        tables = [t.name for t in reversed(_db.metadata.sorted_tables)]
+        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def app(database_url, tmp_path, monkeypatch):
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    monkeypatch.setenv("TIMEHUB_INSTANCE", str(instance))
+    monkeypatch.setenv("TIMEHUB_ENCRYPTION_KEYS", ENCRYPTION_KEY)
+    application = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url})
+    with application.app_context():
+        yield application
+        _db.session.remove()
+        _db.engine.dispose()
+
+
+@pytest.fixture
+def db(app):
+    return _db
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def make_user(app):
+    counter = iter(range(1, 10_000))
+
+    def make(email: str | None = None, *, admin: bool = False, timezone: str = "UTC", name: str | None = None):
+        email = email or f"user{next(counter)}@example.com"
+        return create_user(email=email, password=PASSWORD, admin=admin, timezone=timezone, name=name)
+
+    return make
+
+
+@pytest.fixture
+def admin(make_user):
+    return make_user("admin@example.com", admin=True, name="Ada Admin")
+
+
+@pytest.fixture
+def user(make_user):
+    return make_user("user@example.com", name="Ulla User")
+
+
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_token(client, page: str = "/login") -> str:
+    """A valid CSRF token for the client's session, read from a rendered form."""
+    html = client.get(page).get_data(as_text=True)
+    match = CSRF_RE.search(html)
+    assert match, f"no CSRF token on {page}"
+    return match.group(1)
+
+
+def login(client, user, password: str = PASSWORD):
+    response = client.post("/login", data={"email": user.email, "password": password,
+                                           "csrf_token": csrf_token(client, "/login")})
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    return client
+
+
+def post_form(client, url: str, data: dict | None = None, *, page: str | None = None, **kwargs):
+    """POST like a browser: with the CSRF token of a page the user could see."""
+    payload = dict(data or {})
+    payload["csrf_token"] = csrf_token(client, page or "/integrations")
+    return client.post(url, data=payload, **kwargs)
+
+
+@pytest.fixture
+def admin_client(client, admin):
+    return login(client, admin)
+
+
+@pytest.fixture
+def user_client(app, user):
+    return login(app.test_client(), user)
