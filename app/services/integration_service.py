@@ -251,16 +251,6 @@ class IntegrationService:
         integration.last_error = None
         self.session.commit()
 
-    def set_enabled(self, actor: User, slug: str, enabled: bool) -> Integration:
-        spec = self.spec(slug)
-        self.require_manage(actor, spec)
-        integration = self.integration_for(actor, slug)
-        if integration is None or integration.credential is None:
-            raise IntegrationError(f"{spec.name} is not connected.")
-        integration.status = "active" if enabled else "disabled"
-        self.session.commit()
-        return integration
-
     def _verify(self, spec: ProviderSpec, credentials: dict, client_kwargs: dict) -> AccountInfo:
         connector = registry.get_connector(spec.slug)
         try:
