@@ -1,0 +1,241 @@
+"""Time entries: the only place that writes them.
+
+Every change to a time entry (start, stop, create, update, delete) goes
+through a function here and is committed by `_commit`, so that the sync
+engine can add its outbox row to the same transaction in one place.
+
+Functions take and return naive UTC datetimes; converting from and to the
+user's time zone is the caller's job (see app.timefmt). Who may touch which
+entry is decided by `visible_entry` / `visible_user_ids`; the write functions
+trust that the caller has checked it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app.extensions import db
+from app.models import Project, Task, TimeEntry, User
+from app.models.base import utcnow
+from app.timefmt import local_date
+
+DESCRIPTION_MAX = 1000
+
+
+class TimeEntryInvalid(Exception):
+    """Input that would make a wrong entry; `errors` maps a field name to a message.
+
+    Field names: description, project, task, started_at, ended_at.
+    """
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+class TimeEntryLocked(Exception):
+    """The entry is on an invoice that is no longer a draft."""
+
+    def __init__(self, entry: TimeEntry):
+        invoice = entry.invoice
+        super().__init__(
+            f"This entry is on invoice {invoice.number}, which is {invoice.status}; "
+            "it can no longer be changed or deleted."
+        )
+        self.message = str(self)
+
+
+@dataclass(frozen=True)
+class EntryFields:
+    """What a person can set on an entry (ended_at None = timer keeps running)."""
+
+    started_at: datetime
+    ended_at: datetime | None
+    description: str = ""
+    project_id: int | None = None
+    task_id: int | None = None
+    billable: bool = True
+
+
+# ---- reading ---------------------------------------------------------------------------------
+
+def is_locked(entry: TimeEntry) -> bool:
+    return entry.invoice_id is not None and entry.invoice is not None and entry.invoice.status != "draft"
+
+
+def running_entry(user: User) -> TimeEntry | None:
+    return db.session.scalars(
+        select(TimeEntry).where(TimeEntry.user_id == user.id, TimeEntry.ended_at.is_(None))
+    ).one_or_none()
+
+
+def visible_entry(viewer: User, entry_id: int) -> TimeEntry | None:
+    """The entry if `viewer` may see and change it (their own, or any for admins)."""
+    entry = db.session.get(TimeEntry, entry_id)
+    if entry is None or (entry.user_id != viewer.id and not viewer.is_admin):
+        return None
+    return entry
+
+
+def visible_user_ids(viewer: User, requested: str | None) -> list[int] | None:
+    """Whose entries a list shows: None = everyone (admins, `requested == "all"`).
+
+    Raises LookupError when the viewer may not see the requested user (the
+    caller answers 404): non-admins only ever see themselves.
+    """
+    if requested in (None, "", str(viewer.id)):
+        return [viewer.id]
+    if not viewer.is_admin:
+        raise LookupError(requested)
+    if requested == "all":
+        return None
+    if not requested.isdigit() or db.session.get(User, int(requested)) is None:
+        raise LookupError(requested)
+    return [int(requested)]
+
+
+def entries_between(user_ids: list[int] | None, start: datetime, end: datetime | None) -> list[TimeEntry]:
+    """Entries that start in [start, end) (end None = open), newest first."""
+    query = select(TimeEntry).where(TimeEntry.started_at >= start)
+    if end is not None:
+        query = query.where(TimeEntry.started_at < end)
+    if user_ids is not None:
+        query = query.where(TimeEntry.user_id.in_(user_ids))
+    return list(db.session.scalars(query.order_by(TimeEntry.started_at.desc(), TimeEntry.id.desc())))
+
+
+@dataclass
+class Day:
+    day: date
+    entries: list[TimeEntry] = field(default_factory=list)
+
+    @property
+    def total(self) -> timedelta:
+        return sum((entry.duration for entry in self.entries), timedelta())
+
+
+def group_by_day(entries: list[TimeEntry], tz: ZoneInfo) -> list[Day]:
+    """Entries by the local day they start on, keeping the order they came in."""
+    days: dict[date, Day] = {}
+    for entry in entries:
+        day = local_date(entry.started_at, tz)
+        days.setdefault(day, Day(day)).entries.append(entry)
+    return list(days.values())
+
+
+# ---- writing ---------------------------------------------------------------------------------
+
+def start_timer(user: User, *, description: str = "", project_id: int | None = None,
+                task_id: int | None = None, billable: bool = True, now: datetime | None = None) -> TimeEntry:
+    """Start a timer for `user`, stopping their running one first (at the same instant).
+
+    Starting never refuses because another timer runs: switching tasks is one
+    click. The database still guarantees one running timer per user, so two
+    concurrent starts cannot both win; the loser gets TimeEntryInvalid.
+    """
+    now = now or utcnow()
+    fields = EntryFields(started_at=now, ended_at=None, description=description,
+                         project_id=project_id, task_id=task_id, billable=billable)
+    _validate(fields)
+    running = running_entry(user)
+    if running is not None:
+        running.ended_at = max(now, running.started_at)
+        db.session.flush()  # the stop must reach the database before the new running row
+    entry = TimeEntry(user_id=user.id)
+    _apply(entry, fields)
+    db.session.add(entry)
+    _commit(entry, "started", conflict="Another timer was started at the same moment; reload the page.")
+    return entry
+
+
+def stop_timer(user: User, *, now: datetime | None = None) -> TimeEntry | None:
+    """Stop the user's running timer; None when none runs."""
+    entry = running_entry(user)
+    if entry is None:
+        return None
+    entry.ended_at = max(now or utcnow(), entry.started_at)
+    _commit(entry, "stopped")
+    return entry
+
+
+def create_entry(user: User, fields: EntryFields) -> TimeEntry:
+    """A finished entry typed in by hand."""
+    if fields.ended_at is None:
+        raise TimeEntryInvalid({"ended_at": "Give an end time or a duration."})
+    _validate(fields)
+    entry = TimeEntry(user_id=user.id)
+    _apply(entry, fields)
+    db.session.add(entry)
+    _commit(entry, "created")
+    return entry
+
+
+def update_entry(entry: TimeEntry, fields: EntryFields) -> TimeEntry:
+    """Change an entry. A running entry may stay running (ended_at None); a stopped one may not restart."""
+    if is_locked(entry):
+        raise TimeEntryLocked(entry)
+    if fields.ended_at is None and not entry.is_running:
+        raise TimeEntryInvalid({"ended_at": "Give an end time."})
+    _validate(fields, current=entry)
+    _apply(entry, fields)
+    _commit(entry, "updated")
+    return entry
+
+
+def delete_entry(entry: TimeEntry) -> None:
+    if is_locked(entry):
+        raise TimeEntryLocked(entry)
+    db.session.delete(entry)
+    _commit(entry, "deleted")
+
+
+def _validate(fields: EntryFields, current: TimeEntry | None = None) -> None:
+    errors: dict[str, str] = {}
+    if len(fields.description) > DESCRIPTION_MAX:
+        errors["description"] = f"At most {DESCRIPTION_MAX} characters."
+    if fields.ended_at is not None and fields.ended_at <= fields.started_at:
+        errors["ended_at"] = "The end must be after the start."
+    project = db.session.get(Project, fields.project_id) if fields.project_id is not None else None
+    if fields.project_id is not None:
+        if project is None:
+            errors["project"] = "No such project."
+        elif project.archived and (current is None or current.project_id != project.id):
+            errors["project"] = f"Project {project.name} is archived."
+    if fields.task_id is not None:
+        task = db.session.get(Task, fields.task_id)
+        if task is None:
+            errors["task"] = "No such task."
+        elif fields.project_id is not None and task.project_id != fields.project_id:
+            errors["task"] = "This task belongs to another project."
+    if errors:
+        raise TimeEntryInvalid(errors)
+
+
+def _apply(entry: TimeEntry, fields: EntryFields) -> None:
+    entry.started_at = fields.started_at
+    entry.ended_at = fields.ended_at
+    entry.description = fields.description.strip()
+    entry.task_id = fields.task_id
+    # A task implies its project, so choosing only a task is enough.
+    entry.project_id = fields.project_id if fields.project_id is not None or fields.task_id is None \
+        else db.session.get(Task, fields.task_id).project_id
+    entry.billable = fields.billable
+
+
+def _commit(entry: TimeEntry, action: str, *, conflict: str | None = None) -> None:
+    """The single commit point for time entries.
+
+    `action` (started, stopped, created, updated, deleted) is what the sync
+    engine's outbox row will record for `entry`, in this same transaction.
+    """
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        if conflict is None:
+            raise
+        raise TimeEntryInvalid({"started_at": conflict}) from None
