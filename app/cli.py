@@ -88,5 +88,13 @@ def rotate() -> None:
 def serve(host: str, port: int) -> None:
     """Serve TimeHub with the embedded defaults (for scale, run gunicorn 'app.wsgi:app')."""
     from flask import current_app
+    from werkzeug.serving import WSGIRequestHandler, run_simple
+
+    class PathOnlyLogHandler(WSGIRequestHandler):
+        """Access log without query strings: OAuth callbacks carry codes there."""
+
+        def log_request(self, code="-", size="-"):
+            self.log("info", '"%s %s" %s', self.command, self.path.split("?", 1)[0], code)
+
     click.echo(f"TimeHub on http://{host}:{port}")
-    current_app.run(host=host, port=port, threaded=True, use_reloader=False)
+    run_simple(host, port, current_app._get_current_object(), threaded=True, request_handler=PathOnlyLogHandler)
