@@ -1,0 +1,137 @@
+"""Contract checks: do the requests we send (and the answers our fakes give)
+match the providers' official API descriptions?
+
+The descriptions live outside the repository, in ../shared/specs/ (see its
+README); they are read in place, never copied. Tests call
+`require_spec("trello")` (or use `Contract.for_provider`), which skips the
+test with a clear reason when that folder is absent.
+
+    contract = Contract.for_provider("trello")
+    contract.check_request(recorded)          # raises RequestValidationError
+    contract.request_errors(recorded)         # every problem, as a list
+
+A recorded request (tests.fakes.server.RecordedRequest) is matched against
+the description's own server URL: its path must start with that server's
+base path (`/1` for Trello), which is what a fake mounted at the same root
+receives.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import re
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from openapi_core import Config, OpenAPI
+from openapi_core.testing import MockRequest, MockResponse
+
+from tests.fakes.server import RecordedRequest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SPECS_DIR = REPO_ROOT.parent / "shared" / "specs"
+
+
+def spec_path(provider: str) -> Path:
+    return SPECS_DIR / f"{provider}.json"
+
+
+def require_spec(provider: str) -> Path:
+    """The description file of `provider`, or skip the calling test saying why."""
+    path = spec_path(provider)
+    if not SPECS_DIR.is_dir():
+        pytest.skip(f"provider API descriptions not found: {SPECS_DIR} is absent (contract checks need ../shared/specs)")
+    if not path.is_file():
+        pytest.skip(f"no API description for {provider}: {path} is absent")
+    return path
+
+
+def _lenient_date(value: str) -> bool:
+    """Trello declares ISO date-times (`due`, `start`, `dateLastActivity`) as `format: date`;
+    accept either a date or a date-time, as the API does."""
+    try:
+        date.fromisoformat(value)
+        return True
+    except ValueError:
+        pass
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return True
+    except ValueError:
+        return False
+
+
+def _fields_list_schema(allowed: set[str]) -> dict:
+    """A comma-separated list of allowed field names, or `all`."""
+    names = "|".join(sorted((re.escape(n) for n in allowed), key=len, reverse=True))
+    return {"type": "string", "pattern": rf"^(all|({names})(,({names}))*)$"}
+
+
+def _repair_trello(spec: dict) -> None:
+    """Trello's `fields` parameters take comma-separated field names (`fields=fullName,username`),
+    but the description types them as a single enum value, and `MemberFields` lists only `id`.
+    Accept lists of the enum's names plus the properties of the object they select."""
+    schemas = spec["components"]["schemas"]
+    for fields_schema, object_schema in (("MemberFields", "Member"), ("BoardFields", "Board"),
+                                         ("OrganizationFields", None)):
+        allowed = set(schemas[fields_schema].get("enum", []))
+        if object_schema:
+            allowed |= set(schemas[object_schema].get("properties", {}))
+        schemas[fields_schema] = _fields_list_schema(allowed)
+
+
+REPAIRS = {"trello": _repair_trello}
+FORMATS = {"trello": {"date": _lenient_date}}
+
+
+@lru_cache(maxsize=None)
+def _load(provider: str) -> dict:
+    return json.loads(spec_path(provider).read_text())
+
+
+class Contract:
+    """One provider's description, ready to validate requests and responses."""
+
+    def __init__(self, provider: str, spec: dict):
+        self.provider = provider
+        self.server_url = spec["servers"][0]["url"].rstrip("/")
+        parts = urlsplit(self.server_url)
+        self.host_url = f"{parts.scheme}://{parts.netloc}"
+        self.base_path = parts.path.rstrip("/")
+        self.api = OpenAPI.from_dict(spec, config=Config(extra_format_validators=FORMATS.get(provider, {})))
+
+    @classmethod
+    def for_provider(cls, provider: str, server_url: str | None = None) -> "Contract":
+        """Load `provider`'s description (skipping the test when absent). `server_url` replaces the
+        description's `servers`, for providers whose host is per customer (Jira sites, GitLab)."""
+        require_spec(provider)
+        spec = copy.deepcopy(_load(provider))
+        if server_url:
+            spec["servers"] = [{"url": server_url}]
+        REPAIRS.get(provider, lambda _spec: None)(spec)
+        return cls(provider, spec)
+
+    def mock_request(self, recorded: RecordedRequest) -> MockRequest:
+        if not recorded.path.startswith(self.base_path + "/") and recorded.path != self.base_path:
+            raise AssertionError(f"{recorded.path} is not under {self.provider}'s base path {self.base_path!r}")
+        content_type = recorded.headers.get("content-type", "application/json").split(";")[0].strip()
+        return MockRequest(self.host_url, recorded.method, recorded.path, args=recorded.query,
+                           headers=recorded.headers, data=recorded.body or None, content_type=content_type)
+
+    def check_request(self, recorded: RecordedRequest) -> None:
+        """Raise openapi-core's error (a RequestValidationError, or PathNotFound/OperationNotFound
+        for calls the description does not have) unless the request matches."""
+        self.api.validate_request(self.mock_request(recorded))
+
+    def request_errors(self, recorded: RecordedRequest) -> list[Exception]:
+        return list(self.api.iter_request_errors(self.mock_request(recorded)))
+
+    def check_response(self, recorded: RecordedRequest) -> None:
+        """Validate what the fake answered against the description's response schema."""
+        assert recorded.status is not None, "the request has no recorded response"
+        content_type = recorded.response_headers.get("content-type", "application/json").split(";")[0].strip()
+        response = MockResponse(recorded.response_body, status_code=recorded.status, content_type=content_type)
+        self.api.validate_response(self.mock_request(recorded), response)
