@@ -1,10 +1,105 @@
-from flask import Blueprint
-from flask_login import login_required
+"""/account: the signed-in user's name, time zone, password and personal API tokens.
+
+Each form posts to its own address and, when invalid, the whole page is shown
+again with that form's errors (HTTP 422). A new token's plain value is shown
+in that one response only: it is never stored, flashed or logged.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length
+
+from app.extensions import db
+from app.models import ApiToken
+from app.services import user_service
+from app.services.user_service import MIN_PASSWORD_LENGTH, UserError
+from app.timezones import COMMON_TIMEZONES
 
 bp = Blueprint("account", __name__)
 
 
-@bp.get("/account")
+class ProfileForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
+    timezone = SelectField("Time zone", choices=COMMON_TIMEZONES)
+
+
+class ChangePasswordForm(FlaskForm):
+    current = PasswordField("Current password", validators=[DataRequired()])
+    password = PasswordField("New password", validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH)])
+    confirm = PasswordField("Repeat new password", validators=[DataRequired(), EqualTo("password", "Passwords differ.")])
+
+
+class NewTokenForm(FlaskForm):
+    name = StringField("Token name", validators=[DataRequired(), Length(max=80)])
+
+
+def _page(*, profile=None, password=None, token=None, new_token: str | None = None, status: int = 200):
+    tokens = db.session.scalars(select(ApiToken).where(ApiToken.user_id == current_user.id)
+                                .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())).all()
+    return render_template(
+        "account/profile.html",
+        profile=profile or ProfileForm(obj=current_user, formdata=None),
+        password=password or ChangePasswordForm(formdata=None),
+        token=token or NewTokenForm(formdata=None),
+        tokens=tokens, new_token=new_token,
+    ), status
+
+
+@bp.route("/account", methods=["GET", "POST"])
 @login_required
 def profile():
-    return "account"
+    form = ProfileForm(obj=current_user)
+    if form.validate_on_submit():
+        try:
+            current_user.timezone = user_service.check_timezone(form.timezone.data)
+        except UserError as exc:
+            form.timezone.errors.append(exc.message)
+        else:
+            current_user.name = form.name.data.strip()
+            db.session.commit()
+            flash("Saved.", "success")
+            return redirect(url_for("account.profile"))
+    return _page(profile=form, status=422 if form.errors else 200)
+
+
+@bp.post("/account/password")
+@login_required
+def change_password():
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        if not current_user.check_password(form.current.data):
+            form.current.errors.append("That is not your current password.")
+        else:
+            user_service.reset_password(current_user, form.password.data)
+            flash("Your password was changed.", "success")
+            return redirect(url_for("account.profile"))
+    return _page(password=form, status=422)
+
+
+@bp.post("/account/tokens")
+@login_required
+def create_token():
+    form = NewTokenForm()
+    if not form.validate_on_submit():
+        return _page(token=form, status=422)
+    token, plain = ApiToken.issue(current_user._get_current_object(), form.name.data.strip())
+    db.session.add(token)
+    db.session.commit()
+    # Shown in this response only; the page tells the user to copy it now.
+    return _page(new_token=plain, status=201)
+
+
+@bp.post("/account/tokens/<int:token_id>/revoke")
+@login_required
+def revoke_token(token_id: int):
+    token = db.session.get(ApiToken, token_id)
+    if token is None or token.user_id != current_user.id:
+        abort(404)  # another user's token does not exist, as far as this user can tell
+    db.session.delete(token)
+    db.session.commit()
+    flash(f"Revoked the token “{token.name}”.", "success")
+    return redirect(url_for("account.profile"))

@@ -1,10 +1,139 @@
-from flask import Blueprint
-from flask_login import login_required
+"""User management for admins: /admin/users (list, create, edit, reset password, delete).
+
+Integration setup lives in app/routes/integrations.py; this module only manages accounts.
+"""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select
+from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, EqualTo, Length
+
+from app.extensions import db
+from app.models import Integration, TimeEntry, User
+from app.models.user import ROLES
+from app.services import user_service
+from app.services.user_service import MIN_PASSWORD_LENGTH, UserError
+from app.timezones import COMMON_TIMEZONES
 
 bp = Blueprint("admin", __name__)
 
+ROLE_CHOICES = [SelectChoice(role, role.capitalize()) for role in ROLES]
+
+
+def admin_required(view):
+    """Signed-in admins only: anonymous users go to the login page, users get 403."""
+    @wraps(view)
+    @login_required
+    def wrapper(*args, **kwargs):
+        if not current_user.is_admin:
+            abort(403)
+        return view(*args, **kwargs)
+    return wrapper
+
+
+class PasswordFields(FlaskForm):
+    password = PasswordField("New password", validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH)])
+    confirm = PasswordField("Repeat password", validators=[DataRequired(), EqualTo("password", "Passwords differ.")])
+
+
+class UserDetailsForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
+    role = SelectField("Role", choices=ROLE_CHOICES, default="user")
+    timezone = SelectField("Time zone", choices=COMMON_TIMEZONES, default="UTC")
+
+
+class NewUserForm(UserDetailsForm, PasswordFields):
+    email = EmailField("E-mail", validators=[DataRequired(), Length(max=254)])
+
+
+def get_user_or_404(user_id: int) -> User:
+    return db.session.get(User, user_id) or abort(404)
+
 
 @bp.get("/admin/users")
-@login_required
+@admin_required
 def users():
-    return "users"
+    rows = db.session.scalars(select(User).order_by(func.lower(User.name), User.id)).all()
+    return render_template("admin/users.html", users=rows)
+
+
+@bp.route("/admin/users/new", methods=["GET", "POST"])
+@admin_required
+def new_user():
+    form = NewUserForm()
+    if form.validate_on_submit():
+        try:
+            user = user_service.create_user(email=form.email.data, password=form.password.data, name=form.name.data,
+                                            admin=form.role.data == "admin", timezone=form.timezone.data)
+        except UserError as exc:
+            form.email.errors.append(exc.message)
+        else:
+            flash(f"Created {user.email}.", "success")
+            return redirect(url_for("admin.users"))
+    return render_template("admin/users_new.html", form=form), 422 if form.errors else 200
+
+
+def _render_edit(user: User, details: UserDetailsForm, password: PasswordFields):
+    status = 422 if details.errors or password.errors else 200
+    return render_template("admin/users_edit.html", user=user, details=details, password_form=password), status
+
+
+@bp.route("/admin/users/<int:user_id>/edit", methods=["GET", "POST"])
+@admin_required
+def edit_user(user_id: int):
+    user = get_user_or_404(user_id)
+    details = UserDetailsForm(obj=user)
+    if details.validate_on_submit():
+        try:
+            user_service.update_user(user, name=details.name.data, role=details.role.data,
+                                     timezone=details.timezone.data)
+        except UserError as exc:
+            db.session.rollback()
+            details.role.errors.append(exc.message)
+        else:
+            flash(f"Saved {user.email}.", "success")
+            # An admin who made themself a user can no longer see this page.
+            return redirect(url_for("admin.users") if current_user.is_admin else url_for("account.profile"))
+    return _render_edit(user, details, PasswordFields(formdata=None))
+
+
+@bp.post("/admin/users/<int:user_id>/password")
+@admin_required
+def reset_password(user_id: int):
+    user = get_user_or_404(user_id)
+    form = PasswordFields()
+    if form.validate_on_submit():
+        user_service.reset_password(user, form.password.data)
+        flash(f"New password set for {user.email}.", "success")
+        return redirect(url_for("admin.edit_user", user_id=user.id))
+    return _render_edit(user, UserDetailsForm(obj=user, formdata=None), form)
+
+
+@bp.route("/admin/users/<int:user_id>/delete", methods=["GET", "POST"])
+@admin_required
+def delete_user(user_id: int):
+    """GET asks for confirmation, saying what goes with the account; POST deletes."""
+    user = get_user_or_404(user_id)
+    form = FlaskForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            user_service.delete_user(user, acting=current_user)
+        except UserError as exc:
+            db.session.rollback()
+            error = exc.message
+        else:
+            flash(f"Deleted {user.email} and everything that was theirs alone.", "success")
+            return redirect(url_for("admin.users"))
+    entries = db.session.scalar(select(func.count(TimeEntry.id)).where(TimeEntry.user_id == user.id))
+    integrations = db.session.scalars(select(Integration.provider).where(Integration.user_id == user.id)).all()
+    refused = error or user_service.deletion_blocker(user, acting=current_user)
+    return render_template("admin/users_delete.html", user=user, form=form, entries=entries,
+                           integrations=integrations, refused=refused), 422 if error else 200
+

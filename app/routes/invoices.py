@@ -1,10 +1,158 @@
-from flask import Blueprint
-from flask_login import login_required
+"""Invoices: list, create from a client's billable time, detail (print-friendly),
+issue, mark paid, delete a draft.
+
+Every signed-in user may read invoices (the team sees what was billed);
+creating and changing them is for admins only (users get 403). The rules
+live in app/services/invoice_service.py.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select
+from wtforms import DateField, DecimalField, SelectField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
+
+from app.extensions import db
+from app.models import Client, Invoice
+from app.models.invoice import INVOICE_STATUSES
+from app.routes.admin import admin_required
+from app.services import invoice_service
+from app.services.invoice_service import InvoiceError, InvoiceRequest
 
 bp = Blueprint("invoices", __name__)
+
+PAYMENT_TERMS = timedelta(days=30)
+
+
+@bp.app_template_filter("money")
+def money(value: Decimal | None, currency: str | None = None) -> str:
+    """1234.5 -> "1,234.50 EUR": always two decimals, never through float."""
+    if value is None:
+        return ""
+    text = f"{Decimal(value).quantize(Decimal('0.01')):,}"
+    return f"{text} {currency}" if currency else text
+
+
+class NewInvoiceForm(FlaskForm):
+    client_id = SelectField("Client", coerce=int, validators=[DataRequired(message="Choose a client.")])
+    start = DateField("From", validators=[DataRequired()])
+    end = DateField("To (inclusive)", validators=[DataRequired()])
+    issue_date = DateField("Issue date", validators=[DataRequired()])
+    due_date = DateField("Due date", validators=[Optional()])
+    tax_rate = DecimalField("Tax rate (%)", places=2, default=Decimal("0"),
+                            validators=[InputRequired(), NumberRange(min=0, max=100)])
+    notes = TextAreaField("Notes", validators=[Length(max=2000)], description="Printed at the bottom of the invoice.")
+
+    def validate_end(self, field):
+        if self.start.data and field.data and field.data < self.start.data:
+            raise ValidationError("The end date is before the start date.")
+
+    def validate_due_date(self, field):
+        if self.issue_date.data and field.data and field.data < self.issue_date.data:
+            raise ValidationError("The due date is before the issue date.")
+
+
+def _today() -> date:
+    return datetime.now(current_user.tz).date()
+
+
+def _new_invoice_form() -> NewInvoiceForm:
+    form = NewInvoiceForm()
+    clients = db.session.scalars(select(Client).where(Client.archived.is_(False)).order_by(func.lower(Client.name)))
+    form.client_id.choices = [SelectChoice(0, "— choose —")] + [
+        SelectChoice(c.id, f"{c.name} ({c.currency})") for c in clients]
+    if request.method == "GET":
+        today = _today()
+        last_month_end = today.replace(day=1) - timedelta(days=1)
+        form.start.data = form.start.data or last_month_end.replace(day=1)
+        form.end.data = form.end.data or last_month_end
+        form.issue_date.data = today
+        form.due_date.data = today + PAYMENT_TERMS
+        if request.args.get("client", "").isdigit():
+            form.client_id.data = int(request.args["client"])
+    return form
+
+
+def get_invoice_or_404(invoice_id: int) -> Invoice:
+    return db.session.get(Invoice, invoice_id) or abort(404)
 
 
 @bp.get("/invoices")
 @login_required
 def index():
-    return "invoices"
+    status = request.args.get("status")
+    query = select(Invoice).order_by(Invoice.issue_date.desc(), Invoice.number.desc())
+    if status in INVOICE_STATUSES:
+        query = query.where(Invoice.status == status)
+    invoices = db.session.scalars(query).all()
+    return render_template("invoices/index.html", invoices=invoices, status=status, statuses=INVOICE_STATUSES)
+
+
+@bp.route("/invoices/new", methods=["GET", "POST"])
+@admin_required
+def new():
+    form = _new_invoice_form()
+    if form.validate_on_submit():
+        try:
+            invoice = invoice_service.create_invoice(InvoiceRequest(
+                client_id=form.client_id.data, start=form.start.data, end=form.end.data,
+                issue_date=form.issue_date.data, due_date=form.due_date.data, tax_rate=form.tax_rate.data,
+                notes=form.notes.data or "", timezone=current_user.timezone,
+            ))
+        except InvoiceError as exc:
+            form.client_id.errors.append(exc.message)
+        else:
+            flash(f"Created draft invoice {invoice.number}. Check it, then issue it.", "success")
+            return redirect(url_for("invoices.detail", invoice_id=invoice.id))
+    return render_template("invoices/new.html", form=form), 422 if form.errors else 200
+
+
+@bp.get("/invoices/<int:invoice_id>")
+@login_required
+def detail(invoice_id: int):
+    invoice = get_invoice_or_404(invoice_id)
+    return render_template("invoices/detail.html", invoice=invoice,
+                           entry_count=invoice_service.entry_count(invoice))
+
+
+def _change(invoice_id: int, status: str, done: str):
+    invoice = get_invoice_or_404(invoice_id)
+    try:
+        invoice_service.move_to(invoice, status)
+    except InvoiceError as exc:
+        flash(exc.message, "error")
+    else:
+        flash(done.format(number=invoice.number), "success")
+    return redirect(url_for("invoices.detail", invoice_id=invoice.id))
+
+
+@bp.post("/invoices/<int:invoice_id>/issue")
+@admin_required
+def issue(invoice_id: int):
+    return _change(invoice_id, "issued", "Invoice {number} is issued; it can no longer be deleted.")
+
+
+@bp.post("/invoices/<int:invoice_id>/paid")
+@admin_required
+def mark_paid(invoice_id: int):
+    return _change(invoice_id, "paid", "Invoice {number} is paid.")
+
+
+@bp.post("/invoices/<int:invoice_id>/delete")
+@admin_required
+def delete(invoice_id: int):
+    invoice = get_invoice_or_404(invoice_id)
+    number = invoice.number
+    try:
+        invoice_service.delete_draft(invoice)
+    except InvoiceError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("invoices.detail", invoice_id=invoice.id))
+    flash(f"Deleted draft {number}; its time can be invoiced again.", "success")
+    return redirect(url_for("invoices.index"))

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import User
+from app.models.user import ROLES
 
 MIN_PASSWORD_LENGTH = 8
 
@@ -36,8 +37,7 @@ def check_timezone(name: str) -> str:
 def create_user(*, email: str, password: str, name: str | None = None, admin: bool = False,
                 timezone: str = "UTC") -> User:
     email = normalise_email(email)
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise UserError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
+    check_password_length(password)
     if db.session.scalar(select(func.count(User.id)).where(User.email == email)):
         raise UserError(f"A user with e-mail {email} already exists.")
     user = User(email=email, name=(name or email.split("@")[0]).strip(), role="admin" if admin else "user",
@@ -50,3 +50,57 @@ def create_user(*, email: str, password: str, name: str | None = None, admin: bo
 
 def has_users() -> bool:
     return bool(db.session.scalar(select(func.count(User.id))))
+
+
+def check_password_length(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UserError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
+    return password
+
+
+LAST_ADMIN = "This is the only admin account; make another user an admin first."
+
+
+def _is_only_admin(user: User, *, lock: bool) -> bool:
+    """With `lock`, the admin rows stay locked until commit (PostgreSQL), so that two
+    admins demoting or deleting each other at the same moment cannot both succeed."""
+    query = select(User.id).where(User.role == "admin")
+    admins = list(db.session.scalars(query.with_for_update() if lock else query))
+    return user.is_admin and admins == [user.id]
+
+
+def update_user(user: User, *, name: str, role: str, timezone: str) -> User:
+    """Change a user's name, role and time zone (admin page)."""
+    if role not in ROLES:
+        raise UserError(f"Unknown role: {role}")
+    if role != "admin" and _is_only_admin(user, lock=True):
+        raise UserError(LAST_ADMIN)
+    user.name = name.strip()
+    user.role = role
+    user.timezone = check_timezone(timezone)
+    db.session.commit()
+    return user
+
+
+def reset_password(user: User, password: str) -> None:
+    user.set_password(check_password_length(password))
+    db.session.commit()
+
+
+def deletion_blocker(user: User, *, acting: User, lock: bool = False) -> str | None:
+    """Why `acting` may not delete `user`, or None."""
+    if user.id == acting.id:
+        return "You cannot delete your own account."
+    if _is_only_admin(user, lock=lock):
+        return LAST_ADMIN
+    return None
+
+
+def delete_user(user: User, *, acting: User) -> None:
+    """Delete `user` with everything that is theirs alone: time entries, API tokens,
+    per-user integrations and their credentials (the foreign keys cascade)."""
+    blocker = deletion_blocker(user, acting=acting, lock=True)
+    if blocker:
+        raise UserError(blocker)
+    db.session.delete(user)
+    db.session.commit()
