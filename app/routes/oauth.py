@@ -1,4 +1,112 @@
-"""Connecting OAuth 2.0 providers: /integrations/<slug>/connect and /callback."""
-from flask import Blueprint
+"""Connecting OAuth 2.0 providers: /integrations/<slug>/connect and /callback.
+
+Integrations are looked up only through IntegrationService, so the global
+(admin only) and per-user (own account only) rules hold here too.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required
+
+from app.extensions import db
+from app.integrations import oauth, registry
+from app.services import token_service
+from app.services.integration_service import Forbidden, IntegrationService, NotFound
 
 bp = Blueprint("oauth", __name__)
+log = logging.getLogger(__name__)
+
+
+def _oauth_spec(service: IntegrationService, slug: str):
+    """The provider's spec, after checking the current user may manage its connection."""
+    try:
+        spec = service.spec(slug)
+    except NotFound:
+        abort(404)
+    if spec.auth_kind != "oauth2":
+        abort(404)
+    try:
+        service.require_manage(current_user, spec)
+    except Forbidden:
+        abort(403)
+    return spec
+
+
+def _provider(service: IntegrationService, spec) -> oauth.OAuthProvider | None:
+    app_credentials = service.app_credentials(spec.slug)
+    if app_credentials is None:
+        return None
+    return oauth.OAuthProvider.build(spec, app_credentials.client_id, app_credentials.client_secret,
+                                     app_credentials.settings, registry.get_connector(spec.slug))
+
+
+def redirect_uri(slug: str) -> str:
+    """What the provider must send the browser back to; the admin registers exactly this."""
+    base = current_app.config.get("TIMEHUB_EXTERNAL_URL") or request.host_url.rstrip("/")
+    return base + url_for("oauth.callback", slug=slug)
+
+
+def _refuse(message: str, status: int = 400):
+    """The callback cannot be trusted or completed: explain, store nothing."""
+    return render_template("oauth/error.html", message=message), status
+
+
+@bp.route("/integrations/<slug>/connect", methods=["GET", "POST"])
+@login_required
+def connect(slug: str):
+    service = IntegrationService()
+    spec = _oauth_spec(service, slug)
+    provider = _provider(service, spec)
+    if provider is None:
+        flash(f"{spec.name} is not set up yet: an administrator must register its OAuth app first.", "error")
+        return redirect(url_for("integrations.index"))
+    try:
+        url = oauth.start_authorization(provider, session, user_id=current_user.id, redirect_uri=redirect_uri(slug))
+    except oauth.OAuthFlowError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("integrations.index"))
+    return redirect(url)
+
+
+@bp.get("/integrations/<slug>/callback")
+@login_required
+def callback(slug: str):
+    service = IntegrationService()
+    spec = _oauth_spec(service, slug)
+    try:
+        pending = oauth.take_pending(session, slug=slug, user_id=current_user.id, state=request.args.get("state"))
+    except oauth.StateError as exc:
+        log.warning("Refused an OAuth callback for %s: %s", slug, exc.message)
+        return _refuse(exc.message)
+
+    error = request.args.get("error")
+    if error == "access_denied":
+        flash(f"You did not allow TimeHub to access {spec.name}; nothing was connected.", "info")
+        return redirect(url_for("integrations.index"))
+    if error:
+        return _refuse(f"{spec.name} could not authorize the connection ({error[:80]}).")
+
+    provider = _provider(service, spec)
+    if provider is None:
+        return _refuse(f"{spec.name} is not set up any more: its OAuth app was removed.")
+    try:
+        token = oauth.exchange_code(provider, pending, request.args.get("code", ""))
+        account = oauth.connected_account(provider, token, request.args.to_dict())
+    except oauth.TokenEndpointError as exc:
+        log.warning("Code exchange for %s failed: %s", slug, exc.message)
+        return _refuse(f"{exc.message}. Please try connecting again.", 502)
+    except oauth.OAuthFlowError as exc:
+        return _refuse(exc.message)
+
+    integration = service._get_or_create(current_user, spec)
+    token_service.store_tokens(integration, token)
+    integration.settings = {**(integration.settings or {}), **account.settings}
+    integration.status = "active"
+    integration.account_label = account.label
+    integration.last_error = None
+    db.session.commit()
+    connected_to = f" as {account.label}" if account.label else ""
+    flash(f"{spec.name} is connected{connected_to}.", "success")
+    return redirect(url_for("integrations.index"))

@@ -1,0 +1,384 @@
+"""The OAuth 2.0 engine, on Authlib: authorize URL (state + PKCE), code
+exchange, refresh and revocation. Generic for every provider; what differs
+per provider is data (`OAuthProfile`) and a few hooks a connector may define
+(`OAuthHooks`). It knows nothing of the database: storing tokens and the
+locking around refreshes belong to `app.services.token_service`.
+"""
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+import httpx2
+from authlib.integrations.base_client import OAuthError
+from authlib.integrations.httpx_client import OAuth2Client
+
+from app.integrations.base import Endpoints, ProviderSpec
+
+# Tuning constants for the authorization step (token-lifecycle ones live in
+# app.services.token_service).
+STATE_TTL_SECONDS = 10 * 60
+MAX_PENDING_AUTHORIZATIONS = 5      # keeps the session cookie small
+TOKEN_ENDPOINT_TIMEOUT = httpx2.Timeout(10.0, connect=5.0)
+SESSION_KEY = "oauth_pending"
+
+# Token-endpoint error codes that mean "try again later", not "your grant is bad".
+TRANSIENT_OAUTH_ERRORS = frozenset({"temporarily_unavailable", "server_error", "slow_down"})
+
+
+# -- per-provider data and hooks ------------------------------------------------
+
+@dataclass(frozen=True)
+class OAuthProfile:
+    """How a provider speaks OAuth 2.0. Proposed as `ProviderSpec.oauth`; until
+    the spec carries it, every provider gets the defaults below."""
+
+    pkce: bool = True                               # send an S256 code_challenge
+    token_auth_method: str = "client_secret_post"   # or "client_secret_basic"
+    revoke_auth_method: str | None = None           # None: same as token_auth_method
+    scope_separator: str = " "                      # Slack joins scopes with ","
+    revoke_token_hint: str = "refresh_token"        # which stored token /revoke receives
+
+
+DEFAULT_PROFILE = OAuthProfile()
+
+
+def profile_for(spec: ProviderSpec) -> OAuthProfile:
+    return getattr(spec, "oauth", None) or DEFAULT_PROFILE
+
+
+@dataclass(frozen=True)
+class ConnectedAccount:
+    """What a provider hook learnt after the exchange: who or what we reached
+    (shown on the integrations page) and non-secret settings to keep on the
+    integration (Atlassian cloud id, QuickBooks realmId, Xero tenant id...)."""
+
+    label: str | None = None
+    settings: dict = field(default_factory=dict)
+
+
+class OAuthHooks:
+    """Defaults of the hooks a connector may override by defining a classmethod
+    of the same name:
+
+    - `oauth_authorize_params(app_settings)` -> extra authorize query parameters
+      (Atlassian `audience`/`prompt`, Google `access_type`/`prompt`...);
+    - `oauth_connected_account(provider, token, callback_params)` -> ConnectedAccount,
+      called after the code exchange ("who did we connect to"); may raise
+      `OAuthFlowError` to refuse the connection (e.g. a missing granted scope);
+    - `oauth_revoke(provider, token)` -> True when revoked, False when the provider
+      offers no revocation; raises `RevocationFailed` (GitHub's grant DELETE...).
+    """
+
+    @staticmethod
+    def oauth_authorize_params(app_settings: dict) -> dict:
+        return {}
+
+    @staticmethod
+    def oauth_connected_account(provider: "OAuthProvider", token: "TokenSet", callback_params: dict) -> ConnectedAccount:
+        return ConnectedAccount()
+
+    @staticmethod
+    def oauth_revoke(provider: "OAuthProvider", token: "TokenSet") -> bool:
+        return revoke_rfc7009(provider, token)
+
+
+def _hook(connector: type | None, name: str):
+    return getattr(connector, name, None) or getattr(OAuthHooks, name)
+
+
+# -- errors ---------------------------------------------------------------------
+
+class OAuthFlowError(Exception):
+    """The authorization step failed; `message` is safe to show to users."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class StateError(OAuthFlowError):
+    """Missing, unknown, reused or expired `state`: the callback is refused (400)."""
+
+
+class AuthorizationDenied(OAuthFlowError):
+    """The user (or the provider) declined at the consent screen."""
+
+
+class TokenEndpointError(Exception):
+    """The token endpoint refused or failed. Messages never contain tokens."""
+
+    def __init__(self, message: str, error: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.error = error
+
+
+class InvalidGrant(TokenEndpointError):
+    """The code or refresh token is dead (revoked, expired, reused): reconnect."""
+
+
+class TokenEndpointUnavailable(TokenEndpointError):
+    """5xx, timeouts, connection failures: worth retrying; nothing was spent."""
+
+
+class TokenRequestRejected(TokenEndpointError):
+    """Any other refusal (invalid_client, unauthorized_client...): a setup problem."""
+
+
+class RevocationFailed(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+# -- tokens -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TokenSet:
+    access_token: str = field(repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
+    token_type: str = "Bearer"
+    scope: str | None = None
+    expires_at: int | None = None  # epoch seconds; None: the provider gave no expiry
+    raw: dict = field(default_factory=dict, repr=False, compare=False)  # the whole response, for hooks
+
+    @classmethod
+    def from_response(cls, data: dict, *, previous_refresh_token: str | None = None,
+                      now: float | None = None) -> "TokenSet":
+        now = time.time() if now is None else now
+        expires_at = data.get("expires_at")
+        if expires_at is None and data.get("expires_in") not in (None, ""):
+            expires_at = now + int(data["expires_in"])
+        return cls(
+            access_token=data["access_token"],
+            # A refresh response without a new refresh token keeps the old one.
+            refresh_token=data.get("refresh_token") or previous_refresh_token,
+            token_type=data.get("token_type") or "Bearer",
+            scope=data.get("scope"),
+            expires_at=int(expires_at) if expires_at is not None else None,
+            raw=dict(data),
+        )
+
+    @classmethod
+    def from_payload(cls, payload: dict) -> "TokenSet":
+        return cls(**{k: payload.get(k) for k in ("access_token", "refresh_token", "scope", "expires_at")},
+                   token_type=payload.get("token_type") or "Bearer")
+
+    def payload(self) -> dict:
+        """What is stored (encrypted) in IntegrationCredential.payload."""
+        return {"access_token": self.access_token, "refresh_token": self.refresh_token,
+                "token_type": self.token_type, "scope": self.scope, "expires_at": self.expires_at}
+
+    @property
+    def expires_at_utc(self) -> datetime | None:
+        """Naive UTC, as the database stores datetimes."""
+        if self.expires_at is None:
+            return None
+        return datetime.fromtimestamp(self.expires_at, UTC).replace(tzinfo=None)
+
+    def expires_within(self, seconds: float, now: float | None = None) -> bool:
+        if self.expires_at is None:
+            return False
+        return self.expires_at - (time.time() if now is None else now) <= seconds
+
+
+# -- one provider, resolved ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class OAuthProvider:
+    """A provider with its registered app and resolved endpoints: everything the
+    engine needs to talk to it."""
+
+    spec: ProviderSpec
+    client_id: str
+    client_secret: str = field(repr=False)
+    endpoints: Endpoints
+    profile: OAuthProfile = DEFAULT_PROFILE
+    app_settings: dict = field(default_factory=dict)
+    connector: type | None = None
+    transport: httpx2.BaseTransport | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def build(cls, spec: ProviderSpec, client_id: str, client_secret: str, app_settings: dict | None = None,
+              connector: type | None = None, **kwargs) -> "OAuthProvider":
+        settings = dict(app_settings or {})
+        # `{client_id}` appears in GitHub's revocation URL.
+        endpoints = spec.endpoints({**settings, "client_id": client_id})
+        kwargs.setdefault("profile", profile_for(spec))
+        return cls(spec, client_id, client_secret, endpoints, app_settings=settings, connector=connector, **kwargs)
+
+    def client(self, **kwargs) -> OAuth2Client:
+        profile = self.profile
+        return OAuth2Client(
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            token_endpoint_auth_method=profile.token_auth_method,
+            revocation_endpoint_auth_method=profile.revoke_auth_method or profile.token_auth_method,
+            code_challenge_method="S256" if profile.pkce else None,
+            timeout=TOKEN_ENDPOINT_TIMEOUT,
+            transport=self.transport,
+            headers={"User-Agent": "TimeHub"},
+            **kwargs,
+        )
+
+
+# -- authorization: state bound to the session, PKCE ---------------------------------
+
+@dataclass(frozen=True)
+class PendingAuthorization:
+    """An authorization in progress, kept in the signed session until its callback."""
+
+    slug: str
+    user_id: int
+    redirect_uri: str
+    code_verifier: str | None = field(default=None, repr=False)
+    created_at: float = 0.0
+
+
+def start_authorization(provider: OAuthProvider, session: MutableMapping, *, user_id: int,
+                        redirect_uri: str, now: float | None = None) -> str:
+    """Remember a fresh state (and PKCE verifier) in `session`; return the URL to send the browser to."""
+    if not provider.endpoints.authorize_url:
+        raise OAuthFlowError(f"{provider.spec.name} has no authorization endpoint configured.")
+    now = time.time() if now is None else now
+    state = secrets.token_urlsafe(32)
+    verifier = secrets.token_urlsafe(64) if provider.profile.pkce else None
+    pending = _live_pending(session, now)
+    pending[state] = {"slug": provider.spec.slug, "user_id": user_id, "redirect_uri": redirect_uri,
+                      "code_verifier": verifier, "created_at": now}
+    # Oldest first; drop the oldest when a user keeps opening consent screens.
+    while len(pending) > MAX_PENDING_AUTHORIZATIONS:
+        pending.pop(next(iter(pending)))
+    session[SESSION_KEY] = pending
+
+    extra = dict(_hook(provider.connector, "oauth_authorize_params")(provider.app_settings))
+    scope = extra.pop("scope", provider.profile.scope_separator.join(provider.spec.scopes)) or None
+    with provider.client() as client:
+        url, _ = client.create_authorization_url(
+            provider.endpoints.authorize_url, state=state, code_verifier=verifier,
+            redirect_uri=redirect_uri, scope=scope, **extra,
+        )
+    return url
+
+
+def take_pending(session: MutableMapping, *, slug: str, user_id: int, state: str | None,
+                 now: float | None = None) -> PendingAuthorization:
+    """Consume the pending authorization `state` names. Single use: it is removed
+    from the session whether or not it turns out valid."""
+    now = time.time() if now is None else now
+    stored = dict(session.get(SESSION_KEY) or {})
+    record = stored.pop(state, None) if state else None
+    session[SESSION_KEY] = _live_pending_from(stored, now)
+    if not state:
+        raise StateError("The sign-in response carried no state.")
+    if record is None:
+        raise StateError("This sign-in link is unknown or was already used.")
+    if now - record.get("created_at", 0) > STATE_TTL_SECONDS:
+        raise StateError("This sign-in took longer than 10 minutes and expired.")
+    if record.get("slug") != slug or record.get("user_id") != user_id:
+        raise StateError("This sign-in response does not belong to this connection.")
+    return PendingAuthorization(slug=slug, user_id=user_id, redirect_uri=record["redirect_uri"],
+                                code_verifier=record.get("code_verifier"), created_at=record["created_at"])
+
+
+def _live_pending(session: MutableMapping, now: float) -> dict:
+    return _live_pending_from(dict(session.get(SESSION_KEY) or {}), now)
+
+
+def _live_pending_from(pending: dict, now: float) -> dict:
+    return {s: r for s, r in pending.items() if now - r.get("created_at", 0) <= STATE_TTL_SECONDS}
+
+
+# -- token endpoint --------------------------------------------------------------------
+
+def exchange_code(provider: OAuthProvider, pending: PendingAuthorization, code: str) -> TokenSet:
+    """Trade an authorization code for tokens, with the PKCE verifier and the same redirect URI."""
+    if not code:
+        raise OAuthFlowError(f"{provider.spec.name} sent no authorization code.")
+    extra = {"code_verifier": pending.code_verifier} if pending.code_verifier else {}
+
+    def call(client: OAuth2Client) -> dict:
+        return client.fetch_token(provider.endpoints.token_url, grant_type="authorization_code", code=code,
+                                  redirect_uri=pending.redirect_uri, **extra)
+
+    return TokenSet.from_response(_token_call(provider, call))
+
+
+def refresh(provider: OAuthProvider, refresh_token: str) -> TokenSet:
+    """One refresh_token grant. The caller holds the integration's lock."""
+    if not refresh_token:
+        raise InvalidGrant(f"{provider.spec.name} gave no refresh token; reconnect to continue.", "invalid_grant")
+
+    def call(client: OAuth2Client) -> dict:
+        return client.refresh_token(provider.endpoints.token_url, refresh_token=refresh_token)
+
+    return TokenSet.from_response(_token_call(provider, call), previous_refresh_token=refresh_token)
+
+
+def _token_call(provider: OAuthProvider, call) -> dict:
+    """Run one token-endpoint request and map its failures onto our small hierarchy."""
+    name = provider.spec.name
+    if not provider.endpoints.token_url:
+        raise TokenRequestRejected(f"{name} has no token endpoint configured.")
+    try:
+        with provider.client() as client:
+            return dict(call(client))
+    except OAuthError as exc:
+        detail = f"{name} refused the token request: {exc.error}"
+        if exc.error == "invalid_grant":
+            raise InvalidGrant(detail, exc.error) from None
+        if exc.error in TRANSIENT_OAUTH_ERRORS:
+            raise TokenEndpointUnavailable(detail, exc.error) from None
+        raise TokenRequestRejected(detail, exc.error) from None
+    except httpx2.TimeoutException:
+        raise TokenEndpointUnavailable(f"{name} did not answer the token request in time") from None
+    except httpx2.HTTPStatusError as exc:
+        status = exc.response.status_code
+        if status >= 500 or status == 429:
+            raise TokenEndpointUnavailable(f"{name}'s token endpoint answered {status}") from None
+        raise TokenRequestRejected(f"{name}'s token endpoint answered {status}") from None
+    except httpx2.TransportError as exc:
+        raise TokenEndpointUnavailable(f"could not reach {name}'s token endpoint ({type(exc).__name__})") from None
+    except (ValueError, KeyError):
+        raise TokenRequestRejected(f"{name}'s token endpoint sent an answer that is not a token") from None
+
+
+# -- after the exchange, revocation -------------------------------------------------
+
+def connected_account(provider: OAuthProvider, token: TokenSet, callback_params: dict) -> ConnectedAccount:
+    """Ask the connector who we connected to (default: nobody in particular)."""
+    return _hook(provider.connector, "oauth_connected_account")(provider, token, callback_params)
+
+
+def revoke(provider: OAuthProvider, token: TokenSet) -> bool:
+    """Revoke the grant at the provider. True when revoked, False when the provider
+    offers no revocation; raises RevocationFailed otherwise. Called by
+    IntegrationService.disconnect before it deletes the local credentials."""
+    return _hook(provider.connector, "oauth_revoke")(provider, token)
+
+
+def revoke_rfc7009(provider: OAuthProvider, token: TokenSet) -> bool:
+    """Standard revocation (RFC 7009) at the provider's revocation endpoint."""
+    url = provider.endpoints.revoke_url
+    if not url:
+        return False
+    # Revoking the refresh token ends the whole grant where the provider supports it.
+    if provider.profile.revoke_token_hint == "refresh_token" and token.refresh_token:
+        value, hint = token.refresh_token, "refresh_token"
+    else:
+        value, hint = token.access_token, "access_token"
+    name = provider.spec.name
+    try:
+        with provider.client() as client:
+            response = client.revoke_token(url, token=value, token_type_hint=hint)
+    except httpx2.TimeoutException:
+        raise RevocationFailed(f"{name} did not answer the revocation request in time") from None
+    except httpx2.TransportError as exc:
+        raise RevocationFailed(f"could not reach {name} to revoke access ({type(exc).__name__})") from None
+    if not response.is_success:
+        raise RevocationFailed(f"{name} answered {response.status_code} to the revocation request")
+    return True
+
