@@ -1,17 +1,40 @@
 """ProviderClient: the one way connectors talk HTTP to a provider.
 
-It owns the base URL, authentication, timeouts and the mapping of failures
-to a small typed hierarchy that every caller understands the same way.
-Messages never contain URLs or query strings, because some providers
-(Trello) authenticate with query parameters.
+It owns the base URL, authentication, timeouts, retries, the provider's rate
+limit and the mapping of failures to a small typed hierarchy that every
+caller understands the same way. Messages never contain URLs or query
+strings, because some providers (Trello) authenticate with query parameters;
+for the same reason httpx2's own request log is stripped of query strings.
+
+Retries: connection failures, timeouts and 5xx are retried with jittered
+exponential backoff, but only when repeating the request cannot do harm
+(an idempotent method, or an idempotency key) or when it never left us
+(connect errors). A 429 is always retried after the wait the provider asks
+for (Retry-After, X-RateLimit-Reset), unless that wait is too long; then
+RateLimitedError carries `retry_after` so a job can come back later.
 """
 from __future__ import annotations
 
-from typing import Any
+import email.utils
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Protocol
 
 import httpx2
 
-DEFAULT_TIMEOUT = httpx2.Timeout(10.0, connect=5.0)
+from app.integrations import tuning
+from app.integrations.ratelimit import Limiter, SlotUnavailable
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = httpx2.Timeout(tuning.READ_TIMEOUT_SECONDS, connect=tuning.CONNECT_TIMEOUT_SECONDS)
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+# Failures that happen before the request was sent: safe to repeat for any method.
+NOT_SENT_ERRORS = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
+RESET_HEADERS = ("X-RateLimit-Reset", "X-Rate-Limit-Reset", "RateLimit-Reset")
+EPOCH_THRESHOLD = 1_000_000_000  # a reset value above this is a Unix time, below it a number of seconds
 
 
 class ProviderError(Exception):
@@ -21,6 +44,7 @@ class ProviderError(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
+        self.attempts = 1
 
 
 class AuthError(ProviderError):
@@ -61,20 +85,101 @@ def provider_message(response: httpx2.Response, limit: int = 300) -> str:
     return response.reason_phrase
 
 
-def classify(response: httpx2.Response, provider_name: str) -> ProviderError:
+def wait_from_headers(headers: Mapping[str, str], now: float, *, reset_headers: bool = True) -> float | None:
+    """Seconds the provider asks us to wait: `Retry-After` (seconds or an HTTP date),
+    else a reset header (a Unix time, or seconds when the number is small)."""
+    value = (headers.get("Retry-After") or "").strip()
+    if value:
+        try:
+            return max(float(value), 0.0)
+        except ValueError:
+            pass
+        try:
+            return max(email.utils.parsedate_to_datetime(value).timestamp() - now, 0.0)
+        except (TypeError, ValueError, IndexError):
+            pass
+    if not reset_headers:
+        return None
+    for name in RESET_HEADERS:
+        try:
+            number = float(headers.get(name) or "")
+        except ValueError:
+            continue
+        return max(number - now if number > EPOCH_THRESHOLD else number, 0.0)
+    return None
+
+
+def _is_rate_limit(response: httpx2.Response) -> bool:
+    if response.status_code == 429:
+        return True
+    # GitHub answers 403 when a rate limit is used up, with these headers.
+    return response.status_code == 403 and (
+        response.headers.get("X-RateLimit-Remaining") == "0" or "Retry-After" in response.headers
+    )
+
+
+def classify(response: httpx2.Response, provider_name: str, *, now: float | None = None) -> ProviderError:
     status = response.status_code
-    detail = provider_message(response)
-    message = f"{provider_name} answered {status}: {detail}"
+    message = f"{provider_name} answered {status}: {provider_message(response)}"
+    if _is_rate_limit(response):
+        return RateLimitedError(message, status, wait_from_headers(response.headers, time.time() if now is None else now))
     if status in (401, 403):
         return AuthError(message, status)
     if status == 404:
         return NotFoundError(message, status)
-    if status == 429:
-        retry_after = response.headers.get("Retry-After")
-        return RateLimitedError(message, status, float(retry_after) if retry_after and retry_after.isdigit() else None)
     if status >= 500:
         return TransientError(message, status)
     return PermanentError(message, status)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = tuning.MAX_ATTEMPTS
+    backoff_base: float = tuning.BACKOFF_BASE_SECONDS
+    backoff_cap: float = tuning.BACKOFF_CAP_SECONDS
+    max_total_wait: float = tuning.MAX_TOTAL_WAIT_SECONDS
+    max_rate_limit_wait: float = tuning.MAX_RATE_LIMIT_WAIT_SECONDS
+
+    def backoff(self, retry_number: int, rng: random.Random) -> float:
+        """Half fixed, half random, so the retries of many workers spread out."""
+        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (retry_number - 1))
+        return ceiling / 2 + rng.uniform(0, ceiling / 2)
+
+
+# For calls a person is waiting on (a "test connection" button): fail fast.
+INTERACTIVE_RETRY = RetryPolicy(max_attempts=2, max_total_wait=2.0, max_rate_limit_wait=2.0)
+
+
+class RequestAuth(Protocol):
+    """Authentication decided per request (a fresh OAuth bearer token each time)."""
+
+    def headers(self) -> dict[str, str]: ...
+
+    def on_unauthorized(self) -> bool:
+        """Called after a 401: refresh the credentials; True to retry the request once."""
+        ...
+
+
+class BearerAuth:
+    """`Authorization: Bearer <token()>`; after a 401, `refresh()` decides about one retry."""
+
+    def __init__(self, token: Callable[[], str], refresh: Callable[[], bool] | None = None):
+        self._token = token
+        self._refresh = refresh
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token()}"}
+
+    def on_unauthorized(self) -> bool:
+        return bool(self._refresh and self._refresh())
+
+
+class _HeadersFromCallable:
+    def __init__(self, make_headers: Callable[[], dict[str, str]]):
+        self.headers = make_headers
+
+    def on_unauthorized(self) -> bool:
+        return False
 
 
 class ProviderClient:
@@ -87,11 +192,27 @@ class ProviderClient:
         *,
         auth_params: dict[str, str] | None = None,
         auth_headers: dict[str, str] | None = None,
+        auth: RequestAuth | Callable[[], dict[str, str]] | None = None,
         timeout: httpx2.Timeout = DEFAULT_TIMEOUT,
         transport: httpx2.BaseTransport | None = None,
+        retry: RetryPolicy = RetryPolicy(),
+        limiter: Limiter | None = None,
+        max_limiter_wait: float = tuning.MAX_LIMITER_WAIT_SECONDS,
+        idempotency_header: str = "Idempotency-Key",
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
     ):
         self.provider_name = provider_name
+        self.retry = retry
         self._auth_params = auth_params or {}
+        self._auth = _HeadersFromCallable(auth) if callable(auth) and not hasattr(auth, "headers") else auth
+        self._limiter = limiter
+        self._max_limiter_wait = max_limiter_wait
+        self._idempotency_header = idempotency_header
+        self._sleep = sleep
+        self._clock = clock  # wall clock: Retry-After dates and reset times are absolute
+        self._rng = rng or random.Random()
         self._http = httpx2.Client(
             base_url=base_url.rstrip("/") + "/",
             headers={"Accept": "application/json", "User-Agent": "TimeHub", **(auth_headers or {})},
@@ -108,20 +229,114 @@ class ProviderClient:
     def close(self) -> None:
         self._http.close()
 
-    def request(self, method: str, path: str, *, params: dict | None = None, json: Any = None) -> httpx2.Response:
-        try:
-            response = self._http.request(
-                method, path.lstrip("/"), params={**(params or {}), **self._auth_params}, json=json
-            )
-        except httpx2.TimeoutException:
-            raise TransientError(f"{self.provider_name} did not answer in time") from None
-        except httpx2.TransportError as exc:
-            raise TransientError(f"could not reach {self.provider_name} ({type(exc).__name__})") from None
-        if response.is_success:
-            return response
-        raise classify(response, self.provider_name)
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict | None = None,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> httpx2.Response:
+        """Send, retrying what is safe to retry; return a 2xx response or raise ProviderError.
+
+        `path` is relative to the base URL, or an absolute URL on the same
+        origin (a `Link: rel="next"` target)."""
+        method = method.upper()
+        target, path_query = self._target(path)
+        extra = dict(headers or {})
+        if idempotency_key is not None:
+            extra[self._idempotency_header] = idempotency_key
+        repeatable = method in IDEMPOTENT_METHODS or idempotency_key is not None
+        attempt, waited, reauthenticated = 0, 0.0, False
+        while True:
+            attempt += 1
+            try:
+                response = self._send(method, target, path_query.merge(params or {}), json, extra)
+            except httpx2.TransportError as exc:
+                error = self._transport_error(exc)
+                may_repeat = repeatable or isinstance(exc, NOT_SENT_ERRORS)
+                delay = self.retry.backoff(attempt, self._rng)
+            else:
+                if response.is_success:
+                    return response
+                if response.status_code == 401 and self._auth is not None and not reauthenticated:
+                    reauthenticated = True
+                    if self._auth.on_unauthorized():
+                        attempt -= 1  # the retry with fresh credentials is not a failure to count
+                        continue
+                error = classify(response, self.provider_name, now=self._clock())
+                may_repeat, delay = self._retry_plan(error, response, repeatable, attempt)
+            error.attempts = attempt
+            if not may_repeat or attempt >= self.retry.max_attempts or waited + delay > self.retry.max_total_wait:
+                raise error
+            log.info("%s %s failed (%s, attempt %d of %d); retrying in %.2f s", self.provider_name, method,
+                     error.status or "no answer", attempt, self.retry.max_attempts, delay)
+            self._sleep(delay)
+            waited += delay
 
     def get_json(self, path: str, **kwargs) -> Any:
         return self.request("GET", path, **kwargs).json()
 
+    def _retry_plan(self, error: ProviderError, response: httpx2.Response, repeatable: bool,
+                    attempt: int) -> tuple[bool, float]:
+        """(whether to repeat, after how long) for an error answer."""
+        backoff = self.retry.backoff(attempt, self._rng)
+        if isinstance(error, RateLimitedError):
+            # The provider did not act on the request, so any method may be repeated.
+            if error.retry_after is None:
+                return True, backoff
+            if self._limiter is not None:
+                self._limiter.hold(error.retry_after)  # every client sharing the limiter pauses too
+            return error.retry_after <= self.retry.max_rate_limit_wait, error.retry_after
+        if isinstance(error, TransientError):
+            hinted = wait_from_headers(response.headers, self._clock(), reset_headers=False) or 0.0
+            return repeatable, max(backoff, min(hinted, self.retry.max_rate_limit_wait))
+        return False, 0.0
 
+    def _send(self, method: str, target, params: httpx2.QueryParams, json: Any, headers: dict) -> httpx2.Response:
+        if self._auth is not None:
+            headers = {**headers, **self._auth.headers()}
+        query = params.merge(self._auth_params)
+        if self._limiter is None:
+            return self._http.request(method, target, params=query, json=json, headers=headers)
+        try:
+            ticket = self._limiter.acquire(self._max_limiter_wait)
+        except SlotUnavailable as exc:
+            raise RateLimitedError(
+                f"TimeHub's request budget for {self.provider_name} is used up for now", None, exc.retry_after
+            ) from None
+        try:
+            return self._http.request(method, target, params=query, json=json, headers=headers)
+        finally:
+            self._limiter.release(ticket)
+
+    def _target(self, path: str) -> tuple[httpx2.URL | str, httpx2.QueryParams]:
+        """(where to send, the query already in `path`); httpx2 would replace that query
+        with `params` rather than merge them, so the caller merges."""
+        url = httpx2.URL(path)
+        if not url.is_absolute_url:
+            return path.split("?", 1)[0].lstrip("/"), url.params
+        base = self._http.base_url
+        if (url.scheme, url.host, url.port) != (base.scheme, base.host, base.port):
+            # Credentials go with every request: never to a host the provider's answer names.
+            raise PermanentError(f"{self.provider_name} pointed to another host; not followed")
+        return url.copy_with(query=None), url.params
+
+    def _transport_error(self, exc: httpx2.TransportError) -> TransientError:
+        if isinstance(exc, httpx2.TimeoutException):
+            return TransientError(f"{self.provider_name} did not answer in time")
+        return TransientError(f"could not reach {self.provider_name} ({type(exc).__name__})")
+
+
+class _HideQueryStrings(logging.Filter):
+    """httpx2 logs every request URL; query strings may hold credentials."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(str(a).split("?", 1)[0] if isinstance(a, httpx2.URL) else a for a in record.args)
+        return True
+
+
+logging.getLogger("httpx2").addFilter(_HideQueryStrings())

@@ -1,0 +1,39 @@
+"""Tuning constants of the provider HTTP client and its rate limiters, in one place.
+
+Change a number here, not in the code that uses it. Per-provider limits are
+deliberately a little below what each provider documents, so that several
+workers sharing one limiter never reach the provider's own ceiling.
+"""
+from __future__ import annotations
+
+# Retries (app.integrations.http.RetryPolicy defaults).
+MAX_ATTEMPTS = 5                  # first try included
+BACKOFF_BASE_SECONDS = 0.5        # first retry waits about this long, doubling after
+BACKOFF_CAP_SECONDS = 30.0        # no single backoff is longer than this
+MAX_TOTAL_WAIT_SECONDS = 120.0    # all waits of one request together; beyond it the job retries later
+MAX_RATE_LIMIT_WAIT_SECONDS = 60.0  # a longer Retry-After is handed back to the caller instead
+
+# Timeouts of one HTTP attempt.
+CONNECT_TIMEOUT_SECONDS = 5.0
+READ_TIMEOUT_SECONDS = 30.0
+
+# Rate limiters (app.integrations.ratelimit).
+MAX_LIMITER_WAIT_SECONDS = 120.0  # waiting longer than this for a slot raises RateLimitedError
+LIMITER_POLL_SECONDS = 0.01       # re-check interval while every concurrent slot is taken
+LIMITER_LEASE_SECONDS = 120.0     # a slot held by a crashed worker frees itself after this
+
+# (requests, per seconds, max concurrent requests); None means "no limit of that kind".
+DEFAULT_LIMIT = (10, 1.0, 4)
+PROVIDER_LIMITS: dict[str, tuple[int, float, int | None]] = {
+    "jira": (10, 1.0, 4),               # cost-based; a steady 10/s stays clear of it
+    "github": (4_500, 3_600.0, 4),      # 5,000 per hour per token; secondary limits dislike concurrency
+    "gitlab": (25, 1.0, 4),             # gitlab.com: 2,000 per minute per user
+    "asana": (140, 60.0, 10),           # 150 per minute (free), 50 concurrent GETs
+    "trello": (90, 10.0, 4),            # 100 per 10 s per token
+    "slack": (45, 60.0, 2),             # Tier 3 methods: about 50 per minute
+    "microsoft_teams": (8, 1.0, 4),     # Graph: per app and tenant, varies by workload
+    "outlook_calendar": (8, 1.0, 4),    # Graph: 10,000 per 10 min per mailbox, 4 concurrent
+    "quickbooks": (450, 60.0, 10),      # 500 per minute per realm, 10 concurrent
+    "xero": (55, 60.0, 5),              # 60 per minute per tenant, 5 concurrent
+    "google_calendar": (8, 1.0, 4),     # per-user quota of the Calendar API
+}
