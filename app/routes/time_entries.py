@@ -1,10 +1,349 @@
-from flask import Blueprint
-from flask_login import login_required
+"""The time page: the timer, manual entries, the list of entries, editing and deleting.
+
+Every time shown or typed here is in the viewer's time zone (their account
+setting); app.timefmt converts, app.services.time_service validates and saves.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from sqlalchemy import or_, select
+from sqlalchemy.orm import selectinload
+from wtforms import BooleanField, HiddenField, SelectField, StringField
+from wtforms.validators import Length
+
+from app import timefmt
+from app.extensions import db
+from app.models import Project, Task, TimeEntry, User
+from app.models.base import utcnow
+from app.routes.auth import safe_next
+from app.services import time_service
+from app.services.time_service import EntryFields, TimeEntryInvalid, TimeEntryLocked
 
 bp = Blueprint("time_entries", __name__)
+timefmt.register_filters(bp)
+
+LIST_DAYS = 14  # the list shows two weeks at a time; "Older" pages back
+
+
+# ---- forms -----------------------------------------------------------------------------------
+
+class EntryDetailsForm(FlaskForm):
+    """What an entry is about; choices are filled per request (see fill_choices)."""
+
+    description = StringField("Description", validators=[Length(max=time_service.DESCRIPTION_MAX)])
+    # Choices are checked by time_service, which gives clearer messages than "Not a valid choice".
+    project = SelectField("Project", choices=[], validate_choice=False)
+    task = SelectField("Task", choices=[], validate_choice=False)
+    billable = BooleanField("Billable", default=True)
+
+
+class TimerForm(EntryDetailsForm):
+    pass
+
+
+class ManualEntryForm(EntryDetailsForm):
+    date = StringField("Date")
+    start = StringField("Start")
+    end = StringField("End")
+    duration = StringField("or duration")
+
+
+class EditEntryForm(EntryDetailsForm):
+    started = StringField("Start")
+    ended = StringField("End")
+    next = HiddenField()
+
+
+def timer_form(**kwargs) -> TimerForm:
+    return fill_choices(TimerForm(prefix="timer", **kwargs))
+
+
+def manual_form(**kwargs) -> ManualEntryForm:
+    form = fill_choices(ManualEntryForm(prefix="entry", **kwargs))
+    if not form.date.data:
+        form.date.data = timefmt.today_in(current_user.tz).isoformat()
+    return form
+
+
+def fill_choices(form: EntryDetailsForm, entry: TimeEntry | None = None) -> EntryDetailsForm:
+    """Active projects and tasks, plus the entry's own ones even if archived since."""
+    keep_project = entry.project_id if entry else None
+    keep_task = entry.task_id if entry else None
+    projects = db.session.scalars(
+        select(Project).options(selectinload(Project.client))
+        .where(or_(Project.archived.is_(False), Project.id == keep_project)).order_by(Project.name)
+    )
+    form.project.choices = [("", "No project")] + [(str(p.id), project_label(p)) for p in projects]
+    tasks = db.session.scalars(
+        select(Task).join(Task.project).options(selectinload(Task.project))
+        .where(or_((Task.archived.is_(False)) & (Project.archived.is_(False)), Task.id == keep_task))
+        .order_by(Project.name, Task.title)
+    )
+    form.task.choices = [("", "No task")] + [(str(t.id), task_label(t)) for t in tasks]
+    return form
+
+
+def project_label(project: Project) -> str:
+    return f"{project.name} ({project.client.name})" if project.client else project.name
+
+
+def task_label(task: Task) -> str:
+    title = f"{task.external_key} {task.title}" if task.external_key else task.title
+    return f"{task.project.name} › {title}"
+
+
+# ---- reading forms into entry fields ---------------------------------------------------------
+
+def add_error(form: FlaskForm, name: str, message: str) -> None:
+    field = getattr(form, name)
+    field.errors = [*field.errors, message]
+
+
+def selected_id(form: EntryDetailsForm, name: str) -> int | None:
+    """The chosen project/task id, or None; anything else is an error on the field."""
+    value = (getattr(form, name).data or "").strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        add_error(form, name, f"No such {name}.")
+        return None
+    return int(value)
+
+
+def show_service_errors(form: FlaskForm, errors: dict[str, str], field_names: dict[str, str]) -> None:
+    for key, message in errors.items():
+        name = field_names.get(key, key)
+        if hasattr(form, name):
+            add_error(form, name, message)
+        else:
+            flash(message, "error")
+
+
+def manual_entry_fields(form: ManualEntryForm) -> EntryFields | None:
+    """The manual form's local date, start, end/duration as UTC fields; None after marking errors."""
+    tz = current_user.tz
+    project_id, task_id = selected_id(form, "project"), selected_id(form, "task")
+    started_at = ended_at = None
+    try:
+        day = timefmt.parse_date(form.date.data)
+    except timefmt.TimeInputError as exc:
+        add_error(form, "date", exc.message)
+        day = None
+    try:
+        start = timefmt.parse_time(form.start.data)
+        if day:
+            started_at = timefmt.to_utc(datetime.combine(day, start), tz)
+    except timefmt.TimeInputError as exc:
+        add_error(form, "start", exc.message)
+    has_end, has_duration = bool((form.end.data or "").strip()), bool((form.duration.data or "").strip())
+    if has_end == has_duration:
+        add_error(form, "end", "Fill in either the end time or the duration.")
+    elif has_end:
+        try:
+            end = timefmt.parse_time(form.end.data)
+            if day:
+                ended_at = timefmt.to_utc(datetime.combine(day, end), tz)
+        except timefmt.TimeInputError as exc:
+            add_error(form, "end", exc.message)
+    else:
+        try:
+            # Added in UTC, so 2 hours across a DST switch is still 2 hours of work.
+            duration = timefmt.parse_duration(form.duration.data)
+            ended_at = started_at + duration if started_at else None
+        except timefmt.TimeInputError as exc:
+            add_error(form, "duration", exc.message)
+    if any(f.errors for f in form):
+        return None
+    return EntryFields(started_at=started_at, ended_at=ended_at, description=form.description.data or "",
+                       project_id=project_id, task_id=task_id, billable=form.billable.data)
+
+
+def edited_entry_fields(form: EditEntryForm, entry: TimeEntry) -> EntryFields | None:
+    tz = current_user.tz
+    project_id, task_id = selected_id(form, "project"), selected_id(form, "task")
+    started_at = ended_at = None
+    try:
+        started_at = timefmt.to_utc(timefmt.parse_local_datetime(form.started.data), tz)
+    except timefmt.TimeInputError as exc:
+        add_error(form, "started", exc.message)
+    if (form.ended.data or "").strip():
+        try:
+            ended_at = timefmt.to_utc(timefmt.parse_local_datetime(form.ended.data), tz)
+        except timefmt.TimeInputError as exc:
+            add_error(form, "ended", exc.message)
+    elif not entry.is_running:
+        add_error(form, "ended", "Give an end time.")
+    if any(f.errors for f in form):
+        return None
+    return EntryFields(started_at=started_at, ended_at=ended_at, description=form.description.data or "",
+                       project_id=project_id, task_id=task_id, billable=form.billable.data)
+
+
+# ---- pages -----------------------------------------------------------------------------------
+
+def list_window(until: date | None, today: date) -> tuple[date, date]:
+    last = until or today
+    return last - timedelta(days=LIST_DAYS - 1), last
+
+
+def render_index(timer: TimerForm, manual: ManualEntryForm, status: int = 200):
+    tz = current_user.tz
+    requested_user = request.args.get("user")
+    try:
+        user_ids = time_service.visible_user_ids(current_user, requested_user)
+    except LookupError:
+        abort(404)
+    until = None
+    if request.args.get("until"):
+        try:
+            until = timefmt.parse_date(request.args["until"])
+        except timefmt.TimeInputError:
+            abort(400)
+    today = timefmt.today_in(tz)
+    first, last = list_window(until, today)
+    start, end = timefmt.day_range_utc(first, last, tz)
+    # The default view is open-ended, so entries typed in for a future day still show.
+    entries = time_service.entries_between(user_ids, start, end if until else None)
+    user_arg = {"user": requested_user} if requested_user else {}
+    older_url = url_for(".index", until=(first - timedelta(days=1)).isoformat(), **user_arg)
+    newer_url = None
+    if until is not None:
+        newer_until = until + timedelta(days=LIST_DAYS)
+        newer_url = url_for(".index", **user_arg) if newer_until >= today \
+            else url_for(".index", until=newer_until.isoformat(), **user_arg)
+    running = time_service.running_entry(current_user)
+    return render_template(
+        "time_entries/index.html",
+        timer_form=timer, manual_form=manual, running=running,
+        running_seconds=int((utcnow() - running.started_at).total_seconds()) if running else 0,
+        days=time_service.group_by_day(entries, tz), first=first, last=last, until=until,
+        older_url=older_url, newer_url=newer_url, is_locked=time_service.is_locked,
+        show_user=user_ids is None or user_ids != [current_user.id],
+        users=all_users() if current_user.is_admin else [], requested_user=requested_user or "",
+    ), status
+
+
+def all_users() -> list[User]:
+    return list(db.session.scalars(select(User).order_by(User.name)))
 
 
 @bp.get("/")
 @login_required
 def index():
-    return "time"
+    return render_index(timer_form(), manual_form(formdata=None))
+
+
+@bp.post("/timer/start")
+@login_required
+def start_timer():
+    """Start a timer. A timer already running is stopped first, at the same instant."""
+    form = timer_form()
+    if form.validate_on_submit():
+        project_id, task_id = selected_id(form, "project"), selected_id(form, "task")
+        if not (form.project.errors or form.task.errors):
+            try:
+                stopped = time_service.running_entry(current_user)
+                time_service.start_timer(current_user, description=form.description.data or "",
+                                         project_id=project_id, task_id=task_id, billable=form.billable.data)
+            except TimeEntryInvalid as exc:
+                show_service_errors(form, exc.errors, {})
+            else:
+                flash("Stopped the previous timer and started a new one." if stopped else "Timer started.", "success")
+                return redirect(url_for(".index"))
+    return render_index(form, manual_form(formdata=None), 422)
+
+
+@bp.post("/timer/stop")
+@login_required
+def stop_timer():
+    entry = time_service.stop_timer(current_user)
+    if entry is None:
+        flash("No timer is running.", "info")
+    else:
+        flash(f"Timer stopped after {timefmt.format_duration(entry.duration)}.", "success")
+    return redirect(url_for(".index"))
+
+
+@bp.post("/entries")
+@login_required
+def create():
+    form = manual_form()
+    if form.validate_on_submit():
+        fields = manual_entry_fields(form)
+        if fields is not None:
+            try:
+                time_service.create_entry(current_user, fields)
+            except TimeEntryInvalid as exc:
+                ended_field = "end" if (form.end.data or "").strip() else "duration"
+                show_service_errors(form, exc.errors, {"started_at": "start", "ended_at": ended_field})
+            else:
+                flash("Entry added.", "success")
+                return redirect(url_for(".index"))
+    return render_index(timer_form(formdata=None), form, 422)
+
+
+def entry_or_404(entry_id: int) -> TimeEntry:
+    entry = time_service.visible_entry(current_user, entry_id)
+    if entry is None:
+        abort(404)
+    return entry
+
+
+def render_edit(entry: TimeEntry, form: EditEntryForm, status: int = 200, locked_reason: str | None = None):
+    if locked_reason is None and time_service.is_locked(entry):
+        locked_reason = TimeEntryLocked(entry).message
+    return render_template("time_entries/edit.html", entry=entry, form=form, locked_reason=locked_reason,
+                           back_url=safe_next(form.next.data)), status
+
+
+def edit_form(entry: TimeEntry, **kwargs) -> EditEntryForm:
+    """The edit form, filled from the entry (a POST's own data wins over these)."""
+    tz = current_user.tz
+    form = EditEntryForm(data={
+        "started": timefmt.format_local(entry.started_at, tz, "%Y-%m-%dT%H:%M"),
+        "ended": timefmt.format_local(entry.ended_at, tz, "%Y-%m-%dT%H:%M"),
+        "description": entry.description, "billable": entry.billable,
+        "project": str(entry.project_id or ""), "task": str(entry.task_id or ""),
+        "next": request.args.get("next", ""),
+    }, **kwargs)
+    return fill_choices(form, entry)
+
+
+@bp.route("/entries/<int:entry_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(entry_id: int):
+    entry = entry_or_404(entry_id)
+    form = edit_form(entry)
+    if request.method == "GET":
+        return render_edit(entry, form)
+    if time_service.is_locked(entry):
+        return render_edit(entry, form, 409)
+    if form.validate_on_submit():
+        fields = edited_entry_fields(form, entry)
+        if fields is not None:
+            try:
+                time_service.update_entry(entry, fields)
+            except TimeEntryLocked as exc:
+                return render_edit(entry, form, 409, exc.message)
+            except TimeEntryInvalid as exc:
+                show_service_errors(form, exc.errors, {"started_at": "started", "ended_at": "ended"})
+            else:
+                flash("Entry saved.", "success")
+                return redirect(safe_next(form.next.data))
+    return render_edit(entry, form, 422)
+
+
+@bp.post("/entries/<int:entry_id>/delete")
+@login_required
+def delete(entry_id: int):
+    entry = entry_or_404(entry_id)
+    try:
+        time_service.delete_entry(entry)
+    except TimeEntryLocked as exc:
+        return render_edit(entry, edit_form(entry, formdata=None), 409, exc.message)
+    flash("Entry deleted.", "success")
+    return redirect(safe_next(request.form.get("next")))
