@@ -1,0 +1,220 @@
+"""Invoices through the real pages, service and database."""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import create_engine, event, func, select, text
+
+from app.models import Client, Invoice, Project, TimeEntry
+from app.services import invoice_service
+from app.services.invoice_service import InvoiceRequest
+from tests.conftest import post_form
+
+OCTOBER = {"start": "2026-10-01", "end": "2026-10-31", "issue_date": "2026-11-02", "due_date": "2026-12-02"}
+
+
+def post(client, url, data=None):
+    return post_form(client, url, data, page="/account")
+
+
+def entry(db, user, project, start: datetime, minutes: int | None, *, billable=True, invoice=None):
+    row = TimeEntry(user=user, project=project, started_at=start, billable=billable, invoice=invoice,
+                    ended_at=None if minutes is None else start + timedelta(minutes=minutes))
+    db.session.add(row)
+    db.session.commit()
+    return row
+
+
+@pytest.fixture
+def billing(db, admin, make_user):
+    """Acme (EUR) with two projects and a mix of entries, only some of them invoiceable."""
+    worker = make_user("worker@example.com")
+    acme = Client(name="Acme", currency="EUR")
+    website = Project(name="Website", client=acme, hourly_rate=Decimal("80.00"))
+    shop = Project(name="Shop", client=acme, hourly_rate=Decimal("100.25"))
+    other = Project(name="Elsewhere", client=Client(name="Globex", currency="USD"), hourly_rate=Decimal("50"))
+    db.session.add_all([website, shop, other])
+    db.session.commit()
+    earlier = Invoice(number="INV-2025-0007", client=acme, currency="EUR", issue_date=date(2025, 12, 1))
+    db.session.add(earlier)
+    db.session.commit()
+    included = [
+        entry(db, admin, website, datetime(2026, 10, 1, 0, 0), 90),
+        entry(db, worker, website, datetime(2026, 10, 31, 23, 0), 45),
+        entry(db, worker, shop, datetime(2026, 10, 15, 9, 0), 140),
+    ]
+    excluded = [
+        entry(db, worker, website, datetime(2026, 10, 2, 9, 0), 60, billable=False),
+        entry(db, admin, website, datetime(2026, 10, 3, 9, 0), None),  # timer still running
+        entry(db, worker, website, datetime(2026, 9, 30, 23, 59), 60),  # before the range
+        entry(db, worker, website, datetime(2026, 11, 1, 0, 0), 60),  # after the range
+        entry(db, worker, website, datetime(2026, 10, 4, 9, 0), 60, invoice=earlier),
+        entry(db, worker, other, datetime(2026, 10, 5, 9, 0), 60),  # another client's project
+    ]
+    return {"client": acme, "included": included, "excluded": excluded, "earlier": earlier}
+
+
+def create(admin_client, billing, **overrides):
+    return post(admin_client, "/invoices/new", {"client_id": billing["client"].id, "tax_rate": "20", **OCTOBER,
+                                                **overrides})
+
+
+def new_invoice(db) -> Invoice:
+    return db.session.scalars(select(Invoice).where(Invoice.number != "INV-2025-0007")).one()
+
+
+def test_invoice_collects_billable_finished_uninvoiced_entries_of_the_range(admin_client, billing, db):
+    response = create(admin_client, billing)
+    assert response.status_code == 302
+    invoice = new_invoice(db)
+    assert response.headers["Location"].endswith(f"/invoices/{invoice.id}")
+    assert (invoice.number, invoice.status, invoice.currency) == ("INV-2026-0001", "draft", "EUR")
+    assert [(line.description, line.hours, line.unit_price, line.amount) for line in invoice.lines] == [
+        ("Shop", Decimal("2.33"), Decimal("100.25"), Decimal("233.58")),
+        ("Website", Decimal("2.25"), Decimal("80.00"), Decimal("180.00")),
+    ]
+    assert (invoice.subtotal, invoice.tax, invoice.total) == (Decimal("413.58"), Decimal("82.72"), Decimal("496.30"))
+    db.session.expire_all()
+    assert all(e.invoice_id == invoice.id for e in billing["included"])
+    assert all(e.invoice_id != invoice.id for e in billing["excluded"])
+
+    html = admin_client.get(f"/invoices/{invoice.id}").get_data(as_text=True)
+    assert "INV-2026-0001" in html and "496.30 EUR" in html and "233.58" in html
+    assert "Issue invoice" in html and "Delete draft" in html
+
+
+def test_range_follows_the_admins_time_zone(db, make_user, billing):
+    # For an admin in Berlin, October starts at 30 September 22:00 UTC and ends at 31 October 23:00 UTC.
+    berliner = make_user("berlin@example.com", admin=True, timezone="Europe/Berlin")
+    invoice = invoice_service.create_invoice(InvoiceRequest(
+        client_id=billing["client"].id, start=date(2026, 10, 1), end=date(2026, 10, 31),
+        issue_date=date(2026, 11, 2), timezone=berliner.timezone))
+    db.session.expire_all()
+    before_range, late_october = billing["excluded"][2], billing["included"][1]
+    assert before_range.invoice_id == invoice.id  # 30 Sep 23:59 UTC is 1 Oct 01:59 in Berlin
+    assert late_october.invoice_id is None  # 31 Oct 23:00 UTC is 1 Nov 00:00 in Berlin
+
+
+def test_no_billable_time_is_refused_with_a_clear_message(admin_client, billing, db):
+    response = create(admin_client, billing, start="2026-01-01", end="2026-01-31")
+    assert response.status_code == 422
+    assert "Acme has no billable, finished, uninvoiced time between 2026-01-01 and 2026-01-31." in \
+        response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count(Invoice.id))) == 1  # only the earlier one
+
+
+def test_invalid_input_rerenders_with_errors_and_saves_nothing(admin_client, billing, db):
+    response = create(admin_client, billing, start="2026-10-31", end="2026-10-01", tax_rate="150", client_id="0")
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "The end date is before the start date." in html
+    assert "Number must be between 0 and 100." in html
+    assert "Choose a client." in html
+    assert db.session.scalar(select(func.count(Invoice.id))) == 1
+
+
+def test_status_moves_forward_only(admin_client, billing, db):
+    create(admin_client, billing)
+    invoice = new_invoice(db)
+    assert post(admin_client, f"/invoices/{invoice.id}/paid").status_code == 302  # draft cannot jump to paid
+    db.session.refresh(invoice)
+    assert invoice.status == "draft"
+
+    post(admin_client, f"/invoices/{invoice.id}/issue")
+    db.session.refresh(invoice)
+    assert invoice.status == "issued"
+    post(admin_client, f"/invoices/{invoice.id}/delete")  # issued invoices are kept
+    post(admin_client, f"/invoices/{invoice.id}/issue")
+    db.session.refresh(invoice)
+    assert invoice.status == "issued"
+    assert "it cannot become issued" in admin_client.get(f"/invoices/{invoice.id}").get_data(as_text=True)
+
+    post(admin_client, f"/invoices/{invoice.id}/paid")
+    db.session.refresh(invoice)
+    assert invoice.status == "paid"
+    post(admin_client, f"/invoices/{invoice.id}/issue")
+    db.session.refresh(invoice)
+    assert invoice.status == "paid"
+
+
+def test_deleting_a_draft_releases_its_entries(admin_client, billing, db):
+    create(admin_client, billing)
+    invoice = new_invoice(db)
+    response = post(admin_client, f"/invoices/{invoice.id}/delete")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/invoices")
+    db.session.expire_all()
+    assert db.session.get(Invoice, invoice.id) is None
+    assert all(e.invoice_id is None for e in billing["included"])
+    assert billing["excluded"][4].invoice_id == billing["earlier"].id  # others' entries untouched
+
+    assert create(admin_client, billing).status_code == 302  # the same time can be invoiced again
+    assert new_invoice(db).total == Decimal("496.30")
+
+
+def test_numbers_count_up_per_year(db, admin, billing):
+    def invoice_for(day, issue_date):
+        entry(db, admin, billing["client"].projects[0], datetime(2026, 12, day, 9), 60)
+        return invoice_service.create_invoice(InvoiceRequest(
+            client_id=billing["client"].id, start=date(2026, 12, day), end=date(2026, 12, day),
+            issue_date=issue_date)).number
+
+    assert invoice_for(1, date(2026, 12, 1)) == "INV-2026-0001"
+    assert invoice_for(2, date(2026, 12, 2)) == "INV-2026-0002"
+    assert invoice_for(3, date(2025, 12, 31)) == "INV-2025-0008"  # after the existing INV-2025-0007
+
+
+def test_a_number_taken_by_a_concurrent_invoice_is_retried(app, db, billing):
+    """Another process commits INV-2026-0001 right after this one chose the same number."""
+    rival = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    fired = []
+
+    def rival_takes_the_number(_conn, _cursor, statement, _params, _context, _many):
+        if not fired and "FROM invoices" in statement and "LIKE" in statement.upper():
+            fired.append(True)
+            with rival.begin() as conn:
+                conn.execute(text(
+                    "INSERT INTO invoices (number, client_id, currency, status, issue_date, tax_rate, notes,"
+                    " created_at, updated_at) VALUES ('INV-2026-0001', :client, 'EUR', 'draft', '2026-11-01', 0, '',"
+                    " '2026-11-01 00:00:00', '2026-11-01 00:00:00')"), {"client": billing["client"].id})
+
+    event.listen(db.engine, "after_cursor_execute", rival_takes_the_number)
+    try:
+        invoice = invoice_service.create_invoice(InvoiceRequest(
+            client_id=billing["client"].id, start=date(2026, 10, 1), end=date(2026, 10, 31),
+            issue_date=date(2026, 11, 2)))
+    finally:
+        event.remove(db.engine, "after_cursor_execute", rival_takes_the_number)
+        rival.dispose()
+    assert fired
+    assert invoice.number == "INV-2026-0002"
+    db.session.expire_all()
+    assert all(e.invoice_id == invoice.id for e in billing["included"])
+    assert db.session.scalar(select(func.count(Invoice.id)).where(Invoice.number.like("INV-2026-%"))) == 2
+
+
+def test_users_read_invoices_but_cannot_change_them(user_client, db, admin, billing):
+    invoice = invoice_service.create_invoice(InvoiceRequest(
+        client_id=billing["client"].id, start=date(2026, 10, 1), end=date(2026, 10, 31),
+        issue_date=date(2026, 11, 2)))
+    assert "INV-2026-0001" in user_client.get("/invoices").get_data(as_text=True)
+    html = user_client.get(f"/invoices/{invoice.id}").get_data(as_text=True)
+    assert "413.58 EUR" in html  # no tax on this one
+    assert "Issue invoice" not in html and "Delete draft" not in html
+    assert user_client.get("/invoices/new").status_code == 403
+    assert post(user_client, "/invoices/new", {"client_id": billing["client"].id, **OCTOBER}).status_code == 403
+    for action in ("issue", "paid", "delete"):
+        assert post(user_client, f"/invoices/{invoice.id}/{action}").status_code == 403
+    db.session.expire_all()
+    assert invoice.status == "draft" and db.session.scalar(select(func.count(Invoice.id))) == 2
+
+
+def test_invoice_list_filters_by_status(admin_client, billing, db):
+    create(admin_client, billing)
+    all_html = admin_client.get("/invoices").get_data(as_text=True)
+    assert "INV-2026-0001" in all_html and "INV-2025-0007" in all_html
+    drafts = admin_client.get("/invoices?status=draft").get_data(as_text=True)
+    assert re.search(r">INV-2026-0001<", drafts) and re.search(r">INV-2025-0007<", drafts)
+    assert ">INV-2026-0001<" not in admin_client.get("/invoices?status=paid").get_data(as_text=True)
