@@ -70,8 +70,9 @@ def _new_invoice_form() -> NewInvoiceForm:
     if request.method == "GET":
         today = _today()
         last_month_end = today.replace(day=1) - timedelta(days=1)
-        form.start.data = form.start.data or last_month_end.replace(day=1)
-        form.end.data = form.end.data or last_month_end
+        # Default to last month, the usual billing period.
+        form.start.data = last_month_end.replace(day=1)
+        form.end.data = last_month_end
         form.issue_date.data = today
         form.due_date.data = today + PAYMENT_TERMS
         if request.args.get("client", "").isdigit():

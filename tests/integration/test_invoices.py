@@ -218,3 +218,9 @@ def test_invoice_list_filters_by_status(admin_client, billing, db):
     drafts = admin_client.get("/invoices?status=draft").get_data(as_text=True)
     assert re.search(r">INV-2026-0001<", drafts) and re.search(r">INV-2025-0007<", drafts)
     assert ">INV-2026-0001<" not in admin_client.get("/invoices?status=paid").get_data(as_text=True)
+
+
+def test_new_invoice_form_can_start_from_a_client(admin_client, billing):
+    html = admin_client.get(f"/invoices/new?client={billing['client'].id}").get_data(as_text=True)
+    assert re.search(rf'<option selected value="{billing["client"].id}">Acme \(EUR\)</option>', html)
+    assert "Globex (USD)" in html
