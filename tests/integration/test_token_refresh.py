@@ -1,0 +1,239 @@
+"""The token lifecycle (app.services.token_service) on SQLite and PostgreSQL,
+against the strict fake authorization server over real HTTP."""
+from __future__ import annotations
+
+import threading
+from urllib.parse import parse_qs, urlsplit
+
+import httpx2
+import pytest
+
+from app import create_app
+from app.extensions import db as _db
+from app.integrations import oauth, registry
+from app.integrations.http import AuthError
+from app.models import Integration
+from app.services import token_service
+from app.services.integration_service import IntegrationService
+from tests.fakes.oauth_provider import FakeOAuthProvider
+
+SLUG = "xero"  # rotates refresh tokens: reusing one kills the grant
+REDIRECT_URI = "http://localhost/integrations/xero/callback"
+WORKERS = 16
+
+
+@pytest.fixture
+def fake(app, monkeypatch):
+    with FakeOAuthProvider(redirect_uris=(REDIRECT_URI,)) as server:
+        for name, value in server.env(SLUG).items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv(f"{SLUG.upper()}_CLIENT_ID", server.client_id)
+        monkeypatch.setenv(f"{SLUG.upper()}_CLIENT_SECRET", server.client_secret)
+        monkeypatch.setattr(token_service, "RETRY_BACKOFF_SECONDS", 0.01)
+        yield server
+
+
+def connected(db, fake, admin, lifetime: int) -> Integration:
+    """A Xero integration connected through the fake, its access token living `lifetime` seconds."""
+    fake.access_token_lifetime = lifetime
+    spec = registry.get_spec(SLUG)
+    provider = oauth.OAuthProvider.build(spec, fake.client_id, fake.client_secret)
+    session: dict = {}
+    url = oauth.start_authorization(provider, session, user_id=admin.id, redirect_uri=REDIRECT_URI)
+    callback = httpx2.get(url, follow_redirects=False).headers["Location"]
+    params = {k: v[-1] for k, v in parse_qs(urlsplit(callback).query).items()}
+    pending = oauth.take_pending(session, slug=SLUG, user_id=admin.id, state=params["state"])
+    token = oauth.exchange_code(provider, pending, params["code"])
+    integration = IntegrationService()._get_or_create(admin, spec)
+    token_service.store_tokens(integration, token)
+    integration.status = "active"
+    db.session.commit()
+    return integration
+
+
+def payload(db, integration_id: int) -> dict:
+    db.session.expire_all()
+    return db.session.get(Integration, integration_id).credential.payload
+
+
+def me(fake, access_token: str) -> httpx2.Response:
+    return httpx2.get(fake.base_url + "/api/me", headers={"Authorization": f"Bearer {access_token}"})
+
+
+def test_a_fresh_token_is_used_as_it_is(db, fake, admin):
+    integration = connected(db, fake, admin, lifetime=3600)
+    stored = payload(db, integration.id)
+    assert token_service.valid_access_token(integration) == stored["access_token"]
+    assert fake.counts["refresh_token"] == 0
+
+
+def test_a_token_about_to_expire_is_refreshed_and_the_rotated_refresh_token_kept(db, fake, admin):
+    integration = connected(db, fake, admin, lifetime=token_service.REFRESH_MARGIN_SECONDS - 1)
+    before = payload(db, integration.id)
+    fake.access_token_lifetime = 3600
+
+    token = token_service.valid_access_token(integration)
+
+    after = payload(db, integration.id)
+    assert fake.counts["refresh_token"] == 1
+    assert token == after["access_token"] != before["access_token"]
+    assert after["refresh_token"] != before["refresh_token"]
+    assert after["refresh_token"] == fake.grant_for(token).refresh_token  # the current one, not the spent one
+    assert after["expires_at"] > before["expires_at"]
+    assert integration.credential.expires_at == oauth.TokenSet.from_payload(after).expires_at_utc
+    assert me(fake, token).status_code == 200
+    # Fresh now: no second refresh.
+    assert token_service.valid_access_token(integration) == token
+    assert fake.counts["refresh_token"] == 1
+
+
+def test_a_refresh_without_a_new_refresh_token_keeps_the_old_one(db, fake, admin):
+    integration = connected(db, fake, admin, lifetime=10)
+    before = payload(db, integration.id)
+    fake.rotate_refresh_tokens = False
+    token_service.valid_access_token(integration)
+    after = payload(db, integration.id)
+    assert after["access_token"] != before["access_token"]
+    assert after["refresh_token"] == before["refresh_token"]
+
+
+def test_invalid_grant_asks_for_a_reconnect_and_is_not_retried(db, fake, admin):
+    integration = connected(db, fake, admin, lifetime=10)
+    fake.revoke_all()
+
+    with pytest.raises(token_service.ReconnectRequired) as caught:
+        token_service.valid_access_token(integration)
+
+    assert integration.status == "needs_reconnect"
+    assert "Reconnect Xero" in integration.last_error and "invalid_grant" in integration.last_error
+    stored = payload(db, integration.id)
+    assert stored["refresh_token"] not in integration.last_error and stored["refresh_token"] not in caught.value.message
+    assert fake.counts["refresh_token"] == 1
+    for _ in range(3):
+        with pytest.raises(token_service.ReconnectRequired):
+            token_service.valid_access_token(integration)
+    assert fake.counts["refresh_token"] == 1  # nothing loops against a dead grant
+
+
+def test_transient_failures_are_retried_with_backoff(db, fake, admin):
+    integration = connected(db, fake, admin, lifetime=10)
+    fake.fail_next_token_requests(token_service.TOKEN_ENDPOINT_ATTEMPTS - 1, status=502)
+    token = token_service.valid_access_token(integration)
+    assert fake.counts["refresh_token"] == token_service.TOKEN_ENDPOINT_ATTEMPTS
+    assert me(fake, token).status_code == 200
+    assert integration.status == "active"
+
+
+def test_a_token_endpoint_that_stays_down_leaves_the_credentials_untouched(db, fake, admin):
+    integration = connected(db, fake, admin, lifetime=10)
+    ciphertext = integration.credential.ciphertext
+    fake.fail_next_token_requests(token_service.TOKEN_ENDPOINT_ATTEMPTS, status=503)
+
+    with pytest.raises(token_service.TokenRefreshUnavailable):
+        token_service.valid_access_token(integration)
+
+    assert fake.counts["refresh_token"] == token_service.TOKEN_ENDPOINT_ATTEMPTS
+    db.session.expire_all()
+    assert integration.credential.ciphertext == ciphertext
+    assert integration.status == "active" and integration.last_error is None
+    # The refresh token was never spent: the next attempt works.
+    assert me(fake, token_service.valid_access_token(integration)).status_code == 200
+
+
+def test_a_timeout_counts_as_transient(db, fake, admin, monkeypatch):
+    integration = connected(db, fake, admin, lifetime=10)
+    monkeypatch.setattr(oauth, "TOKEN_ENDPOINT_TIMEOUT", httpx2.Timeout(0.2))
+    fake.hang_next_token_requests(1)
+    token = token_service.valid_access_token(integration)
+    assert me(fake, token).status_code == 200
+
+
+def test_a_401_refreshes_once_and_retries(db, fake, admin):
+    integration = connected(db, fake, admin, lifetime=3600)
+    fake.expire_access_tokens()  # revoked early at the provider, although our clock says it is valid
+    calls = []
+
+    def whoami(access_token: str) -> dict:
+        calls.append(access_token)
+        response = me(fake, access_token)
+        if response.status_code == 401:
+            raise AuthError("Xero answered 401", 401)
+        return response.json()
+
+    assert token_service.call_with_token(integration, whoami)["email"] == fake.account["email"]
+    assert len(calls) == 2 and calls[0] != calls[1]
+    assert fake.counts["refresh_token"] == 1
+
+    fake.revoke_all()
+    fake.expire_access_tokens()
+    with pytest.raises(token_service.ReconnectRequired):
+        token_service.call_with_token(integration, whoami)
+    assert fake.counts["refresh_token"] == 2
+
+
+def test_a_401_for_a_token_already_replaced_does_not_refresh_again(db, fake, admin):
+    integration = connected(db, fake, admin, lifetime=10)
+    old = payload(db, integration.id)["access_token"]
+    new = token_service.valid_access_token(integration)
+    assert token_service.refresh_after_unauthorized(integration, old) == new
+    assert fake.counts["refresh_token"] == 1
+
+
+def test_force_refresh_reports_the_new_expiry(db, fake, admin):
+    integration = connected(db, fake, admin, lifetime=3600)
+    token = token_service.force_refresh(integration)
+    assert fake.counts["refresh_token"] == 1
+    assert token.expires_at_utc == integration.credential.expires_at
+
+
+def test_not_connected_is_explained(db, fake, admin):
+    integration = IntegrationService()._get_or_create(admin, registry.get_spec(SLUG))
+    db.session.commit()
+    with pytest.raises(token_service.NotConnected, match="Xero is not connected"):
+        token_service.valid_access_token(integration)
+
+
+# -- concurrency ------------------------------------------------------------------------
+
+@pytest.fixture
+def worker_app(app):
+    """A second application over the same database, like another worker process,
+    with a pool large enough for every thread's session plus its lock session."""
+    other = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+                        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 2 * WORKERS + 2, "max_overflow": 0}})
+    yield other
+    with other.app_context():
+        _db.engine.dispose()
+
+
+def test_concurrent_workers_spend_the_refresh_token_once(db, fake, admin, worker_app):
+    integration_id = connected(db, fake, admin, lifetime=10).id
+    old = payload(db, integration_id)
+    fake.access_token_lifetime = 3600
+    fake.token_latency = 0.05  # keeps the first refresh in flight while the others arrive
+    start = threading.Barrier(WORKERS)
+    tokens: list[str] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            with worker_app.app_context():
+                integration = _db.session.get(Integration, integration_id)
+                start.wait()
+                tokens.append(token_service.valid_access_token(integration))
+        except BaseException as exc:  # reported below, with the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(WORKERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert not errors, errors
+    assert fake.counts["refresh_token"] == 1
+    new = payload(db, integration_id)
+    assert len(tokens) == WORKERS and set(tokens) == {new["access_token"]}
+    assert new["access_token"] != old["access_token"]
+    assert fake.grant_for(new["refresh_token"]).revoked is False
+    assert me(fake, new["access_token"]).status_code == 200
