@@ -146,6 +146,7 @@ class Webhook:
     description: str
     active: bool
     token: str
+    api_key: str  # whose application secret signs the deliveries
 
     def as_json(self) -> dict:
         return {"id": self.id, "description": self.description, "idModel": self.id_model,
@@ -299,10 +300,9 @@ class FakeTrello:
 
     def deliver(self, webhook: Webhook, action: dict, **client_kwargs) -> httpx2.Response:
         """POST a signed delivery of `action` to the webhook's callback URL, like Trello."""
-        api_key = self.tokens.get(webhook.token, (None, None))[0]
-        model = self._model_json(webhook.id_model)
-        body = json.dumps({"action": action, "model": model}).encode()
-        headers = {"Content-Type": "application/json", "X-Trello-Webhook": self.signature(api_key, body, webhook.callback_url)}
+        body = json.dumps({"action": action, "model": self._model_json(webhook.id_model)}).encode()
+        headers = {"Content-Type": "application/json",
+                   "X-Trello-Webhook": self.signature(webhook.api_key, body, webhook.callback_url)}
         with httpx2.Client(**client_kwargs) as client:
             return client.post(webhook.callback_url, content=body, headers=headers)
 
@@ -474,7 +474,8 @@ class FakeTrello:
                     raise TrelloError(400, "A webhook with that callback, model, and token already exists")
         if self.check_webhook_callbacks:
             self._check_callback(callback_url)
-        hook = Webhook(self.new_id(), id_model, callback_url, params.get("description", ""), active, params["token"])
+        hook = Webhook(self.new_id(), id_model, callback_url, params.get("description", ""), active, params["token"],
+                       params["key"])
         with self._lock:
             self.webhooks[hook.id] = hook
         return hook.as_json()

@@ -1,8 +1,13 @@
 """The fake Trello and the contract helper, proved against each other and against
 Trello's official API description: what a Trello client sends through the app's
 own HTTP client validates, what the fake answers validates, and a request with a
-wrongly typed parameter does not."""
+wrongly typed parameter does not. Also the fake's own Trello behaviour (auth
+errors, paging, rate limits, webhooks) and the loopback harness under it."""
 from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
 
 import httpx2
 import pytest
@@ -11,7 +16,7 @@ from openapi_core.validation.request.exceptions import RequestValidationError, S
 from app.integrations.http import AuthError, PermanentError
 from app.integrations.trello import TrelloConnector
 from tests.contract import Contract
-from tests.fakes.server import RecordedRequest
+from tests.fakes.server import FakeServer, RecordedRequest
 from tests.fakes.trello import FakeTrello
 
 
@@ -172,3 +177,55 @@ def test_throttle_next_answers_429_with_retry_after_then_recovers(trello):
 
     assert (throttled.status_code, throttled.headers["retry-after"]) == (429, "7")
     assert recovered.json() == {"id": trello.member.id}
+
+
+def answering(status: int):
+    """A callback endpoint for webhooks: answers every request with `status`."""
+    def app(environ, start_response):
+        start_response(f"{status} X", [("Content-Type", "text/plain")])
+        return [b""]
+    return app
+
+
+def test_webhook_needs_a_callback_that_answers_head_with_200():
+    with FakeTrello(check_webhook_callbacks=True) as strict, FakeServer(answering(404)) as missing:
+        key, token = strict.add_credentials(strict.add_member("Walt Webhook"))
+        board = strict.add_board("Hooks", *strict.members.values())
+        with TrelloConnector.client(strict.api_base, key, token) as hooks_client:
+            with pytest.raises(PermanentError, match="did not return 200 status code, got 404"):
+                hooks_client.request("POST", "webhooks", params={"idModel": board.id,
+                                                                 "callbackURL": missing.base_url + "/hook"})
+
+    assert [(r.method, r.path) for r in missing.requests] == [("HEAD", "/hook")]
+    assert strict.webhooks == {}
+
+
+def test_deliveries_are_signed_like_trello(trello, client):
+    with FakeServer(answering(200)) as receiver:
+        callback = receiver.base_url + "/webhooks/trello/abc"
+        created = client.request("POST", "webhooks", params={"idModel": trello.board.id, "callbackURL": callback})
+        hook = trello.webhooks[created.json()["id"]]
+        answer = trello.deliver(hook, {"type": "updateCard", "data": {"card": {"id": trello.card.id}}})
+
+    delivery = receiver.requests[-1]
+    expected = base64.b64encode(hmac.new(trello.app_secrets[trello.key].encode(),
+                                         delivery.body + callback.encode(), hashlib.sha1).digest()).decode()
+    assert answer.status_code == 200
+    assert (delivery.method, delivery.path) == ("POST", "/webhooks/trello/abc")
+    assert delivery.headers["x-trello-webhook"] == expected
+    assert delivery.json()["action"]["type"] == "updateCard"
+    assert delivery.json()["model"]["id"] == trello.board.id
+
+
+def test_the_harness_records_query_headers_and_body():
+    with FakeServer(answering(204)) as server:
+        httpx2.post(server.base_url + "/x/y?a=1&a=2&b=", json={"n": 1}, headers={"X-Probe": "yes"})
+        port = server.port
+    recorded, = server.requests
+
+    assert (recorded.method, recorded.path, recorded.status) == ("POST", "/x/y", 204)
+    assert recorded.query == [("a", "1"), ("a", "2"), ("b", "")]
+    assert recorded.headers["x-probe"] == "yes" and recorded.headers["content-type"] == "application/json"
+    assert recorded.json() == {"n": 1}
+    with pytest.raises(httpx2.ConnectError):  # stopped means stopped
+        httpx2.get(f"http://127.0.0.1:{port}/")
