@@ -39,10 +39,13 @@ def trello_card(page: Page):
     return page.locator('article.card.integration[data-provider="trello"]')
 
 
-def submit_trello_form(page: Page, api_key: str, token: str) -> None:
+def submit_trello_form(page: Page, api_key: str, token: str) -> int:
+    """Fill and submit the set-up form; return the status the POST was answered with."""
     page.fill('input[name="api_key"]', api_key)
     page.fill('input[name="token"]', token)
-    page.get_by_role("button", name="Save and test").click()
+    with page.expect_response(lambda r: r.request.method == "POST") as posted:
+        page.get_by_role("button", name="Save and test").click()
+    return posted.value.status
 
 
 def assert_no_secret_in(html: str, *secrets: str) -> None:
@@ -83,8 +86,9 @@ def test_admin_sets_up_trello_and_sees_it_active(live_server, page, trello):
     assert [(r.path, r.status) for r in trello.requests] == [("/1/members/me", 401)]
 
     # The right key and token: checked with Trello, saved, and the page says so.
-    submit_trello_form(page, trello.key, trello.token)
-    page.wait_for_url(live_server.url + "/admin/integrations/trello")
+    assert submit_trello_form(page, trello.key, trello.token) == 302  # post/redirect/get
+    page.wait_for_load_state()
+    assert page.url == live_server.url + "/admin/integrations/trello"
     expect(page.locator(".flash")).to_contain_text("connected")
     assert_no_secret_in(page.content(), trello.key, trello.token)
     checked = trello.requests[-1]
