@@ -2,6 +2,7 @@
 against the strict fake authorization server over real HTTP."""
 from __future__ import annotations
 
+import os
 import threading
 from urllib.parse import parse_qs, urlsplit
 
@@ -236,4 +237,58 @@ def test_concurrent_workers_spend_the_refresh_token_once(db, fake, admin, worker
     assert len(tokens) == WORKERS and set(tokens) == {new["access_token"]}
     assert new["access_token"] != old["access_token"]
     assert fake.grant_for(new["refresh_token"]).revoked is False
+    assert me(fake, new["access_token"]).status_code == 200
+
+
+PROCESSES = 4  # x THREADS_PER_PROCESS = WORKERS; spawning 16 interpreters would slow the suite down
+THREADS_PER_PROCESS = WORKERS // PROCESSES
+
+
+def _process_worker(environ: dict, database_url: str, integration_id: int, start, results) -> None:
+    """One worker process with its own application, engine and threads."""
+    os.environ.update(environ)  # a forkserver child has the server's environment, not the test's
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url,
+                      "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 2 * THREADS_PER_PROCESS + 2, "max_overflow": 0}})
+
+    def thread() -> None:
+        try:
+            with app.app_context():
+                integration = _db.session.get(Integration, integration_id)
+                start.wait()
+                results.put(("token", token_service.valid_access_token(integration)))
+        except BaseException as exc:
+            results.put(("error", repr(exc)))
+
+    threads = [threading.Thread(target=thread) for _ in range(THREADS_PER_PROCESS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def test_concurrent_worker_processes_spend_the_refresh_token_once(app, db, fake, admin):
+    import multiprocessing
+
+    integration_id = connected(db, fake, admin, lifetime=10).id
+    fake.access_token_lifetime = 3600
+    fake.token_latency = 0.05
+    # Fresh interpreters (no inherited connections or locks), forked from one
+    # server that imported the application once.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["app", "app.services.token_service", __name__])
+    start, results = context.Barrier(WORKERS), context.Queue()
+    processes = [context.Process(target=_process_worker,
+                                 args=(dict(os.environ), app.config["SQLALCHEMY_DATABASE_URI"], integration_id,
+                                       start, results))
+                 for _ in range(PROCESSES)]
+    for process in processes:
+        process.start()
+    outcomes = [results.get(timeout=120) for _ in range(WORKERS)]
+    for process in processes:
+        process.join(timeout=30)
+
+    assert [o for o in outcomes if o[0] == "error"] == []
+    new = payload(db, integration_id)
+    assert {value for _, value in outcomes} == {new["access_token"]}
+    assert fake.counts["refresh_token"] == 1
     assert me(fake, new["access_token"]).status_code == 200
