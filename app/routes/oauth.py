@@ -12,6 +12,7 @@ from flask_login import current_user, login_required
 
 from app.extensions import db
 from app.integrations import oauth, registry
+from app.integrations.http import ProviderError
 from app.services import token_service
 from app.services.integration_service import Forbidden, IntegrationService, NotFound
 
@@ -99,6 +100,9 @@ def callback(slug: str):
         return _refuse(f"{exc.message}. Please try connecting again.", 502)
     except oauth.OAuthFlowError as exc:
         return _refuse(exc.message)
+    except ProviderError as exc:  # the "who did we connect to" call failed
+        log.warning("Post-connect lookup for %s failed: %s", slug, exc.message)
+        return _refuse(f"{exc.message}. Please try connecting again.", 502)
 
     integration = service._get_or_create(current_user, spec)
     token_service.store_tokens(integration, token)

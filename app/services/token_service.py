@@ -97,6 +97,20 @@ def oauth_provider_for(integration: Integration, session: Session | None = None,
                                      app_credentials.settings, registry.get_connector(spec.slug), **kwargs)
 
 
+def revoke_at_provider(integration: Integration) -> bool:
+    """Revoke the integration's grant at the provider before its credentials are
+    deleted. True when revoked, False when the provider offers no revocation (or
+    nothing is stored); raises `oauth.RevocationFailed` with a message to report,
+    in which case the caller still deletes the local credentials."""
+    if integration.credential is None or integration.credential.kind != "oauth2":
+        return False
+    try:
+        provider = oauth_provider_for(integration)
+    except NotConnected:
+        return False  # no app registered any more: nothing to authenticate the revocation with
+    return oauth.revoke(provider, stored_token(integration))
+
+
 # -- using -----------------------------------------------------------------------------
 
 def valid_access_token(integration: Integration, *, provider: oauth.OAuthProvider | None = None) -> str:

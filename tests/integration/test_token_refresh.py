@@ -292,3 +292,18 @@ def test_concurrent_worker_processes_spend_the_refresh_token_once(app, db, fake,
     assert {value for _, value in outcomes} == {new["access_token"]}
     assert fake.counts["refresh_token"] == 1
     assert me(fake, new["access_token"]).status_code == 200
+
+
+def test_revoking_a_connection_ends_the_grant_at_the_provider(db, fake, admin):
+    integration = connected(db, fake, admin, lifetime=3600)
+    refresh_token = payload(db, integration.id)["refresh_token"]
+    assert token_service.revoke_at_provider(integration) is True
+    assert fake.grant_for(refresh_token).revoked
+    assert fake.counts["revoke"] == 1
+
+
+def test_a_failing_revocation_is_reported(db, fake, admin, monkeypatch):
+    integration = connected(db, fake, admin, lifetime=3600)
+    monkeypatch.setenv("XERO_REVOKE_URL", fake.base_url + "/unavailable")
+    with pytest.raises(oauth.RevocationFailed, match="Xero answered 404"):
+        token_service.revoke_at_provider(integration)
