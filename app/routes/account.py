@@ -37,12 +37,18 @@ class NewTokenForm(FlaskForm):
     name = StringField("Token name", validators=[DataRequired(), Length(max=80)])
 
 
+def _profile_form(**kwargs) -> ProfileForm:
+    form = ProfileForm(obj=current_user, **kwargs)
+    form.timezone.choices = user_service.timezone_choices(current_user.timezone)
+    return form
+
+
 def _page(*, profile=None, password=None, token=None, new_token: str | None = None, status: int = 200):
     tokens = db.session.scalars(select(ApiToken).where(ApiToken.user_id == current_user.id)
                                 .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())).all()
     return render_template(
         "account/profile.html",
-        profile=profile or ProfileForm(obj=current_user, formdata=None),
+        profile=profile or _profile_form(formdata=None),
         password=password or ChangePasswordForm(formdata=None),
         token=token or NewTokenForm(formdata=None),
         tokens=tokens, new_token=new_token,
@@ -52,7 +58,7 @@ def _page(*, profile=None, password=None, token=None, new_token: str | None = No
 @bp.route("/account", methods=["GET", "POST"])
 @login_required
 def profile():
-    form = ProfileForm(obj=current_user)
+    form = _profile_form()
     if form.validate_on_submit():
         try:
             current_user.timezone = user_service.check_timezone(form.timezone.data)

@@ -79,6 +79,12 @@ def new_user():
     return render_template("admin/users_new.html", form=form), 422 if form.errors else 200
 
 
+def _details_form(user: User, **kwargs) -> UserDetailsForm:
+    form = UserDetailsForm(obj=user, **kwargs)
+    form.timezone.choices = user_service.timezone_choices(user.timezone)
+    return form
+
+
 def _render_edit(user: User, details: UserDetailsForm, password: PasswordFields):
     status = 422 if details.errors or password.errors else 200
     return render_template("admin/users_edit.html", user=user, details=details, password_form=password), status
@@ -88,7 +94,7 @@ def _render_edit(user: User, details: UserDetailsForm, password: PasswordFields)
 @admin_required
 def edit_user(user_id: int):
     user = get_user_or_404(user_id)
-    details = UserDetailsForm(obj=user)
+    details = _details_form(user)
     if details.validate_on_submit():
         try:
             user_service.update_user(user, name=details.name.data, role=details.role.data,
@@ -112,7 +118,7 @@ def reset_password(user_id: int):
         user_service.reset_password(user, form.password.data)
         flash(f"New password set for {user.email}.", "success")
         return redirect(url_for("admin.edit_user", user_id=user.id))
-    return _render_edit(user, UserDetailsForm(obj=user, formdata=None), form)
+    return _render_edit(user, _details_form(user, formdata=None), form)
 
 
 @bp.route("/admin/users/<int:user_id>/delete", methods=["GET", "POST"])

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import User
 from app.models.user import ROLES
+from app.timezones import COMMON_TIMEZONES
 
 MIN_PASSWORD_LENGTH = 8
 
@@ -32,6 +33,14 @@ def check_timezone(name: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         raise UserError(f"Unknown time zone: {name}") from None
     return name
+
+
+def timezone_choices(current: str | None = None) -> list[str]:
+    """The zones a select offers: the common list, plus a user's current zone when
+    it is valid but not in that list (e.g. "US/Eastern" given to the CLI)."""
+    if current and current not in COMMON_TIMEZONES:
+        return [current, *COMMON_TIMEZONES]
+    return COMMON_TIMEZONES
 
 
 def create_user(*, email: str, password: str, name: str | None = None, admin: bool = False,

@@ -6,7 +6,7 @@ import re
 from sqlalchemy import func, select
 
 from app.models import ApiToken
-from tests.conftest import PASSWORD, post_form
+from tests.conftest import PASSWORD, login, post_form
 
 
 def post(client, url, data=None):
@@ -90,3 +90,12 @@ def test_revoke_without_csrf_token_is_refused(user_client, user, db):
 def test_anonymous_visitors_are_sent_to_login(client, admin):
     response = client.get("/account")
     assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_a_zone_outside_the_common_list_can_be_kept(app, make_user, db):
+    legacy = make_user("legacy@example.com", timezone="US/Eastern")  # accepted by the CLI
+    client = login(app.test_client(), legacy)
+    assert '<option selected value="US/Eastern">' in client.get("/account").get_data(as_text=True)
+    assert post(client, "/account", {"name": "Renamed", "timezone": "US/Eastern"}).status_code == 302
+    db.session.refresh(legacy)
+    assert (legacy.name, legacy.timezone) == ("Renamed", "US/Eastern")

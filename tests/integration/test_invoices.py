@@ -224,3 +224,31 @@ def test_new_invoice_form_can_start_from_a_client(admin_client, billing):
     html = admin_client.get(f"/invoices/new?client={billing['client'].id}").get_data(as_text=True)
     assert re.search(rf'<option selected value="{billing["client"].id}">Acme \(EUR\)</option>', html)
     assert "Globex (USD)" in html
+
+
+def test_time_invoiced_meanwhile_aborts_the_invoice(app, db, billing):
+    """Another admin's invoice claims one of the entries between our read and our write."""
+    rival = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    taken = billing["included"][0]
+    fired = []
+
+    def rival_claims_an_entry(_conn, _cursor, statement, _params, _context, _many):
+        if not fired and statement.lstrip().upper().startswith("SELECT") and "FROM time_entries" in statement:
+            fired.append(True)
+            with rival.begin() as conn:
+                conn.execute(text("UPDATE time_entries SET invoice_id = :invoice WHERE id = :entry"),
+                             {"invoice": billing["earlier"].id, "entry": taken.id})
+
+    event.listen(db.engine, "after_cursor_execute", rival_claims_an_entry)
+    try:
+        with pytest.raises(invoice_service.InvoiceError, match="invoiced meanwhile"):
+            invoice_service.create_invoice(InvoiceRequest(
+                client_id=billing["client"].id, start=date(2026, 10, 1), end=date(2026, 10, 31),
+                issue_date=date(2026, 11, 2)))
+    finally:
+        event.remove(db.engine, "after_cursor_execute", rival_claims_an_entry)
+        rival.dispose()
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count(Invoice.id))) == 1  # only the earlier one
+    assert taken.invoice_id == billing["earlier"].id
+    assert all(e.invoice_id is None for e in billing["included"][1:])
