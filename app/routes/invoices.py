@@ -58,6 +58,12 @@ class NewInvoiceForm(FlaskForm):
             raise ValidationError("The due date is before the issue date.")
 
 
+class DraftTermsForm(FlaskForm):
+    due_date = DateField("Due date", validators=[Optional()])
+    tax_rate = DecimalField("Tax rate (%)", places=2, validators=[InputRequired(), NumberRange(min=0, max=100)])
+    notes = TextAreaField("Notes", validators=[Length(max=2000)], description="Printed at the bottom of the invoice.")
+
+
 def _today() -> date:
     return datetime.now(current_user.tz).date()
 
@@ -120,6 +126,28 @@ def detail(invoice_id: int):
     invoice = get_invoice_or_404(invoice_id)
     return render_template("invoices/detail.html", invoice=invoice,
                            entry_count=invoice_service.entry_count(invoice))
+
+
+@bp.route("/invoices/<int:invoice_id>/edit", methods=["GET", "POST"])
+@admin_required
+def edit(invoice_id: int):
+    """A draft's terms (due date, tax rate, notes); issued invoices are final."""
+    invoice = get_invoice_or_404(invoice_id)
+    if invoice.status != "draft":
+        flash(f"Invoice {invoice.number} is {invoice.status}; only drafts can be changed.", "error")
+        return redirect(url_for("invoices.detail", invoice_id=invoice.id))
+    form = DraftTermsForm(obj=invoice)
+    if form.validate_on_submit():
+        try:
+            invoice_service.update_draft(invoice, due_date=form.due_date.data, tax_rate=form.tax_rate.data,
+                                         notes=form.notes.data or "")
+        except InvoiceError as exc:
+            db.session.rollback()
+            form.due_date.errors.append(exc.message)
+        else:
+            flash(f"Saved draft {invoice.number}.", "success")
+            return redirect(url_for("invoices.detail", invoice_id=invoice.id))
+    return render_template("invoices/edit.html", form=form, invoice=invoice), 422 if form.errors else 200
 
 
 def _change(invoice_id: int, status: str, done: str):

@@ -145,6 +145,17 @@ def _create_once(request: InvoiceRequest, number: str) -> Invoice:
     return invoice
 
 
+def update_draft(invoice: Invoice, *, due_date: date | None, tax_rate: Decimal, notes: str) -> Invoice:
+    """Change a draft's terms; its lines come from the time and stay as they are."""
+    if invoice.status != "draft":
+        raise InvoiceError(f"Invoice {invoice.number} is {invoice.status}; only drafts can be changed.")
+    if due_date is not None and due_date < invoice.issue_date:
+        raise InvoiceError("The due date is before the issue date.")
+    invoice.due_date, invoice.tax_rate, invoice.notes = due_date, tax_rate, notes.strip()
+    db.session.commit()
+    return invoice
+
+
 def move_to(invoice: Invoice, status: str) -> Invoice:
     """draft -> issued -> paid, one step at a time; there is no way back."""
     if NEXT_STATUS.get(invoice.status) != status:

@@ -205,7 +205,8 @@ def test_users_read_invoices_but_cannot_change_them(user_client, db, admin, bill
     assert "Issue invoice" not in html and "Delete draft" not in html
     assert user_client.get("/invoices/new").status_code == 403
     assert post(user_client, "/invoices/new", {"client_id": billing["client"].id, **OCTOBER}).status_code == 403
-    for action in ("issue", "paid", "delete"):
+    assert user_client.get(f"/invoices/{invoice.id}/edit").status_code == 403
+    for action in ("edit", "issue", "paid", "delete"):
         assert post(user_client, f"/invoices/{invoice.id}/{action}").status_code == 403
     db.session.expire_all()
     assert invoice.status == "draft" and db.session.scalar(select(func.count(Invoice.id))) == 2
@@ -252,3 +253,24 @@ def test_time_invoiced_meanwhile_aborts_the_invoice(app, db, billing):
     assert db.session.scalar(select(func.count(Invoice.id))) == 1  # only the earlier one
     assert taken.invoice_id == billing["earlier"].id
     assert all(e.invoice_id is None for e in billing["included"][1:])
+
+
+def test_only_a_drafts_terms_can_be_edited(admin_client, billing, db):
+    create(admin_client, billing)
+    invoice = new_invoice(db)
+    response = post(admin_client, f"/invoices/{invoice.id}/edit",
+                    {"due_date": "2026-11-01", "tax_rate": "7", "notes": "x"})
+    assert response.status_code == 422
+    assert "The due date is before the issue date." in response.get_data(as_text=True)
+
+    response = post(admin_client, f"/invoices/{invoice.id}/edit",
+                    {"due_date": "2026-11-16", "tax_rate": "7", "notes": " Net 14 "})
+    assert response.status_code == 302
+    db.session.refresh(invoice)
+    assert (invoice.due_date, invoice.tax_rate, invoice.notes) == (date(2026, 11, 16), Decimal("7.00"), "Net 14")
+    assert invoice.total == Decimal("442.53")  # 413.58 + 28.9506
+
+    post(admin_client, f"/invoices/{invoice.id}/issue")
+    post(admin_client, f"/invoices/{invoice.id}/edit", {"due_date": "", "tax_rate": "0", "notes": ""})
+    db.session.refresh(invoice)
+    assert (invoice.tax_rate, invoice.notes) == (Decimal("7.00"), "Net 14")
