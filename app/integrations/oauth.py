@@ -11,6 +11,7 @@ import time
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+
 import httpx2
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.httpx_client import OAuth2Client
@@ -40,6 +41,12 @@ class OAuthProfile:
     revoke_auth_method: str | None = None           # None: same as token_auth_method
     scope_separator: str = " "                      # Slack joins scopes with ","
     revoke_token_hint: str = "refresh_token"        # which stored token /revoke receives
+    # Fixed extra authorize parameters (Atlassian audience/prompt, Google access_type/prompt);
+    # values that depend on the admin's setup come from the oauth_authorize_params hook.
+    authorize_params: dict = field(default_factory=dict)
+    # Refresh tokens that lapse when unused this long (Xero 60, QuickBooks 100) are
+    # refreshed on a schedule before then; None: they do not lapse.
+    refresh_token_idle_days: int | None = None
 
 
 DEFAULT_PROFILE = OAuthProfile()
@@ -64,7 +71,8 @@ class OAuthHooks:
     of the same name:
 
     - `oauth_authorize_params(app_settings)` -> extra authorize query parameters
-      (Atlassian `audience`/`prompt`, Google `access_type`/`prompt`...);
+      that depend on the admin's setup (fixed ones belong in OAuthProfile);
+      a "scope" entry replaces the spec's scopes;
     - `oauth_connected_account(provider, token, callback_params)` -> ConnectedAccount,
       called after the code exchange ("who did we connect to"); may raise
       `OAuthFlowError` to refuse the connection (e.g. a missing granted scope);
@@ -103,10 +111,6 @@ class StateError(OAuthFlowError):
     """Missing, unknown, reused or expired `state`: the callback is refused (400)."""
 
 
-class AuthorizationDenied(OAuthFlowError):
-    """The user (or the provider) declined at the consent screen."""
-
-
 class TokenEndpointError(Exception):
     """The token endpoint refused or failed. Messages never contain tokens."""
 
@@ -143,6 +147,7 @@ class TokenSet:
     token_type: str = "Bearer"
     scope: str | None = None
     expires_at: int | None = None  # epoch seconds; None: the provider gave no expiry
+    obtained_at: int | None = None  # epoch seconds of the token response (idle refresh tokens lapse)
     raw: dict = field(default_factory=dict, repr=False, compare=False)  # the whole response, for hooks
 
     @classmethod
@@ -159,18 +164,21 @@ class TokenSet:
             token_type=data.get("token_type") or "Bearer",
             scope=data.get("scope"),
             expires_at=int(expires_at) if expires_at is not None else None,
+            obtained_at=int(now),
             raw=dict(data),
         )
 
     @classmethod
     def from_payload(cls, payload: dict) -> "TokenSet":
-        return cls(**{k: payload.get(k) for k in ("access_token", "refresh_token", "scope", "expires_at")},
+        return cls(**{k: payload.get(k) for k in ("access_token", "refresh_token", "scope", "expires_at",
+                                                  "obtained_at")},
                    token_type=payload.get("token_type") or "Bearer")
 
     def payload(self) -> dict:
         """What is stored (encrypted) in IntegrationCredential.payload."""
         return {"access_token": self.access_token, "refresh_token": self.refresh_token,
-                "token_type": self.token_type, "scope": self.scope, "expires_at": self.expires_at}
+                "token_type": self.token_type, "scope": self.scope, "expires_at": self.expires_at,
+                "obtained_at": self.obtained_at}
 
     @property
     def expires_at_utc(self) -> datetime | None:
@@ -254,7 +262,8 @@ def start_authorization(provider: OAuthProvider, session: MutableMapping, *, use
         pending.pop(next(iter(pending)))
     session[SESSION_KEY] = pending
 
-    extra = dict(_hook(provider.connector, "oauth_authorize_params")(provider.app_settings))
+    extra = {**provider.profile.authorize_params,
+             **_hook(provider.connector, "oauth_authorize_params")(provider.app_settings)}
     scope = extra.pop("scope", provider.profile.scope_separator.join(provider.spec.scopes)) or None
     with provider.client() as client:
         url, _ = client.create_authorization_url(

@@ -147,6 +147,27 @@ def call_with_token(integration: Integration, request: Callable[[str], T]) -> T:
     return request(refresh_after_unauthorized(integration, token))
 
 
+def refresh_idle_connections(now: float | None = None) -> dict[int, str]:
+    """For the scheduler: refresh every connection whose refresh token would lapse
+    from disuse (OAuthProfile.refresh_token_idle_days) once it is half that old.
+    Returns {integration id: outcome}; one failure does not stop the others."""
+    now = time.time() if now is None else now
+    outcomes: dict[int, str] = {}
+    candidates = db.session.scalars(select(Integration).join(Integration.credential).where(
+        IntegrationCredential.kind == "oauth2", Integration.status != "needs_reconnect")).all()
+    for integration in candidates:
+        idle_days = oauth.profile_for(registry.get_spec(integration.provider)).refresh_token_idle_days
+        obtained_at = stored_token(integration).obtained_at
+        if not idle_days or obtained_at is None or now - obtained_at < idle_days * 86400 / 2:
+            continue
+        try:
+            force_refresh(integration)
+            outcomes[integration.id] = "refreshed"
+        except TokenError as exc:
+            outcomes[integration.id] = exc.message
+    return outcomes
+
+
 def _expiring(token: oauth.TokenSet) -> bool:
     return token.expires_within(REFRESH_MARGIN_SECONDS)
 
@@ -243,7 +264,9 @@ def _row_lock_for_update(integration_id: int) -> Iterator[tuple[Session, Integra
             session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT_SECONDS}s'"))
             integration = session.scalars(
                 select(Integration).where(Integration.id == integration_id).with_for_update()
-            ).one()
+            ).one_or_none()
+            if integration is None:
+                raise NotConnected(f"integration {integration_id} no longer exists")
             yield session, integration
 
 

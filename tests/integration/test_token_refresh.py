@@ -307,3 +307,20 @@ def test_a_failing_revocation_is_reported(db, fake, admin, monkeypatch):
     monkeypatch.setenv("XERO_REVOKE_URL", fake.base_url + "/unavailable")
     with pytest.raises(oauth.RevocationFailed, match="Xero answered 404"):
         token_service.revoke_at_provider(integration)
+
+
+def test_idle_connections_are_refreshed_before_their_refresh_token_lapses(db, fake, admin, monkeypatch):
+    integration = connected(db, fake, admin, lifetime=3600)
+    obtained_at = payload(db, integration.id)["obtained_at"]
+    # What Xero's profile will declare: refresh tokens lapse after 60 idle days.
+    monkeypatch.setattr(oauth, "profile_for", lambda spec: oauth.OAuthProfile(refresh_token_idle_days=60))
+
+    assert token_service.refresh_idle_connections(now=obtained_at + 29 * 86400) == {}
+    assert fake.counts["refresh_token"] == 0
+    assert token_service.refresh_idle_connections(now=obtained_at + 31 * 86400) == {integration.id: "refreshed"}
+    assert fake.counts["refresh_token"] == 1
+    fake.revoke_all()
+    later = payload(db, integration.id)["obtained_at"] + 31 * 86400
+    outcome = token_service.refresh_idle_connections(now=later)[integration.id]
+    assert "Reconnect Xero" in outcome
+    assert token_service.refresh_idle_connections(now=later) == {}  # needs_reconnect: left alone

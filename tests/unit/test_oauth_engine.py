@@ -67,6 +67,28 @@ def test_authorize_url_carries_state_pkce_scopes_and_redirect(fake):
     assert len(params["state"]) >= 32
 
 
+def test_provider_authorize_parameters_come_from_profile_and_hook(fake, monkeypatch):
+    class Connector:
+        @staticmethod
+        def oauth_authorize_params(app_settings):
+            return {"login_hint": app_settings["hint"], "scope": "only-this"}
+
+    profile = oauth.OAuthProfile(pkce=False, scope_separator=",",
+                                 authorize_params={"access_type": "offline", "prompt": "consent"})
+    provider = oauth.OAuthProvider.build(registry.get_spec(SLUG), fake.client_id, fake.client_secret,
+                                         {"hint": "me@example.com"}, Connector, profile=profile)
+    session: dict = {}
+    params = query(oauth.start_authorization(provider, session, user_id=1, redirect_uri=REDIRECT_URI))
+    assert params["access_type"] == "offline" and params["prompt"] == "consent"
+    assert params["login_hint"] == "me@example.com" and params["scope"] == "only-this"
+    assert "code_challenge" not in params
+    assert session[oauth.SESSION_KEY][params["state"]]["code_verifier"] is None
+    comma = oauth.OAuthProvider.build(registry.get_spec(SLUG), fake.client_id, fake.client_secret,
+                                      profile=oauth.OAuthProfile(scope_separator=","))
+    assert query(oauth.start_authorization(comma, {}, user_id=1, redirect_uri=REDIRECT_URI))["scope"] == \
+        ",".join(registry.get_spec(SLUG).scopes)
+
+
 def test_states_are_unique_and_the_session_keeps_only_a_few(fake):
     session: dict = {}
     provider = provider_for(fake)
