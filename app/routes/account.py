@@ -30,7 +30,8 @@ class ProfileForm(FlaskForm):
 class ChangePasswordForm(FlaskForm):
     current = PasswordField("Current password", validators=[DataRequired()])
     password = PasswordField("New password", validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH)])
-    confirm = PasswordField("Repeat new password", validators=[DataRequired(), EqualTo("password", "Passwords differ.")])
+    confirm = PasswordField("Repeat new password",
+                            validators=[DataRequired(), EqualTo("password", "Passwords differ.")])
 
 
 class NewTokenForm(FlaskForm):

@@ -16,7 +16,9 @@ from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import DateField, DecimalField, SelectField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import (
+    DataRequired, InputRequired, Length, NumberRange, Optional, StopValidation, ValidationError,
+)
 
 from app.extensions import db
 from app.models import Client, Invoice
@@ -39,6 +41,17 @@ def money(value: Decimal | None, currency: str | None = None) -> str:
     return f"{text} {currency}" if currency else text
 
 
+def cents(_form, field):
+    """Money and percentages are stored with two decimals: refuse more rather than round
+    silently, and refuse NaN and infinities before any range check compares them."""
+    if field.data is None:
+        return
+    if not field.data.is_finite():
+        raise StopValidation("Not a valid decimal value.")
+    if field.data.normalize().as_tuple().exponent < -2:
+        raise StopValidation("At most two decimals.")
+
+
 class NewInvoiceForm(FlaskForm):
     client_id = SelectField("Client", coerce=int, validators=[DataRequired(message="Choose a client.")])
     start = DateField("From", validators=[DataRequired()])
@@ -46,7 +59,7 @@ class NewInvoiceForm(FlaskForm):
     issue_date = DateField("Issue date", validators=[DataRequired()])
     due_date = DateField("Due date", validators=[Optional()])
     tax_rate = DecimalField("Tax rate (%)", places=2, default=Decimal("0"),
-                            validators=[InputRequired(), NumberRange(min=0, max=100)])
+                            validators=[InputRequired(), cents, NumberRange(min=0, max=100)])
     notes = TextAreaField("Notes", validators=[Length(max=2000)], description="Printed at the bottom of the invoice.")
 
     def validate_end(self, field):
@@ -60,7 +73,8 @@ class NewInvoiceForm(FlaskForm):
 
 class DraftTermsForm(FlaskForm):
     due_date = DateField("Due date", validators=[Optional()])
-    tax_rate = DecimalField("Tax rate (%)", places=2, validators=[InputRequired(), NumberRange(min=0, max=100)])
+    tax_rate = DecimalField("Tax rate (%)", places=2,
+                            validators=[InputRequired(), cents, NumberRange(min=0, max=100)])
     notes = TextAreaField("Notes", validators=[Length(max=2000)], description="Printed at the bottom of the invoice.")
 
 

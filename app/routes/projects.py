@@ -23,12 +23,15 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from wtforms import DecimalField, EmailField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
+from wtforms.validators import (
+    DataRequired, Email, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError,
+)
 
 from app.extensions import db
 from app.models import Client, Project, Task, User
 from app.models.task import TASK_STATUSES
 from app.routes.admin import admin_required
+from app.routes.invoices import cents
 
 bp = Blueprint("projects", __name__)
 
@@ -52,8 +55,8 @@ def _blank_to_none(value):
 class ClientForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=200)], filters=[_strip])
     email = EmailField("Billing e-mail", validators=[Optional(), Email(), Length(max=254)], filters=[_blank_to_none])
-    currency = StringField("Currency", default="USD", filters=[_upper],
-                           validators=[DataRequired(), Regexp(r"^[A-Z]{3}$", message="A three-letter ISO code, like EUR.")])
+    currency = StringField("Currency", default="USD", filters=[_upper], validators=[
+        DataRequired(), Regexp(r"^[A-Z]{3}$", message="A three-letter ISO code, like EUR.")])
 
 
 class ProjectForm(FlaskForm):
@@ -61,7 +64,7 @@ class ProjectForm(FlaskForm):
     client_id = SelectField("Client", coerce=int, default=NO_ONE)
     hourly_rate = DecimalField("Hourly rate", places=2, default=Decimal("0.00"),
                                # InputRequired, not DataRequired: a zero rate (unbilled work) is legitimate.
-                               validators=[InputRequired(message="Enter a rate (0 for unbilled work)."),
+                               validators=[InputRequired(message="Enter a rate (0 for unbilled work)."), cents,
                                            NumberRange(min=0, max=Decimal("99999999.99"))])
 
 

@@ -29,7 +29,8 @@ def make_project(db, name="Website", client_name="Acme", rate="80.00", currency=
 # --- clients ---------------------------------------------------------------------------------------------------
 
 def test_admin_creates_edits_and_archives_a_client(admin_client, db):
-    response = post(admin_client, "/clients/new", {"name": "  Acme Ltd ", "email": "billing@acme.example.com", "currency": "eur"})
+    response = post(admin_client, "/clients/new",
+                    {"name": "  Acme Ltd ", "email": "billing@acme.example.com", "currency": "eur"})
     assert response.status_code == 302
     acme = db.session.scalars(select(Client)).one()
     assert (acme.name, acme.email, acme.currency) == ("Acme Ltd", "billing@acme.example.com", "EUR")
@@ -96,7 +97,8 @@ def test_project_list_shows_client_rate_and_open_tasks(admin_client, db):
 
 def test_project_edit_and_archive(admin_client, db):
     project = make_project(db)
-    response = post(admin_client, f"/projects/{project.id}/edit", {"name": "Web shop", "client_id": 0, "hourly_rate": "0"})
+    response = post(admin_client, f"/projects/{project.id}/edit",
+                    {"name": "Web shop", "client_id": 0, "hourly_rate": "0"})
     assert response.status_code == 302
     db.session.refresh(project)
     assert (project.name, project.client_id, project.hourly_rate) == ("Web shop", None, Decimal("0.00"))
@@ -114,6 +116,12 @@ def test_invalid_project_rate_rerenders_with_422(admin_client, db):
     assert "Number must be between 0 and 99999999.99." in response.get_data(as_text=True)
     response = post(admin_client, "/projects/new", {"name": "Website", "client_id": 0, "hourly_rate": "lots"})
     assert response.status_code == 422
+    response = post(admin_client, "/projects/new", {"name": "Website", "client_id": 0, "hourly_rate": "95.555"})
+    assert response.status_code == 422
+    assert "At most two decimals." in response.get_data(as_text=True)
+    for odd in ("NaN", "sNaN", "Infinity", "1e400"):
+        response = post(admin_client, "/projects/new", {"name": "Website", "client_id": 0, "hourly_rate": odd})
+        assert response.status_code == 422, odd
     assert count(db, Project) == 0
 
 
@@ -166,14 +174,16 @@ def test_user_creates_edits_moves_and_archives_tasks(user_client, user, db):
     assert post(user_client, f"/projects/{project.id}/tasks/{task.id}/archive").status_code == 302
     db.session.refresh(task)
     assert task.archived
-    assert "<td>Build the home page</td>" not in user_client.get(f"/projects/{project.id}").get_data(as_text=True)
-    assert "<td>Build the home page</td>" in user_client.get(f"/projects/{project.id}?archived=1").get_data(as_text=True)
+    row = "<td>Build the home page</td>"
+    assert row not in user_client.get(f"/projects/{project.id}").get_data(as_text=True)
+    assert row in user_client.get(f"/projects/{project.id}?archived=1").get_data(as_text=True)
 
 
 def test_external_key_links_to_its_url_only_for_web_links(user_client, db):
     project = make_project(db)
     db.session.add_all([
-        Task(project=project, title="Linked", external_key="PROJ-12", external_url="https://jira.example/browse/PROJ-12"),
+        Task(project=project, title="Linked", external_key="PROJ-12",
+             external_url="https://jira.example/browse/PROJ-12"),
         Task(project=project, title="Odd scheme", external_key="BAD-1", external_url="javascript:alert(1)"),
     ])
     db.session.commit()
