@@ -30,6 +30,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.extensions["timehub.keyring"] = load_keyring(app.config["TIMEHUB_ENCRYPTION_KEYS"], app.config["INSTANCE_PATH"])
 
     db.init_app(app)
+    from app import jobs
+    jobs.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)

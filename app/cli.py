@@ -1,6 +1,8 @@
 """The `timehub` console script: Flask's CLI (db, routes, run) plus TimeHub's commands."""
 from __future__ import annotations
 
+import os
+
 import click
 from flask import Flask
 from flask.cli import FlaskGroup
@@ -23,6 +25,8 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(secrets_group)
     app.cli.add_command(serve)
+    app.cli.add_command(worker)
+    app.cli.add_command(integrations_group)
 
 
 @click.group()
@@ -96,5 +100,66 @@ def serve(host: str, port: int) -> None:
         def log_request(self, code="-", size="-"):
             self.log("info", '"%s %s" %s', self.command, self.path.split("?", 1)[0], code)
 
+    if os.environ.get("TIMEHUB_INPROCESS_WORKER", "1") != "0":
+        from app.jobs import start_in_process_consumer
+        start_in_process_consumer()
+        click.echo("Background jobs run inside this process (TIMEHUB_INPROCESS_WORKER=0 turns that off).")
     click.echo(f"TimeHub on http://{host}:{port}")
     run_simple(host, port, current_app._get_current_object(), threaded=True, request_handler=PathOnlyLogHandler)
+
+
+@click.command("worker")
+@click.option("--workers", default=2, show_default=True, help="Worker threads in this process.")
+def worker(workers: int) -> None:
+    """Consume background jobs (syncs, pushes, webhooks) and run the scheduler."""
+    from app.jobs import run_worker
+    run_worker(workers)
+
+
+@click.group("integrations")
+def integrations_group() -> None:
+    """Inspect and drive integrations."""
+
+
+def _integration_for_cli(slug: str, email: str | None):
+    from app.models import User
+    from app.services.integration_service import IntegrationService, NotFound
+    service = IntegrationService()
+    try:
+        spec = service.spec(slug)
+    except NotFound:
+        raise click.ClickException(f"unknown provider {slug}") from None
+    user = None
+    if not spec.is_global:
+        if not email:
+            raise click.ClickException(f"{spec.name} is per user: pass --user EMAIL")
+        user = db.session.scalars(select(User).where(User.email == email.strip().lower())).one_or_none()
+        if user is None:
+            raise click.ClickException(f"no user with e-mail {email}")
+    integration = service.integration_for(user, slug)
+    if integration is None or integration.credential is None:
+        raise click.ClickException(f"{spec.name} is not connected")
+    return spec, integration
+
+
+@integrations_group.command("sync")
+@click.argument("slug")
+@click.option("--user", "email", default=None, help="For per-user providers: whose connection.")
+def sync_now(slug: str, email: str | None) -> None:
+    """Run one sync in the foreground, with a progress line."""
+    from app.services.sync_service import SyncAlreadyRunning, run_sync
+    spec, integration = _integration_for_cli(slug, email)
+
+    def progress(run) -> None:
+        click.echo(f"\r{spec.name}: {run.pulled} pulled, {run.created} created, {run.updated} updated, "
+                   f"{run.archived} archived", nl=False)
+
+    try:
+        run = run_sync(integration.id, trigger="manual", progress=progress)
+    except SyncAlreadyRunning:
+        raise click.ClickException(f"a sync of {spec.name} is already running") from None
+    click.echo()
+    click.echo(f"{run.status}: {run.pulled} pulled, {run.created} created, {run.updated} updated, "
+               f"{run.archived} archived, {run.pushed} pushed, {run.failed} failed")
+    if run.error:
+        raise click.ClickException(run.error)

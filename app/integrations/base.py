@@ -114,6 +114,88 @@ class AccountInfo:
 
 
 class Connector:
-    """Base of every provider's connector. Stateless apart from its spec."""
+    """Base of every provider's connector: what one provider's API means for us.
+
+    An instance works for one integration through one ProviderClient (built by
+    app.services.connections with the right authentication); it never opens a
+    database session or retries on its own. Capabilities a connector lacks
+    keep these defaults.
+    """
 
     spec: ClassVar[ProviderSpec]
+    # Pull streams, in the order they must run (parents before children).
+    streams: ClassVar[tuple[str, ...]] = ()
+    # Local kinds whose changes this connector pushes ("time_entry", "invoice", "client").
+    push_kinds: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, integration, client):
+        self.integration = integration
+        self.client = client
+
+    def pull(self, stream: str, cursor: str | None):
+        """Yield Pages of RemoteRecords from `cursor` (None: from the start)."""
+        raise NotImplementedError(f"{self.spec.name} has no pull streams")
+
+    @classmethod
+    def wants_push(cls, integration, kind: str, record) -> bool:
+        """Whether a change of `record` should go to this integration."""
+        return kind in cls.push_kinds
+
+    def push(self, kind: str, record, external_id: str | None, idempotency_key: str) -> str:
+        """Create (external_id None) or update the remote copy; return its id."""
+        raise NotImplementedError(f"{self.spec.name} does not push {kind}")
+
+    def delete_remote(self, kind: str, external_id: str) -> None:
+        raise NotImplementedError(f"{self.spec.name} does not delete {kind}")
+
+    @classmethod
+    def verify_webhook(cls, integration, secrets: dict, headers, body: bytes, url: str) -> WebhookEvent:
+        """Check a delivery's signature; raise WebhookRejected when it fails."""
+        raise WebhookRejected(404, f"{cls.spec.name} sends no webhooks here")
+
+    def webhook_records(self, event: str | None, payload: dict) -> list:
+        """The RemoteRecords a verified delivery changes."""
+        return []
+
+
+# -- what connectors exchange with the sync engine ------------------------------
+
+@dataclass(frozen=True)
+class RemoteRecord:
+    """One provider item, already mapped to a local kind and its field values.
+
+    `version` is the provider's change marker (an updated timestamp or etag):
+    when it equals the one stored on the link, the record is skipped
+    without a write. `parent_id` is the external id of the parent record
+    (a task's project); `deleted` archives the local copy.
+    """
+
+    kind: str
+    external_id: str
+    version: str | None
+    fields: dict = field(default_factory=dict)
+    parent_id: str | None = None
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
+class Page:
+    """Records plus the cursor to resume after them; both are saved in one transaction."""
+
+    records: list[RemoteRecord]
+    cursor: str | None
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    delivery_id: str
+    event: str | None
+
+
+class WebhookRejected(Exception):
+    """A delivery that must not be accepted; `status` is the HTTP answer (400 or 401)."""
+
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason

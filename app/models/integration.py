@@ -137,6 +137,9 @@ class SyncRun(db.Model):
     __table_args__ = (
         CheckConstraint(f"status IN {_in(SYNC_RUN_STATUSES)}", name="status"),
         Index("ix_sync_runs_integration_started", "integration_id", "started_at"),
+        # One running sync per integration, whichever worker or machine runs it.
+        Index("ux_sync_runs_one_running", "integration_id", unique=True,
+              sqlite_where=text("status = 'running'"), postgresql_where=text("status = 'running'")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -145,6 +148,8 @@ class SyncRun(db.Model):
     status: Mapped[str] = mapped_column(String(20), default="running")
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+    # Touched after every page; a running run without a recent heartbeat lost its worker.
+    heartbeat_at: Mapped[datetime | None]
     pulled: Mapped[int] = mapped_column(default=0)
     created: Mapped[int] = mapped_column(default=0)
     updated: Mapped[int] = mapped_column(default=0)

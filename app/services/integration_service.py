@@ -81,12 +81,14 @@ class IntegrationService:
         except registry.UnknownProvider:
             raise NotFound(slug) from None
 
-    def integration_for(self, user: User, slug: str) -> Integration | None:
-        """The integration `user` acts through: the global one, or their own."""
+    def integration_for(self, user: User | None, slug: str) -> Integration | None:
+        """The integration `user` acts through: the global one (whoever asks), or their own."""
         spec = self.spec(slug)
         query = select(Integration).where(Integration.provider == slug)
         if spec.is_global:
             query = query.where(Integration.is_global.is_(True))
+        elif user is None:
+            raise ValueError(f"{spec.name} is per user: whose integration?")
         else:
             query = query.where(Integration.is_global.is_(False), Integration.user_id == user.id)
         return self.session.scalars(query).one_or_none()

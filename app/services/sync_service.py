@@ -1,0 +1,324 @@
+"""The sync engine: pull pages into idempotent upserts, push the outbox.
+
+Pull: a connector yields pages from a saved cursor; each page's upserts and
+the new cursor are committed together, so a crash resumes at the last saved
+page and a re-run creates nothing twice (external_links is unique per
+integration + kind + external id).
+
+Push: changes are written to the outbox in the same transaction as the
+change itself (`record_change`); `push_pending` sends them, stores the remote
+id on the link, and gives up after a bounded number of attempts.
+"""
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.extensions import db
+from app.integrations import registry
+from app.integrations.base import Connector, RemoteRecord
+from app.integrations.http import AuthError, PermanentError, ProviderError
+from app.models import Client, ExternalLink, Integration, Invoice, OutboxItem, SyncCursor, SyncRun, TimeEntry, WebhookDelivery
+from app.models.base import utcnow
+from app.services import tuning
+from app.services.connections import connector_for
+from app.services.sync_appliers import APPLIERS
+
+log = logging.getLogger(__name__)
+
+ConnectorFactory = Callable[[Integration], Connector]
+
+
+class SyncAlreadyRunning(Exception):
+    pass
+
+
+@dataclass
+class PageResult:
+    created: int = 0
+    updated: int = 0
+    archived: int = 0
+    unchanged: int = 0
+
+
+# -- pull ----------------------------------------------------------------------
+
+
+def apply_records(session: Session, integration_id: int, records: list[RemoteRecord]) -> PageResult:
+    """Upsert `records` through external links; the caller commits."""
+    result = PageResult()
+    kinds = OrderedDict()
+    for record in records:
+        kinds.setdefault(record.kind, []).append(record)
+    for kind, group in kinds.items():
+        _apply_kind(session, integration_id, kind, group, result)
+    return result
+
+
+def _links(session: Session, integration_id: int, kind: str, external_ids: Iterable[str]) -> dict[str, ExternalLink]:
+    ids = list(set(external_ids))
+    if not ids:
+        return {}
+    rows = session.scalars(select(ExternalLink).where(
+        ExternalLink.integration_id == integration_id, ExternalLink.local_kind == kind,
+        ExternalLink.external_id.in_(ids)))
+    return {link.external_id: link for link in rows}
+
+
+def _apply_kind(session: Session, integration_id: int, kind: str, records: list[RemoteRecord],
+                result: PageResult) -> None:
+    applier = APPLIERS[kind]
+    links = _links(session, integration_id, kind, (r.external_id for r in records))
+    parent_kind = getattr(applier, "parent_kind", None)
+    parents = _links(session, integration_id, parent_kind, (r.parent_id for r in records if r.parent_id)) \
+        if parent_kind else {}
+    local_ids = [link.local_id for link in links.values()]
+    locals_by_id = {row.id: row for row in session.scalars(
+        select(applier.model).where(applier.model.id.in_(local_ids)))} if local_ids else {}
+
+    created = []
+    for record in records:
+        link = links.get(record.external_id)
+        local = locals_by_id.get(link.local_id) if link else None
+        parent = parents.get(record.parent_id) if record.parent_id else None
+        parent_id = parent.local_id if parent else None
+        if parent_kind and parent_id is None and not record.deleted:
+            log.warning("%s %s skipped: its %s %s is not synced", kind, record.external_id, parent_kind,
+                        record.parent_id)
+            result.unchanged += 1
+            continue
+        if record.deleted:
+            if local is not None and not local.archived:
+                local.archived = True
+                result.archived += 1
+            continue
+        if local is not None and link.remote_version is not None and link.remote_version == record.version:
+            result.unchanged += 1
+            continue
+        if local is None:
+            local = applier.create(record, parent_id)
+            session.add(local)
+            created.append((record, local, link))
+            continue
+        if applier.update(local, record, parent_id):
+            result.updated += 1
+        else:
+            result.unchanged += 1
+        if link.remote_version != record.version:
+            link.remote_version = record.version
+
+    if created:
+        session.flush()  # assigns ids to the new local rows
+        for record, local, link in created:
+            if link is None:
+                session.add(ExternalLink(integration_id=integration_id, local_kind=kind, local_id=local.id,
+                                         external_id=record.external_id, remote_version=record.version))
+            else:  # the local copy had been deleted here: relink the new one
+                link.local_id, link.remote_version = local.id, record.version
+        result.created += len(created)
+
+
+def _cursor(session: Session, integration_id: int, stream: str) -> SyncCursor:
+    cursor = session.scalars(select(SyncCursor).where(
+        SyncCursor.integration_id == integration_id, SyncCursor.stream == stream)).one_or_none()
+    if cursor is None:
+        cursor = SyncCursor(integration_id=integration_id, stream=stream)
+        session.add(cursor)
+    return cursor
+
+
+def start_run(session: Session, integration: Integration, trigger: str) -> SyncRun:
+    """Insert the run row; the database allows one running run per integration.
+    A run whose worker died (no heartbeat for a while) is closed first."""
+    stale_before = utcnow() - timedelta(seconds=tuning.SYNC_STALE_AFTER_SECONDS)
+    session.execute(update(SyncRun).where(
+        SyncRun.integration_id == integration.id, SyncRun.status == "running",
+        SyncRun.heartbeat_at < stale_before,
+    ).values(status="failed", finished_at=utcnow(), error="the worker running this sync stopped"))
+    run = SyncRun(integration_id=integration.id, trigger=trigger, status="running", heartbeat_at=utcnow())
+    session.add(run)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise SyncAlreadyRunning(integration.id) from None
+    return run
+
+
+def _finish(session: Session, integration: Integration, run: SyncRun, error: str | None) -> None:
+    run.status = "failed" if error else "succeeded"
+    run.finished_at = utcnow()
+    run.error = error
+    integration.last_sync_at = run.finished_at
+    integration.last_sync_status = run.status
+    integration.last_error = error
+    session.commit()
+
+
+def run_sync(integration_id: int, *, trigger: str = "manual", connector_factory: ConnectorFactory = connector_for,
+             progress: Callable[[SyncRun], None] | None = None) -> SyncRun:
+    """Pull every stream of the integration, then push its outbox. Returns the finished run."""
+    session = db.session
+    integration = session.get(Integration, integration_id)
+    if integration is None:
+        raise LookupError(integration_id)
+    run = start_run(session, integration, trigger)
+    try:
+        connector = connector_factory(integration)
+        for stream in connector.streams:
+            _pull_stream(session, integration_id, connector, stream, run, progress)
+        _push(session, integration, connector, run)
+    except ProviderError as exc:
+        session.rollback()
+        if isinstance(exc, AuthError):
+            integration.status = "needs_reconnect" if integration.status == "active" else integration.status
+        _finish(session, integration, run, exc.message)
+        return run
+    except Exception as exc:
+        session.rollback()
+        log.exception("sync of integration %s failed", integration_id)
+        _finish(session, integration, run, f"internal error ({type(exc).__name__})")
+        raise
+    _finish(session, integration, run, None)
+    return run
+
+
+def _pull_stream(session: Session, integration_id: int, connector: Connector, stream: str, run: SyncRun,
+                 progress: Callable[[SyncRun], None] | None) -> None:
+    cursor = _cursor(session, integration_id, stream)
+    for page in connector.pull(stream, cursor.cursor):
+        result = apply_records(session, integration_id, page.records)
+        if cursor.cursor != page.cursor:
+            cursor.cursor = page.cursor
+        run.pulled += len(page.records)
+        run.created += result.created
+        run.updated += result.updated
+        run.archived += result.archived
+        run.heartbeat_at = utcnow()
+        session.commit()  # the page and its cursor, together
+        if progress:
+            progress(run)
+
+
+# -- push ----------------------------------------------------------------------
+
+
+def record_change(session: Session, kind: str, record, action: str) -> None:
+    """Queue `record`'s change for every active integration that wants it.
+    Call inside the transaction that changes `record`, before its commit."""
+    integrations = session.scalars(select(Integration).where(Integration.status == "active"))
+    for integration in integrations:
+        connector_class = registry.get_connector(integration.provider)
+        if connector_class.wants_push(integration, kind, record):
+            session.add(OutboxItem(integration_id=integration.id, local_kind=kind, local_id=record.id,
+                                   action=action))
+
+
+def _due_items(session: Session, integration_id: int) -> list[OutboxItem]:
+    return list(session.scalars(select(OutboxItem).where(
+        OutboxItem.integration_id == integration_id, OutboxItem.status == "pending",
+        OutboxItem.next_attempt_at <= utcnow()).order_by(OutboxItem.id)))
+
+
+def _push(session: Session, integration: Integration, connector: Connector, run: SyncRun | None) -> int:
+    pushed = 0
+    latest: OrderedDict[tuple[str, int], list[OutboxItem]] = OrderedDict()
+    for item in _due_items(session, integration.id):
+        latest.setdefault((item.local_kind, item.local_id), []).append(item)
+    for (kind, local_id), items in latest.items():
+        ok = _push_one(session, integration, connector, kind, local_id, items)
+        pushed += ok
+        if run is not None:
+            run.pushed += ok
+            run.failed += not ok and items[-1].status == "failed"
+        session.commit()
+    return pushed
+
+
+def _push_one(session: Session, integration: Integration, connector: Connector, kind: str, local_id: int,
+              items: list[OutboxItem]) -> bool:
+    """Send the latest state of one local record; earlier queued changes collapse into it."""
+    last = items[-1]
+    link = session.scalars(select(ExternalLink).where(
+        ExternalLink.integration_id == integration.id, ExternalLink.local_kind == kind,
+        ExternalLink.local_id == local_id)).one_or_none()
+    model = _MODELS[kind]
+    record = session.get(model, local_id) if last.action == "upsert" else None
+    try:
+        if record is None or last.action == "delete":
+            if link is not None:
+                connector.delete_remote(kind, link.external_id)
+                session.delete(link)
+        else:
+            external_id = connector.push(kind, record, link.external_id if link else None, f"timehub-{last.id}")
+            if link is None:
+                session.add(ExternalLink(integration_id=integration.id, local_kind=kind, local_id=local_id,
+                                         external_id=external_id))
+            elif link.external_id != external_id:
+                link.external_id = external_id
+    except ProviderError as exc:
+        give_up = isinstance(exc, PermanentError) or last.attempts + 1 >= tuning.PUSH_MAX_ATTEMPTS
+        for item in items:
+            item.attempts += 1
+            item.last_error = exc.message
+            item.status = "failed" if give_up else "pending"
+            item.next_attempt_at = utcnow() + tuning.push_backoff(item.attempts)
+        return False
+    for item in items:
+        item.status, item.last_error = "done", None
+    return True
+
+
+def push_pending(integration_id: int, connector_factory: ConnectorFactory = connector_for) -> int:
+    session = db.session
+    integration = session.get(Integration, integration_id)
+    if integration is None or integration.status != "active":
+        return 0
+    return _push(session, integration, connector_factory(integration), None)
+
+
+def retry_failed(session: Session, integration_id: int) -> int:
+    """Put failed pushes back in the queue (the page's retry button)."""
+    result = session.execute(update(OutboxItem).where(
+        OutboxItem.integration_id == integration_id, OutboxItem.status == "failed",
+    ).values(status="pending", attempts=0, next_attempt_at=utcnow()))
+    session.commit()
+    return result.rowcount
+
+
+_MODELS = {"time_entry": TimeEntry, "invoice": Invoice, "client": Client}
+
+
+# -- scheduling ------------------------------------------------------------------
+
+
+def due_work(now=None) -> list[tuple[str, int]]:
+    """(job, argument) pairs the scheduler should enqueue now."""
+    session = db.session
+    now = now or utcnow()
+    work: list[tuple[str, int]] = []
+    running = select(SyncRun.integration_id).where(SyncRun.status == "running")
+    for integration in session.scalars(select(Integration).where(
+            Integration.status == "active", Integration.id.not_in(running))):
+        if not registry.get_connector(integration.provider).streams:
+            continue
+        interval = timedelta(minutes=int(integration.settings.get("sync_interval_minutes")
+                                         or tuning.DEFAULT_SYNC_INTERVAL_MINUTES))
+        if integration.last_sync_at is None or integration.last_sync_at + interval <= now:
+            work.append(("sync", integration.id))
+    for (integration_id,) in session.execute(select(OutboxItem.integration_id).where(
+            OutboxItem.status == "pending", OutboxItem.next_attempt_at <= now).distinct()):
+        if ("sync", integration_id) not in work:
+            work.append(("push", integration_id))
+    forgotten = now - timedelta(seconds=tuning.WEBHOOK_REENQUEUE_AFTER_SECONDS)
+    for (delivery_id,) in session.execute(select(WebhookDelivery.id).where(
+            WebhookDelivery.processed_at.is_(None), WebhookDelivery.received_at <= forgotten)):
+        work.append(("webhook", delivery_id))
+    return work

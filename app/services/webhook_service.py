@@ -1,0 +1,92 @@
+"""Webhook intake and processing.
+
+Intake verifies the signature with the provider's connector, stores the
+delivery (unique per integration + provider delivery id) and only then
+answers 2xx; a job processes it. Nothing accepted is lost when no worker
+runs: the scheduler re-enqueues deliveries left unprocessed.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app.extensions import db
+from app.integrations import registry
+from app.integrations.base import WebhookRejected
+from app.models import Integration, WebhookDelivery
+from app.models.base import utcnow
+from app.services.connections import connector_for
+from app.services.integration_service import IntegrationService
+from app.services.sync_service import apply_records
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Intake:
+    status: int
+    delivery: WebhookDelivery | None  # None when replayed
+    message: str
+
+
+def receive(slug: str, token: str, headers, body: bytes, url: str) -> Intake:
+    """Verify and store one delivery. Raises WebhookRejected for forged or malformed ones."""
+    try:
+        connector_class = registry.get_connector(slug)
+    except registry.UnknownProvider:
+        raise WebhookRejected(404, "unknown provider") from None
+    integration = db.session.scalars(select(Integration).where(
+        Integration.provider == slug, Integration.webhook_token == token)).one_or_none()
+    if integration is None or integration.status == "not_configured":
+        raise WebhookRejected(404, "unknown webhook address")
+    secrets = _webhook_secrets(integration)
+    event = connector_class.verify_webhook(integration, secrets, headers, body, url)
+    try:
+        json.loads(body)
+    except ValueError:
+        raise WebhookRejected(400, "body is not JSON") from None
+    delivery = WebhookDelivery(integration_id=integration.id, delivery_id=event.delivery_id[:200],
+                               event=(event.event or "")[:100] or None, body=body.decode())
+    db.session.add(delivery)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        return Intake(200, None, "duplicate delivery ignored")
+    return Intake(202, delivery, "accepted")
+
+
+def _webhook_secrets(integration: Integration) -> dict:
+    """What a connector may need to verify: the app's secret setup values and the
+    integration's own credentials (Trello signs with its API secret)."""
+    secrets: dict = {}
+    app = IntegrationService().app_record(integration.provider)
+    if app is not None:
+        secrets.update(app.payload)
+    if integration.credential is not None:
+        secrets.update(integration.credential.payload)
+    return secrets
+
+
+def process_delivery(delivery_id: int, connector_factory=connector_for) -> None:
+    session = db.session
+    delivery = session.get(WebhookDelivery, delivery_id)
+    if delivery is None or delivery.processed_at is not None:
+        return
+    integration = session.get(Integration, delivery.integration_id)
+    try:
+        connector = connector_factory(integration)
+        records = connector.webhook_records(delivery.event, json.loads(delivery.body))
+        apply_records(session, integration.id, records)
+        delivery.error = None
+    except Exception as exc:  # recorded on the delivery; the periodic sync is the safety net
+        session.rollback()
+        log.warning("webhook delivery %s failed: %s", delivery_id, type(exc).__name__)
+        delivery = session.get(WebhookDelivery, delivery_id)
+        delivery.error = getattr(exc, "message", None) or type(exc).__name__
+    delivery.processed_at = utcnow()
+    session.commit()
