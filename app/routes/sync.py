@@ -134,9 +134,9 @@ class Bar:
     label: str
 
 
-CHART_HEIGHT = 120
-CHART_SLOT = 20  # horizontal room per run
-CHART_BAR = 14
+CHART_HEIGHT = 140
+CHART_SLOT = 28  # horizontal room per run
+CHART_BAR = 20
 CHART_MIN_BAR = 2  # a run that touched nothing still shows up
 
 

@@ -82,7 +82,7 @@ def test_page_shows_status_account_history_and_one_bar_per_run(admin_client, db,
     bars = BAR_RE.findall(html)
     assert [status for status, _ in bars] == ["succeeded", "failed", "succeeded"]  # oldest first
     heights = [float(h) for _, h in bars]
-    assert heights[0] == 120.0 and heights[1] == 30.0  # scaled against the busiest run
+    assert heights[0] == 140.0 and heights[1] == 35.0  # scaled against the busiest run
     assert heights[2] == 2.0  # a run that moved nothing still has a visible bar
     assert "at-never-shown" not in html and "rt-never-shown" not in html
 
