@@ -132,8 +132,13 @@ class Connector:
         self.integration = integration
         self.client = client
 
+    @classmethod
+    def api_key_auth(cls, credentials: dict) -> tuple[dict, dict]:
+        """For api_key providers: (query parameters, headers) that authenticate a request."""
+        raise NotImplementedError(f"{cls.spec.name} does not use an API key")
+
     def pull(self, stream: str, cursor: str | None):
-        """Yield Pages of RemoteRecords from `cursor` (None: from the start)."""
+        """Yield SyncPages of RemoteRecords from `cursor` (None: from the start)."""
         raise NotImplementedError(f"{self.spec.name} has no pull streams")
 
     @classmethod
@@ -179,7 +184,7 @@ class RemoteRecord:
 
 
 @dataclass(frozen=True)
-class Page:
+class SyncPage:
     """Records plus the cursor to resume after them; both are saved in one transaction."""
 
     records: list[RemoteRecord]

@@ -1,6 +1,6 @@
 """Trello (API key + token): boards -> projects, cards -> tasks; webhooks signed with HMAC-SHA1."""
 from app.integrations.base import IMPORT_TASKS, WEBHOOKS, AccountInfo, Connector, ProviderSpec, SetupField
-from app.integrations.http import ProviderClient
+from app.integrations.http import INTERACTIVE_RETRY, ProviderClient
 
 SPEC = ProviderSpec(
     slug="trello",
@@ -27,13 +27,20 @@ SPEC = ProviderSpec(
 class TrelloConnector(Connector):
     spec = SPEC
 
-    @staticmethod
-    def client(api_base: str, api_key: str, token: str, **kwargs) -> ProviderClient:
-        return ProviderClient(SPEC.name, api_base, auth_params={"key": api_key, "token": token}, **kwargs)
+    @classmethod
+    def api_key_auth(cls, credentials: dict) -> tuple[dict, dict]:
+        # Trello's documented scheme: key and token as query parameters.
+        return {"key": credentials["api_key"], "token": credentials["token"]}, {}
+
+    @classmethod
+    def client(cls, api_base: str, api_key: str, token: str, **kwargs) -> ProviderClient:
+        params, headers = cls.api_key_auth({"api_key": api_key, "token": token})
+        return ProviderClient(SPEC.name, api_base, auth_params=params, auth_headers=headers, **kwargs)
 
     @classmethod
     def verify(cls, api_base: str, credentials: dict, **client_kwargs) -> AccountInfo:
         """Check key + token with GET /members/me; raises ProviderError when refused."""
+        client_kwargs.setdefault("retry", INTERACTIVE_RETRY)  # someone is waiting on the page
         with cls.client(api_base, credentials["api_key"], credentials["token"], **client_kwargs) as client:
             member = client.get_json("members/me", params={"fields": "fullName,username"})
         name = member.get("fullName") or member.get("username") or member.get("id", "")

@@ -1,14 +1,36 @@
-"""Builds the connector for an integration, with an authenticated ProviderClient."""
+"""Builds the connector for an integration, with an authenticated ProviderClient.
+
+OAuth integrations authenticate every request with a token that the token
+service keeps valid (refreshed before expiry, and once after a 401);
+API-key integrations with what their connector derives from the stored key.
+"""
 from __future__ import annotations
 
 from app.integrations import registry
 from app.integrations.base import Connector
-from app.integrations.http import ProviderClient
+from app.integrations.http import BearerAuth, ProviderClient
 from app.models import Integration
+from app.services import token_service
+from app.services.token_service import NotConnected
 
 
-class NotConnected(Exception):
-    pass
+class _RefreshingBearer(BearerAuth):
+    """Bearer auth whose 401 handler refreshes exactly the token that was refused."""
+
+    def __init__(self, integration: Integration):
+        self._integration = integration
+        self._last_token: str | None = None
+        super().__init__(self._token_now, self._refresh_refused)
+
+    def _token_now(self) -> str:
+        self._last_token = token_service.valid_access_token(self._integration)
+        return self._last_token
+
+    def _refresh_refused(self) -> bool:
+        if self._last_token is None:
+            return False
+        token_service.refresh_after_unauthorized(self._integration, self._last_token)
+        return True
 
 
 def connector_for(integration: Integration) -> Connector:
@@ -16,11 +38,10 @@ def connector_for(integration: Integration) -> Connector:
     spec = connector_class.spec
     if integration.credential is None:
         raise NotConnected(f"{spec.name} is not connected")
-    endpoints = spec.endpoints(integration.settings)
-    credentials = integration.credential.payload
+    api_base = spec.endpoints(integration.settings).api_base
     if spec.auth_kind == "api_key":
-        client = connector_class.client(endpoints.api_base, credentials["api_key"], credentials["token"])
+        params, headers = connector_class.api_key_auth(integration.credential.payload)
+        client = ProviderClient(spec.name, api_base, auth_params=params, auth_headers=headers)
     else:
-        client = ProviderClient(spec.name, endpoints.api_base,
-                                auth_headers={"Authorization": f"Bearer {credentials['access_token']}"})
+        client = ProviderClient(spec.name, api_base, auth=_RefreshingBearer(integration))
     return connector_class(integration, client)
