@@ -83,7 +83,9 @@ def fill_choices(form: EntryDetailsForm, entry: TimeEntry | None = None) -> Entr
         .where(or_((Task.archived.is_(False)) & (Project.archived.is_(False)), Task.id == keep_task))
         .order_by(Project.name, Task.title)
     )
-    form.task.choices = [("", "No task")] + [(str(t.id), task_label(t)) for t in tasks]
+    # data-project lets the page narrow the task list to the chosen project.
+    form.task.choices = [("", "No task")] + [
+        (str(t.id), task_label(t), {"data-project": str(t.project_id)}) for t in tasks]
     return form
 
 
