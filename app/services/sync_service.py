@@ -17,14 +17,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, func, not_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.extensions import db
 from app.integrations import registry
 from app.integrations.base import Connector, RemoteRecord
-from app.integrations.http import AuthError, PermanentError, ProviderError
+from app.integrations.http import AuthError, NotFoundError, PermanentError, ProviderError
 from app.models import Client, ExternalLink, Integration, Invoice, OutboxItem, SyncCursor, SyncRun, TimeEntry, WebhookDelivery
 from app.models.base import utcnow
 from app.services import tuning
@@ -134,13 +134,18 @@ def _cursor(session: Session, integration_id: int, stream: str) -> SyncCursor:
     return cursor
 
 
+def _stale_run():
+    """A running run whose worker has not reported for a while (or ever) is dead."""
+    stale_before = utcnow() - timedelta(seconds=tuning.SYNC_STALE_AFTER_SECONDS)
+    return and_(SyncRun.status == "running",
+                func.coalesce(SyncRun.heartbeat_at, SyncRun.started_at) < stale_before)
+
+
 def start_run(session: Session, integration: Integration, trigger: str) -> SyncRun:
     """Insert the run row; the database allows one running run per integration.
     A run whose worker died (no heartbeat for a while) is closed first."""
-    stale_before = utcnow() - timedelta(seconds=tuning.SYNC_STALE_AFTER_SECONDS)
     session.execute(update(SyncRun).where(
-        SyncRun.integration_id == integration.id, SyncRun.status == "running",
-        SyncRun.heartbeat_at < stale_before,
+        SyncRun.integration_id == integration.id, _stale_run(),
     ).values(status="failed", finished_at=utcnow(), error="the worker running this sync stopped"))
     run = SyncRun(integration_id=integration.id, trigger=trigger, status="running", heartbeat_at=utcnow())
     session.add(run)
@@ -254,7 +259,10 @@ def _push_one(session: Session, integration: Integration, connector: Connector, 
     try:
         if record is None or last.action == "delete":
             if link is not None:
-                connector.delete_remote(kind, link.external_id)
+                try:
+                    connector.delete_remote(kind, link.external_id)
+                except NotFoundError:
+                    pass  # already gone at the provider: the goal is reached
                 session.delete(link)
         else:
             external_id = connector.push(kind, record, link.external_id if link else None, f"timehub-{last.id}")
@@ -304,7 +312,7 @@ def due_work(now=None) -> list[tuple[str, int]]:
     session = db.session
     now = now or utcnow()
     work: list[tuple[str, int]] = []
-    running = select(SyncRun.integration_id).where(SyncRun.status == "running")
+    running = select(SyncRun.integration_id).where(SyncRun.status == "running", not_(_stale_run()))
     for integration in session.scalars(select(Integration).where(
             Integration.status == "active", Integration.id.not_in(running))):
         if not registry.get_connector(integration.provider).streams:

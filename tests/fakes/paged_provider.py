@@ -6,8 +6,14 @@ rate limit the way real providers do:
 
     GET  /link/items?page=&per_page=     a JSON list; `Link: <...>; rel="next"`
     GET  /cursor/items?limit=&cursor=    {"data": [...], "next_cursor": "..." | null}
+         &updated_since=T                only records changed after T (updated_at), oldest
+                                         change first, deletions as {"id", "deleted": true}
     GET  /offset/items?offset=&limit=    {"items": [...], "total": N}
     POST /items                          creates a record; `Idempotency-Key` makes a repeat harmless
+    PUT  /items/<id>, DELETE /items/<id> change or remove a created record (404 when unknown)
+
+`touch(id, title)` and `remove(id)` change the seeded records as a user of the
+provider would, moving them past every `updated_since` seen so far.
 
 Faults (`Faults.kinds`), each drawn per request with probability `Faults.rate`
 from a generator seeded with `seed` (so a sequential client meets the same
@@ -75,6 +81,8 @@ class PagedProvider:
         self.rate_limit = rate_limit
         self.stats = Stats()
         self.created: list[dict] = []
+        self.tombstones: list[dict] = []
+        self._clock = self.records[-1]["updated_at"] if self.records else 1_700_000_000
         self._by_idempotency_key: dict[str, dict] = {}
         self._fault_rng = random.Random(seed)
         self._accepted: deque[float] = deque()   # arrival times inside the rate-limit window
@@ -137,6 +145,38 @@ class PagedProvider:
                 self._by_idempotency_key[key] = record
             return 201, record
 
+    # -- changes made "at the provider" ----------------------------------------
+
+    def _tick(self) -> int:
+        self._clock += 1
+        return self._clock
+
+    def touch(self, record_id: str, title: str) -> None:
+        with self._lock:
+            record = next(r for r in self.records if r["id"] == record_id)
+            record.update(title=title, updated_at=self._tick())
+
+    def remove(self, record_id: str) -> None:
+        with self._lock:
+            self.records = [r for r in self.records if r["id"] != record_id]
+            self.tombstones.append({"id": record_id, "deleted": True, "updated_at": self._tick()})
+
+    def changed_since(self, since: int) -> list[dict]:
+        with self._lock:
+            changed = [r for r in self.records + self.tombstones if r["updated_at"] > since]
+        return sorted(changed, key=lambda r: (r["updated_at"], r["id"]))
+
+    def _change(self, method: str, record_id: str, body: dict) -> tuple[int, dict]:
+        with self._lock:
+            record = next((r for r in self.created if r["id"] == record_id), None)
+            if record is None:
+                return 404, {"message": "no such item"}
+            if method == "DELETE":
+                self.created.remove(record)
+                return 200, {"id": record_id, "deleted": True}
+            record.update({**body, "id": record_id})
+            return 200, record
+
     def _page_size(self, value: str | None) -> int:
         return min(int(value), self.max_page_size) if value else self.default_page_size
 
@@ -170,6 +210,12 @@ def _handler_for(provider: PagedProvider):
 
         def do_POST(self):
             self._serve(self._create)
+
+        def do_PUT(self):
+            self._serve(self._change)
+
+        def do_DELETE(self):
+            self._serve(self._change)
 
         # -- plumbing --------------------------------------------------------
 
@@ -251,6 +297,8 @@ def _handler_for(provider: PagedProvider):
                                            f'<{provider.url}/link/items?page=1&per_page={size}>; rel="first"')
                     return 200, records[start:start + size], headers
                 if path == "/cursor/items":
+                    if query.get("updated_since"):
+                        records = provider.changed_since(int(query["updated_since"]))
                     size = provider._page_size(query.get("limit"))
                     start = _decode_cursor(query["cursor"]) if query.get("cursor") else 0
                     following = _encode_cursor(start + size) if start + size < len(records) else None
@@ -273,6 +321,17 @@ def _handler_for(provider: PagedProvider):
             except ValueError:
                 return 400, {"message": "body is not JSON"}, {}
             status, record = provider._create(body, self.headers.get("Idempotency-Key"))
+            return status, record, {}
+
+        def _change(self):
+            path, _ = self._query()
+            if not path.startswith("/items/"):
+                return 404, {"message": "no such item"}, {}
+            try:
+                body = json.loads(self.body or b"{}")
+            except ValueError:
+                return 400, {"message": "body is not JSON"}, {}
+            status, record = provider._change(self.command, path.removeprefix("/items/"), body)
             return status, record, {}
 
     return Handler

@@ -1,0 +1,249 @@
+"""The sync engine against the generic paged fake over loopback HTTP,
+on SQLite and PostgreSQL: idempotent pull, resumable pages, push through the
+outbox, one running sync per integration."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx2
+import pytest
+from sqlalchemy import event, func, select
+
+from app.integrations import registry
+from app.integrations.http import ProviderClient, RetryPolicy
+from app.models import ExternalLink, Integration, IntegrationCredential, OutboxItem, Project, SyncCursor, SyncRun, TimeEntry
+from app.models.base import utcnow
+from app.services import sync_service
+from app.services.sync_service import SyncAlreadyRunning, record_change, run_sync, start_run
+from tests.fakes.paged_connector import PagedConnector
+from tests.fakes.paged_provider import Faults, PagedProvider
+
+BOOKKEEPING_TABLES = ("sync_runs", "integrations")
+
+
+@pytest.fixture
+def paged_registered(monkeypatch):
+    monkeypatch.setitem(registry._CONNECTORS, "paged", PagedConnector)
+
+
+def make_integration(db, fake_url: str, monkeypatch) -> Integration:
+    monkeypatch.setenv("PAGED_API_BASE", fake_url)
+    integration = Integration(provider="paged", is_global=True, status="active", settings={})
+    integration.credential = IntegrationCredential(kind="api_key")
+    integration.credential.payload = {"token": "paged-token", "webhook_secret": "whsec-test"}
+    db.session.add(integration)
+    db.session.commit()
+    return integration
+
+
+@pytest.fixture
+def fake():
+    with PagedProvider(records=250, max_page_size=100) as provider:
+        yield provider
+
+
+@pytest.fixture
+def integration(db, fake, monkeypatch, paged_registered):
+    return make_integration(db, fake.url, monkeypatch)
+
+
+def fast_factory(base_url: str):
+    """Short timeouts and backoffs so injected faults cost milliseconds."""
+    def factory(integration):
+        client = ProviderClient("Paged fake", base_url, auth_headers={"Authorization": "Bearer paged-token"},
+                                timeout=httpx2.Timeout(0.25, connect=1.0),
+                                retry=RetryPolicy(max_attempts=10, backoff_base=0.005, backoff_cap=0.05,
+                                                  max_total_wait=30, max_rate_limit_wait=5))
+        return PagedConnector(integration, client)
+    return factory
+
+
+def count(db, model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def project_names(db) -> list[str]:
+    return sorted(db.session.scalars(select(Project.name)))
+
+
+class WriteCounter:
+    """Counts INSERT/UPDATE/DELETE statements outside the run's own bookkeeping."""
+
+    def __init__(self, engine):
+        self.statements: list[str] = []
+        self.engine = engine
+        event.listen(engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, conn, cursor, statement, parameters, context, executemany):
+        head = statement.lstrip().split(None, 3)
+        if head and head[0].upper() in ("INSERT", "UPDATE", "DELETE"):
+            table = (head[2] if head[0].upper() != "UPDATE" else head[1]).strip('"').lower()
+            if table not in BOOKKEEPING_TABLES:
+                self.statements.append(statement)
+
+    def close(self):
+        event.remove(self.engine, "before_cursor_execute", self._seen)
+
+
+def test_first_import_creates_every_record_once_and_saves_the_cursor(db, fake, integration):
+    run = run_sync(integration.id)
+    assert run.status == "succeeded", run.error
+    assert (run.pulled, run.created, run.updated) == (250, 250, 0)
+    assert count(db, Project) == 250 and count(db, ExternalLink) == 250
+    assert fake.stats.pages == 3  # ceil(250 / 100)
+    cursor = db.session.scalars(select(SyncCursor)).one()
+    assert '"since": 1700015000' in cursor.cursor
+    assert integration.last_sync_status == "succeeded"
+
+
+def test_a_resync_with_nothing_changed_makes_one_request_and_no_writes(db, fake, integration):
+    run_sync(integration.id)
+    requests_before = fake.stats.requests
+    writes = WriteCounter(db.engine)
+    try:
+        run = run_sync(integration.id)
+    finally:
+        writes.close()
+    assert run.status == "succeeded" and (run.pulled, run.created, run.updated) == (0, 0, 0)
+    assert fake.stats.requests - requests_before == 1
+    assert writes.statements == []
+
+
+def test_incremental_sync_updates_changed_and_archives_deleted(db, fake, integration):
+    run_sync(integration.id)
+    fake.touch("rec-000007", "Renamed at the provider")
+    fake.remove("rec-000009")
+    run = run_sync(integration.id)
+    assert (run.pulled, run.created, run.updated, run.archived) == (2, 0, 1, 1)
+    assert "Renamed at the provider" in project_names(db)
+    link = db.session.scalars(select(ExternalLink).where(ExternalLink.external_id == "rec-000009")).one()
+    assert db.session.get(Project, link.local_id).archived is True
+    assert count(db, Project) == 250
+
+
+def test_with_20_percent_faults_an_import_of_5000_gets_each_record_exactly_once(db, monkeypatch, paged_registered):
+    faults = Faults(rate=0.2, retry_after="0.01", latency=0.005, hang=0.4)
+    with PagedProvider(records=5000, max_page_size=100, faults=faults, seed=7) as fake:
+        integration = make_integration(db, fake.url, monkeypatch)
+        run = run_sync(integration.id, connector_factory=fast_factory(fake.url))
+        assert run.status == "succeeded", run.error
+        assert sum(fake.stats.faults.values()) > 5  # faults really happened
+    assert count(db, Project) == 5000
+    assert db.session.scalar(select(func.count(func.distinct(ExternalLink.external_id)))) == 5000
+
+
+def test_an_interrupted_import_resumes_at_the_last_saved_page(db, fake, integration):
+    class Crash(Exception):
+        pass
+
+    def crashing_factory(integration):
+        connector = fast_factory(fake.url)(integration)
+        pages = connector.pull
+
+        def pull(stream, cursor):
+            for number, page in enumerate(pages(stream, cursor)):
+                if number == 2:
+                    raise Crash("the worker died")
+                yield page
+        connector.pull = pull
+        return connector
+
+    with pytest.raises(Crash):
+        run_sync(integration.id, connector_factory=crashing_factory)
+    assert count(db, Project) == 200  # two pages committed with their cursor
+    requests_before = fake.stats.requests
+    run = run_sync(integration.id)
+    assert run.created == 50 and count(db, Project) == 250
+    assert fake.stats.requests - requests_before == 1  # only the missing page was fetched
+
+
+def test_one_running_sync_per_integration(db, integration):
+    start_run(db.session, integration, "manual")
+    with pytest.raises(SyncAlreadyRunning):
+        start_run(db.session, integration, "schedule")
+    with pytest.raises(SyncAlreadyRunning):
+        run_sync(integration.id)
+
+
+def test_a_run_whose_worker_died_is_closed_and_no_longer_blocks(db, fake, integration):
+    dead = start_run(db.session, integration, "schedule")
+    dead.heartbeat_at = None
+    dead.started_at = utcnow() - timedelta(hours=2)
+    db.session.commit()
+    assert ("sync", integration.id) in sync_service.due_work()
+    run = run_sync(integration.id)
+    assert run.status == "succeeded"
+    db.session.refresh(dead)
+    assert dead.status == "failed" and "stopped" in dead.error
+
+
+def test_provider_errors_fail_the_run_with_the_providers_message(db, integration, monkeypatch, paged_registered):
+    monkeypatch.setenv("PAGED_API_BASE", "http://127.0.0.1:9")  # nothing listens there
+    run = run_sync(integration.id, connector_factory=fast_factory("http://127.0.0.1:9"))
+    assert run.status == "failed" and "Paged fake" in run.error
+    assert integration.last_sync_status == "failed"
+
+
+# -- push -----------------------------------------------------------------------
+
+
+def finished_entry(db, user, description="Writing the report", minutes=90) -> TimeEntry:
+    entry = TimeEntry(user_id=user.id, description=description, started_at=utcnow() - timedelta(minutes=minutes),
+                      ended_at=utcnow())
+    db.session.add(entry)
+    db.session.flush()
+    record_change(db.session, "time_entry", entry, "upsert")
+    db.session.commit()
+    return entry
+
+
+def test_push_creates_then_updates_then_deletes_the_remote_copy(db, fake, integration, user):
+    entry = finished_entry(db, user)
+    assert sync_service.push_pending(integration.id) == 1
+    remote = fake.created[0]
+    assert remote["title"] == "Writing the report" and remote["seconds"] == 5400
+    entry.description = "Writing the final report"
+    record_change(db.session, "time_entry", entry, "upsert")
+    db.session.commit()
+    sync_service.push_pending(integration.id)
+    assert len(fake.created) == 1 and fake.created[0]["title"] == "Writing the final report"
+    record_change(db.session, "time_entry", entry, "delete")
+    db.session.delete(entry)
+    db.session.commit()
+    sync_service.push_pending(integration.id)
+    assert fake.created == []
+    assert count(db, ExternalLink) == 0
+    assert db.session.scalar(select(func.count()).where(OutboxItem.status != "done")) == 0
+
+
+def test_running_timers_are_never_queued(db, integration, user):
+    entry = TimeEntry(user_id=user.id, description="timer", started_at=utcnow())
+    db.session.add(entry)
+    db.session.flush()
+    record_change(db.session, "time_entry", entry, "upsert")
+    db.session.commit()
+    assert count(db, OutboxItem) == 0
+
+
+def test_pushes_wait_in_the_outbox_while_no_worker_runs(db, fake, integration, user):
+    for number in range(3):
+        finished_entry(db, user, f"entry {number}")
+    assert fake.created == []  # nothing happens until a job runs
+    assert [job for job, _ in sync_service.due_work()].count("push") == 0  # a sync is due first: it pushes too
+    run = run_sync(integration.id)
+    assert run.pushed == 3 and sorted(r["title"] for r in fake.created) == ["entry 0", "entry 1", "entry 2"]
+
+
+def test_a_push_that_keeps_failing_stops_and_can_be_retried(db, integration, user, monkeypatch):
+    entry = finished_entry(db, user)
+    dead_end = fast_factory("http://127.0.0.1:9")
+    monkeypatch.setattr(sync_service.tuning, "PUSH_MAX_ATTEMPTS", 2)
+    for _ in range(2):
+        db.session.execute(OutboxItem.__table__.update().values(next_attempt_at=utcnow()))
+        sync_service.push_pending(integration.id, connector_factory=dead_end)
+    item = db.session.scalars(select(OutboxItem)).one()
+    db.session.refresh(item)
+    assert item.status == "failed" and item.attempts == 2 and "Paged fake" in item.last_error
+    assert sync_service.retry_failed(db.session, integration.id) == 1
+    db.session.refresh(item)
+    assert item.status == "pending" and item.attempts == 0 and entry.id == item.local_id
