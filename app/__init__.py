@@ -49,7 +49,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     @app.before_request
     def first_run_setup():
         """Until an account exists, every page leads to the one-time admin set-up."""
-        if request.endpoint in ("auth.setup", "static") or request.blueprint == "api" or app.config.get("_HAS_USERS"):
+        if request.endpoint in ("auth.setup", "static") or request.blueprint in ("api", "webhooks") \
+                or app.config.get("_HAS_USERS"):
             return None
         if db.session.scalar(select(func.count(models.User.id))):
             app.config["_HAS_USERS"] = True

@@ -53,6 +53,7 @@ def load_config() -> dict:
         "SQLALCHEMY_DATABASE_URI": database_url(instance),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REDIS_URL": os.environ.get("REDIS_URL") or None,
+        "TIMEHUB_QUEUE_NAME": os.environ.get("TIMEHUB_QUEUE_NAME", "timehub"),
         # Comma-separated Fernet keys, newest first; read by app.services.secrets.
         "TIMEHUB_ENCRYPTION_KEYS": os.environ.get("TIMEHUB_ENCRYPTION_KEYS", ""),
         # Public base URL when behind a reverse proxy; used for OAuth redirect URIs.

@@ -28,6 +28,8 @@ _app: Flask | None = None
 def init_app(app: Flask) -> None:
     global _app
     _app = app
+    # Several TimeHub installations may share one Redis: each keeps its own queue name.
+    huey.name = app.config["TIMEHUB_QUEUE_NAME"]
     if app.config.get("REDIS_URL"):
         huey.storage_class, huey.storage_kwargs = RedisStorage, {"url": app.config["REDIS_URL"]}
     else:

@@ -88,11 +88,14 @@ def app(database_url, tmp_path, monkeypatch):
     instance.mkdir()
     monkeypatch.setenv("TIMEHUB_INSTANCE", str(instance))
     monkeypatch.setenv("TIMEHUB_ENCRYPTION_KEYS", ENCRYPTION_KEY)
-    application = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url})
+    application = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url,
+                              # each test its own job queue, also on a shared Redis
+                              "TIMEHUB_QUEUE_NAME": f"test-{uuid.uuid4().hex[:12]}"})
     with application.app_context():
         yield application
         _db.session.remove()
         _db.engine.dispose()
+    application.extensions["timehub.jobs"].storage.flush_all()
 
 
 @pytest.fixture

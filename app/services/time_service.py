@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from app.extensions import db
 from app.models import Project, Task, TimeEntry, User
 from app.models.base import utcnow
+from app.services.sync_service import record_change
 from app.timefmt import local_date
 
 DESCRIPTION_MAX = 1000
@@ -227,12 +228,14 @@ def _apply(entry: TimeEntry, fields: EntryFields) -> None:
 
 
 def _commit(entry: TimeEntry, action: str, *, conflict: str | None = None) -> None:
-    """The single commit point for time entries.
+    """The single commit point for time entries: the change and its outbox
+    rows (for the integrations that push time) commit together.
 
-    `action` (started, stopped, created, updated, deleted) is what the sync
-    engine's outbox row will record for `entry`, in this same transaction.
+    `action` is one of started, stopped, created, updated, deleted.
     """
     try:
+        db.session.flush()  # assigns the id a new entry's outbox rows refer to
+        record_change(db.session, "time_entry", entry, "delete" if action == "deleted" else "upsert")
         db.session.commit()
     except IntegrityError:
         db.session.rollback()

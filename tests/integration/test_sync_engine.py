@@ -247,3 +247,24 @@ def test_a_push_that_keeps_failing_stops_and_can_be_retried(db, integration, use
     assert sync_service.retry_failed(db.session, integration.id) == 1
     db.session.refresh(item)
     assert item.status == "pending" and item.attempts == 0 and entry.id == item.local_id
+
+
+def test_the_time_service_writes_outbox_rows_in_the_same_transaction(db, fake, integration, user):
+    """Timer, manual entry, edit and delete all reach the provider through the outbox."""
+    from app.services import time_service
+    from app.services.time_service import EntryFields
+
+    timer = time_service.start_timer(user, description="timer running")
+    assert count(db, OutboxItem) == 0  # a running timer is never pushed
+    time_service.stop_timer(user)
+    start = utcnow() - timedelta(hours=3)
+    typed = time_service.create_entry(user, EntryFields(started_at=start, ended_at=start + timedelta(hours=1),
+                                                        description="typed in"))
+    assert count(db, OutboxItem) == 2
+    sync_service.push_pending(integration.id)
+    assert sorted(r["title"] for r in fake.created) == ["timer running", "typed in"]
+    time_service.update_entry(typed, EntryFields(started_at=start, ended_at=start + timedelta(hours=2),
+                                                 description="typed in, longer"))
+    time_service.delete_entry(timer)
+    sync_service.push_pending(integration.id)
+    assert [(r["title"], r["seconds"]) for r in fake.created] == [("typed in, longer", 7200)]
