@@ -265,6 +265,7 @@ def test_auth_from_a_callable_and_bearer_auth_are_asked_per_request():
 
 def test_query_credentials_never_reach_messages_or_logs(caplog):
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx2")  # the app quiets it; the filter must work regardless
     script = Script(answer(500, {"message": "boom"}), httpx2.ConnectError("refused"), httpx2.ReadTimeout("slow"))
     client, _ = make_client(script, auth_params={"key": "KEY-SECRET", "token": "TOKEN-SECRET"})
     errors = []
