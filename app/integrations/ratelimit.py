@@ -257,5 +257,5 @@ def _redis_client(url: str):
     with _local_lock:
         client = _redis_clients.get(url)
         if client is None:
-            client = _redis_clients[url] = redis.Redis.from_url(url)
+            client = _redis_clients[url] = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
         return client
