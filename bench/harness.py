@@ -1,0 +1,125 @@
+"""What every benchmark needs: a throw-away TimeHub (instance folder, migrated
+database, app, job queue) with the generic paged fake registered as a provider.
+
+The database is a SQLite file in a temporary folder, or, when DATABASE_URL
+names a PostgreSQL server, a fresh database created on it for the run and
+dropped afterwards (the benchmark never touches existing data).
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from cryptography.fernet import Fernet
+from flask import Flask
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from app.config import database_url as configured_database_url
+
+PAGED_SLUG = "paged"
+
+
+def say(message: str) -> None:
+    """Human progress: stderr, so stdout keeps only the JSON result."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def emit(result: dict) -> None:
+    print(json.dumps(result), flush=True)
+
+
+def peak_rss_mb() -> float:
+    """The process's peak resident set size so far (ru_maxrss is KiB on Linux)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def current_rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        pages = int(statm.read().split()[1])
+    return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
+
+
+@dataclass
+class Bench:
+    app: Flask
+    instance: Path
+    database_url: str
+
+
+@contextmanager
+def _database(instance: Path) -> Iterator[str]:
+    server_url = os.environ.get("DATABASE_URL")
+    if not server_url:
+        yield f"sqlite:///{instance / 'bench.db'}"
+        return
+    server = make_url(configured_database_url(instance))  # psycopg 3 driver, as the app would use
+    name = f"timehub_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def bench_app() -> Iterator[Bench]:
+    """A migrated TimeHub app inside its app context, gone afterwards."""
+    from flask_migrate import upgrade
+
+    from app import create_app
+    from app.extensions import db
+
+    with tempfile.TemporaryDirectory(prefix="timehub-bench-") as folder:
+        instance = Path(folder)
+        os.environ["TIMEHUB_INSTANCE"] = str(instance)
+        os.environ.setdefault("TIMEHUB_ENCRYPTION_KEYS", Fernet.generate_key().decode())
+        os.environ.setdefault("TIMEHUB_SECRET_KEY", uuid.uuid4().hex)
+        with _database(instance) as url:
+            app = create_app({"SQLALCHEMY_DATABASE_URI": url, "INSTANCE_PATH": str(instance),
+                              "TIMEHUB_QUEUE_NAME": f"bench-{uuid.uuid4().hex[:12]}"})
+            say(f"database: {make_url(url).get_backend_name()}; instance: {instance}")
+            with app.app_context():
+                upgrade()
+                try:
+                    yield Bench(app, instance, url)
+                finally:
+                    db.session.remove()
+                    db.engine.dispose()
+                    app.extensions["timehub.jobs"].storage.flush_all()
+
+
+def register_paged_fake(api_base: str):
+    """Plug the fake's connector in as provider "paged", reached at `api_base`."""
+    from app.integrations import registry
+    from tests.fakes.paged_connector import PagedConnector
+
+    registry._CONNECTORS[PAGED_SLUG] = PagedConnector
+    os.environ["PAGED_API_BASE"] = api_base
+    return PagedConnector
+
+
+def make_paged_integration(webhook_secret: str = "whsec-bench"):
+    """An active global integration of the fake, with an API key credential."""
+    from app.extensions import db
+    from app.models import Integration, IntegrationCredential
+
+    integration = Integration(provider=PAGED_SLUG, is_global=True, status="active", settings={})
+    integration.credential = IntegrationCredential(kind="api_key")
+    integration.credential.payload = {"token": "paged-token", "webhook_secret": webhook_secret}
+    db.session.add(integration)
+    db.session.commit()
+    return integration
