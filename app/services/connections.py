@@ -6,9 +6,12 @@ API-key integrations with what their connector derives from the stored key.
 """
 from __future__ import annotations
 
+from flask import current_app
+
 from app.integrations import registry
 from app.integrations.base import Connector
 from app.integrations.http import BearerAuth, ProviderClient
+from app.integrations.ratelimit import limit_for, limiter_for
 from app.models import Integration
 from app.services import token_service
 from app.services.token_service import NotConnected
@@ -39,9 +42,12 @@ def connector_for(integration: Integration) -> Connector:
     if integration.credential is None:
         raise NotConnected(f"{spec.name} is not connected")
     api_base = spec.endpoints(integration.settings).api_base
+    # One budget per connected account, shared by every worker through Redis when there is one.
+    limiter = limiter_for(f"{spec.slug}:{integration.id}", limit_for(spec.slug),
+                          redis_url=current_app.config.get("REDIS_URL"))
     if spec.auth_kind == "api_key":
         params, headers = connector_class.api_key_auth(integration.credential.payload)
-        client = ProviderClient(spec.name, api_base, auth_params=params, auth_headers=headers)
+        client = ProviderClient(spec.name, api_base, auth_params=params, auth_headers=headers, limiter=limiter)
     else:
-        client = ProviderClient(spec.name, api_base, auth=_RefreshingBearer(integration))
+        client = ProviderClient(spec.name, api_base, auth=_RefreshingBearer(integration), limiter=limiter)
     return connector_class(integration, client)
