@@ -1,0 +1,73 @@
+"""sync_noop: a re-sync when nothing changed at the provider.
+
+Imports the fake's records once, then syncs again and counts the requests
+the second run makes and the rows it writes. The run's own bookkeeping
+(its sync_runs row, the integration's last-sync fields) is not counted:
+every run writes those by design.
+"""
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+
+from sqlalchemy import event
+
+from bench.harness import bench_app, emit, make_paged_integration, register_paged_fake, say
+
+BOOKKEEPING_TABLES = frozenset({"sync_runs", "integrations"})
+WRITE_VERBS = ("INSERT", "UPDATE", "DELETE")
+
+
+class WriteCounter:
+    """Counts INSERT/UPDATE/DELETE statements per table, bookkeeping tables aside."""
+
+    def __init__(self, engine):
+        self.by_table: Counter[str] = Counter()
+        self._engine = engine
+        event.listen(engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, conn, cursor, statement, parameters, context, executemany):
+        words = statement.split(None, 3)
+        verb = words[0].upper() if words else ""
+        if verb not in WRITE_VERBS or len(words) < 2:
+            return
+        table = (words[1] if verb == "UPDATE" else words[2]).strip('"').lower()
+        if table not in BOOKKEEPING_TABLES:
+            self.by_table[table] += 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_table.values())
+
+    def close(self) -> None:
+        event.remove(self._engine, "before_cursor_execute", self._seen)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--records", type=int, default=1_000, help="records imported first (default 1000)")
+
+
+def run(args: argparse.Namespace) -> None:
+    from tests.fakes.paged_provider import PagedProvider
+
+    from app.extensions import db
+    from app.services.sync_service import run_sync
+
+    with bench_app(), PagedProvider(records=args.records, max_page_size=100) as fake:
+        register_paged_fake(fake.url)
+        integration = make_paged_integration()
+        first = run_sync(integration.id)
+        if first.status != "succeeded":
+            raise SystemExit(f"sync_noop: the first import failed: {first.error}")
+        say(f"first import: {first.created} records in {fake.stats.requests} requests")
+        requests_before = fake.stats.requests
+        writes = WriteCounter(db.engine)
+        try:
+            second = run_sync(integration.id)
+        finally:
+            writes.close()
+        if second.status != "succeeded":
+            raise SystemExit(f"sync_noop: the re-sync failed: {second.error}")
+        say(f"re-sync: pulled {second.pulled}, created {second.created}, updated {second.updated}; "
+            f"writes by table: {dict(writes.by_table) or 'none'}")
+        emit({"requests": fake.stats.requests - requests_before, "writes": writes.total})
