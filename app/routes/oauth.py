@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 
 from app.extensions import db
 from app.integrations import oauth, registry
 from app.integrations.http import ProviderError
+# The one definition of the callback URL, shared with the setup page that tells
+# admins what to register: what we send must be exactly what they registered.
+from app.routes.integrations import redirect_uri_for
 from app.services import token_service
 from app.services.integration_service import Forbidden, IntegrationService, NotFound
 
@@ -43,12 +46,6 @@ def _provider(service: IntegrationService, spec) -> oauth.OAuthProvider | None:
                                      app_credentials.settings, registry.get_connector(spec.slug))
 
 
-def redirect_uri(slug: str) -> str:
-    """What the provider must send the browser back to; the admin registers exactly this."""
-    base = current_app.config.get("TIMEHUB_EXTERNAL_URL") or request.host_url.rstrip("/")
-    return base + url_for("oauth.callback", slug=slug)
-
-
 def _refuse(message: str, status: int = 400):
     """The callback cannot be trusted or completed: explain, store nothing."""
     return render_template("oauth/error.html", message=message), status
@@ -64,7 +61,7 @@ def connect(slug: str):
         flash(f"{spec.name} is not set up yet: an administrator must register its OAuth app first.", "error")
         return redirect(url_for("integrations.index"))
     try:
-        url = oauth.start_authorization(provider, session, user_id=current_user.id, redirect_uri=redirect_uri(slug))
+        url = oauth.start_authorization(provider, session, user_id=current_user.id, redirect_uri=redirect_uri_for(slug))
     except oauth.OAuthFlowError as exc:
         flash(exc.message, "error")
         return redirect(url_for("integrations.index"))
