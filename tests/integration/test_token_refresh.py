@@ -212,7 +212,7 @@ def test_concurrent_workers_spend_the_refresh_token_once(db, fake, admin, worker
     old = payload(db, integration_id)
     fake.access_token_lifetime = 3600
     fake.token_latency = 0.05  # keeps the first refresh in flight while the others arrive
-    start = threading.Barrier(WORKERS)
+    start = threading.Barrier(WORKERS, timeout=30)  # a failing worker must not strand the others
     tokens: list[str] = []
     errors: list[BaseException] = []
 
@@ -225,7 +225,7 @@ def test_concurrent_workers_spend_the_refresh_token_once(db, fake, admin, worker
         except BaseException as exc:  # reported below, with the assertion
             errors.append(exc)
 
-    threads = [threading.Thread(target=worker) for _ in range(WORKERS)]
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(WORKERS)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -276,7 +276,7 @@ def test_concurrent_worker_processes_spend_the_refresh_token_once(app, db, fake,
     # server that imported the application once.
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["app", "app.services.token_service", __name__])
-    start, results = context.Barrier(WORKERS), context.Queue()
+    start, results = context.Barrier(WORKERS, timeout=30), context.Queue()
     processes = [context.Process(target=_process_worker,
                                  args=(dict(os.environ), app.config["SQLALCHEMY_DATABASE_URI"], integration_id,
                                        start, results))
@@ -286,6 +286,8 @@ def test_concurrent_worker_processes_spend_the_refresh_token_once(app, db, fake,
     outcomes = [results.get(timeout=120) for _ in range(WORKERS)]
     for process in processes:
         process.join(timeout=30)
+        if process.is_alive():  # never leave a stuck worker behind
+            process.kill()
 
     assert [o for o in outcomes if o[0] == "error"] == []
     new = payload(db, integration_id)
