@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -82,15 +83,27 @@ def database_url(request, migrated_databases, tmp_path):
     engine.dispose()
 
 
+class IsolatedClient(FlaskClient):
+    """Each request in a fresh app context, as in production: the fixture's own
+    context (for direct database access in tests) must not share `g` (the
+    signed-in user, the CSRF token) or the database session with requests."""
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def app(database_url, tmp_path, monkeypatch):
     instance = tmp_path / "instance"
     instance.mkdir()
     monkeypatch.setenv("TIMEHUB_INSTANCE", str(instance))
     monkeypatch.setenv("TIMEHUB_ENCRYPTION_KEYS", ENCRYPTION_KEY)
+    monkeypatch.setenv("TIMEHUB_SECRET_KEY", "test-secret-key")
     application = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url,
                               # each test its own job queue, also on a shared Redis
                               "TIMEHUB_QUEUE_NAME": f"test-{uuid.uuid4().hex[:12]}"})
+    application.test_client_class = IsolatedClient
     with application.app_context():
         yield application
         _db.session.remove()

@@ -142,11 +142,11 @@ def test_status_moves_forward_only(admin_client, billing, db):
 
 def test_deleting_a_draft_releases_its_entries(admin_client, billing, db):
     create(admin_client, billing)
-    invoice = new_invoice(db)
-    response = post(admin_client, f"/invoices/{invoice.id}/delete")
+    invoice_id = new_invoice(db).id
+    response = post(admin_client, f"/invoices/{invoice_id}/delete")
     assert response.status_code == 302 and response.headers["Location"].endswith("/invoices")
     db.session.expire_all()
-    assert db.session.get(Invoice, invoice.id) is None
+    assert db.session.get(Invoice, invoice_id) is None
     assert all(e.invoice_id is None for e in billing["included"])
     assert billing["excluded"][4].invoice_id == billing["earlier"].id  # others' entries untouched
 
