@@ -91,7 +91,8 @@ def bench_app() -> Iterator[Bench]:
         with _database(instance) as url:
             app = create_app({"SQLALCHEMY_DATABASE_URI": url, "INSTANCE_PATH": str(instance),
                               "TIMEHUB_QUEUE_NAME": f"bench-{uuid.uuid4().hex[:12]}"})
-            say(f"database: {make_url(url).get_backend_name()}; instance: {instance}")
+            say(f"database: {make_url(url).get_backend_name()}; instance: {instance}; "
+                f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
             with app.app_context():
                 upgrade()
                 try:

@@ -15,15 +15,23 @@ import argparse
 import http.client
 import json
 import multiprocessing
+import os
+import queue
+import socket
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
+from contextlib import contextmanager
+from typing import Iterator
 from urllib.parse import urlsplit
 
 from bench.harness import bench_app, emit, make_paged_integration, register_paged_fake, say
 
 SECRET = "whsec-bench"
+GUNICORN_APP = "bench.wsgi:application"
 ACCEPTED = 202
 
 
@@ -31,8 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="how long to send (default 10)")
     parser.add_argument("--concurrency", type=int, default=8, help="parallel connections (default 8)")
     parser.add_argument("--max-deliveries", type=int, default=200_000, help="stop after this many (default 200000)")
+    parser.add_argument("--server", choices=("werkzeug", "gunicorn"), default="werkzeug",
+                        help="werkzeug: a threaded server in this process (default); gunicorn: worker processes")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (default 4)")
     parser.add_argument("--profile", metavar="FILE", default=None,
-                        help="profile the server's request handling (cProfile, every thread) into FILE")
+                        help="werkzeug only: profile the request handling (cProfile, every thread) into FILE")
 
 
 # -- the load generator (runs in its own process) --------------------------------
@@ -102,6 +114,49 @@ def _load(url: str, seconds: float, concurrency: int, max_deliveries: int, resul
 # -- the benchmark ---------------------------------------------------------------
 
 
+@contextmanager
+def _werkzeug(app) -> Iterator[int]:
+    server = _serve(app)
+    try:
+        yield server.server_port
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def _gunicorn(bench, workers: int, threads: int) -> Iterator[int]:
+    """gunicorn (gthread workers) serving bench/wsgi.py on the benchmark's database."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "DATABASE_URL": bench.database_url, "TIMEHUB_INSTANCE": str(bench.instance),
+           "TIMEHUB_QUEUE_NAME": bench.app.config["TIMEHUB_QUEUE_NAME"]}
+    command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+               "--threads", str(threads), "--worker-class", "gthread", "--log-level", "warning",
+               GUNICORN_APP]
+    server = subprocess.Popen(command, env=env)
+    try:
+        _wait_until_listening(port, server)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _wait_until_listening(port: int, server: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"webhook_ingest: gunicorn exited with {server.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("webhook_ingest: gunicorn did not start listening")
+
+
 def _serve(app):
     from werkzeug.serving import WSGIRequestHandler, make_server
 
@@ -153,6 +208,21 @@ class _ProfiledApp:
         say(f"profile written to {path}; the top of it:\n{text.getvalue()}")
 
 
+def _wait_for_report(loader, results, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            report = results.get(timeout=0.5)
+        except queue.Empty:
+            if not loader.is_alive():
+                raise SystemExit(f"webhook_ingest: the load generator exited with {loader.exitcode}") from None
+            continue
+        loader.join(timeout=30)
+        return report
+    loader.terminate()
+    raise SystemExit("webhook_ingest: the load generator did not report in time")
+
+
 def _percentile(sorted_values: list[float], fraction: float) -> float:
     if not sorted_values:
         return 0.0
@@ -169,25 +239,26 @@ def run(args: argparse.Namespace) -> None:
     with bench_app() as bench:
         register_paged_fake("http://127.0.0.1:9")  # deliveries only: the fake's API is never called
         integration = make_paged_integration(webhook_secret=SECRET)
-        served = _ProfiledApp(bench.app) if args.profile else bench.app
-        server = _serve(served)
-        url = f"http://127.0.0.1:{server.server_port}/webhooks/paged/{integration.webhook_token}"
+        token = integration.webhook_token
         db.session.remove()  # the server's threads use their own sessions
-        try:
-            say(f"serving on 127.0.0.1:{server.server_port}; {args.concurrency} connections for "
+        if args.server == "gunicorn":
+            served, serving = None, _gunicorn(bench, args.workers, args.threads)
+            how = f"gunicorn, {args.workers} workers x {args.threads} threads"
+        else:
+            served = _ProfiledApp(bench.app) if args.profile else bench.app
+            serving, how = _werkzeug(served), "werkzeug, threaded, in this process"
+        with serving as port:
+            say(f"serving on 127.0.0.1:{port} ({how}); {args.concurrency} connections for "
                 f"{args.seconds:g} s (at most {args.max_deliveries} deliveries)")
             context = multiprocessing.get_context("spawn")
             results = context.Queue()
-            loader = context.Process(target=_load, args=(url, args.seconds, args.concurrency,
-                                                         args.max_deliveries, results))
+            loader = context.Process(target=_load, args=(f"http://127.0.0.1:{port}/webhooks/paged/{token}",
+                                                         args.seconds, args.concurrency, args.max_deliveries,
+                                                         results))
             loader.start()
-            report = results.get(timeout=args.seconds + 120)
-            loader.join(timeout=30)
-        finally:
-            server.shutdown()
-            server.server_close()
+            report = _wait_for_report(loader, results, args.seconds + 120)
 
-        if args.profile:
+        if served is not None and args.profile:
             served.dump(args.profile)
         outcomes = report["outcomes"]
         statuses = Counter(status for _, status, _ in outcomes)
