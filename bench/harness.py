@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 from app.config import database_url as configured_database_url
 
 PAGED_SLUG = "paged"
+UNREACHED_REQUESTS_PER_SECOND = 1_000_000
 
 
 def say(message: str) -> None:
@@ -103,13 +104,18 @@ def bench_app() -> Iterator[Bench]:
                     app.extensions["timehub.jobs"].storage.flush_all()
 
 
-def register_paged_fake(api_base: str):
-    """Plug the fake's connector in as provider "paged", reached at `api_base`."""
-    from app.integrations import registry
+def register_paged_fake(api_base: str, requests_per_second: int | None = None):
+    """Plug the fake's connector in as provider "paged", reached at `api_base`.
+
+    connector_for gives every client the provider's rate limit (tuning.PROVIDER_LIMITS):
+    declare the limit the fake enforces, or, when it enforces none, one it never reaches,
+    so the benchmark measures the engine rather than an unknown provider's default budget."""
+    from app.integrations import registry, tuning
     from tests.fakes.paged_connector import PagedConnector
 
     registry._CONNECTORS[PAGED_SLUG] = PagedConnector
     os.environ["PAGED_API_BASE"] = api_base
+    tuning.PROVIDER_LIMITS[PAGED_SLUG] = (requests_per_second or UNREACHED_REQUESTS_PER_SECOND, 1.0, None)
     return PagedConnector
 
 

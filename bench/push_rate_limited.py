@@ -1,9 +1,10 @@
 """push_rate_limited: N finished time entries pushed through the outbox to a
 fake that enforces R requests per second (429 beyond it).
 
-The client uses the project's own limiter (LocalLimiter) configured at the
-provider's limit, passed to ProviderClient by the connector factory, as
-app.services.connections would for a real provider. The achieved rate is
+The client is built the way every provider's is (app.services.connections):
+with the project's limiter set to the provider's limit, which the benchmark
+declares as exactly the fake's limit (a LocalLimiter, or a RedisLimiter
+when REDIS_URL is set). The achieved rate is
 entries over the whole push, the first window's burst included.
 """
 from __future__ import annotations
@@ -14,26 +15,12 @@ from datetime import timedelta
 
 from bench.harness import bench_app, emit, make_paged_integration, register_paged_fake, say
 
-WINDOW_SECONDS = 1.0
+WINDOW_SECONDS = 1.0  # the limit is per second, like connector_for's
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--entries", type=int, default=1_000, help="finished time entries to push (default 1000)")
     parser.add_argument("--limit", type=int, default=50, help="requests per second the fake allows (default 50)")
-
-
-def _limited_factory(base_url: str, limit: int):
-    from app.integrations.http import ProviderClient
-    from app.integrations.ratelimit import LocalLimiter, RateLimit
-    from tests.fakes.paged_connector import PagedConnector
-
-    limiter = LocalLimiter(RateLimit(limit, WINDOW_SECONDS))
-
-    def factory(integration):
-        client = ProviderClient(PagedConnector.spec.name, base_url,
-                                auth_headers={"Authorization": "Bearer paged-token"}, limiter=limiter)
-        return PagedConnector(integration, client)
-    return factory
 
 
 def _queue_entries(count: int) -> None:
@@ -65,14 +52,14 @@ def run(args: argparse.Namespace) -> None:
     from app.services.sync_service import push_pending
 
     with bench_app(), PagedProvider(records=0, rate_limit=(args.limit, WINDOW_SECONDS)) as fake:
-        register_paged_fake(fake.url)
+        register_paged_fake(fake.url, requests_per_second=args.limit)
         integration = make_paged_integration()
         _queue_entries(args.entries)
         queued = db.session.scalar(select(func.count()).select_from(OutboxItem).where(OutboxItem.status == "pending"))
         say(f"{queued} outbox rows queued; pushing at most {args.limit} requests/s "
             f"(about {args.entries / args.limit:.0f} s)")
         started = time.perf_counter()
-        pushed = push_pending(integration.id, connector_factory=_limited_factory(fake.url, args.limit))
+        pushed = push_pending(integration.id)
         seconds = time.perf_counter() - started
         remote = len(fake.created)
         if pushed != args.entries or remote != args.entries:
