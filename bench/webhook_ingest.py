@@ -1,10 +1,9 @@
 """webhook_ingest: signed deliveries POSTed over real HTTP to TimeHub served by
 a threaded WSGI server (werkzeug) on loopback.
 
-The load comes from a separate process (so the client does not compete with
-the server for this process's GIL): `--concurrency` keep-alive connections,
-each sending one delivery after the other, every delivery with its own id,
-until `--seconds` have passed or `--max-deliveries` were sent. Latency is
+`--server gunicorn` serves it with gunicorn worker processes instead. The
+load comes from a separate process (bench/webhook_load.py), so the client
+does not compete with the server for this process's GIL. Latency is
 measured per request on the client side. Afterwards every accepted delivery
 (202) is looked up in the database: `lost` counts the accepted ones that are
 not stored exactly once.
@@ -12,8 +11,6 @@ not stored exactly once.
 from __future__ import annotations
 
 import argparse
-import http.client
-import json
 import multiprocessing
 import os
 import queue
@@ -26,11 +23,11 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 from typing import Iterator
-from urllib.parse import urlsplit
 
 from bench.harness import bench_app, emit, make_paged_integration, register_paged_fake, say
+from bench.profiling import ProfiledApp
+from bench.webhook_load import SECRET, generate_load
 
-SECRET = "whsec-bench"
 GUNICORN_APP = "bench.wsgi:application"
 ACCEPTED = 202
 
@@ -45,70 +42,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (default 4)")
     parser.add_argument("--profile", metavar="FILE", default=None,
                         help="werkzeug only: profile the request handling (cProfile, every thread) into FILE")
-
-
-# -- the load generator (runs in its own process) --------------------------------
-
-
-def _delivery(worker: int, number: int) -> tuple[bytes, dict]:
-    from tests.fakes.paged_connector import sign
-
-    delivery_id = f"bench-{worker}-{number}"
-    body = json.dumps({"item": {"id": f"rec-{worker}-{number}", "title": f"Delivery {delivery_id}",
-                                "updated_at": 1_800_000_000 + number}}).encode()
-    return body, {"Content-Type": "application/json", "X-Paged-Event": "item.updated",
-                  "X-Paged-Delivery": delivery_id, "X-Paged-Signature": sign(SECRET, body)}
-
-
-def _send_until(url: str, worker: int, deadline: float, budget: "_Budget", out: list) -> None:
-    parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
-    number = 0
-    while time.perf_counter() < deadline and budget.take():
-        body, headers = _delivery(worker, number)
-        started = time.perf_counter()
-        try:
-            connection.request("POST", parts.path, body=body, headers=headers)
-            response = connection.getresponse()
-            response.read()
-            status = response.status
-        except (OSError, http.client.HTTPException) as exc:
-            status = f"{type(exc).__name__}"
-            connection.close()
-            connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
-        out.append((headers["X-Paged-Delivery"], status, (time.perf_counter() - started) * 1000))
-        number += 1
-    connection.close()
-
-
-class _Budget:
-    """At most `left` deliveries across all threads."""
-
-    def __init__(self, left: int):
-        self._left = left
-        self._lock = threading.Lock()
-
-    def take(self) -> bool:
-        with self._lock:
-            if self._left <= 0:
-                return False
-            self._left -= 1
-            return True
-
-
-def _load(url: str, seconds: float, concurrency: int, max_deliveries: int, results) -> None:
-    budget = _Budget(max_deliveries)
-    outcomes: list[list] = [[] for _ in range(concurrency)]
-    started = time.perf_counter()
-    deadline = started + seconds
-    threads = [threading.Thread(target=_send_until, args=(url, worker, deadline, budget, outcomes[worker]))
-               for worker in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    results.put({"elapsed": time.perf_counter() - started,
-                 "outcomes": [outcome for per_thread in outcomes for outcome in per_thread]})
 
 
 # -- the benchmark ---------------------------------------------------------------
@@ -171,43 +104,6 @@ def _serve(app):
     return server
 
 
-class _ProfiledApp:
-    """WSGI middleware: cProfile around each request in its own thread, merged at the end.
-    It slows every request down; use it to see where time goes, not for the figures."""
-
-    def __init__(self, app):
-        self.app = app
-        self._profiles = []
-        self._local = threading.local()
-
-    def __call__(self, environ, start_response):
-        import cProfile
-
-        profile = getattr(self._local, "profile", None)
-        if profile is None:
-            profile = self._local.profile = cProfile.Profile()
-            self._profiles.append(profile)
-        profile.enable()
-        try:
-            return list(self.app(environ, start_response))
-        finally:
-            profile.disable()
-
-    def dump(self, path: str) -> None:
-        import pstats
-        import io
-
-        if not self._profiles:
-            return
-        stats = pstats.Stats(self._profiles[0])
-        for profile in self._profiles[1:]:
-            stats.add(profile)
-        stats.dump_stats(path)
-        text = io.StringIO()
-        pstats.Stats(path, stream=text).sort_stats("cumulative").print_stats(40)
-        say(f"profile written to {path}; the top of it:\n{text.getvalue()}")
-
-
 def _wait_for_report(loader, results, timeout: float) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -236,23 +132,25 @@ def run(args: argparse.Namespace) -> None:
     from app.extensions import db
     from app.models import WebhookDelivery
 
+    if args.profile and args.server != "werkzeug":
+        raise SystemExit("webhook_ingest: --profile works with --server werkzeug only")
     with bench_app() as bench:
         register_paged_fake("http://127.0.0.1:9")  # deliveries only: the fake's API is never called
         integration = make_paged_integration(webhook_secret=SECRET)
-        token = integration.webhook_token
+        integration_id, token = integration.id, integration.webhook_token
         db.session.remove()  # the server's threads use their own sessions
         if args.server == "gunicorn":
             served, serving = None, _gunicorn(bench, args.workers, args.threads)
             how = f"gunicorn, {args.workers} workers x {args.threads} threads"
         else:
-            served = _ProfiledApp(bench.app) if args.profile else bench.app
+            served = ProfiledApp(bench.app) if args.profile else bench.app
             serving, how = _werkzeug(served), "werkzeug, threaded, in this process"
         with serving as port:
             say(f"serving on 127.0.0.1:{port} ({how}); {args.concurrency} connections for "
                 f"{args.seconds:g} s (at most {args.max_deliveries} deliveries)")
             context = multiprocessing.get_context("spawn")
             results = context.Queue()
-            loader = context.Process(target=_load, args=(f"http://127.0.0.1:{port}/webhooks/paged/{token}",
+            loader = context.Process(target=generate_load, args=(f"http://127.0.0.1:{port}/webhooks/paged/{token}",
                                                          args.seconds, args.concurrency, args.max_deliveries,
                                                          results))
             loader.start()
@@ -264,7 +162,7 @@ def run(args: argparse.Namespace) -> None:
         statuses = Counter(status for _, status, _ in outcomes)
         accepted = {delivery for delivery, status, _ in outcomes if status == ACCEPTED}
         stored_counts = Counter(db.session.scalars(
-            select(WebhookDelivery.delivery_id).where(WebhookDelivery.integration_id == integration.id)))
+            select(WebhookDelivery.delivery_id).where(WebhookDelivery.integration_id == integration_id)))
         stored_once = sum(1 for delivery in accepted if stored_counts[delivery] == 1)
         latencies = sorted(ms for _, status, ms in outcomes if status == ACCEPTED)
         say(f"{len(outcomes)} sent in {report['elapsed']:.2f} s; answers {dict(statuses)}; "
