@@ -44,6 +44,23 @@ class Endpoints:
 
 
 @dataclass(frozen=True)
+class OAuthProfile:
+    """How a provider speaks OAuth 2.0 (`ProviderSpec.oauth`), as data."""
+
+    pkce: bool = True                               # send an S256 code_challenge
+    token_auth_method: str = "client_secret_post"   # or "client_secret_basic"
+    revoke_auth_method: str | None = None           # None: same as token_auth_method
+    scope_separator: str = " "                      # Slack joins scopes with ","
+    revoke_token_hint: str = "refresh_token"        # which stored token /revoke receives
+    # Fixed extra authorize parameters (Atlassian audience/prompt, Google access_type/prompt);
+    # values that depend on the admin's setup come from the oauth_authorize_params hook.
+    authorize_params: dict = field(default_factory=dict)
+    # Refresh tokens that lapse when unused this long (Xero 60, QuickBooks 100) are
+    # refreshed on a schedule before then; None: they do not lapse.
+    refresh_token_idle_days: int | None = None
+
+
+@dataclass(frozen=True)
 class ProviderSpec:
     slug: str
     name: str
@@ -60,6 +77,7 @@ class ProviderSpec:
     scopes: tuple[str, ...] = ()
     capabilities: frozenset[str] = frozenset()
     defaults: dict = field(default_factory=dict)
+    oauth: OAuthProfile = OAuthProfile()
 
     @property
     def is_global(self) -> bool:

@@ -1,5 +1,5 @@
 """Google Calendar, per user: each user's own calendar <-> that user's time entries."""
-from app.integrations.base import CALENDAR, OAUTH_APP_FIELDS, Connector, ProviderSpec
+from app.integrations.base import CALENDAR, OAUTH_APP_FIELDS, Connector, OAuthProfile, ProviderSpec
 
 SPEC = ProviderSpec(
     slug="google_calendar",
@@ -22,6 +22,9 @@ SPEC = ProviderSpec(
     setup_fields=OAUTH_APP_FIELDS,
     capabilities=frozenset({CALENDAR}),
     defaults={"sync_interval_minutes": 15},
+    # A refresh token only with access_type=offline, and again on reconnect only with prompt=consent.
+    oauth=OAuthProfile(authorize_params={"access_type": "offline", "prompt": "consent",
+                                         "include_granted_scopes": "true"}),
 )
 
 

@@ -1,5 +1,7 @@
 """Jira Cloud (Atlassian OAuth 2.0 3LO): issues -> tasks, time entries -> worklogs."""
-from app.integrations.base import IMPORT_TASKS, OAUTH_APP_FIELDS, PUSH_TIME, WEBHOOKS, Connector, ProviderSpec
+from app.integrations.base import (
+    IMPORT_TASKS, OAUTH_APP_FIELDS, PUSH_TIME, WEBHOOKS, Connector, OAuthProfile, ProviderSpec,
+)
 
 SPEC = ProviderSpec(
     slug="jira",
@@ -21,6 +23,10 @@ SPEC = ProviderSpec(
     setup_fields=OAUTH_APP_FIELDS,
     capabilities=frozenset({IMPORT_TASKS, PUSH_TIME, WEBHOOKS}),
     defaults={"sync_interval_minutes": 15},
+    # Atlassian 3LO: the API audience, consent every time (for offline_access); refresh tokens
+    # rotate and lapse after 90 days unused.
+    oauth=OAuthProfile(authorize_params={"audience": "api.atlassian.com", "prompt": "consent"},
+                       refresh_token_idle_days=90),
 )
 
 

@@ -16,7 +16,7 @@ import httpx2
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.httpx_client import OAuth2Client
 
-from app.integrations.base import Endpoints, ProviderSpec
+from app.integrations.base import Endpoints, OAuthProfile, ProviderSpec
 
 # Tuning constants for the authorization step (token-lifecycle ones live in
 # app.services.token_service).
@@ -31,29 +31,8 @@ TRANSIENT_OAUTH_ERRORS = frozenset({"temporarily_unavailable", "server_error", "
 
 # -- per-provider data and hooks ------------------------------------------------
 
-@dataclass(frozen=True)
-class OAuthProfile:
-    """How a provider speaks OAuth 2.0. Proposed as `ProviderSpec.oauth`; until
-    the spec carries it, every provider gets the defaults below."""
-
-    pkce: bool = True                               # send an S256 code_challenge
-    token_auth_method: str = "client_secret_post"   # or "client_secret_basic"
-    revoke_auth_method: str | None = None           # None: same as token_auth_method
-    scope_separator: str = " "                      # Slack joins scopes with ","
-    revoke_token_hint: str = "refresh_token"        # which stored token /revoke receives
-    # Fixed extra authorize parameters (Atlassian audience/prompt, Google access_type/prompt);
-    # values that depend on the admin's setup come from the oauth_authorize_params hook.
-    authorize_params: dict = field(default_factory=dict)
-    # Refresh tokens that lapse when unused this long (Xero 60, QuickBooks 100) are
-    # refreshed on a schedule before then; None: they do not lapse.
-    refresh_token_idle_days: int | None = None
-
-
-DEFAULT_PROFILE = OAuthProfile()
-
-
 def profile_for(spec: ProviderSpec) -> OAuthProfile:
-    return getattr(spec, "oauth", None) or DEFAULT_PROFILE
+    return spec.oauth
 
 
 @dataclass(frozen=True)
@@ -204,7 +183,7 @@ class OAuthProvider:
     client_id: str
     client_secret: str = field(repr=False)
     endpoints: Endpoints
-    profile: OAuthProfile = DEFAULT_PROFILE
+    profile: OAuthProfile = OAuthProfile()
     app_settings: dict = field(default_factory=dict)
     connector: type | None = None
     transport: httpx2.BaseTransport | None = field(default=None, repr=False, compare=False)

@@ -1,5 +1,7 @@
 """QuickBooks Online (Intuit OAuth 2.0, rotating refresh tokens): accounting."""
-from app.integrations.base import ACCOUNTING, OAUTH_APP_FIELDS, PUSH_TIME, Connector, ProviderSpec, SetupField
+from app.integrations.base import (
+    ACCOUNTING, OAUTH_APP_FIELDS, PUSH_TIME, Connector, OAuthProfile, ProviderSpec, SetupField,
+)
 
 SPEC = ProviderSpec(
     slug="quickbooks",
@@ -24,6 +26,9 @@ SPEC = ProviderSpec(
                    help="'sandbox-quickbooks' for development keys, 'quickbooks' for production."),
     ) + OAUTH_APP_FIELDS,
     capabilities=frozenset({ACCOUNTING, PUSH_TIME}),
+    # Intuit authenticates the token endpoint with HTTP Basic; refresh tokens rotate and lapse
+    # after 100 days unused.
+    oauth=OAuthProfile(token_auth_method="client_secret_basic", refresh_token_idle_days=100),
 )
 
 

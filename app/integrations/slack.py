@@ -1,5 +1,7 @@
 """Slack (OAuth v2, bot token): notifications to a channel, a slash command."""
-from app.integrations.base import NOTIFY, OAUTH_APP_FIELDS, WEBHOOKS, Connector, ProviderSpec, SetupField
+from app.integrations.base import (
+    NOTIFY, OAUTH_APP_FIELDS, WEBHOOKS, Connector, OAuthProfile, ProviderSpec, SetupField,
+)
 
 SPEC = ProviderSpec(
     slug="slack",
@@ -25,6 +27,7 @@ SPEC = ProviderSpec(
         SetupField("channel", "Default channel", required=False, placeholder="#time-tracking"),
     ),
     capabilities=frozenset({NOTIFY, WEBHOOKS}),
+    oauth=OAuthProfile(scope_separator=","),  # Slack's v2 authorize URL takes comma-separated scopes
 )
 
 

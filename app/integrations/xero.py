@@ -1,5 +1,5 @@
 """Xero (OAuth 2.0, rotating refresh tokens): clients -> contacts, invoices -> invoices."""
-from app.integrations.base import ACCOUNTING, OAUTH_APP_FIELDS, Connector, ProviderSpec
+from app.integrations.base import ACCOUNTING, OAUTH_APP_FIELDS, Connector, OAuthProfile, ProviderSpec
 
 SPEC = ProviderSpec(
     slug="xero",
@@ -21,6 +21,8 @@ SPEC = ProviderSpec(
     ),
     setup_fields=OAUTH_APP_FIELDS,
     capabilities=frozenset({ACCOUNTING}),
+    # Xero: HTTP Basic at the token endpoint; rotating refresh tokens that lapse after 60 days unused.
+    oauth=OAuthProfile(token_auth_method="client_secret_basic", refresh_token_idle_days=60),
 )
 
 

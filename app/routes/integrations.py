@@ -142,14 +142,10 @@ def disconnect(slug: str):
     svc = service()
     try:
         spec = svc.spec(slug)
-        svc.disconnect(current_user, slug)
+        warning = svc.disconnect(current_user, slug)
     except (Forbidden, NotFound) as exc:
         _abort_for(exc)
+    if warning:
+        flash(f"{spec.name}: revoking access at the provider failed: {warning}", "warning")
     flash(f"{spec.name} is disconnected; its stored credentials were deleted.", "info")
     return redirect(url_for("integrations.index"))
-
-
-@bp.app_context_processor
-def template_helpers():
-    # The OAuth connect routes are optional at render time (they live in app/routes/oauth.py).
-    return {"has_endpoint": lambda name: name in current_app.view_functions}

@@ -51,7 +51,7 @@ def _refuse(message: str, status: int = 400):
     return render_template("oauth/error.html", message=message), status
 
 
-@bp.route("/integrations/<slug>/connect", methods=["GET", "POST"])
+@bp.post("/integrations/<slug>/connect")
 @login_required
 def connect(slug: str):
     service = IntegrationService()
@@ -101,13 +101,14 @@ def callback(slug: str):
         log.warning("Post-connect lookup for %s failed: %s", slug, exc.message)
         return _refuse(f"{exc.message}. Please try connecting again.", 502)
 
-    integration = service._get_or_create(current_user, spec)
+    integration = service.connection_for(current_user, spec)
     token_service.store_tokens(integration, token)
     integration.settings = {**(integration.settings or {}), **account.settings}
     integration.status = "active"
     integration.account_label = account.label
     integration.last_error = None
     db.session.commit()
+    service.queue_first_sync(integration)
     connected_to = f" as {account.label}" if account.label else ""
     flash(f"{spec.name} is connected{connected_to}.", "success")
     return redirect(url_for("integrations.index"))

@@ -99,6 +99,11 @@ class IntegrationService:
             raise NotFound(integration_id)
         return integration
 
+    def connection_for(self, actor: User, spec: ProviderSpec) -> Integration:
+        """The integration `actor` may connect for `spec`, created when missing."""
+        self.require_manage(actor, spec)
+        return self._get_or_create(actor, spec)
+
     def _get_or_create(self, user: User, spec: ProviderSpec) -> Integration:
         integration = self.integration_for(user, spec.slug)
         if integration is None:
@@ -214,6 +219,7 @@ class IntegrationService:
         integration.account_label = account.label
         integration.last_error = None
         self.session.commit()
+        self.queue_first_sync(integration)
         return integration
 
     def test_connection(self, actor: User, slug: str, **client_kwargs) -> AccountInfo:
@@ -238,20 +244,43 @@ class IntegrationService:
         self.session.commit()
         return account
 
-    def disconnect(self, actor: User, slug: str) -> None:
-        """Forget the connection's credentials; the integration row and its
-        history stay, marked not configured."""
+    def disconnect(self, actor: User, slug: str) -> str | None:
+        """Revoke the grant at the provider where it offers revocation, then forget
+        the credentials; the integration row and its history stay, marked not
+        configured. Returns a warning when revocation failed (the local
+        credentials are deleted all the same)."""
         spec = self.spec(slug)
         self.require_manage(actor, spec)
         integration = self.integration_for(actor, slug)
         if integration is None:
-            return
+            return None
+        warning = None
         if integration.credential is not None:
+            if integration.credential.kind == "oauth2":
+                warning = self._revoke(integration)
             self.session.delete(integration.credential)
         integration.status = "not_configured"
         integration.account_label = None
         integration.last_error = None
         self.session.commit()
+        return warning
+
+    @staticmethod
+    def _revoke(integration: Integration) -> str | None:
+        from app.integrations.oauth import RevocationFailed
+        from app.services import token_service  # imports this module
+        try:
+            token_service.revoke_at_provider(integration)
+        except RevocationFailed as exc:
+            return f"{exc.message}; the local credentials were deleted anyway."
+        return None
+
+    @staticmethod
+    def queue_first_sync(integration: Integration) -> None:
+        """After a (re)connection, pull right away instead of waiting for the schedule."""
+        if registry.get_connector(integration.provider).streams:
+            from app.jobs import sync_integration
+            sync_integration(integration.id, trigger="connect")
 
     def _verify(self, spec: ProviderSpec, credentials: dict, client_kwargs: dict) -> AccountInfo:
         connector = registry.get_connector(spec.slug)

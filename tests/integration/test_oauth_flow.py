@@ -13,7 +13,7 @@ from app.integrations import oauth, registry
 from app.integrations.google_calendar import GoogleCalendarConnector
 from app.models import Integration, IntegrationCredential
 from app.services.integration_service import IntegrationService
-from tests.conftest import csrf_token, login
+from tests.conftest import csrf_token, login, post_form
 from tests.fakes.oauth_provider import FakeOAuthProvider
 
 OAUTH_SLUGS = [spec.slug for spec in registry.all_specs() if spec.auth_kind == "oauth2"]
@@ -41,8 +41,8 @@ def query(url: str) -> dict[str, str]:
 
 
 def start(client, slug: str) -> str:
-    """GET connect; returns the provider's authorize URL we were sent to."""
-    response = client.get(f"/integrations/{slug}/connect")
+    """Press Connect (a POST with the page's CSRF token); returns the provider's authorize URL."""
+    response = post_form(client, f"/integrations/{slug}/connect")
     assert response.status_code == 302, response.get_data(as_text=True)[:300]
     return response.headers["Location"]
 
@@ -219,44 +219,39 @@ def test_a_failing_token_endpoint_stores_nothing(db, fake, user, user_client):
 
 @pytest.mark.parametrize("slug", ["jira", "xero"])
 def test_a_user_cannot_connect_a_global_provider(db, fake, user_client, slug):
-    assert user_client.get(f"/integrations/{slug}/connect").status_code == 403
+    assert post_form(user_client, f"/integrations/{slug}/connect").status_code == 403
     assert user_client.get(f"/integrations/{slug}/callback?state=x&code=y").status_code == 403
     assert fake.counts["authorize"] == 0 and credential_count(db) == 0
 
 
 def test_anonymous_visitors_are_sent_to_sign_in(db, fake, user, client):
-    response = client.get("/integrations/google_calendar/connect")
-    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    response = client.post("/integrations/google_calendar/connect")
+    assert response.status_code in (302, 400)  # no session: no CSRF token, and not signed in
+    assert client.get("/integrations").headers["Location"].endswith("/login?next=%2Fintegrations")
 
 
 @pytest.mark.parametrize("slug", ["trello", "nope"])
 def test_providers_without_oauth_are_not_found(db, fake, admin_client, slug):
-    assert admin_client.get(f"/integrations/{slug}/connect").status_code == 404
+    assert post_form(admin_client, f"/integrations/{slug}/connect").status_code == 404
 
 
 def test_another_users_google_connection_is_unreachable(app, db, fake, make_user):
     alice, bob = make_user("alice@example.com"), make_user("bob@example.com")
     alice_client, bob_client = app.test_client(), app.test_client()
 
-    def as_(client, action, *args):
-        # Each request in its own app context: the fixture's shared `g` would
-        # otherwise carry one client's signed-in user and CSRF token to the other.
-        with app.app_context():
-            return action(client, *args)
-
-    as_(alice_client, login, alice)
-    as_(bob_client, login, bob)
-    alice_params = at_provider(as_(alice_client, start, "google_calendar"))
+    login(alice_client, alice)
+    login(bob_client, bob)
+    alice_params = at_provider(start(alice_client, "google_calendar"))
 
     # Bob replays Alice's callback (code and state) in his own session.
-    assert as_(bob_client, finish, "google_calendar", alice_params).status_code == 400
+    assert finish(bob_client, "google_calendar", alice_params).status_code == 400
     assert IntegrationService().integration_for(bob, "google_calendar") is None
     assert IntegrationService().integration_for(alice, "google_calendar") is None
 
     # Each connects their own account; neither touches the other's.
-    assert as_(alice_client, finish, "google_calendar", alice_params).status_code == 302
-    bob_params = at_provider(as_(bob_client, start, "google_calendar"))
-    assert as_(bob_client, finish, "google_calendar", bob_params).status_code == 302
+    assert finish(alice_client, "google_calendar", alice_params).status_code == 302
+    bob_params = at_provider(start(bob_client, "google_calendar"))
+    assert finish(bob_client, "google_calendar", bob_params).status_code == 302
     mine = IntegrationService().integration_for(alice, "google_calendar")
     theirs = IntegrationService().integration_for(bob, "google_calendar")
     assert mine.id != theirs.id and mine.user_id == alice.id and theirs.user_id == bob.id
@@ -265,7 +260,7 @@ def test_another_users_google_connection_is_unreachable(app, db, fake, make_user
 
 def test_an_unregistered_app_sends_the_user_back_with_an_explanation(db, fake, user_client, monkeypatch):
     monkeypatch.delenv("GOOGLE_CALENDAR_CLIENT_ID")
-    response = user_client.get("/integrations/google_calendar/connect")
+    response = post_form(user_client, "/integrations/google_calendar/connect")
     assert response.status_code == 302 and response.headers["Location"] == "/integrations"
     [(category, message)] = flashes(user_client)
     assert category == "error" and "administrator" in message
@@ -291,3 +286,46 @@ def test_no_token_reaches_a_page_or_a_log(db, fake, user, user_client, caplog):
     for secret in (payload["access_token"], payload["refresh_token"], fake.client_secret):
         assert secret not in caplog.text
         assert all(secret not in page for page in pages)
+
+
+# -- disconnect ---------------------------------------------------------------------------
+
+def connect(client, slug: str):
+    return finish(client, slug, at_provider(start(client, slug)))
+
+
+def test_disconnect_revokes_the_grant_and_deletes_the_tokens(db, fake, user, user_client):
+    connect(user_client, "google_calendar")
+    refresh_token = IntegrationService().integration_for(user, "google_calendar").credential.payload["refresh_token"]
+    response = post_form(user_client, "/integrations/google_calendar/disconnect")
+    assert response.status_code == 302
+    assert fake.counts["revoke"] == 1 and fake.grant_for(refresh_token).revoked
+    db.session.expire_all()
+    assert IntegrationService().integration_for(user, "google_calendar").status == "not_configured"
+    assert credential_count(db) == 0
+
+
+def test_a_failing_revocation_is_reported_and_the_tokens_are_still_deleted(db, fake, user, user_client, monkeypatch):
+    connect(user_client, "google_calendar")
+    monkeypatch.setenv("GOOGLE_CALENDAR_REVOKE_URL", "http://127.0.0.1:9/revoke")  # nothing answers there
+    post_form(user_client, "/integrations/google_calendar/disconnect")
+    messages = flashes(user_client)
+    assert any(category == "warning" and "revoking access at the provider failed" in text
+               for category, text in messages), messages
+    assert credential_count(db) == 0
+
+
+def test_a_provider_without_revocation_is_simply_disconnected(db, fake, admin, admin_client, monkeypatch):
+    monkeypatch.delenv("MICROSOFT_TEAMS_REVOKE_URL")  # Microsoft's identity platform offers none
+    connect(admin_client, "microsoft_teams")
+    post_form(admin_client, "/integrations/microsoft_teams/disconnect")
+    assert fake.counts["revoke"] == 0 and credential_count(db) == 0
+
+
+def test_connecting_queues_the_first_sync_when_the_connector_pulls(app, db, fake, user, user_client, monkeypatch):
+    from app.integrations.google_calendar import GoogleCalendarConnector
+    monkeypatch.setattr(GoogleCalendarConnector, "streams", ("events",))
+    connect(user_client, "google_calendar")
+    queued = [task for task in app.extensions["timehub.jobs"].pending() if task.name == "sync_integration"]
+    integration = IntegrationService().integration_for(user, "google_calendar")
+    assert [(task.args, task.kwargs) for task in queued] == [((integration.id,), {"trigger": "connect"})]
