@@ -32,6 +32,7 @@ from app.models import Client, Project, Task, User
 from app.models.task import TASK_STATUSES
 from app.routes.admin import admin_required
 from app.routes.invoices import cents
+from app.services.sync_service import record_change
 
 bp = Blueprint("projects", __name__)
 
@@ -140,6 +141,8 @@ def _save_client(form: ClientForm, client: Client) -> bool:
     form.populate_obj(client)
     db.session.add(client)
     try:
+        db.session.flush()
+        record_change(db.session, "client", client, "upsert")  # accounting integrations mirror clients
         db.session.commit()
     except IntegrityError:  # someone took the name between the check and the commit
         db.session.rollback()
@@ -175,6 +178,7 @@ def archive_client(client_id: int):
     """Archive, or restore an archived client."""
     client = get_or_404(Client, client_id)
     client.archived = not client.archived
+    record_change(db.session, "client", client, "upsert")
     db.session.commit()
     flash(f"{'Archived' if client.archived else 'Restored'} client {client.name}.", "success")
     return redirect(url_for("projects.clients", archived="1" if not client.archived else None))

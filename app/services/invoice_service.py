@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import Client, Invoice, InvoiceLine, Project, TimeEntry
+from app.services.sync_service import record_change
 
 HOURS_STEP = Decimal("0.01")
 SECONDS_PER_HOUR = Decimal(3600)
@@ -141,7 +142,7 @@ def _create_once(request: InvoiceRequest, number: str) -> Invoice:
     if claimed != len(ids):
         db.session.rollback()
         raise InvoiceError("Some of this time was invoiced meanwhile; please create the invoice again.")
-    db.session.commit()
+    _commit(invoice, "upsert")
     return invoice
 
 
@@ -152,7 +153,7 @@ def update_draft(invoice: Invoice, *, due_date: date | None, tax_rate: Decimal, 
     if due_date is not None and due_date < invoice.issue_date:
         raise InvoiceError("The due date is before the issue date.")
     invoice.due_date, invoice.tax_rate, invoice.notes = due_date, tax_rate, notes.strip()
-    db.session.commit()
+    _commit(invoice, "upsert")
     return invoice
 
 
@@ -161,7 +162,7 @@ def move_to(invoice: Invoice, status: str) -> Invoice:
     if NEXT_STATUS.get(invoice.status) != status:
         raise InvoiceError(f"Invoice {invoice.number} is {invoice.status}; it cannot become {status}.")
     invoice.status = status
-    db.session.commit()
+    _commit(invoice, "upsert")
     return invoice
 
 
@@ -171,7 +172,14 @@ def delete_draft(invoice: Invoice) -> None:
         raise InvoiceError(f"Invoice {invoice.number} is {invoice.status}; only drafts can be deleted.")
     db.session.execute(update(TimeEntry).where(TimeEntry.invoice_id == invoice.id).values(invoice_id=None)
                        .execution_options(synchronize_session=False))
+    record_change(db.session, "invoice", invoice, "delete")
     db.session.delete(invoice)
+    db.session.commit()
+
+
+def _commit(invoice: Invoice, action: str) -> None:
+    """The invoice's change and its outbox rows (accounting integrations) commit together."""
+    record_change(db.session, "invoice", invoice, action)
     db.session.commit()
 
 

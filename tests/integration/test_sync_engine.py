@@ -268,3 +268,36 @@ def test_the_time_service_writes_outbox_rows_in_the_same_transaction(db, fake, i
     time_service.delete_entry(timer)
     sync_service.push_pending(integration.id)
     assert [(r["title"], r["seconds"]) for r in fake.created] == [("typed in, longer", 7200)]
+
+
+def test_clients_and_invoices_are_queued_for_accounting_integrations(db, integration, admin, admin_client,
+                                                                    monkeypatch):
+    """Saving a client or an invoice writes its outbox row in the same transaction."""
+    from app.integrations.base import Connector
+    from app.models import Client, Project
+    from app.services import invoice_service
+    from app.services.invoice_service import InvoiceRequest
+    from tests.conftest import post_form
+
+    class AccountingFake(PagedConnector):
+        push_kinds = frozenset({"client", "invoice"})
+        wants_push = classmethod(Connector.wants_push.__func__)
+
+    monkeypatch.setitem(registry._CONNECTORS, "paged", AccountingFake)
+    response = post_form(admin_client, "/clients/new", {"name": "Acme", "currency": "EUR"}, page="/clients/new")
+    assert response.status_code == 302
+    client = db.session.scalars(select(Client)).one()
+    project = Project(name="Site", client_id=client.id, hourly_rate=100)
+    db.session.add(project)
+    db.session.flush()
+    start = utcnow() - timedelta(days=1)
+    db.session.add(TimeEntry(user_id=admin.id, project_id=project.id, started_at=start,
+                             ended_at=start + timedelta(hours=2), billable=True))
+    db.session.commit()
+    invoice = invoice_service.create_invoice(InvoiceRequest(client_id=client.id, start=start.date(),
+                                                            end=utcnow().date(), issue_date=utcnow().date()))
+    invoice_service.move_to(invoice, "issued")
+    queued = [(item.local_kind, item.local_id, item.action) for item in
+              db.session.scalars(select(OutboxItem).order_by(OutboxItem.id))]
+    assert queued == [("client", client.id, "upsert"), ("invoice", invoice.id, "upsert"),
+                      ("invoice", invoice.id, "upsert")]
