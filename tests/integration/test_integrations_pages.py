@@ -3,7 +3,7 @@ from sqlalchemy import select
 
 from app.integrations import registry
 from app.models import Integration, ProviderApp
-from tests.conftest import csrf_token, login, post_form
+from tests.conftest import post_form
 
 CLIENT_SECRET = "s3cr3t-client-value-XYZ"
 

@@ -35,7 +35,7 @@ def test_unknown_key_cannot_decrypt_and_says_so_without_the_secret(app, db, admi
     use_keys(app, Fernet.generate_key().decode())
     db.session.expire_all()
     with pytest.raises(SecretsError) as excinfo:
-        db.session.scalars(select(ProviderApp)).one().payload
+        _ = db.session.scalars(select(ProviderApp)).one().payload
     assert "hidden-value" not in str(excinfo.value)
 
 

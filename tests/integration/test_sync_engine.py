@@ -11,7 +11,7 @@ from sqlalchemy import event, func, select
 
 from app.integrations import registry
 from app.integrations.http import ProviderClient, RetryPolicy
-from app.models import ExternalLink, Integration, IntegrationCredential, OutboxItem, Project, SyncCursor, SyncRun, TimeEntry
+from app.models import ExternalLink, Integration, IntegrationCredential, OutboxItem, Project, SyncCursor, TimeEntry
 from app.models.base import utcnow
 from app.services import sync_service
 from app.services.sync_service import SyncAlreadyRunning, record_change, run_sync, start_run
