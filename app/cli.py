@@ -27,6 +27,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(serve)
     app.cli.add_command(worker)
     app.cli.add_command(integrations_group)
+    from app import cli_integrations  # noqa: F401  (adds `integrations status` and `integrations refresh`)
 
 
 @click.group()
