@@ -1,5 +1,6 @@
-"""Shared fixtures. Every test that uses `app` runs once on SQLite and, when
-DATABASE_URL is set, once more on that PostgreSQL server."""
+"""Shared fixtures. Every test that uses `app` runs once on SQLite (with the
+SQLite job queue) and, when DATABASE_URL is set, once more on that PostgreSQL
+server (with the Redis job queue when REDIS_URL is set)."""
 from __future__ import annotations
 
 import os
@@ -100,7 +101,10 @@ def app(database_url, tmp_path, monkeypatch):
     monkeypatch.setenv("TIMEHUB_INSTANCE", str(instance))
     monkeypatch.setenv("TIMEHUB_ENCRYPTION_KEYS", ENCRYPTION_KEY)
     monkeypatch.setenv("TIMEHUB_SECRET_KEY", "test-secret-key")
-    application = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url,
+    # The two stacks the project runs on: SQLite with the SQLite job queue, and
+    # PostgreSQL with Redis (when REDIS_URL is set; else the SQLite queue).
+    redis_url = os.environ.get("REDIS_URL") if database_url.startswith("postgresql") else None
+    application = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "REDIS_URL": redis_url,
                               # each test its own job queue, also on a shared Redis
                               "TIMEHUB_QUEUE_NAME": f"test-{uuid.uuid4().hex[:12]}"})
     application.test_client_class = IsolatedClient
