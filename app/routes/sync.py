@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from app import timefmt
 from app.extensions import db
+from app.integrations import registry
 from app.integrations.base import ProviderSpec
 from app.models import Integration, OutboxItem, SyncRun
 from app.models.base import utcnow
@@ -191,7 +192,14 @@ def show(integration_id: int):
         progress=_progress(integration_id, _queued_after()), running=_active_run(integration_id) is not None,
         runs=runs, bars=bars, peak=peak, chart_width=max(len(bars), 1) * CHART_SLOT, chart_height=CHART_HEIGHT,
         failed=failed, failed_total=failed_total, default_interval=tuning.DEFAULT_SYNC_INTERVAL_MINUTES,
+        syncs_anything=_syncs_anything(spec.slug),
     )
+
+
+def _syncs_anything(slug: str) -> bool:
+    """Whether the provider's connector pulls or pushes anything yet."""
+    connector = registry.get_connector(slug)
+    return bool(connector.streams or connector.push_kinds)
 
 
 @bp.get("/integrations/<int:integration_id>/progress")
@@ -212,6 +220,9 @@ def sync_now(integration_id: int):
     page = url_for("sync.show", integration_id=integration_id)
     if not integration.connected:
         flash(f"{spec.name} is not connected: connect it before syncing.", "error")
+        return redirect(page)
+    if not _syncs_anything(spec.slug):
+        flash(f"The {spec.name} connector does not import or push anything yet.", "info")
         return redirect(page)
     if _active_run(integration_id) is not None:
         flash(f"A sync of {spec.name} is already running; wait for it to finish.", "warning")

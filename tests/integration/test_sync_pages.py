@@ -27,6 +27,15 @@ def _integration(db, provider: str, *, owner=None, connected: bool = True) -> In
     return integration
 
 
+@pytest.fixture(autouse=True)
+def connectors_that_sync(monkeypatch):
+    """Pages for providers whose connectors pull (Jira's and Google's will)."""
+    from app.integrations.google_calendar import GoogleCalendarConnector
+    from app.integrations.jira import JiraConnector
+    monkeypatch.setattr(JiraConnector, "streams", ("issues",))
+    monkeypatch.setattr(GoogleCalendarConnector, "streams", ("events",))
+
+
 @pytest.fixture
 def jira(db):
     return _integration(db, "jira")
@@ -264,3 +273,13 @@ def test_nobody_else_can_reach_a_per_user_integration(request, viewer, my_calend
 def test_unknown_integration_is_404(admin_client):
     assert admin_client.get("/integrations/999999").status_code == 404
     assert post_form(admin_client, "/integrations/999999/sync").status_code == 404
+
+
+def test_a_connector_that_syncs_nothing_says_so_instead_of_queueing(db, admin_client, app):
+    slack = _integration(db, "slack")
+    html = admin_client.get(f"/integrations/{slack.id}").get_data(as_text=True)
+    assert "does not import or push anything yet" in html and "Sync now" not in html
+    response = post_form(admin_client, f"/integrations/{slack.id}/sync", page=f"/integrations/{slack.id}",
+                         follow_redirects=True)
+    assert "does not import or push anything yet" in response.get_data(as_text=True)
+    assert app.extensions["timehub.jobs"].pending_count() == 0
