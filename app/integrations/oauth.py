@@ -45,6 +45,29 @@ class ConnectedAccount:
     settings: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class AccountOption:
+    """One of several accounts a grant reaches, offered for the person connecting to pick."""
+
+    key: str                    # the provider's id for it (Atlassian cloud id, Xero tenant id)
+    account: ConnectedAccount   # what is kept on the integration once it is picked
+    detail: str = ""            # shown under its name (site URL, organisation type)
+
+
+class AccountChoiceRequired(Exception):
+    """Raised by `oauth_connected_account` when the grant reaches several accounts
+    (Atlassian sites, Xero organisations) and a person must pick one. The tokens are
+    kept and the connection stays inactive until then: app.routes.oauth_choosers
+    handles this exception and shows the chooser."""
+
+    def __init__(self, slug: str, token: "TokenSet", options: list[AccountOption], noun: str):
+        super().__init__(f"{len(options)} {noun}s to choose from")
+        self.slug = slug
+        self.token = token
+        self.options = options
+        self.noun = noun  # "site", "organisation": for the page's wording
+
+
 class OAuthHooks:
     """Defaults of the hooks a connector may override by defining a classmethod
     of the same name:
@@ -54,7 +77,8 @@ class OAuthHooks:
       a "scope" entry replaces the spec's scopes;
     - `oauth_connected_account(provider, token, callback_params)` -> ConnectedAccount,
       called after the code exchange ("who did we connect to"); may raise
-      `OAuthFlowError` to refuse the connection (e.g. a missing granted scope);
+      `OAuthFlowError` to refuse the connection (e.g. a missing granted scope), or
+      `AccountChoiceRequired` when the grant reaches several accounts;
     - `oauth_revoke(provider, token)` -> True when revoked, False when the provider
       offers no revocation; raises `RevocationFailed` (GitHub's grant DELETE...).
     """

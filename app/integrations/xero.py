@@ -1,5 +1,15 @@
-"""Xero (OAuth 2.0, rotating refresh tokens): clients -> contacts, invoices -> invoices."""
+"""Xero (OAuth 2.0, rotating refresh tokens): clients -> contacts, invoices -> invoices.
+
+A Xero grant reaches organisations ("tenants") through connections: after the
+exchange `GET /Connections` lists them, every Accounting API call names one in
+the `xero-tenant-id` header, and disconnecting deletes the connection before
+the refresh token is revoked.
+"""
+from __future__ import annotations
+
+from app.integrations import oauth
 from app.integrations.base import ACCOUNTING, OAUTH_APP_FIELDS, Connector, OAuthProfile, ProviderSpec
+from app.integrations.http import NotFoundError, PermanentError, ProviderClient, ProviderError
 
 SPEC = ProviderSpec(
     slug="xero",
@@ -11,8 +21,11 @@ SPEC = ProviderSpec(
     token_url="https://identity.xero.com/connect/token",
     revoke_url="https://identity.xero.com/connect/revocation",
     api_base="https://api.xero.com",
+    # Apps created at Xero since 2 March 2026 only get the granular scopes (the broad
+    # accounting.transactions is refused for them): contacts and invoices are written,
+    # payments read (is an invoice paid?), organisation/currencies/tax rates/accounts read.
     scopes=("openid", "profile", "email", "offline_access",
-            "accounting.contacts", "accounting.invoices", "accounting.settings.read"),
+            "accounting.contacts", "accounting.invoices", "accounting.payments.read", "accounting.settings.read"),
     console_url="https://developer.xero.com/app/manage",
     register_steps=(
         "Create a Web app in the Xero developer portal (My Apps > New app).",
@@ -26,5 +39,77 @@ SPEC = ProviderSpec(
 )
 
 
+CONNECTIONS_PATH = "Connections"  # Xero's identity API, on the API base (xero-identity.json)
+TENANT_HEADER = "xero-tenant-id"
+# A stored access token older than this is refreshed before the connections are deleted.
+REVOKE_TOKEN_MARGIN_SECONDS = 60
+
+
+def tenant_headers(integration_settings: dict) -> dict[str, str]:
+    """The header every Accounting API call needs to name the connected organisation."""
+    tenant_id = (integration_settings or {}).get("tenant_id")
+    if not tenant_id:
+        raise PermanentError("No Xero organisation is chosen for this connection yet; finish connecting Xero first.")
+    return {TENANT_HEADER: tenant_id}
+
+
+def _identity_client(provider: oauth.OAuthProvider, token: oauth.TokenSet) -> ProviderClient:
+    return ProviderClient(SPEC.name, provider.endpoints.api_base, transport=provider.transport,
+                          auth_headers={"Authorization": f"Bearer {token.access_token}"})
+
+
+def _tenant_option(connection: dict) -> oauth.AccountOption:
+    name = connection.get("tenantName") or connection["tenantId"]
+    settings = {"tenant_id": connection["tenantId"], "tenant_name": name, "connection_id": connection.get("id")}
+    return oauth.AccountOption(key=connection["tenantId"], account=oauth.ConnectedAccount(label=name, settings=settings),
+                               detail="Xero organisation")
+
+
 class XeroConnector(Connector):
     spec = SPEC
+
+    @classmethod
+    def oauth_connected_account(cls, provider: oauth.OAuthProvider, token: oauth.TokenSet,
+                                callback_params: dict) -> oauth.ConnectedAccount:
+        """One organisation: connect to it. Several: the admin picks one. None: refuse."""
+        with _identity_client(provider, token) as client:
+            connections = client.get_json(CONNECTIONS_PATH)
+        if not isinstance(connections, list):
+            raise oauth.OAuthFlowError("Xero answered the list of organisations with something that is not a list.")
+        # PRACTICE tenants (Xero HQ) have no Accounting API.
+        options = [_tenant_option(c) for c in connections
+                   if c.get("tenantId") and c.get("tenantType", "ORGANISATION") == "ORGANISATION"]
+        if not options:
+            raise oauth.OAuthFlowError(
+                "No Xero organisation was connected: connect again and tick an organisation on Xero's consent screen.")
+        if len(options) == 1:
+            return options[0].account
+        raise oauth.AccountChoiceRequired(SPEC.slug, token, options, "organisation")
+
+    @classmethod
+    def oauth_revoke(cls, provider: oauth.OAuthProvider, token: oauth.TokenSet) -> bool:
+        """Delete the grant's connections (the organisations stop listing TimeHub), then
+        revoke the refresh token. The hook does not see the integration's settings, so
+        it removes every connection this grant can see: all of them are TimeHub's."""
+        try:
+            if token.refresh_token and token.expires_within(REVOKE_TOKEN_MARGIN_SECONDS):
+                # Credentials are deleted right after: the rotated token is revoked below, not kept.
+                token = oauth.refresh(provider, token.refresh_token)
+        except oauth.InvalidGrant:
+            return True  # the grant is already dead, and its connections with it
+        except oauth.TokenEndpointError as exc:
+            raise oauth.RevocationFailed(f"{exc.message}; Xero still lists the connection") from None
+        problem = None
+        try:
+            with _identity_client(provider, token) as client:
+                for connection in client.get_json(CONNECTIONS_PATH):
+                    try:
+                        client.request("DELETE", f"{CONNECTIONS_PATH}/{connection['id']}")
+                    except NotFoundError:
+                        pass  # removed at Xero meanwhile
+        except ProviderError as exc:
+            problem = f"Xero did not remove the connection ({exc.message})"
+        revoked = oauth.revoke_rfc7009(provider, token)  # always: it ends access even if the DELETE failed
+        if problem:
+            raise oauth.RevocationFailed(f"{problem}; the refresh token was revoked")
+        return revoked

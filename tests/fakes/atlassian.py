@@ -1,0 +1,70 @@
+"""A fake Atlassian for Jira's OAuth 2.0 (3LO), over loopback.
+
+Two servers, as at Atlassian: the authorization server (auth.atlassian.com,
+the strict FakeOAuthProvider) and the API gateway (api.atlassian.com), which
+here answers `GET /oauth/token/accessible-resources` for a valid bearer token
+with the sites the grant reaches (401 otherwise), shaped like Atlassian's
+documented answer: `[{"id", "name", "url", "scopes", "avatarUrl"}]`.
+
+    with FakeAtlassian(redirect_uris=(...,)) as atlassian:
+        atlassian.sites = [site("acme")]
+        env = atlassian.env()     # JIRA_AUTHORIZE_URL, _TOKEN_URL, _REVOKE_URL, _API_BASE
+"""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+from werkzeug.wrappers import Request, Response
+
+from tests.fakes.oauth_provider import FakeOAuthProvider
+from tests.fakes.server import FakeServer
+
+JIRA_SCOPES = ["read:jira-work", "write:jira-work", "read:jira-user", "manage:jira-webhook"]
+
+
+def site(name: str, *, scopes: list[str] | None = None) -> dict:
+    """One accessible resource: a Jira site unless `scopes` says otherwise."""
+    return {"id": str(uuid.uuid4()), "name": name, "url": f"https://{name}.atlassian.net",
+            "scopes": list(JIRA_SCOPES if scopes is None else scopes),
+            "avatarUrl": "https://site-admin-avatar-cdn.prod.public.atl-paas.net/avatars/240/flag.png"}
+
+
+def bearer_is_valid(authorization_server: FakeOAuthProvider, header: str | None) -> bool:
+    """Whether `Authorization: Bearer <token>` names a live access token of the fake's grants."""
+    token = header[7:] if header and header.startswith("Bearer ") else ""
+    grant = authorization_server.grant_for(token) if token else None
+    return grant is not None and not grant.revoked and grant.access_tokens.get(token, 0) > time.time()
+
+
+class FakeAtlassian:
+    def __init__(self, *, redirect_uris: tuple[str, ...], client_id: str = "jira-client",
+                 client_secret: str = "jira-secret"):
+        # Atlassian's token endpoint takes the client credentials in the request body.
+        self.oauth = FakeOAuthProvider(client_id=client_id, client_secret=client_secret, redirect_uris=redirect_uris,
+                                       client_auth_methods=("client_secret_post",))
+        self.sites: list[dict] = [site("acme")]
+        self.api = FakeServer(self._app)
+
+    def __enter__(self) -> "FakeAtlassian":
+        self.oauth.__enter__()
+        self.api.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.api.stop()
+        self.oauth.__exit__(*exc)
+
+    def env(self, slug: str = "jira") -> dict[str, str]:
+        return {**self.oauth.env(slug), f"{slug.upper()}_API_BASE": self.api.base_url}
+
+    def _app(self, environ, start_response):
+        request = Request(environ)
+        if request.path != "/oauth/token/accessible-resources" or request.method != "GET":
+            response = Response('{"message": "Not Found"}', 404, content_type="application/json")
+        elif not bearer_is_valid(self.oauth, request.headers.get("Authorization")):
+            response = Response('{"code": 401, "message": "Unauthorized"}', 401, content_type="application/json")
+        else:
+            response = Response(json.dumps(self.sites), 200, content_type="application/json")
+        return response(environ, start_response)

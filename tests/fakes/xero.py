@@ -1,0 +1,75 @@
+"""A fake Xero for its OAuth 2.0 flow and identity API, over loopback.
+
+The authorization server (login.xero.com / identity.xero.com) is the strict
+FakeOAuthProvider with Xero's HTTP Basic client authentication and its
+RFC 7009 revocation endpoint; the identity API (api.xero.com) answers, as in
+xero-identity.json, `GET /Connections` (the grant's tenants) and
+`DELETE /Connections/{id}` (204, or 404 for an unknown id), both only for a
+valid bearer token. `refuse_deletes` makes the DELETE answer 403.
+
+    with FakeXero(redirect_uris=(...,)) as xero:
+        xero.connections = [connection("Demo Company (NZ)")]
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+from werkzeug.wrappers import Request, Response
+
+from tests.fakes.atlassian import bearer_is_valid
+from tests.fakes.oauth_provider import FakeOAuthProvider
+from tests.fakes.server import FakeServer
+
+
+def connection(tenant_name: str, *, tenant_type: str = "ORGANISATION") -> dict:
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0")
+    return {"id": str(uuid.uuid4()), "authEventId": str(uuid.uuid4()), "tenantId": str(uuid.uuid4()),
+            "tenantType": tenant_type, "tenantName": tenant_name, "createdDateUtc": now, "updatedDateUtc": now}
+
+
+class FakeXero:
+    def __init__(self, *, redirect_uris: tuple[str, ...], client_id: str = "xero-client",
+                 client_secret: str = "xero-secret"):
+        self.oauth = FakeOAuthProvider(client_id=client_id, client_secret=client_secret, redirect_uris=redirect_uris,
+                                       client_auth_methods=("client_secret_basic",),
+                                       access_token_lifetime=1800)  # Xero's are good for 30 minutes
+        self.connections: list[dict] = [connection("Demo Company (NZ)")]
+        self.refuse_deletes = False
+        self.api = FakeServer(self._app)
+
+    def __enter__(self) -> "FakeXero":
+        self.oauth.__enter__()
+        self.api.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.api.stop()
+        self.oauth.__exit__(*exc)
+
+    def env(self, slug: str = "xero") -> dict[str, str]:
+        return {**self.oauth.env(slug), f"{slug.upper()}_API_BASE": self.api.base_url}
+
+    def _app(self, environ, start_response):
+        request = Request(environ)
+        parts = request.path.strip("/").split("/")
+        if parts[0] != "Connections" or len(parts) > 2:
+            response = _json({"Title": "Not Found"}, 404)
+        elif not bearer_is_valid(self.oauth, request.headers.get("Authorization")):
+            response = _json({"Title": "Unauthorized", "Status": 401, "Detail": "AuthenticationUnsuccessful"}, 401)
+        elif len(parts) == 1 and request.method == "GET":
+            response = _json(self.connections, 200)
+        elif len(parts) == 2 and request.method == "DELETE" and self.refuse_deletes:
+            response = _json({"Title": "Forbidden", "Status": 403, "Detail": "AuthorizationUnsuccessful"}, 403)
+        elif len(parts) == 2 and request.method == "DELETE":
+            before = len(self.connections)
+            self.connections = [c for c in self.connections if c["id"] != parts[1]]
+            response = Response(status=204) if len(self.connections) < before else _json({"Title": "Not Found"}, 404)
+        else:
+            response = _json({"Title": "Method Not Allowed"}, 405)
+        return response(environ, start_response)
+
+
+def _json(body, status: int) -> Response:
+    return Response(json.dumps(body), status, content_type="application/json")
