@@ -60,7 +60,8 @@ def choose(slug: str):
     spec = _managed_spec(service, slug)
     integration = service.integration_for(current_user, slug)
     pending = (integration.settings or {}).get(PENDING_KEY) if integration else None
-    if not pending or integration.credential is None:
+    # A later reconnect that reached a single account made an earlier choice moot.
+    if not pending or integration.credential is None or integration.status == "active":
         flash(f"{spec.name} has nothing waiting to be chosen.", "info")
         return redirect(url_for("integrations.index"))
     if pending.get("user_id") != current_user.id:

@@ -163,6 +163,16 @@ def test_only_the_admin_who_connected_may_choose(app, db, atlassian, admin_clien
     assert integration(db, "jira").status != "active"
 
 
+def test_a_reconnect_that_reaches_one_site_retires_the_pending_choice(db, atlassian, admin_client):
+    atlassian.sites = [site("acme"), site("globex")]
+    connect(admin_client, "jira")
+    atlassian.sites = atlassian.sites[:1]
+    connect(admin_client, "jira")
+
+    assert integration(db, "jira").status == "active" and integration(db, "jira").account_label == "acme"
+    assert admin_client.get("/integrations/jira/choose").headers["Location"] == "/integrations"
+
+
 def test_no_jira_site_is_a_clear_error_and_stores_nothing(db, atlassian, admin_client):
     atlassian.sites = []
     response = connect(admin_client, "jira")
