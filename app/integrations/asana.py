@@ -1,5 +1,8 @@
 """Asana: projects and tasks -> projects and tasks; webhooks with handshake + HMAC."""
+from __future__ import annotations
+
 from app.integrations.base import IMPORT_TASKS, OAUTH_APP_FIELDS, WEBHOOKS, Connector, ProviderSpec
+from app.integrations.oauth import ConnectedAccount, OAuthProvider, TokenSet
 
 SPEC = ProviderSpec(
     slug="asana",
@@ -26,3 +29,17 @@ SPEC = ProviderSpec(
 
 class AsanaConnector(Connector):
     spec = SPEC
+
+    # OAuth notes. Revocation is the engine's default: Asana's `/-/oauth_revoke`
+    # takes the refresh token (it refuses access tokens) with the app's credentials.
+
+    @classmethod
+    def oauth_connected_account(cls, provider: OAuthProvider, token: TokenSet,
+                                callback_params: dict) -> ConnectedAccount:
+        """Asana's token answer names the user who authorized in `data`
+        ({id, gid, name, email}): no extra call needed."""
+        user = token.raw.get("data") or {}
+        name, email = user.get("name"), user.get("email")
+        label = f"{name} ({email})" if name and email else (name or email)
+        gid = user.get("gid") or user.get("id")
+        return ConnectedAccount(label=label, settings={"asana_user_gid": str(gid)} if gid else {})

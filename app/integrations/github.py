@@ -1,5 +1,14 @@
 """GitHub (OAuth app): repository issues -> tasks; webhooks signed with HMAC-SHA256."""
+from __future__ import annotations
+
+import base64
+
 from app.integrations.base import IMPORT_TASKS, OAUTH_APP_FIELDS, WEBHOOKS, Connector, ProviderSpec, SetupField
+from app.integrations.http import INTERACTIVE_RETRY, NotFoundError, ProviderClient, ProviderError
+from app.integrations.oauth import ConnectedAccount, OAuthProvider, RevocationFailed, TokenSet
+
+# GitHub's recommended headers for REST calls.
+API_HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
 
 SPEC = ProviderSpec(
     slug="github",
@@ -29,3 +38,40 @@ SPEC = ProviderSpec(
 
 class GitHubConnector(Connector):
     spec = SPEC
+
+    # OAuth notes. The token endpoint answers form-encoded unless asked for JSON;
+    # the engine's client (Authlib) always sends `Accept: application/json`. An OAuth
+    # app's token has no expiry and no refresh token, so the token service never
+    # refreshes it: a 401 means the grant is gone and the admin must reconnect.
+
+    @classmethod
+    def oauth_connected_account(cls, provider: OAuthProvider, token: TokenSet,
+                                callback_params: dict) -> ConnectedAccount:
+        """The account is the login of `GET /user`."""
+        with ProviderClient(cls.spec.name, provider.endpoints.api_base, retry=INTERACTIVE_RETRY,
+                            transport=provider.transport,
+                            auth_headers={**API_HEADERS, "Authorization": f"Bearer {token.access_token}"}) as client:
+            user = client.get_json("user")
+        settings = {"github_user_id": user["id"]} if user.get("id") else {}
+        return ConnectedAccount(label=user.get("login"), settings=settings)
+
+    @classmethod
+    def oauth_revoke(cls, provider: OAuthProvider, token: TokenSet) -> bool:
+        """`DELETE /applications/{client_id}/grant`: the app authenticates with HTTP Basic
+        (client id and secret), the user's token goes in the JSON body; the whole
+        grant (every token of this app for that user) is deleted."""
+        url = provider.endpoints.revoke_url
+        if not url:
+            return False
+        basic = base64.b64encode(f"{provider.client_id}:{provider.client_secret}".encode()).decode("ascii")
+        try:
+            with ProviderClient(cls.spec.name, url, retry=INTERACTIVE_RETRY, transport=provider.transport,
+                                auth_headers={**API_HEADERS, "Authorization": f"Basic {basic}"}) as client:
+                client.request("DELETE", url, json={"access_token": token.access_token})
+        except NotFoundError:
+            # GitHub answers 404 both for an unknown token and for wrong app credentials.
+            raise RevocationFailed("GitHub found no grant to delete: it was already removed at GitHub, "
+                                   "or the OAuth app's client secret has changed") from None
+        except ProviderError as exc:
+            raise RevocationFailed(f"GitHub did not delete the grant: {exc.message}") from None
+        return True

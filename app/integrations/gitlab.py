@@ -1,7 +1,11 @@
 """GitLab, on gitlab.com or any self-hosted instance: issues -> tasks, time -> spent time."""
+from __future__ import annotations
+
 from app.integrations.base import (
     IMPORT_TASKS, OAUTH_APP_FIELDS, PUSH_TIME, WEBHOOKS, Connector, ProviderSpec, SetupField,
 )
+from app.integrations.http import INTERACTIVE_RETRY, ProviderClient
+from app.integrations.oauth import ConnectedAccount, OAuthProvider, TokenSet
 
 SPEC = ProviderSpec(
     slug="gitlab",
@@ -31,3 +35,19 @@ SPEC = ProviderSpec(
 
 class GitLabConnector(Connector):
     spec = SPEC
+
+    # OAuth notes. Every endpoint hangs off the admin's GitLab URL (`base_url`), so a
+    # self-hosted instance needs no environment overrides. Revocation is RFC 7009
+    # at `/oauth/revoke` (the engine's default).
+
+    @classmethod
+    def oauth_connected_account(cls, provider: OAuthProvider, token: TokenSet,
+                                callback_params: dict) -> ConnectedAccount:
+        """The account is the username of `GET /api/v4/user`. The instance's URL is kept
+        on the integration too, so its API calls go to the host it was connected on."""
+        with ProviderClient(cls.spec.name, provider.endpoints.api_base, retry=INTERACTIVE_RETRY,
+                            transport=provider.transport,
+                            auth_headers={"Authorization": f"Bearer {token.access_token}"}) as client:
+            user = client.get_json("user")
+        settings = {"gitlab_user_id": user.get("id"), "base_url": provider.app_settings.get("base_url")}
+        return ConnectedAccount(label=user.get("username"), settings={k: v for k, v in settings.items() if v})

@@ -1,6 +1,8 @@
 """Microsoft Teams (Microsoft identity platform + Graph): notifications to a channel."""
 from app.integrations.base import NOTIFY, Connector, ProviderSpec
-from app.integrations.microsoft import MICROSOFT_APP_FIELDS, MICROSOFT_AUTHORIZE_URL, MICROSOFT_TOKEN_URL, GRAPH_API
+from app.integrations.microsoft import (
+    GRAPH_API, MICROSOFT_APP_FIELDS, MICROSOFT_AUTHORIZE_URL, MICROSOFT_TOKEN_URL, graph_account, no_revocation,
+)
 
 SPEC = ProviderSpec(
     slug="microsoft_teams",
@@ -26,3 +28,7 @@ SPEC = ProviderSpec(
 
 class MicrosoftTeamsConnector(Connector):
     spec = SPEC
+
+    # OAuth: the account is named by Graph's /me; the identity platform cannot revoke a grant.
+    oauth_connected_account = staticmethod(graph_account)
+    oauth_revoke = staticmethod(no_revocation)

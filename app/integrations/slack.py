@@ -1,7 +1,14 @@
 """Slack (OAuth v2, bot token): notifications to a channel, a slash command."""
+from __future__ import annotations
+
 from app.integrations.base import (
     NOTIFY, OAUTH_APP_FIELDS, WEBHOOKS, Connector, OAuthProfile, ProviderSpec, SetupField,
 )
+from app.integrations.http import INTERACTIVE_RETRY, ProviderClient, ProviderError
+from app.integrations.oauth import ConnectedAccount, OAuthFlowError, OAuthProvider, RevocationFailed, TokenSet
+
+# auth.revoke errors meaning the token is already unusable: revocation has nothing left to do.
+TOKEN_ALREADY_DEAD = frozenset({"invalid_auth", "token_revoked", "account_inactive"})
 
 SPEC = ProviderSpec(
     slug="slack",
@@ -33,3 +40,37 @@ SPEC = ProviderSpec(
 
 class SlackConnector(Connector):
     spec = SPEC
+
+    @classmethod
+    def oauth_connected_account(cls, provider: OAuthProvider, token: TokenSet,
+                                callback_params: dict) -> ConnectedAccount:
+        """oauth.v2.access names the workspace (`team`) the bot was installed in;
+        an organisation-wide install names the `enterprise` instead."""
+        answer = token.raw
+        if answer.get("ok") is False:  # Slack's errors come with status 200
+            raise OAuthFlowError(f"Slack refused the installation ({answer.get('error') or 'no reason given'}).")
+        team = answer.get("team") or {}
+        enterprise = answer.get("enterprise") or {}
+        settings = {"team_id": team.get("id"), "enterprise_id": enterprise.get("id"),
+                    "bot_user_id": answer.get("bot_user_id")}
+        return ConnectedAccount(label=team.get("name") or enterprise.get("name"),
+                                settings={k: v for k, v in settings.items() if v})
+
+    @classmethod
+    def oauth_revoke(cls, provider: OAuthProvider, token: TokenSet) -> bool:
+        """`auth.revoke` revokes the token that authenticates the call (sent as a
+        Bearer header, as Slack wants now); its errors come with status 200."""
+        url = provider.endpoints.revoke_url
+        if not url:
+            return False
+        try:
+            with ProviderClient(cls.spec.name, url, retry=INTERACTIVE_RETRY, transport=provider.transport,
+                                auth_headers={"Authorization": f"Bearer {token.access_token}"}) as client:
+                answer = client.request("GET", url).json()
+        except ProviderError as exc:
+            raise RevocationFailed(f"Slack did not revoke the token: {exc.message}") from None
+        except ValueError:
+            raise RevocationFailed("Slack answered the revocation with something that is not JSON") from None
+        if answer.get("ok") or answer.get("error") in TOKEN_ALREADY_DEAD:
+            return True
+        raise RevocationFailed(f"Slack did not revoke the token ({answer.get('error') or 'no reason given'})")
