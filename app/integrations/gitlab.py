@@ -7,6 +7,8 @@ from app.integrations.base import (
 from app.integrations.http import INTERACTIVE_RETRY, ProviderClient
 from app.integrations.oauth import ConnectedAccount, OAuthProvider, TokenSet
 
+GITLAB_COM = "https://gitlab.com"
+
 SPEC = ProviderSpec(
     slug="gitlab",
     name="GitLab",
@@ -25,7 +27,7 @@ SPEC = ProviderSpec(
         "Copy the application ID and secret into this form.",
     ),
     setup_fields=(
-        SetupField("base_url", "GitLab URL", required=False, default="https://gitlab.com",
+        SetupField("base_url", "GitLab URL", required=False, default=GITLAB_COM,
                    help="Change it for a self-hosted GitLab.", placeholder="https://gitlab.example.com"),
     ) + OAUTH_APP_FIELDS,
     capabilities=frozenset({IMPORT_TASKS, PUSH_TIME, WEBHOOKS}),
@@ -49,5 +51,6 @@ class GitLabConnector(Connector):
                             transport=provider.transport,
                             auth_headers={"Authorization": f"Bearer {token.access_token}"}) as client:
             user = client.get_json("user")
-        settings = {"gitlab_user_id": user.get("id"), "base_url": provider.app_settings.get("base_url")}
+        base_url = provider.app_settings.get("base_url") or GITLAB_COM
+        settings = {"gitlab_user_id": user.get("id"), "base_url": base_url.rstrip("/")}
         return ConnectedAccount(label=user.get("username"), settings={k: v for k, v in settings.items() if v})

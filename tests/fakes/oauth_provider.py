@@ -22,7 +22,8 @@ Google's `id_token`, Asana's `data` user. Identity and revocation calls
 outside RFC 7009 are answered too, under `/api`: Graph's `/me`, GitHub's and
 GitLab's `/user` (also `/api/v4/user`), GitHub's
 `DELETE /applications/{client_id}/grant` (HTTP Basic, JSON body) and Slack's
-`auth.revoke`; `api_requests` records them for contract checks. GitLab's own
+`auth.revoke` (`env()` points those two providers' revocation there);
+`api_requests` records them for contract checks. GitLab's own
 layout (`/oauth/authorize`, `/oauth/token`, `/oauth/revoke`) is served too, so
 the fake's root can stand in for a self-hosted GitLab's base URL.
 
@@ -130,6 +131,7 @@ class FakeOAuthProvider:
         self.account = {"id": "fake-user-1", "name": "Fran Fake", "email": "fran@fake.example"}
         self.username = "fran-fake"                              # GitHub login, GitLab username
         self.team = {"id": "T0FAKE001", "name": "Fake Workspace"}  # Slack workspace
+        self.enterprise: dict | None = None  # Slack Enterprise Grid: set it and team to None for an org-wide install
 
         self._lock = threading.Lock()
         self._codes: dict[str, _Code] = {}
@@ -345,7 +347,8 @@ class FakeOAuthProvider:
             return {"access_token": access_token, "token_type": "bearer", "scope": scopes}
         return {"ok": True, "app_id": "A0FAKEAPP", "authed_user": {"id": "U0FAKEUSER"}, "scope": scopes,
                 "token_type": "bot", "access_token": access_token, "bot_user_id": "U0FAKEBOT",
-                "team": dict(self.team), "enterprise": None, "is_enterprise_install": False}
+                "team": self.team and dict(self.team), "enterprise": self.enterprise,
+                "is_enterprise_install": self.team is None}
 
     def _google_id_token(self) -> str:
         """An OpenID Connect ID token as Google's token endpoint returns it; the

@@ -218,6 +218,16 @@ def test_slack_connects_the_workspace_with_its_bot_token(db, serve, admin_client
     assert integration.credential.expires_at is None
 
 
+def test_slack_an_organisation_wide_install_is_named_by_its_enterprise(db, serve, admin_client):
+    fake = serve("slack", dialect="slack")
+    fake.team, fake.enterprise = None, {"id": "E0FAKE001", "name": "Fake Grid"}
+    assert connect(admin_client, "slack").status_code == 302
+
+    integration = the_integration(db, "slack")
+    assert integration.account_label == "Fake Grid" and integration.settings["enterprise_id"] == "E0FAKE001"
+    assert "team_id" not in integration.settings
+
+
 def test_slack_ok_false_is_an_error_and_nothing_is_stored(db, serve, admin_client):
     fake = serve("slack", dialect="slack")
     fake.fail_next_token_requests(1, status=400, error="invalid_code")  # Slack sends it with status 200
@@ -228,6 +238,16 @@ def test_slack_ok_false_is_an_error_and_nothing_is_stored(db, serve, admin_clien
     assert "invalid_code" in response.get_data(as_text=True)
     assert credential_count(db) == 0
     assert all(i.status != "active" for i in db.session.scalars(select(Integration)))
+
+
+def test_the_fakes_slack_and_github_dialects_send_errors_with_status_200(serve):
+    for dialect, expected in (("slack", {"ok": False, "error": "invalid_code"}),
+                              ("github", {"error": "invalid_code"})):
+        fake = serve(dialect, dialect=dialect, env=False)
+        fake.fail_next_token_requests(1, status=400, error="invalid_code")
+        answer = httpx2.post(f"{fake.base_url}/token", headers={"Accept": "application/json"},
+                             data={"grant_type": "authorization_code", "code": "x"})
+        assert (answer.status_code, answer.json()) == (200, expected)
 
 
 def test_slack_disconnect_calls_auth_revoke_with_the_bot_token(db, serve, admin_client):
@@ -271,6 +291,16 @@ def test_github_token_answers_are_asked_for_as_json(db, serve, admin_client):
 
     assert "application/json" in fake.token_accept_headers[-1]
     assert the_integration(db, "github").status == "active"
+
+
+def test_github_a_refused_code_is_an_error_and_nothing_is_stored(db, serve, admin_client):
+    fake = serve("github", dialect="github")
+    fake.fail_next_token_requests(1, error="bad_verification_code")  # GitHub: status 200 with `error`
+
+    response = connect(admin_client, "github")
+
+    assert response.status_code == 502 and "bad_verification_code" in response.get_data(as_text=True)
+    assert credential_count(db) == 0 and fake.api_requests == []
 
 
 def test_github_names_the_account_by_its_login(db, serve, admin_client):
@@ -362,6 +392,7 @@ def test_gitlab_self_hosted_base_url_drives_authorize_token_and_api(db, serve, a
     assert user_call.path == "/api/v4/user" and user_call.headers["authorization"].startswith("Bearer ")
     # The connection remembers its host, so its API calls go there too.
     assert integration.settings["base_url"] == fake.base_url
+    assert integration.settings["gitlab_user_id"] == 4201
     assert registry.get_spec("gitlab").endpoints(integration.settings).api_base == f"{fake.base_url}/api/v4"
 
 
