@@ -16,6 +16,7 @@ from app.integrations.http import ProviderError
 # The one definition of the callback URL, shared with the setup page that tells
 # admins what to register: what we send must be exactly what they registered.
 from app.routes.integrations import redirect_uri_for
+from app.routes.oauth_choosers import hold_for_choice
 from app.services import token_service
 from app.services.integration_service import Forbidden, IntegrationService, NotFound
 
@@ -92,6 +93,8 @@ def callback(slug: str):
     try:
         token = oauth.exchange_code(provider, pending, request.args.get("code", ""))
         account = oauth.connected_account(provider, token, request.args.to_dict())
+    except oauth.AccountChoiceRequired as choice:  # several sites/organisations: the admin picks one
+        return hold_for_choice(choice)
     except oauth.TokenEndpointError as exc:
         log.warning("Code exchange for %s failed: %s", slug, exc.message)
         return _refuse(f"{exc.message}. Please try connecting again.", 502)

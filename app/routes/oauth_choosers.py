@@ -2,7 +2,7 @@
 Xero organisations): the person who connected picks one.
 
 A connector's `oauth_connected_account` hook raises `oauth.AccountChoiceRequired`
-from inside the OAuth callback; the handler below keeps the new tokens
+inside the OAuth callback, which hands it to `hold_for_choice`: it keeps the new tokens
 (encrypted, as always), parks the options on the integration with the
 connection inactive, and sends the browser to the chooser. Only the user who
 connected may choose, and only while allowed to manage the integration.
@@ -29,9 +29,8 @@ class ChoiceForm(FlaskForm):
     account = RadioField("Account", validators=[InputRequired(message="Pick one to finish connecting.")])
 
 
-@bp.app_errorhandler(oauth.AccountChoiceRequired)
 def hold_for_choice(choice: oauth.AccountChoiceRequired):
-    # Raised from the callback, which already checked that this user may manage the connection.
+    """Called by the OAuth callback, which already checked that this user may manage the connection."""
     service = IntegrationService()
     spec = service.spec(choice.slug)
     integration = service.connection_for(current_user, spec)
