@@ -151,6 +151,16 @@ class Connector:
         self.client = client
 
     @classmethod
+    def api_base_for(cls, api_base: str, settings: dict) -> str:
+        """Where this connection's API calls go; a connector adds its site or company."""
+        return api_base
+
+    @classmethod
+    def api_headers(cls, settings: dict) -> dict[str, str]:
+        """Headers every API call of this connection carries (Xero's tenant id)."""
+        return {}
+
+    @classmethod
     def api_key_auth(cls, credentials: dict) -> tuple[dict, dict]:
         """For api_key providers: (query parameters, headers) that authenticate a request."""
         raise NotImplementedError(f"{cls.spec.name} does not use an API key")

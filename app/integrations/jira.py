@@ -67,6 +67,10 @@ class JiraConnector(Connector):
     spec = SPEC
 
     @classmethod
+    def api_base_for(cls, api_base: str, settings: dict) -> str:
+        return site_api_base(settings, api_base)
+
+    @classmethod
     def oauth_connected_account(cls, provider: oauth.OAuthProvider, token: oauth.TokenSet,
                                 callback_params: dict) -> oauth.ConnectedAccount:
         """One site: connect to it. Several: the admin picks one. None: refuse."""

@@ -70,6 +70,10 @@ class QuickBooksConnector(Connector):
     spec = SPEC
 
     @classmethod
+    def api_base_for(cls, api_base: str, settings: dict) -> str:
+        return company_api_base(settings, api_base)
+
+    @classmethod
     def oauth_connected_account(cls, provider: oauth.OAuthProvider, token: oauth.TokenSet,
                                 callback_params: dict) -> oauth.ConnectedAccount:
         """The company is the callback's `realmId`; its name labels the connection."""

@@ -69,6 +69,10 @@ class XeroConnector(Connector):
     spec = SPEC
 
     @classmethod
+    def api_headers(cls, settings: dict) -> dict[str, str]:
+        return tenant_headers(settings)
+
+    @classmethod
     def oauth_connected_account(cls, provider: oauth.OAuthProvider, token: oauth.TokenSet,
                                 callback_params: dict) -> oauth.ConnectedAccount:
         """One organisation: connect to it. Several: the admin picks one. None: refuse."""

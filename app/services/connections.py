@@ -14,6 +14,7 @@ from app.integrations.http import BearerAuth, ProviderClient
 from app.integrations.ratelimit import limit_for, limiter_for
 from app.models import Integration
 from app.services import token_service
+from app.services.integration_service import IntegrationService
 from app.services.token_service import NotConnected
 
 
@@ -41,13 +42,20 @@ def connector_for(integration: Integration) -> Connector:
     spec = connector_class.spec
     if integration.credential is None:
         raise NotConnected(f"{spec.name} is not connected")
-    api_base = spec.endpoints(integration.settings).api_base
+    # The admin's setup values (GitLab host, Microsoft tenant) and what the connection
+    # itself learnt (site, tenant, company) both shape where calls go.
+    app = IntegrationService().app_credentials(spec.slug)
+    settings = {**(app.settings if app else {}), **(integration.settings or {})}
+    api_base = connector_class.api_base_for(spec.endpoints(settings).api_base, settings)
+    headers = connector_class.api_headers(settings)
     # One budget per connected account, shared by every worker through Redis when there is one.
     limiter = limiter_for(f"{spec.slug}:{integration.id}", limit_for(spec.slug),
                           redis_url=current_app.config.get("REDIS_URL"))
     if spec.auth_kind == "api_key":
-        params, headers = connector_class.api_key_auth(integration.credential.payload)
-        client = ProviderClient(spec.name, api_base, auth_params=params, auth_headers=headers, limiter=limiter)
+        params, key_headers = connector_class.api_key_auth(integration.credential.payload)
+        client = ProviderClient(spec.name, api_base, auth_params=params, auth_headers={**headers, **key_headers},
+                                limiter=limiter)
     else:
-        client = ProviderClient(spec.name, api_base, auth=_RefreshingBearer(integration), limiter=limiter)
+        client = ProviderClient(spec.name, api_base, auth=_RefreshingBearer(integration), auth_headers=headers,
+                                limiter=limiter)
     return connector_class(integration, client)

@@ -301,3 +301,33 @@ def test_clients_and_invoices_are_queued_for_accounting_integrations(db, integra
               db.session.scalars(select(OutboxItem).order_by(OutboxItem.id))]
     assert queued == [("client", client.id, "upsert"), ("invoice", invoice.id, "upsert"),
                       ("invoice", invoice.id, "upsert")]
+
+
+def test_connections_send_calls_to_the_connected_site_tenant_or_company(db, admin, monkeypatch):
+    """Where a connector's calls go comes from the admin's setup and what the connection learnt."""
+    from app.services.connections import connector_for
+
+    def connected(provider: str, settings: dict) -> Integration:
+        integration = Integration(provider=provider, is_global=True, status="active", settings=settings)
+        integration.credential = IntegrationCredential(kind="oauth2")
+        integration.credential.payload = {"access_token": "a", "refresh_token": "r", "expires_at": 4_102_444_800}
+        db.session.add(integration)
+        db.session.commit()
+        return integration
+
+    monkeypatch.setenv("JIRA_API_BASE", "http://127.0.0.1:9/atlassian")
+    jira = connector_for(connected("jira", {"cloud_id": "c-1"}))
+    assert str(jira.client._http.base_url) == "http://127.0.0.1:9/atlassian/ex/jira/c-1/"
+    xero = connector_for(connected("xero", {"tenant_id": "t-1"}))
+    assert xero.client._http.headers["xero-tenant-id"] == "t-1"
+    books = connector_for(connected("quickbooks", {"realm_id": "123", "environment": "sandbox-quickbooks"}))
+    assert str(books.client._http.base_url) == "https://sandbox-quickbooks.api.intuit.com/v3/company/123/"
+    from app.services.integration_service import IntegrationService
+    IntegrationService().save_app_credentials(admin, "gitlab", {"base_url": "https://git.example.org",
+                                                                 "client_id": "i", "client_secret": "s"})
+    gitlab_integration = IntegrationService().integration_for(admin, "gitlab")
+    gitlab_integration.credential = IntegrationCredential(kind="oauth2")
+    gitlab_integration.credential.payload = {"access_token": "a", "refresh_token": "r", "expires_at": 4_102_444_800}
+    db.session.commit()
+    gitlab = connector_for(gitlab_integration)
+    assert str(gitlab.client._http.base_url) == "https://git.example.org/api/v4/"
