@@ -34,7 +34,9 @@ SPEC = ProviderSpec(
         SetupField("channel", "Default channel", required=False, placeholder="#time-tracking"),
     ),
     capabilities=frozenset({NOTIFY, WEBHOOKS}),
-    oauth=OAuthProfile(scope_separator=","),  # Slack's v2 authorize URL takes comma-separated scopes
+    # Slack's v2 authorize URL takes comma-separated scopes; oauth.v2.access prefers the
+    # app's credentials in HTTP Basic over form parameters.
+    oauth=OAuthProfile(scope_separator=",", token_auth_method="client_secret_basic"),
 )
 
 

@@ -6,6 +6,7 @@ GitLab) through the admin's base URL."""
 from __future__ import annotations
 
 import base64
+import logging
 import json
 from contextlib import ExitStack
 from dataclasses import replace
@@ -102,6 +103,7 @@ def test_google_names_the_account_by_the_id_tokens_email(db, serve, user, user_c
     integration = IntegrationService().integration_for(user, "google_calendar")
     assert integration.status == "active" and integration.account_label == "fran@fake.example"
     assert fake.api_requests == []  # the ID token sufficed: no userinfo call
+    assert "Connected as <strong>fran@fake.example</strong>" in user_client.get("/integrations").get_data(as_text=True)
 
 
 def test_google_refuses_a_grant_without_the_calendar_scope(db, serve, user, user_client):
@@ -208,9 +210,11 @@ def test_slack_connects_the_workspace_with_its_bot_token(db, serve, admin_client
     fake = serve("slack", dialect="slack")
     assert connect(admin_client, "slack").status_code == 302
 
+    assert fake.requests[-1]["client_auth"] == "client_secret_basic"  # as Slack prefers
     integration = the_integration(db, "slack")
     assert integration.status == "active" and integration.account_label == "Fake Workspace"
     assert integration.settings["team_id"] == "T0FAKE001" and integration.settings["bot_user_id"] == "U0FAKEBOT"
+    assert "Connected as <strong>Fake Workspace</strong>" in admin_client.get("/integrations").get_data(as_text=True)
     payload = integration.credential.payload
     assert fake.grant_for(payload["access_token"]) is not None
     # Without token rotation Slack's bot tokens do not expire and come without a refresh token.
@@ -442,3 +446,15 @@ def test_asana_disconnect_revokes_the_refresh_token(db, serve, admin_client):
     assert fake.revoked_token_kinds == ["refresh_token"] and fake.grant_for(refresh_token).revoked
     assert credential_count(db) == 0
     assert not [m for c, m in flashes(admin_client) if c == "warning"]
+
+
+@pytest.mark.parametrize("slug, dialect", [("github", "github"), ("slack", "slack"), ("outlook_calendar", "standard")])
+def test_no_token_or_app_secret_reaches_the_log(db, serve, admin_client, caplog, slug, dialect):
+    caplog.set_level(logging.DEBUG)
+    fake = serve(slug, dialect=dialect)
+    connect(admin_client, slug)
+    access_token = the_integration(db, slug).credential.payload["access_token"]
+    post_form(admin_client, f"/integrations/{slug}/disconnect")
+
+    for secret in (access_token, fake.client_secret):
+        assert secret not in caplog.text
