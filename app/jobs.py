@@ -102,4 +102,4 @@ def schedule_due_work() -> None:
     from app.services.sync_service import due_work
     for job, argument in due_work():
         {"sync": sync_integration, "push": push_outbox, "webhook": process_webhook}[job](argument)
-import app.jobs_tokens  # noqa: E402,F401  (registers the daily idle-token refresh)
+import app.jobs_tokens  # noqa: F401  (registers the daily idle-token refresh)

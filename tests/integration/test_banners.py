@@ -11,8 +11,8 @@ from sqlalchemy import event
 from app.models import Integration
 from tests.conftest import login
 
-TEAM_BANNER = re.compile(r'<div class="banner" role="alert" data-banner="team-reconnect">(.*?)</div>', re.S)
-MY_BANNER = re.compile(r'<div class="banner" role="alert" data-banner="my-reconnect">(.*?)</div>', re.S)
+TEAM_BANNER = re.compile(r'<div class="banner" role="alert" data-banner="team-reconnect">(.*?)</div>', re.DOTALL)
+MY_BANNER = re.compile(r'<div class="banner" role="alert" data-banner="my-reconnect">(.*?)</div>', re.DOTALL)
 LINK = re.compile(r'<a href="([^"]+)">([^<]+)</a>')
 
 

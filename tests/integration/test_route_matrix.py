@@ -1,0 +1,319 @@
+"""The route x role matrix: every rule in the URL map, asked by an anonymous
+visitor, a user and an admin, with the status each must get.
+
+Pages are fetched with GET; actions are POSTed with a valid CSRF token and no
+other form data (so a permitted form answers 422, a permitted button does its
+thing). URL parameters are filled with ids of real rows made for each test:
+the user's own entry and another user's, a global integration, another
+user's per-user integration, and so on. `test_every_route_has_a_row` fails as
+soon as a route appears without an entry here.
+
+Runs on SQLite and PostgreSQL (the `app` fixture).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from werkzeug.security import generate_password_hash
+
+from app.extensions import db as _db
+from app.models import (
+    ApiToken,
+    Client,
+    Integration,
+    Invoice,
+    Project,
+    Task,
+    TimeEntry,
+    User,
+)
+from app.models.base import utcnow
+from tests.conftest import csrf_token
+
+ROLES = ("anonymous", "user", "admin")
+LOGIN = "login"  # 302 to the login page
+IGNORED_METHODS = {"HEAD", "OPTIONS"}
+# One hash for every account here: signing in goes through the session, not the password.
+PASSWORD_HASH = generate_password_hash("not used by these tests")
+
+
+@dataclass(frozen=True)
+class Row:
+    endpoint: str
+    method: str
+    path: str                       # {placeholders} are ids from the `world` fixture
+    anonymous: int | str
+    user: int | str
+    admin: int | str
+    case: str = ""                  # what the row shows, when a route has several
+    xfail: dict[str, str] = field(default_factory=dict)  # role -> why the app answers wrongly
+    # The roles share one world per row, asked in ROLES order; a row where one role's
+    # success would change another's answer (or with an xfail) gets a world per role.
+    isolate: bool = False
+
+    def expected(self, role: str) -> int | str:
+        return getattr(self, role)
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} {self.path}" + (f" ({self.case})" if self.case else "")
+
+
+def page(endpoint, path, anonymous, user, admin, case="", **kw) -> Row:
+    return Row(endpoint, "GET", path, anonymous, user, admin, case, **kw)
+
+
+def action(endpoint, path, anonymous, user, admin, case="", **kw) -> Row:
+    return Row(endpoint, "POST", path, anonymous, user, admin, case, **kw)
+
+
+ROWS: list[Row] = [
+    # -- signing in ------------------------------------------------------------------
+    page("auth.login", "/login", 200, 200, 200),
+    action("auth.login", "/login", 422, 422, 422, "empty form"),
+    action("auth.logout", "/logout", LOGIN, 302, 302),
+    page("auth.setup", "/setup", 404, 404, 404, "accounts exist: the one-time setup is gone"),
+    action("auth.setup", "/setup", 404, 404, 404, "accounts exist: the one-time setup is gone"),
+    page("static", "/static/style.css", 200, 200, 200),
+
+    # -- own account -----------------------------------------------------------------
+    page("account.profile", "/account", LOGIN, 200, 200),
+    # A POST without the fields keeps the stored values (WTForms reads absent fields from the object).
+    action("account.profile", "/account", LOGIN, 302, 302, "no fields: nothing changes"),
+    action("account.change_password", "/account/password", LOGIN, 422, 422, "empty form"),
+    action("account.create_token", "/account/tokens", LOGIN, 422, 422, "empty form"),
+    action("account.revoke_token", "/account/tokens/{user_token}/revoke", LOGIN, 302, 404,
+           "the user's token: nobody else's to revoke"),
+
+    # -- time entries ----------------------------------------------------------------
+    page("time_entries.index", "/", LOGIN, 200, 200),
+    action("time_entries.start_timer", "/timer/start", LOGIN, 302, 302, "no description needed"),
+    action("time_entries.stop_timer", "/timer/stop", LOGIN, 302, 302),
+    action("time_entries.create", "/entries", LOGIN, 422, 422, "empty form"),
+    page("time_entries.edit", "/entries/{user_entry}/edit", LOGIN, 200, 200, "the user's own entry"),
+    page("time_entries.edit", "/entries/{other_entry}/edit", LOGIN, 404, 200, "another user's entry"),
+    page("time_entries.edit", "/entries/999999/edit", LOGIN, 404, 404, "no such entry"),
+    action("time_entries.edit", "/entries/{user_entry}/edit", LOGIN, 302, 302, "the user's own entry, no fields"),
+    action("time_entries.edit", "/entries/{other_entry}/edit", LOGIN, 404, 302, "another user's entry, no fields"),
+    action("time_entries.delete", "/entries/{user_entry}/delete", LOGIN, 302, 302, "the user's own entry",
+           isolate=True),
+    action("time_entries.delete", "/entries/{other_entry}/delete", LOGIN, 404, 302, "another user's entry"),
+
+    # -- calendar ----------------------------------------------------------------------
+    page("calendar.week", "/calendar", LOGIN, 200, 200),
+    page("calendar.week", "/calendar?user={other_user}", LOGIN, 404, 200, "another user's week"),
+
+    # -- clients and projects ----------------------------------------------------------
+    page("projects.clients", "/clients", LOGIN, 200, 200),
+    page("projects.new_client", "/clients/new", LOGIN, 403, 200),
+    action("projects.new_client", "/clients/new", LOGIN, 403, 422, "empty form"),
+    page("projects.edit_client", "/clients/{client}/edit", LOGIN, 403, 200),
+    action("projects.edit_client", "/clients/{client}/edit", LOGIN, 403, 302, "no fields: nothing changes"),
+    action("projects.archive_client", "/clients/{client}/archive", LOGIN, 403, 302),
+    page("projects.index", "/projects", LOGIN, 200, 200),
+    page("projects.new_project", "/projects/new", LOGIN, 403, 200),
+    action("projects.new_project", "/projects/new", LOGIN, 403, 422, "empty form"),
+    page("projects.detail", "/projects/{project}", LOGIN, 200, 200),
+    page("projects.detail", "/projects/999999", LOGIN, 404, 404, "no such project"),
+    page("projects.edit_project", "/projects/{project}/edit", LOGIN, 403, 200),
+    action("projects.edit_project", "/projects/{project}/edit", LOGIN, 403, 422, "empty form"),
+    action("projects.archive_project", "/projects/{project}/archive", LOGIN, 403, 302),
+    page("projects.new_task", "/projects/{project}/tasks/new", LOGIN, 200, 200),
+    action("projects.new_task", "/projects/{project}/tasks/new", LOGIN, 422, 422, "empty form"),
+    page("projects.edit_task", "/projects/{project}/tasks/{task}/edit", LOGIN, 200, 200),
+    page("projects.edit_task", "/projects/{other_project}/tasks/{task}/edit", LOGIN, 404, 404,
+         "the task of another project"),
+    action("projects.edit_task", "/projects/{project}/tasks/{task}/edit", LOGIN, 422, 422, "empty form"),
+    action("projects.task_status", "/projects/{project}/tasks/{task}/status", LOGIN, 422, 422, "no status"),
+    action("projects.archive_task", "/projects/{project}/tasks/{task}/archive", LOGIN, 302, 302),
+
+    # -- invoices ------------------------------------------------------------------------
+    page("invoices.index", "/invoices", LOGIN, 200, 200),
+    page("invoices.new", "/invoices/new", LOGIN, 403, 200),
+    action("invoices.new", "/invoices/new", LOGIN, 403, 422, "empty form"),
+    page("invoices.detail", "/invoices/{invoice}", LOGIN, 200, 200),
+    page("invoices.detail", "/invoices/999999", LOGIN, 404, 404, "no such invoice"),
+    page("invoices.edit", "/invoices/{invoice}/edit", LOGIN, 403, 200),
+    action("invoices.edit", "/invoices/{invoice}/edit", LOGIN, 403, 422, "a draft, a tax rate is needed"),
+    action("invoices.issue", "/invoices/{invoice}/issue", LOGIN, 403, 302),
+    action("invoices.mark_paid", "/invoices/{invoice}/paid", LOGIN, 403, 302, "a draft: refused with a message"),
+    action("invoices.delete", "/invoices/{invoice}/delete", LOGIN, 403, 302),
+
+    # -- user management -------------------------------------------------------------------
+    page("admin.users", "/admin/users", LOGIN, 403, 200, "user on an admin page"),
+    page("admin.new_user", "/admin/users/new", LOGIN, 403, 200),
+    action("admin.new_user", "/admin/users/new", LOGIN, 403, 422, "empty form"),
+    page("admin.edit_user", "/admin/users/{other_user}/edit", LOGIN, 403, 200),
+    page("admin.edit_user", "/admin/users/999999/edit", LOGIN, 403, 404, "no such user"),
+    action("admin.edit_user", "/admin/users/{other_user}/edit", LOGIN, 403, 302, "no fields: nothing changes"),
+    action("admin.reset_password", "/admin/users/{other_user}/password", LOGIN, 403, 422, "empty form"),
+    page("admin.delete_user", "/admin/users/{other_user}/delete", LOGIN, 403, 200),
+    action("admin.delete_user", "/admin/users/{other_user}/delete", LOGIN, 403, 302),
+
+    # -- integrations ------------------------------------------------------------------------
+    page("integrations.index", "/integrations", LOGIN, 200, 200),
+    page("integrations.legacy_calendar_integrations", "/calendar/integrations", 301, 301, 301),
+    page("integrations.setup", "/admin/integrations/xero", LOGIN, 403, 200, "user on an admin page"),
+    page("integrations.setup", "/admin/integrations/google_calendar", LOGIN, 403, 200, "the per-user provider's app"),
+    page("integrations.setup", "/admin/integrations/nope", LOGIN, 403, 404, "unknown slug"),
+    action("integrations.setup", "/admin/integrations/xero", LOGIN, 403, 422, "empty form"),
+    action("integrations.test_connection", "/admin/integrations/trello/test", LOGIN, 403, 302, "not connected"),
+    action("integrations.test_connection", "/admin/integrations/nope/test", LOGIN, 404, 404, "unknown slug"),
+    action("integrations.disconnect", "/integrations/xero/disconnect", LOGIN, 403, 302, "global: admins only"),
+    action("integrations.disconnect", "/integrations/google_calendar/disconnect", LOGIN, 302, 302,
+           "per-user: each their own"),
+    action("integrations.disconnect", "/integrations/nope/disconnect", LOGIN, 404, 404, "unknown slug"),
+    action("oauth.connect", "/integrations/xero/connect", LOGIN, 403, 302, "global, no app registered yet"),
+    action("oauth.connect", "/integrations/google_calendar/connect", LOGIN, 302, 302,
+           "per-user, no app registered yet"),
+    action("oauth.connect", "/integrations/trello/connect", LOGIN, 404, 404, "an API-key provider"),
+    action("oauth.connect", "/integrations/nope/connect", LOGIN, 404, 404, "unknown slug"),
+    page("oauth.callback", "/integrations/xero/callback", LOGIN, 403, 400, "no state: refused"),
+    page("oauth.callback", "/integrations/google_calendar/callback", LOGIN, 400, 400, "no state: refused"),
+    page("oauth.callback", "/integrations/nope/callback", LOGIN, 404, 404, "unknown slug"),
+    page("oauth_choosers.choose", "/integrations/xero/choose", LOGIN, 403, 302, "nothing waiting"),
+    page("oauth_choosers.choose", "/integrations/nope/choose", LOGIN, 404, 404, "unknown slug"),
+    action("oauth_choosers.choose", "/integrations/xero/choose", LOGIN, 403, 302, "nothing waiting"),
+    page("sync.show", "/integrations/{global_integration}", LOGIN, 200, 200, "a global integration"),
+    page("sync.show", "/integrations/{user_integration}", LOGIN, 200, 404, "the user's own per-user integration"),
+    page("sync.show", "/integrations/{other_integration}", LOGIN, 404, 404,
+         "another user's per-user integration"),
+    page("sync.show", "/integrations/999999", LOGIN, 404, 404, "no such integration"),
+    page("sync.progress", "/integrations/{global_integration}/progress", LOGIN, 200, 200),
+    page("sync.progress", "/integrations/{other_integration}/progress", LOGIN, 404, 404,
+         "another user's per-user integration"),
+    action("sync.sync_now", "/integrations/{global_integration}/sync", LOGIN, 403, 302, "global: admins only"),
+    action("sync.sync_now", "/integrations/{user_integration}/sync", LOGIN, 302, 404,
+           "the user's own per-user integration"),
+    action("sync.sync_now", "/integrations/{other_integration}/sync", LOGIN, 404, 404,
+           "another user's per-user integration"),
+    action("sync.retry", "/integrations/{global_integration}/retry", LOGIN, 403, 302, "global: admins only"),
+    action("sync.retry", "/integrations/{other_integration}/retry", LOGIN, 404, 404,
+           "another user's per-user integration"),
+
+    # -- API and webhooks: their own answers ---------------------------------------------------
+    page("api.integrations", "/api/v1/integrations", 401, 200, 200),
+    page("api.openapi", "/api/v1/openapi.json", 200, 200, 200, "the API's public description"),
+    # No connector verifies webhooks yet: a configured integration's address answers 404 until one does.
+    action("webhooks.receive", "/webhooks/github/{webhook_token}", 404, 404, 404, "no verification for GitHub yet"),
+    action("webhooks.receive", "/webhooks/github/wrong-token", 404, 404, 404, "unknown address"),
+    action("webhooks.receive", "/webhooks/nope/{webhook_token}", 404, 404, 404, "unknown slug"),
+    Row("webhooks.probe", "HEAD", "/webhooks/trello/{webhook_token}", 200, 200, 200, "Trello's URL check"),
+]
+
+
+def _params():
+    for row in ROWS:
+        if not (row.isolate or row.xfail):
+            yield pytest.param(row, ROLES, id=row.label)
+            continue
+        for role in ROLES:
+            marks = [pytest.mark.xfail(reason=row.xfail[role], strict=True)] if role in row.xfail else []
+            yield pytest.param(row, (role,), id=f"{row.label}-{role}", marks=marks)
+
+
+# -- the world each request is made in --------------------------------------------------------
+
+def _account(email: str, name: str, role: str = "user") -> User:
+    user = User(email=email, name=name, role=role, timezone="UTC", password_hash=PASSWORD_HASH)
+    _db.session.add(user)
+    return user
+
+
+def _entry(owner: User, project: Project, hours_ago: int) -> TimeEntry:
+    started = utcnow() - timedelta(hours=hours_ago)
+    entry = TimeEntry(user=owner, project_id=project.id, description=f"work of {owner.name}",
+                      started_at=started, ended_at=started + timedelta(hours=1), billable=True)
+    _db.session.add(entry)
+    return entry
+
+
+@pytest.fixture
+def world(app) -> dict:
+    """The rows the URLs point at, and the three accounts (by role)."""
+    admin = _account("admin@example.com", "Ada Admin", "admin")
+    user = _account("user@example.com", "Ulla User")
+    other = _account("other@example.com", "Otto Other")
+    client = Client(name="Acme", currency="EUR")
+    _db.session.add(client)
+    _db.session.flush()
+    project = Project(name="Website", client_id=client.id, hourly_rate=Decimal(80))
+    other_project = Project(name="Intranet", client_id=client.id)
+    _db.session.add_all([project, other_project])
+    _db.session.flush()
+    task = Task(project_id=project.id, title="Home page")
+    invoice = Invoice(number="INV-0001", client_id=client.id, currency="EUR", issue_date=date.today())
+    token, _plain = ApiToken.issue(user, "laptop")
+    github = Integration(provider="github", is_global=True, status="active")  # receives signed webhooks
+    integrations = {
+        "global_integration": Integration(provider="xero", is_global=True, status="active"),
+        "user_integration": Integration(provider="google_calendar", is_global=False, user=user, status="active"),
+        "other_integration": Integration(provider="google_calendar", is_global=False, user=other, status="active"),
+    }
+    entries = {"user_entry": _entry(user, project, 30), "other_entry": _entry(other, project, 28)}
+    _db.session.add_all([task, invoice, token, github, *integrations.values()])
+    _db.session.commit()
+    ids = {name: row.id for name, row in {**integrations, **entries}.items()}
+    ids.update(client=client.id, project=project.id, other_project=other_project.id, task=task.id,
+               invoice=invoice.id, user_token=token.id, other_user=other.id, webhook_token=github.webhook_token)
+    return {"ids": ids, "accounts": {"user": user.id, "admin": admin.id}}
+
+
+def sign_in(client, user_id: int) -> None:
+    """What a successful login leaves in the session (Flask-Login's keys)."""
+    with client.session_transaction() as session:
+        session["_user_id"] = str(user_id)
+        session["_fresh"] = True
+
+
+def ask(app, world: dict, row: Row, role: str):
+    client = app.test_client()
+    if role != "anonymous":
+        sign_in(client, world["accounts"][role])
+    path = row.path.format(**world["ids"])
+    if row.method == "GET":
+        return client.get(path)
+    if row.method == "HEAD":
+        return client.head(path)
+    return client.post(path, data={"csrf_token": csrf_token(client, "/login")})
+
+
+# -- the tests ------------------------------------------------------------------------------------
+
+def _route_methods(app) -> set[tuple[str, str]]:
+    pairs = set()
+    for rule in app.url_map.iter_rules():
+        methods = (rule.methods or set()) - IGNORED_METHODS or {"HEAD"}
+        pairs |= {(rule.endpoint, method) for method in methods}
+    return pairs
+
+
+def test_every_route_has_a_row(app):
+    covered = {(row.endpoint, row.method) for row in ROWS}
+    routes = _route_methods(app)
+    assert sorted(routes - covered) == [], "routes without a row in the matrix: add one per method"
+    assert sorted(covered - routes) == [], "rows for routes that no longer exist"
+
+
+@pytest.mark.parametrize("row, roles", list(_params()))
+def test_route_answers_each_role_as_expected(app, world, row: Row, roles: tuple[str, ...]):
+    path = row.path.format(**world["ids"]).split("?")[0]
+    adapter = app.url_map.bind("localhost")
+    assert adapter.match(path, method=row.method)[0] == row.endpoint, "the row's path reaches another route"
+
+    wrong = []
+    for role in roles:
+        response = ask(app, world, row, role)
+        expected = row.expected(role)
+        location = response.headers.get("Location", "")
+        if expected == LOGIN:
+            ok = response.status_code == 302 and location.startswith("/login")
+        else:
+            ok = response.status_code == expected
+        if not ok:
+            answer = f"{response.status_code} {location}".strip()
+            wrong.append(f"{role}: expected {expected}, got {answer}: {response.get_data(as_text=True)[:200]!r}")
+    assert not wrong, f"{row.label}\n" + "\n".join(wrong)
