@@ -97,10 +97,8 @@ class ProviderSpec:
         values = {k: str(v).rstrip("/") for k, v in values.items()}
 
         def resolve(name: str, default: str | None) -> str | None:
-            override = os.environ.get(f"{self.env_prefix}_{name}")
-            if override:
-                return override.rstrip("/")
-            return default.format(**values) if default else None
+            template = os.environ.get(f"{self.env_prefix}_{name}") or default
+            return template.format(**values).rstrip("/") if template else None
 
         return Endpoints(
             authorize_url=resolve("AUTHORIZE_URL", self.authorize_url),

@@ -11,9 +11,7 @@ from dataclasses import dataclass
 
 from flask import Blueprint, g, url_for
 from flask_login import current_user
-from sqlalchemy import or_, select
-
-from app.models import Integration, User
+from app.models import User
 from app.services.integration_service import IntegrationService, NotFound
 
 bp = Blueprint("banners", __name__)
@@ -41,16 +39,9 @@ def reconnect_banners() -> list[ReconnectBanner]:
 
 
 def _load(service: IntegrationService, user: User) -> list[ReconnectBanner]:
-    # One query for every provider at once; IntegrationService has no such
-    # lookup yet, so this is the only place it is spelled out.
-    mine = Integration.user_id == user.id
-    visible = or_(mine, Integration.is_global.is_(True)) if user.is_admin else mine
-    rows = service.session.execute(
-        select(Integration.provider, Integration.is_global)
-        .where(Integration.status == "needs_reconnect", visible)
-    ).all()
     banners = []
-    for slug, is_global in rows:
+    for integration in service.needing_reconnect(user):
+        slug, is_global = integration.provider, integration.is_global
         try:
             spec = service.spec(slug)
         except NotFound:

@@ -97,7 +97,9 @@ def callback(slug: str):
         return hold_for_choice(choice)
     except oauth.TokenEndpointError as exc:
         log.warning("Code exchange for %s failed: %s", slug, exc.message)
-        return _refuse(f"{exc.message}. Please try connecting again.", 502)
+        # The provider was unreachable: 502; it refused the code: the request was bad, 400.
+        status = 502 if isinstance(exc, oauth.TokenEndpointUnavailable) else 400
+        return _refuse(f"{exc.message}. Please try connecting again.", status)
     except oauth.OAuthFlowError as exc:
         return _refuse(exc.message)
     except ProviderError as exc:  # the "who did we connect to" call failed

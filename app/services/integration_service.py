@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets as pysecrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from app.extensions import db
@@ -139,6 +139,14 @@ class IntegrationService:
             app_configured=app_configured,
             can_manage=user.is_admin if spec.is_global else True,
         )
+
+    def needing_reconnect(self, user: User) -> list[Integration]:
+        """Integrations `user` can fix whose grant the provider refused, in one query:
+        their own per-user ones, and for admins the global ones too."""
+        mine = Integration.user_id == user.id
+        visible = or_(mine, Integration.is_global.is_(True)) if user.is_admin else mine
+        return list(self.session.scalars(select(Integration).where(
+            Integration.status == "needs_reconnect", visible)))
 
     def list_for(self, user: User) -> tuple[list[IntegrationView], list[IntegrationView]]:
         """(global integrations, the user's own per-user integrations)."""

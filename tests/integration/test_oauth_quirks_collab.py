@@ -238,7 +238,7 @@ def test_slack_ok_false_is_an_error_and_nothing_is_stored(db, serve, admin_clien
 
     response = connect(admin_client, "slack")
 
-    assert response.status_code == 502
+    assert response.status_code == 400  # the provider refused the code
     assert "invalid_code" in response.get_data(as_text=True)
     assert credential_count(db) == 0
     assert all(i.status != "active" for i in db.session.scalars(select(Integration)))
@@ -303,7 +303,7 @@ def test_github_a_refused_code_is_an_error_and_nothing_is_stored(db, serve, admi
 
     response = connect(admin_client, "github")
 
-    assert response.status_code == 502 and "bad_verification_code" in response.get_data(as_text=True)
+    assert response.status_code == 400 and "bad_verification_code" in response.get_data(as_text=True)
     assert credential_count(db) == 0 and fake.api_requests == []
 
 

@@ -296,7 +296,15 @@ def test_concurrent_worker_processes_spend_the_refresh_token_once(app, db, fake,
     assert me(fake, new["access_token"]).status_code == 200
 
 
-def test_revoking_a_connection_ends_the_grant_at_the_provider(db, fake, admin):
+@pytest.fixture
+def plain_revocation(monkeypatch):
+    """The generic RFC 7009 path (Xero's own, which first deletes its connections, is
+    tested in test_oauth_quirks_accounting.py)."""
+    from app.integrations.xero import XeroConnector
+    monkeypatch.delattr(XeroConnector, "oauth_revoke")
+
+
+def test_revoking_a_connection_ends_the_grant_at_the_provider(db, fake, admin, plain_revocation):
     integration = connected(db, fake, admin, lifetime=3600)
     refresh_token = payload(db, integration.id)["refresh_token"]
     assert token_service.revoke_at_provider(integration) is True
@@ -304,7 +312,7 @@ def test_revoking_a_connection_ends_the_grant_at_the_provider(db, fake, admin):
     assert fake.counts["revoke"] == 1
 
 
-def test_a_failing_revocation_is_reported(db, fake, admin, monkeypatch):
+def test_a_failing_revocation_is_reported(db, fake, admin, monkeypatch, plain_revocation):
     integration = connected(db, fake, admin, lifetime=3600)
     monkeypatch.setenv("XERO_REVOKE_URL", fake.base_url + "/unavailable")
     with pytest.raises(oauth.RevocationFailed, match="Xero answered 404"):
