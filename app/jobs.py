@@ -102,4 +102,18 @@ def schedule_due_work() -> None:
     from app.services.sync_service import due_work
     for job, argument in due_work():
         {"sync": sync_integration, "push": push_outbox, "webhook": process_webhook}[job](argument)
-import app.jobs_tokens  # noqa: F401  (registers the daily idle-token refresh)
+
+
+@huey.periodic_task(crontab(minute="23", hour="3"), name="refresh_idle_tokens")
+@in_app_context
+def refresh_idle_tokens() -> dict[int, str]:
+    """Daily: refresh OAuth connections whose refresh tokens would lapse unused
+    (Xero, QuickBooks, Atlassian), so an idle connection never silently dies."""
+    from app.services.token_service import refresh_idle_connections
+    outcomes = refresh_idle_connections()
+    failed = {integration_id: outcome for integration_id, outcome in outcomes.items() if outcome != "refreshed"}
+    if outcomes:
+        log.info("Idle token refresh: %s refreshed, %s failed", len(outcomes) - len(failed), len(failed))
+    for integration_id, outcome in failed.items():
+        log.warning("Idle token refresh of integration %s failed: %s", integration_id, outcome)
+    return outcomes

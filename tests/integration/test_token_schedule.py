@@ -1,4 +1,4 @@
-"""The daily job keeping idle OAuth connections alive (app/jobs_tokens.py), run
+"""The daily job keeping idle OAuth connections alive (app.jobs.refresh_idle_tokens), run
 as the consumer runs it, against the strict fake authorization server over
 real HTTP, on SQLite and PostgreSQL."""
 from __future__ import annotations
@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from app.integrations import oauth, registry
 from app.jobs import huey
-from app.jobs_tokens import refresh_idle_tokens
+from app.jobs import refresh_idle_tokens
 from app.models import Integration, User
 from app.services import token_service
 from app.services.integration_service import IntegrationService
