@@ -43,7 +43,8 @@ def users() -> None:
 @click.option("--timezone", default="UTC", show_default=True)
 def create_user(email: str, password: str, name: str | None, admin: bool, timezone: str) -> None:
     """Create a user account."""
-    from app.services.user_service import UserError, create_user as create
+    from app.services.user_service import UserError
+    from app.services.user_service import create_user as create
     try:
         user = create(email=email, password=password, name=name, admin=admin, timezone=timezone)
     except UserError as exc:

@@ -65,7 +65,7 @@ def status() -> None:
     table = [COLUMNS, *_rows()]
     widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
     for row in table:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
 @integrations_group.command("refresh")

@@ -2,7 +2,13 @@
 from __future__ import annotations
 
 from app.integrations.base import (
-    IMPORT_TASKS, OAUTH_APP_FIELDS, PUSH_TIME, WEBHOOKS, Connector, ProviderSpec, SetupField,
+    IMPORT_TASKS,
+    OAUTH_APP_FIELDS,
+    PUSH_TIME,
+    WEBHOOKS,
+    Connector,
+    ProviderSpec,
+    SetupField,
 )
 from app.integrations.http import INTERACTIVE_RETRY, ProviderClient
 from app.integrations.oauth import ConnectedAccount, OAuthProvider, TokenSet

@@ -8,7 +8,12 @@ import logging
 
 from app.integrations.base import CALENDAR, OAUTH_APP_FIELDS, Connector, OAuthProfile, ProviderSpec
 from app.integrations.oauth import (
-    ConnectedAccount, OAuthFlowError, OAuthProvider, RevocationFailed, TokenSet, revoke_rfc7009,
+    ConnectedAccount,
+    OAuthFlowError,
+    OAuthProvider,
+    RevocationFailed,
+    TokenSet,
+    revoke_rfc7009,
 )
 
 log = logging.getLogger(__name__)

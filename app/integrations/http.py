@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping, Protocol
 
 import httpx2
 
-from app.integrations import tuning
+from app import tuning
 from app.integrations.ratelimit import Limiter, SlotUnavailable
 
 log = logging.getLogger(__name__)

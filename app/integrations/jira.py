@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from app.integrations import oauth
 from app.integrations.base import (
-    IMPORT_TASKS, OAUTH_APP_FIELDS, PUSH_TIME, WEBHOOKS, Connector, OAuthProfile, ProviderSpec,
+    IMPORT_TASKS,
+    OAUTH_APP_FIELDS,
+    PUSH_TIME,
+    WEBHOOKS,
+    Connector,
+    OAuthProfile,
+    ProviderSpec,
 )
 from app.integrations.http import PermanentError, ProviderClient
 

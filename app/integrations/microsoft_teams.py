@@ -1,7 +1,12 @@
 """Microsoft Teams (Microsoft identity platform + Graph): notifications to a channel."""
 from app.integrations.base import NOTIFY, Connector, ProviderSpec
 from app.integrations.microsoft import (
-    GRAPH_API, MICROSOFT_APP_FIELDS, MICROSOFT_AUTHORIZE_URL, MICROSOFT_TOKEN_URL, graph_account, no_revocation,
+    GRAPH_API,
+    MICROSOFT_APP_FIELDS,
+    MICROSOFT_AUTHORIZE_URL,
+    MICROSOFT_TOKEN_URL,
+    graph_account,
+    no_revocation,
 )
 
 SPEC = ProviderSpec(

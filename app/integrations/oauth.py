@@ -16,13 +16,9 @@ import httpx2
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.httpx_client import OAuth2Client
 
+from app import tuning
 from app.integrations.base import Endpoints, OAuthProfile, ProviderSpec
 
-# Tuning constants for the authorization step (token-lifecycle ones live in
-# app.services.token_service).
-STATE_TTL_SECONDS = 10 * 60
-MAX_PENDING_AUTHORIZATIONS = 5      # keeps the session cookie small
-TOKEN_ENDPOINT_TIMEOUT = httpx2.Timeout(10.0, connect=5.0)
 SESSION_KEY = "oauth_pending"
 
 # Token-endpoint error codes that mean "try again later", not "your grant is bad".
@@ -229,7 +225,7 @@ class OAuthProvider:
             token_endpoint_auth_method=profile.token_auth_method,
             revocation_endpoint_auth_method=profile.revoke_auth_method or profile.token_auth_method,
             code_challenge_method="S256" if profile.pkce else None,
-            timeout=TOKEN_ENDPOINT_TIMEOUT,
+            timeout=tuning.TOKEN_ENDPOINT_TIMEOUT,
             transport=self.transport,
             headers={"User-Agent": "TimeHub"},
             **kwargs,
@@ -261,7 +257,7 @@ def start_authorization(provider: OAuthProvider, session: MutableMapping, *, use
     pending[state] = {"slug": provider.spec.slug, "user_id": user_id, "redirect_uri": redirect_uri,
                       "code_verifier": verifier, "created_at": now}
     # Oldest first; drop the oldest when a user keeps opening consent screens.
-    while len(pending) > MAX_PENDING_AUTHORIZATIONS:
+    while len(pending) > tuning.MAX_PENDING_AUTHORIZATIONS:
         pending.pop(next(iter(pending)))
     session[SESSION_KEY] = pending
 
@@ -288,7 +284,7 @@ def take_pending(session: MutableMapping, *, slug: str, user_id: int, state: str
         raise StateError("The sign-in response carried no state.")
     if record is None:
         raise StateError("This sign-in link is unknown or was already used.")
-    if now - record.get("created_at", 0) > STATE_TTL_SECONDS:
+    if now - record.get("created_at", 0) > tuning.STATE_TTL_SECONDS:
         raise StateError("This sign-in took longer than 10 minutes and expired.")
     if record.get("slug") != slug or record.get("user_id") != user_id:
         raise StateError("This sign-in response does not belong to this connection.")
@@ -301,7 +297,7 @@ def _live_pending(session: MutableMapping, now: float) -> dict:
 
 
 def _live_pending_from(pending: dict, now: float) -> dict:
-    return {s: r for s, r in pending.items() if now - r.get("created_at", 0) <= STATE_TTL_SECONDS}
+    return {s: r for s, r in pending.items() if now - r.get("created_at", 0) <= tuning.STATE_TTL_SECONDS}
 
 
 # -- token endpoint --------------------------------------------------------------------

@@ -1,7 +1,12 @@
 """Outlook Calendar (Microsoft Graph): a shared team calendar <-> time entries."""
 from app.integrations.base import CALENDAR, Connector, ProviderSpec
 from app.integrations.microsoft import (
-    GRAPH_API, MICROSOFT_APP_FIELDS, MICROSOFT_AUTHORIZE_URL, MICROSOFT_TOKEN_URL, graph_account, no_revocation,
+    GRAPH_API,
+    MICROSOFT_APP_FIELDS,
+    MICROSOFT_AUTHORIZE_URL,
+    MICROSOFT_TOKEN_URL,
+    graph_account,
+    no_revocation,
 )
 
 SPEC = ProviderSpec(

@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import httpx2
 
+from app import tuning
 from app.integrations import oauth
 from app.integrations.base import (
-    ACCOUNTING, OAUTH_APP_FIELDS, PUSH_TIME, Connector, OAuthProfile, ProviderSpec, SetupField,
+    ACCOUNTING,
+    OAUTH_APP_FIELDS,
+    PUSH_TIME,
+    Connector,
+    OAuthProfile,
+    ProviderSpec,
+    SetupField,
 )
 from app.integrations.http import PermanentError, ProviderClient
 
@@ -98,7 +105,7 @@ class QuickBooksConnector(Connector):
         if not url:
             return False
         try:
-            with httpx2.Client(timeout=oauth.TOKEN_ENDPOINT_TIMEOUT, transport=provider.transport) as http:
+            with httpx2.Client(timeout=tuning.TOKEN_ENDPOINT_TIMEOUT, transport=provider.transport) as http:
                 response = http.post(url, json={"token": token.refresh_token or token.access_token},
                                      auth=(provider.client_id, provider.client_secret),
                                      headers={"Accept": "application/json", "User-Agent": "TimeHub"})

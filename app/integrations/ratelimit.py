@@ -21,7 +21,7 @@ from typing import Callable, Iterator
 
 import redis
 
-from app.integrations import tuning
+from app import tuning
 
 log = logging.getLogger(__name__)
 

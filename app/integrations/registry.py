@@ -2,7 +2,17 @@
 from __future__ import annotations
 
 from app.integrations import (
-    asana, github, gitlab, google_calendar, jira, microsoft_teams, outlook_calendar, quickbooks, slack, trello, xero,
+    asana,
+    github,
+    gitlab,
+    google_calendar,
+    jira,
+    microsoft_teams,
+    outlook_calendar,
+    quickbooks,
+    slack,
+    trello,
+    xero,
 )
 from app.integrations.base import Connector, ProviderSpec
 

@@ -2,7 +2,13 @@
 from __future__ import annotations
 
 from app.integrations.base import (
-    NOTIFY, OAUTH_APP_FIELDS, WEBHOOKS, Connector, OAuthProfile, ProviderSpec, SetupField,
+    NOTIFY,
+    OAUTH_APP_FIELDS,
+    WEBHOOKS,
+    Connector,
+    OAuthProfile,
+    ProviderSpec,
+    SetupField,
 )
 from app.integrations.http import INTERACTIVE_RETRY, ProviderClient, ProviderError
 from app.integrations.oauth import ConnectedAccount, OAuthProvider, RevocationFailed, TokenSet

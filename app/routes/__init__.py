@@ -4,8 +4,20 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     from app.routes import (
-        account, admin, api, auth, banners, calendar, integrations, invoices, oauth, oauth_choosers, projects, sync,
-        time_entries, webhooks,
+        account,
+        admin,
+        api,
+        auth,
+        banners,
+        calendar,
+        integrations,
+        invoices,
+        oauth,
+        oauth_choosers,
+        projects,
+        sync,
+        time_entries,
+        webhooks,
     )
 
     for module in (auth, account, time_entries, projects, invoices, calendar, integrations, sync, oauth,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from flask import Blueprint, g, url_for
 from flask_login import current_user
+
 from app.models import User
 from app.services.integration_service import IntegrationService, NotFound
 

@@ -13,6 +13,7 @@ from flask_login import current_user, login_required
 from app.extensions import db
 from app.integrations import oauth, registry
 from app.integrations.http import ProviderError
+
 # The one definition of the callback URL, shared with the setup page that tells
 # admins what to register: what we send must be exactly what they registered.
 from app.routes.integrations import redirect_uri_for

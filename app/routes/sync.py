@@ -14,13 +14,12 @@ from flask import Blueprint, abort, flash, make_response, redirect, render_templ
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
-from app import timefmt
+from app import timefmt, tuning
 from app.extensions import db
 from app.integrations import registry
 from app.integrations.base import ProviderSpec
 from app.models import Integration, OutboxItem, SyncRun
 from app.models.base import utcnow
-from app.services import tuning
 from app.services.integration_service import Forbidden, IntegrationService, NotFound
 
 bp = Blueprint("sync", __name__)

@@ -21,13 +21,23 @@ from sqlalchemy import and_, func, not_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app import tuning
 from app.extensions import db
 from app.integrations import registry
 from app.integrations.base import Connector, RemoteRecord
 from app.integrations.http import AuthError, NotFoundError, PermanentError, ProviderError
-from app.models import Client, ExternalLink, Integration, Invoice, OutboxItem, SyncCursor, SyncRun, TimeEntry, WebhookDelivery
+from app.models import (
+    Client,
+    ExternalLink,
+    Integration,
+    Invoice,
+    OutboxItem,
+    SyncCursor,
+    SyncRun,
+    TimeEntry,
+    WebhookDelivery,
+)
 from app.models.base import utcnow
-from app.services import tuning
 from app.services.connections import connector_for
 from app.services.sync_appliers import APPLIERS
 

@@ -24,6 +24,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, object_session
 
+from app import tuning
 from app.extensions import db
 from app.integrations import oauth, registry
 from app.integrations.http import AuthError
@@ -33,10 +34,6 @@ from app.services.integration_service import IntegrationService
 log = logging.getLogger(__name__)
 
 # Tuning constants of the token lifecycle, together.
-REFRESH_MARGIN_SECONDS = 5 * 60        # refresh this long before the access token expires
-TOKEN_ENDPOINT_ATTEMPTS = 3            # transient failures (5xx, timeouts) are retried this often in all
-RETRY_BACKOFF_SECONDS = 0.5            # first pause between attempts; doubles each time
-LOCK_WAIT_SECONDS = 30                 # how long a worker waits for another one's refresh
 
 T = TypeVar("T")
 
@@ -114,7 +111,7 @@ def revoke_at_provider(integration: Integration) -> bool:
 # -- using -----------------------------------------------------------------------------
 
 def valid_access_token(integration: Integration, *, provider: oauth.OAuthProvider | None = None) -> str:
-    """An access token that is good for at least REFRESH_MARGIN_SECONDS, refreshing it
+    """An access token that is good for at least tuning.REFRESH_MARGIN_SECONDS, refreshing it
     first when needed."""
     if integration.status == "needs_reconnect":
         raise ReconnectRequired(_reconnect_message(integration))
@@ -169,16 +166,16 @@ def refresh_idle_connections(now: float | None = None) -> dict[int, str]:
 
 
 def _expiring(token: oauth.TokenSet) -> bool:
-    return token.expires_within(REFRESH_MARGIN_SECONDS)
+    return token.expires_within(tuning.REFRESH_MARGIN_SECONDS)
 
 
 def _refresh_locked(integration: Integration, needs_refresh: Callable[[oauth.TokenSet], bool],
                     provider: oauth.OAuthProvider | None) -> oauth.TokenSet:
     provider = provider or oauth_provider_for(integration)
     failure: oauth.TokenEndpointError | None = None
-    for attempt in range(TOKEN_ENDPOINT_ATTEMPTS):
+    for attempt in range(tuning.TOKEN_ENDPOINT_ATTEMPTS):
         if attempt:
-            time.sleep(RETRY_BACKOFF_SECONDS * 2 ** (attempt - 1))  # outside the lock
+            time.sleep(tuning.RETRY_BACKOFF_SECONDS * 2 ** (attempt - 1))  # outside the lock
         with locked_integration(integration.id) as (session, locked):
             if locked.status == "needs_reconnect":
                 raise ReconnectRequired(_reconnect_message(locked))
@@ -191,7 +188,7 @@ def _refresh_locked(integration: Integration, needs_refresh: Callable[[oauth.Tok
             except oauth.TokenEndpointUnavailable as exc:
                 failure = exc
                 log.warning("Token refresh for integration %s failed (attempt %s of %s): %s",
-                            locked.id, attempt + 1, TOKEN_ENDPOINT_ATTEMPTS, exc.message)
+                            locked.id, attempt + 1, tuning.TOKEN_ENDPOINT_ATTEMPTS, exc.message)
                 continue
             except oauth.InvalidGrant as exc:
                 locked.status = "needs_reconnect"
@@ -261,7 +258,7 @@ def locked_integration(integration_id: int) -> Iterator[tuple[Session, Integrati
 def _row_lock_for_update(integration_id: int) -> Iterator[tuple[Session, Integration]]:
     with Session(db.engine, expire_on_commit=False) as session:
         with session.begin():
-            session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT_SECONDS}s'"))
+            session.execute(text(f"SET LOCAL lock_timeout = '{tuning.LOCK_WAIT_SECONDS}s'"))
             integration = session.scalars(
                 select(Integration).where(Integration.id == integration_id).with_for_update()
             ).one_or_none()
@@ -291,7 +288,7 @@ def _sqlite_immediate_transaction(integration_id: int) -> Iterator[tuple[Session
 
 def _begin_immediate(session: Session) -> None:
     # busy_timeout bounds each wait; a long refresh elsewhere may need several.
-    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    deadline = time.monotonic() + tuning.LOCK_WAIT_SECONDS
     while True:
         try:
             session.execute(text("BEGIN IMMEDIATE"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from app import tuning
 from app.models import Integration, IntegrationCredential
-from app.services import token_service
 from tests.fakes.oauth_provider import FakeOAuthProvider
 from tests.integration.test_token_schedule import callback_url, connect_through
 
@@ -21,7 +21,7 @@ def fake(app, monkeypatch):
                 monkeypatch.setenv(name, value)
             monkeypatch.setenv(f"{slug.upper()}_CLIENT_ID", server.client_id)
             monkeypatch.setenv(f"{slug.upper()}_CLIENT_SECRET", server.client_secret)
-        monkeypatch.setattr(token_service, "RETRY_BACKOFF_SECONDS", 0.01)
+        monkeypatch.setattr(tuning, "RETRY_BACKOFF_SECONDS", 0.01)
         yield server
 
 

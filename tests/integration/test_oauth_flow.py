@@ -9,6 +9,7 @@ import httpx2
 import pytest
 from sqlalchemy import select
 
+from app import tuning
 from app.integrations import oauth, registry
 from app.integrations.google_calendar import GoogleCalendarConnector
 from app.models import Integration, IntegrationCredential
@@ -161,7 +162,7 @@ def _tamper(params: dict, client, case: str) -> dict:
     elif case == "expired":
         with client.session_transaction() as session:
             pending = session[oauth.SESSION_KEY]
-            pending[params["state"]]["created_at"] -= oauth.STATE_TTL_SECONDS + 1
+            pending[params["state"]]["created_at"] -= tuning.STATE_TTL_SECONDS + 1
             session[oauth.SESSION_KEY] = pending
     return params
 

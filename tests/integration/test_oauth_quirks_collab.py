@@ -6,8 +6,8 @@ GitLab) through the admin's base URL."""
 from __future__ import annotations
 
 import base64
-import logging
 import json
+import logging
 from contextlib import ExitStack
 from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit

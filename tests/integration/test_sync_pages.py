@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
+from app import tuning
 from app.models import Integration, IntegrationCredential, OutboxItem, SyncRun
 from app.models.base import utcnow
-from app.services import tuning
 from tests.conftest import login, post_form
 
 BAR_RE = re.compile(r'<rect class="sync-bar sync-bar-(\w+)"[^>]*height="([\d.]+)"')

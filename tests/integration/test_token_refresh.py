@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx2
 import pytest
 
-from app import create_app
+from app import create_app, tuning
 from app.extensions import db as _db
 from app.integrations import oauth, registry
 from app.integrations.http import AuthError
@@ -30,7 +30,7 @@ def fake(app, monkeypatch):
             monkeypatch.setenv(name, value)
         monkeypatch.setenv(f"{SLUG.upper()}_CLIENT_ID", server.client_id)
         monkeypatch.setenv(f"{SLUG.upper()}_CLIENT_SECRET", server.client_secret)
-        monkeypatch.setattr(token_service, "RETRY_BACKOFF_SECONDS", 0.01)
+        monkeypatch.setattr(tuning, "RETRY_BACKOFF_SECONDS", 0.01)
         yield server
 
 
@@ -69,7 +69,7 @@ def test_a_fresh_token_is_used_as_it_is(db, fake, admin):
 
 
 def test_a_token_about_to_expire_is_refreshed_and_the_rotated_refresh_token_kept(db, fake, admin):
-    integration = connected(db, fake, admin, lifetime=token_service.REFRESH_MARGIN_SECONDS - 1)
+    integration = connected(db, fake, admin, lifetime=tuning.REFRESH_MARGIN_SECONDS - 1)
     before = payload(db, integration.id)
     fake.access_token_lifetime = 3600
 
@@ -118,9 +118,9 @@ def test_invalid_grant_asks_for_a_reconnect_and_is_not_retried(db, fake, admin):
 
 def test_transient_failures_are_retried_with_backoff(db, fake, admin):
     integration = connected(db, fake, admin, lifetime=10)
-    fake.fail_next_token_requests(token_service.TOKEN_ENDPOINT_ATTEMPTS - 1, status=502)
+    fake.fail_next_token_requests(tuning.TOKEN_ENDPOINT_ATTEMPTS - 1, status=502)
     token = token_service.valid_access_token(integration)
-    assert fake.counts["refresh_token"] == token_service.TOKEN_ENDPOINT_ATTEMPTS
+    assert fake.counts["refresh_token"] == tuning.TOKEN_ENDPOINT_ATTEMPTS
     assert me(fake, token).status_code == 200
     assert integration.status == "active"
 
@@ -128,12 +128,12 @@ def test_transient_failures_are_retried_with_backoff(db, fake, admin):
 def test_a_token_endpoint_that_stays_down_leaves_the_credentials_untouched(db, fake, admin):
     integration = connected(db, fake, admin, lifetime=10)
     ciphertext = integration.credential.ciphertext
-    fake.fail_next_token_requests(token_service.TOKEN_ENDPOINT_ATTEMPTS, status=503)
+    fake.fail_next_token_requests(tuning.TOKEN_ENDPOINT_ATTEMPTS, status=503)
 
     with pytest.raises(token_service.TokenRefreshUnavailable):
         token_service.valid_access_token(integration)
 
-    assert fake.counts["refresh_token"] == token_service.TOKEN_ENDPOINT_ATTEMPTS
+    assert fake.counts["refresh_token"] == tuning.TOKEN_ENDPOINT_ATTEMPTS
     db.session.expire_all()
     assert integration.credential.ciphertext == ciphertext
     assert integration.status == "active" and integration.last_error is None
@@ -143,7 +143,7 @@ def test_a_token_endpoint_that_stays_down_leaves_the_credentials_untouched(db, f
 
 def test_a_timeout_counts_as_transient(db, fake, admin, monkeypatch):
     integration = connected(db, fake, admin, lifetime=10)
-    monkeypatch.setattr(oauth, "TOKEN_ENDPOINT_TIMEOUT", httpx2.Timeout(0.2))
+    monkeypatch.setattr(tuning, "TOKEN_ENDPOINT_TIMEOUT", httpx2.Timeout(0.2))
     fake.hang_next_token_requests(1)
     token = token_service.valid_access_token(integration)
     assert me(fake, token).status_code == 200

@@ -14,9 +14,9 @@ import httpx2
 import pytest
 from sqlalchemy import select
 
+from app import tuning
 from app.integrations import oauth, registry
-from app.jobs import huey
-from app.jobs import refresh_idle_tokens
+from app.jobs import huey, refresh_idle_tokens
 from app.models import Integration, User
 from app.services import token_service
 from app.services.integration_service import IntegrationService
@@ -40,7 +40,7 @@ def fake(app, monkeypatch):
                 monkeypatch.setenv(name, value)
             monkeypatch.setenv(f"{slug.upper()}_CLIENT_ID", server.client_id)
             monkeypatch.setenv(f"{slug.upper()}_CLIENT_SECRET", server.client_secret)
-        monkeypatch.setattr(token_service, "RETRY_BACKOFF_SECONDS", 0.01)
+        monkeypatch.setattr(tuning, "RETRY_BACKOFF_SECONDS", 0.01)
         yield server
 
 

@@ -12,8 +12,15 @@ import httpx2
 import pytest
 
 from app.integrations.http import (
-    AuthError, BearerAuth, NotFoundError, PermanentError, ProviderClient, RateLimitedError, RetryPolicy,
-    TransientError, wait_from_headers,
+    AuthError,
+    BearerAuth,
+    NotFoundError,
+    PermanentError,
+    ProviderClient,
+    RateLimitedError,
+    RetryPolicy,
+    TransientError,
+    wait_from_headers,
 )
 from app.integrations.ratelimit import LocalLimiter, RateLimit
 

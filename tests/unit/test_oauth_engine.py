@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx2
 import pytest
 
+from app import tuning
 from app.integrations import oauth, registry
 from tests.fakes.oauth_provider import FakeOAuthProvider, s256
 
@@ -93,9 +94,9 @@ def test_states_are_unique_and_the_session_keeps_only_a_few(fake):
     session: dict = {}
     provider = provider_for(fake)
     states = [query(oauth.start_authorization(provider, session, user_id=1, redirect_uri=REDIRECT_URI))["state"]
-              for _ in range(oauth.MAX_PENDING_AUTHORIZATIONS + 2)]
+              for _ in range(tuning.MAX_PENDING_AUTHORIZATIONS + 2)]
     assert len(set(states)) == len(states)
-    assert list(session[oauth.SESSION_KEY]) == states[-oauth.MAX_PENDING_AUTHORIZATIONS:]
+    assert list(session[oauth.SESSION_KEY]) == states[-tuning.MAX_PENDING_AUTHORIZATIONS:]
 
 
 def test_code_exchange_returns_tokens_with_expiry(fake):
@@ -140,7 +141,7 @@ def test_bad_states_are_refused_and_consumed(fake, case):
     elif case == "other_provider":
         slug = "jira"
     elif case == "expired":
-        now += oauth.STATE_TTL_SECONDS + 1
+        now += tuning.STATE_TTL_SECONDS + 1
     with pytest.raises(oauth.StateError):
         oauth.take_pending(session, slug=slug, user_id=user_id, state=state, now=now)
     if case != "missing" and case != "unknown":
@@ -200,7 +201,7 @@ def test_transient_failures_are_told_apart_from_dead_grants(fake, monkeypatch):
     fake.fail_next_token_requests(1, status=400, error="temporarily_unavailable")
     with pytest.raises(oauth.TokenEndpointUnavailable):
         oauth.refresh(provider, token.refresh_token)
-    monkeypatch.setattr(oauth, "TOKEN_ENDPOINT_TIMEOUT", httpx2.Timeout(0.2))
+    monkeypatch.setattr(tuning, "TOKEN_ENDPOINT_TIMEOUT", httpx2.Timeout(0.2))
     fake.hang_next_token_requests(1)
     with pytest.raises(oauth.TokenEndpointUnavailable, match="in time"):
         oauth.refresh(provider, token.refresh_token)

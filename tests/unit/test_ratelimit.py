@@ -9,9 +9,14 @@ import uuid
 
 import pytest
 
-from app.integrations import tuning
+from app import tuning
 from app.integrations.ratelimit import (
-    LocalLimiter, RateLimit, RedisLimiter, SlotUnavailable, limit_for, limiter_for,
+    LocalLimiter,
+    RateLimit,
+    RedisLimiter,
+    SlotUnavailable,
+    limit_for,
+    limiter_for,
 )
 
 REDIS_URL = os.environ.get("REDIS_URL")

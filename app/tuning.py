@@ -1,4 +1,4 @@
-"""Tuning constants of the provider HTTP client and its rate limiters, in one place.
+"""Every tuning constant of the integration system, in one place.
 
 Change a number here, not in the code that uses it. Per-provider limits are
 deliberately a little below what each provider documents, so that several
@@ -6,7 +6,12 @@ workers sharing one limiter never reach the provider's own ceiling.
 """
 from __future__ import annotations
 
-# Retries (app.integrations.http.RetryPolicy defaults).
+from datetime import timedelta
+
+import httpx2
+
+# -- provider HTTP client (app.integrations.http) ----------------------------------
+# Retries (RetryPolicy defaults).
 MAX_ATTEMPTS = 5                  # first try included
 BACKOFF_BASE_SECONDS = 0.5        # first retry waits about this long, doubling after
 BACKOFF_CAP_SECONDS = 30.0        # no single backoff is longer than this
@@ -37,3 +42,30 @@ PROVIDER_LIMITS: dict[str, tuple[int, float, int | None]] = {
     "xero": (55, 60.0, 5),              # 60 per minute per tenant, 5 concurrent
     "google_calendar": (8, 1.0, 4),     # per-user quota of the Calendar API
 }
+
+
+# -- OAuth (app.integrations.oauth, app.services.token_service) ---------------------
+
+STATE_TTL_SECONDS = 10 * 60          # an authorization must come back within this
+MAX_PENDING_AUTHORIZATIONS = 5       # per browser session; keeps the session cookie small
+TOKEN_ENDPOINT_TIMEOUT = httpx2.Timeout(10.0, connect=5.0)
+REFRESH_MARGIN_SECONDS = 5 * 60      # refresh this long before the access token expires
+TOKEN_ENDPOINT_ATTEMPTS = 3          # transient failures (5xx, timeouts) are retried this often in all
+RETRY_BACKOFF_SECONDS = 0.5          # first pause between attempts; doubles each time
+LOCK_WAIT_SECONDS = 30               # how long a worker waits for another one's refresh
+
+
+# -- sync engine (app.services.sync_service, webhooks) ------------------------------
+DEFAULT_SYNC_INTERVAL_MINUTES = 15
+MIN_SYNC_INTERVAL_MINUTES = 5
+# A running sync whose heartbeat is older than this is taken as dead (worker killed).
+SYNC_STALE_AFTER_SECONDS = 600
+PUSH_MAX_ATTEMPTS = 6
+# Deliveries stored but not processed after this long are enqueued again by the scheduler.
+WEBHOOK_REENQUEUE_AFTER_SECONDS = 60
+WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
+
+
+def push_backoff(attempts: int) -> timedelta:
+    """1 min, 2, 4, 8, ... capped at 1 hour."""
+    return timedelta(minutes=min(2 ** max(attempts - 1, 0), 60))
