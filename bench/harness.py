@@ -110,7 +110,8 @@ def register_paged_fake(api_base: str, requests_per_second: int | None = None):
     connector_for gives every client the provider's rate limit (tuning.PROVIDER_LIMITS):
     declare the limit the fake enforces, or, when it enforces none, one it never reaches,
     so the benchmark measures the engine rather than an unknown provider's default budget."""
-    from app.integrations import registry, tuning
+    from app import tuning
+    from app.integrations import registry
     from tests.fakes.paged_connector import PagedConnector
 
     registry._CONNECTORS[PAGED_SLUG] = PagedConnector
