@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import time
 from contextlib import contextmanager
 from datetime import timedelta
@@ -23,7 +24,7 @@ from app.models import ExternalLink, Integration, IntegrationCredential, OutboxI
 from app.models.base import utcnow
 from tests.fakes.paged_connector import sign
 from tests.fakes.paged_provider import Faults, PagedProvider
-from tests.integration.test_sync_engine import finished_entry, make_integration, paged_registered  # noqa: F401
+from tests.integration.test_sync_engine import finished_entry, paged_registered  # noqa: F401
 
 REDIS_URL = os.environ.get("REDIS_URL")
 RECORDS = 250
@@ -46,6 +47,21 @@ def fake():
         yield provider
 
 
+def make_integration(db, fake_url: str, monkeypatch) -> Integration:
+    """The global paged integration, with an id no other test's database uses: the
+    Redis rate limiter's key is provider + integration id alone, so the integration
+    #1 of every test (and of every installation on that Redis) would share one budget,
+    and the slot a killed worker leaves behind would follow into the next test."""
+    monkeypatch.setenv("PAGED_API_BASE", fake_url)
+    integration = Integration(id=secrets.randbelow(10**9) + 10**6, provider="paged", is_global=True,
+                              status="active", settings={})
+    integration.credential = IntegrationCredential(kind="api_key")
+    integration.credential.payload = {"token": "paged-token", "webhook_secret": "whsec-test"}
+    db.session.add(integration)
+    db.session.commit()
+    return integration
+
+
 @pytest.fixture
 def integration(db, fake, monkeypatch, paged_registered):  # noqa: F811
     return make_integration(db, fake.url, monkeypatch)
@@ -64,15 +80,16 @@ def consumer(workers: int = 2):
         running.stop(graceful=True)
 
 
-def wait_until(db, condition, what: str, timeout: float = 30.0) -> None:
-    """Poll the database (a fresh view each time) until `condition()` holds."""
+def wait_until(db, condition, what: str, timeout: float = 30.0, explain=lambda: "") -> None:
+    """Poll the database (a fresh view each time) until `condition()` holds;
+    `explain()` tells what was going on when it does not."""
     deadline = time.monotonic() + timeout
     while True:
         db.session.rollback()  # end our snapshot: see what the workers committed
         if condition():
             return
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n{explain()}")
         time.sleep(0.05)
 
 

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,15 +16,22 @@ import pytest
 from sqlalchemy import select, update
 
 from app import jobs
-from app.models import ExternalLink, Project, SyncCursor, SyncRun
+from app.models import ExternalLink, Integration, IntegrationCredential, Project, SyncCursor, SyncRun, WebhookDelivery
 from app.models.base import utcnow
-from app.services import tuning
+from app.services import sync_service
 from app.services.sync_service import SyncAlreadyRunning, run_sync
 from tests.fakes.paged_provider import Faults, PagedProvider
 from tests.integration.test_jobs import (  # noqa: F401  (queue, paged_registered: fixtures)
-    assert_imported_exactly_once, assert_one_run_imported_everything, count, no_run_in_progress, paged_registered, queue,
-    runs, wait_until)
-from tests.integration.test_sync_engine import make_integration
+    assert_imported_exactly_once,
+    assert_one_run_imported_everything,
+    count,
+    make_integration,
+    no_run_in_progress,
+    paged_registered,
+    queue,
+    runs,
+    wait_until,
+)
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -40,12 +48,18 @@ class Workers:
             self.env["REDIS_URL"] = app.config["REDIS_URL"]
         self.logs = logs
         self.started: list[tuple[subprocess.Popen, Path]] = []
+        self.dump_stacks_on_failure: list[subprocess.Popen] = []
 
     def start(self, *args: str) -> subprocess.Popen:
+        """The test worker: `timehub worker` with the paged fake's connector plugged in."""
+        process = self.start_command(sys.executable, "-m", "tests.fakes.worker_entry", *args)
+        self.dump_stacks_on_failure.append(process)
+        return process
+
+    def start_command(self, *argv: str) -> subprocess.Popen:
         log = self.logs / f"worker-{len(self.started) + 1}.log"
         with log.open("wb") as out:
-            process = subprocess.Popen([sys.executable, "-m", "tests.fakes.worker_entry", *args], cwd=REPOSITORY,
-                                       env=self.env, stdout=out, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(argv, cwd=REPOSITORY, env=self.env, stdout=out, stderr=subprocess.STDOUT)
         self.started.append((process, log))
         return process
 
@@ -55,6 +69,10 @@ class Workers:
         assert process.wait(timeout=30) == 0, self.output()
 
     def output(self) -> str:
+        for process in self.dump_stacks_on_failure:
+            if process.poll() is None:
+                process.send_signal(signal.SIGUSR1)  # worker_entry prints its threads' stacks
+        time.sleep(0.5)
         return "\n".join(f"--- {log.name}\n{log.read_text()[-3000:]}" for _, log in self.started)
 
     def skipped_as_already_running(self) -> int:
@@ -67,6 +85,13 @@ class Workers:
                 process.wait(timeout=10)
 
 
+def state(db, job_queue) -> str:
+    """What a timed-out wait shows: the runs and the jobs still queued."""
+    lines = [f"run {r.id} {r.trigger} {r.status} pulled={r.pulled} created={r.created} error={r.error}"
+             for r in runs(db)]
+    return "\n".join(lines + [f"queued: {[task.name for task in job_queue.pending()]}", ""])
+
+
 @pytest.fixture
 def slow_fake():
     """Every request takes 0.3 s, so a sync lasts long enough for other workers to collide with it."""
@@ -76,7 +101,7 @@ def slow_fake():
 
 
 @pytest.fixture
-def workers(app, queue, slow_fake, tmp_path):
+def workers(app, queue, slow_fake, tmp_path):  # noqa: F811
     started = Workers(app, slow_fake.url, tmp_path)
     yield started
     started.kill_all()
@@ -88,9 +113,10 @@ def test_worker_processes_asked_to_sync_one_integration_at_once_never_run_it_twi
     for _ in range(4):
         jobs.sync_integration(integration.id, trigger="manual")
 
-    first, second = workers.start("worker", "--workers", "2"), workers.start("worker", "--workers", "2")
+    first, second = workers.start("--workers", "2"), workers.start("--workers", "2")
     wait_until(db, lambda: queue.pending_count() == 0 and count(db, Project) == 250 and no_run_in_progress(db),
-               "the queued syncs to be done")
+               "the queued syncs to be done",
+               explain=lambda: state(db, queue) + workers.output())
     workers.stop(first)
     workers.stop(second)
 
@@ -111,9 +137,10 @@ def test_a_worker_killed_mid_import_is_resumed_by_the_next_run_without_loss_or_d
         workers = Workers(app, fake.url, tmp_path)
         try:
             jobs.sync_integration(integration.id, trigger="manual")
-            victim = workers.start("worker")
+            victim = workers.start()
             wait_until(db, lambda: count(db, ExternalLink) >= 200 and count(db, SyncCursor) == 1,
-                       "the first pages to be committed")
+                       "the first pages to be committed",
+                       explain=lambda: state(db, queue) + workers.output())
             victim.send_signal(signal.SIGKILL)
             assert victim.wait(timeout=10) == -signal.SIGKILL
 
@@ -128,14 +155,15 @@ def test_a_worker_killed_mid_import_is_resumed_by_the_next_run_without_loss_or_d
             with pytest.raises(SyncAlreadyRunning):
                 run_sync(integration.id)
             db.session.execute(update(SyncRun).where(SyncRun.id == dead.id).values(
-                heartbeat_at=utcnow() - timedelta(seconds=tuning.SYNC_STALE_AFTER_SECONDS + 1)))
+                heartbeat_at=utcnow() - timedelta(seconds=sync_service.tuning.SYNC_STALE_AFTER_SECONDS + 1)))
             db.session.commit()
 
             fake.faults = Faults()  # the rest of the import at full speed
             jobs.sync_integration(integration.id, trigger="manual")
-            successor = workers.start("worker")
+            successor = workers.start()
             wait_until(db, lambda: count(db, SyncRun, SyncRun.status == "succeeded") >= 1
-                       and queue.pending_count() == 0 and no_run_in_progress(db), "the next run to finish")
+                       and queue.pending_count() == 0 and no_run_in_progress(db), "the next run to finish",
+                       explain=lambda: state(db, queue) + workers.output())
             workers.stop(successor)
         finally:
             workers.kill_all()
@@ -147,3 +175,28 @@ def test_a_worker_killed_mid_import_is_resumed_by_the_next_run_without_loss_or_d
     assert (resumed.pulled, resumed.created) == (records - committed, records - committed)  # from the saved page on
     assert all(r.status == "succeeded" and r.created == 0 for r in later)
     assert_imported_exactly_once(db, records)
+
+
+def test_the_timehub_worker_command_consumes_this_installations_queue(db, queue, app, tmp_path):  # noqa: F811
+    """The real console script, configured only by the environment, takes the job this app queued."""
+    integration = Integration(provider="trello", is_global=True, status="active", settings={},
+                              last_sync_at=utcnow())  # not due: the worker's scheduler queues nothing of its own
+    integration.credential = IntegrationCredential(kind="api_key")
+    integration.credential.payload = {"api_key": "k" * 32, "token": "t" * 64}
+    db.session.add(integration)
+    db.session.flush()
+    delivery = WebhookDelivery(integration_id=integration.id, delivery_id="d-1", event="updateCard", body="{}")
+    db.session.add(delivery)
+    db.session.commit()
+    jobs.process_webhook(delivery.id)
+
+    workers = Workers(app, "http://127.0.0.1:9", tmp_path)
+    workers.env["TRELLO_API_BASE"] = "http://127.0.0.1:9"  # nothing listens: no call may leave this machine
+    try:
+        worker = workers.start_command(str(Path(sys.executable).with_name("timehub")), "worker", "--workers", "1")
+        wait_until(db, lambda: db.session.get(WebhookDelivery, delivery.id).processed_at is not None
+                   and queue.pending_count() == 0, "the worker to process the delivery",
+                   explain=lambda: state(db, queue) + workers.output())
+        workers.stop(worker)  # SIGINT: a clean exit
+    finally:
+        workers.kill_all()
