@@ -61,6 +61,8 @@ MIN_SYNC_INTERVAL_MINUTES = 5
 # A running sync whose heartbeat is older than this is taken as dead (worker killed).
 SYNC_STALE_AFTER_SECONDS = 600
 PUSH_MAX_ATTEMPTS = 6
+# A run keeps pushing changes queued while it pushes, this many rounds at most.
+PUSH_ROUNDS_PER_RUN = 5
 # Deliveries stored but not processed after this long are enqueued again by the scheduler.
 WEBHOOK_REENQUEUE_AFTER_SECONDS = 60
 WEBHOOK_MAX_BODY_BYTES = 1024 * 1024

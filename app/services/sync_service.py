@@ -171,8 +171,9 @@ def _finish(session: Session, integration: Integration, run: SyncRun, error: str
     run.status = "failed" if error else "succeeded"
     run.finished_at = utcnow()
     run.error = error
-    integration.last_sync_at = run.finished_at
-    integration.last_sync_status = run.status
+    if run.trigger != "push":  # a push alone is no sync: the schedule still counts from the last pull
+        integration.last_sync_at = run.finished_at
+        integration.last_sync_status = run.status
     integration.last_error = error
     session.commit()
 
@@ -242,18 +243,24 @@ def _due_items(session: Session, integration_id: int) -> list[OutboxItem]:
         OutboxItem.next_attempt_at <= utcnow()).order_by(OutboxItem.id)))
 
 
-def _push(session: Session, integration: Integration, connector: Connector, run: SyncRun | None) -> int:
+def _push(session: Session, integration: Integration, connector: Connector, run: SyncRun) -> int:
+    """Send what waits in the outbox. Only the holder of the integration's running
+    run gets here, so no two workers ever push the same change; changes queued
+    while this runs are picked up before it ends."""
     pushed = 0
-    latest: OrderedDict[tuple[str, int], list[OutboxItem]] = OrderedDict()
-    for item in _due_items(session, integration.id):
-        latest.setdefault((item.local_kind, item.local_id), []).append(item)
-    for (kind, local_id), items in latest.items():
-        ok = _push_one(session, integration, connector, kind, local_id, items)
-        pushed += ok
-        if run is not None:
+    for _round in range(tuning.PUSH_ROUNDS_PER_RUN):
+        latest: OrderedDict[tuple[str, int], list[OutboxItem]] = OrderedDict()
+        for item in _due_items(session, integration.id):
+            latest.setdefault((item.local_kind, item.local_id), []).append(item)
+        if not latest:
+            break
+        for (kind, local_id), items in latest.items():
+            ok = _push_one(session, integration, connector, kind, local_id, items)
+            pushed += ok
             run.pushed += ok
             run.failed += not ok and items[-1].status == "failed"
-        session.commit()
+            run.heartbeat_at = utcnow()
+            session.commit()
     return pushed
 
 
@@ -295,11 +302,26 @@ def _push_one(session: Session, integration: Integration, connector: Connector, 
 
 
 def push_pending(integration_id: int, connector_factory: ConnectorFactory = connector_for) -> int:
+    """Push the outbox of one integration as a run of its own ("push"). When a sync
+    or another push holds the integration, that run sends the waiting changes."""
     session = db.session
     integration = session.get(Integration, integration_id)
     if integration is None or integration.status != "active":
         return 0
-    return _push(session, integration, connector_factory(integration), None)
+    if not _due_items(session, integration_id):
+        return 0
+    try:
+        run = start_run(session, integration, "push")
+    except SyncAlreadyRunning:
+        return 0
+    try:
+        pushed = _push(session, integration, connector_factory(integration), run)
+    except Exception as exc:
+        session.rollback()
+        _finish(session, integration, run, getattr(exc, "message", None) or f"internal error ({type(exc).__name__})")
+        raise
+    _finish(session, integration, run, None)
+    return pushed
 
 
 def retry_failed(session: Session, integration_id: int) -> int:
