@@ -45,11 +45,11 @@ def _queue_entries(count: int) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from sqlalchemy import func, select
-    from tests.fakes.paged_provider import PagedProvider
 
     from app.extensions import db
     from app.models import OutboxItem
     from app.services.sync_service import push_pending
+    from tests.fakes.paged_provider import PagedProvider
 
     with bench_app(), PagedProvider(records=0, rate_limit=(args.limit, WINDOW_SECONDS)) as fake:
         register_paged_fake(fake.url, requests_per_second=args.limit)

@@ -54,9 +54,8 @@ def check_provider(slug: str) -> None:
 def run(args: argparse.Namespace) -> None:
     if args.provider and args.provider != "paged":
         check_provider(args.provider)
-    from tests.fakes.paged_provider import PagedProvider
-
     from app.services.sync_service import run_sync
+    from tests.fakes.paged_provider import PagedProvider
 
     with bench_app(), PagedProvider(records=args.records, max_page_size=100) as fake:
         register_paged_fake(fake.url)

@@ -48,10 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from tests.fakes.paged_provider import PagedProvider
-
     from app.extensions import db
     from app.services.sync_service import run_sync
+    from tests.fakes.paged_provider import PagedProvider
 
     with bench_app(), PagedProvider(records=args.records, max_page_size=100) as fake:
         register_paged_fake(fake.url)
