@@ -18,6 +18,8 @@ from huey import Huey, crontab
 from huey.consumer import Consumer
 from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
 
+from app import tuning
+
 log = logging.getLogger(__name__)
 
 # Storage is chosen by init_app(); until then nothing can be enqueued by accident.
@@ -74,11 +76,15 @@ def run_worker(workers: int) -> None:
 @huey.task(name="sync_integration")
 @in_app_context
 def sync_integration(integration_id: int, trigger: str = "schedule") -> None:
-    from app.services.sync_service import SyncAlreadyRunning, run_sync
+    from app.services.sync_service import SyncAlreadyRunning, run_sync, running_trigger
     try:
         run_sync(integration_id, trigger=trigger)
     except SyncAlreadyRunning:
-        log.info("sync of integration %s already running; skipped", integration_id)
+        if running_trigger(integration_id) == "push":
+            # A push holds the integration only briefly: pull right after it instead of dropping the sync.
+            sync_integration.schedule((integration_id,), {"trigger": trigger}, delay=tuning.SYNC_AFTER_PUSH_DELAY_SECONDS)
+        else:
+            log.info("sync of integration %s already running; skipped", integration_id)
 
 
 @huey.task(name="push_outbox")

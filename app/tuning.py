@@ -63,6 +63,8 @@ SYNC_STALE_AFTER_SECONDS = 600
 PUSH_MAX_ATTEMPTS = 6
 # A run keeps pushing changes queued while it pushes, this many rounds at most.
 PUSH_ROUNDS_PER_RUN = 5
+# A sync that finds a push holding its integration runs again this much later.
+SYNC_AFTER_PUSH_DELAY_SECONDS = 2
 # Deliveries stored but not processed after this long are enqueued again by the scheduler.
 WEBHOOK_REENQUEUE_AFTER_SECONDS = 60
 WEBHOOK_MAX_BODY_BYTES = 1024 * 1024

@@ -26,8 +26,8 @@ def receive(slug: str, token: str):
         intake = webhook_service.receive(slug, token, request.headers, body, request.url)
     except WebhookRejected as exc:
         return jsonify(error=exc.reason), exc.status
-    if intake.delivery is not None:
-        _enqueue(intake.delivery.id)
+    if intake.delivery_id is not None:
+        _enqueue(intake.delivery_id)
     return jsonify(status=intake.message), intake.status
 
 

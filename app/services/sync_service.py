@@ -167,6 +167,12 @@ def start_run(session: Session, integration: Integration, trigger: str) -> SyncR
     return run
 
 
+def running_trigger(integration_id: int) -> str | None:
+    """What the integration's running run was started for ("push", "manual", ...), if one runs."""
+    return db.session.scalar(select(SyncRun.trigger).where(
+        SyncRun.integration_id == integration_id, SyncRun.status == "running"))
+
+
 def _finish(session: Session, integration: Integration, run: SyncRun, error: str | None) -> None:
     run.status = "failed" if error else "succeeded"
     run.finished_at = utcnow()
@@ -237,10 +243,24 @@ def record_change(session: Session, kind: str, record, action: str) -> None:
                                    action=action))
 
 
-def _due_items(session: Session, integration_id: int) -> list[OutboxItem]:
-    return list(session.scalars(select(OutboxItem).where(
-        OutboxItem.integration_id == integration_id, OutboxItem.status == "pending",
-        OutboxItem.next_attempt_at <= utcnow()).order_by(OutboxItem.id)))
+def _due(integration_id: int):
+    return (OutboxItem.integration_id == integration_id, OutboxItem.status == "pending",
+            OutboxItem.next_attempt_at <= utcnow())
+
+
+def _has_due_items(session: Session, integration_id: int) -> bool:
+    return session.scalar(select(OutboxItem.id).where(*_due(integration_id)).limit(1)) is not None
+
+
+def _due_records(session: Session, integration_id: int) -> OrderedDict[tuple[str, int], int]:
+    """(kind, local id) -> the newest due outbox id, oldest first. Only ids: the rows
+    themselves are loaded one record at a time, so each commit expires little."""
+    latest: OrderedDict[tuple[str, int], int] = OrderedDict()
+    for item_id, kind, local_id in session.execute(select(
+            OutboxItem.id, OutboxItem.local_kind, OutboxItem.local_id).where(*_due(integration_id))
+            .order_by(OutboxItem.id)):
+        latest[(kind, local_id)] = item_id
+    return latest
 
 
 def _push(session: Session, integration: Integration, connector: Connector, run: SyncRun) -> int:
@@ -249,12 +269,13 @@ def _push(session: Session, integration: Integration, connector: Connector, run:
     while this runs are picked up before it ends."""
     pushed = 0
     for _round in range(tuning.PUSH_ROUNDS_PER_RUN):
-        latest: OrderedDict[tuple[str, int], list[OutboxItem]] = OrderedDict()
-        for item in _due_items(session, integration.id):
-            latest.setdefault((item.local_kind, item.local_id), []).append(item)
+        latest = _due_records(session, integration.id)
         if not latest:
             break
-        for (kind, local_id), items in latest.items():
+        for (kind, local_id), newest_id in latest.items():
+            items = list(session.scalars(select(OutboxItem).where(
+                *_due(integration.id), OutboxItem.local_kind == kind, OutboxItem.local_id == local_id,
+                OutboxItem.id <= newest_id).order_by(OutboxItem.id)))
             ok = _push_one(session, integration, connector, kind, local_id, items)
             pushed += ok
             run.pushed += ok
@@ -308,7 +329,7 @@ def push_pending(integration_id: int, connector_factory: ConnectorFactory = conn
     integration = session.get(Integration, integration_id)
     if integration is None or integration.status != "active":
         return 0
-    if not _due_items(session, integration_id):
+    if not _has_due_items(session, integration_id):
         return 0
     try:
         run = start_run(session, integration, "push")

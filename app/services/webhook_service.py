@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Intake:
     status: int
-    delivery: WebhookDelivery | None  # None when replayed
+    delivery_id: int | None  # the stored delivery's row id; None when replayed
     message: str
 
 
@@ -39,7 +40,7 @@ def receive(slug: str, token: str, headers, body: bytes, url: str) -> Intake:
         connector_class = registry.get_connector(slug)
     except registry.UnknownProvider:
         raise WebhookRejected(404, "unknown provider") from None
-    integration = db.session.scalars(select(Integration).where(
+    integration = db.session.scalars(select(Integration).options(joinedload(Integration.credential)).where(
         Integration.provider == slug, Integration.webhook_token == token)).one_or_none()
     if integration is None or integration.status == "not_configured":
         raise WebhookRejected(404, "unknown webhook address")
@@ -53,23 +54,23 @@ def receive(slug: str, token: str, headers, body: bytes, url: str) -> Intake:
                                event=(event.event or "")[:100] or None, body=body.decode())
     db.session.add(delivery)
     try:
+        db.session.flush()
+        stored_id = delivery.id  # read before the commit expires it: no reload
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
         return Intake(200, None, "duplicate delivery ignored")
-    return Intake(202, delivery, "accepted")
+    return Intake(202, stored_id, "accepted")
 
 
 def _webhook_secrets(integration: Integration) -> dict:
-    """What a connector may need to verify: the app's secret setup values and the
-    integration's own credentials (Trello signs with its API secret)."""
-    secrets: dict = {}
-    app = IntegrationService().app_record(integration.provider)
-    if app is not None:
-        secrets.update(app.payload)
-    if integration.credential is not None:
-        secrets.update(integration.credential.payload)
-    return secrets
+    """What a connector verifies with: an OAuth provider's secret setup values
+    (GitHub's webhook secret, Slack's signing secret) live on its app; an
+    API-key provider's on the integration's own credential."""
+    if registry.get_spec(integration.provider).auth_kind == "oauth2":
+        app = IntegrationService().app_record(integration.provider)
+        return app.payload if app is not None else {}
+    return integration.credential.payload if integration.credential is not None else {}
 
 
 def process_delivery(delivery_id: int, connector_factory=connector_for) -> None:
