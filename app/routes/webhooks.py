@@ -6,9 +6,9 @@ import logging
 from flask import Blueprint, jsonify, request
 
 from app import tuning
-from app.services import webhook_service
 from app.extensions import csrf
 from app.integrations.base import WebhookRejected
+from app.services import webhook_service
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
