@@ -58,6 +58,7 @@ LOCK_WAIT_SECONDS = 30               # how long a worker waits for another one's
 # -- sync engine (app.services.sync_service, webhooks) ------------------------------
 DEFAULT_SYNC_INTERVAL_MINUTES = 15
 MIN_SYNC_INTERVAL_MINUTES = 5
+MAX_SYNC_INTERVAL_MINUTES = 24 * 60
 # A running sync whose heartbeat is older than this is taken as dead (worker killed).
 SYNC_STALE_AFTER_SECONDS = 600
 PUSH_MAX_ATTEMPTS = 6

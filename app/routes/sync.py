@@ -20,7 +20,7 @@ from app.integrations import registry
 from app.integrations.base import ProviderSpec
 from app.models import Integration, OutboxItem, SyncRun
 from app.models.base import utcnow
-from app.services.integration_service import Forbidden, IntegrationService, NotFound
+from app.services.integration_service import Forbidden, IntegrationError, IntegrationService, NotFound
 
 bp = Blueprint("sync", __name__)
 timefmt.register_filters(bp)
@@ -191,6 +191,7 @@ def show(integration_id: int):
         progress=_progress(integration_id, _queued_after()), running=_active_run(integration_id) is not None,
         runs=runs, bars=bars, peak=peak, chart_width=max(len(bars), 1) * CHART_SLOT, chart_height=CHART_HEIGHT,
         failed=failed, failed_total=failed_total, default_interval=tuning.DEFAULT_SYNC_INTERVAL_MINUTES,
+        min_interval=tuning.MIN_SYNC_INTERVAL_MINUTES, max_interval=tuning.MAX_SYNC_INTERVAL_MINUTES,
         syncs_anything=_syncs_anything(spec.slug),
     )
 
@@ -245,4 +246,20 @@ def retry(integration_id: int):
         flash(f"{count} failed push{'es' if count != 1 else ''} queued again.", "success")
     else:
         flash("There were no failed pushes to retry.", "info")
+    return redirect(url_for("sync.show", integration_id=integration_id))
+
+
+@bp.post("/integrations/<int:integration_id>/interval")
+@login_required
+def set_interval(integration_id: int):
+    integration, spec = _managed(integration_id)
+    try:
+        minutes = int(request.form.get("sync_interval_minutes", ""))
+        IntegrationService().set_sync_interval(current_user, integration, minutes)
+    except ValueError:
+        flash("The sync interval must be a whole number of minutes.", "error")
+    except IntegrationError as exc:
+        flash(exc.message, "error")
+    else:
+        flash(f"{spec.name} now syncs every {minutes} minutes.", "success")
     return redirect(url_for("sync.show", integration_id=integration_id))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from app import tuning
 from app.extensions import db
 from app.integrations import registry
 from app.integrations.base import AccountInfo, ProviderSpec
@@ -272,6 +273,16 @@ class IntegrationService:
         integration.last_error = None
         self.session.commit()
         return warning
+
+    def set_sync_interval(self, actor: User, integration: Integration, minutes: int) -> None:
+        """How often the scheduler pulls this integration (per integration)."""
+        self.require_manage(actor, self.spec(integration.provider))
+        low, high = tuning.MIN_SYNC_INTERVAL_MINUTES, tuning.MAX_SYNC_INTERVAL_MINUTES
+        if not low <= minutes <= high:
+            raise IntegrationError(f"Choose between {low} and {high} minutes.",
+                                   {"sync_interval_minutes": f"Between {low} and {high}."})
+        integration.settings = {**(integration.settings or {}), "sync_interval_minutes": minutes}
+        self.session.commit()
 
     @staticmethod
     def _revoke(integration: Integration) -> str | None:

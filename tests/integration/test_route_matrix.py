@@ -193,6 +193,10 @@ ROWS: list[Row] = [
     action("sync.retry", "/integrations/{global_integration}/retry", LOGIN, 403, 302, "global: admins only"),
     action("sync.retry", "/integrations/{other_integration}/retry", LOGIN, 404, 404,
            "another user's per-user integration"),
+    action("sync.set_interval", "/integrations/{global_integration}/interval", LOGIN, 403, 302,
+           "global: admins only"),
+    action("sync.set_interval", "/integrations/{user_integration}/interval", LOGIN, 302, 404,
+           "the user's own per-user integration"),
 
     # -- API and webhooks: their own answers ---------------------------------------------------
     page("api.integrations", "/api/v1/integrations", 401, 200, 200),

@@ -283,3 +283,17 @@ def test_a_connector_that_syncs_nothing_says_so_instead_of_queueing(db, admin_cl
                          follow_redirects=True)
     assert "does not import or push anything yet" in response.get_data(as_text=True)
     assert app.extensions["timehub.jobs"].pending_count() == 0
+
+
+def test_the_sync_interval_is_set_per_integration(db, admin_client, user_client, jira):
+    page = f"/integrations/{jira.id}"
+    response = post_form(admin_client, f"{page}/interval", {"sync_interval_minutes": "45"}, page=page)
+    assert response.status_code == 302
+    db.session.refresh(jira)
+    assert jira.settings["sync_interval_minutes"] == 45
+    for bad in ("2", "99999", "soon"):
+        post_form(admin_client, f"{page}/interval", {"sync_interval_minutes": bad}, page=page)
+        db.session.refresh(jira)
+        assert jira.settings["sync_interval_minutes"] == 45
+    assert post_form(user_client, f"{page}/interval", {"sync_interval_minutes": "30"}, page=page).status_code == 403
+    assert 'name="sync_interval_minutes"' not in user_client.get(page).get_data(as_text=True)
