@@ -47,11 +47,11 @@ def integration(db, fake, monkeypatch, paged_registered):
     return make_integration(db, fake.url, monkeypatch)
 
 
-def fast_factory(base_url: str):
+def fast_factory(base_url: str, read_timeout: float = 0.25):
     """Short timeouts and backoffs so injected faults cost milliseconds."""
     def factory(integration):
         client = ProviderClient("Paged fake", base_url, auth_headers={"Authorization": "Bearer paged-token"},
-                                timeout=httpx2.Timeout(0.25, connect=1.0),
+                                timeout=httpx2.Timeout(read_timeout, connect=1.0),
                                 retry=RetryPolicy(max_attempts=10, backoff_base=0.005, backoff_cap=0.05,
                                                   max_total_wait=30, max_rate_limit_wait=5))
         return PagedConnector(integration, client)
@@ -331,3 +331,30 @@ def test_connections_send_calls_to_the_connected_site_tenant_or_company(db, admi
     db.session.commit()
     gitlab = connector_for(gitlab_integration)
     assert str(gitlab.client._http.base_url) == "https://git.example.org/api/v4/"
+
+
+def test_with_20_percent_faults_a_push_of_1000_entries_creates_each_exactly_once(db, user, monkeypatch,
+                                                                                 paged_registered):
+    """Timeouts and resets after the provider did the work are the hard case: only the
+    outbox id, sent as an idempotency key, keeps the retry from creating a second copy."""
+    faults = Faults(rate=0.2, retry_after="0.01", latency=0.002, hang=0.12)
+    with PagedProvider(records=0, faults=faults, seed=11) as fake:
+        integration = make_integration(db, fake.url, monkeypatch)
+        start = utcnow() - timedelta(days=2)
+        entries = [TimeEntry(user_id=user.id, description=f"entry {n:04d}", started_at=start,
+                             ended_at=start + timedelta(minutes=30)) for n in range(1000)]
+        db.session.add_all(entries)
+        db.session.flush()
+        for entry in entries:
+            record_change(db.session, "time_entry", entry, "upsert")
+        db.session.commit()
+        pushed = 0
+        for _ in range(5):  # items whose attempts ran out of retries wait for the next run
+            db.session.execute(OutboxItem.__table__.update().values(next_attempt_at=utcnow()))
+            db.session.commit()
+            pushed += sync_service.push_pending(integration.id, connector_factory=fast_factory(fake.url, 0.06))
+        assert sum(fake.stats.faults.values()) > 50
+        titles = [record["title"] for record in fake.created]
+    assert pushed == 1000
+    assert sorted(titles) == [f"entry {n:04d}" for n in range(1000)]
+    assert db.session.scalar(select(func.count()).select_from(ExternalLink)) == 1000
