@@ -342,9 +342,6 @@ def test_push_jobs_and_a_sync_of_the_same_integration_share_the_work_without_err
     assert all(r.status == "succeeded" for r in runs(db))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "app/jobs.py sync_integration drops a sync that meets a running run; since pushes hold the integration as "
-    "'push' runs, a 'Sync now' that arrives during a short push is lost (nothing pulls until the next due time)"))
 def test_a_sync_that_meets_a_push_in_progress_runs_once_the_push_is_done(db, queue, fake, integration):
     synced_a_moment_ago(db, integration)
     push = start_run(db.session, integration, "push")  # a push job holds the integration
