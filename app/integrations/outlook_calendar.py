@@ -1,12 +1,13 @@
 """Outlook Calendar (Microsoft Graph): a shared team calendar <-> time entries."""
-from app.integrations.base import CALENDAR, Connector, ProviderSpec
+from app.integrations.base import CALENDAR, ProviderSpec
 from app.integrations.microsoft import (
     GRAPH_API,
     MICROSOFT_APP_FIELDS,
     MICROSOFT_AUTHORIZE_URL,
+    MICROSOFT_CONSOLE_URL,
+    MICROSOFT_REGISTER_STEPS,
     MICROSOFT_TOKEN_URL,
-    graph_account,
-    no_revocation,
+    MicrosoftIdentity,
 )
 
 SPEC = ProviderSpec(
@@ -19,22 +20,13 @@ SPEC = ProviderSpec(
     token_url=MICROSOFT_TOKEN_URL,
     api_base=GRAPH_API,
     scopes=("offline_access", "User.Read", "Calendars.ReadWrite", "Calendars.ReadWrite.Shared"),
-    console_url="https://entra.microsoft.com/#view/Microsoft_AAD_RegisteredApps/ApplicationsListBlade",
-    register_steps=(
-        "Register an application in Microsoft Entra ID (App registrations > New registration).",
-        "Add a Web platform redirect URI: the one below.",
-        "Under API permissions add the delegated Microsoft Graph permissions listed below.",
-        "Create a client secret under Certificates & secrets and copy it with the application (client) ID.",
-    ),
+    console_url=MICROSOFT_CONSOLE_URL,
+    register_steps=MICROSOFT_REGISTER_STEPS,
     setup_fields=MICROSOFT_APP_FIELDS,
     capabilities=frozenset({CALENDAR}),
     defaults={"sync_interval_minutes": 15},
 )
 
 
-class OutlookCalendarConnector(Connector):
+class OutlookCalendarConnector(MicrosoftIdentity):
     spec = SPEC
-
-    # OAuth: the account is named by Graph's /me; the identity platform cannot revoke a grant.
-    oauth_connected_account = staticmethod(graph_account)
-    oauth_revoke = staticmethod(no_revocation)

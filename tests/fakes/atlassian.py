@@ -18,7 +18,7 @@ import uuid
 
 from werkzeug.wrappers import Request, Response
 
-from tests.fakes.oauth_provider import FakeOAuthProvider
+from tests.fakes.oauth_provider import FakeOAuthProvider, FakeProviderWithApi
 from tests.fakes.server import FakeServer
 
 JIRA_SCOPES = ["read:jira-work", "write:jira-work", "read:jira-user", "manage:jira-webhook"]
@@ -38,7 +38,9 @@ def bearer_is_valid(authorization_server: FakeOAuthProvider, header: str | None)
     return grant is not None and not grant.revoked and grant.access_tokens.get(token, 0) > time.time()
 
 
-class FakeAtlassian:
+class FakeAtlassian(FakeProviderWithApi):
+    slug = "jira"
+
     def __init__(self, *, redirect_uris: tuple[str, ...], client_id: str = "jira-client",
                  client_secret: str = "jira-secret"):
         # Atlassian's token endpoint takes the client credentials in the request body.
@@ -47,17 +49,7 @@ class FakeAtlassian:
         self.sites: list[dict] = [site("acme")]
         self.api = FakeServer(self._app)
 
-    def __enter__(self) -> "FakeAtlassian":
-        self.oauth.__enter__()
-        self.api.start()
-        return self
 
-    def __exit__(self, *exc) -> None:
-        self.api.stop()
-        self.oauth.__exit__(*exc)
-
-    def env(self, slug: str = "jira") -> dict[str, str]:
-        return {**self.oauth.env(slug), f"{slug.upper()}_API_BASE": self.api.base_url}
 
     def _app(self, environ, start_response):
         request = Request(environ)

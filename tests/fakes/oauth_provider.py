@@ -563,3 +563,25 @@ class FakeOAuthProvider:
                     self._send(status, body)
 
         return Handler
+
+
+class FakeProviderWithApi:
+    """A provider made of an authorization server (`self.oauth`) and an API of its
+    own on another loopback port (`self.api`, serving `self._app`); subclasses set
+    both in __init__ and add their endpoints."""
+
+    oauth: FakeOAuthProvider
+    slug: str
+
+    def __enter__(self):
+        self.oauth.__enter__()
+        self.api.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.api.stop()
+        self.oauth.__exit__(*exc)
+
+    def env(self, slug: str | None = None) -> dict[str, str]:
+        slug = slug or self.slug
+        return {**self.oauth.env(slug), f"{slug.upper()}_API_BASE": self.api.base_url}

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from werkzeug.wrappers import Request, Response
 
 from tests.fakes.atlassian import bearer_is_valid
-from tests.fakes.oauth_provider import FakeOAuthProvider
+from tests.fakes.oauth_provider import FakeOAuthProvider, FakeProviderWithApi
 from tests.fakes.server import FakeServer
 
 REVOKE_PATH = "/v2/oauth2/tokens/revoke"
@@ -42,7 +42,9 @@ class IntuitAuthorizationServer(FakeOAuthProvider):
         return status, headers, text
 
 
-class FakeQuickBooks:
+class FakeQuickBooks(FakeProviderWithApi):
+    slug = "quickbooks"
+
     def __init__(self, *, redirect_uris: tuple[str, ...], client_id: str = "qbo-client",
                  client_secret: str = "qbo-secret", realm_id: str = "9130347596486016",
                  company_name: str = "Craig's Design and Landscaping Services"):
@@ -55,19 +57,10 @@ class FakeQuickBooks:
     def realm_id(self) -> str:
         return self.oauth.realm_id
 
-    def __enter__(self) -> "FakeQuickBooks":
-        self.oauth.__enter__()
-        self.api.start()
-        return self
 
-    def __exit__(self, *exc) -> None:
-        self.api.stop()
-        self.oauth.__exit__(*exc)
-
-    def env(self, slug: str = "quickbooks") -> dict[str, str]:
-        prefix = slug.upper()
-        return {**self.oauth.env(slug), f"{prefix}_API_BASE": self.api.base_url,
-                f"{prefix}_REVOKE_URL": self.api.base_url + REVOKE_PATH}
+    def env(self, slug: str | None = None) -> dict[str, str]:
+        slug = slug or self.slug
+        return {**super().env(slug), f"{slug.upper()}_REVOKE_URL": self.api.base_url + REVOKE_PATH}
 
     def _app(self, environ, start_response):
         request = Request(environ)

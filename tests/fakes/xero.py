@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from werkzeug.wrappers import Request, Response
 
 from tests.fakes.atlassian import bearer_is_valid
-from tests.fakes.oauth_provider import FakeOAuthProvider
+from tests.fakes.oauth_provider import FakeOAuthProvider, FakeProviderWithApi
 from tests.fakes.server import FakeServer
 
 
@@ -29,7 +29,9 @@ def connection(tenant_name: str, *, tenant_type: str = "ORGANISATION") -> dict:
             "tenantType": tenant_type, "tenantName": tenant_name, "createdDateUtc": now, "updatedDateUtc": now}
 
 
-class FakeXero:
+class FakeXero(FakeProviderWithApi):
+    slug = "xero"
+
     def __init__(self, *, redirect_uris: tuple[str, ...], client_id: str = "xero-client",
                  client_secret: str = "xero-secret"):
         self.oauth = FakeOAuthProvider(client_id=client_id, client_secret=client_secret, redirect_uris=redirect_uris,
@@ -39,17 +41,7 @@ class FakeXero:
         self.refuse_deletes = False
         self.api = FakeServer(self._app)
 
-    def __enter__(self) -> "FakeXero":
-        self.oauth.__enter__()
-        self.api.start()
-        return self
 
-    def __exit__(self, *exc) -> None:
-        self.api.stop()
-        self.oauth.__exit__(*exc)
-
-    def env(self, slug: str = "xero") -> dict[str, str]:
-        return {**self.oauth.env(slug), f"{slug.upper()}_API_BASE": self.api.base_url}
 
     def _app(self, environ, start_response):
         request = Request(environ)
