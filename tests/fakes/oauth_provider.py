@@ -173,6 +173,15 @@ class FakeOAuthProvider:
             f"{prefix}_API_BASE": f"{self.base_url}/api",
         }
 
+    def stand_in_for(self, monkeypatch, *slugs: str) -> None:
+        """Point each provider at this server, with its app credentials, as an
+        operator would: through the environment."""
+        for slug in slugs:
+            for name, value in self.env(slug).items():
+                monkeypatch.setenv(name, value)
+            monkeypatch.setenv(f"{slug.upper()}_CLIENT_ID", self.client_id)
+            monkeypatch.setenv(f"{slug.upper()}_CLIENT_SECRET", self.client_secret)
+
     # -- controls for tests --------------------------------------------------
 
     def fail_next_token_requests(self, count: int, status: int = 503, error: str = "temporarily_unavailable") -> None:

@@ -16,11 +16,7 @@ SLUGS = ("xero", "google_calendar")
 @pytest.fixture
 def fake(app, monkeypatch):
     with FakeOAuthProvider(redirect_uris=tuple(callback_url(s) for s in SLUGS)) as server:
-        for slug in SLUGS:
-            for name, value in server.env(slug).items():
-                monkeypatch.setenv(name, value)
-            monkeypatch.setenv(f"{slug.upper()}_CLIENT_ID", server.client_id)
-            monkeypatch.setenv(f"{slug.upper()}_CLIENT_SECRET", server.client_secret)
+        server.stand_in_for(monkeypatch, *SLUGS)
         monkeypatch.setattr(tuning, "RETRY_BACKOFF_SECONDS", 0.01)
         yield server
 

@@ -32,11 +32,7 @@ def callback_url(slug: str, host: str = "http://localhost") -> str:
 def fake(app, monkeypatch):
     """One fake authorization server standing in for every OAuth provider."""
     with FakeOAuthProvider(redirect_uris=tuple(callback_url(slug) for slug in OAUTH_SLUGS)) as server:
-        for slug in OAUTH_SLUGS:
-            for name, value in server.env(slug).items():
-                monkeypatch.setenv(name, value)
-            monkeypatch.setenv(f"{slug.upper()}_CLIENT_ID", server.client_id)
-            monkeypatch.setenv(f"{slug.upper()}_CLIENT_SECRET", server.client_secret)
+        server.stand_in_for(monkeypatch, *OAUTH_SLUGS)
         yield server
 
 

@@ -26,10 +26,7 @@ WORKERS = 16
 @pytest.fixture
 def fake(app, monkeypatch):
     with FakeOAuthProvider(redirect_uris=(REDIRECT_URI,)) as server:
-        for name, value in server.env(SLUG).items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv(f"{SLUG.upper()}_CLIENT_ID", server.client_id)
-        monkeypatch.setenv(f"{SLUG.upper()}_CLIENT_SECRET", server.client_secret)
+        server.stand_in_for(monkeypatch, SLUG)
         monkeypatch.setattr(tuning, "RETRY_BACKOFF_SECONDS", 0.01)
         yield server
 

@@ -35,11 +35,7 @@ def callback_url(slug: str) -> str:
 def fake(app, monkeypatch):
     """One fake authorization server standing in for every slug in SLUGS."""
     with FakeOAuthProvider(redirect_uris=tuple(callback_url(s) for s in SLUGS)) as server:
-        for slug in SLUGS:
-            for name, value in server.env(slug).items():
-                monkeypatch.setenv(name, value)
-            monkeypatch.setenv(f"{slug.upper()}_CLIENT_ID", server.client_id)
-            monkeypatch.setenv(f"{slug.upper()}_CLIENT_SECRET", server.client_secret)
+        server.stand_in_for(monkeypatch, *SLUGS)
         monkeypatch.setattr(tuning, "RETRY_BACKOFF_SECONDS", 0.01)
         yield server
 
