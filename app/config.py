@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,14 @@ def read_or_create_secret_file(path: Path, make_value, what: str) -> str:
     if path.exists():
         return path.read_text().strip()
     value = make_value()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process starting at the same moment is writing it
+        for _ in range(50):
+            if existing := path.read_text().strip():
+                return existing
+            time.sleep(0.02)
+        raise
     with os.fdopen(fd, "w") as handle:
         handle.write(value + "\n")
     log.warning("No %s configured: generated one into %s. Back it up, or set it in the environment.", what, path)

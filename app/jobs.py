@@ -80,8 +80,8 @@ def sync_integration(integration_id: int, trigger: str = "schedule") -> None:
     try:
         run_sync(integration_id, trigger=trigger)
     except SyncAlreadyRunning:
-        if running_trigger(integration_id) == "push":
-            # A push holds the integration only briefly: pull right after it instead of dropping the sync.
+        if running_trigger(integration_id) in ("push", "webhook"):
+            # These hold the integration only briefly: pull right after instead of dropping the sync.
             sync_integration.schedule((integration_id,), {"trigger": trigger}, delay=tuning.SYNC_AFTER_PUSH_DELAY_SECONDS)
         else:
             log.info("sync of integration %s already running; skipped", integration_id)
@@ -97,8 +97,13 @@ def push_outbox(integration_id: int) -> None:
 @huey.task(name="process_webhook")
 @in_app_context
 def process_webhook(delivery_id: int) -> None:
+    from app.services.sync_service import SyncAlreadyRunning
     from app.services.webhook_service import process_delivery
-    process_delivery(delivery_id)
+    try:
+        process_delivery(delivery_id)
+    except SyncAlreadyRunning:
+        # A pull, push or another delivery holds the integration: try again shortly.
+        process_webhook.schedule((delivery_id,), delay=tuning.SYNC_AFTER_PUSH_DELAY_SECONDS)
 
 
 @huey.periodic_task(crontab(minute="*"), name="schedule_due_work")

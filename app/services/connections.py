@@ -49,7 +49,8 @@ def connector_for(integration: Integration) -> Connector:
     api_base = connector_class.api_base_for(spec.endpoints(settings).api_base, settings)
     headers = connector_class.api_headers(settings)
     # One budget per connected account, shared by every worker through Redis when there is one.
-    limiter = limiter_for(f"{spec.slug}:{integration.id}", limit_for(spec.slug),
+    limiter = limiter_for(f"{current_app.config['TIMEHUB_QUEUE_NAME']}:{spec.slug}:{integration.id}",
+                          limit_for(spec.slug),
                           redis_url=current_app.config.get("REDIS_URL"))
     if spec.auth_kind == "api_key":
         params, key_headers = connector_class.api_key_auth(integration.credential.payload)

@@ -46,6 +46,10 @@ log = logging.getLogger(__name__)
 ConnectorFactory = Callable[[Integration], Connector]
 
 
+# Runs that pull every stream; "push" and "webhook" runs only hold the integration briefly.
+PULL_TRIGGERS = ("schedule", "manual", "connect")
+
+
 class SyncAlreadyRunning(Exception):
     pass
 
@@ -173,11 +177,11 @@ def running_trigger(integration_id: int) -> str | None:
         SyncRun.integration_id == integration_id, SyncRun.status == "running"))
 
 
-def _finish(session: Session, integration: Integration, run: SyncRun, error: str | None) -> None:
+def finish_run(session: Session, integration: Integration, run: SyncRun, error: str | None) -> None:
     run.status = "failed" if error else "succeeded"
     run.finished_at = utcnow()
     run.error = error
-    if run.trigger != "push":  # a push alone is no sync: the schedule still counts from the last pull
+    if run.trigger in PULL_TRIGGERS:  # pushes and webhooks alone are no sync: the schedule counts from pulls
         integration.last_sync_at = run.finished_at
         integration.last_sync_status = run.status
     integration.last_error = error
@@ -201,14 +205,14 @@ def run_sync(integration_id: int, *, trigger: str = "manual", connector_factory:
         session.rollback()
         if isinstance(exc, AuthError):
             integration.status = "needs_reconnect" if integration.status == "active" else integration.status
-        _finish(session, integration, run, exc.message)
+        finish_run(session, integration, run, exc.message)
         return run
     except Exception as exc:
         session.rollback()
         log.exception("sync of integration %s failed", integration_id)
-        _finish(session, integration, run, f"internal error ({type(exc).__name__})")
+        finish_run(session, integration, run, f"internal error ({type(exc).__name__})")
         raise
-    _finish(session, integration, run, None)
+    finish_run(session, integration, run, None)
     return run
 
 
@@ -339,9 +343,9 @@ def push_pending(integration_id: int, connector_factory: ConnectorFactory = conn
         pushed = _push(session, integration, connector_factory(integration), run)
     except Exception as exc:
         session.rollback()
-        _finish(session, integration, run, getattr(exc, "message", None) or f"internal error ({type(exc).__name__})")
+        finish_run(session, integration, run, getattr(exc, "message", None) or f"internal error ({type(exc).__name__})")
         raise
-    _finish(session, integration, run, None)
+    finish_run(session, integration, run, None)
     return pushed
 
 

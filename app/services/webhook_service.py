@@ -18,11 +18,11 @@ from sqlalchemy.orm import joinedload
 from app.extensions import db
 from app.integrations import registry
 from app.integrations.base import WebhookRejected
-from app.models import Integration, WebhookDelivery
+from app.models import Integration, SyncRun, WebhookDelivery
 from app.models.base import utcnow
 from app.services.connections import connector_for
 from app.services.integration_service import IntegrationService
-from app.services.sync_service import apply_records
+from app.services.sync_service import apply_records, finish_run, start_run
 
 log = logging.getLogger(__name__)
 
@@ -74,20 +74,32 @@ def _webhook_secrets(integration: Integration) -> dict:
 
 
 def process_delivery(delivery_id: int, connector_factory=connector_for) -> None:
+    """Apply one stored delivery, as a run of its own: like every writer of an
+    integration's links it holds the integration's run lock, so it never races a
+    pull, a push or another worker processing the same delivery. Raises
+    SyncAlreadyRunning when another run holds the integration (the job retries)."""
     session = db.session
     delivery = session.get(WebhookDelivery, delivery_id)
     if delivery is None or delivery.processed_at is not None:
         return
     integration = session.get(Integration, delivery.integration_id)
+    run = start_run(session, integration, "webhook")
+    session.refresh(delivery)
+    if delivery.processed_at is not None:  # another worker finished it just before we took the lock
+        finish_run(session, integration, run, None)
+        return
+    error = None
     try:
         connector = connector_factory(integration)
         records = connector.webhook_records(delivery.event, json.loads(delivery.body))
-        apply_records(session, integration.id, records)
-        delivery.error = None
-    except Exception as exc:  # recorded on the delivery; the periodic sync is the safety net
+        result = apply_records(session, integration.id, records)
+        run.pulled, run.created, run.updated, run.archived = (len(records), result.created, result.updated,
+                                                              result.archived)
+    except Exception as exc:  # recorded on the delivery and the run; the periodic sync is the safety net
         session.rollback()
         log.warning("webhook delivery %s failed: %s", delivery_id, type(exc).__name__)
-        delivery = session.get(WebhookDelivery, delivery_id)
-        delivery.error = getattr(exc, "message", None) or type(exc).__name__
+        error = getattr(exc, "message", None) or type(exc).__name__
+    delivery = session.get(WebhookDelivery, delivery_id)
+    delivery.error = error
     delivery.processed_at = utcnow()
-    session.commit()
+    finish_run(session, integration, session.get(SyncRun, run.id), error)

@@ -108,3 +108,22 @@ def test_deliveries_left_unprocessed_are_scheduled_again(client, db, integration
     row.received_at = utcnow() - timedelta(minutes=5)
     db.session.commit()
     assert ("webhook", row.id) in due_work()
+
+
+def test_processing_waits_for_a_run_holding_the_integration_and_is_a_run_itself(client, db, integration):
+    from app.models import SyncRun
+    from app.services.sync_service import SyncAlreadyRunning, start_run
+    body, headers = delivery()
+    post(client, integration, body, headers)
+    row = db.session.scalars(select(WebhookDelivery)).one()
+    pull = start_run(db.session, integration, "schedule")
+    with pytest.raises(SyncAlreadyRunning):  # the job schedules itself again
+        webhook_service.process_delivery(row.id)
+    db.session.refresh(row)
+    assert row.processed_at is None
+    pull.status = "succeeded"
+    db.session.commit()
+    webhook_service.process_delivery(row.id)
+    run = db.session.scalars(select(SyncRun).where(SyncRun.trigger == "webhook")).one()
+    assert (run.status, run.pulled, run.created) == ("succeeded", 1, 1)
+    assert integration.last_sync_at is None  # a webhook is no sync: the schedule still counts from pulls
