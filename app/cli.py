@@ -112,10 +112,12 @@ def serve(host: str, port: int) -> None:
 
 @click.command("worker")
 @click.option("--workers", default=2, show_default=True, help="Worker threads in this process.")
-def worker(workers: int) -> None:
-    """Consume background jobs (syncs, pushes, webhooks) and run the scheduler."""
+@click.option("--scheduler/--no-scheduler", default=True, show_default=True,
+              help="Also enqueue periodic work (due syncs, token refresh); one scheduler per installation is enough.")
+def worker(workers: int, scheduler: bool) -> None:
+    """Consume background jobs (syncs, pushes, webhooks) and, by default, run the scheduler."""
     from app.jobs import run_worker
-    run_worker(workers)
+    run_worker(workers, scheduler)
 
 
 @click.group("integrations")

@@ -65,9 +65,10 @@ def start_in_process_consumer(workers: int = 2) -> Consumer:
     return consumer
 
 
-def run_worker(workers: int) -> None:
-    """Blocking consumer for `timehub worker` (its own process, its own signals)."""
-    huey.create_consumer(workers=workers, worker_type="thread", periodic=True).run()
+def run_worker(workers: int, scheduler: bool = True) -> None:
+    """Blocking consumer for `timehub worker` (its own process, its own signals).
+    With many workers, one scheduler is enough: the others pass scheduler=False."""
+    huey.create_consumer(workers=workers, worker_type="thread", periodic=scheduler).run()
 
 
 # -- the jobs ----------------------------------------------------------------
