@@ -3,7 +3,6 @@ the redirect to the strict fake over real HTTP, then calls our callback."""
 from __future__ import annotations
 
 import logging
-from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 import pytest
@@ -16,6 +15,7 @@ from app.models import Integration, IntegrationCredential
 from app.services.integration_service import IntegrationService
 from tests.conftest import csrf_token, login, post_form
 from tests.fakes.oauth_provider import FakeOAuthProvider
+from tests.oauth_steps import at_provider, callback_url, connect, finish, flashes, query, start
 
 OAUTH_SLUGS = [spec.slug for spec in registry.all_specs() if spec.auth_kind == "oauth2"]
 # Jira, Xero and QuickBooks ask their own APIs which site, organisation or company was
@@ -24,43 +24,12 @@ OWN_FAKES = {"jira", "xero", "quickbooks"}
 GLOBAL_SLUGS = [slug for slug in OAUTH_SLUGS if registry.get_spec(slug).is_global and slug not in OWN_FAKES]
 
 
-def callback_url(slug: str, host: str = "http://localhost") -> str:
-    return f"{host}/integrations/{slug}/callback"
-
-
 @pytest.fixture
 def fake(app, monkeypatch):
     """One fake authorization server standing in for every OAuth provider."""
     with FakeOAuthProvider(redirect_uris=tuple(callback_url(slug) for slug in OAUTH_SLUGS)) as server:
         server.stand_in_for(monkeypatch, *OAUTH_SLUGS)
         yield server
-
-
-def query(url: str) -> dict[str, str]:
-    return {k: v[-1] for k, v in parse_qs(urlsplit(url).query).items()}
-
-
-def start(client, slug: str) -> str:
-    """Press Connect (a POST with the page's CSRF token); returns the provider's authorize URL."""
-    response = post_form(client, f"/integrations/{slug}/connect")
-    assert response.status_code == 302, response.get_data(as_text=True)[:300]
-    return response.headers["Location"]
-
-
-def at_provider(authorize_url: str) -> dict[str, str]:
-    """The browser at the provider (over real HTTP): returns the callback's query."""
-    response = httpx2.get(authorize_url, follow_redirects=False)
-    assert response.status_code == 302, response.text
-    return query(response.headers["Location"])
-
-
-def finish(client, slug: str, params: dict[str, str]):
-    return client.get(f"/integrations/{slug}/callback", query_string=params)
-
-
-def flashes(client) -> list[tuple[str, str]]:
-    with client.session_transaction() as session:
-        return list(session.get("_flashes", []))
 
 
 def stored_integrations(db, slug: str) -> list[Integration]:
@@ -289,10 +258,6 @@ def test_no_token_reaches_a_page_or_a_log(db, fake, user, user_client, caplog):
 
 
 # -- disconnect ---------------------------------------------------------------------------
-
-def connect(client, slug: str):
-    return finish(client, slug, at_provider(start(client, slug)))
-
 
 def test_disconnect_revokes_the_grant_and_deletes_the_tokens(db, fake, user, user_client):
     connect(user_client, "google_calendar")

@@ -4,9 +4,6 @@ learns after the code exchange (site, organisation, company), the chooser when
 a grant reaches several, their revocation, and their rotating refresh tokens."""
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
-
-import httpx2
 import pytest
 
 from app.integrations import jira, quickbooks, registry, xero
@@ -16,6 +13,7 @@ from tests.conftest import login, post_form
 from tests.fakes.atlassian import FakeAtlassian, site
 from tests.fakes.quickbooks import REVOKE_PATH, FakeQuickBooks
 from tests.fakes.xero import FakeXero, connection
+from tests.oauth_steps import connect, flashes, query, start
 
 CALLBACK = "http://localhost/integrations/{slug}/callback"
 FAKES = {"jira": FakeAtlassian, "xero": FakeXero, "quickbooks": FakeQuickBooks}
@@ -48,28 +46,6 @@ def intuit(app, monkeypatch):
         yield fake
 
 
-def query(url: str) -> dict[str, str]:
-    return {k: v[-1] for k, v in parse_qs(urlsplit(url).query).items()}
-
-
-def authorize_url(client, slug: str) -> str:
-    response = post_form(client, f"/integrations/{slug}/connect")
-    assert response.status_code == 302, response.get_data(as_text=True)[:300]
-    return response.headers["Location"]
-
-
-def connect(client, slug: str):
-    """Connect, consent at the fake (real HTTP), come back to our callback."""
-    consent = httpx2.get(authorize_url(client, slug), follow_redirects=False)
-    assert consent.status_code == 302, consent.text
-    return client.get(f"/integrations/{slug}/callback", query_string=query(consent.headers["Location"]))
-
-
-def flashes(client) -> list[tuple[str, str]]:
-    with client.session_transaction() as session:
-        return list(session.get("_flashes", []))
-
-
 def integration(db, slug: str):
     db.session.expire_all()
     return IntegrationService().integration_for(None, slug)
@@ -78,7 +54,7 @@ def integration(db, slug: str):
 # -- Jira (Atlassian 3LO) --------------------------------------------------------------------
 
 def test_the_jira_authorize_url_asks_for_the_api_audience_consent_and_offline_access(db, atlassian, admin_client):
-    params = query(authorize_url(admin_client, "jira"))
+    params = query(start(admin_client, "jira"))
     assert params["audience"] == "api.atlassian.com"
     assert params["prompt"] == "consent"
     assert "offline_access" in params["scope"].split(" ")
@@ -185,7 +161,7 @@ def test_no_jira_site_is_a_clear_error_and_stores_nothing(db, atlassian, admin_c
 # -- Xero ------------------------------------------------------------------------------------
 
 def test_xero_asks_for_the_granular_scopes_new_apps_must_use(db, xero_fake, admin_client):
-    scopes = query(authorize_url(admin_client, "xero"))["scope"].split(" ")
+    scopes = query(start(admin_client, "xero"))["scope"].split(" ")
     # Apps created since March 2026 cannot ask for the broad scopes.
     assert not {"accounting.transactions", "accounting.transactions.read", "accounting.reports.read"} & set(scopes)
     assert {"offline_access", "accounting.contacts", "accounting.invoices", "accounting.settings.read"} <= set(scopes)

@@ -10,7 +10,7 @@ import json
 import logging
 from contextlib import ExitStack
 from dataclasses import replace
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import httpx2
 import pytest
@@ -24,12 +24,9 @@ from app.services.integration_service import IntegrationService
 from tests.conftest import post_form
 from tests.contract import Contract
 from tests.fakes.oauth_provider import FakeOAuthProvider
+from tests.oauth_steps import callback_url, connect, flashes, query, start
 
 MICROSOFT_SLUGS = ("microsoft_teams", "outlook_calendar")
-
-
-def callback_url(slug: str) -> str:
-    return f"http://localhost/integrations/{slug}/callback"
 
 
 @pytest.fixture
@@ -46,28 +43,6 @@ def serve(app, monkeypatch):
                 monkeypatch.setenv(f"{slug.upper()}_CLIENT_SECRET", fake.client_secret)
             return fake
         yield start
-
-
-def query(url: str) -> dict[str, str]:
-    return {k: v[-1] for k, v in parse_qs(urlsplit(url).query).items()}
-
-
-def start(client, slug: str) -> str:
-    response = post_form(client, f"/integrations/{slug}/connect")
-    assert response.status_code == 302, response.get_data(as_text=True)[:300]
-    return response.headers["Location"]
-
-
-def connect(client, slug: str):
-    """Connect, approve at the fake over real HTTP, come back to our callback."""
-    at_provider = httpx2.get(start(client, slug), follow_redirects=False)
-    assert at_provider.status_code == 302, at_provider.text
-    return client.get(f"/integrations/{slug}/callback", query_string=query(at_provider.headers["Location"]))
-
-
-def flashes(client) -> list[tuple[str, str]]:
-    with client.session_transaction() as session:
-        return list(session.get("_flashes", []))
 
 
 def the_integration(db, slug: str) -> Integration:
