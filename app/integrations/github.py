@@ -4,7 +4,7 @@ from __future__ import annotations
 import base64
 
 from app.integrations.base import IMPORT_TASKS, OAUTH_APP_FIELDS, WEBHOOKS, Connector, ProviderSpec, SetupField
-from app.integrations.http import INTERACTIVE_RETRY, NotFoundError, ProviderClient, ProviderError
+from app.integrations.http import NotFoundError, ProviderError
 from app.integrations.oauth import ConnectedAccount, OAuthProvider, RevocationFailed, TokenSet
 
 # GitHub's recommended headers for REST calls.
@@ -48,9 +48,7 @@ class GitHubConnector(Connector):
     def oauth_connected_account(cls, provider: OAuthProvider, token: TokenSet,
                                 callback_params: dict) -> ConnectedAccount:
         """The account is the login of `GET /user`."""
-        with ProviderClient(cls.spec.name, provider.endpoints.api_base, retry=INTERACTIVE_RETRY,
-                            transport=provider.transport,
-                            auth_headers={**API_HEADERS, "Authorization": f"Bearer {token.access_token}"}) as client:
+        with provider.api_client(token, headers=API_HEADERS) as client:
             user = client.get_json("user")
         settings = {"github_user_id": user["id"]} if user.get("id") else {}
         return ConnectedAccount(label=user.get("login"), settings=settings)
@@ -65,8 +63,8 @@ class GitHubConnector(Connector):
             return False
         basic = base64.b64encode(f"{provider.client_id}:{provider.client_secret}".encode()).decode("ascii")
         try:
-            with ProviderClient(cls.spec.name, url, retry=INTERACTIVE_RETRY, transport=provider.transport,
-                                auth_headers={**API_HEADERS, "Authorization": f"Basic {basic}"}) as client:
+            with provider.api_client(token, base_url=url,
+                                     headers={**API_HEADERS, "Authorization": f"Basic {basic}"}) as client:
                 client.request("DELETE", url, json={"access_token": token.access_token})
         except NotFoundError:
             # GitHub answers 404 both for an unknown token and for wrong app credentials.

@@ -10,7 +10,6 @@ from app.integrations.base import (
     ProviderSpec,
     SetupField,
 )
-from app.integrations.http import INTERACTIVE_RETRY, ProviderClient
 from app.integrations.oauth import ConnectedAccount, OAuthProvider, TokenSet
 
 GITLAB_COM = "https://gitlab.com"
@@ -53,9 +52,7 @@ class GitLabConnector(Connector):
                                 callback_params: dict) -> ConnectedAccount:
         """The account is the username of `GET /api/v4/user`. The instance's URL is kept
         on the integration too, so its API calls go to the host it was connected on."""
-        with ProviderClient(cls.spec.name, provider.endpoints.api_base, retry=INTERACTIVE_RETRY,
-                            transport=provider.transport,
-                            auth_headers={"Authorization": f"Bearer {token.access_token}"}) as client:
+        with provider.api_client(token) as client:
             user = client.get_json("user")
         base_url = provider.app_settings.get("base_url") or GITLAB_COM
         settings = {"gitlab_user_id": user.get("id"), "base_url": base_url.rstrip("/")}

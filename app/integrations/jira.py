@@ -16,7 +16,7 @@ from app.integrations.base import (
     OAuthProfile,
     ProviderSpec,
 )
-from app.integrations.http import PermanentError, ProviderClient
+from app.integrations.http import PermanentError
 
 SPEC = ProviderSpec(
     slug="jira",
@@ -80,8 +80,7 @@ class JiraConnector(Connector):
     def oauth_connected_account(cls, provider: oauth.OAuthProvider, token: oauth.TokenSet,
                                 callback_params: dict) -> oauth.ConnectedAccount:
         """One site: connect to it. Several: the admin picks one. None: refuse."""
-        with ProviderClient(SPEC.name, provider.endpoints.api_base, transport=provider.transport,
-                            auth_headers={"Authorization": f"Bearer {token.access_token}"}) as client:
+        with provider.api_client(token) as client:
             resources = client.get_json(ACCESSIBLE_RESOURCES_PATH)
         if not isinstance(resources, list):
             raise oauth.OAuthFlowError("Atlassian answered the list of sites with something that is not a list.")

@@ -3,7 +3,6 @@ with the admin's tenant in their path) and Graph's `/me` to name the account."""
 from __future__ import annotations
 
 from app.integrations.base import OAUTH_APP_FIELDS, Connector, SetupField
-from app.integrations.http import INTERACTIVE_RETRY, ProviderClient
 from app.integrations.oauth import ConnectedAccount, OAuthProvider, TokenSet
 
 MICROSOFT_AUTHORIZE_URL = "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize"
@@ -27,9 +26,7 @@ MICROSOFT_APP_FIELDS = (
 def graph_account(provider: OAuthProvider, token: TokenSet, callback_params: dict) -> ConnectedAccount:
     """Who signed in, from Graph's `GET /me`: "Display Name (address)". `mail` is
     empty for accounts without a mailbox; the sign-in name (UPN) stands in."""
-    with ProviderClient(provider.spec.name, provider.endpoints.api_base, retry=INTERACTIVE_RETRY,
-                        auth_headers={"Authorization": f"Bearer {token.access_token}"},
-                        transport=provider.transport) as client:
+    with provider.api_client(token) as client:
         me = client.get_json("me", params={"$select": "id,displayName,mail,userPrincipalName"})
     address = me.get("mail") or me.get("userPrincipalName")
     name = me.get("displayName")

@@ -18,6 +18,7 @@ from authlib.integrations.httpx_client import OAuth2Client
 
 from app import tuning
 from app.integrations.base import Endpoints, OAuthProfile, ProviderSpec
+from app.integrations.http import INTERACTIVE_RETRY, ProviderClient
 
 SESSION_KEY = "oauth_pending"
 
@@ -216,6 +217,15 @@ class OAuthProvider:
         endpoints = spec.endpoints({**settings, "client_id": client_id})
         kwargs.setdefault("profile", profile_for(spec))
         return cls(spec, client_id, client_secret, endpoints, app_settings=settings, connector=connector, **kwargs)
+
+    def api_client(self, token: "TokenSet", *, base_url: str | None = None,
+                   headers: dict[str, str] | None = None) -> ProviderClient:
+        """The provider's API with a fresh token, for the calls a connection makes while
+        someone waits on it (who connected, revocation): the bearer token unless
+        `headers` carry other authentication, and quick retries only."""
+        return ProviderClient(self.spec.name, base_url or self.endpoints.api_base, retry=INTERACTIVE_RETRY,
+                              transport=self.transport,
+                              auth_headers={"Authorization": f"Bearer {token.access_token}", **(headers or {})})
 
     def client(self, **kwargs) -> OAuth2Client:
         profile = self.profile

@@ -19,7 +19,7 @@ from app.integrations.base import (
     ProviderSpec,
     SetupField,
 )
-from app.integrations.http import PermanentError, ProviderClient
+from app.integrations.http import PermanentError
 
 SPEC = ProviderSpec(
     slug="quickbooks",
@@ -64,8 +64,7 @@ def company_api_base(integration_settings: dict, api_base: str | None = None) ->
 
 
 def _company_name(provider: oauth.OAuthProvider, token: oauth.TokenSet, realm_id: str) -> str | None:
-    with ProviderClient(SPEC.name, provider.endpoints.api_base, transport=provider.transport,
-                        auth_headers={"Authorization": f"Bearer {token.access_token}"}) as client:
+    with provider.api_client(token) as client:
         info = client.get_json(f"v3/company/{realm_id}/companyinfo/{realm_id}")
     company = info.get("CompanyInfo") if isinstance(info, dict) else None
     if not isinstance(company, dict):

@@ -10,7 +10,7 @@ from app.integrations.base import (
     ProviderSpec,
     SetupField,
 )
-from app.integrations.http import INTERACTIVE_RETRY, ProviderClient, ProviderError
+from app.integrations.http import ProviderError
 from app.integrations.oauth import ConnectedAccount, OAuthProvider, RevocationFailed, TokenSet
 
 # auth.revoke errors meaning the token is already unusable: revocation has nothing left to do.
@@ -72,8 +72,7 @@ class SlackConnector(Connector):
         if not url:
             return False
         try:
-            with ProviderClient(cls.spec.name, url, retry=INTERACTIVE_RETRY, transport=provider.transport,
-                                auth_headers={"Authorization": f"Bearer {token.access_token}"}) as client:
+            with provider.api_client(token, base_url=url) as client:
                 answer = client.request("GET", url).json()
         except ProviderError as exc:
             raise RevocationFailed(f"Slack did not revoke the token: {exc.message}") from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from app.integrations import oauth
 from app.integrations.base import ACCOUNTING, OAUTH_APP_FIELDS, Connector, OAuthProfile, ProviderSpec
-from app.integrations.http import NotFoundError, PermanentError, ProviderClient, ProviderError
+from app.integrations.http import NotFoundError, PermanentError, ProviderError
 
 SPEC = ProviderSpec(
     slug="xero",
@@ -53,11 +53,6 @@ def tenant_headers(integration_settings: dict) -> dict[str, str]:
     return {TENANT_HEADER: tenant_id}
 
 
-def _identity_client(provider: oauth.OAuthProvider, token: oauth.TokenSet) -> ProviderClient:
-    return ProviderClient(SPEC.name, provider.endpoints.api_base, transport=provider.transport,
-                          auth_headers={"Authorization": f"Bearer {token.access_token}"})
-
-
 def _tenant_option(connection: dict) -> oauth.AccountOption:
     name = connection.get("tenantName") or connection["tenantId"]
     settings = {"tenant_id": connection["tenantId"], "tenant_name": name, "connection_id": connection.get("id")}
@@ -76,7 +71,7 @@ class XeroConnector(Connector):
     def oauth_connected_account(cls, provider: oauth.OAuthProvider, token: oauth.TokenSet,
                                 callback_params: dict) -> oauth.ConnectedAccount:
         """One organisation: connect to it. Several: the admin picks one. None: refuse."""
-        with _identity_client(provider, token) as client:
+        with provider.api_client(token) as client:
             connections = client.get_json(CONNECTIONS_PATH)
         if not isinstance(connections, list):
             raise oauth.OAuthFlowError("Xero answered the list of organisations with something that is not a list.")
@@ -105,7 +100,7 @@ class XeroConnector(Connector):
             raise oauth.RevocationFailed(f"{exc.message}; Xero still lists the connection") from None
         problem = None
         try:
-            with _identity_client(provider, token) as client:
+            with provider.api_client(token) as client:
                 for connection in client.get_json(CONNECTIONS_PATH):
                     try:
                         client.request("DELETE", f"{CONNECTIONS_PATH}/{connection['id']}")
