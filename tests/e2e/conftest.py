@@ -133,3 +133,12 @@ def page(browser, request):
             except Exception as exc:  # a screenshot is a bonus; never hide the real failure
                 print(f"screenshot failed: {exc}")
         context.close()
+
+
+def sign_in(page, base_url: str, email: str, password: str) -> None:
+    """Sign in through the login form, as a person would."""
+    page.goto(base_url + "/login")
+    page.fill('input[name="email"]', email)
+    page.fill('input[name="password"]', password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda url: "/login" not in url)

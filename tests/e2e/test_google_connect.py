@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Integration
+from tests.e2e.conftest import sign_in
 from tests.fakes.oauth_provider import FakeOAuthProvider
 
 SLUG = "google_calendar"
@@ -30,19 +31,9 @@ def google(live_server, monkeypatch):
     GOOGLE_CALENDAR_* endpoint and client overrides."""
     callback = f"{live_server.url}/integrations/{SLUG}/callback"
     with FakeOAuthProvider(redirect_uris=(callback,)) as fake:
-        for name, value in fake.env(SLUG).items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("GOOGLE_CALENDAR_CLIENT_ID", fake.client_id)
-        monkeypatch.setenv("GOOGLE_CALENDAR_CLIENT_SECRET", fake.client_secret)
+        fake.stand_in_for(monkeypatch, SLUG)
         yield fake
 
-
-def sign_in(page: Page, base_url: str) -> None:
-    page.goto(base_url + "/login")
-    page.fill('input[name="email"]', USER_EMAIL)
-    page.fill('input[name="password"]', USER_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(lambda url: "/login" not in url)
 
 
 def calendar_card(page: Page):
@@ -60,7 +51,7 @@ def stored_calendar(live_server) -> tuple[str, bool] | None:
 @pytest.mark.e2e
 def test_a_user_connects_and_disconnects_their_google_calendar(live_server, page, google):
     live_server.create_user(email=USER_EMAIL, password=USER_PASSWORD, name="Ulla User")
-    sign_in(page, live_server.url)
+    sign_in(page, live_server.url, USER_EMAIL, USER_PASSWORD)
     page.goto(live_server.url + "/integrations")
     card = calendar_card(page)
     expect(card.locator("span.badge")).to_have_class(INACTIVE_BADGE)

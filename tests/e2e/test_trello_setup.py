@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Integration, IntegrationCredential
+from tests.e2e.conftest import sign_in
 from tests.fakes.trello import FakeTrello
 
 ADMIN_EMAIL = "admin@example.com"
@@ -26,13 +27,6 @@ def trello(monkeypatch):
         monkeypatch.setenv("TRELLO_API_BASE", fake.api_base)
         yield fake
 
-
-def sign_in(page: Page, base_url: str) -> None:
-    page.goto(base_url + "/login")
-    page.fill('input[name="email"]', ADMIN_EMAIL)
-    page.fill('input[name="password"]', ADMIN_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(lambda url: "/login" not in url)
 
 
 def trello_card(page: Page):
@@ -68,7 +62,7 @@ def test_admin_sets_up_trello_and_sees_it_active(live_server, page, trello):
     live_server.create_user(email=ADMIN_EMAIL, password=ADMIN_PASSWORD, admin=True, name="Ada Admin")
     wrong_key = "0" * 32
 
-    sign_in(page, live_server.url)
+    sign_in(page, live_server.url, ADMIN_EMAIL, ADMIN_PASSWORD)
     page.goto(live_server.url + "/integrations")
     expect(page.get_by_role("heading", level=2, name="Team integrations")).to_be_visible()
     expect(page.get_by_role("heading", level=2, name="My integrations")).to_be_visible()
