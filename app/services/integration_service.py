@@ -66,7 +66,6 @@ class AppCredentials:
     client_id: str
     client_secret: str
     settings: dict
-    source: str  # "database" or "environment"
 
 
 class IntegrationService:
@@ -125,10 +124,10 @@ class IntegrationService:
         """The registered OAuth app: the admin's saved one, else `<SLUG>_CLIENT_ID/SECRET`."""
         app = self.app_record(slug)
         if app is not None:
-            return AppCredentials(app.client_id, app.payload["client_secret"], dict(app.settings), "database")
+            return AppCredentials(app.client_id, app.payload["client_secret"], dict(app.settings))
         from_env = self.spec(slug).env_app_credentials()
         if from_env:
-            return AppCredentials(from_env[0], from_env[1], {}, "environment")
+            return AppCredentials(from_env[0], from_env[1], {})
         return None
 
     def view(self, user: User, slug: str) -> IntegrationView:
