@@ -154,7 +154,7 @@ def sync_now(slug: str, email: str | None) -> None:
     from app.services.sync_service import SyncAlreadyRunning, run_sync
     spec, integration = _integration_for_cli(slug, email)
 
-    def progress(run) -> None:
+    def progress(run, _stream, _page) -> None:
         click.echo(f"\r{spec.name}: {run.pulled} pulled, {run.created} created, {run.updated} updated, "
                    f"{run.archived} archived", nl=False)
 

@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> None:
             f"{baseline} MB (the fake's records live in this process too)")
         last_report = [time.monotonic()]
 
-        def progress(sync_run):
+        def progress(sync_run, _stream, _page):
             if time.monotonic() - last_report[0] >= 1.0:
                 last_report[0] = time.monotonic()
                 say(f"  {sync_run.pulled} records, RSS {current_rss_mb()} MB")

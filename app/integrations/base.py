@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
 from typing import ClassVar, Literal
 
 Scope = Literal["global", "per_user"]
@@ -129,6 +130,53 @@ class AccountInfo:
     label: str
 
 
+# integration.settings keys the generic settings form writes.
+ALLOW_LIST_SETTING = "allow_list"      # list of external ids, or absent
+BACKFILL_SETTING = "updated_since"     # "YYYY-MM-DD", or absent
+
+
+@dataclass(frozen=True)
+class AllowListOption:
+    """One thing the allow-list can pick: a project, repository or board at the provider."""
+
+    external_id: str
+    label: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class SettingToggle:
+    """A yes/no choice on a connection's settings page, kept in integration.settings."""
+
+    setting: str
+    label: str
+    default: bool = True
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class MappingRow:
+    """One provider value (a Jira status, a Jira user) and what happens to it unless overridden."""
+
+    remote_id: str
+    label: str
+    automatic: str  # in words: "To do", "by e-mail (ann@example.com)", "unassigned"
+
+
+@dataclass(frozen=True)
+class MappingTable:
+    """A table of overrides on the settings page, filled from the provider. Saved as
+    integration.settings[setting] = {remote id: chosen value}; rows left on
+    "automatic" are not stored. `target` says what is chosen: "task_status"
+    (todo / in_progress / done) or "user" (a TimeHub user id)."""
+
+    setting: str
+    title: str
+    help: str
+    target: Literal["task_status", "user"]
+    rows: tuple[MappingRow, ...]
+
+
 class Connector:
     """Base of every provider's connector: what one provider's API means for us.
 
@@ -143,6 +191,11 @@ class Connector:
     streams: ClassVar[tuple[str, ...]] = ()
     # Local kinds whose changes this connector pushes ("time_entry", "invoice", "client").
     push_kinds: ClassVar[frozenset[str]] = frozenset()
+    # What the allow-list picks ("Projects", "Repositories", "Boards"); None: no allow-list.
+    allow_list_label: ClassVar[str | None] = None
+    # Whether a connection with no allow-list saved yet syncs everything (True) or nothing
+    # until someone picks (False: large sites should not be imported whole by surprise).
+    allow_all_until_chosen: ClassVar[bool] = True
 
     def __init__(self, integration, client):
         self.integration = integration
@@ -163,17 +216,65 @@ class Connector:
         """For api_key providers: (query parameters, headers) that authenticate a request."""
         raise NotImplementedError(f"{cls.spec.name} does not use an API key")
 
+    # -- per-integration sync settings (integration.settings), shared by every connector --
+
+    @property
+    def allowed_ids(self) -> frozenset[str] | None:
+        """The external ids the admin allowed (projects, repos, boards); None: all of them."""
+        chosen = (self.integration.settings or {}).get(ALLOW_LIST_SETTING)
+        if chosen is None:
+            return None if self.allow_all_until_chosen else frozenset()
+        return frozenset(str(value) for value in chosen)
+
+    def is_allowed(self, external_id: str) -> bool:
+        allowed = self.allowed_ids
+        return allowed is None or str(external_id) in allowed
+
+    @property
+    def backfill_since(self) -> datetime | None:
+        """"Only sync items updated since": the start of that day in UTC, or None for everything."""
+        value = (self.integration.settings or {}).get(BACKFILL_SETTING)
+        if not value:
+            return None
+        return datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=timezone.utc)
+
+    def allow_list_options(self) -> list[AllowListOption]:
+        """Everything the admin can pick from, read from the provider (every page)."""
+        raise NotImplementedError(f"{self.spec.name} has no allow-list")
+
+    # Yes/no settings of this provider's connections (Jira: push worklogs).
+    setting_toggles: ClassVar[tuple[SettingToggle, ...]] = ()
+
+    def toggle(self, setting: str) -> bool:
+        toggle = next(t for t in self.setting_toggles if t.setting == setting)
+        return bool((self.integration.settings or {}).get(setting, toggle.default))
+
+    def mapping_tables(self) -> list[MappingTable]:
+        """Override tables for the settings page, read from the provider (Jira: statuses, users)."""
+        return []
+
+    def after_settings_saved(self) -> None:
+        """React to new settings at the provider (Jira re-registers its webhooks)."""
+
+    def before_disconnect(self) -> None:
+        """Undo what the connection set up at the provider (webhooks); errors are the caller's."""
+
     def pull(self, stream: str, cursor: str | None):
         """Yield SyncPages of RemoteRecords from `cursor` (None: from the start)."""
         raise NotImplementedError(f"{self.spec.name} has no pull streams")
 
+    # Set by the sync engine before pushing: the remote ids of local records (LinkLookup).
+    links: "LinkLookup"
+
     @classmethod
-    def wants_push(cls, integration, kind: str, record) -> bool:
-        """Whether a change of `record` should go to this integration."""
+    def wants_push(cls, integration, kind: str, record, links: "LinkLookup") -> bool:
+        """Whether a change of `record` should go to this integration. Changes of a
+        record that was pushed before always go (an edit may have to remove it)."""
         return kind in cls.push_kinds
 
     def push(self, kind: str, record, external_id: str | None, idempotency_key: str) -> str:
-        """Create (external_id None) or update the remote copy; return its id."""
+        """Create (external_id None) or update the remote copy; return its id. Raise
+        PushSkipped when the record must not be there (after removing a remote copy)."""
         raise NotImplementedError(f"{self.spec.name} does not push {kind}")
 
     def delete_remote(self, kind: str, external_id: str) -> None:
@@ -211,16 +312,44 @@ class RemoteRecord:
 
 @dataclass(frozen=True)
 class SyncPage:
-    """Records plus the cursor to resume after them; both are saved in one transaction."""
+    """Records plus the cursor to resume after them; both are saved in one transaction.
+
+    A connector that lists *every* live record of a kind (not only changes) says so:
+    `listing_starts` on the listing's first page and `listing_complete=<kind>` on its
+    last. When the engine saw the whole listing in one run, it archives the local
+    copies of that kind the listing did not mention (deleted at the provider, moved
+    out of the allow-list). A listing resumed after a crash archives nothing; the next
+    whole one does. `total` is the provider's count for the listing, when it gives one.
+    """
 
     records: list[RemoteRecord]
     cursor: str | None
+    listing_starts: bool = False
+    listing_complete: str | None = None
+    total: int | None = None
 
 
 @dataclass(frozen=True)
 class WebhookEvent:
     delivery_id: str
     event: str | None
+
+
+class LinkLookup:
+    """What a connector may ask about external links while pushing: the remote id of a
+    local record (a time entry's task -> the Jira issue). The engine provides it."""
+
+    def external_id(self, kind: str, local_id: int | None) -> str | None:
+        raise NotImplementedError
+
+
+class PushSkipped(Exception):
+    """A change the provider must not receive (a Jira worklog under a minute); `reason`
+    is shown to the user. Not a failure: nothing is retried."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
 
 
 class WebhookRejected(Exception):

@@ -173,7 +173,7 @@ class WebhookDelivery(db.Model):
     error: Mapped[str | None] = mapped_column(String(2000))
 
 
-OUTBOX_STATUSES = ("pending", "done", "failed")
+OUTBOX_STATUSES = ("pending", "done", "failed", "skipped")
 
 
 class OutboxItem(TimestampMixin, db.Model):

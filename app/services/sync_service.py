@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from app import tuning
 from app.extensions import db
 from app.integrations import registry
-from app.integrations.base import Connector, RemoteRecord
+from app.integrations.base import Connector, LinkLookup, PushSkipped, RemoteRecord, SyncPage
 from app.integrations.http import AuthError, NotFoundError, PermanentError, ProviderError
 from app.models import (
     Client,
@@ -44,6 +44,8 @@ from app.services.sync_appliers import APPLIERS
 log = logging.getLogger(__name__)
 
 ConnectorFactory = Callable[[Integration], Connector]
+# Called after every committed page: (the run so far, the stream, the page).
+Progress = Callable[[SyncRun, str, SyncPage], None]
 
 
 # Runs that pull every stream; "push" and "webhook" runs only hold the integration briefly.
@@ -189,7 +191,7 @@ def finish_run(session: Session, integration: Integration, run: SyncRun, error: 
 
 
 def run_sync(integration_id: int, *, trigger: str = "manual", connector_factory: ConnectorFactory = connector_for,
-             progress: Callable[[SyncRun], None] | None = None) -> SyncRun:
+             progress: Progress | None = None) -> SyncRun:
     """Pull every stream of the integration, then push its outbox. Returns the finished run."""
     session = db.session
     integration = session.get(Integration, integration_id)
@@ -217,10 +219,18 @@ def run_sync(integration_id: int, *, trigger: str = "manual", connector_factory:
 
 
 def _pull_stream(session: Session, integration_id: int, connector: Connector, stream: str, run: SyncRun,
-                 progress: Callable[[SyncRun], None] | None) -> None:
+                 progress: Progress | None) -> None:
     cursor = _cursor(session, integration_id, stream)
+    seen: set[str] | None = None  # external ids of a whole listing under way in this run
     for page in connector.pull(stream, cursor.cursor):
+        if page.listing_starts:
+            seen = set()
+        if seen is not None:
+            seen.update(record.external_id for record in page.records if not record.deleted)
         result = apply_records(session, integration_id, page.records)
+        if page.listing_complete and seen is not None:
+            result.archived += archive_unlisted(session, integration_id, page.listing_complete, seen)
+            seen = None
         if cursor.cursor != page.cursor:
             cursor.cursor = page.cursor
         run.pulled += len(page.records)
@@ -230,19 +240,58 @@ def _pull_stream(session: Session, integration_id: int, connector: Connector, st
         run.heartbeat_at = utcnow()
         session.commit()  # the page and its cursor, together
         if progress:
-            progress(run)
+            progress(run, stream, page)
+
+
+def archive_unlisted(session: Session, integration_id: int, kind: str, listed: set[str]) -> int:
+    """Archive the local copies of `kind` whose remote ids a whole listing did not mention."""
+    model = APPLIERS[kind].model
+    missing = [local_id for external_id, local_id in session.execute(
+        select(ExternalLink.external_id, ExternalLink.local_id).where(
+            ExternalLink.integration_id == integration_id, ExternalLink.local_kind == kind))
+        if external_id not in listed]
+    archived = 0
+    for start in range(0, len(missing), ARCHIVE_CHUNK):
+        archived += session.execute(update(model).where(
+            model.id.in_(missing[start:start + ARCHIVE_CHUNK]), model.archived.is_(False),
+        ).values(archived=True), execution_options={"synchronize_session": False}).rowcount
+    return archived
+
+
+# Ids per UPDATE when archiving: well under every database's bound-parameter limit.
+ARCHIVE_CHUNK = 500
 
 
 # -- push ----------------------------------------------------------------------
 
 
+class SessionLinks(LinkLookup):
+    """LinkLookup on the engine's session, for one integration."""
+
+    def __init__(self, session: Session, integration_id: int):
+        self._session = session
+        self._integration_id = integration_id
+
+    def external_id(self, kind: str, local_id: int | None) -> str | None:
+        if local_id is None:
+            return None
+        return self._session.scalar(select(ExternalLink.external_id).where(
+            ExternalLink.integration_id == self._integration_id, ExternalLink.local_kind == kind,
+            ExternalLink.local_id == local_id))
+
+
 def record_change(session: Session, kind: str, record, action: str) -> None:
-    """Queue `record`'s change for every active integration that wants it.
-    Call inside the transaction that changes `record`, before its commit."""
+    """Queue `record`'s change for every active integration that wants it, and for
+    every one holding a copy of it. Call inside the transaction that changes
+    `record`, before its commit."""
     integrations = session.scalars(select(Integration).where(Integration.status == "active"))
     for integration in integrations:
         connector_class = registry.get_connector(integration.provider)
-        if connector_class.wants_push(integration, kind, record):
+        if not connector_class.push_kinds:
+            continue
+        links = SessionLinks(session, integration.id)
+        if links.external_id(kind, record.id) is not None or \
+                connector_class.wants_push(integration, kind, record, links):
             session.add(OutboxItem(integration_id=integration.id, local_kind=kind, local_id=record.id,
                                    action=action))
 
@@ -272,6 +321,7 @@ def _push(session: Session, integration: Integration, connector: Connector, run:
     run gets here, so no two workers ever push the same change; changes queued
     while this runs are picked up before it ends."""
     pushed = 0
+    connector.links = SessionLinks(session, integration.id)
     for _round in range(tuning.PUSH_ROUNDS_PER_RUN):
         latest = _due_records(session, integration.id)
         if not latest:
@@ -313,6 +363,12 @@ def _push_one(session: Session, integration: Integration, connector: Connector, 
                                          external_id=external_id))
             elif link.external_id != external_id:
                 link.external_id = external_id
+    except PushSkipped as skipped:  # the connector removed any remote copy already
+        if link is not None:
+            session.delete(link)
+        for item in items:
+            item.status, item.last_error = "skipped", skipped.reason[:2000]
+        return True
     except ProviderError as exc:
         give_up = isinstance(exc, PermanentError) or last.attempts + 1 >= tuning.PUSH_MAX_ATTEMPTS
         for item in items:

@@ -54,7 +54,7 @@ class PagedConnector(Connector):
             yield SyncPage(records, json.dumps(following))
 
     @classmethod
-    def wants_push(cls, integration, kind: str, record) -> bool:
+    def wants_push(cls, integration, kind: str, record, links) -> bool:
         return kind in cls.push_kinds and record.ended_at is not None  # never a running timer
 
     def push(self, kind: str, entry, external_id: str | None, idempotency_key: str) -> str:
