@@ -26,9 +26,6 @@ anything: `error`/`rate_limit` answer 5xx/429, `timeout` answers 504 after
 """
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import itertools
 import json
 import math
@@ -53,9 +50,10 @@ from tests.fakes.jira_webhooks import (
     WEBHOOK_EVENTS,
     WEBHOOK_LIFETIME_MS,
     post_json,
-    time_spent,
+    started_ms,
     webhook_jwt,
     worklog_errors,
+    worklog_fields,
 )
 from tests.fakes.oauth_provider import _Grant
 from tests.fakes.paged_provider import Faults
@@ -355,22 +353,23 @@ class FakeJira(FakeAtlassian):
                     wait = max(1, math.ceil(window - (now - self._accepted[0])))
                     return 429, None, {"Retry-After": str(wait)}
                 self._accepted.append(now)
-            fault = None
+            fault, error_status = None, 500
             if self.faults is not None and self.faults.rate and self._fault_rng.random() < self.faults.rate:
                 fault = self._fault_rng.choice(self.faults.kinds)
+                error_status = self._fault_rng.choice((500, 502, 503))
         if fault == "latency":
             time.sleep(self.faults.latency)
         elif fault == "error":
-            return random.choice((500, 502, 503)), {"errorMessages": ["Internal server error"], "errors": {}}, {}
+            return error_status, {"errorMessages": ["Internal server error"], "errors": {}}, {}
         elif fault == "rate_limit":
             return 429, None, {"Retry-After": self.faults.retry_after}
         elif fault == "timeout":
             time.sleep(self.faults.hang)
             return 504, None, {}
         elif fault == "reset":
+            # Close the connection under werkzeug's feet: the client sees it drop with no answer.
             sock = environ.get("werkzeug.socket")
             if sock is not None:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
                 sock.shutdown(socket.SHUT_RDWR)
             return 500, None, {}
         return None
@@ -423,7 +422,7 @@ class FakeJira(FakeAtlassian):
                     return _error(400, f"The value '{value}' does not exist for the field 'project'.")
         offset = 0
         if page_token is not None:
-            offset = self._read_page_token(page_token, jql)
+            offset = jira_jql.read_page_token(self._token_key, page_token, jql or "")
             if offset is None:
                 return _error(400, "The provided next page token is invalid or expired.")
         size = min(max_results if isinstance(max_results, int) and max_results > 0 else SEARCH_DEFAULT_PAGE,
@@ -435,25 +434,8 @@ class FakeJira(FakeAtlassian):
         chosen = _selected_fields(fields)
         answer = {"issues": [self._issue_json(i, base, chosen) for i in page], "isLast": offset + size >= len(found)}
         if not answer["isLast"]:
-            answer["nextPageToken"] = self._page_token(offset + size, jql)
+            answer["nextPageToken"] = jira_jql.page_token(self._token_key, offset + size, jql or "")
         return 200, answer
-
-    def _page_token(self, offset: int, jql: str) -> str:
-        """Opaque: the next offset, bound to this query and this fake (a snapshot marker), signed."""
-        payload = json.dumps({"o": offset, "q": hashlib.sha256(jql.encode()).hexdigest()[:16]}).encode()
-        signature = hmac.new(self._token_key, payload, hashlib.sha256).digest()[:12]
-        return base64.urlsafe_b64encode(signature + payload).decode().rstrip("=")
-
-    def _read_page_token(self, token, jql: str) -> int | None:
-        try:
-            raw = base64.urlsafe_b64decode(str(token) + "=" * (-len(str(token)) % 4))
-            signature, payload = raw[:12], raw[12:]
-            if not hmac.compare_digest(signature, hmac.new(self._token_key, payload, hashlib.sha256).digest()[:12]):
-                return None
-            data = json.loads(payload)
-        except (ValueError, TypeError):
-            return None
-        return data["o"] if data["q"] == hashlib.sha256((jql or "").encode()).hexdigest()[:16] else None
 
     # -- projects and users --------------------------------------------------
 
@@ -497,8 +479,11 @@ class FakeJira(FakeAtlassian):
         worklogs = self.worklogs.setdefault(issue["id"], [])
         if len(parts) == 3 and method == "GET":
             start, size = _int(request.args.get("startAt")) or 0, _int(request.args.get("maxResults")) or 5000
-            return 200, {"startAt": start, "maxResults": size, "total": len(worklogs),
-                         "worklogs": [dict(w) for w in worklogs[start:start + size]]}
+            after, before = _int(request.args.get("startedAfter")), _int(request.args.get("startedBefore"))
+            chosen = [w for w in worklogs if (after is None or started_ms(w["started"]) >= after)
+                      and (before is None or started_ms(w["started"]) < before)]
+            return 200, {"startAt": start, "maxResults": size, "total": len(chosen),
+                         "worklogs": [dict(w) for w in chosen[start:start + size]]}
         if len(parts) == 3 and method == "POST":
             body = _json_body(request)
             errors = worklog_errors(body, creating=True)
@@ -509,7 +494,7 @@ class FakeJira(FakeAtlassian):
             worklog = {"self": f"{base}/rest/api/3/issue/{issue['id']}/worklog/{worklog_id}", "id": worklog_id,
                        "issueId": issue["id"], "author": self._user_json(self.me),
                        "updateAuthor": self._user_json(self.me), "created": now, "updated": now}
-            worklog.update(_worklog_fields(body))
+            worklog.update(worklog_fields(body))
             worklogs.append(worklog)
             return 201, dict(worklog)
         worklog = next((w for w in worklogs if len(parts) == 4 and w["id"] == parts[3]), None)
@@ -520,7 +505,7 @@ class FakeJira(FakeAtlassian):
             errors = worklog_errors(body, creating=False)
             if errors:
                 return _error(400, errors=errors)
-            worklog.update(_worklog_fields(body), updated=self._time(datetime.now(timezone.utc)))
+            worklog.update(worklog_fields(body), updated=self._time(datetime.now(timezone.utc)))
             return 200, dict(worklog)
         if method == "DELETE":
             worklogs.remove(worklog)
@@ -626,14 +611,3 @@ def _selected_fields(fields) -> tuple[str, ...]:
     if "*all" in names or "*navigable" in names:
         return ALL_ISSUE_FIELDS
     return tuple(n for n in names if n in ALL_ISSUE_FIELDS)
-
-
-def _worklog_fields(body: dict) -> dict:
-    fields = {}
-    if "timeSpentSeconds" in body:
-        fields.update(timeSpentSeconds=body["timeSpentSeconds"], timeSpent=time_spent(body["timeSpentSeconds"]))
-    if "started" in body:
-        fields["started"] = body["started"]
-    if "comment" in body:
-        fields["comment"] = body["comment"]
-    return fields

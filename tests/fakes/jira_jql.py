@@ -10,9 +10,14 @@ then an optional `ORDER BY updated|created|id|key [ASC|DESC]`. Date literals are
 read in the account's time zone and carry minutes at most, as in Jira: a client
 cannot ask for "after 09:30:45", only for "from 09:30 on". Anything else raises
 JqlError, which the fake answers with Jira's 400 error collection.
+Also here: the opaque, signed nextPageToken of the enhanced search.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -170,3 +175,24 @@ def jira_time(moment: datetime, time_zone: str) -> str:
     """How Jira writes a timestamp: 2026-11-29T03:52:03.123+0000, in the account's zone."""
     local = moment.astimezone(ZoneInfo(time_zone))
     return local.strftime("%Y-%m-%dT%H:%M:%S.") + f"{local.microsecond // 1000:03d}" + local.strftime("%z")
+
+
+def page_token(key: bytes, offset: int, jql: str) -> str:
+    """An opaque nextPageToken: the next offset, bound to the query, signed with the fake's own key
+    (so a token from another fake, another query or thin air is refused)."""
+    payload = json.dumps({"o": offset, "q": hashlib.sha256(jql.encode()).hexdigest()[:16]}).encode()
+    signature = hmac.new(key, payload, hashlib.sha256).digest()[:12]
+    return base64.urlsafe_b64encode(signature + payload).decode().rstrip("=")
+
+
+def read_page_token(key: bytes, token, jql: str) -> int | None:
+    """The offset a token names, or None when it is not one of ours for this query."""
+    try:
+        raw = base64.urlsafe_b64decode(str(token) + "=" * (-len(str(token)) % 4))
+        signature, payload = raw[:12], raw[12:]
+        if not hmac.compare_digest(signature, hmac.new(key, payload, hashlib.sha256).digest()[:12]):
+            return None
+        data = json.loads(payload)
+        return data["o"] if data["q"] == hashlib.sha256(jql.encode()).hexdigest()[:16] else None
+    except (ValueError, TypeError, KeyError):
+        return None

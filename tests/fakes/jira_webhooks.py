@@ -16,6 +16,7 @@ import re
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime
 
 WEBHOOK_EVENTS = ("jira:issue_created", "jira:issue_updated", "jira:issue_deleted")
 EVENT_TYPE_NAMES = {"jira:issue_created": "issue_created", "jira:issue_updated": "issue_generic",
@@ -88,3 +89,16 @@ def worklog_errors(body, *, creating: bool) -> dict[str, str]:
     if "comment" in body and not is_adf_doc(body["comment"]):
         errors["comment"] = "Comment: Operation value must be an Atlassian Document (see the Atlassian Document Format)"
     return errors
+
+
+def worklog_fields(body: dict) -> dict:
+    """The stored part of an accepted worklog body, with Jira's duration text."""
+    fields = {name: body[name] for name in ("started", "comment") if name in body}
+    if "timeSpentSeconds" in body:
+        fields.update(timeSpentSeconds=body["timeSpentSeconds"], timeSpent=time_spent(body["timeSpentSeconds"]))
+    return fields
+
+
+def started_ms(started: str) -> int:
+    """A worklog's `started` as epoch milliseconds (startedAfter/startedBefore compare those)."""
+    return int(datetime.strptime(started, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp() * 1000)

@@ -223,6 +223,8 @@ def test_worklogs_are_validated_like_jira_and_go_with_their_issue(jira):
         changed = client.put(f"{path}/{worklog_id}", json={"timeSpentSeconds": 28800 + 1800})
         bad_change = client.put(f"{path}/{worklog_id}", json={"timeSpentSeconds": 30})
         listed = client.get(path).json()
+        started_0800_utc = int(datetime(2026, 11, 29, 8, 0, tzinfo=timezone.utc).timestamp() * 1000)
+        after_start = client.get(path, params={"startedAfter": started_0800_utc + 1}).json()
         unknown = client.put(f"{path}/999999", json=good)
         on_missing_issue = client.post("/issue/NOPE-1/worklog", json=good)
         second = client.post(path, json=good).json()
@@ -239,13 +241,14 @@ def test_worklogs_are_validated_like_jira_and_go_with_their_issue(jira):
     assert (changed.status_code, changed.json()["timeSpent"]) == (200, "1d 30m")
     assert bad_change.status_code == 400
     assert listed["total"] == 1 and listed["worklogs"][0]["timeSpentSeconds"] == 30600
+    assert after_start["worklogs"] == []            # 09:00 in UTC+1 started at 08:00 UTC
     assert (unknown.status_code, on_missing_issue.status_code) == (404, 404)
     assert (deleted.status_code, again.status_code) == (204, 404)
     assert [w["id"] for w in jira.worklogs_of(issue["key"])] == [worklog_id]
     jira.delete_issue(issue["key"])
     assert issue["id"] not in jira.worklogs
     # The description itself refuses a `started` that is no date-time at all.
-    assert check_contract(jira, off_contract=lambda r: b'"2026-11-29 09:00"' in r.body) == 12
+    assert check_contract(jira, off_contract=lambda r: b'"2026-11-29 09:00"' in r.body) == 13
 
 
 def receiver() -> tuple[FakeServer, list[dict]]:
