@@ -69,8 +69,32 @@ SYNC_AFTER_PUSH_DELAY_SECONDS = 2
 # Deliveries stored but not processed after this long are enqueued again by the scheduler.
 WEBHOOK_REENQUEUE_AFTER_SECONDS = 60
 WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
+# Decrypted webhook signing secrets kept per process, keyed by their ciphertext (a rotated
+# secret is a new ciphertext, so a new key); the cache is emptied when it holds this many.
+WEBHOOK_SECRET_CACHE_SIZE = 1024
+# Accepted webhook deliveries reach the queue in batches (app.jobs.WebhookEnqueuer): the
+# request that finds no enqueue in progress enqueues its own delivery before its 2xx;
+# ids accepted meanwhile are enqueued together by a background thread, which waits this
+# long first so that a burst becomes one job, and puts at most this many ids in one job.
+WEBHOOK_ENQUEUE_LINGER_SECONDS = 0.01
+WEBHOOK_ENQUEUE_BATCH_MAX = 200
 
 
 def push_backoff(attempts: int) -> timedelta:
     """1 min, 2, 4, 8, ... capped at 1 hour."""
     return timedelta(minutes=min(2 ** max(attempts - 1, 0), 60))
+
+
+# -- Jira (app.integrations.jira) -----------------------------------------------------
+JIRA_PROJECT_PAGE_SIZE = 100        # the most /project/search returns per page
+JIRA_ISSUE_PAGE_SIZE = 100          # the most /search/jql returns per page with the fields we ask for
+JIRA_USER_PAGE_SIZE = 100
+# JQL compares `updated` at minute precision in the account's time zone: look back this far.
+JIRA_JQL_OVERLAP_MINUTES = 2
+# An incremental import cannot see deletions; a whole listing this often archives what vanished.
+JIRA_WHOLE_LISTING_EVERY_HOURS = 24
+# Dynamic webhooks expire after 30 days; refresh them when fewer days than this are left.
+JIRA_WEBHOOK_REFRESH_BEFORE_DAYS = 10
+JIRA_MIN_WORKLOG_SECONDS = 60       # Jira refuses shorter worklogs
+# How old a webhook's JWT may be (its exp, with this leeway for clock skew).
+JIRA_WEBHOOK_JWT_LEEWAY_SECONDS = 60

@@ -253,8 +253,14 @@ class Connector:
         """Override tables for the settings page, read from the provider (Jira: statuses, users)."""
         return []
 
-    def after_settings_saved(self) -> None:
-        """React to new settings at the provider (Jira re-registers its webhooks)."""
+    # This connection's webhook address as the provider must call it, or None when
+    # TimeHub has no public address (TIMEHUB_EXTERNAL_URL unset). Set by connector_for.
+    webhook_url: str | None = None
+
+    def housekeeping(self) -> dict:
+        """Before each pull: keep what the connection set up at the provider in shape
+        (Jira's webhooks). Returns integration settings to change ({} for none)."""
+        return {}
 
     def before_disconnect(self) -> None:
         """Undo what the connection set up at the provider (webhooks); errors are the caller's."""

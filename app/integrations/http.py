@@ -238,17 +238,19 @@ class ProviderClient:
         json: Any = None,
         headers: dict[str, str] | None = None,
         idempotency_key: str | None = None,
+        read_only: bool = False,
     ) -> httpx2.Response:
         """Send, retrying what is safe to retry; return a 2xx response or raise ProviderError.
 
         `path` is relative to the base URL, or an absolute URL on the same
-        origin (a `Link: rel="next"` target)."""
+        origin (a `Link: rel="next"` target). `read_only` marks a POST that only
+        reads (Jira's search), which is as safe to repeat as a GET."""
         method = method.upper()
         target, path_query = self._target(path)
         extra = dict(headers or {})
         if idempotency_key is not None:
             extra[self._idempotency_header] = idempotency_key
-        repeatable = method in IDEMPOTENT_METHODS or idempotency_key is not None
+        repeatable = read_only or method in IDEMPOTENT_METHODS or idempotency_key is not None
         attempt, waited, reauthenticated = 0, 0.0, False
         while True:
             attempt += 1

@@ -3,20 +3,46 @@
 A 3LO token is not tied to one site: after the exchange, Atlassian's
 `accessible-resources` lists the sites it works for, and every Jira REST call
 goes through the gateway as `{api base}/ex/jira/{cloud id}/rest/api/3/...`.
+
+Import: the allowed projects (a whole listing each sync: cheap, and it is how
+renames and removals are seen) and their issues through the enhanced JQL
+search, incrementally by `updated` with a whole listing once a day (and
+whenever the allow-list or backfill window changes) to archive deleted or
+moved-away issues. Push: completed time entries on linked issues become
+worklogs. Webhooks: dynamic ones for the allowed projects, verified by the
+JWT Atlassian signs with the app's client secret.
 """
 from __future__ import annotations
 
-from app.integrations import oauth
+import json
+import logging
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from app import tuning
+from app.integrations import jwt_hs256, oauth
 from app.integrations.base import (
     IMPORT_TASKS,
     OAUTH_APP_FIELDS,
     PUSH_TIME,
     WEBHOOKS,
+    AllowListOption,
     Connector,
+    MappingRow,
+    MappingTable,
     OAuthProfile,
     ProviderSpec,
+    PushSkipped,
+    RemoteRecord,
+    SettingToggle,
+    SyncPage,
+    WebhookEvent,
+    WebhookRejected,
 )
-from app.integrations.http import PermanentError
+from app.integrations.http import NotFoundError, PermanentError, ProviderError
+from app.integrations.pagination import offset_pages
+
+log = logging.getLogger(__name__)
 
 SPEC = ProviderSpec(
     slug="jira",
@@ -69,8 +95,44 @@ def _is_jira_site(resource: dict) -> bool:
     return bool(resource.get("id")) and (scopes is None or any("jira" in scope for scope in scopes))
 
 
+# Jira's status categories -> TimeHub task statuses (the default status mapping).
+CATEGORY_STATUS = {"new": "todo", "indeterminate": "in_progress", "done": "done"}
+TASK_STATUS_LABELS = {"todo": "To do", "in_progress": "In progress", "done": "Done"}
+ISSUE_FIELDS = ["summary", "status", "assignee", "project", "updated"]
+WEBHOOK_EVENTS = ["jira:issue_created", "jira:issue_updated", "jira:issue_deleted"]
+STATUS_MAP_SETTING, USER_MAP_SETTING, PUSH_WORKLOGS_SETTING = "status_map", "user_map", "push_worklogs"
+# Where the connector keeps its dynamic webhooks (integration.settings).
+WEBHOOK_STATE_SETTING = "jira_webhooks"
+
+
+def jira_timestamp(moment: datetime) -> str:
+    """Jira's format: 2026-11-29T09:00:00.000+0100 (milliseconds, offset without colon)."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}" + moment.strftime("%z")
+
+
+def parse_jira_timestamp(value: str) -> datetime:
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
+
+
+def jql_moment(moment: datetime, zone: ZoneInfo) -> str:
+    """A JQL date literal: minute precision, in the account's time zone (as Jira reads it)."""
+    return moment.astimezone(zone).strftime("%Y/%m/%d %H:%M")
+
+
+def adf_paragraph(text: str) -> dict:
+    """A one-paragraph Atlassian Document Format document."""
+    return {"type": "doc", "version": 1,
+            "content": [{"type": "paragraph", "content": [{"type": "text", "text": text}]}]}
+
+
 class JiraConnector(Connector):
     spec = SPEC
+    streams = ("projects", "issues")
+    push_kinds = frozenset({"time_entry"})
+    allow_list_label = "Projects"
+    allow_all_until_chosen = False  # a big site is not imported whole by surprise
+    setting_toggles = (SettingToggle(PUSH_WORKLOGS_SETTING, "Push time entries as Jira worklogs", default=True,
+                                     help="Completed entries on tasks linked to Jira issues become worklogs."),)
 
     @classmethod
     def api_base_for(cls, api_base: str, settings: dict) -> str:
@@ -92,3 +154,291 @@ class JiraConnector(Connector):
         if len(options) == 1:
             return options[0].account
         raise oauth.AccountChoiceRequired(SPEC.slug, token, options, "site")
+
+    @property
+    def _settings(self) -> dict:
+        return self.integration.settings or {}
+
+    # -- settings page ----------------------------------------------------------------
+
+    def _projects(self, start: int = 0):
+        return offset_pages(self.client, "rest/api/3/project/search", page_size=tuning.JIRA_PROJECT_PAGE_SIZE,
+                            params={"orderBy": "key"}, records="values", offset_param="startAt",
+                            limit_param="maxResults", total="total", start=start)
+
+    def allow_list_options(self) -> list[AllowListOption]:
+        return [AllowListOption(str(project["id"]), project["name"], project["key"])
+                for page in self._projects() for project in page]
+
+    def mapping_tables(self) -> list[MappingTable]:
+        statuses = self.client.get_json("rest/api/3/status")
+        status_rows = tuple(MappingRow(
+            str(status["id"]), status["name"],
+            TASK_STATUS_LABELS[CATEGORY_STATUS.get(status.get("statusCategory", {}).get("key"), "todo")])
+            for status in sorted(statuses, key=lambda s: s["name"].lower()))
+        user_rows = tuple(MappingRow(
+            user["accountId"], user.get("displayName") or user["accountId"],
+            f"by e-mail ({user['emailAddress']})" if user.get("emailAddress") else "unassigned (no e-mail visible)")
+            for user in self._people())
+        return [
+            MappingTable(STATUS_MAP_SETTING, "Status mapping",
+                         "Each Jira status follows its status category unless you choose otherwise.",
+                         "task_status", status_rows),
+            MappingTable(USER_MAP_SETTING, "User mapping",
+                         "Assignees become the TimeHub user with the same e-mail address, where Jira shows it. "
+                         "Choose someone by hand for the others; unmapped assignees leave the task unassigned.",
+                         "user", user_rows),
+        ]
+
+    def _people(self) -> list[dict]:
+        people = []
+        for page in offset_pages(self.client, "rest/api/3/users/search", page_size=tuning.JIRA_USER_PAGE_SIZE,
+                                 offset_param="startAt", limit_param="maxResults"):
+            people.extend(user for user in page if user.get("accountType", "atlassian") == "atlassian")
+        return sorted(people, key=lambda user: (user.get("displayName") or "").lower())
+
+    # -- import -------------------------------------------------------------------------
+
+    def pull(self, stream: str, cursor: str | None):
+        if stream == "projects":
+            return self._pull_projects(cursor)
+        return self._pull_issues(cursor)
+
+    def _pull_projects(self, cursor: str | None):
+        """Every sync lists every project (a page or two): renames and removals show up."""
+        start = json.loads(cursor)["start"] if cursor else 0
+        for page in self._projects(start):
+            records = [RemoteRecord("project", str(project["id"]), project["name"], {"name": project["name"]})
+                       for project in page if self.is_allowed(str(project["id"]))]
+            yield SyncPage(records, json.dumps({"start": page.resume}) if page.resume else None,
+                           listing_starts=start == 0, listing_complete=None if page.resume else "project")
+            start = page.resume
+
+    def _pull_issues(self, cursor: str | None):
+        state = json.loads(cursor) if cursor else {}
+        zone = self._zone(state)
+        scope = {"projects": sorted(self.allowed_ids or ()), "since": self._settings.get("updated_since")}
+        if "token" in state:  # a listing interrupted mid-way: carry on where it stopped
+            jql, whole = state["jql"], state["whole"]
+        else:
+            whole = state.get("scope") != scope or not state.get("high") or self._whole_listing_due(state)
+            jql = self._issues_jql(scope["projects"], None if whole else state["high"], zone)
+        if jql is None:  # no project chosen: nothing to import, and nothing kept
+            yield SyncPage([], json.dumps({"tz": zone.key, "scope": scope}), listing_starts=True,
+                           listing_complete="task")
+            return
+        high = state.get("high")
+        listed_at = datetime.now(timezone.utc).isoformat() if whole else state.get("listed_at")
+        token, first = state.get("token"), "token" not in state
+        while True:
+            body = {"jql": jql, "fields": ISSUE_FIELDS, "maxResults": tuning.JIRA_ISSUE_PAGE_SIZE}
+            if token:
+                body["nextPageToken"] = token
+            answer = self.client.request("POST", "rest/api/3/search/jql", json=body, read_only=True).json()
+            issues = answer.get("issues") or []
+            for issue in issues:
+                updated = issue["fields"].get("updated")
+                if updated and (high is None or parse_jira_timestamp(updated) > datetime.fromisoformat(high)):
+                    high = parse_jira_timestamp(updated).isoformat()
+            token = None if answer.get("isLast") else answer.get("nextPageToken")
+            following = {"tz": zone.key, "scope": scope, "high": high, "listed_at": listed_at}
+            if token:
+                following.update(token=token, jql=jql, whole=whole)
+            yield SyncPage([self._issue_record(issue) for issue in issues], json.dumps(following),
+                           listing_starts=whole and first, listing_complete="task" if whole and not token else None)
+            first = False
+            if not token:
+                return
+
+    def _zone(self, state: dict) -> ZoneInfo:
+        """The account's time zone, which JQL dates are read in; asked once, kept in the cursor."""
+        name = state.get("tz") or self.client.get_json("rest/api/3/myself").get("timeZone") or "UTC"
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            return ZoneInfo("UTC")
+
+    @staticmethod
+    def _whole_listing_due(state: dict) -> bool:
+        listed_at = state.get("listed_at")
+        return listed_at is None or datetime.fromisoformat(listed_at) + timedelta(
+            hours=tuning.JIRA_WHOLE_LISTING_EVERY_HOURS) <= datetime.now(timezone.utc)
+
+    def _issues_jql(self, projects: list[str], high: str | None, zone: ZoneInfo) -> str | None:
+        if not projects:
+            return None
+        clauses = [f"project in ({', '.join(projects)})"]
+        since = self.backfill_since
+        if high is not None:
+            since = max(filter(None, (since, datetime.fromisoformat(high)
+                                      - timedelta(minutes=tuning.JIRA_JQL_OVERLAP_MINUTES))))
+        if since is not None:
+            clauses.append(f'updated >= "{jql_moment(since, zone)}"')
+        return " AND ".join(clauses) + " ORDER BY updated ASC"
+
+    def _issue_record(self, issue: dict) -> RemoteRecord:
+        fields = issue.get("fields") or {}
+        project_id = str((fields.get("project") or {}).get("id", ""))
+        if not self.is_allowed(project_id):  # moved out of the allow-list (seen through a webhook)
+            return RemoteRecord("task", str(issue["id"]), None, deleted=True)
+        site_url = (self._settings.get("site_url") or "").rstrip("/")
+        return RemoteRecord("task", str(issue["id"]), fields.get("updated"), {
+            "title": fields.get("summary") or issue["key"],
+            "status": self._status(fields.get("status") or {}),
+            "external_key": issue["key"],
+            "external_url": f"{site_url}/browse/{issue['key']}" if site_url else None,
+            "assignee": self._assignee(fields.get("assignee")),
+        }, parent_id=project_id)
+
+    def _status(self, status: dict) -> str:
+        chosen = (self._settings.get(STATUS_MAP_SETTING) or {}).get(str(status.get("id")))
+        return chosen or CATEGORY_STATUS.get((status.get("statusCategory") or {}).get("key"), "todo")
+
+    def _assignee(self, assignee: dict | None) -> dict | None:
+        if not assignee:
+            return None
+        chosen = (self._settings.get(USER_MAP_SETTING) or {}).get(assignee.get("accountId"))
+        return {"email": assignee.get("emailAddress"), "user_id": int(chosen) if chosen else None}
+
+    # -- push: time entries -> worklogs ------------------------------------------------
+
+    @classmethod
+    def wants_push(cls, integration, kind: str, entry, links) -> bool:
+        return (kind == "time_entry" and entry.ended_at is not None
+                and (integration.settings or {}).get(PUSH_WORKLOGS_SETTING, True)
+                and links.external_id("task", entry.task_id) is not None)
+
+    def push(self, kind: str, entry, external_id: str | None, idempotency_key: str) -> str:
+        issue_id = self.links.external_id("task", entry.task_id)
+        reason = self._not_pushed_because(entry, issue_id)
+        if reason:
+            if external_id:
+                self.delete_remote(kind, external_id)
+            raise PushSkipped(reason)
+        body = self._worklog(entry)
+        if external_id:
+            old_issue, worklog_id = external_id.split("/", 1)
+            if old_issue == issue_id:
+                self.client.request("PUT", f"rest/api/3/issue/{issue_id}/worklog/{worklog_id}", json=body)
+                return external_id
+            self.delete_remote(kind, external_id)  # moved to another issue: Jira cannot move worklogs
+        else:
+            existing = self._pushed_before(issue_id, entry.id)
+            if existing:  # an earlier attempt got through though its answer was lost
+                return self.push(kind, entry, existing, idempotency_key)
+        created = self.client.request("POST", f"rest/api/3/issue/{issue_id}/worklog", json=body).json()
+        return f"{issue_id}/{created['id']}"
+
+    def _not_pushed_because(self, entry, issue_id: str | None) -> str | None:
+        if not self.toggle(PUSH_WORKLOGS_SETTING):
+            return "Pushing worklogs to Jira is turned off."
+        if issue_id is None:
+            return "The entry is no longer on a Jira issue."
+        if entry.ended_at is None:
+            return "Running timers are not pushed."
+        if entry.duration.total_seconds() < tuning.JIRA_MIN_WORKLOG_SECONDS:
+            return "Jira does not accept worklogs under a minute; this entry stays in TimeHub only."
+        return None
+
+    def _worklog(self, entry) -> dict:
+        started = entry.started_at.replace(tzinfo=timezone.utc).astimezone(entry.user.tz)
+        who = entry.user.name or entry.user.email
+        text = f"Logged in TimeHub by {who}" + (f": {entry.description}" if entry.description else "")
+        return {"timeSpentSeconds": int(entry.duration.total_seconds()), "started": jira_timestamp(started),
+                "comment": adf_paragraph(text),
+                "properties": [{"key": "timehub", "value": {"entry_id": entry.id}}]}
+
+    def _pushed_before(self, issue_id: str, entry_id: int) -> str | None:
+        """The worklog an earlier, unanswered attempt created for this entry (by its property)."""
+        for page in offset_pages(self.client, f"rest/api/3/issue/{issue_id}/worklog", page_size=5000,
+                                 params={"expand": "properties"}, records="worklogs", offset_param="startAt",
+                                 limit_param="maxResults", total="total"):
+            for worklog in page:
+                for prop in worklog.get("properties") or []:
+                    if prop.get("key") == "timehub" and (prop.get("value") or {}).get("entry_id") == entry_id:
+                        return f"{issue_id}/{worklog['id']}"
+        return None
+
+    def delete_remote(self, kind: str, external_id: str) -> None:
+        issue_id, worklog_id = external_id.split("/", 1)
+        try:
+            self.client.request("DELETE", f"rest/api/3/issue/{issue_id}/worklog/{worklog_id}")
+        except NotFoundError:
+            pass  # deleted in Jira already, or its issue is gone
+
+    # -- webhooks -------------------------------------------------------------------------
+
+    def housekeeping(self) -> dict:
+        """Keep one dynamic webhook for the allowed projects: register it, move it when the
+        projects or our address change, refresh it before its 30 days run out."""
+        state = self._settings.get(WEBHOOK_STATE_SETTING) or {}
+        projects = sorted(self.allowed_ids or ())
+        wanted = {"url": self.webhook_url, "jql": f"project in ({', '.join(projects)})"} \
+            if projects and self.webhook_url else None
+        try:
+            if state.get("ids") and (wanted is None or state.get("url") != wanted["url"]
+                                     or state.get("jql") != wanted["jql"]):
+                self._remove_webhooks(state["ids"])
+                state = {}
+            if wanted and not state.get("ids"):
+                state = {**wanted, **self._register_webhook(wanted)}
+            elif wanted and state.get("expires", 0) / 1000 < (datetime.now(timezone.utc) + timedelta(
+                    days=tuning.JIRA_WEBHOOK_REFRESH_BEFORE_DAYS)).timestamp():
+                answer = self.client.request("PUT", "rest/api/3/webhook/refresh", json={"webhookIds": state["ids"]})
+                state = {**state, "expires": answer.json().get("expirationDate", 0)}
+            state.pop("error", None)
+        except ProviderError as exc:  # the periodic sync still works without webhooks
+            log.warning("Jira webhooks of integration %s: %s", self.integration.id, exc.message)
+            state = {**state, "error": exc.message}
+        if not self.webhook_url:
+            state = {"error": "Set TIMEHUB_EXTERNAL_URL to a public address to receive Jira webhooks."}
+        return {WEBHOOK_STATE_SETTING: state} if state != self._settings.get(WEBHOOK_STATE_SETTING) else {}
+
+    def _register_webhook(self, wanted: dict) -> dict:
+        answer = self.client.request("POST", "rest/api/3/webhook", json={
+            "url": wanted["url"], "webhooks": [{"events": WEBHOOK_EVENTS, "jqlFilter": wanted["jql"]}]}).json()
+        results = answer.get("webhookRegistrationResult") or []
+        ids = [result["createdWebhookId"] for result in results if result.get("createdWebhookId")]
+        if not ids:
+            errors = "; ".join(error for result in results for error in result.get("errors") or [])
+            raise PermanentError(f"Jira refused the webhook: {errors or 'no reason given'}")
+        expires = max((hook.get("expirationDate", 0) for page in offset_pages(
+            self.client, "rest/api/3/webhook", page_size=100, records="values", offset_param="startAt",
+            limit_param="maxResults", total="total") for hook in page if hook.get("id") in ids), default=0)
+        return {"ids": ids, "expires": expires}
+
+    def _remove_webhooks(self, ids: list[int]) -> None:
+        self.client.request("DELETE", "rest/api/3/webhook", json={"webhookIds": ids})
+
+    def before_disconnect(self) -> None:
+        ids = (self._settings.get(WEBHOOK_STATE_SETTING) or {}).get("ids")
+        if ids:
+            self._remove_webhooks(ids)
+
+    @classmethod
+    def verify_webhook(cls, integration, secrets: dict, headers, body: bytes, url: str) -> WebhookEvent:
+        """Atlassian signs a JWT with the app's client secret and sends it as a bearer token."""
+        authorization = headers.get("Authorization", "")
+        if not authorization.startswith("Bearer ") or not secrets.get("client_secret"):
+            raise WebhookRejected(401, "no Atlassian JWT")
+        try:
+            jwt_hs256.verify(authorization[7:], secrets["client_secret"],
+                             leeway_seconds=tuning.JIRA_WEBHOOK_JWT_LEEWAY_SECONDS)
+        except jwt_hs256.InvalidToken as exc:
+            raise WebhookRejected(401, f"Atlassian JWT refused: {exc}") from None
+        delivery = headers.get("X-Atlassian-Webhook-Identifier")
+        try:
+            event = json.loads(body).get("webhookEvent")
+        except (ValueError, AttributeError):
+            raise WebhookRejected(400, "body is not a JSON object") from None
+        if not delivery:
+            raise WebhookRejected(400, "X-Atlassian-Webhook-Identifier missing")
+        return WebhookEvent(delivery, event)
+
+    def webhook_records(self, event: str | None, payload: dict) -> list:
+        issue = payload.get("issue") or {}
+        if not issue.get("id"):
+            return []
+        if event == "jira:issue_deleted":
+            return [RemoteRecord("task", str(issue["id"]), None, deleted=True)]
+        return [self._issue_record(issue)]

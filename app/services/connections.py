@@ -59,4 +59,8 @@ def connector_for(integration: Integration) -> Connector:
     else:
         client = ProviderClient(spec.name, api_base, auth=_RefreshingBearer(integration), auth_headers=headers,
                                 limiter=limiter)
-    return connector_class(integration, client)
+    connector = connector_class(integration, client)
+    external_url = current_app.config.get("TIMEHUB_EXTERNAL_URL")
+    if external_url:
+        connector.webhook_url = f"{external_url}/webhooks/{spec.slug}/{integration.webhook_token}"
+    return connector

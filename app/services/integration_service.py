@@ -264,8 +264,9 @@ class IntegrationService:
             return None
         warning = None
         if integration.credential is not None:
+            warning = self._undo_setup(integration)
             if integration.credential.kind == "oauth2":
-                warning = self._revoke(integration)
+                warning = self._revoke(integration) or warning
             self.session.delete(integration.credential)
         integration.status = "not_configured"
         integration.account_label = None
@@ -282,6 +283,18 @@ class IntegrationService:
                                    {"sync_interval_minutes": f"Between {low} and {high}."})
         integration.settings = {**(integration.settings or {}), "sync_interval_minutes": minutes}
         self.session.commit()
+
+    @staticmethod
+    def _undo_setup(integration: Integration) -> str | None:
+        """Remove what the connection set up at the provider (Jira's webhooks)."""
+        from app.services.connections import connector_for  # imports this module
+        from app.services.token_service import TokenError
+        try:
+            connector_for(integration).before_disconnect()
+        except (ProviderError, TokenError) as exc:
+            name = registry.get_spec(integration.provider).name
+            return f"Could not remove TimeHub's webhooks at {name}: {exc.message}"
+        return None
 
     @staticmethod
     def _revoke(integration: Integration) -> str | None:

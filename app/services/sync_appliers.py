@@ -1,25 +1,32 @@
 """How a RemoteRecord becomes a local row, per local kind.
 
 Each applier creates or updates one model from a record's fields and says
-whether anything changed, so an unchanged record costs no write.
+whether anything changed, so an unchanged record costs no write. `prepare`
+looks up, once per page, what the records refer to locally (users by e-mail).
 """
 from __future__ import annotations
 
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
 from app.integrations.base import RemoteRecord
-from app.models import Project, Task
+from app.models import Project, Task, User
 from app.models.task import TASK_STATUSES
 
 
 class ProjectApplier:
     model = Project
-    fields = ("name",)
 
     @staticmethod
-    def create(record: RemoteRecord, parent_id: int | None) -> Project:
+    def prepare(session: Session, records: list[RemoteRecord]) -> None:
+        return None
+
+    @staticmethod
+    def create(record: RemoteRecord, parent_id: int | None, context) -> Project:
         return Project(name=record.fields["name"][:200])
 
     @staticmethod
-    def update(project: Project, record: RemoteRecord, parent_id: int | None) -> bool:
+    def update(project: Project, record: RemoteRecord, parent_id: int | None, context) -> bool:
         changed = False
         name = record.fields["name"][:200]
         if project.name != name:
@@ -30,13 +37,39 @@ class ProjectApplier:
 
 
 class TaskApplier:
+    """Tasks under their project. A record's `assignee` field, when present, is None
+    (unassigned) or {"user_id": a TimeHub user chosen by hand, or None,
+    "email": the provider's e-mail for the person, or None}: the hand-made choice
+    wins, then the e-mail; someone who matches no TimeHub user leaves the task unassigned."""
+
     model = Task
     parent_kind = "project"
 
     @staticmethod
-    def _values(record: RemoteRecord, parent_id: int | None) -> dict:
+    def prepare(session: Session, records: list[RemoteRecord]) -> dict:
+        assignees = [r.fields["assignee"] for r in records if r.fields.get("assignee")]
+        emails = {a["email"].lower() for a in assignees if a.get("email")}
+        chosen = {a["user_id"] for a in assignees if a.get("user_id")}
+        users = {"by_email": {}, "ids": set()}
+        if emails:
+            users["by_email"] = dict(session.execute(select(func.lower(User.email), User.id).where(
+                func.lower(User.email).in_(emails))).all())
+        if chosen:
+            users["ids"] = set(session.scalars(select(User.id).where(User.id.in_(chosen))))
+        return users
+
+    @staticmethod
+    def _assignee(assignee: dict | None, users: dict) -> int | None:
+        if not assignee:
+            return None
+        if assignee.get("user_id") in users["ids"]:
+            return assignee["user_id"]
+        return users["by_email"].get((assignee.get("email") or "").lower())
+
+    @classmethod
+    def _values(cls, record: RemoteRecord, parent_id: int | None, users: dict) -> dict:
         status = record.fields.get("status", "todo")
-        return {
+        values = {
             "title": record.fields["title"][:500],
             "status": status if status in TASK_STATUSES else "todo",
             "external_key": record.fields.get("external_key"),
@@ -44,15 +77,18 @@ class TaskApplier:
             "project_id": parent_id,
             "archived": False,
         }
+        if "assignee" in record.fields:
+            values["assignee_id"] = cls._assignee(record.fields["assignee"], users)
+        return values
 
     @classmethod
-    def create(cls, record: RemoteRecord, parent_id: int | None) -> Task:
-        return Task(**cls._values(record, parent_id))
+    def create(cls, record: RemoteRecord, parent_id: int | None, users: dict) -> Task:
+        return Task(**cls._values(record, parent_id, users))
 
     @classmethod
-    def update(cls, task: Task, record: RemoteRecord, parent_id: int | None) -> bool:
+    def update(cls, task: Task, record: RemoteRecord, parent_id: int | None, users: dict) -> bool:
         changed = False
-        for name, value in cls._values(record, parent_id).items():
+        for name, value in cls._values(record, parent_id, users).items():
             if getattr(task, name) != value:
                 setattr(task, name, value)
                 changed = True

@@ -99,6 +99,7 @@ def _apply_kind(session: Session, integration_id: int, kind: str, records: list[
     locals_by_id = {row.id: row for row in session.scalars(
         select(applier.model).where(applier.model.id.in_(local_ids)))} if local_ids else {}
 
+    context = applier.prepare(session, [r for r in records if not r.deleted])
     created = []
     for record in records:
         link = links.get(record.external_id)
@@ -115,15 +116,16 @@ def _apply_kind(session: Session, integration_id: int, kind: str, records: list[
                 local.archived = True
                 result.archived += 1
             continue
-        if local is not None and link.remote_version is not None and link.remote_version == record.version:
+        if local is not None and not local.archived and link.remote_version is not None \
+                and link.remote_version == record.version:
             result.unchanged += 1
             continue
         if local is None:
-            local = applier.create(record, parent_id)
+            local = applier.create(record, parent_id, context)
             session.add(local)
             created.append((record, local, link))
             continue
-        if applier.update(local, record, parent_id):
+        if applier.update(local, record, parent_id, context):
             result.updated += 1
         else:
             result.unchanged += 1
@@ -200,6 +202,8 @@ def run_sync(integration_id: int, *, trigger: str = "manual", connector_factory:
     run = start_run(session, integration, trigger)
     try:
         connector = connector_factory(integration)
+        if trigger in PULL_TRIGGERS:
+            _housekeeping(session, integration, connector)
         for stream in connector.streams:
             _pull_stream(session, integration_id, connector, stream, run, progress)
         _push(session, integration, connector, run)
@@ -216,6 +220,23 @@ def run_sync(integration_id: int, *, trigger: str = "manual", connector_factory:
         raise
     finish_run(session, integration, run, None)
     return run
+
+
+def _housekeeping(session: Session, integration: Integration, connector: Connector) -> None:
+    changes = connector.housekeeping()
+    if changes:
+        integration.settings = {**(integration.settings or {}), **changes}
+        session.commit()
+
+
+def settings_changed(session: Session, integration: Integration) -> None:
+    """After the sync settings changed (allow-list, window, mappings): the next sync lists
+    everything again and re-applies every record, writing only what now differs."""
+    session.execute(update(SyncCursor).where(SyncCursor.integration_id == integration.id).values(cursor=None))
+    session.execute(update(ExternalLink).where(
+        ExternalLink.integration_id == integration.id, ExternalLink.local_kind.in_(tuple(APPLIERS)),
+    ).values(remote_version=None))
+    session.commit()
 
 
 def _pull_stream(session: Session, integration_id: int, connector: Connector, stream: str, run: SyncRun,
