@@ -278,6 +278,12 @@ class Connector:
         record that was pushed before always go (an edit may have to remove it)."""
         return kind in cls.push_kinds
 
+    @classmethod
+    def push_notice(cls, integration, kind: str, record, links: "LinkLookup") -> str | None:
+        """What the person saving `record` should know about its push, e.g. that the
+        provider will not take it (Jira: worklogs under a minute). None: nothing to say."""
+        return None
+
     def push(self, kind: str, record, external_id: str | None, idempotency_key: str) -> str:
         """Create (external_id None) or update the remote copy; return its id. Raise
         PushSkipped when the record must not be there (after removing a remote copy)."""

@@ -101,6 +101,7 @@ TASK_STATUS_LABELS = {"todo": "To do", "in_progress": "In progress", "done": "Do
 ISSUE_FIELDS = ["summary", "status", "assignee", "project", "updated"]
 WEBHOOK_EVENTS = ["jira:issue_created", "jira:issue_updated", "jira:issue_deleted"]
 STATUS_MAP_SETTING, USER_MAP_SETTING, PUSH_WORKLOGS_SETTING = "status_map", "user_map", "push_worklogs"
+SHORT_WORKLOG = "Jira does not accept worklogs under a minute; this entry stays in TimeHub only."
 # Where the connector keeps its dynamic webhooks (integration.settings).
 WEBHOOK_STATE_SETTING = "jira_webhooks"
 
@@ -308,6 +309,13 @@ class JiraConnector(Connector):
                 and (integration.settings or {}).get(PUSH_WORKLOGS_SETTING, True)
                 and links.external_id("task", entry.task_id) is not None)
 
+    @classmethod
+    def push_notice(cls, integration, kind: str, entry, links) -> str | None:
+        if cls.wants_push(integration, kind, entry, links) and \
+                entry.duration.total_seconds() < tuning.JIRA_MIN_WORKLOG_SECONDS:
+            return SHORT_WORKLOG
+        return None
+
     def push(self, kind: str, entry, external_id: str | None, idempotency_key: str) -> str:
         issue_id = self.links.external_id("task", entry.task_id)
         reason = self._not_pushed_because(entry, issue_id)
@@ -337,7 +345,7 @@ class JiraConnector(Connector):
         if entry.ended_at is None:
             return "Running timers are not pushed."
         if entry.duration.total_seconds() < tuning.JIRA_MIN_WORKLOG_SECONDS:
-            return "Jira does not accept worklogs under a minute; this entry stays in TimeHub only."
+            return SHORT_WORKLOG
         return None
 
     def _worklog(self, entry) -> dict:

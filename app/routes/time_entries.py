@@ -259,6 +259,11 @@ def start_timer():
     return render_index(form, manual_form(formdata=None), 422)
 
 
+def flash_sync_notices(entry) -> None:
+    for notice in time_service.sync_notices(entry):
+        flash(notice, "info")
+
+
 @bp.post("/timer/stop")
 @login_required
 def stop_timer():
@@ -267,6 +272,7 @@ def stop_timer():
         flash("No timer is running.", "info")
     else:
         flash(f"Timer stopped after {timefmt.format_duration(entry.duration)}.", "success")
+        flash_sync_notices(entry)
     return redirect(url_for(".index"))
 
 
@@ -278,12 +284,13 @@ def create():
         fields = manual_entry_fields(form)
         if fields is not None:
             try:
-                time_service.create_entry(current_user, fields)
+                entry = time_service.create_entry(current_user, fields)
             except TimeEntryInvalid as exc:
                 ended_field = "end" if (form.end.data or "").strip() else "duration"
                 show_service_errors(form, exc.errors, {"started_at": "start", "ended_at": ended_field})
             else:
                 flash("Entry added.", "success")
+                flash_sync_notices(entry)
                 return redirect(url_for(".index"))
     return render_index(timer_form(formdata=None), form, 422)
 
@@ -335,6 +342,7 @@ def edit(entry_id: int):
                 show_service_errors(form, exc.errors, {"started_at": "started", "ended_at": "ended"})
             else:
                 flash("Entry saved.", "success")
+                flash_sync_notices(entry)
                 return redirect(safe_next(form.next.data))
     return render_edit(entry, form, 422)
 

@@ -317,6 +317,18 @@ def record_change(session: Session, kind: str, record, action: str) -> None:
                                    action=action))
 
 
+def push_notices(session: Session, kind: str, record) -> list[str]:
+    """What the connectors have to say about pushing `record`, for the person who saved it."""
+    notices = []
+    for integration in session.scalars(select(Integration).where(Integration.status == "active")):
+        connector_class = registry.get_connector(integration.provider)
+        if connector_class.push_kinds:
+            notice = connector_class.push_notice(integration, kind, record, SessionLinks(session, integration.id))
+            if notice:
+                notices.append(notice)
+    return notices
+
+
 def _due(integration_id: int):
     return (OutboxItem.integration_id == integration_id, OutboxItem.status == "pending",
             OutboxItem.next_attempt_at <= utcnow())

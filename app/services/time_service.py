@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from app.extensions import db
 from app.models import Project, Task, TimeEntry, User
 from app.models.base import utcnow
-from app.services.sync_service import record_change
+from app.services.sync_service import push_notices, record_change
 from app.timefmt import local_date
 
 DESCRIPTION_MAX = 1000
@@ -242,3 +242,8 @@ def _commit(entry: TimeEntry, action: str, *, conflict: str | None = None) -> No
         if conflict is None:
             raise
         raise TimeEntryInvalid({"started_at": conflict}) from None
+
+
+def sync_notices(entry: TimeEntry) -> list[str]:
+    """What integrations have to say about the entry just saved (e.g. too short for Jira)."""
+    return push_notices(db.session, "time_entry", entry)
