@@ -26,7 +26,7 @@ bp = Blueprint("sync", __name__)
 timefmt.register_filters(bp)
 
 HISTORY_LIMIT = 30  # runs in the table and bars in the chart
-FAILED_PUSHES_LIMIT = 200
+PUSHES_SHOWN_LIMIT = 200
 
 
 # -- lookups ---------------------------------------------------------------------
@@ -82,12 +82,13 @@ def _recent_runs(integration_id: int) -> list[SyncRun]:
                                    .order_by(SyncRun.started_at.desc(), SyncRun.id.desc()).limit(HISTORY_LIMIT)))
 
 
-def _failed_pushes(integration_id: int) -> tuple[list[OutboxItem], int]:
-    where = (OutboxItem.integration_id == integration_id, OutboxItem.status == "failed")
+def _pushes_in(integration_id: int, status: str) -> tuple[list[OutboxItem], int]:
+    """The latest outbox items in `status` ("failed", "skipped") and how many there are."""
+    where = (OutboxItem.integration_id == integration_id, OutboxItem.status == status)
     total = db.session.scalar(select(func.count(OutboxItem.id)).where(*where))
     items = list(db.session.scalars(select(OutboxItem).where(*where)
                                     .order_by(OutboxItem.updated_at.desc(), OutboxItem.id.desc())
-                                    .limit(FAILED_PUSHES_LIMIT)))
+                                    .limit(PUSHES_SHOWN_LIMIT)))
     return items, total
 
 
@@ -185,12 +186,14 @@ def show(integration_id: int):
     svc, integration, spec = _visible(integration_id)
     runs = _recent_runs(integration_id)
     bars, peak = chart_bars(list(reversed(runs)))
-    failed, failed_total = _failed_pushes(integration_id)
+    failed, failed_total = _pushes_in(integration_id, "failed")
+    skipped, skipped_total = _pushes_in(integration_id, "skipped")
     return render_template(
         "sync/show.html", integration=integration, spec=spec, can_manage=_can_manage(svc, spec),
         progress=_progress(integration_id, _queued_after()), running=_active_run(integration_id) is not None,
         runs=runs, bars=bars, peak=peak, chart_width=max(len(bars), 1) * CHART_SLOT, chart_height=CHART_HEIGHT,
-        failed=failed, failed_total=failed_total, default_interval=tuning.DEFAULT_SYNC_INTERVAL_MINUTES,
+        failed=failed, failed_total=failed_total, skipped=skipped, skipped_total=skipped_total,
+        default_interval=tuning.DEFAULT_SYNC_INTERVAL_MINUTES,
         min_interval=tuning.MIN_SYNC_INTERVAL_MINUTES, max_interval=tuning.MAX_SYNC_INTERVAL_MINUTES,
         syncs_anything=_syncs_anything(spec.slug),
     )
