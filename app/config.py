@@ -16,9 +16,17 @@ log = logging.getLogger(__name__)
 
 
 def instance_path() -> Path:
-    """The folder holding the embedded database, job queue and generated keys."""
+    """The folder holding the embedded database, job queue and generated keys. Created
+    private (0700): SQLite and Huey create their files with the process umask, and the
+    folder is what keeps other local users out of them. An existing folder is left as
+    its owner set it."""
     path = Path(os.environ.get("TIMEHUB_INSTANCE", "instance")).resolve()
-    path.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:  # another process created it first
+            pass
     return path
 
 

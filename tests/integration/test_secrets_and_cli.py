@@ -51,6 +51,18 @@ def test_key_is_generated_into_the_instance_folder_with_mode_0600(tmp_path, capl
     assert len(list(tmp_path.iterdir())) == 1
 
 
+def test_a_new_instance_folder_is_private(tmp_path, monkeypatch):
+    from app.config import instance_path
+    monkeypatch.setenv("TIMEHUB_INSTANCE", str(tmp_path / "deep" / "instance"))
+    created = instance_path()
+    assert created.stat().st_mode & 0o777 == 0o700
+    # An existing folder keeps the mode its owner chose.
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o750)
+    monkeypatch.setenv("TIMEHUB_INSTANCE", str(shared))
+    assert instance_path().stat().st_mode & 0o777 == 0o750
+
+
 def test_a_malformed_key_is_reported_without_echoing_it(tmp_path):
     with pytest.raises(SecretsError) as excinfo:
         load_keyring("not-a-fernet-key-at-all", str(tmp_path))
