@@ -57,9 +57,13 @@ SPEC = ProviderSpec(
     console_url="https://developer.atlassian.com/console/myapps/",
     register_steps=(
         "Create an OAuth 2.0 integration in the Atlassian developer console.",
-        "Under Permissions, add the Jira API and grant the scopes listed below.",
+        "Under Permissions, add the Jira API and grant the scopes listed below: read:jira-work, "
+        "write:jira-work and read:jira-user to import issues and write worklogs, manage:jira-webhook "
+        "so Jira tells TimeHub about changes at once.",
         "Under Authorization, paste the callback URL below.",
-        "Copy the client ID and secret from Settings into this form.",
+        "Copy the client ID and secret from Settings into this form, then connect and pick the site.",
+        "Webhooks need TimeHub to be reachable from the internet: set TIMEHUB_EXTERNAL_URL to its public "
+        "address. Without it, changes arrive with the periodic sync.",
     ),
     setup_fields=OAUTH_APP_FIELDS,
     capabilities=frozenset({IMPORT_TASKS, PUSH_TIME, WEBHOOKS}),
