@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import threading
+import time
 from pathlib import Path
 
 from flask import Flask
@@ -97,14 +100,75 @@ def push_outbox(integration_id: int) -> None:
 
 @huey.task(name="process_webhook")
 @in_app_context
-def process_webhook(delivery_id: int) -> None:
+def process_webhook(delivery_ids: int | list[int]) -> None:
+    """Process stored deliveries (one id, or a batch from WebhookEnqueuer) in the order
+    they were stored; ones already processed (a duplicate job) are skipped by process_delivery."""
     from app.services.sync_service import SyncAlreadyRunning
     from app.services.webhook_service import process_delivery
-    try:
-        process_delivery(delivery_id)
-    except SyncAlreadyRunning:
-        # A pull, push or another delivery holds the integration: try again shortly.
-        process_webhook.schedule((delivery_id,), delay=tuning.SYNC_AFTER_PUSH_DELAY_SECONDS)
+    ids = sorted(set([delivery_ids] if isinstance(delivery_ids, int) else delivery_ids))
+    for position, delivery_id in enumerate(ids):
+        try:
+            process_delivery(delivery_id)
+        except SyncAlreadyRunning:
+            # A pull, push or another delivery holds the integration: the rest try again shortly.
+            process_webhook.schedule((ids[position:],), delay=tuning.SYNC_AFTER_PUSH_DELAY_SECONDS)
+            return
+
+
+class WebhookEnqueuer:
+    """Hands accepted delivery ids to the queue with one queue insert per burst.
+
+    The request that finds no enqueue in progress enqueues its own id at once
+    (a lone delivery is queued before its 2xx, as before). Ids accepted while an
+    enqueue is in progress wait; a background thread enqueues them together.
+    Every id is stored in the database before it gets here, so ids still waiting
+    when the process dies are not lost: the scheduler's due_work re-enqueues
+    deliveries left unprocessed (tuning.WEBHOOK_REENQUEUE_AFTER_SECONDS)."""
+
+    def __init__(self, enqueue):
+        self._enqueue = enqueue  # called with a list of delivery ids
+        self._lock = threading.Lock()
+        self._waiting: list[int] = []
+        self._busy = False
+        self._pid = os.getpid()
+
+    def add(self, delivery_id: int) -> None:
+        with self._lock:
+            if self._pid != os.getpid():  # forked: the parent's state means nothing here
+                self._waiting, self._busy, self._pid = [], False, os.getpid()
+            self._waiting.append(delivery_id)
+            if self._busy:
+                return  # the enqueue in progress takes it next
+            self._busy = True
+        self._enqueue_waiting()
+        with self._lock:
+            if not self._waiting:
+                self._busy = False
+                return
+        threading.Thread(target=self._drain, name="webhook-enqueuer", daemon=True).start()
+
+    def _drain(self) -> None:
+        while True:
+            time.sleep(tuning.WEBHOOK_ENQUEUE_LINGER_SECONDS)  # let a burst gather into one job
+            self._enqueue_waiting()
+            with self._lock:
+                if not self._waiting:
+                    self._busy = False
+                    return
+
+    def _enqueue_waiting(self) -> None:
+        with self._lock:
+            batch = self._waiting[:tuning.WEBHOOK_ENQUEUE_BATCH_MAX]
+            del self._waiting[:len(batch)]
+        if not batch:
+            return
+        try:
+            self._enqueue(batch)
+        except Exception:  # noqa: BLE001 - any queue failure: the deliveries are stored, the scheduler enqueues them
+            log.warning("could not enqueue %s webhook deliveries; the scheduler will", len(batch))
+
+
+webhook_enqueuer = WebhookEnqueuer(lambda ids: process_webhook(ids[0] if len(ids) == 1 else ids))
 
 
 @huey.periodic_task(crontab(minute="*"), name="schedule_due_work")

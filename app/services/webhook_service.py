@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
+from sqlalchemy import bindparam, select
+from sqlalchemy.dialects import postgresql, sqlite
 
+from app import tuning
 from app.extensions import db
 from app.integrations import registry
 from app.integrations.base import WebhookRejected
-from app.models import Integration, SyncRun, WebhookDelivery
+from app.models import Integration, IntegrationCredential, ProviderApp, SyncRun, WebhookDelivery
 from app.models.base import utcnow
+from app.services import secrets as encryption
 from app.services.connections import connector_for
-from app.services.integration_service import IntegrationService
 from app.services.sync_service import apply_records, finish_run, start_run
 
 log = logging.getLogger(__name__)
@@ -34,43 +35,113 @@ class Intake:
     message: str
 
 
+@dataclass(frozen=True)
+class WebhookTarget:
+    """What a connector's verify_webhook gets as `integration`: the integration's
+    columns as read for this delivery (no ORM object on the intake's hot path)."""
+
+    id: int
+    provider: str
+    status: str
+    is_global: bool
+    user_id: int | None
+    settings: dict
+
+
+# The intake reads the integration and the ciphertext of its signing secrets in
+# one Core SELECT per delivery; an API-key provider signs with the integration's
+# credential, an OAuth provider with its app's secret setup values. The statements
+# are built once (bound parameters), which saves their construction per delivery.
+_TARGET_COLUMNS = (Integration.id, Integration.provider, Integration.status, Integration.is_global,
+                   Integration.user_id, Integration.settings)
+_ADDRESS = (Integration.provider == bindparam("slug"), Integration.webhook_token == bindparam("token"))
+_TARGET_SIGNED_WITH_CREDENTIAL = select(*_TARGET_COLUMNS, IntegrationCredential.ciphertext).outerjoin(
+    IntegrationCredential, IntegrationCredential.integration_id == Integration.id).where(*_ADDRESS)
+_TARGET_SIGNED_WITH_APP = select(*_TARGET_COLUMNS, ProviderApp.ciphertext).outerjoin(
+    ProviderApp, ProviderApp.provider == Integration.provider).where(*_ADDRESS)
+_ADDRESS_STATUS = select(Integration.status).where(*_ADDRESS)
+_DELIVERIES = WebhookDelivery.__table__
+# INSERT ... ON CONFLICT (integration_id, delivery_id) DO NOTHING RETURNING id, per dialect.
+_STORE_DELIVERY = {
+    dialect: insert(_DELIVERIES).on_conflict_do_nothing(
+        index_elements=[_DELIVERIES.c.integration_id, _DELIVERIES.c.delivery_id]).returning(_DELIVERIES.c.id)
+    for dialect, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+
+
+def find_target(connection, connector_class, slug: str, token: str) -> tuple[WebhookTarget, str | None] | None:
+    """The configured integration behind a webhook address and its secrets' ciphertext;
+    None for an unknown address (or one whose integration is not configured)."""
+    query = _TARGET_SIGNED_WITH_APP if connector_class.spec.auth_kind == "oauth2" else _TARGET_SIGNED_WITH_CREDENTIAL
+    row = connection.execute(query, {"slug": slug, "token": token}).first()
+    if row is None or row.status == "not_configured":
+        return None
+    return WebhookTarget(*row[:-1]), row[-1]
+
+
+def is_known_address(slug: str, token: str) -> bool:
+    """HEAD probes (Trello checks a callback URL first): one indexed SELECT, no secrets read."""
+    try:
+        registry.get_connector(slug)
+    except registry.UnknownProvider:
+        return False
+    with db.engine.connect() as connection:
+        status = connection.execute(_ADDRESS_STATUS, {"slug": slug, "token": token}).scalar()
+    return status is not None and status != "not_configured"
+
+
 def receive(slug: str, token: str, headers, body: bytes, url: str) -> Intake:
-    """Verify and store one delivery. Raises WebhookRejected for forged or malformed ones."""
+    """Verify and store one delivery. Raises WebhookRejected for forged or malformed ones.
+
+    Two statements and one commit: the SELECT of the integration with its
+    secrets' ciphertext, then an INSERT ... ON CONFLICT DO NOTHING RETURNING id,
+    so a replay is told apart by the missing id rather than by an error."""
     try:
         connector_class = registry.get_connector(slug)
     except registry.UnknownProvider:
         raise WebhookRejected(404, "unknown provider") from None
-    integration = db.session.scalars(select(Integration).options(joinedload(Integration.credential)).where(
-        Integration.provider == slug, Integration.webhook_token == token)).one_or_none()
-    if integration is None or integration.status == "not_configured":
-        raise WebhookRejected(404, "unknown webhook address")
-    secrets = _webhook_secrets(integration)
-    event = connector_class.verify_webhook(integration, secrets, headers, body, url)
-    try:
-        json.loads(body)
-    except ValueError:
-        raise WebhookRejected(400, "body is not JSON") from None
-    delivery = WebhookDelivery(integration_id=integration.id, delivery_id=event.delivery_id[:200],
-                               event=(event.event or "")[:100] or None, body=body.decode())
-    db.session.add(delivery)
-    try:
-        db.session.flush()
-        stored_id = delivery.id  # read before the commit expires it: no reload
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
+    with db.engine.connect() as connection:
+        found = find_target(connection, connector_class, slug, token)
+        if found is None:
+            raise WebhookRejected(404, "unknown webhook address")
+        target, ciphertext = found
+        event = connector_class.verify_webhook(target, _webhook_secrets(ciphertext), headers, body, url)
+        try:
+            json.loads(body)
+        except ValueError:
+            raise WebhookRejected(400, "body is not JSON") from None
+        stored_id = connection.execute(_STORE_DELIVERY[connection.dialect.name], {
+            "integration_id": target.id, "delivery_id": event.delivery_id[:200],
+            "event": (event.event or "")[:100] or None, "body": body.decode(), "received_at": utcnow(),
+        }).scalar()
+        connection.commit()
+    if stored_id is None:
         return Intake(200, None, "duplicate delivery ignored")
     return Intake(202, stored_id, "accepted")
 
 
-def _webhook_secrets(integration: Integration) -> dict:
+# Decrypted signing secrets by their ciphertext: a rotated secret or a re-encryption
+# is a new ciphertext, so an entry never outlives the value it was read from, and a
+# disconnected integration is gone from the SELECT before the cache is asked.
+_secrets_by_ciphertext: dict[str, dict] = {}
+_secrets_lock = threading.Lock()
+
+
+def _webhook_secrets(ciphertext: str | None) -> dict:
     """What a connector verifies with: an OAuth provider's secret setup values
     (GitHub's webhook secret, Slack's signing secret) live on its app; an
-    API-key provider's on the integration's own credential."""
-    if registry.get_spec(integration.provider).auth_kind == "oauth2":
-        app = IntegrationService().app_record(integration.provider)
-        return app.payload if app is not None else {}
-    return integration.credential.payload if integration.credential is not None else {}
+    API-key provider's on the integration's own credential. Fernet runs once per
+    ciphertext in a process, not once per delivery."""
+    if ciphertext is None:
+        return {}
+    cached = _secrets_by_ciphertext.get(ciphertext)
+    if cached is None:
+        cached = encryption.decrypt_json(ciphertext)
+        with _secrets_lock:
+            if len(_secrets_by_ciphertext) >= tuning.WEBHOOK_SECRET_CACHE_SIZE:
+                _secrets_by_ciphertext.clear()
+            _secrets_by_ciphertext[ciphertext] = cached
+    return dict(cached)  # a copy: a connector may not change the cached one
 
 
 def process_delivery(delivery_id: int, connector_factory=connector_for) -> None:

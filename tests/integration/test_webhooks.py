@@ -127,3 +127,112 @@ def test_processing_waits_for_a_run_holding_the_integration_and_is_a_run_itself(
     run = db.session.scalars(select(SyncRun).where(SyncRun.trigger == "webhook")).one()
     assert (run.status, run.pulled, run.created) == ("succeeded", 1, 1)
     assert integration.last_sync_at is None  # a webhook is no sync: the schedule still counts from pulls
+
+
+# -- the intake's shortcuts stay correct ---------------------------------------------------
+
+
+def test_a_rotated_secret_counts_from_the_next_delivery(client, db, integration):
+    body, headers = delivery(delivery_id="before")
+    assert post(client, integration, body, headers).status_code == 202  # the old secret is now cached
+    integration.credential.payload = {"token": "paged-token", "webhook_secret": "whsec-rotated"}
+    db.session.commit()
+    body, headers = delivery(delivery_id="old-secret")
+    assert post(client, integration, body, headers).status_code == 401
+    body, headers = delivery(delivery_id="new-secret", secret="whsec-rotated")
+    assert post(client, integration, body, headers).status_code == 202
+
+
+def test_a_disconnected_integration_takes_no_more_deliveries(client, db, integration):
+    body, headers = delivery(delivery_id="before")
+    assert post(client, integration, body, headers).status_code == 202
+    # What disconnecting leaves behind: no credential, the integration not configured.
+    db.session.delete(integration.credential)
+    integration.status = "not_configured"
+    db.session.commit()
+    body, headers = delivery(delivery_id="after")
+    assert post(client, integration, body, headers).status_code == 404
+    assert stored(db) == 1
+
+
+def test_the_head_probe_answers_200_only_for_a_configured_integrations_address(client, db, integration):
+    token = integration.webhook_token
+    assert client.head(f"/webhooks/paged/{token}").status_code == 200
+    assert client.head("/webhooks/paged/guessed").status_code == 404
+    assert client.head(f"/webhooks/myspace/{token}").status_code == 404
+    assert client.head(f"/webhooks/trello/{token}").status_code == 404  # another provider's address
+    integration.status = "not_configured"
+    db.session.commit()
+    assert client.head(f"/webhooks/paged/{token}").status_code == 404
+
+
+# -- batched enqueueing and the job that takes a batch -----------------------------------
+
+
+def test_a_queue_that_is_down_still_answers_202_and_the_scheduler_picks_the_delivery_up(app, client, db,
+                                                                                         integration):
+    from datetime import timedelta
+
+    from app import jobs
+    from app.models.base import utcnow
+    from app.services.sync_service import due_work
+    configured = app.config["REDIS_URL"]
+    app.config["REDIS_URL"] = "redis://127.0.0.1:9/0"  # nothing listens there: every enqueue fails
+    jobs.init_app(app)
+    try:
+        body, headers = delivery()
+        assert post(client, integration, body, headers).status_code == 202
+    finally:
+        app.config["REDIS_URL"] = configured
+        jobs.init_app(app)
+    row = db.session.scalars(select(WebhookDelivery)).one()
+    assert row.processed_at is None
+    assert ("webhook", row.id) in due_work(now=utcnow() + timedelta(minutes=5))
+
+
+def test_deliveries_accepted_during_an_enqueue_go_to_the_queue_together():
+    import threading
+    import time
+
+    from app.jobs import WebhookEnqueuer
+    batches, first_started, release = [], threading.Event(), threading.Event()
+
+    def enqueue(ids):
+        batches.append(list(ids))
+        if len(batches) == 1:
+            first_started.set()
+            release.wait(10)
+
+    enqueuer = WebhookEnqueuer(enqueue)
+    first = threading.Thread(target=enqueuer.add, args=(1,))
+    first.start()
+    assert first_started.wait(10)
+    for delivery_id in (2, 3, 4):  # while 1 is being enqueued: these return at once, queued for later
+        enqueuer.add(delivery_id)
+    assert batches == [[1]]
+    release.set()
+    first.join(10)
+    deadline = time.monotonic() + 10
+    while len(batches) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert batches == [[1], [2, 3, 4]]
+
+
+def test_the_job_processes_a_batch_in_stored_order_and_skips_processed_ones(client, db, integration):
+    from app import jobs
+    from app.models import ExternalLink
+    ids = []
+    for number, title in enumerate(("first", "second", "third")):
+        body = json.dumps({"item": {"id": "rec-same", "title": title, "updated_at": 1_800_000_000 + number}})
+        body, headers = delivery(delivery_id=f"d-{number}", body=body.encode())
+        assert post(client, integration, body, headers).status_code == 202
+        ids.append(db.session.scalars(select(WebhookDelivery.id).where(
+            WebhookDelivery.delivery_id == f"d-{number}")).one())
+    webhook_service.process_delivery(ids[2])  # already done by an earlier job
+    jobs.process_webhook.call_local([ids[2], ids[1], ids[0], ids[1]])
+    db.session.rollback()
+    assert all(row.processed_at is not None for row in db.session.scalars(select(WebhookDelivery)))
+    assert db.session.scalar(select(func.count()).select_from(ExternalLink)) == 1
+    # "third" was applied first and alone; the batch then applied "first" and "second" in that order,
+    # so the record's title is the last one the batch applied.
+    assert db.session.scalars(select(Project.name)).one() == "second"
