@@ -27,7 +27,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(serve)
     app.cli.add_command(worker)
     app.cli.add_command(integrations_group)
-    from app import cli_integrations  # noqa: F401  (adds `integrations status` and `integrations refresh`)
+    from app import cli_integrations  # noqa: F401  (adds `integrations status`, `refresh` and `sync`)
 
 
 @click.group()
@@ -144,26 +144,3 @@ def _integration_for_cli(slug: str, email: str | None):
     if integration is None or integration.credential is None:
         raise click.ClickException(f"{spec.name} is not connected")
     return spec, integration
-
-
-@integrations_group.command("sync")
-@click.argument("slug")
-@click.option("--user", "email", default=None, help="For per-user providers: whose connection.")
-def sync_now(slug: str, email: str | None) -> None:
-    """Run one sync in the foreground, with a progress line."""
-    from app.services.sync_service import SyncAlreadyRunning, run_sync
-    spec, integration = _integration_for_cli(slug, email)
-
-    def progress(run, _stream, _page) -> None:
-        click.echo(f"\r{spec.name}: {run.pulled} pulled, {run.created} created, {run.updated} updated, "
-                   f"{run.archived} archived", nl=False)
-
-    try:
-        run = run_sync(integration.id, trigger="manual", progress=progress)
-    except SyncAlreadyRunning:
-        raise click.ClickException(f"a sync of {spec.name} is already running") from None
-    click.echo()
-    click.echo(f"{run.status}: {run.pulled} pulled, {run.created} created, {run.updated} updated, "
-               f"{run.archived} archived, {run.pushed} pushed, {run.failed} failed")
-    if run.error:
-        raise click.ClickException(run.error)

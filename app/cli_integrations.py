@@ -1,12 +1,14 @@
-"""`timehub integrations status` and `timehub integrations refresh`.
+"""`timehub integrations status`, `timehub integrations refresh` and `timehub integrations sync`.
 
-What an operator needs to see about every connection, and a way to refresh one
-now. Neither ever prints a token or secret: only the clear columns (status,
-account label, the access token's expiry) and the token service's messages,
-which are safe to show. Integrations are looked up through IntegrationService.
+What an operator needs to see about every connection, a way to refresh one
+now, and a sync run in the foreground with its progress. None ever prints a
+token or secret: only the clear columns (status, account label, the access
+token's expiry), counts, and the services' messages, which are safe to show.
+Integrations are looked up through IntegrationService.
 """
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 
 import click
@@ -88,3 +90,103 @@ def refresh(slug: str, email: str | None) -> None:
         raise click.ClickException(exc.message) from None
     expiry = _when(token.expires_at_utc) if token.expires_at_utc else "no expiry given by the provider"
     click.echo(f"{spec.name}: refreshed; the access token now expires {expiry}.")
+
+
+# -- `integrations sync`: one run in the foreground, with its progress -------------
+
+BAR_WIDTH = 30
+SPINNER = "|/-\\"
+PLAIN_LINE_EVERY_PAGES = 20  # without a terminal: a line per this many pages of a long stream
+
+
+class StreamProgress:
+    """What one stream pulled so far in this run, and how that reads."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.records = 0
+        self.pages = 0
+        self.total: int | None = None  # the provider's count for the listing, when it gives one
+
+    def add(self, page) -> None:
+        self.records += len(page.records)
+        self.pages += 1
+        if page.total is not None:
+            self.total = page.total
+
+    def _out_of(self) -> int:
+        # A listing can grow while it is read: never show more done than the whole.
+        return max(self.total, self.records)
+
+    def live_line(self, finished: bool) -> str:
+        if self.total is None:
+            mark = "" if finished else SPINNER[self.pages % len(SPINNER)] + " "
+            return f"{mark}{self.records} {self.name}"
+        whole = self._out_of()
+        filled = BAR_WIDTH * self.records // whole if whole else BAR_WIDTH
+        return f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {self.records}/{whole} {self.name}"
+
+    def plain_line(self) -> str:
+        count = f"{self.records}/{self._out_of()}" if self.total is not None else f"{self.records}"
+        return f"{self.name}: {count} records, {self.pages} page{'s' if self.pages != 1 else ''}"
+
+
+class SyncProgress:
+    """The engine's progress callback for the terminal. Live: one redrawn line per
+    stream (a bar when the listing's size is known, else a count with a spinner),
+    kept when the stream ends. Plain (output not a terminal, so no carriage-return
+    garbage in logs): a line when a stream ends, and one every
+    PLAIN_LINE_EVERY_PAGES pages of a long one."""
+
+    def __init__(self, live: bool):
+        self.live = live
+        self.stream: StreamProgress | None = None
+        self._width = 0  # of the live line drawn last: a shorter redraw blanks the rest
+
+    def __call__(self, _run, stream: str, page) -> None:
+        if self.stream is None or self.stream.name != stream:
+            self.finish_stream()
+            self.stream = StreamProgress(stream)
+        self.stream.add(page)
+        if self.live:
+            self._draw(self.stream.live_line(finished=False))
+        elif self.stream.pages % PLAIN_LINE_EVERY_PAGES == 0:
+            click.echo(self.stream.plain_line())
+
+    def finish_stream(self) -> None:
+        if self.stream is None:
+            return
+        if self.live:
+            self._draw(self.stream.live_line(finished=True))
+            click.echo()
+            self._width = 0
+        elif self.stream.pages % PLAIN_LINE_EVERY_PAGES:  # else its last line is out already
+            click.echo(self.stream.plain_line())
+        self.stream = None
+
+    def _draw(self, line: str) -> None:
+        click.echo("\r" + line.ljust(self._width), nl=False)
+        self._width = len(line)
+
+
+@integrations_group.command("sync")
+@click.argument("slug")
+@click.option("--user", "email", default=None, help="For per-user providers: whose connection.")
+@click.option("--bar/--no-bar", "live", default=None,
+              help="Redraw a progress line per stream (default: when the output is a terminal).")
+def sync_now(slug: str, email: str | None, live: bool | None) -> None:
+    """Run one sync in the foreground, showing each stream's progress."""
+    from app.services.sync_service import SyncAlreadyRunning, run_sync
+    spec, integration = _integration_for_cli(slug, email)
+    progress = SyncProgress(sys.stdout.isatty() if live is None else live)
+    click.echo(f"Syncing {spec.name}")
+    try:
+        run = run_sync(integration.id, trigger="manual", progress=progress)
+    except SyncAlreadyRunning:
+        raise click.ClickException(f"a sync of {spec.name} is already running") from None
+    finally:
+        progress.finish_stream()  # also when the run broke off: leave no half-drawn line
+    click.echo(f"{run.status}: {run.pulled} pulled, {run.created} created, {run.updated} updated, "
+               f"{run.archived} archived, {run.pushed} pushed, {run.failed} failed")
+    if run.error:
+        raise click.ClickException(run.error)

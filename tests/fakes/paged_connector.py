@@ -43,7 +43,13 @@ class PagedConnector(Connector):
         params = {"limit": self.page_size}
         if since is not None:
             params["updated_since"] = since
-        for page in cursor_pages(self.client, "cursor/items", params=params, records="data",
+        totals = []  # the listing's size, as each page's body states it
+
+        def items_of(body):
+            totals.append(body.get("total"))
+            return body.get("data")
+
+        for page in cursor_pages(self.client, "cursor/items", params=params, records=items_of,
                                  start=state.get("page")):
             if page:
                 high = max(high or 0, max(item["updated_at"] for item in page))
@@ -51,7 +57,7 @@ class PagedConnector(Connector):
                                     {} if item.get("deleted") else {"name": item["title"]},
                                     deleted=bool(item.get("deleted"))) for item in page]
             following = {"since": since, "page": page.resume, "high": high} if page.resume else {"since": high}
-            yield SyncPage(records, json.dumps(following))
+            yield SyncPage(records, json.dumps(following), total=totals[-1])
 
     @classmethod
     def wants_push(cls, integration, kind: str, record, links) -> bool:

@@ -7,7 +7,8 @@ rate limit the way real providers do:
     GET  /link/items?page=&per_page=     a JSON list; `Link: <...>; rel="next"`
     GET  /cursor/items?limit=&cursor=    {"data": [...], "next_cursor": "..." | null}
          &updated_since=T                only records changed after T (updated_at), oldest
-                                         change first, deletions as {"id", "deleted": true}
+                                         change first, deletions as {"id", "deleted": true};
+                                         "total": how many records the whole listing holds
     GET  /offset/items?offset=&limit=    {"items": [...], "total": N}
     POST /items                          creates a record; `Idempotency-Key` makes a repeat harmless
     PUT  /items/<id>, DELETE /items/<id> change or remove a created record (404 when unknown)
@@ -302,7 +303,8 @@ def _handler_for(provider: PagedProvider):
                     size = provider._page_size(query.get("limit"))
                     start = _decode_cursor(query["cursor"]) if query.get("cursor") else 0
                     following = _encode_cursor(start + size) if start + size < len(records) else None
-                    return 200, {"data": records[start:start + size], "next_cursor": following}, {}
+                    return 200, {"data": records[start:start + size], "next_cursor": following,
+                                 "total": len(records)}, {}
                 if path == "/offset/items":
                     size = provider._page_size(query.get("limit"))
                     start = int(query.get("offset", "0"))
