@@ -11,9 +11,7 @@ from app.integrations.oauth import (
     ConnectedAccount,
     OAuthFlowError,
     OAuthProvider,
-    RevocationFailed,
     TokenSet,
-    revoke_rfc7009,
 )
 
 log = logging.getLogger(__name__)
@@ -58,8 +56,7 @@ class GoogleCalendarConnector(Connector):
         """Refuse a grant without the calendar scope (Google's consent screen lets
         people untick it), and name the account by the ID token's e-mail."""
         missing = missing_scopes(token)
-        if missing:
-            _give_back(provider, token)
+        if missing:  # the callback revokes a refused grant
             raise OAuthFlowError(
                 "Google did not grant access to your calendar events (missing: " + ", ".join(missing) + "). "
                 "Connect again and leave the calendar permission ticked on Google's consent screen; "
@@ -75,15 +72,6 @@ def missing_scopes(token: TokenSet) -> list[str]:
         return []
     granted = set(token.scope.split())
     return [scope for scope in (CALENDAR_SCOPE,) if scope not in granted]
-
-
-def _give_back(provider: OAuthProvider, token: TokenSet) -> None:
-    """A refused grant is revoked rather than left behind in the person's Google
-    account; the refusal stands whether or not that works."""
-    try:
-        revoke_rfc7009(provider, token)
-    except RevocationFailed as exc:
-        log.warning("Could not revoke a refused Google grant: %s", exc.message)
 
 
 def id_token_email(id_token: str | None, client_id: str) -> str | None:

@@ -48,6 +48,15 @@ def _provider(service: IntegrationService, spec) -> oauth.OAuthProvider | None:
                                      app_credentials.settings, registry.get_connector(spec.slug))
 
 
+def _give_back(provider: oauth.OAuthProvider, token: oauth.TokenSet) -> None:
+    """A grant we will not keep is revoked at once where the provider allows it, rather
+    than left valid at the provider with nobody holding it. Best effort."""
+    try:
+        oauth.revoke(provider, token)
+    except (oauth.RevocationFailed, ProviderError) as exc:
+        log.warning("Could not revoke the unused %s grant: %s", provider.spec.name, exc.message)
+
+
 def _refuse(message: str, status: int = 400):
     """The callback cannot be trusted or completed: explain, store nothing."""
     return render_template("oauth/error.html", message=message), status
@@ -93,9 +102,6 @@ def callback(slug: str):
         return _refuse(f"{spec.name} is not set up any more: its OAuth app was removed.")
     try:
         token = oauth.exchange_code(provider, pending, request.args.get("code", ""))
-        account = oauth.connected_account(provider, token, request.args.to_dict())
-    except oauth.AccountChoiceRequired as choice:  # several sites/organisations: the admin picks one
-        return hold_for_choice(choice)
     except oauth.TokenEndpointError as exc:
         log.warning("Code exchange for %s failed: %s", slug, exc.message)
         # The provider was unreachable: 502; it refused the code: the request was bad, 400.
@@ -103,8 +109,16 @@ def callback(slug: str):
         return _refuse(f"{exc.message}. Please try connecting again.", status)
     except oauth.OAuthFlowError as exc:
         return _refuse(exc.message)
+    try:
+        account = oauth.connected_account(provider, token, request.args.to_dict())
+    except oauth.AccountChoiceRequired as choice:  # several sites/organisations: the admin picks one
+        return hold_for_choice(choice)
+    except oauth.OAuthFlowError as exc:  # e.g. no Jira site, no Xero organisation
+        _give_back(provider, token)
+        return _refuse(exc.message)
     except ProviderError as exc:  # the "who did we connect to" call failed
         log.warning("Post-connect lookup for %s failed: %s", slug, exc.message)
+        _give_back(provider, token)
         return _refuse(f"{exc.message}. Please try connecting again.", 502)
 
     integration = service.connection_for(current_user, spec)

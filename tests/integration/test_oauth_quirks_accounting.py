@@ -259,7 +259,9 @@ def test_a_quickbooks_callback_without_realm_id_is_a_clear_error(db, intuit, adm
     assert response.status_code == 400 and "no realmId" in response.get_data(as_text=True)
     found = integration(db, "quickbooks")
     assert found is None or found.credential is None
-    assert intuit.api.requests == []
+    # The grant the exchange produced is given back, not left alive at Intuit; nothing else is asked.
+    assert [r.path for r in intuit.api.requests] == ["/v2/oauth2/tokens/revoke"]
+    assert intuit.oauth.active_grants() == []
 
 
 def test_the_quickbooks_api_host_follows_the_environment_setting(db, intuit, admin, admin_client, monkeypatch):
