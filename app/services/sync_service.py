@@ -40,6 +40,7 @@ from app.models import (
 from app.models.base import utcnow
 from app.services.connections import connector_for
 from app.services.sync_appliers import APPLIERS
+from app.services.token_service import TokenError
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +208,7 @@ def run_sync(integration_id: int, *, trigger: str = "manual", connector_factory:
         for stream in connector.streams:
             _pull_stream(session, integration_id, connector, stream, run, progress)
         _push(session, integration, connector, run)
-    except ProviderError as exc:
+    except (ProviderError, TokenError) as exc:  # TokenError: the grant is dead or no token can be had
         session.rollback()
         if isinstance(exc, AuthError):
             integration.status = "needs_reconnect" if integration.status == "active" else integration.status
