@@ -8,20 +8,58 @@ connector sends is validated against Atlassian's API description (tests/contract
 from __future__ import annotations
 
 import json
+import socket
+import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
+from werkzeug.serving import make_server
 
 from app import tuning
-from app.models import Integration, Project, Task
+from app.models import ExternalLink, Integration, OutboxItem, Project, Task, WebhookDelivery
+from app.models.base import utcnow
+from app.services import time_service, webhook_service
 from app.services.integration_service import IntegrationService
-from app.services.sync_service import run_sync, settings_changed
+from app.services.sync_service import push_pending, run_sync, settings_changed
+from app.services.time_service import EntryFields
 from tests.contract import Contract
 from tests.fakes.jira import FakeJira
+from tests.fakes.server import QuietRequestHandler
 from tests.oauth_steps import connect
 
 CALLBACK = "http://localhost/integrations/jira/callback"
+
+
+class JiraWithWorklogProperties(FakeJira):
+    """The fake, plus two things of real Jira the worklog tests need: worklog properties
+    sent with a POST are kept and served back under `expand=properties`; and
+    `lose_worklog_answers` POSTs are handled but their answer never arrives (the
+    connection drops after the worklog was created)."""
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.worklog_properties: dict[str, list] = {}
+        self.lose_worklog_answers = 0
+
+    def _issue_call(self, request, parts, base):
+        status, body = super()._issue_call(request, parts, base)
+        if request.method == "POST" and status == 201:
+            self.worklog_properties[body["id"]] = json.loads(request.get_data()).get("properties") or []
+        elif request.method == "GET" and len(parts) == 3 and status == 200 \
+                and "properties" in request.args.get("expand", "").split(","):
+            for worklog in body["worklogs"]:
+                worklog["properties"] = self.worklog_properties.get(worklog["id"], [])
+        return status, body
+
+    def _app(self, environ, start_response):
+        if self.lose_worklog_answers and environ["REQUEST_METHOD"] == "POST" \
+                and environ["PATH_INFO"].endswith("/worklog"):
+            self.lose_worklog_answers -= 1
+            b"".join(super()._app(environ, lambda *args: None))  # handled: the worklog exists now
+            environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
+            return []
+        return super()._app(environ, start_response)
 
 
 # -- set-up: a fake Jira reached through the endpoint settings, connected through OAuth ---------------
@@ -32,7 +70,10 @@ def start_jira(app, monkeypatch):
     fakes = []
 
     def start(**options) -> FakeJira:
-        fake = FakeJira(redirect_uris=(CALLBACK,), **options).__enter__()
+        # Behind TIMEHUB_EXTERNAL_URL the callback registered at Atlassian is on that address.
+        external = app.config.get("TIMEHUB_EXTERNAL_URL")
+        callbacks = (CALLBACK, f"{external}/integrations/jira/callback") if external else (CALLBACK,)
+        fake = JiraWithWorklogProperties(redirect_uris=callbacks, **options).__enter__()
         fakes.append(fake)
         for name, value in fake.env().items():
             monkeypatch.setenv(name, value)
@@ -253,3 +294,213 @@ def test_deleted_and_moved_away_issues_are_archived_after_the_whole_listing(db, 
     assert not any(task.archived for key, task in tasks.items() if key.startswith("BETA"))
     assert narrowed.archived == 1 + 1   # the project and ACME-3 (the other two were archived already)
     assert check_contract(jira) == len(rest_calls(jira))
+
+
+# -- worklogs -------------------------------------------------------------------------------------------
+
+MORNING = datetime(2026, 11, 25, 8, 0)   # naive UTC, as TimeHub stores times; 09:00 in Paris
+
+
+@pytest.fixture
+def worklog_setup(db, admin, admin_client, make_user, start_jira):
+    """Jira with ACME-1..3 imported, and Paula (in Paris) who logs time on them."""
+    jira = start_jira()
+    seeded(jira)
+    integration = connect_jira(db, admin, admin_client, jira, ["ACME", "BETA"])
+    sync(integration)
+    paula = make_user("paula@example.com", name="Paula Paris", timezone="Europe/Paris")
+    return jira, integration, paula, tasks_by_key(db)
+
+
+def entry_fields(task: Task, minutes: float = 90, start: datetime = MORNING, description: str = "Boiler") -> EntryFields:
+    return EntryFields(started_at=start, ended_at=start + timedelta(minutes=minutes), description=description,
+                       task_id=task.id)
+
+
+def push(integration: Integration) -> int:
+    return push_pending(integration.id)
+
+
+def outbox(db) -> list[tuple[str, str | None]]:
+    db.session.expire_all()
+    return [(item.status, item.last_error) for item in db.session.scalars(select(OutboxItem).order_by(OutboxItem.id))]
+
+
+def test_a_completed_entry_becomes_a_worklog_and_follows_edits_moves_and_deletion(db, worklog_setup):
+    jira, integration, paula, tasks = worklog_setup
+    entry = time_service.create_entry(paula, entry_fields(tasks["ACME-1"]))
+    assert push(integration) == 1
+
+    [worklog] = jira.worklogs_of("ACME-1")
+    assert worklog["timeSpentSeconds"] == 5400
+    assert worklog["started"] == "2026-11-25T09:00:00.000+0100"
+    assert worklog["comment"]["type"] == "doc"
+    assert "Paula Paris" in json.dumps(worklog["comment"]) and "Boiler" in json.dumps(worklog["comment"])
+
+    time_service.update_entry(entry, entry_fields(tasks["ACME-1"], minutes=30, description="Pipes"))
+    push(integration)
+    [edited] = jira.worklogs_of("ACME-1")
+    assert (edited["id"], edited["timeSpentSeconds"]) == (worklog["id"], 1800)
+    assert "Pipes" in json.dumps(edited["comment"])
+
+    time_service.update_entry(entry, entry_fields(tasks["BETA-2"], minutes=30))
+    push(integration)
+    assert jira.worklogs_of("ACME-1") == []
+    [moved] = jira.worklogs_of("BETA-2")
+    assert moved["timeSpentSeconds"] == 1800 and moved["id"] != worklog["id"]
+
+    time_service.delete_entry(entry)
+    push(integration)
+    assert jira.worklogs_of("BETA-2") == []
+    assert {status for status, _ in outbox(db)} == {"done"}
+    assert check_contract(jira) == len(rest_calls(jira))
+
+
+def test_short_entries_are_skipped_with_the_reason_and_running_timers_never_pushed(db, worklog_setup):
+    jira, integration, paula, tasks = worklog_setup
+    time_service.create_entry(paula, entry_fields(tasks["ACME-1"], minutes=0.5))
+    push(integration)
+    assert jira.worklogs_of("ACME-1") == []
+    [(status, reason)] = outbox(db)
+    assert status == "skipped" and "under a minute" in reason
+
+    time_service.start_timer(paula, task_id=tasks["ACME-2"].id, now=MORNING)
+    push(integration)
+    assert jira.worklogs_of("ACME-2") == [] and len(outbox(db)) == 1   # a running timer queues nothing
+
+    time_service.stop_timer(paula, now=MORNING + timedelta(minutes=5))
+    push(integration)
+    [stopped] = jira.worklogs_of("ACME-2")
+    assert stopped["timeSpentSeconds"] == 300
+
+    pushed = time_service.create_entry(paula, entry_fields(tasks["ACME-3"], minutes=10, start=MORNING + timedelta(hours=2)))
+    push(integration)
+    assert len(jira.worklogs_of("ACME-3")) == 1
+    time_service.update_entry(pushed, entry_fields(tasks["ACME-3"], minutes=0.5, start=MORNING + timedelta(hours=2)))
+    push(integration)                      # shortened below a minute: the worklog goes away
+    assert jira.worklogs_of("ACME-3") == []
+    assert outbox(db)[-1][0] == "skipped"
+    assert check_contract(jira) == len(rest_calls(jira))
+
+
+def test_a_worklog_whose_answer_was_lost_is_found_again_not_created_twice(db, worklog_setup):
+    jira, integration, paula, tasks = worklog_setup
+    jira.lose_worklog_answers = 1
+    entry = time_service.create_entry(paula, entry_fields(tasks["ACME-1"]))
+    assert push(integration) == 0           # no answer: the push waits for another attempt
+    assert len(jira.worklogs_of("ACME-1")) == 1   # ... though Jira created the worklog
+    retry_now(db)
+
+    assert push(integration) == 1
+    [worklog] = jira.worklogs_of("ACME-1")
+    assert worklog["timeSpentSeconds"] == 5400
+    assert jira.worklog_properties[worklog["id"]] == [{"key": "timehub", "value": {"entry_id": entry.id}}]
+    db.session.expire_all()
+    link = db.session.scalars(select(ExternalLink).where(ExternalLink.local_kind == "time_entry")).one()
+    assert link.external_id == f"{worklog['issueId']}/{worklog['id']}"
+
+
+def retry_now(db) -> None:
+    """Make every waiting push due now (instead of waiting out its backoff)."""
+    for item in db.session.scalars(select(OutboxItem).where(OutboxItem.status == "pending")):
+        item.next_attempt_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+
+
+# -- webhooks ---------------------------------------------------------------------------------------
+
+@pytest.fixture
+def live_app(app):
+    """This test's app served over loopback, and TIMEHUB_EXTERNAL_URL pointing at it."""
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietRequestHandler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    app.config["TIMEHUB_EXTERNAL_URL"] = f"http://127.0.0.1:{server.server_port}"
+    try:
+        yield app.config["TIMEHUB_EXTERNAL_URL"]
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        server.server_close()
+
+
+def process_deliveries(db) -> int:
+    """What the webhook job does for every stored, unprocessed delivery."""
+    db.session.expire_all()
+    waiting = db.session.scalars(select(WebhookDelivery.id).where(WebhookDelivery.processed_at.is_(None))).all()
+    for delivery_id in waiting:
+        webhook_service.process_delivery(delivery_id)
+    return len(waiting)
+
+
+def test_webhooks_are_registered_refreshed_moved_verified_and_removed(db, admin, admin_client, start_jira,
+                                                                     live_app):
+    jira = start_jira()
+    seeded(jira)
+    jira.add_project("GAMMA", "Gamma")
+    jira.add_issue("GAMMA", "Gamma 1")
+    integration = connect_jira(db, admin, admin_client, jira, ["ACME", "BETA"])
+    sync(integration)
+
+    [hook] = jira.webhooks
+    acme, beta, gamma = (jira.projects[key]["id"] for key in ("ACME", "BETA", "GAMMA"))
+    assert hook["url"] == f"{live_app}/webhooks/jira/{integration.webhook_token}"
+    assert hook["jqlFilter"] == f"project in ({', '.join(sorted([acme, beta]))})"
+    assert set(hook["events"]) == {"jira:issue_created", "jira:issue_updated", "jira:issue_deleted"}
+
+    jira.update_issue("ACME-1", summary="Changed, said a webhook", status="Done")
+    assert jira.send_webhook("jira:issue_updated", "ACME-1") == 202
+    assert process_deliveries(db) == 1
+    assert (tasks_by_key(db)["ACME-1"].title, tasks_by_key(db)["ACME-1"].status) == ("Changed, said a webhook", "done")
+    first = jira.deliveries[-1]["headers"]["X-Atlassian-Webhook-Identifier"]
+    assert jira.send_webhook("jira:issue_updated", "ACME-1", identifier=first) == 200     # a replay
+    assert jira.send_webhook("jira:issue_updated", "ACME-1", secret="not-the-secret") == 401
+    assert process_deliveries(db) == 0
+    jira.delete_issue("BETA-1")
+    assert jira.send_webhook("jira:issue_deleted", "BETA-1") == 202
+    process_deliveries(db)
+    assert tasks_by_key(db)["BETA-1"].archived
+
+    since = len(jira.api.requests)
+    sync(integration)                       # far from expiry: nothing to do for the webhook
+    assert not [c for c in rest_calls(jira, since) if "webhook" in c]
+    # Time passes (no sleeping: both sides' clocks are moved): the webhook is close to its expiry.
+    jira.expire_webhooks()
+    integration = current(db)
+    state = integration.settings["jira_webhooks"]
+    near = (datetime.now(timezone.utc) + timedelta(days=tuning.JIRA_WEBHOOK_REFRESH_BEFORE_DAYS - 1)).timestamp()
+    integration.settings = {**integration.settings, "jira_webhooks": {**state, "expires": int(near * 1000)}}
+    db.session.commit()
+    sync(integration)                       # refreshed
+    assert "PUT webhook/refresh" in rest_calls(jira, since)
+    assert jira.webhooks[0]["expirationDate"] > (datetime.now(timezone.utc) + timedelta(days=20)).timestamp() * 1000
+    assert current(db).settings["jira_webhooks"]["expires"] == jira.webhooks[0]["expirationDate"]
+
+    integration = current(db)
+    allow(db, integration, jira, ["BETA", "GAMMA"])
+    sync(integration)                       # the allow-list changed: the webhook follows it
+    [moved] = jira.webhooks
+    assert moved["id"] != hook["id"] and moved["jqlFilter"] == f"project in ({', '.join(sorted([beta, gamma]))})"
+    jira.update_issue("GAMMA-1", summary="Gamma, by webhook")
+    assert jira.send_webhook("jira:issue_updated", "GAMMA-1") == 202
+    assert jira.send_webhook("jira:issue_updated", "ACME-2") is None    # no longer matched
+    process_deliveries(db)
+    assert tasks_by_key(db)["GAMMA-1"].title == "Gamma, by webhook"
+
+    assert IntegrationService().disconnect(admin, "jira") is None
+    assert jira.webhooks == []
+    assert check_contract(jira) == len(rest_calls(jira))
+
+
+def test_a_revoked_grant_fails_the_sync_and_asks_for_a_reconnect(db, admin, admin_client, start_jira):
+    jira = start_jira()
+    seeded(jira)
+    integration = connect_jira(db, admin, admin_client, jira, ["ACME"])
+    sync(integration)
+    jira.oauth.revoke_all()
+    jira.oauth.expire_access_tokens()
+
+    run = run_sync(integration.id)
+    assert run.status == "failed" and "Reconnect Jira" in run.error
+    assert current(db).status == "needs_reconnect"
