@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import and_, func, not_, select, update
+from sqlalchemy import and_, event, func, not_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -316,6 +316,31 @@ def record_change(session: Session, kind: str, record, action: str) -> None:
                 connector_class.wants_push(integration, kind, record, links):
             session.add(OutboxItem(integration_id=integration.id, local_kind=kind, local_id=record.id,
                                    action=action))
+            session.info.setdefault(PUSHES_TO_ENQUEUE, set()).add(integration.id)
+
+
+# Integrations whose outbox got rows in the session's transaction: pushed as soon as it commits.
+PUSHES_TO_ENQUEUE = "timehub.pushes_to_enqueue"
+
+
+@event.listens_for(Session, "after_commit")
+def _enqueue_pushes(session: Session) -> None:
+    """Push right after the change commits instead of at the scheduler's next tick. If the
+    queue cannot be reached, the rows wait in the outbox and the scheduler sends them."""
+    integration_ids = session.info.pop(PUSHES_TO_ENQUEUE, None)
+    if not integration_ids:
+        return
+    from app.jobs import push_outbox  # the jobs module imports this one
+    for integration_id in sorted(integration_ids):
+        try:
+            push_outbox(integration_id)
+        except Exception:  # noqa: BLE001 - any queue failure; the outbox keeps the change
+            log.warning("could not enqueue the push of integration %s; the scheduler will", integration_id)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_pushes(session: Session) -> None:
+    session.info.pop(PUSHES_TO_ENQUEUE, None)
 
 
 def push_notices(session: Session, kind: str, record) -> list[str]:

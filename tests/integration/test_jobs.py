@@ -228,6 +228,10 @@ def test_the_scheduler_queues_a_push_for_an_integration_that_is_not_due_to_sync(
     jobs.schedule_due_work.call_local()
     assert task_calls(queue) == []
     finished_entry(db, user)
+    # The change's commit queued its push at once...
+    assert task_calls(queue) == [("push_outbox", (integration.id,))]
+    # ...and were that job lost, the scheduler queues it again.
+    queue.flush()
     jobs.schedule_due_work.call_local()
     assert task_calls(queue) == [("push_outbox", (integration.id,))]
 
@@ -251,13 +255,12 @@ def test_pushes_wait_in_the_outbox_while_the_queue_is_stopped_and_go_out_once_wh
     synced_a_moment_ago(db, integration)
     titles = [f"entry {number:02d}" for number in range(20)]
     for title in titles:
-        finished_entry(db, user, title)
-    jobs.push_outbox(integration.id)  # what "Sync now" / the scheduler would queue
-    jobs.push_outbox(integration.id)  # and queued again before any worker came
+        finished_entry(db, user, title)  # each commit queues a push of the integration
+    jobs.push_outbox(integration.id)  # and "Sync now" / the scheduler queued more before any worker came
 
     assert fake.created == []
     assert count(db, OutboxItem, OutboxItem.status == "pending") == len(titles)
-    assert [name for name, _ in task_calls(queue)] == ["push_outbox", "push_outbox"]
+    assert [name for name, _ in task_calls(queue)] == ["push_outbox"] * (len(titles) + 1)
 
     with consumer():
         wait_until(db, lambda: count(db, OutboxItem, OutboxItem.status == "pending") == 0, "the outbox to empty")
