@@ -13,18 +13,22 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from werkzeug.serving import make_server
+from werkzeug.wrappers import Response
 
 from app import tuning
+from app.integrations.http import RetryPolicy
 from app.models import ExternalLink, Integration, OutboxItem, Project, Task, WebhookDelivery
 from app.models.base import utcnow
 from app.services import time_service, webhook_service
+from app.services.connections import connector_for
 from app.services.integration_service import IntegrationService
 from app.services.sync_service import push_pending, run_sync, settings_changed
 from app.services.time_service import EntryFields
 from tests.contract import Contract
 from tests.fakes.jira import FakeJira
+from tests.fakes.paged_provider import Faults
 from tests.fakes.server import QuietRequestHandler
 from tests.oauth_steps import connect
 
@@ -58,7 +62,7 @@ class JiraWithWorklogProperties(FakeJira):
             self.lose_worklog_answers -= 1
             b"".join(super()._app(environ, lambda *args: None))  # handled: the worklog exists now
             environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
-            return []
+            return Response(b"", 500)(environ, start_response)  # written to nobody
         return super()._app(environ, start_response)
 
 
@@ -504,3 +508,65 @@ def test_a_revoked_grant_fails_the_sync_and_asks_for_a_reconnect(db, admin, admi
     run = run_sync(integration.id)
     assert run.status == "failed" and "Reconnect Jira" in run.error
     assert current(db).status == "needs_reconnect"
+
+
+# -- faults ------------------------------------------------------------------------------------------
+
+FAST_RETRIES = RetryPolicy(max_attempts=8, backoff_base=0.005, backoff_cap=0.05, max_total_wait=10,
+                           max_rate_limit_wait=5)
+
+
+def fast_connector(integration):
+    """The real connector (real auth, real client) with backoffs that cost milliseconds."""
+    connector = connector_for(integration)
+    connector.client.retry = FAST_RETRIES
+    return connector
+
+
+def imported_state(db) -> dict[str, tuple]:
+    return {key: (task.title, task.status, task.project.name, task.archived) for key, task in tasks_by_key(db).items()}
+
+
+def expected_state(jira: FakeJira, keys: list[str]) -> dict[str, tuple]:
+    category = {"new": "todo", "indeterminate": "in_progress", "done": "done"}
+    names = {project["id"]: project["name"] for project in jira.projects.values()}
+    return {issue["key"]: (issue["summary"], category[jira.statuses[issue["status"]]["statusCategory"]["key"]],
+                           names[issue["project_id"]], False)
+            for issue in jira.issues.values() if any(issue["key"].startswith(key + "-") for key in keys)}
+
+
+def test_with_20_percent_faults_import_and_worklogs_end_as_without_and_worklogs_exist_once(
+        db, admin, admin_client, make_user, start_jira, monkeypatch):
+    monkeypatch.setattr(tuning, "PUSH_MAX_ATTEMPTS", 100)
+    jira = start_jira(faults=Faults(rate=0.2, hang=0.05, latency=0.005, retry_after="0.01"))
+    seeded(jira, per_project=250)
+    for number in range(1, 40, 3):
+        jira.update_issue(f"BETA-{number}", status="Done", summary=f"Done {number}")
+    integration = connect_jira(db, admin, admin_client, jira, ["ACME", "BETA"])
+
+    for _attempt in range(10):   # a run that ran out of retries is simply run again, as the scheduler does
+        if run_sync(integration.id, connector_factory=fast_connector).status == "succeeded":
+            break
+    assert imported_state(db) == expected_state(jira, ["ACME", "BETA"])
+    assert db.session.scalar(select(func.count()).select_from(ExternalLink)) == 500 + 2
+
+    paula = make_user("paula@example.com", name="Paula", timezone="Europe/Paris")
+    tasks = tasks_by_key(db)
+    keys = ["ACME-1", "ACME-2", "ACME-2", "BETA-5", "BETA-7", "BETA-7", "BETA-7", "ACME-9"] * 3
+    entries = [time_service.create_entry(paula, entry_fields(tasks[key], minutes=10 + n,
+                                                             start=MORNING + timedelta(hours=n)))
+               for n, key in enumerate(keys)]
+    jira.lose_worklog_answers = 2             # and two POSTs get through but their answers are lost
+    for _round in range(30):
+        push_pending(integration.id, connector_factory=fast_connector)
+        if not any(status == "pending" for status, _ in outbox(db)):
+            break
+        retry_now(db)
+    assert {status for status, _ in outbox(db)} == {"done"}
+    pushed = {key: sorted(w["timeSpentSeconds"] for w in jira.worklogs_of(key)) for key in set(keys)}
+    assert pushed == {key: sorted((10 + n) * 60 for n, k in enumerate(keys) if k == key) for key in set(keys)}
+    assert sorted(w["id"] for key in set(keys) for w in jira.worklogs_of(key)) == sorted(
+        jira.worklog_properties)             # every worklog created is one TimeHub knows: no strays
+    assert len(entries) == len(jira.worklog_properties)
+    faulted = [r for r in jira.api.requests if r.status in (429, 500, 502, 503, 504)]
+    assert len(faulted) >= 5                  # faults really happened
