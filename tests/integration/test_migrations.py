@@ -59,3 +59,44 @@ def test_models_and_migrations_agree(empty_database_url, tmp_path, monkeypatch):
             diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
         db.engine.dispose()
     assert diff == []
+
+
+def test_0003_skipped_outbox_status_down_and_up_keeps_every_row(empty_database_url, tmp_path, monkeypatch):
+    """Downgrading past 0003 turns skipped changes into done ones (nothing to retry
+    either way) and keeps every row; the old check then refuses "skipped" again."""
+    from sqlalchemy.exc import IntegrityError
+
+    from app.models import Integration, OutboxItem
+    monkeypatch.setenv("TIMEHUB_INSTANCE", str(tmp_path))
+    app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database_url})
+    statuses = ("pending", "done", "failed", "skipped")
+    with app.app_context():
+        upgrade()
+        integration = Integration(provider="jira", is_global=True, status="active", settings={})
+        db.session.add(integration)
+        db.session.flush()
+        db.session.add_all(OutboxItem(integration_id=integration.id, local_kind="time_entry", local_id=n,
+                                      action="upsert", status=status, last_error=f"why {status}")
+                           for n, status in enumerate(statuses))
+        db.session.commit()
+        integration_id = integration.id
+        db.session.remove()
+
+        def rows():
+            with db.engine.connect() as conn:
+                return conn.execute(text("SELECT local_id, status, last_error FROM outbox ORDER BY local_id")).all()
+
+        downgrade(revision="0002")
+        assert rows() == [(0, "pending", "why pending"), (1, "done", "why done"), (2, "failed", "why failed"),
+                          (3, "done", "why skipped")]
+        insert_skipped = text("INSERT INTO outbox (integration_id, local_kind, local_id, action, status, attempts,"
+                              " next_attempt_at, created_at, updated_at) VALUES (:i, 'time_entry', 9, 'upsert',"
+                              " 'skipped', 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
+        with pytest.raises(IntegrityError), db.engine.begin() as conn:
+            conn.execute(insert_skipped, {"i": integration_id})
+        upgrade()
+        assert [status for _, status, _ in rows()] == ["pending", "done", "failed", "done"]
+        with db.engine.begin() as conn:
+            conn.execute(insert_skipped, {"i": integration_id})
+        assert rows()[-1][1] == "skipped"
+        db.engine.dispose()
