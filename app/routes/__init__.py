@@ -10,6 +10,7 @@ def register_blueprints(app: Flask) -> None:
         auth,
         banners,
         calendar,
+        integration_settings,
         integrations,
         invoices,
         oauth,
@@ -20,6 +21,6 @@ def register_blueprints(app: Flask) -> None:
         webhooks,
     )
 
-    for module in (auth, account, time_entries, projects, invoices, calendar, integrations, sync, oauth,
-                   oauth_choosers, admin, api, webhooks, banners):
+    for module in (auth, account, time_entries, projects, invoices, calendar, integrations, sync,
+                   integration_settings, oauth, oauth_choosers, admin, api, webhooks, banners):
         app.register_blueprint(module.bp)

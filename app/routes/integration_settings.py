@@ -1,0 +1,308 @@
+"""A connection's sync settings page, the same for every provider and filled from it:
+the sync interval, "only sync items updated since", the allow-list (projects,
+repositories, boards), the connector's yes/no toggles and its mapping tables
+(Jira: statuses and users).
+
+What can be chosen is read live from the provider. When it cannot be reached
+the page still shows what is saved, and saving changes only what can be checked
+without it: the allow-list can then only be narrowed to saved ids, and the
+mapping tables are kept as they are.
+
+Integrations are looked up only through IntegrationService (global: admins
+only; per-user: the owner only), as on the integration's own page.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from app import timefmt, tuning
+from app.extensions import db
+from app.integrations import registry
+from app.integrations.base import (
+    ALLOW_LIST_SETTING,
+    BACKFILL_SETTING,
+    AllowListOption,
+    Connector,
+    MappingTable,
+    ProviderSpec,
+)
+from app.integrations.http import INTERACTIVE_RETRY, ProviderError
+from app.models import Integration, User
+from app.models.task import TASK_STATUSES
+from app.services.integration_service import Forbidden, IntegrationError, IntegrationService, NotFound
+from app.services.token_service import TokenError
+
+bp = Blueprint("integration_settings", __name__)
+
+INTERVAL_SETTING = "sync_interval_minutes"
+TASK_STATUS_LABELS = {"todo": "To do", "in_progress": "In progress", "done": "Done"}
+# Form field names; mapping rows are "map:<setting>:<remote id>", toggles "toggle:<setting>".
+ALLOW_MODE_FIELD, ALLOW_LIST_FIELD = "allow_mode", "allow_list"
+
+
+def mapping_field(table: MappingTable, remote_id: str) -> str:
+    return f"map:{table.setting}:{remote_id}"
+
+
+def toggle_field(setting: str) -> str:
+    return f"toggle:{setting}"
+
+
+# -- who may come here ---------------------------------------------------------------------
+
+
+def _managed(integration_id: int) -> tuple[Integration, ProviderSpec]:
+    """404 when the viewer cannot see the integration, 403 when they may only look at it."""
+    svc = IntegrationService()
+    try:
+        integration = svc.visible_integration(current_user, integration_id)
+        spec = svc.spec(integration.provider)
+        svc.require_manage(current_user, spec)
+    except NotFound:
+        abort(404)
+    except Forbidden:
+        abort(403)
+    return integration, spec
+
+
+# -- what the provider offers ----------------------------------------------------------------
+
+
+@dataclass
+class Offer:
+    """What can be chosen, as the provider listed it. `error`: it could not be asked, and
+    `options` then holds only the saved allow-list ids."""
+
+    options: list[AllowListOption] = field(default_factory=list)
+    tables: list[MappingTable] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def option_ids(self) -> set[str]:
+        return {option.external_id for option in self.options}
+
+
+def _has_mappings(connector_class: type[Connector]) -> bool:
+    return connector_class.mapping_tables is not Connector.mapping_tables
+
+
+def _asks_provider(connector_class: type[Connector]) -> bool:
+    return bool(connector_class.allow_list_label) or _has_mappings(connector_class)
+
+
+def _offer(integration: Integration, spec: ProviderSpec, connector_class: type[Connector]) -> Offer:
+    saved = [str(value) for value in (integration.settings or {}).get(ALLOW_LIST_SETTING) or []]
+    if not _asks_provider(connector_class):
+        return Offer()
+    if integration.credential is None:
+        return _offline(saved, f"{spec.name} is not connected: connect it to choose from what it holds.")
+    from app.services.connections import connector_for
+    try:
+        connector = connector_for(integration)
+    except TokenError as exc:
+        return _offline(saved, exc.message)
+    connector.client.retry = INTERACTIVE_RETRY  # someone is waiting on the page
+    try:
+        options = connector.allow_list_options() if connector_class.allow_list_label else []
+        tables = connector.mapping_tables()
+    except (ProviderError, TokenError) as exc:
+        return _offline(saved, f"Could not read the choices from {spec.name}: {exc.message}")
+    finally:
+        connector.client.close()
+    listed = {option.external_id for option in options}
+    # Saved ids the provider no longer lists stay visible, so saving does not drop them unseen.
+    gone = [AllowListOption(value, value, f"no longer listed by {spec.name}") for value in saved if value not in listed]
+    return Offer(options + gone, tables)
+
+
+def _offline(saved: list[str], error: str) -> Offer:
+    return Offer([AllowListOption(value, value, "saved") for value in saved], [], error)
+
+
+def _user_choices() -> list[User]:
+    return list(db.session.scalars(select(User).order_by(User.name, User.email)))
+
+
+# -- the form's values: from the saved settings or from what was posted -------------------------
+
+
+@dataclass
+class Values:
+    interval: str
+    updated_since: str
+    allow_all: bool                                   # only for allow_all_until_chosen connectors
+    allow_list: set[str]
+    toggles: dict[str, bool]
+    mappings: dict[str, dict[str, str]]               # setting -> remote id -> chosen value ("" automatic)
+
+
+def _saved_values(integration: Integration, connector_class: type[Connector], offer: Offer) -> Values:
+    settings = integration.settings or {}
+    chosen = settings.get(ALLOW_LIST_SETTING)
+    return Values(
+        interval=str(settings.get(INTERVAL_SETTING) or tuning.DEFAULT_SYNC_INTERVAL_MINUTES),
+        updated_since=settings.get(BACKFILL_SETTING) or "",
+        allow_all=chosen is None,
+        allow_list={str(value) for value in chosen or []},
+        toggles={t.setting: bool(settings.get(t.setting, t.default)) for t in connector_class.setting_toggles},
+        mappings={table.setting: {str(k): str(v) for k, v in (settings.get(table.setting) or {}).items()}
+                  for table in offer.tables},
+    )
+
+
+def _posted_values(connector_class: type[Connector], offer: Offer) -> Values:
+    form = request.form
+    return Values(
+        interval=form.get(INTERVAL_SETTING, "").strip(),
+        updated_since=form.get(BACKFILL_SETTING, "").strip(),
+        allow_all=form.get(ALLOW_MODE_FIELD) == "all",
+        allow_list=set(form.getlist(ALLOW_LIST_FIELD)),
+        toggles={t.setting: toggle_field(t.setting) in form for t in connector_class.setting_toggles},
+        mappings={table.setting: {row.remote_id: form.get(mapping_field(table, row.remote_id), "").strip()
+                                  for row in table.rows}
+                  for table in offer.tables},
+    )
+
+
+# -- checking and saving -----------------------------------------------------------------------
+
+
+def _check(values: Values, connector_class: type[Connector], offer: Offer) -> tuple[dict, dict]:
+    """(the settings to store, field errors). Only the keys this page owns are returned."""
+    errors: dict[str, str] = {}
+    changes: dict = {}
+
+    low, high = tuning.MIN_SYNC_INTERVAL_MINUTES, tuning.MAX_SYNC_INTERVAL_MINUTES
+    if not values.interval.isdigit():
+        errors[INTERVAL_SETTING] = "Enter a whole number of minutes."
+    elif not low <= int(values.interval) <= high:
+        errors[INTERVAL_SETTING] = f"Choose between {low} and {high} minutes."
+
+    if values.updated_since:
+        try:
+            since = date.fromisoformat(values.updated_since)
+        except ValueError:
+            errors[BACKFILL_SETTING] = "Enter a date as YYYY-MM-DD, or leave it empty to sync everything."
+        else:
+            if since > timefmt.today_in(current_user.tz):
+                errors[BACKFILL_SETTING] = "Choose a day that is not in the future."
+    changes[BACKFILL_SETTING] = values.updated_since or None
+
+    if connector_class.allow_list_label:
+        unknown = values.allow_list - offer.option_ids
+        if unknown:
+            errors[ALLOW_LIST_FIELD] = f"Not offered by {connector_class.spec.name}: {', '.join(sorted(unknown))}."
+        if connector_class.allow_all_until_chosen and values.allow_all:
+            changes[ALLOW_LIST_SETTING] = None
+        elif not connector_class.allow_all_until_chosen and not values.allow_list:
+            changes[ALLOW_LIST_SETTING] = None  # the same as an empty choice: nothing is imported
+        else:
+            # In the provider's order, so the stored list reads like the page.
+            changes[ALLOW_LIST_SETTING] = [o.external_id for o in offer.options if o.external_id in values.allow_list]
+
+    for toggle in connector_class.setting_toggles:
+        changes[toggle.setting] = values.toggles[toggle.setting]
+
+    user_ids = {user.id for user in _user_choices()}
+    for table in offer.tables:
+        overrides: dict = {}
+        for row in table.rows:
+            chosen = values.mappings[table.setting].get(row.remote_id, "")
+            if not chosen:
+                continue
+            name = mapping_field(table, row.remote_id)
+            if table.target == "task_status":
+                if chosen not in TASK_STATUSES:
+                    errors[name] = "Choose one of the listed statuses."
+                overrides[row.remote_id] = chosen
+            elif not chosen.isdigit() or int(chosen) not in user_ids:
+                errors[name] = "Choose one of the listed TimeHub users."
+            else:
+                overrides[row.remote_id] = int(chosen)
+        changes[table.setting] = overrides or None
+    return changes, errors
+
+
+def _apply(integration: Integration, changes: dict, defaults: dict) -> bool:
+    """Write the page's keys into integration.settings (None: remove the key), keeping every
+    other key (the site, the webhooks' state). Returns whether the sync would now behave
+    differently: a toggle saved at its default changes nothing."""
+    before = dict(integration.settings or {})
+    settings = dict(before)
+    for key, value in changes.items():
+        if value is None:
+            settings.pop(key, None)
+        else:
+            settings[key] = value
+    integration.settings = settings
+
+    def effective(values: dict, key: str):
+        value = values.get(key, defaults.get(key))
+        return None if value == {} else value  # an empty mapping table is no table
+
+    return any(effective(before, key) != effective(settings, key) for key in changes)
+
+
+def _queue_sync(integration: Integration, connector_class: type[Connector]) -> bool:
+    """Pull right away with the new settings, as "Sync now" does; False when there is nothing to pull."""
+    if not (integration.connected and connector_class.streams):
+        return False
+    from app.jobs import sync_integration
+    sync_integration(integration.id, trigger="manual")  # a Huey task: this enqueues it
+    return True
+
+
+# -- the page ----------------------------------------------------------------------------------
+
+
+@bp.route("/integrations/<int:integration_id>/settings", methods=["GET", "POST"])
+@login_required
+def edit(integration_id: int):
+    integration, spec = _managed(integration_id)
+    connector_class = registry.get_connector(spec.slug)
+    offer = _offer(integration, spec, connector_class)
+    if request.method == "GET":
+        return _page(integration, spec, connector_class, offer, _saved_values(integration, connector_class, offer), {})
+
+    values = _posted_values(connector_class, offer)
+    changes, errors = _check(values, connector_class, offer)
+    if errors:
+        return _page(integration, spec, connector_class, offer, values, errors, status=422)
+    toggle_defaults = {toggle.setting: toggle.default for toggle in connector_class.setting_toggles}
+    sync_relevant = _apply(integration, changes, toggle_defaults)
+    try:
+        # The interval has its own rules and route; saving it also commits the rest.
+        IntegrationService().set_sync_interval(current_user, integration, int(values.interval))
+    except IntegrationError as exc:
+        db.session.rollback()
+        return _page(integration, spec, connector_class, offer, values, exc.field_errors or
+                     {INTERVAL_SETTING: exc.message}, status=422)
+    if not sync_relevant:
+        flash(f"{spec.name} settings saved.", "success")
+        return redirect(url_for("integration_settings.edit", integration_id=integration.id))
+    from app.services.sync_service import settings_changed
+    settings_changed(db.session, integration)
+    if _queue_sync(integration, connector_class):
+        flash(f"{spec.name} settings saved; a sync with them is queued.", "success")
+    else:
+        flash(f"{spec.name} settings saved; they apply from the next sync.", "success")
+    return redirect(url_for("integration_settings.edit", integration_id=integration.id))
+
+
+def _page(integration: Integration, spec: ProviderSpec, connector_class: type[Connector], offer: Offer,
+          values: Values, errors: dict, status: int = 200):
+    users = _user_choices() if any(table.target == "user" for table in offer.tables) else []
+    nothing_chosen = not connector_class.allow_all_until_chosen and not values.allow_list
+    return render_template(
+        "integrations/settings.html", integration=integration, spec=spec, connector=connector_class,
+        offer=offer, values=values, errors=errors, users=users, status_labels=TASK_STATUS_LABELS,
+        has_mappings=_has_mappings(connector_class),
+        nothing_chosen=nothing_chosen, mapping_field=mapping_field, toggle_field=toggle_field,
+        min_interval=tuning.MIN_SYNC_INTERVAL_MINUTES, max_interval=tuning.MAX_SYNC_INTERVAL_MINUTES,
+        today=timefmt.today_in(current_user.tz).isoformat(),
+    ), status
