@@ -131,3 +131,63 @@ def make_paged_integration(webhook_secret: str = "whsec-bench"):
     db.session.add(integration)
     db.session.commit()
     return integration
+
+
+# -- Jira: the fake Jira Cloud (tests/fakes/jira.py) and a connected integration -------------
+
+JIRA_LARGEST_PAGE = 100     # the most Jira's enhanced search returns per page with fields asked for
+JIRA_PROJECTS = 2
+
+
+@contextmanager
+def jira_fake(records: int, *, projects: int = JIRA_PROJECTS, unlimited: bool = False):
+    """The fake Jira holding `records` issues over `projects` projects, each updated a minute
+    before the next (as an old site's issues are), with the app pointed at it through the
+    JIRA_* endpoint variables. `unlimited` lifts TimeHub's own Jira request budget
+    (tuning.PROVIDER_LIMITS) to measure the engine rather than the budget."""
+    from datetime import datetime, timedelta, timezone
+
+    from app import tuning
+    from tests.fakes.jira import FakeJira
+
+    with FakeJira(redirect_uris=("http://127.0.0.1/integrations/jira/callback",)) as fake:
+        for name, value in fake.env().items():
+            os.environ[name] = value
+        if unlimited:
+            tuning.PROVIDER_LIMITS["jira"] = (UNREACHED_REQUESTS_PER_SECOND, 1.0, None)
+        keys = [f"P{number}" for number in range(projects)]
+        for key in keys:
+            fake.add_project(key, f"Project {key}")
+        oldest = datetime.now(timezone.utc) - timedelta(minutes=records + 10)
+        for number in range(records):
+            fake.add_issue(keys[number % projects], f"Issue {number}", updated=oldest + timedelta(minutes=number))
+        yield fake
+
+
+def make_jira_integration(fake):
+    """An active Jira connection to the fake's first site, allowing every project: its OAuth
+    app saved as the setup page saves it, a live access token stored as the callback stores it."""
+    import time as clock
+
+    from app.extensions import db
+    from app.integrations.oauth import TokenSet
+    from app.models import Integration, ProviderApp
+    from app.services import token_service
+
+    provider_app = ProviderApp(provider="jira", client_id=fake.oauth.client_id)
+    provider_app.payload = {"client_secret": fake.oauth.client_secret}
+    db.session.add(provider_app)
+    site = fake.sites[0]
+    integration = Integration(provider="jira", is_global=True, status="active", account_label=site["name"],
+                              settings={"cloud_id": site["id"], "site_url": site["url"], "site_name": site["name"],
+                                        "allow_list": [project["id"] for project in fake.projects.values()]})
+    token_service.store_tokens(integration, TokenSet(access_token=fake.issue_token(),
+                                                     expires_at=int(clock.time()) + 3600))
+    db.session.add(integration)
+    db.session.commit()
+    return integration
+
+
+def jira_rest_requests(fake) -> int:
+    """Requests that reached Jira's REST API (the gateway's /ex/jira/...), token calls aside."""
+    return sum(1 for recorded in fake.api.requests if recorded.path.startswith("/ex/jira/"))

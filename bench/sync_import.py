@@ -11,9 +11,24 @@ import argparse
 import math
 import time
 
-from bench.harness import bench_app, current_rss_mb, emit, make_paged_integration, peak_rss_mb, register_paged_fake, say
+from bench.harness import (
+    JIRA_LARGEST_PAGE,
+    bench_app,
+    current_rss_mb,
+    emit,
+    jira_fake,
+    jira_rest_requests,
+    make_jira_integration,
+    make_paged_integration,
+    peak_rss_mb,
+    register_paged_fake,
+    say,
+)
 
 SETUP_CALLS = 0  # the generic fake needs no discovery call before its listing
+# Jira: GET myself (the account's time zone, for JQL dates) and one page of project/search.
+JIRA_SETUP_CALLS = 2
+BENCHMARKED_PROVIDERS = ("paged", "jira")
 
 
 class ProviderNotBenchmarkable(SystemExit):
@@ -23,7 +38,9 @@ class ProviderNotBenchmarkable(SystemExit):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--records", type=int, default=10_000, help="records the provider holds (default 10000)")
     parser.add_argument("--provider", default=None,
-                        help="a provider slug; without it the generic paged fake is used")
+                        help="a provider slug (jira); without it the generic paged fake is used")
+    parser.add_argument("--unlimited", action="store_true",
+                        help="jira: lift TimeHub's own request budget for Jira (tuning.PROVIDER_LIMITS)")
 
 
 def check_provider(slug: str) -> None:
@@ -51,9 +68,22 @@ def check_provider(slug: str) -> None:
         f"listing of N records yet; add one (with the provider's real largest page size) to benchmark it.")
 
 
+def progress_reporter():
+    last_report = [time.monotonic()]
+
+    def progress(sync_run, _stream, _page):
+        if time.monotonic() - last_report[0] >= 1.0:
+            last_report[0] = time.monotonic()
+            say(f"  {sync_run.pulled} records, RSS {current_rss_mb()} MB")
+    return progress
+
+
 def run(args: argparse.Namespace) -> None:
-    if args.provider and args.provider != "paged":
+    if args.provider and args.provider not in BENCHMARKED_PROVIDERS:
         check_provider(args.provider)
+    if args.provider == "jira":
+        run_jira(args)
+        return
     from app.services.sync_service import run_sync
     from tests.fakes.paged_provider import PagedProvider
 
@@ -63,15 +93,8 @@ def run(args: argparse.Namespace) -> None:
         baseline = current_rss_mb()
         say(f"fake provider at {fake.url} holds {args.records} records; RSS before the import "
             f"{baseline} MB (the fake's records live in this process too)")
-        last_report = [time.monotonic()]
-
-        def progress(sync_run, _stream, _page):
-            if time.monotonic() - last_report[0] >= 1.0:
-                last_report[0] = time.monotonic()
-                say(f"  {sync_run.pulled} records, RSS {current_rss_mb()} MB")
-
         started = time.perf_counter()
-        sync_run = run_sync(integration.id, progress=progress)
+        sync_run = run_sync(integration.id, progress=progress_reporter())
         seconds = time.perf_counter() - started
         if sync_run.status != "succeeded" or sync_run.created != args.records:
             raise SystemExit(f"sync_import: the run {sync_run.status} with {sync_run.created} of "
@@ -84,5 +107,37 @@ def run(args: argparse.Namespace) -> None:
             "min_requests": max(1, math.ceil(args.records / fake.max_page_size)) + SETUP_CALLS,
             "seconds": round(seconds, 3),
             "records_per_s": round(sync_run.created / seconds, 1),
+            "peak_rss_mb": peak_rss_mb(),
+        })
+
+
+def run_jira(args: argparse.Namespace) -> None:
+    """The first import of N Jira issues (and their projects) through the real connector,
+    its OAuth bearer auth and its request budget, from the fake Jira Cloud."""
+    from app.services.sync_service import run_sync
+
+    with bench_app(), jira_fake(args.records, unlimited=args.unlimited) as fake:
+        integration = make_jira_integration(fake)
+        projects = len(fake.projects)
+        baseline = current_rss_mb()
+        say(f"fake Jira at {fake.api.base_url} holds {args.records} issues in {projects} projects; RSS before "
+            f"the import {baseline} MB (the fake's issues live in this process too); request budget "
+            f"{'lifted' if args.unlimited else 'as configured'}")
+        fake.api.clear()
+        started = time.perf_counter()
+        sync_run = run_sync(integration.id, progress=progress_reporter())
+        seconds = time.perf_counter() - started
+        created = args.records + projects
+        if sync_run.status != "succeeded" or sync_run.created != created:
+            raise SystemExit(f"sync_import: the run {sync_run.status} with {sync_run.created} of {created} "
+                             f"records created: {sync_run.error}")
+        say(f"imported {args.records} issues and {projects} projects in {seconds:.2f} s; the import grew the "
+            f"peak RSS by {peak_rss_mb() - baseline:.1f} MB over the {baseline} MB before it")
+        emit({
+            "records": args.records,
+            "requests": jira_rest_requests(fake),
+            "min_requests": max(1, math.ceil(args.records / JIRA_LARGEST_PAGE)) + JIRA_SETUP_CALLS,
+            "seconds": round(seconds, 3),
+            "records_per_s": round(args.records / seconds, 1),
             "peak_rss_mb": peak_rss_mb(),
         })

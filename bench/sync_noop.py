@@ -12,7 +12,16 @@ from collections import Counter
 
 from sqlalchemy import event
 
-from bench.harness import bench_app, emit, make_paged_integration, register_paged_fake, say
+from bench.harness import (
+    bench_app,
+    emit,
+    jira_fake,
+    jira_rest_requests,
+    make_jira_integration,
+    make_paged_integration,
+    register_paged_fake,
+    say,
+)
 
 BOOKKEEPING_TABLES = frozenset({"sync_runs", "integrations"})
 WRITE_VERBS = ("INSERT", "UPDATE", "DELETE")
@@ -45,9 +54,14 @@ class WriteCounter:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--records", type=int, default=1_000, help="records imported first (default 1000)")
+    parser.add_argument("--provider", default=None, choices=("paged", "jira"),
+                        help="jira: the fake Jira Cloud through the real connector; default: the generic paged fake")
 
 
 def run(args: argparse.Namespace) -> None:
+    if args.provider == "jira":
+        run_jira(args)
+        return
     from app.extensions import db
     from app.services.sync_service import run_sync
     from tests.fakes.paged_provider import PagedProvider
@@ -70,3 +84,28 @@ def run(args: argparse.Namespace) -> None:
         say(f"re-sync: pulled {second.pulled}, created {second.created}, updated {second.updated}; "
             f"writes by table: {dict(writes.by_table) or 'none'}")
         emit({"requests": fake.stats.requests - requests_before, "writes": writes.total})
+
+
+def run_jira(args: argparse.Namespace) -> None:
+    """Import N Jira issues, then sync again with nothing changed at Jira: the re-sync lists
+    the projects (renames and removals show up there) and asks JQL for what changed since."""
+    from app.extensions import db
+    from app.services.sync_service import run_sync
+
+    with bench_app(), jira_fake(args.records, unlimited=True) as fake:
+        integration = make_jira_integration(fake)
+        first = run_sync(integration.id)
+        if first.status != "succeeded":
+            raise SystemExit(f"sync_noop: the first import failed: {first.error}")
+        requests_before = jira_rest_requests(fake)
+        say(f"first import: {first.created} records in {requests_before} requests")
+        writes = WriteCounter(db.engine)
+        try:
+            second = run_sync(integration.id)
+        finally:
+            writes.close()
+        if second.status != "succeeded":
+            raise SystemExit(f"sync_noop: the re-sync failed: {second.error}")
+        say(f"re-sync: pulled {second.pulled}, created {second.created}, updated {second.updated}, archived "
+            f"{second.archived}; writes by table: {dict(writes.by_table) or 'none'}")
+        emit({"requests": jira_rest_requests(fake) - requests_before, "writes": writes.total})
