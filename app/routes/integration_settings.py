@@ -173,59 +173,72 @@ def _posted_values(connector_class: type[Connector], offer: Offer) -> Values:
 
 
 def _check(values: Values, connector_class: type[Connector], offer: Offer) -> tuple[dict, dict]:
-    """(the settings to store, field errors). Only the keys this page owns are returned."""
+    """(the settings to store, field errors). Only the keys this page owns are returned;
+    None means "remove the key"."""
     errors: dict[str, str] = {}
-    changes: dict = {}
-
-    low, high = tuning.MIN_SYNC_INTERVAL_MINUTES, tuning.MAX_SYNC_INTERVAL_MINUTES
-    if not values.interval.isdigit():
-        errors[INTERVAL_SETTING] = "Enter a whole number of minutes."
-    elif not low <= int(values.interval) <= high:
-        errors[INTERVAL_SETTING] = f"Choose between {low} and {high} minutes."
-
-    if values.updated_since:
-        try:
-            since = date.fromisoformat(values.updated_since)
-        except ValueError:
-            errors[BACKFILL_SETTING] = "Enter a date as YYYY-MM-DD, or leave it empty to sync everything."
-        else:
-            if since > timefmt.today_in(current_user.tz):
-                errors[BACKFILL_SETTING] = "Choose a day that is not in the future."
-    changes[BACKFILL_SETTING] = values.updated_since or None
-
+    changes: dict = {BACKFILL_SETTING: values.updated_since or None}
+    _check_interval(values.interval, errors)
+    _check_since(values.updated_since, errors)
     if connector_class.allow_list_label:
-        unknown = values.allow_list - offer.option_ids
-        if unknown:
-            errors[ALLOW_LIST_FIELD] = f"Not offered by {connector_class.spec.name}: {', '.join(sorted(unknown))}."
-        if connector_class.allow_all_until_chosen and values.allow_all:
-            changes[ALLOW_LIST_SETTING] = None
-        elif not connector_class.allow_all_until_chosen and not values.allow_list:
-            changes[ALLOW_LIST_SETTING] = None  # the same as an empty choice: nothing is imported
-        else:
-            # In the provider's order, so the stored list reads like the page.
-            changes[ALLOW_LIST_SETTING] = [o.external_id for o in offer.options if o.external_id in values.allow_list]
-
+        changes[ALLOW_LIST_SETTING] = _allow_list(values, connector_class, offer, errors)
     for toggle in connector_class.setting_toggles:
         changes[toggle.setting] = values.toggles[toggle.setting]
-
-    user_ids = {user.id for user in _user_choices()}
+    user_ids = {user.id for user in _user_choices()} if any(t.target == "user" for t in offer.tables) else set()
     for table in offer.tables:
-        overrides: dict = {}
-        for row in table.rows:
-            chosen = values.mappings[table.setting].get(row.remote_id, "")
-            if not chosen:
-                continue
-            name = mapping_field(table, row.remote_id)
-            if table.target == "task_status":
-                if chosen not in TASK_STATUSES:
-                    errors[name] = "Choose one of the listed statuses."
-                overrides[row.remote_id] = chosen
-            elif not chosen.isdigit() or int(chosen) not in user_ids:
-                errors[name] = "Choose one of the listed TimeHub users."
-            else:
-                overrides[row.remote_id] = int(chosen)
-        changes[table.setting] = overrides or None
+        changes[table.setting] = _overrides(table, values.mappings[table.setting], user_ids, errors)
     return changes, errors
+
+
+def _check_interval(text: str, errors: dict) -> None:
+    # IntegrationService.set_sync_interval checks the range too; checking here as well
+    # lets one answer list every field that needs attention.
+    low, high = tuning.MIN_SYNC_INTERVAL_MINUTES, tuning.MAX_SYNC_INTERVAL_MINUTES
+    if not text.isdigit():
+        errors[INTERVAL_SETTING] = "Enter a whole number of minutes."
+    elif not low <= int(text) <= high:
+        errors[INTERVAL_SETTING] = f"Choose between {low} and {high} minutes."
+
+
+def _check_since(text: str, errors: dict) -> None:
+    if not text:
+        return
+    try:
+        since = date.fromisoformat(text)
+    except ValueError:
+        errors[BACKFILL_SETTING] = "Enter a date as YYYY-MM-DD, or leave it empty to sync everything."
+        return
+    if since > timefmt.today_in(current_user.tz):
+        errors[BACKFILL_SETTING] = "Choose a day that is not in the future."
+
+
+def _allow_list(values: Values, connector_class: type[Connector], offer: Offer, errors: dict) -> list[str] | None:
+    unknown = values.allow_list - offer.option_ids
+    if unknown:
+        errors[ALLOW_LIST_FIELD] = f"Not offered by {connector_class.spec.name}: {', '.join(sorted(unknown))}."
+    if connector_class.allow_all_until_chosen and values.allow_all:
+        return None
+    if not connector_class.allow_all_until_chosen and not values.allow_list:
+        return None  # the same as an empty choice for these connectors: nothing is imported
+    # In the provider's order, so the stored list reads like the page.
+    return [option.external_id for option in offer.options if option.external_id in values.allow_list]
+
+
+def _overrides(table: MappingTable, chosen_by_row: dict[str, str], user_ids: set[int], errors: dict) -> dict | None:
+    """The rows not left on automatic, as stored: status names, or TimeHub user ids (int)."""
+    overrides: dict = {}
+    for row in table.rows:
+        chosen = chosen_by_row.get(row.remote_id, "")
+        if not chosen:
+            continue
+        if table.target == "task_status" and chosen in TASK_STATUSES:
+            overrides[row.remote_id] = chosen
+        elif table.target == "user" and chosen.isdigit() and int(chosen) in user_ids:
+            overrides[row.remote_id] = int(chosen)
+        else:
+            errors[mapping_field(table, row.remote_id)] = (
+                "Choose one of the listed statuses." if table.target == "task_status"
+                else "Choose one of the listed TimeHub users.")
+    return overrides or None
 
 
 def _apply(integration: Integration, changes: dict, defaults: dict) -> bool:
