@@ -12,6 +12,7 @@ import socket
 import threading
 from datetime import datetime, timedelta, timezone
 
+import httpx2
 import pytest
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
@@ -35,16 +36,25 @@ from tests.oauth_steps import connect
 CALLBACK = "http://localhost/integrations/jira/callback"
 
 
-class JiraWithWorklogProperties(FakeJira):
-    """The fake, plus two things of real Jira the worklog tests need: worklog properties
-    sent with a POST are kept and served back under `expand=properties`; and
-    `lose_worklog_answers` POSTs are handled but their answer never arrives (the
-    connection drops after the worklog was created)."""
+class JiraForConnectorTests(FakeJira):
+    """The fake, plus what these tests need: worklog properties sent with a POST are kept
+    and served back under `expand=properties` (as Jira does); `lose_worklog_answers`
+    POSTs are handled but their answer never arrives (the connection drops after the
+    worklog was created); `while_listing` runs once, right after a search page is
+    served (someone changing Jira while a listing is under way)."""
 
     def __init__(self, **options):
         super().__init__(**options)
         self.worklog_properties: dict[str, list] = {}
         self.lose_worklog_answers = 0
+        self.while_listing = None
+
+    def _search(self, *args):
+        answer = super()._search(*args)
+        change, self.while_listing = self.while_listing, None
+        if change is not None:
+            change()
+        return answer
 
     def _issue_call(self, request, parts, base):
         status, body = super()._issue_call(request, parts, base)
@@ -77,7 +87,7 @@ def start_jira(app, monkeypatch):
         # Behind TIMEHUB_EXTERNAL_URL the callback registered at Atlassian is on that address.
         external = app.config.get("TIMEHUB_EXTERNAL_URL")
         callbacks = (CALLBACK, f"{external}/integrations/jira/callback") if external else (CALLBACK,)
-        fake = JiraWithWorklogProperties(redirect_uris=callbacks, **options).__enter__()
+        fake = JiraForConnectorTests(redirect_uris=callbacks, **options).__enter__()
         fakes.append(fake)
         for name, value in fake.env().items():
             monkeypatch.setenv(name, value)
@@ -300,6 +310,46 @@ def test_deleted_and_moved_away_issues_are_archived_after_the_whole_listing(db, 
     assert check_contract(jira) == len(rest_calls(jira))
 
 
+def test_an_issue_changed_while_a_listing_is_under_way_is_neither_skipped_nor_missed(db, admin, admin_client,
+                                                                                      start_jira):
+    jira = start_jira()
+    seeded(jira, per_project=125)                      # 250 issues: three pages
+    integration = connect_jira(db, admin, admin_client, jira, ["ACME", "BETA"])
+    # Someone edits an issue the listing has already read, while it reads on.
+    jira.while_listing = lambda: jira.update_issue("ACME-1", summary="Edited during the import")
+
+    run = sync(integration)
+    assert run.created == 252 and run.archived == 0
+    assert not any(task.archived for task in tasks_by_key(db).values())   # nothing skipped, so nothing archived
+
+    sync(integration)
+    assert tasks_by_key(db)["ACME-1"].title == "Edited during the import"
+
+
+def test_a_change_made_early_in_a_long_listing_is_not_lost_behind_later_ones(db, admin, admin_client, start_jira):
+    jira = start_jira()
+    seeded(jira, per_project=125)
+    integration = connect_jira(db, admin, admin_client, jira, ["ACME", "BETA"])
+    sync(integration)
+    now = datetime.now(timezone.utc)
+    for number in range(1, 120):                       # an incremental listing of two pages
+        jira.update_issue(f"BETA-{number}", summary=f"Changed {number}", updated=now)
+
+    def meanwhile():
+        # The listing takes long: an issue it read changes, then one it has yet to read, minutes later.
+        jira.update_issue("BETA-1", summary="Changed again early in the listing")
+        jira.update_issue("BETA-110", summary="Changed late", updated=now + timedelta(minutes=10))
+    jira.while_listing = meanwhile
+
+    sync(integration)
+    assert tasks_by_key(db)["BETA-110"].title == "Changed late"
+    sync(integration)
+    tasks = tasks_by_key(db)
+    assert tasks["BETA-1"].title == "Changed again early in the listing"
+    assert [number for number in range(2, 120) if number != 110
+            and tasks[f"BETA-{number}"].title != f"Changed {number}"] == []
+
+
 # -- worklogs -------------------------------------------------------------------------------------------
 
 MORNING = datetime(2026, 11, 25, 8, 0)   # naive UTC, as TimeHub stores times; 09:00 in Paris
@@ -404,6 +454,29 @@ def test_a_worklog_whose_answer_was_lost_is_found_again_not_created_twice(db, wo
     assert link.external_id == f"{worklog['issueId']}/{worklog['id']}"
 
 
+def test_a_worklog_deleted_at_jira_is_logged_again_and_an_entry_on_a_deleted_issue_is_skipped(db, worklog_setup):
+    jira, integration, paula, tasks = worklog_setup
+    first = time_service.create_entry(paula, entry_fields(tasks["ACME-1"]))
+    second = time_service.create_entry(paula, entry_fields(tasks["ACME-2"], start=MORNING + timedelta(hours=3)))
+    push(integration)
+    [worklog] = jira.worklogs_of("ACME-1")
+    with httpx2.Client(base_url=jira.site_api_base() + "/rest/api/3",
+                       headers={"Authorization": f"Bearer {jira.issue_token()}"}) as someone:
+        assert someone.delete(f"/issue/{worklog['issueId']}/worklog/{worklog['id']}").status_code == 204
+    jira.delete_issue("ACME-2")
+
+    time_service.update_entry(first, entry_fields(tasks["ACME-1"], minutes=45))
+    time_service.update_entry(second, entry_fields(tasks["ACME-2"], minutes=45, start=MORNING + timedelta(hours=3)))
+    push(integration)
+
+    [again] = jira.worklogs_of("ACME-1")
+    assert again["timeSpentSeconds"] == 2700 and again["id"] != worklog["id"]
+    statuses = {item.local_id: (item.status, item.last_error) for item in db.session.scalars(
+        select(OutboxItem).where(OutboxItem.status != "done"))}
+    assert statuses[second.id][0] == "skipped" and "no longer exists" in statuses[second.id][1]
+    assert first.id not in statuses
+
+
 def retry_now(db) -> None:
     """Make every waiting push due now (instead of waiting out its backoff)."""
     for item in db.session.scalars(select(OutboxItem).where(OutboxItem.status == "pending")):
@@ -495,6 +568,23 @@ def test_webhooks_are_registered_refreshed_moved_verified_and_removed(db, admin,
     assert IntegrationService().disconnect(admin, "jira") is None
     assert jira.webhooks == []
     assert check_contract(jira) == len(rest_calls(jira))
+
+
+def test_webhooks_verify_with_the_client_secret_from_the_environment_too(db, admin, admin_client, start_jira,
+                                                                       live_app, monkeypatch):
+    jira = start_jira()
+    seeded(jira)
+    monkeypatch.setenv("JIRA_CLIENT_ID", jira.oauth.client_id)     # no app saved on the setup page
+    monkeypatch.setenv("JIRA_CLIENT_SECRET", jira.oauth.client_secret)
+    assert connect(admin_client, "jira").status_code == 302
+    integration = current(db)
+    allow(db, integration, jira, ["ACME"])
+    sync(integration)
+    jira.update_issue("ACME-3", summary="Signed with the secret from the environment")
+    assert jira.send_webhook("jira:issue_updated", "ACME-3") == 202
+    assert jira.send_webhook("jira:issue_updated", "ACME-3", secret="jira-secret-but-wrong") == 401
+    process_deliveries(db)
+    assert tasks_by_key(db)["ACME-3"].title == "Signed with the secret from the environment"
 
 
 def test_a_revoked_grant_fails_the_sync_and_asks_for_a_reconnect(db, admin, admin_client, start_jira):
