@@ -138,6 +138,7 @@ class JiraConnector(Connector):
     allow_all_until_chosen = False  # a big site is not imported whole by surprise
     setting_toggles = (SettingToggle(PUSH_WORKLOGS_SETTING, "Push time entries as Jira worklogs", default=True,
                                      help="Completed entries on tasks linked to Jira issues become worklogs."),)
+    _existing_projects: set[str] | None = None  # every project id, once this run's listing saw them all
 
     @classmethod
     def api_base_for(cls, api_base: str, settings: dict) -> str:
@@ -212,7 +213,12 @@ class JiraConnector(Connector):
     def _pull_projects(self, cursor: str | None):
         """Every sync lists every project (a page or two): renames and removals show up."""
         start = json.loads(cursor)["start"] if cursor else 0
+        # The projects that exist, when this run lists them all: the issues' JQL must not name
+        # a deleted one (Jira refuses the whole query then).
+        self._existing_projects = set() if start == 0 else None
         for page in self._projects(start):
+            if self._existing_projects is not None:
+                self._existing_projects.update(str(project["id"]) for project in page)
             records = [RemoteRecord("project", str(project["id"]), project["name"], {"name": project["name"]})
                        for project in page if self.is_allowed(str(project["id"]))]
             yield SyncPage(records, json.dumps({"start": page.resume}) if page.resume else None,
@@ -228,7 +234,10 @@ class JiraConnector(Connector):
         is asked for again next time, however long the listing took."""
         state = json.loads(cursor) if cursor else {}
         zone = self._zone(state)
-        scope = {"projects": sorted(self.allowed_ids or ()), "since": self._settings.get("updated_since")}
+        allowed = set(self.allowed_ids or ())
+        existing = self._existing_projects
+        scope = {"projects": sorted(allowed & existing if existing is not None else allowed),
+                 "since": self._settings.get("updated_since")}
         if "token" in state:  # a listing interrupted mid-way: carry on where it stopped
             jql, whole, began = state["jql"], state["whole"], state["began"]
         else:

@@ -350,6 +350,24 @@ def test_a_change_made_early_in_a_long_listing_is_not_lost_behind_later_ones(db,
             and tasks[f"BETA-{number}"].title != f"Changed {number}"] == []
 
 
+def test_a_project_deleted_at_jira_is_archived_with_its_issues_and_the_sync_goes_on(db, admin, admin_client,
+                                                                                    start_jira):
+    jira = start_jira()
+    seeded(jira)
+    integration = connect_jira(db, admin, admin_client, jira, ["ACME", "BETA"])
+    sync(integration)
+    jira.delete_project("BETA")        # still on the allow-list; JQL naming it would be refused
+    jira.update_issue("ACME-1", summary="Still synced")
+
+    run = sync(integration)
+    assert run.archived == 1 + 3
+    assert projects_by_name(db)["Beta"].archived
+    tasks = tasks_by_key(db)
+    assert all(task.archived for key, task in tasks.items() if key.startswith("BETA"))
+    assert tasks["ACME-1"].title == "Still synced" and not tasks["ACME-1"].archived
+    assert sync(integration).archived == 0
+
+
 # -- worklogs -------------------------------------------------------------------------------------------
 
 MORNING = datetime(2026, 11, 25, 8, 0)   # naive UTC, as TimeHub stores times; 09:00 in Paris
