@@ -225,6 +225,47 @@ def test_the_manual_user_map_wins_over_the_e_mail(db, admin, admin_client, make_
     assert tasks_by_key(db)["ACME-1"].assignee_id == bob.id
 
 
+def test_the_settings_page_reads_every_project_status_and_person_from_jira(db, admin, admin_client, start_jira):
+    jira = start_jira()
+    for number in range(150):                       # two pages of project/search
+        jira.add_project(f"P{number:03d}", f"Project {number}")
+    jira.add_status("Waiting for QA", "indeterminate")
+    jira.add_user("acc-ann", "Ann", "ann@example.com")
+    jira.add_user("acc-hidden", "Hidden", None)
+    jira.users["acc-bot"] = {"accountId": "acc-bot", "displayName": "Automation", "active": True,
+                             "accountType": "app", "timeZone": "UTC"}
+    integration = connect_jira(db, admin, admin_client, jira)
+    connector = connector_for(integration)
+
+    options = connector.allow_list_options()
+    assert len(options) == 150 and options[0].label == "Project 0" and options[0].detail == "P000"
+    assert options[0].external_id == jira.projects["P000"]["id"]
+    statuses, users = connector.mapping_tables()
+    assert (statuses.setting, statuses.target, users.setting, users.target) == (
+        "status_map", "task_status", "user_map", "user")
+    qa = jira.statuses["Waiting for QA"]["id"]
+    assert {row.remote_id: row.automatic for row in statuses.rows}[qa] == "In progress"
+    automatic = {row.remote_id: row.automatic for row in users.rows}
+    assert automatic["acc-ann"] == "by e-mail (ann@example.com)"
+    assert automatic["acc-hidden"].startswith("unassigned") and "acc-bot" not in automatic
+    assert check_contract(jira) == len(rest_calls(jira))
+
+
+def test_a_status_chosen_by_hand_wins_over_its_category(db, admin, admin_client, start_jira):
+    jira = start_jira()
+    jira.add_status("Waiting for QA", "indeterminate")
+    jira.add_project("ACME", "Acme")
+    jira.add_issue("ACME", "Waits", status="Waiting for QA")
+    jira.add_issue("ACME", "Works", status="In Progress")
+    integration = connect_jira(db, admin, admin_client, jira, ["ACME"])
+    sync(integration)
+    assert tasks_by_key(db)["ACME-1"].status == "in_progress"
+    set_setting(db, integration, status_map={jira.statuses["Waiting for QA"]["id"]: "done"})
+    run = sync(integration)
+    assert run.updated == 1
+    assert (tasks_by_key(db)["ACME-1"].status, tasks_by_key(db)["ACME-2"].status) == ("done", "in_progress")
+
+
 def seeded(jira: FakeJira, per_project: int = 3, at: datetime | None = None) -> datetime:
     """ACME and BETA with `per_project` issues each, updated a minute apart from `at`."""
     at = at or datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
@@ -259,6 +300,22 @@ def test_an_incremental_import_asks_for_changes_in_the_account_time_zone(db, adm
     # The newest change seen before was BETA-3 at 12:02 UTC = 04:02 in Los Angeles, less the overlap.
     assert f'updated >= "2026/11/20 04:{2 - tuning.JIRA_JQL_OVERLAP_MINUTES:02d}"' in search["jql"]
     assert check_contract(jira, since) == len(rest_calls(jira, since))
+
+
+def test_the_backfill_window_limits_the_import_in_the_account_time_zone(db, admin, admin_client, start_jira):
+    jira = start_jira(time_zone="Europe/Berlin")
+    seeded(jira)                                            # updated on 2026-11-20 from 12:00 UTC
+    jira.add_issue("ACME", "Old", updated=datetime(2026, 11, 19, 22, 0, tzinfo=timezone.utc))  # 23:00 in Berlin
+    integration = connect_jira(db, admin, admin_client, jira, ["ACME", "BETA"])
+    set_setting(db, integration, updated_since="2026-11-20")
+    sync(integration)
+    assert sorted(tasks_by_key(db)) == ["ACME-1", "ACME-2", "ACME-3", "BETA-1", "BETA-2", "BETA-3"]
+    search = json.loads([r for r in jira.api.requests if r.path.endswith("/search/jql")][-1].body)
+    assert 'updated >= "2026/11/20 01:00"' in search["jql"]   # midnight UTC, as Berlin reads it
+
+    set_setting(db, integration, updated_since="2026-11-19")
+    sync(integration)
+    assert "ACME-4" in tasks_by_key(db)
 
 
 def test_a_re_sync_with_nothing_changed_makes_two_requests_and_writes_nothing(db, admin, admin_client, start_jira):
@@ -601,8 +658,12 @@ def test_webhooks_verify_with_the_client_secret_from_the_environment_too(db, adm
     jira.update_issue("ACME-3", summary="Signed with the secret from the environment")
     assert jira.send_webhook("jira:issue_updated", "ACME-3") == 202
     assert jira.send_webhook("jira:issue_updated", "ACME-3", secret="jira-secret-but-wrong") == 401
+    jira.add_issue("ACME", "Born in Jira")
+    assert jira.send_webhook("jira:issue_created", "ACME-4") == 202
     process_deliveries(db)
-    assert tasks_by_key(db)["ACME-3"].title == "Signed with the secret from the environment"
+    tasks = tasks_by_key(db)
+    assert tasks["ACME-3"].title == "Signed with the secret from the environment"
+    assert (tasks["ACME-4"].title, tasks["ACME-4"].project.name) == ("Born in Jira", "Acme")
 
 
 def test_a_revoked_grant_fails_the_sync_and_asks_for_a_reconnect(db, admin, admin_client, start_jira):
@@ -610,6 +671,9 @@ def test_a_revoked_grant_fails_the_sync_and_asks_for_a_reconnect(db, admin, admi
     seeded(jira)
     integration = connect_jira(db, admin, admin_client, jira, ["ACME"])
     sync(integration)
+    jira.oauth.expire_access_tokens()       # expired only: refreshed on the way, the sync goes on
+    sync(integration)
+    assert current(db).status == "active"
     jira.oauth.revoke_all()
     jira.oauth.expire_access_tokens()
 
