@@ -458,6 +458,10 @@ class JiraConnector(Connector):
         ids = (self._settings.get(WEBHOOK_STATE_SETTING) or {}).get("ids")
         if ids:
             self._remove_webhooks(ids)
+        # Forgotten with them (the disconnect commits it): a later reconnect registers anew
+        # instead of trusting ids Jira no longer has.
+        self.integration.settings = {key: value for key, value in self._settings.items()
+                                     if key != WEBHOOK_STATE_SETTING}
 
     @classmethod
     def verify_webhook(cls, integration, secrets: dict, headers, body: bytes, url: str) -> WebhookEvent:

@@ -642,6 +642,9 @@ def test_webhooks_are_registered_refreshed_moved_verified_and_removed(db, admin,
 
     assert IntegrationService().disconnect(admin, "jira") is None
     assert jira.webhooks == []
+    assert connect(admin_client, "jira").status_code == 302    # connected again: the webhook comes back
+    sync(current(db))
+    assert [hook["jqlFilter"] for hook in jira.webhooks] == [moved["jqlFilter"]]
     assert check_contract(jira) == len(rest_calls(jira))
 
 
