@@ -318,6 +318,20 @@ def test_the_backfill_window_limits_the_import_in_the_account_time_zone(db, admi
     assert "ACME-4" in tasks_by_key(db)
 
 
+def test_an_issue_moved_between_allowed_projects_follows_with_its_new_key(db, admin, admin_client, start_jira):
+    jira = start_jira()
+    seeded(jira)
+    integration = connect_jira(db, admin, admin_client, jira, ["ACME", "BETA"])
+    sync(integration)
+    task_id = tasks_by_key(db)["ACME-1"].id
+    jira.move_issue("ACME-1", "BETA")
+    run = sync(integration)
+    assert (run.created, run.updated) == (0, 1)
+    moved = tasks_by_key(db)["BETA-4"]
+    assert moved.id == task_id and moved.project.name == "Beta" and not moved.archived
+    assert moved.external_url == "https://acme.atlassian.net/browse/BETA-4"
+
+
 def test_a_re_sync_with_nothing_changed_makes_two_requests_and_writes_nothing(db, admin, admin_client, start_jira):
     jira = start_jira(time_zone="Europe/Berlin")
     seeded(jira, per_project=120)
