@@ -6,7 +6,8 @@ load comes from a separate process (bench/webhook_load.py), so the client
 does not compete with the server for this process's GIL. Latency is
 measured per request on the client side. Afterwards every accepted delivery
 (202) is looked up in the database: `lost` counts the accepted ones that are
-not stored exactly once.
+not stored exactly once. stderr also says how many stored deliveries the job
+queue holds a process_webhook job for (intake enqueues ids in batches).
 """
 from __future__ import annotations
 
@@ -126,6 +127,27 @@ def _percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[index]
 
 
+def _queue_coverage(integration_id: int) -> str:
+    """How many stored deliveries the queue holds a process_webhook job for: intake
+    enqueues ids in batches, and ids a server process held when it stopped are left
+    to the scheduler's re-enqueue (nothing consumed the queue during the run)."""
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.jobs import huey
+    from app.models import WebhookDelivery
+
+    jobs, queued = 0, set()
+    for task in huey.pending():
+        if task.name == "process_webhook":
+            jobs += 1
+            argument = task.args[0]
+            queued.update([argument] if isinstance(argument, int) else argument)
+    stored = set(db.session.scalars(select(WebhookDelivery.id).where(WebhookDelivery.integration_id == integration_id)))
+    return (f"queue: {jobs} process_webhook jobs for {len(stored & queued)} of {len(stored)} stored deliveries "
+            f"({len(stored) / jobs if jobs else 0:.1f} a job); {len(stored - queued)} left to the scheduler's re-enqueue")
+
+
 def run(args: argparse.Namespace) -> None:
     from sqlalchemy import select
 
@@ -164,6 +186,7 @@ def run(args: argparse.Namespace) -> None:
         stored_counts = Counter(db.session.scalars(
             select(WebhookDelivery.delivery_id).where(WebhookDelivery.integration_id == integration_id)))
         stored_once = sum(1 for delivery in accepted if stored_counts[delivery] == 1)
+        say(_queue_coverage(integration_id))
         latencies = sorted(ms for _, status, ms in outcomes if status == ACCEPTED)
         say(f"{len(outcomes)} sent in {report['elapsed']:.2f} s; answers {dict(statuses)}; "
             f"{len(stored_counts)} rows stored, {stored_once} accepted deliveries stored exactly once; "
