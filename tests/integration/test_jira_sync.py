@@ -27,6 +27,7 @@ from app.services.connections import connector_for
 from app.services.integration_service import IntegrationService
 from app.services.sync_service import push_pending, run_sync, settings_changed
 from app.services.time_service import EntryFields
+from bench.sync_noop import WriteCounter
 from tests.contract import Contract
 from tests.fakes.jira import FakeJira
 from tests.fakes.paged_provider import Faults
@@ -340,10 +341,14 @@ def test_a_re_sync_with_nothing_changed_makes_two_requests_and_writes_nothing(db
     sync(integration)  # the first incremental run (its JQL overlap re-reads the newest minutes)
     stamps = {task.id: task.updated_at for task in db.session.scalars(select(Task))}
     since = len(jira.api.requests)
-
-    run = sync(integration)
+    writes = WriteCounter(db.engine)   # INSERT/UPDATE/DELETE statements, the run's own bookkeeping aside
+    try:
+        run = sync(integration)
+    finally:
+        writes.close()
 
     assert (run.created, run.updated, run.archived) == (0, 0, 0)
+    assert writes.total == 0, dict(writes.by_table)
     assert rest_calls(jira, since) == ["GET project/search", "POST search/jql"]
     db.session.expire_all()
     assert {task.id: task.updated_at for task in db.session.scalars(select(Task))} == stamps
