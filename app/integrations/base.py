@@ -269,8 +269,11 @@ class Connector:
         """Yield SyncPages of RemoteRecords from `cursor` (None: from the start)."""
         raise NotImplementedError(f"{self.spec.name} has no pull streams")
 
-    # Set by the sync engine before pushing: the remote ids of local records (LinkLookup).
+    # Set by the sync engine before pushing: the remote ids of local records (LinkLookup),
+    # and how often the change being pushed was tried already (an earlier attempt may have
+    # reached the provider although its answer was lost).
     links: "LinkLookup"
+    earlier_attempts: int = 0
 
     @classmethod
     def wants_push(cls, integration, kind: str, record, links: "LinkLookup") -> bool:

@@ -356,9 +356,9 @@ class JiraConnector(Connector):
                     pass  # someone deleted it in Jira; the entry still stands here, so it is logged again
             else:
                 self.delete_remote(kind, external_id)  # moved to another issue: Jira cannot move worklogs
-        else:
+        if self.earlier_attempts:
             existing = self._pushed_before(issue_id, entry.id)
-            if existing:  # an earlier attempt got through though its answer was lost
+            if existing and existing != external_id:  # an earlier POST got through though its answer was lost
                 return self.push(kind, entry, existing, idempotency_key)
         try:
             created = self.client.request("POST", f"rest/api/3/issue/{issue_id}/worklog", json=body).json()
@@ -468,7 +468,7 @@ class JiraConnector(Connector):
         """Atlassian signs a JWT with the app's client secret and sends it as a bearer token."""
         authorization = headers.get("Authorization", "")
         # The app's secret as saved on the setup page, else JIRA_CLIENT_SECRET (no saved app then).
-        client_secret = secrets.get("client_secret") or (SPEC.env_app_credentials() or (None, None))[1]
+        client_secret = secrets.get("client_secret")
         if not authorization.startswith("Bearer ") or not client_secret:
             raise WebhookRejected(401, "no Atlassian JWT")
         try:

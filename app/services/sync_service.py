@@ -416,6 +416,7 @@ def _push_one(session: Session, integration: Integration, connector: Connector, 
                     pass  # already gone at the provider: the goal is reached
                 session.delete(link)
         else:
+            connector.earlier_attempts = max(item.attempts for item in items)
             external_id = connector.push(kind, record, link.external_id if link else None, f"timehub-{last.id}")
             if link is None:
                 session.add(ExternalLink(integration_id=integration.id, local_kind=kind, local_id=local_id,
@@ -456,9 +457,13 @@ def push_pending(integration_id: int, connector_factory: ConnectorFactory = conn
         return 0
     try:
         pushed = _push(session, integration, connector_factory(integration), run)
+    except (ProviderError, TokenError) as exc:  # no usable token: the changes wait in the outbox
+        session.rollback()
+        finish_run(session, integration, run, exc.message)
+        return 0
     except Exception as exc:
         session.rollback()
-        finish_run(session, integration, run, getattr(exc, "message", None) or f"internal error ({type(exc).__name__})")
+        finish_run(session, integration, run, f"internal error ({type(exc).__name__})")
         raise
     finish_run(session, integration, run, None)
     return pushed

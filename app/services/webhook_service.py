@@ -106,7 +106,8 @@ def receive(slug: str, token: str, headers, body: bytes, url: str) -> Intake:
         if found is None:
             raise WebhookRejected(404, "unknown webhook address")
         target, ciphertext = found
-        event = connector_class.verify_webhook(target, _webhook_secrets(ciphertext), headers, body, url)
+        secrets = _webhook_secrets(ciphertext) if ciphertext is not None else _env_secrets(connector_class.spec)
+        event = connector_class.verify_webhook(target, secrets, headers, body, url)
         try:
             json.loads(body)
         except ValueError:
@@ -142,6 +143,13 @@ def _writer_turn(connection):
 # disconnected integration is gone from the SELECT before the cache is asked.
 _secrets_by_ciphertext: dict[str, dict] = {}
 _secrets_lock = threading.Lock()
+
+
+def _env_secrets(spec) -> dict:
+    """An OAuth app given through <SLUG>_CLIENT_ID / _CLIENT_SECRET rather than saved on its
+    setup page: its client secret is what Atlassian signs webhooks with."""
+    credentials = spec.env_app_credentials() if spec.auth_kind == "oauth2" else None
+    return {"client_secret": credentials[1]} if credentials else {}
 
 
 def _webhook_secrets(ciphertext: str | None) -> dict:

@@ -20,7 +20,7 @@ from werkzeug.wrappers import Response
 
 from app import tuning
 from app.integrations.http import RetryPolicy
-from app.models import ExternalLink, Integration, OutboxItem, Project, Task, WebhookDelivery
+from app.models import ExternalLink, Integration, OutboxItem, Project, SyncRun, Task, WebhookDelivery
 from app.models.base import utcnow
 from app.services import time_service, webhook_service
 from app.services.connections import connector_for
@@ -477,7 +477,11 @@ def outbox(db) -> list[tuple[str, str | None]]:
 def test_a_completed_entry_becomes_a_worklog_and_follows_edits_moves_and_deletion(db, worklog_setup):
     jira, integration, paula, tasks = worklog_setup
     entry = time_service.create_entry(paula, entry_fields(tasks["ACME-1"]))
+    jira.api.clear()
     assert push(integration) == 1
+    # A first attempt creates at once: no lookup of earlier attempts' worklogs.
+    [call] = rest_calls(jira)
+    assert call.startswith("POST issue/") and call.endswith("/worklog")
 
     [worklog] = jira.worklogs_of("ACME-1")
     assert worklog["timeSpentSeconds"] == 5400
@@ -702,6 +706,20 @@ def test_a_revoked_grant_fails_the_sync_and_asks_for_a_reconnect(db, admin, admi
     run = run_sync(integration.id)
     assert run.status == "failed" and "Reconnect Jira" in run.error
     assert current(db).status == "needs_reconnect"
+
+
+def test_pushes_wait_in_the_outbox_while_the_grant_is_dead(db, worklog_setup):
+    jira, integration, paula, tasks = worklog_setup
+    jira.oauth.revoke_all()
+    jira.oauth.expire_access_tokens()
+    time_service.create_entry(paula, entry_fields(tasks["ACME-1"]))
+
+    assert push(integration) == 0          # a finished, failed run; no exception out of the job
+    db.session.expire_all()
+    run = db.session.scalars(select(SyncRun).order_by(SyncRun.id.desc())).first()
+    assert (run.trigger, run.status) == ("push", "failed") and "Reconnect Jira" in run.error
+    assert current(db).status == "needs_reconnect"
+    assert outbox(db) == [("pending", None)] and jira.worklogs_of("ACME-1") == []
 
 
 # -- faults ------------------------------------------------------------------------------------------
