@@ -41,6 +41,7 @@ from app.integrations.base import (
 )
 from app.integrations.http import NotFoundError, PermanentError, ProviderError
 from app.integrations.pagination import offset_pages
+from app.models.task import TASK_STATUS_LABELS
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,6 @@ def _is_jira_site(resource: dict) -> bool:
 
 # Jira's status categories -> TimeHub task statuses (the default status mapping).
 CATEGORY_STATUS = {"new": "todo", "indeterminate": "in_progress", "done": "done"}
-TASK_STATUS_LABELS = {"todo": "To do", "in_progress": "In progress", "done": "Done"}
 ISSUE_FIELDS = ["summary", "status", "assignee", "project", "updated"]
 WEBHOOK_EVENTS = ["jira:issue_created", "jira:issue_updated", "jira:issue_deleted"]
 STATUS_MAP_SETTING, USER_MAP_SETTING, PUSH_WORKLOGS_SETTING = "status_map", "user_map", "push_worklogs"

@@ -7,6 +7,7 @@ from app.extensions import db
 from app.models.base import TimestampMixin
 
 TASK_STATUSES = ("todo", "in_progress", "done")
+TASK_STATUS_LABELS = {"todo": "To do", "in_progress": "In progress", "done": "Done"}
 
 
 class Task(TimestampMixin, db.Model):

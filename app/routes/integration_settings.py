@@ -33,14 +33,13 @@ from app.integrations.base import (
 )
 from app.integrations.http import INTERACTIVE_RETRY, ProviderError
 from app.models import Integration, User
-from app.models.task import TASK_STATUSES
+from app.models.task import TASK_STATUS_LABELS, TASK_STATUSES
 from app.services.integration_service import Forbidden, IntegrationError, IntegrationService, NotFound
 from app.services.token_service import TokenError
 
 bp = Blueprint("integration_settings", __name__)
 
 INTERVAL_SETTING = "sync_interval_minutes"
-TASK_STATUS_LABELS = {"todo": "To do", "in_progress": "In progress", "done": "Done"}
 # Form field names; mapping rows are "map:<setting>:<remote id>", toggles "toggle:<setting>".
 ALLOW_MODE_FIELD, ALLOW_LIST_FIELD = "allow_mode", "allow_list"
 
