@@ -62,50 +62,37 @@ def run(args: argparse.Namespace) -> None:
     if args.provider == "jira":
         run_jira(args)
         return
-    from app.extensions import db
-    from app.services.sync_service import run_sync
     from tests.fakes.paged_provider import PagedProvider
 
     with bench_app(), PagedProvider(records=args.records, max_page_size=100) as fake:
         register_paged_fake(fake.url)
-        integration = make_paged_integration()
-        first = run_sync(integration.id)
-        if first.status != "succeeded":
-            raise SystemExit(f"sync_noop: the first import failed: {first.error}")
-        say(f"first import: {first.created} records in {fake.stats.requests} requests")
-        requests_before = fake.stats.requests
-        writes = WriteCounter(db.engine)
-        try:
-            second = run_sync(integration.id)
-        finally:
-            writes.close()
-        if second.status != "succeeded":
-            raise SystemExit(f"sync_noop: the re-sync failed: {second.error}")
-        say(f"re-sync: pulled {second.pulled}, created {second.created}, updated {second.updated}; "
-            f"writes by table: {dict(writes.by_table) or 'none'}")
-        emit({"requests": fake.stats.requests - requests_before, "writes": writes.total})
+        measure_resync(make_paged_integration().id, lambda: fake.stats.requests)
 
 
 def run_jira(args: argparse.Namespace) -> None:
     """Import N Jira issues, then sync again with nothing changed at Jira: the re-sync lists
     the projects (renames and removals show up there) and asks JQL for what changed since."""
+    with bench_app(), jira_fake(args.records, unlimited=True) as fake:
+        measure_resync(make_jira_integration(fake).id, lambda: jira_rest_requests(fake))
+
+
+def measure_resync(integration_id: int, requests_so_far) -> None:
+    """Import everything, then sync again and emit the second run's requests and writes."""
     from app.extensions import db
     from app.services.sync_service import run_sync
 
-    with bench_app(), jira_fake(args.records, unlimited=True) as fake:
-        integration = make_jira_integration(fake)
-        first = run_sync(integration.id)
-        if first.status != "succeeded":
-            raise SystemExit(f"sync_noop: the first import failed: {first.error}")
-        requests_before = jira_rest_requests(fake)
-        say(f"first import: {first.created} records in {requests_before} requests")
-        writes = WriteCounter(db.engine)
-        try:
-            second = run_sync(integration.id)
-        finally:
-            writes.close()
-        if second.status != "succeeded":
-            raise SystemExit(f"sync_noop: the re-sync failed: {second.error}")
-        say(f"re-sync: pulled {second.pulled}, created {second.created}, updated {second.updated}, archived "
-            f"{second.archived}; writes by table: {dict(writes.by_table) or 'none'}")
-        emit({"requests": jira_rest_requests(fake) - requests_before, "writes": writes.total})
+    first = run_sync(integration_id)
+    if first.status != "succeeded":
+        raise SystemExit(f"sync_noop: the first import failed: {first.error}")
+    requests_before = requests_so_far()
+    say(f"first import: {first.created} records in {requests_before} requests")
+    writes = WriteCounter(db.engine)
+    try:
+        second = run_sync(integration_id)
+    finally:
+        writes.close()
+    if second.status != "succeeded":
+        raise SystemExit(f"sync_noop: the re-sync failed: {second.error}")
+    say(f"re-sync: pulled {second.pulled}, created {second.created}, updated {second.updated}, archived "
+        f"{second.archived}; writes by table: {dict(writes.by_table) or 'none'}")
+    emit({"requests": requests_so_far() - requests_before, "writes": writes.total})
