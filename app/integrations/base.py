@@ -207,6 +207,12 @@ class Connector:
         return api_base
 
     @classmethod
+    def status_facts(cls, settings: dict) -> list[tuple[str, str]]:
+        """(label, value) pairs the integration's page shows about this connection's own
+        set-up at the provider (Jira: its webhooks), read from integration.settings."""
+        return []
+
+    @classmethod
     def api_headers(cls, settings: dict) -> dict[str, str]:
         """Headers every API call of this connection carries (Xero's tenant id)."""
         return {}

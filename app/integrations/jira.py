@@ -161,6 +161,20 @@ class JiraConnector(Connector):
             return options[0].account
         raise oauth.AccountChoiceRequired(SPEC.slug, token, options, "site")
 
+    @classmethod
+    def status_facts(cls, settings: dict) -> list[tuple[str, str]]:
+        state = settings.get(WEBHOOK_STATE_SETTING) or {}
+        if state.get("ids"):
+            until = datetime.fromtimestamp(state.get("expires", 0) / 1000, timezone.utc).strftime("%Y-%m-%d")
+            value = f"registered, renewed until {until}"
+            if state.get("error"):
+                value += f"; the last attempt to update them failed: {state['error']}"
+        elif state.get("error"):
+            value = f"none: {state['error']}"
+        else:
+            value = "registered at the next sync, once projects are chosen"
+        return [("Webhooks", value)]
+
     @property
     def _settings(self) -> dict:
         return self.integration.settings or {}

@@ -196,6 +196,7 @@ def show(integration_id: int):
         default_interval=tuning.DEFAULT_SYNC_INTERVAL_MINUTES,
         min_interval=tuning.MIN_SYNC_INTERVAL_MINUTES, max_interval=tuning.MAX_SYNC_INTERVAL_MINUTES,
         syncs_anything=_syncs_anything(spec.slug),
+        facts=registry.get_connector(spec.slug).status_facts(integration.settings or {}),
     )
 
 

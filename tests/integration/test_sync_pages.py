@@ -116,6 +116,27 @@ def test_failed_pushes_are_listed_with_their_reason_and_a_retry_button(admin_cli
     assert f'action="/integrations/{jira.id}/retry"' in html
 
 
+def test_changes_the_provider_would_not_take_are_listed_apart_with_their_reason(admin_client, db, jira):
+    db.session.add(OutboxItem(integration_id=jira.id, local_kind="time_entry", local_id=21, action="upsert",
+                              status="skipped", last_error="Jira does not accept worklogs under a minute"))
+    db.session.commit()
+    html = _page(admin_client, jira)
+    not_sent = html.split("<h2>Not sent</h2>")[1]
+    assert "#21" in not_sent and "under a minute" in not_sent
+    assert "#21" not in html.split("<h2>Failed pushes</h2>")[1].split("<h2>Not sent</h2>")[0]
+    assert "No failed pushes." in html
+
+
+def test_the_page_states_what_the_connection_set_up_at_the_provider(admin_client, db, jira):
+    assert "registered at the next sync" in _page(admin_client, jira)
+    jira.settings = {**jira.settings, "jira_webhooks": {"ids": [7], "expires": 1_798_675_200_000}}
+    db.session.commit()
+    assert "registered, renewed until 2026-12-31" in _page(admin_client, jira)
+    jira.settings = {**jira.settings, "jira_webhooks": {"error": "Set TIMEHUB_EXTERNAL_URL to a public address"}}
+    db.session.commit()
+    assert "none: Set TIMEHUB_EXTERNAL_URL" in _page(admin_client, jira)
+
+
 def test_running_sync_shows_live_progress_and_the_fragment_follows_it(admin_client, db, jira):
     run = _run(db, jira, minutes_ago=1, status="running", pulled=250, created=240, heartbeat_at=utcnow())
     html = _page(admin_client, jira)
