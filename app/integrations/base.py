@@ -264,7 +264,7 @@ class Connector:
     webhook_url: str | None = None
 
     def housekeeping(self) -> dict:
-        """Before each pull: keep what the connection set up at the provider in shape
+        """After each pull: keep what the connection set up at the provider in shape
         (Jira's webhooks). Returns integration settings to change ({} for none)."""
         return {}
 

@@ -248,10 +248,7 @@ class JiraConnector(Connector):
         is asked for again next time, however long the listing took."""
         state = json.loads(cursor) if cursor else {}
         zone = self._zone(state)
-        allowed = set(self.allowed_ids or ())
-        existing = self._existing_projects
-        scope = {"projects": sorted(allowed & existing if existing is not None else allowed),
-                 "since": self._settings.get("updated_since")}
+        scope = {"projects": self._projects_to_search(), "since": self._settings.get("updated_since")}
         if "token" in state:  # a listing interrupted mid-way: carry on where it stopped
             jql, whole, began = state["jql"], state["whole"], state["began"]
         else:
@@ -286,6 +283,13 @@ class JiraConnector(Connector):
             first = False
             if not token:
                 return
+
+    def _projects_to_search(self) -> list[str]:
+        """The allowed projects, less those this run's listing found deleted: JQL (and a
+        webhook's filter) naming a project that no longer exists is refused whole."""
+        allowed = set(self.allowed_ids or ())
+        existing = self._existing_projects
+        return sorted(allowed & existing if existing is not None else allowed)
 
     def _zone(self, state: dict) -> ZoneInfo:
         """The account's time zone, which JQL dates are read in; asked once, kept in the cursor."""
@@ -430,7 +434,7 @@ class JiraConnector(Connector):
         """Keep one dynamic webhook for the allowed projects: register it, move it when the
         projects or our address change, refresh it before its 30 days run out."""
         state = self._settings.get(WEBHOOK_STATE_SETTING) or {}
-        projects = sorted(self.allowed_ids or ())
+        projects = self._projects_to_search()
         wanted = {"url": self.webhook_url, "jql": f"project in ({', '.join(projects)})"} \
             if projects and self.webhook_url else None
         try:

@@ -203,10 +203,10 @@ def run_sync(integration_id: int, *, trigger: str = "manual", connector_factory:
     run = start_run(session, integration, trigger)
     try:
         connector = connector_factory(integration)
-        if trigger in PULL_TRIGGERS:
-            _housekeeping(session, integration, connector)
         for stream in connector.streams:
             _pull_stream(session, integration_id, connector, stream, run, progress)
+        if trigger in PULL_TRIGGERS:  # after the pull: it knows what exists at the provider now
+            _housekeeping(session, integration, connector)
         _push(session, integration, connector, run)
     except (ProviderError, TokenError) as exc:  # TokenError: the grant is dead or no token can be had
         session.rollback()
