@@ -18,6 +18,18 @@ issue worklogs (list, add, update, delete), user/search, users/search,
 dynamic webhooks (register, list, delete, refresh) and status. Deliveries
 (`send_webhook`) are signed as described in tests.fakes.jira_webhooks.
 
+Worklog properties (entity properties, `[{key, value}]`) sent with a POST or PUT
+are kept, as Jira keeps them: a PUT sets the keys it names and leaves the others.
+They are served only under `expand=properties` (list, add, update), and held in
+`self.worklog_properties` (worklog id -> properties) until the worklog goes.
+`self.created_worklogs` lists the id of every worklog ever created, in order.
+
+Test hooks: `lose_worklog_answers = n` — the next n worklogs created over REST
+are created, then the connection drops before the 201 leaves (the answer is
+still recorded in `api.requests`, as the fake wrote it). `while_listing = fn` —
+fn runs once, right after the next search page is served and before the client
+gets it (someone changing Jira while a listing is under way).
+
 `rate_limit=(n, seconds)`: beyond n REST calls in a sliding window, 429 with
 Retry-After. `faults` (tests.fakes.paged_provider.Faults) are drawn per REST
 call and strike BEFORE the call is handled, so a failed POST never created
@@ -51,7 +63,9 @@ from tests.fakes.jira_webhooks import (
     WEBHOOK_LIFETIME_MS,
     post_json,
     started_ms,
+    wants_properties,
     webhook_jwt,
+    with_properties,
     worklog_errors,
     worklog_fields,
 )
@@ -97,6 +111,10 @@ class FakeJira(FakeAtlassian):
         self._former_keys: dict[str, str] = {}       # key before a move -> issue id (Jira still resolves them)
         self._deleted: dict[str, dict] = {}          # key -> last record, for jira:issue_deleted deliveries
         self.worklogs: dict[str, list[dict]] = {}    # issue id -> worklogs as served
+        self.worklog_properties: dict[str, list[dict]] = {}   # worklog id -> its entity properties
+        self.created_worklogs: list[str] = []        # every worklog id ever created, deleted ones too
+        self.lose_worklog_answers = 0
+        self.while_listing = None
         self.webhooks: list[dict] = []
         self.deliveries: list[dict] = []             # {url, status, body, headers} of every delivery sent
         self.statuses: dict[str, dict] = {}
@@ -232,7 +250,8 @@ class FakeJira(FakeAtlassian):
 
     def _remove_issue(self, issue: dict) -> None:
         del self.issues[issue["id"]]
-        self.worklogs.pop(issue["id"], None)   # Jira deletes an issue's worklogs with it
+        for worklog in self.worklogs.pop(issue["id"], []):   # Jira deletes an issue's worklogs with it
+            self.worklog_properties.pop(worklog["id"], None)
         project = next((p for p in self.projects.values() if p["id"] == issue["project_id"]), None)
         self._deleted[issue["key"]] = {**issue, "_project": project}
 
@@ -333,6 +352,7 @@ class FakeJira(FakeAtlassian):
                 status, body = self._route(request, match["rest"], base)
             except _BadJson:
                 status, body = _error(400, "Invalid request payload. Refer to the REST API documentation and try again.")
+            self._test_hooks(environ, request, match["rest"], status)
         if body is None:
             response = Response(b"", status)
         else:
@@ -340,6 +360,21 @@ class FakeJira(FakeAtlassian):
         for name, value in headers.items():
             response.headers[name] = value
         return response(environ, start_response)
+
+    def _test_hooks(self, environ, request: Request, path: str, status: int) -> None:
+        """`lose_worklog_answers` and `while_listing`, once the call is handled but not yet answered."""
+        if status == 201 and request.method == "POST" and path.rstrip("/").endswith("/worklog"):
+            with self._lock:
+                lose = self.lose_worklog_answers > 0
+                if lose:
+                    self.lose_worklog_answers -= 1
+            if lose:  # the worklog exists; its answer goes to a dropped connection
+                environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
+        elif status == 200 and path.rstrip("/") == "/rest/api/3/search/jql":
+            with self._lock:
+                change, self.while_listing = self.while_listing, None
+            if change is not None:
+                change()  # outside the lock: it may change issues and send webhooks
 
     def _gate(self, environ) -> tuple[int, dict | None, dict] | None:
         """An injected fault or the rate limit, decided before any work; None lets the call through."""
@@ -476,6 +511,10 @@ class FakeJira(FakeAtlassian):
             return 200, self._issue_json(issue, base, _selected_fields(fields))
         if len(parts) < 3 or parts[2] != "worklog":
             return _error(404, "Not Found")
+        return self._worklog_call(request, issue, parts, base)
+
+    def _worklog_call(self, request: Request, issue: dict, parts: list[str], base: str) -> tuple[int, dict | None]:
+        method, expand = request.method, wants_properties(request.args)
         worklogs = self.worklogs.setdefault(issue["id"], [])
         if len(parts) == 3 and method == "GET":
             start, size = _int(request.args.get("startAt")) or 0, _int(request.args.get("maxResults")) or 5000
@@ -483,7 +522,7 @@ class FakeJira(FakeAtlassian):
             chosen = [w for w in worklogs if (after is None or started_ms(w["started"]) >= after)
                       and (before is None or started_ms(w["started"]) < before)]
             return 200, {"startAt": start, "maxResults": size, "total": len(chosen),
-                         "worklogs": [dict(w) for w in chosen[start:start + size]]}
+                         "worklogs": [self._worklog_json(w, expand) for w in chosen[start:start + size]]}
         if len(parts) == 3 and method == "POST":
             body = _json_body(request)
             errors = worklog_errors(body, creating=True)
@@ -496,7 +535,9 @@ class FakeJira(FakeAtlassian):
                        "updateAuthor": self._user_json(self.me), "created": now, "updated": now}
             worklog.update(worklog_fields(body))
             worklogs.append(worklog)
-            return 201, dict(worklog)
+            self.created_worklogs.append(worklog_id)
+            self.worklog_properties[worklog_id] = with_properties([], body.get("properties"))
+            return 201, self._worklog_json(worklog, expand)
         worklog = next((w for w in worklogs if len(parts) == 4 and w["id"] == parts[3]), None)
         if worklog is None:
             return _error(404, "Cannot find worklog with id: " + (parts[3] if len(parts) == 4 else ""))
@@ -506,11 +547,19 @@ class FakeJira(FakeAtlassian):
             if errors:
                 return _error(400, errors=errors)
             worklog.update(worklog_fields(body), updated=self._time(datetime.now(timezone.utc)))
-            return 200, dict(worklog)
+            self.worklog_properties[worklog["id"]] = with_properties(self.worklog_properties.get(worklog["id"], []),
+                                                                     body.get("properties"))
+            return 200, self._worklog_json(worklog, expand)
         if method == "DELETE":
             worklogs.remove(worklog)
+            self.worklog_properties.pop(worklog["id"], None)
             return 204, None
         return _error(405, "Method Not Allowed")
+
+    def _worklog_json(self, worklog: dict, expand_properties: bool) -> dict:
+        if not expand_properties:
+            return dict(worklog)
+        return dict(worklog, properties=[dict(p) for p in self.worklog_properties.get(worklog["id"], [])])
 
     # -- dynamic webhooks ----------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""How the fake Jira signs and delivers dynamic webhooks, and how it checks worklogs.
+"""How the fake Jira signs and delivers dynamic webhooks, and how it checks worklogs
+and keeps their properties.
 
 Webhooks registered by an OAuth 2.0 app arrive with `Authorization: Bearer <JWT>`,
 the JWT signed HS256 with the app's client secret. Atlassian does not document
@@ -88,7 +89,28 @@ def worklog_errors(body, *, creating: bool) -> dict[str, str]:
             errors["started"] = "Invalid date format. Please enter the date in the format \"yyyy-MM-dd'T'HH:mm:ss.SSSZ\"."
     if "comment" in body and not is_adf_doc(body["comment"]):
         errors["comment"] = "Comment: Operation value must be an Atlassian Document (see the Atlassian Document Format)"
+    if "properties" in body and not _are_properties(body["properties"]):
+        # The fake's wording: key and value are required on create and update (EntityProperty).
+        errors["properties"] = "Each worklog property needs a key and a value."
     return errors
+
+
+def _are_properties(value) -> bool:
+    return isinstance(value, list) and all(isinstance(p, dict) and isinstance(p.get("key"), str) and "value" in p
+                                           for p in value)
+
+
+def wants_properties(args) -> bool:
+    """Whether `expand` (comma-separated, maybe repeated) asks for worklog properties."""
+    return "properties" in [part.strip() for part in ",".join(args.getlist("expand")).split(",")]
+
+
+def with_properties(current: list[dict], given) -> list[dict]:
+    """A worklog's properties after a write: each given key set to its value, the others kept."""
+    by_key = {prop["key"]: prop for prop in current}
+    for prop in given or []:
+        by_key[prop["key"]] = {"key": prop["key"], "value": prop["value"]}
+    return list(by_key.values())
 
 
 def worklog_fields(body: dict) -> dict:

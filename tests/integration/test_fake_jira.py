@@ -1,8 +1,9 @@
 """The fake Jira Cloud, over loopback, against Jira's official API description:
 paging of projects and of the enhanced JQL search, the JQL subset (time zone,
-minute precision), worklog validation, dynamic webhooks and their signed
-deliveries, the rate limit, injected faults and bearer auth. Every exchange a
-test makes is validated against the description (tests/contract.py)."""
+minute precision), worklog validation and properties, lost worklog answers,
+dynamic webhooks and their signed deliveries, the rate limit, injected faults
+and bearer auth. Every exchange a test makes is validated against the
+description (tests/contract.py)."""
 from __future__ import annotations
 
 import base64
@@ -249,6 +250,74 @@ def test_worklogs_are_validated_like_jira_and_go_with_their_issue(jira):
     assert issue["id"] not in jira.worklogs
     # The description itself refuses a `started` that is no date-time at all.
     assert check_contract(jira, off_contract=lambda r: b'"2026-11-29 09:00"' in r.body) == 13
+
+
+def test_worklog_properties_are_kept_and_served_under_expand(jira):
+    jira.add_project("ACME", "Acme")
+    issue = jira.add_issue("ACME", "Tracked")
+    good = {"timeSpentSeconds": 600, "started": "2026-11-29T09:00:00.000+0000"}
+    mine = {"key": "timehub", "value": {"entry_id": 7}}
+    with rest_client(jira) as client:
+        path = f"/issue/{issue['key']}/worklog"
+        created = client.post(path, params={"expand": "properties"}, json={**good, "properties": [mine]})
+        worklog_id = created.json()["id"]
+        plain = client.post(path, json=good).json()
+        listed_bare = client.get(path).json()["worklogs"]
+        listed = client.get(path, params={"expand": "properties"}).json()["worklogs"]
+        other = {"key": "other", "value": "x"}
+        changed = client.put(f"{path}/{worklog_id}", params={"expand": "properties"},
+                             json={"properties": [other, {"key": "timehub", "value": {"entry_id": 8}}]})
+        after_change = client.get(path, params={"expand": "properties"}).json()["worklogs"][0]
+        refused = client.post(path, json={**good, "properties": [{"key": "no value"}]})
+        deleted = client.delete(f"{path}/{worklog_id}")
+
+    assert created.status_code == 201 and created.json()["properties"] == [mine]
+    assert "properties" not in plain and all("properties" not in w for w in listed_bare)
+    assert [w["properties"] for w in listed] == [[mine], []]
+    assert changed.json()["properties"] == after_change["properties"] == [
+        {"key": "timehub", "value": {"entry_id": 8}}, other]   # a PUT sets the keys it names
+    assert refused.status_code == 400 and "properties" in refused.json()["errors"]
+    assert deleted.status_code == 204 and worklog_id not in jira.worklog_properties
+    assert jira.created_worklogs == [worklog_id, plain["id"]]   # deleted ones stay on this record
+    assert check_contract(jira) == 8
+
+
+def test_a_lost_worklog_answer_leaves_the_worklog_created(jira):
+    jira.add_project("ACME", "Acme")
+    issue = jira.add_issue("ACME", "Flaky line")
+    good = {"timeSpentSeconds": 600, "started": "2026-11-29T09:00:00.000+0000",
+            "properties": [{"key": "timehub", "value": {"entry_id": 1}}]}
+    jira.lose_worklog_answers = 1
+    with rest_client(jira) as client:
+        path = f"/issue/{issue['key']}/worklog"
+        refused = client.post(path, json={**good, "timeSpentSeconds": 1})   # nothing created: answered
+        with pytest.raises(httpx2.TransportError):
+            client.post(path, json=good)
+        [lost] = jira.worklogs_of(issue["key"])
+        found = client.get(path, params={"expand": "properties"}).json()["worklogs"]
+        answered = client.post(path, json=good)
+
+    assert refused.status_code == 400 and jira.lose_worklog_answers == 0
+    assert [(w["id"], w["properties"]) for w in found] == [(lost["id"], good["properties"])]
+    assert answered.status_code == 201 and len(jira.worklogs_of(issue["key"])) == 2
+    # The fake wrote its 201 for the lost one too: it is recorded, and within the description.
+    assert [r.status for r in jira.api.requests if r.method == "POST"] == [400, 201, 201]
+    assert check_contract(jira) == 4
+
+
+def test_while_listing_runs_once_between_search_pages(jira):
+    jira.add_project("ACME", "Acme")
+    for number in range(3):
+        jira.add_issue("ACME", f"Issue {number}")
+    jira.while_listing = lambda: jira.update_issue("ACME-3", summary="Changed meanwhile")
+    with rest_client(jira) as client:
+        first = search(client, "project = ACME ORDER BY key ASC", maxResults=2, fields=["summary"]).json()
+        second = search(client, "project = ACME ORDER BY key ASC", maxResults=2, fields=["summary"],
+                        nextPageToken=first["nextPageToken"]).json()
+    assert [i["fields"]["summary"] for i in first["issues"]] == ["Issue 0", "Issue 1"]
+    assert [i["fields"]["summary"] for i in second["issues"]] == ["Changed meanwhile"]
+    assert jira.while_listing is None
+    assert check_contract(jira) == 2
 
 
 def receiver() -> tuple[FakeServer, list[dict]]:
