@@ -259,6 +259,11 @@ class Connector:
         """Override tables for the settings page, read from the provider (Jira: statuses, users)."""
         return []
 
+    def release_unchosen(self, unchosen: list[dict]) -> None:
+        """The grant reached several accounts and someone picked one: give up access to
+        the others where the provider allows it (Xero's organisations). `unchosen` holds
+        the other options' settings; provider errors are the caller's."""
+
     # This connection's webhook address as the provider must call it, or None when
     # TimeHub has no public address (TIMEHUB_EXTERNAL_URL unset). Set by connector_for.
     webhook_url: str | None = None

@@ -85,6 +85,15 @@ class XeroConnector(Connector):
             return options[0].account
         raise oauth.AccountChoiceRequired(SPEC.slug, token, options, "organisation")
 
+    def release_unchosen(self, unchosen: list[dict]) -> None:
+        """Organisations ticked on Xero's consent screen but not picked here stop listing TimeHub."""
+        for settings in unchosen:
+            if settings.get("connection_id"):
+                try:
+                    self.client.request("DELETE", f"{CONNECTIONS_PATH}/{settings['connection_id']}")
+                except NotFoundError:
+                    pass  # removed at Xero meanwhile
+
     @classmethod
     def oauth_revoke(cls, provider: oauth.OAuthProvider, token: oauth.TokenSet) -> bool:
         """Delete the grant's connections (the organisations stop listing TimeHub), then

@@ -9,6 +9,8 @@ connected may choose, and only while allowed to manage the integration.
 """
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
@@ -17,9 +19,13 @@ from wtforms.validators import InputRequired
 
 from app.extensions import db
 from app.integrations import oauth
+from app.integrations.http import ProviderError
 from app.services import token_service
+from app.services.connections import connector_for
 from app.services.integration_service import Forbidden, IntegrationService, NotFound
+from app.services.token_service import TokenError
 
+log = logging.getLogger(__name__)
 bp = Blueprint("oauth_choosers", __name__)
 
 PENDING_KEY = "pending_choice"  # in Integration.settings while nobody has chosen yet
@@ -77,12 +83,21 @@ def choose(slug: str):
         integration.account_label = option["label"]
         integration.last_error = None
         db.session.commit()
+        _release_unchosen(integration, [other["settings"] for key, other in options.items() if key != option["key"]])
         service.queue_first_sync(integration)
         flash(f"{spec.name} is connected to {option['label']}.", "success")
         return redirect(url_for("integrations.index"))
     status = 400 if form.errors else 200
     return render_template("oauth/choose_account.html", spec=spec, form=form, noun=pending.get("noun", "account"),
                            options=list(options.values())), status
+
+
+def _release_unchosen(integration, unchosen: list[dict]) -> None:
+    """Best effort: the connection works either way; what is left is said in the log."""
+    try:
+        connector_for(integration).release_unchosen(unchosen)
+    except (ProviderError, TokenError) as exc:
+        log.warning("Could not release the %s accounts not chosen: %s", integration.provider, exc.message)
 
 
 def _managed_spec(service: IntegrationService, slug: str):

@@ -196,6 +196,8 @@ def test_several_xero_organisations_wait_for_the_admin_to_choose(db, xero_fake, 
     chosen = integration(db, "xero")
     assert chosen.status == "active" and chosen.settings["tenant_id"] == acme["tenantId"]
     assert chosen.account_label == "Acme Ltd"
+    # The organisation ticked at Xero but not picked here no longer lists TimeHub.
+    assert [c["tenantName"] for c in xero_fake.connections] == ["Acme Ltd", "Our Practice"]
 
 
 def test_no_xero_organisation_is_a_clear_error_and_stores_nothing(db, xero_fake, admin_client):
