@@ -193,6 +193,9 @@ class Connector:
     push_kinds: ClassVar[frozenset[str]] = frozenset()
     # What the allow-list picks ("Projects", "Repositories", "Boards"); None: no allow-list.
     allow_list_label: ClassVar[str | None] = None
+    # Whether pull honours the backfill window ("only sync items updated since"); the
+    # settings page offers it only then.
+    supports_backfill: ClassVar[bool] = False
     # Whether a connection with no allow-list saved yet syncs everything (True) or nothing
     # until someone picks (False: large sites should not be imported whole by surprise).
     allow_all_until_chosen: ClassVar[bool] = True

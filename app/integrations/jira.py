@@ -136,6 +136,7 @@ class JiraConnector(Connector):
     push_kinds = frozenset({"time_entry"})
     allow_list_label = "Projects"
     allow_all_until_chosen = False  # a big site is not imported whole by surprise
+    supports_backfill = True
     setting_toggles = (SettingToggle(PUSH_WORKLOGS_SETTING, "Push time entries as Jira worklogs", default=True,
                                      help="Completed entries on tasks linked to Jira issues become worklogs."),)
     _existing_projects: set[str] | None = None  # every project id, once this run's listing saw them all

@@ -175,9 +175,11 @@ def _check(values: Values, connector_class: type[Connector], offer: Offer) -> tu
     """(the settings to store, field errors). Only the keys this page owns are returned;
     None means "remove the key"."""
     errors: dict[str, str] = {}
-    changes: dict = {BACKFILL_SETTING: values.updated_since or None}
+    changes: dict = {}
     _check_interval(values.interval, errors)
-    _check_since(values.updated_since, errors)
+    if connector_class.supports_backfill:
+        changes[BACKFILL_SETTING] = values.updated_since or None
+        _check_since(values.updated_since, errors)
     if connector_class.allow_list_label:
         changes[ALLOW_LIST_SETTING] = _allow_list(values, connector_class, offer, errors)
     for toggle in connector_class.setting_toggles:

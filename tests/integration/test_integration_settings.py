@@ -332,3 +332,13 @@ def test_a_connector_that_syncs_everything_until_chosen_offers_every_one_or_only
     assert stored_settings(db, connected)["allow_list"] == []
     save(admin_client, connected, {**form_for(connected, projects=[first]), "allow_mode": "all"})
     assert "allow_list" not in stored_settings(db, connected)
+
+
+def test_the_backfill_window_is_offered_only_where_the_connector_honours_it(db, site, connected, admin_client,
+                                                                           monkeypatch):
+    from app.integrations.jira import JiraConnector
+    assert 'name="updated_since"' in admin_client.get(settings_url(connected)).get_data(as_text=True)
+    monkeypatch.setattr(JiraConnector, "supports_backfill", False)
+    assert 'name="updated_since"' not in admin_client.get(settings_url(connected)).get_data(as_text=True)
+    save(admin_client, connected, form_for(connected, since="2026-01-01", projects=[site["projects"][0]["id"]]))
+    assert "updated_since" not in stored_settings(db, connected)  # not stored where nothing would read it
