@@ -52,6 +52,17 @@ def toggle_field(setting: str) -> str:
     return f"toggle:{setting}"
 
 
+def after_connecting(integration: Integration) -> str:
+    """Where a fresh connection goes next: its settings page when it imports nothing until
+    something is picked (Jira's projects), else the integrations page."""
+    connector_class = registry.get_connector(integration.provider)
+    if connector_class.allow_list_label and not connector_class.allow_all_until_chosen \
+            and ALLOW_LIST_SETTING not in (integration.settings or {}):
+        flash(f"Pick the {connector_class.allow_list_label.lower()} to sync: nothing is imported before.", "info")
+        return url_for("integration_settings.edit", integration_id=integration.id)
+    return url_for("integrations.index")
+
+
 # -- who may come here ---------------------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ from app.integrations.http import ProviderError
 
 # The one definition of the callback URL, shared with the setup page that tells
 # admins what to register: what we send must be exactly what they registered.
+from app.routes.integration_settings import after_connecting
 from app.routes.integrations import redirect_uri_for
 from app.routes.oauth_choosers import hold_for_choice
 from app.services import token_service
@@ -131,4 +132,4 @@ def callback(slug: str):
     service.queue_first_sync(integration)
     connected_to = f" as {account.label}" if account.label else ""
     flash(f"{spec.name} is connected{connected_to}.", "success")
-    return redirect(url_for("integrations.index"))
+    return redirect(after_connecting(integration))

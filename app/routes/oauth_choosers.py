@@ -20,6 +20,7 @@ from wtforms.validators import InputRequired
 from app.extensions import db
 from app.integrations import oauth
 from app.integrations.http import ProviderError
+from app.routes.integration_settings import after_connecting
 from app.services import token_service
 from app.services.connections import connector_for
 from app.services.integration_service import Forbidden, IntegrationService, NotFound
@@ -86,7 +87,7 @@ def choose(slug: str):
         _release_unchosen(integration, [other["settings"] for key, other in options.items() if key != option["key"]])
         service.queue_first_sync(integration)
         flash(f"{spec.name} is connected to {option['label']}.", "success")
-        return redirect(url_for("integrations.index"))
+        return redirect(after_connecting(integration))
     status = 400 if form.errors else 200
     return render_template("oauth/choose_account.html", spec=spec, form=form, noun=pending.get("noun", "account"),
                            options=list(options.values())), status

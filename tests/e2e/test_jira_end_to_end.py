@@ -80,13 +80,12 @@ def admin_connects_jira(page: Page, live_server, jira: FakeJira) -> None:
     expect(page.locator(".flash").first).to_contain_text("saved")
     with page.expect_request(lambda r: r.url.startswith(jira.oauth.base_url + "/authorize")):
         page.get_by_role("button", name="Connect", exact=True).click()
-    page.wait_for_url(live_server.url + "/integrations")
+    # Nothing is imported before projects are picked: the admin lands on the sync settings.
+    page.wait_for_url(f"{live_server.url}/integrations/{jira_integration_id(live_server)}/settings")
     expect(page.locator(".flash").first).to_contain_text("Jira is connected as acme")
 
 
 def admin_picks_acme(page: Page, live_server) -> None:
-    page.goto(f"{live_server.url}/integrations/{jira_integration_id(live_server)}")
-    page.get_by_role("link", name="Sync settings").click()
     expect(page.locator('[data-hint="nothing-chosen"]')).to_be_visible()
     page.get_by_label("Acme Corp").check()
     page.get_by_role("button", name="Save settings").click()

@@ -65,9 +65,12 @@ def test_one_jira_site_is_stored_with_its_cloud_id_and_names_the_connection(db, 
     [acme] = atlassian.sites
     response = connect(admin_client, "jira")
 
-    assert response.status_code == 302 and response.headers["Location"] == "/integrations"
-    assert ("success", "Jira is connected as acme.") in flashes(admin_client)
     jira_integration = integration(db, "jira")
+    # Nothing is imported before projects are picked: the admin is taken to pick them.
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/integrations/{jira_integration.id}/settings"
+    assert ("success", "Jira is connected as acme.") in flashes(admin_client)
+    assert ("info", "Pick the projects to sync: nothing is imported before.") in flashes(admin_client)
     assert jira_integration.status == "active" and jira_integration.account_label == "acme"
     assert jira_integration.settings["cloud_id"] == acme["id"]
     assert jira_integration.settings["site_url"] == "https://acme.atlassian.net"
@@ -107,8 +110,8 @@ def test_several_jira_sites_wait_for_the_admin_to_choose(db, atlassian, admin_cl
 
     response = post_form(admin_client, "/integrations/jira/choose", {"account": globex["id"]},
                          page="/integrations/jira/choose")
-    assert response.status_code == 302 and response.headers["Location"] == "/integrations"
     chosen = integration(db, "jira")
+    assert response.status_code == 302 and response.headers["Location"] == f"/integrations/{chosen.id}/settings"
     assert chosen.status == "active" and chosen.account_label == "globex"
     assert chosen.settings["cloud_id"] == globex["id"] and "pending_choice" not in chosen.settings
     assert chosen.last_error is None
