@@ -4,10 +4,10 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from app.extensions import db
-from app.models import User
+from app.models import ExternalLink, OutboxItem, TimeEntry, User
 from app.models.user import ROLES
 from app.timezones import COMMON_TIMEZONES
 
@@ -107,9 +107,16 @@ def deletion_blocker(user: User, *, acting: User, lock: bool = False) -> str | N
 
 def delete_user(user: User, *, acting: User) -> None:
     """Delete `user` with everything that is theirs alone: time entries, API tokens,
-    per-user integrations and their credentials (the foreign keys cascade)."""
+    per-user integrations and their credentials (the foreign keys cascade).
+
+    Copies of their entries already at providers (Jira worklogs) stay there as the
+    record of work done; the links to them and the pushes still waiting go, so a later
+    entry that happens to get a deleted one's id is never taken for it."""
     blocker = deletion_blocker(user, acting=acting, lock=True)
     if blocker:
         raise UserError(blocker)
+    entry_ids = select(TimeEntry.id).where(TimeEntry.user_id == user.id).scalar_subquery()
+    for model in (ExternalLink, OutboxItem):
+        db.session.execute(delete(model).where(model.local_kind == "time_entry", model.local_id.in_(entry_ids)))
     db.session.delete(user)
     db.session.commit()

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from app.models import ApiToken, Integration, IntegrationCredential, TimeEntry, User
+from app.models import ApiToken, ExternalLink, Integration, IntegrationCredential, OutboxItem, TimeEntry, User
 from tests.conftest import PASSWORD, post_form
 
 NEW_USER = {"name": "Nora New", "email": "Nora@Example.com", "password": "a long secret", "confirm": "a long secret",
@@ -107,6 +107,31 @@ def test_deleting_a_user_removes_their_integrations_credentials_entries_and_toke
     assert db.session.scalar(select(func.count(IntegrationCredential.id))) == 0
     assert db.session.scalar(select(func.count(TimeEntry.id))) == 0
     assert db.session.scalar(select(func.count(ApiToken.id))) == 0
+
+
+def test_deleting_a_user_forgets_the_remote_copies_of_their_entries_but_leaves_them_there(
+        admin_client, make_user, db):
+    ulla, kept = make_user("ulla@example.com"), make_user("kept@example.com")
+    jira = Integration(provider="jira", is_global=True, status="active")
+    entries = [TimeEntry(user=person, started_at=datetime(2026, 10, 1, 9), ended_at=datetime(2026, 10, 1, 10))
+               for person in (ulla, ulla, kept)]
+    db.session.add_all([jira, *entries])
+    db.session.flush()
+    for number, entry in enumerate(entries):
+        db.session.add(ExternalLink(integration_id=jira.id, local_kind="time_entry", local_id=entry.id,
+                                    external_id=f"100{number}/200{number}"))
+    db.session.add(OutboxItem(integration_id=jira.id, local_kind="time_entry", local_id=entries[1].id,
+                              action="upsert"))
+    db.session.commit()
+    kept_entry = entries[2].id
+
+    assert "stay there" in admin_client.get(f"/admin/users/{ulla.id}/delete").get_data(as_text=True)
+    assert post(admin_client, f"/admin/users/{ulla.id}/delete").status_code == 302
+
+    db.session.expunge_all()
+    links = db.session.execute(select(ExternalLink.local_id, ExternalLink.external_id)).all()
+    assert links == [(kept_entry, "1002/2002")]  # the other user's link stays
+    assert db.session.scalar(select(func.count(OutboxItem.id))) == 0  # nothing would push for a gone entry
 
 
 def test_an_admin_cannot_delete_themself_or_the_last_admin(admin_client, admin, db):
