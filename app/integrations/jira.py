@@ -87,7 +87,9 @@ def site_api_base(integration_settings: dict, api_base: str | None = None) -> st
     return f"{(api_base or SPEC.endpoints().api_base).rstrip('/')}/ex/jira/{cloud_id}"
 
 
-def _site_option(resource: dict) -> oauth.AccountOption:
+def _site_option(resource: dict) -> oauth.AccountOption | None:
+    if not _is_jira_site(resource):
+        return None
     name = resource.get("name") or resource.get("url") or resource["id"]
     settings = {"cloud_id": resource["id"], "site_url": resource.get("url"), "site_name": name}
     return oauth.AccountOption(key=resource["id"], account=oauth.ConnectedAccount(label=name, settings=settings),
@@ -149,18 +151,10 @@ class JiraConnector(Connector):
     def oauth_connected_account(cls, provider: oauth.OAuthProvider, token: oauth.TokenSet,
                                 callback_params: dict) -> oauth.ConnectedAccount:
         """One site: connect to it. Several: the admin picks one. None: refuse."""
-        with provider.api_client(token) as client:
-            resources = client.get_json(ACCESSIBLE_RESOURCES_PATH)
-        if not isinstance(resources, list):
-            raise oauth.OAuthFlowError("Atlassian answered the list of sites with something that is not a list.")
-        options = [_site_option(resource) for resource in resources if _is_jira_site(resource)]
-        if not options:
-            raise oauth.OAuthFlowError(
-                "The Atlassian account you signed in with gave TimeHub access to no Jira site. "
-                "Connect again and pick a Jira Cloud site on Atlassian's consent screen.")
-        if len(options) == 1:
-            return options[0].account
-        raise oauth.AccountChoiceRequired(SPEC.slug, token, options, "site")
+        return oauth.account_from_list(
+            provider, token, ACCESSIBLE_RESOURCES_PATH, _site_option, noun="site",
+            none_message="The Atlassian account you signed in with gave TimeHub access to no Jira site. "
+                         "Connect again and pick a Jira Cloud site on Atlassian's consent screen.")
 
     @classmethod
     def status_facts(cls, settings: dict) -> list[tuple[str, str]]:

@@ -65,6 +65,24 @@ class AccountChoiceRequired(Exception):
         self.noun = noun  # "site", "organisation": for the page's wording
 
 
+def account_from_list(provider: "OAuthProvider", token: "TokenSet", path: str, to_option, *, noun: str,
+                      none_message: str) -> "ConnectedAccount":
+    """For grants that reach a list of accounts (Atlassian sites, Xero organisations),
+    listed at `path`: one usable account is connected at once, several make a person
+    pick (AccountChoiceRequired), none is refused with `none_message`. `to_option` maps
+    an entry of the list to an AccountOption, or None for an entry that cannot be used."""
+    with provider.api_client(token) as client:
+        listed = client.get_json(path)
+    if not isinstance(listed, list):
+        raise OAuthFlowError(f"{provider.spec.name} answered the list of {noun}s with something that is not a list.")
+    options = [option for option in map(to_option, listed) if option is not None]
+    if not options:
+        raise OAuthFlowError(none_message)
+    if len(options) == 1:
+        return options[0].account
+    raise AccountChoiceRequired(provider.spec.slug, token, options, noun)
+
+
 class OAuthHooks:
     """Defaults of the hooks a connector may override by defining a classmethod
     of the same name:

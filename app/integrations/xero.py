@@ -53,7 +53,10 @@ def tenant_headers(integration_settings: dict) -> dict[str, str]:
     return {TENANT_HEADER: tenant_id}
 
 
-def _tenant_option(connection: dict) -> oauth.AccountOption:
+def _tenant_option(connection: dict) -> oauth.AccountOption | None:
+    # PRACTICE tenants (Xero HQ) have no Accounting API.
+    if not connection.get("tenantId") or connection.get("tenantType", "ORGANISATION") != "ORGANISATION":
+        return None
     name = connection.get("tenantName") or connection["tenantId"]
     settings = {"tenant_id": connection["tenantId"], "tenant_name": name, "connection_id": connection.get("id")}
     return oauth.AccountOption(key=connection["tenantId"], account=oauth.ConnectedAccount(label=name, settings=settings),
@@ -71,19 +74,10 @@ class XeroConnector(Connector):
     def oauth_connected_account(cls, provider: oauth.OAuthProvider, token: oauth.TokenSet,
                                 callback_params: dict) -> oauth.ConnectedAccount:
         """One organisation: connect to it. Several: the admin picks one. None: refuse."""
-        with provider.api_client(token) as client:
-            connections = client.get_json(CONNECTIONS_PATH)
-        if not isinstance(connections, list):
-            raise oauth.OAuthFlowError("Xero answered the list of organisations with something that is not a list.")
-        # PRACTICE tenants (Xero HQ) have no Accounting API.
-        options = [_tenant_option(c) for c in connections
-                   if c.get("tenantId") and c.get("tenantType", "ORGANISATION") == "ORGANISATION"]
-        if not options:
-            raise oauth.OAuthFlowError(
-                "No Xero organisation was connected: connect again and tick an organisation on Xero's consent screen.")
-        if len(options) == 1:
-            return options[0].account
-        raise oauth.AccountChoiceRequired(SPEC.slug, token, options, "organisation")
+        return oauth.account_from_list(
+            provider, token, CONNECTIONS_PATH, _tenant_option, noun="organisation",
+            none_message="No Xero organisation was connected: connect again and tick an organisation on "
+                         "Xero's consent screen.")
 
     def release_unchosen(self, unchosen: list[dict]) -> None:
         """Organisations ticked on Xero's consent screen but not picked here stop listing TimeHub."""
