@@ -129,28 +129,18 @@ def manual_entry_fields(form: ManualEntryForm) -> EntryFields | None:
     """The manual form's local date, start, end/duration as UTC fields; None after marking errors."""
     tz = current_user.tz
     project_id, task_id = selected_id(form, "project"), selected_id(form, "task")
-    started_at = ended_at = None
+    ended_at = None
     try:
         day = timefmt.parse_date(form.date.data)
     except timefmt.TimeInputError as exc:
         add_error(form, "date", exc.message)
         day = None
-    try:
-        start = timefmt.parse_time(form.start.data)
-        if day:
-            started_at = timefmt.to_utc(datetime.combine(day, start), tz)
-    except timefmt.TimeInputError as exc:
-        add_error(form, "start", exc.message)
+    started_at = _moment_on(form, "start", day, tz)
     has_end, has_duration = bool((form.end.data or "").strip()), bool((form.duration.data or "").strip())
     if has_end == has_duration:
         add_error(form, "end", "Fill in either the end time or the duration.")
     elif has_end:
-        try:
-            end = timefmt.parse_time(form.end.data)
-            if day:
-                ended_at = timefmt.to_utc(datetime.combine(day, end), tz)
-        except timefmt.TimeInputError as exc:
-            add_error(form, "end", exc.message)
+        ended_at = _moment_on(form, "end", day, tz)
     else:
         try:
             # Added in UTC, so 2 hours across a DST switch is still 2 hours of work.
@@ -162,6 +152,17 @@ def manual_entry_fields(form: ManualEntryForm) -> EntryFields | None:
         return None
     return EntryFields(started_at=started_at, ended_at=ended_at, description=form.description.data or "",
                        project_id=project_id, task_id=task_id, billable=form.billable.data)
+
+
+def _moment_on(form, name: str, day, tz) -> datetime | None:
+    """The UTC moment of the HH:MM in field `name` on `day` (in `tz`); None when the field
+    is invalid (its error is added) or there is no valid day."""
+    try:
+        clock = timefmt.parse_time(getattr(form, name).data)
+    except timefmt.TimeInputError as exc:
+        add_error(form, name, exc.message)
+        return None
+    return timefmt.to_utc(datetime.combine(day, clock), tz) if day else None
 
 
 def edited_entry_fields(form: EditEntryForm, entry: TimeEntry) -> EntryFields | None:
