@@ -159,10 +159,10 @@ def _moment_on(form, name: str, day, tz) -> datetime | None:
     is invalid (its error is added) or there is no valid day."""
     try:
         clock = timefmt.parse_time(getattr(form, name).data)
-    except timefmt.TimeInputError as exc:
+        return timefmt.to_utc(datetime.combine(day, clock), tz) if day else None
+    except timefmt.TimeInputError as exc:  # not a time, or one the clocks skip that day
         add_error(form, name, exc.message)
         return None
-    return timefmt.to_utc(datetime.combine(day, clock), tz) if day else None
 
 
 def edited_entry_fields(form: EditEntryForm, entry: TimeEntry) -> EntryFields | None:
