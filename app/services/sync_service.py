@@ -302,16 +302,19 @@ class SessionLinks(LinkLookup):
             ExternalLink.local_id == local_id))
 
 
+def _pushing_integrations(session: Session):
+    """(integration, connector class, its links) of every active integration that pushes."""
+    for integration in session.scalars(select(Integration).where(Integration.status == "active")):
+        connector_class = registry.get_connector(integration.provider)
+        if connector_class.push_kinds:
+            yield integration, connector_class, SessionLinks(session, integration.id)
+
+
 def record_change(session: Session, kind: str, record, action: str) -> None:
     """Queue `record`'s change for every active integration that wants it, and for
     every one holding a copy of it. Call inside the transaction that changes
     `record`, before its commit."""
-    integrations = session.scalars(select(Integration).where(Integration.status == "active"))
-    for integration in integrations:
-        connector_class = registry.get_connector(integration.provider)
-        if not connector_class.push_kinds:
-            continue
-        links = SessionLinks(session, integration.id)
+    for integration, connector_class, links in _pushing_integrations(session):
         if links.external_id(kind, record.id) is not None or \
                 connector_class.wants_push(integration, kind, record, links):
             session.add(OutboxItem(integration_id=integration.id, local_kind=kind, local_id=record.id,
@@ -345,14 +348,9 @@ def _forget_pushes(session: Session) -> None:
 
 def push_notices(session: Session, kind: str, record) -> list[str]:
     """What the connectors have to say about pushing `record`, for the person who saved it."""
-    notices = []
-    for integration in session.scalars(select(Integration).where(Integration.status == "active")):
-        connector_class = registry.get_connector(integration.provider)
-        if connector_class.push_kinds:
-            notice = connector_class.push_notice(integration, kind, record, SessionLinks(session, integration.id))
-            if notice:
-                notices.append(notice)
-    return notices
+    notices = (connector_class.push_notice(integration, kind, record, links)
+               for integration, connector_class, links in _pushing_integrations(session))
+    return [notice for notice in notices if notice]
 
 
 def _due(integration_id: int):
