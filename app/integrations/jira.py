@@ -401,19 +401,16 @@ class JiraConnector(Connector):
 
     def _pushed_before(self, issue_id: str, entry_id: int) -> str | None:
         """The worklog an earlier, unanswered attempt created for this entry (by its property)."""
+        pages = offset_pages(self.client, f"rest/api/3/issue/{issue_id}/worklog", page_size=5000,
+                             params={"expand": "properties"}, records="worklogs", offset_param="startAt",
+                             limit_param="maxResults", total="total")
         try:
-            return self._worklog_with_property(issue_id, entry_id)
-        except NotFoundError:
-            return None  # the issue is gone: the POST that follows says so
-
-    def _worklog_with_property(self, issue_id: str, entry_id: int) -> str | None:
-        for page in offset_pages(self.client, f"rest/api/3/issue/{issue_id}/worklog", page_size=5000,
-                                 params={"expand": "properties"}, records="worklogs", offset_param="startAt",
-                                 limit_param="maxResults", total="total"):
-            for worklog in page:
+            for worklog in (worklog for page in pages for worklog in page):
                 for prop in worklog.get("properties") or []:
                     if prop.get("key") == "timehub" and (prop.get("value") or {}).get("entry_id") == entry_id:
                         return f"{issue_id}/{worklog['id']}"
+        except NotFoundError:
+            pass  # the issue is gone: the POST that follows says so
         return None
 
     def delete_remote(self, kind: str, external_id: str) -> None:
