@@ -3,11 +3,17 @@ press Connect, consent at the fake provider over real HTTP, come back to our
 callback."""
 from __future__ import annotations
 
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 
+from app.integrations import oauth, registry
+from app.services import token_service
+from app.services.integration_service import IntegrationService
 from tests.conftest import post_form
+
+DAY = 86400
 
 
 def callback_url(slug: str, host: str = "http://localhost") -> str:
@@ -43,3 +49,24 @@ def connect(client, slug: str):
 def flashes(client) -> list[tuple[str, str]]:
     with client.session_transaction() as session:
         return list(session.get("_flashes", []))
+
+
+def connect_through(db, fake, slug: str, owner, *, obtained_days_ago: float = 0):
+    """Run the real authorization-code flow against the fake (no browser, no routes) and
+    store the tokens on `owner`'s integration for `slug`, as the callback does; then age
+    the token. Returns the integration."""
+    spec = registry.get_spec(slug)
+    provider = oauth.OAuthProvider.build(spec, fake.client_id, fake.client_secret)
+    session: dict = {}
+    url = oauth.start_authorization(provider, session, user_id=owner.id, redirect_uri=callback_url(slug))
+    params = query(httpx2.get(url, follow_redirects=False).headers["Location"])
+    pending = oauth.take_pending(session, slug=slug, user_id=owner.id, state=params["state"])
+    token = oauth.exchange_code(provider, pending, params["code"])
+    integration = IntegrationService()._get_or_create(owner, spec)
+    token_service.store_tokens(integration, token)
+    if obtained_days_ago:
+        integration.credential.payload = {**token.payload(), "obtained_at": int(time.time() - obtained_days_ago * DAY)}
+    integration.status = "active"
+    integration.account_label = fake.account["email"]
+    db.session.commit()
+    return integration

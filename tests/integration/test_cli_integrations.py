@@ -8,7 +8,7 @@ import pytest
 from app import tuning
 from app.models import Integration, IntegrationCredential
 from tests.fakes.oauth_provider import FakeOAuthProvider
-from tests.integration.test_token_schedule import callback_url, connect_through
+from tests.oauth_steps import callback_url, connect_through
 
 SLUGS = ("xero", "google_calendar")
 

@@ -27,6 +27,7 @@ from app.services.sync_service import start_run
 from tests.fakes.paged_connector import sign
 from tests.fakes.paged_provider import Faults, PagedProvider
 from tests.integration.test_sync_engine import finished_entry, paged_registered  # noqa: F401
+from tests.integration.test_sync_engine import make_integration as make_paged_integration
 
 REDIS_URL = os.environ.get("REDIS_URL")
 RECORDS = 250
@@ -54,14 +55,7 @@ def make_integration(db, fake_url: str, monkeypatch) -> Integration:
     Redis rate limiter's key is provider + integration id alone, so the integration
     #1 of every test (and of every installation on that Redis) would share one budget,
     and the slot a killed worker leaves behind would follow into the next test."""
-    monkeypatch.setenv("PAGED_API_BASE", fake_url)
-    integration = Integration(id=secrets.randbelow(10**9) + 10**6, provider="paged", is_global=True,
-                              status="active", settings={})
-    integration.credential = IntegrationCredential(kind="api_key")
-    integration.credential.payload = {"token": "paged-token", "webhook_secret": "whsec-test"}
-    db.session.add(integration)
-    db.session.commit()
-    return integration
+    return make_paged_integration(db, fake_url, monkeypatch, integration_id=secrets.randbelow(10**9) + 10**6)
 
 
 @pytest.fixture

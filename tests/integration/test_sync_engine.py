@@ -26,9 +26,9 @@ def paged_registered(monkeypatch):
     monkeypatch.setitem(registry._CONNECTORS, "paged", PagedConnector)
 
 
-def make_integration(db, fake_url: str, monkeypatch) -> Integration:
+def make_integration(db, fake_url: str, monkeypatch, integration_id: int | None = None) -> Integration:
     monkeypatch.setenv("PAGED_API_BASE", fake_url)
-    integration = Integration(provider="paged", is_global=True, status="active", settings={})
+    integration = Integration(id=integration_id, provider="paged", is_global=True, status="active", settings={})
     integration.credential = IntegrationCredential(kind="api_key")
     integration.credential.payload = {"token": "paged-token", "webhook_secret": "whsec-test"}
     db.session.add(integration)

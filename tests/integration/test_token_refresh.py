@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 import pytest
@@ -17,9 +16,10 @@ from app.models import Integration
 from app.services import token_service
 from app.services.integration_service import IntegrationService
 from tests.fakes.oauth_provider import FakeOAuthProvider
+from tests.oauth_steps import callback_url, connect_through
 
 SLUG = "xero"  # rotates refresh tokens: reusing one kills the grant
-REDIRECT_URI = "http://localhost/integrations/xero/callback"
+REDIRECT_URI = callback_url(SLUG)
 WORKERS = 16
 
 
@@ -34,19 +34,7 @@ def fake(app, monkeypatch):
 def connected(db, fake, admin, lifetime: int) -> Integration:
     """A Xero integration connected through the fake, its access token living `lifetime` seconds."""
     fake.access_token_lifetime = lifetime
-    spec = registry.get_spec(SLUG)
-    provider = oauth.OAuthProvider.build(spec, fake.client_id, fake.client_secret)
-    session: dict = {}
-    url = oauth.start_authorization(provider, session, user_id=admin.id, redirect_uri=REDIRECT_URI)
-    callback = httpx2.get(url, follow_redirects=False).headers["Location"]
-    params = {k: v[-1] for k, v in parse_qs(urlsplit(callback).query).items()}
-    pending = oauth.take_pending(session, slug=SLUG, user_id=admin.id, state=params["state"])
-    token = oauth.exchange_code(provider, pending, params["code"])
-    integration = IntegrationService()._get_or_create(admin, spec)
-    token_service.store_tokens(integration, token)
-    integration.status = "active"
-    db.session.commit()
-    return integration
+    return connect_through(db, fake, SLUG, admin)
 
 
 def payload(db, integration_id: int) -> dict:

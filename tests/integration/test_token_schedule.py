@@ -5,30 +5,20 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
-import httpx2
 import pytest
 from sqlalchemy import select
 
 from app import tuning
-from app.integrations import oauth, registry
 from app.jobs import huey, refresh_idle_tokens
-from app.models import Integration, User
-from app.services import token_service
-from app.services.integration_service import IntegrationService
+from app.models import Integration
 from tests.fakes.oauth_provider import FakeOAuthProvider
+from tests.oauth_steps import callback_url, connect_through
 
 # Both rotate refresh tokens that lapse when idle: Xero after 60 days, QuickBooks after 100.
 SLUGS = ("xero", "quickbooks")
-DAY = 86400
-
-
-def callback_url(slug: str) -> str:
-    return f"http://localhost/integrations/{slug}/callback"
 
 
 @pytest.fixture
@@ -38,27 +28,6 @@ def fake(app, monkeypatch):
         server.stand_in_for(monkeypatch, *SLUGS)
         monkeypatch.setattr(tuning, "RETRY_BACKOFF_SECONDS", 0.01)
         yield server
-
-
-def connect_through(db, fake: FakeOAuthProvider, slug: str, owner: User, *, obtained_days_ago: float = 0) -> Integration:
-    """Run the real authorization-code flow against the fake and store the tokens on
-    `owner`'s integration for `slug`, as the callback does; then age the token."""
-    spec = registry.get_spec(slug)
-    provider = oauth.OAuthProvider.build(spec, fake.client_id, fake.client_secret)
-    session: dict = {}
-    url = oauth.start_authorization(provider, session, user_id=owner.id, redirect_uri=callback_url(slug))
-    callback = httpx2.get(url, follow_redirects=False).headers["Location"]
-    params = {k: v[-1] for k, v in parse_qs(urlsplit(callback).query).items()}
-    pending = oauth.take_pending(session, slug=slug, user_id=owner.id, state=params["state"])
-    token = oauth.exchange_code(provider, pending, params["code"])
-    integration = IntegrationService()._get_or_create(owner, spec)
-    token_service.store_tokens(integration, token)
-    if obtained_days_ago:
-        integration.credential.payload = {**token.payload(), "obtained_at": int(time.time() - obtained_days_ago * DAY)}
-    integration.status = "active"
-    integration.account_label = fake.account["email"]
-    db.session.commit()
-    return integration
 
 
 def stored_refresh_token(db, integration_id: int) -> str:
