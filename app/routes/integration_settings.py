@@ -277,8 +277,7 @@ def _queue_sync(integration: Integration, connector_class: type[Connector]) -> b
     """Pull right away with the new settings, as "Sync now" does; False when there is nothing to pull."""
     if not (integration.connected and connector_class.streams):
         return False
-    from app.jobs import sync_integration
-    sync_integration(integration.id, trigger="manual")  # a Huey task: this enqueues it
+    IntegrationService.queue_sync(integration, "manual")
     return True
 
 

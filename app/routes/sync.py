@@ -232,8 +232,7 @@ def sync_now(integration_id: int):
         flash(f"A sync of {spec.name} is already running; wait for it to finish.", "warning")
         return redirect(page)
     latest = _latest_run(integration_id)
-    from app.jobs import sync_integration
-    sync_integration(integration.id, trigger="manual")  # a Huey task: this enqueues it
+    IntegrationService.queue_sync(integration, "manual")
     flash(f"Sync of {spec.name} queued.", "info")
     return redirect(url_for("sync.show", integration_id=integration_id, after=latest.id if latest else 0))
 

@@ -307,11 +307,16 @@ class IntegrationService:
         return None
 
     @staticmethod
-    def queue_first_sync(integration: Integration) -> None:
+    def queue_sync(integration: Integration, trigger: str) -> None:
+        """Put a sync of the integration on the job queue ("manual", "connect")."""
+        from app.jobs import sync_integration  # the jobs module imports the services
+        sync_integration(integration.id, trigger=trigger)  # a Huey task: calling it enqueues it
+
+    @classmethod
+    def queue_first_sync(cls, integration: Integration) -> None:
         """After a (re)connection, pull right away instead of waiting for the schedule."""
         if registry.get_connector(integration.provider).streams:
-            from app.jobs import sync_integration
-            sync_integration(integration.id, trigger="connect")
+            cls.queue_sync(integration, "connect")
 
     def _verify(self, spec: ProviderSpec, credentials: dict, client_kwargs: dict) -> AccountInfo:
         connector = registry.get_connector(spec.slug)
