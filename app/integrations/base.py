@@ -254,9 +254,14 @@ class Connector:
     # Yes/no settings of this provider's connections (Jira: push worklogs).
     setting_toggles: ClassVar[tuple[SettingToggle, ...]] = ()
 
+    @classmethod
+    def toggle_of(cls, integration, setting: str) -> bool:
+        """A yes/no setting of `integration`, or its default when never saved."""
+        toggle = next(t for t in cls.setting_toggles if t.setting == setting)
+        return bool((integration.settings or {}).get(setting, toggle.default))
+
     def toggle(self, setting: str) -> bool:
-        toggle = next(t for t in self.setting_toggles if t.setting == setting)
-        return bool((self.integration.settings or {}).get(setting, toggle.default))
+        return self.toggle_of(self.integration, setting)
 
     def mapping_tables(self) -> list[MappingTable]:
         """Override tables for the settings page, read from the provider (Jira: statuses, users)."""

@@ -341,7 +341,7 @@ class JiraConnector(Connector):
     @classmethod
     def wants_push(cls, integration, kind: str, entry, links) -> bool:
         return (kind == "time_entry" and entry.ended_at is not None
-                and (integration.settings or {}).get(PUSH_WORKLOGS_SETTING, True)
+                and cls.toggle_of(integration, PUSH_WORKLOGS_SETTING)
                 and links.external_id("task", entry.task_id) is not None)
 
     @classmethod
