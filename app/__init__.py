@@ -26,7 +26,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     logging.getLogger("httpx2").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
-    from app.services.secrets import load_keyring
+    from app.encryption import load_keyring
     app.extensions["timehub.keyring"] = load_keyring(app.config["TIMEHUB_ENCRYPTION_KEYS"], app.config["INSTANCE_PATH"])
 
     db.init_app(app)

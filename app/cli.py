@@ -1,24 +1,14 @@
-"""The `timehub` console script: Flask's CLI (db, routes, run) plus TimeHub's commands."""
+"""TimeHub's commands on Flask's CLI (the console script itself is app.console)."""
 from __future__ import annotations
 
 import os
 
 import click
 from flask import Flask
-from flask.cli import FlaskGroup
 from sqlalchemy import select
 
+from app.cli_integrations import integrations_group
 from app.extensions import db
-
-
-def _create_app(*_args) -> Flask:
-    from app import create_app
-    return create_app()
-
-
-@click.group(cls=FlaskGroup, create_app=_create_app)
-def main() -> None:
-    """TimeHub: time tracking for small teams, built around its integrations."""
 
 
 def register_cli(app: Flask) -> None:
@@ -27,7 +17,6 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(serve)
     app.cli.add_command(worker)
     app.cli.add_command(integrations_group)
-    from app import cli_integrations  # noqa: F401  (adds `integrations status`, `refresh` and `sync`)
 
 
 @click.group()
@@ -118,29 +107,3 @@ def worker(workers: int, scheduler: bool) -> None:
     """Consume background jobs (syncs, pushes, webhooks) and, by default, run the scheduler."""
     from app.jobs import run_worker
     run_worker(workers, scheduler)
-
-
-@click.group("integrations")
-def integrations_group() -> None:
-    """Inspect and drive integrations."""
-
-
-def _integration_for_cli(slug: str, email: str | None):
-    from app.models import User
-    from app.services.integration_service import IntegrationService, NotFound
-    service = IntegrationService()
-    try:
-        spec = service.spec(slug)
-    except NotFound:
-        raise click.ClickException(f"unknown provider {slug}") from None
-    user = None
-    if not spec.is_global:
-        if not email:
-            raise click.ClickException(f"{spec.name} is per user: pass --user EMAIL")
-        user = db.session.scalars(select(User).where(User.email == email.strip().lower())).one_or_none()
-        if user is None:
-            raise click.ClickException(f"no user with e-mail {email}")
-    integration = service.integration_for(user, slug)
-    if integration is None or integration.credential is None:
-        raise click.ClickException(f"{spec.name} is not connected")
-    return spec, integration

@@ -14,9 +14,34 @@ from datetime import datetime
 import click
 from sqlalchemy import select
 
-from app.cli import _integration_for_cli, integrations_group
 from app.extensions import db
 from app.integrations import registry
+
+
+@click.group("integrations")
+def integrations_group() -> None:
+    """Inspect and drive integrations."""
+
+
+def _integration_for_cli(slug: str, email: str | None):
+    from app.models import User
+    from app.services.integration_service import IntegrationService, NotFound
+    service = IntegrationService()
+    try:
+        spec = service.spec(slug)
+    except NotFound:
+        raise click.ClickException(f"unknown provider {slug}") from None
+    user = None
+    if not spec.is_global:
+        if not email:
+            raise click.ClickException(f"{spec.name} is per user: pass --user EMAIL")
+        user = db.session.scalars(select(User).where(User.email == email.strip().lower())).one_or_none()
+        if user is None:
+            raise click.ClickException(f"no user with e-mail {email}")
+    integration = service.integration_for(user, slug)
+    if integration is None or integration.credential is None:
+        raise click.ClickException(f"{spec.name} is not connected")
+    return spec, integration
 
 COLUMNS = ("PROVIDER", "SCOPE", "OWNER", "STATUS", "ACCOUNT", "TOKEN EXPIRES", "LAST SYNC", "LAST ERROR")
 ERROR_WIDTH = 80  # keeps a long provider error from wrapping the table

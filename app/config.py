@@ -70,7 +70,7 @@ def load_config() -> dict:
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REDIS_URL": os.environ.get("REDIS_URL") or None,
         "TIMEHUB_QUEUE_NAME": os.environ.get("TIMEHUB_QUEUE_NAME", "timehub"),
-        # Comma-separated Fernet keys, newest first; read by app.services.secrets.
+        # Comma-separated Fernet keys, newest first; read by app.encryption.
         "TIMEHUB_ENCRYPTION_KEYS": os.environ.get("TIMEHUB_ENCRYPTION_KEYS", ""),
         # Public base URL when behind a reverse proxy; used for OAuth redirect URIs.
         "TIMEHUB_EXTERNAL_URL": (os.environ.get("TIMEHUB_EXTERNAL_URL") or "").rstrip("/") or None,

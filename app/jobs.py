@@ -22,6 +22,10 @@ from huey.consumer import Consumer
 from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
 
 from app import tuning
+from app.services import work_queue
+from app.services.sync_service import SyncAlreadyRunning, due_work, push_pending, run_sync, running_trigger
+from app.services.token_service import refresh_idle_connections
+from app.services.webhook_service import process_delivery
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,17 @@ def init_app(app: Flask) -> None:
         huey.storage_class, huey.storage_kwargs = SqliteStorage, {"filename": str(path)}
     huey.storage = huey.create_storage()
     app.extensions["timehub.jobs"] = huey
+    work_queue.install(HueyWorkQueue())
+
+
+class HueyWorkQueue:
+    """The services' WorkQueue port on Huey: calling a task enqueues it."""
+
+    def sync(self, integration_id: int, trigger: str) -> None:
+        sync_integration(integration_id, trigger=trigger)
+
+    def push(self, integration_id: int) -> None:
+        push_outbox(integration_id)
 
 
 def in_app_context(fn):
@@ -80,7 +95,6 @@ def run_worker(workers: int, scheduler: bool = True) -> None:
 @huey.task(name="sync_integration")
 @in_app_context
 def sync_integration(integration_id: int, trigger: str = "schedule") -> None:
-    from app.services.sync_service import SyncAlreadyRunning, run_sync, running_trigger
     try:
         run_sync(integration_id, trigger=trigger)
     except SyncAlreadyRunning:
@@ -94,7 +108,6 @@ def sync_integration(integration_id: int, trigger: str = "schedule") -> None:
 @huey.task(name="push_outbox")
 @in_app_context
 def push_outbox(integration_id: int) -> None:
-    from app.services.sync_service import push_pending
     push_pending(integration_id)
 
 
@@ -103,8 +116,6 @@ def push_outbox(integration_id: int) -> None:
 def process_webhook(delivery_ids: int | list[int]) -> None:
     """Process stored deliveries (one id, or a batch from WebhookEnqueuer) in the order
     they were stored; ones already processed (a duplicate job) are skipped by process_delivery."""
-    from app.services.sync_service import SyncAlreadyRunning
-    from app.services.webhook_service import process_delivery
     ids = sorted(set([delivery_ids] if isinstance(delivery_ids, int) else delivery_ids))
     for position, delivery_id in enumerate(ids):
         try:
@@ -175,7 +186,6 @@ webhook_enqueuer = WebhookEnqueuer(lambda ids: process_webhook(ids[0] if len(ids
 @in_app_context
 def schedule_due_work() -> None:
     """Every minute: enqueue syncs that are due, pushes that wait, deliveries not yet processed."""
-    from app.services.sync_service import due_work
     for job, argument in due_work():
         {"sync": sync_integration, "push": push_outbox, "webhook": process_webhook}[job](argument)
 
@@ -185,7 +195,6 @@ def schedule_due_work() -> None:
 def refresh_idle_tokens() -> dict[int, str]:
     """Daily: refresh OAuth connections whose refresh tokens would lapse unused
     (Xero, QuickBooks, Atlassian), so an idle connection never silently dies."""
-    from app.services.token_service import refresh_idle_connections
     outcomes = refresh_idle_connections()
     failed = {integration_id: outcome for integration_id, outcome in outcomes.items() if outcome != "refreshed"}
     if outcomes:

@@ -107,16 +107,15 @@ def bench_app() -> Iterator[Bench]:
 def register_paged_fake(api_base: str, requests_per_second: int | None = None):
     """Plug the fake's connector in as provider "paged", reached at `api_base`.
 
-    connector_for gives every client the provider's rate limit (tuning.PROVIDER_LIMITS):
+    connector_for gives every client the provider's rate limit (ProviderSpec.rate_limit):
     declare the limit the fake enforces, or, when it enforces none, one it never reaches,
     so the benchmark measures the engine rather than an unknown provider's default budget."""
-    from app import tuning
-    from app.integrations import registry
+    from app.integrations import ratelimit, registry
     from tests.fakes.paged_connector import PagedConnector
 
     registry._CONNECTORS[PAGED_SLUG] = PagedConnector
     os.environ["PAGED_API_BASE"] = api_base
-    tuning.PROVIDER_LIMITS[PAGED_SLUG] = (requests_per_second or UNREACHED_REQUESTS_PER_SECOND, 1.0, None)
+    ratelimit.overrides[PAGED_SLUG] = ratelimit.RateLimit(requests_per_second or UNREACHED_REQUESTS_PER_SECOND, 1.0)
     return PagedConnector
 
 
@@ -144,17 +143,17 @@ def jira_fake(records: int, *, projects: int = JIRA_PROJECTS, unlimited: bool = 
     """The fake Jira holding `records` issues over `projects` projects, each updated a minute
     before the next (as an old site's issues are), with the app pointed at it through the
     JIRA_* endpoint variables. `unlimited` lifts TimeHub's own Jira request budget
-    (tuning.PROVIDER_LIMITS) to measure the engine rather than the budget."""
+    (ratelimit.overrides) to measure the engine rather than the budget."""
     from datetime import datetime, timedelta, timezone
 
-    from app import tuning
+    from app.integrations import ratelimit
     from tests.fakes.jira import FakeJira
 
     with FakeJira(redirect_uris=("http://127.0.0.1/integrations/jira/callback",)) as fake:
         for name, value in fake.env().items():
             os.environ[name] = value
         if unlimited:
-            tuning.PROVIDER_LIMITS["jira"] = (UNREACHED_REQUESTS_PER_SECOND, 1.0, None)
+            ratelimit.overrides["jira"] = ratelimit.RateLimit(UNREACHED_REQUESTS_PER_SECOND, 1.0)
         keys = [f"P{number}" for number in range(projects)]
         for key in keys:
             fake.add_project(key, f"Project {key}")
@@ -179,8 +178,9 @@ def make_jira_integration(fake):
     db.session.add(provider_app)
     site = fake.sites[0]
     integration = Integration(provider="jira", is_global=True, status="active", account_label=site["name"],
-                              settings={"cloud_id": site["id"], "site_url": site["url"], "site_name": site["name"],
-                                        "allow_list": [project["id"] for project in fake.projects.values()]})
+                              connection_facts={"cloud_id": site["id"], "site_url": site["url"],
+                                                "site_name": site["name"]},
+                              settings={"allow_list": [project["id"] for project in fake.projects.values()]})
     token_service.store_tokens(integration, TokenSet(access_token=fake.issue_token(),
                                                      expires_at=int(clock.time()) + 3600))
     db.session.add(integration)

@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--provider", default=None,
                         help="a provider slug (jira); without it the generic paged fake is used")
     parser.add_argument("--unlimited", action="store_true",
-                        help="jira: lift TimeHub's own request budget for Jira (tuning.PROVIDER_LIMITS)")
+                        help="jira: lift TimeHub's own request budget for Jira (its spec's rate_limit)")
 
 
 def check_provider(slug: str) -> None:

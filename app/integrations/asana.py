@@ -1,7 +1,9 @@
 """Asana: projects and tasks -> projects and tasks; webhooks with handshake + HMAC."""
 from __future__ import annotations
 
-from app.integrations.base import IMPORT_TASKS, OAUTH_APP_FIELDS, WEBHOOKS, Connector, ProviderSpec
+from app.integrations.base import Connector
+from app.integrations.ratelimit import RateLimit
+from app.integrations.spec import OAUTH_APP_FIELDS, ProviderSpec
 from app.integrations.oauth import ConnectedAccount, OAuthProvider, TokenSet
 
 SPEC = ProviderSpec(
@@ -9,7 +11,6 @@ SPEC = ProviderSpec(
     name="Asana",
     scope="global",
     auth_kind="oauth2",
-    summary="Asana projects and their tasks become TimeHub projects and tasks.",
     authorize_url="https://app.asana.com/-/oauth_authorize",
     token_url="https://app.asana.com/-/oauth_token",
     revoke_url="https://app.asana.com/-/oauth_revoke",
@@ -22,7 +23,11 @@ SPEC = ProviderSpec(
         "Copy the client ID and client secret into this form.",
     ),
     setup_fields=OAUTH_APP_FIELDS,
-    capabilities=frozenset({IMPORT_TASKS, WEBHOOKS}),
+    rate_limit=RateLimit(140, 60.0, 10),  # 150 per minute (free), 50 concurrent GETs
+    features={
+        "import": "Asana projects and their tasks become TimeHub projects and tasks.",
+        "webhooks": "Changes arrive at once through Asana webhooks.",
+    },
     defaults={"sync_interval_minutes": 15},
 )
 

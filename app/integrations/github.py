@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import base64
 
-from app.integrations.base import IMPORT_TASKS, OAUTH_APP_FIELDS, WEBHOOKS, Connector, ProviderSpec, SetupField
-from app.integrations.http import NotFoundError, ProviderError
+from app.integrations.base import Connector
+from app.integrations.ratelimit import RateLimit
+from app.integrations.spec import OAUTH_APP_FIELDS, ProviderSpec, SetupField
+from app.integrations.http import ErrorShape, NotFoundError, ProviderError
 from app.integrations.oauth import ConnectedAccount, OAuthProvider, RevocationFailed, TokenSet
 
 # GitHub's recommended headers for REST calls.
@@ -15,23 +17,28 @@ SPEC = ProviderSpec(
     name="GitHub",
     scope="global",
     auth_kind="oauth2",
-    summary="Issues of the repositories you choose become TimeHub tasks.",
     authorize_url="https://github.com/login/oauth/authorize",
     token_url="https://github.com/login/oauth/access_token",
     revoke_url="https://api.github.com/applications/{client_id}/grant",
     api_base="https://api.github.com",
     scopes=("repo", "read:user", "user:email", "admin:repo_hook"),
     console_url="https://github.com/settings/developers",
+    # GitHub answers 403 (with X-RateLimit-Remaining: 0 or Retry-After) when a rate limit is used up.
+    errors=ErrorShape(rate_limit_as_403=True),
     register_steps=(
         "Register a new OAuth app under Settings > Developer settings > OAuth Apps (or your organisation's).",
         "Set the authorization callback URL to the one below.",
         "Generate a client secret and copy it with the client ID into this form.",
     ),
     setup_fields=OAUTH_APP_FIELDS + (
-        SetupField("webhook_secret", "Webhook secret", secret=True, required=False,
+        SetupField("webhook_secret", "Webhook secret", secret=True, required=False, generated=True,
                    help="Used to sign repository webhooks; generated for you when left empty."),
     ),
-    capabilities=frozenset({IMPORT_TASKS, WEBHOOKS}),
+    rate_limit=RateLimit(4_500, 3_600.0, 4),  # 5,000 per hour per token; secondary limits dislike concurrency
+    features={
+        "import": "Issues of the repositories you choose become TimeHub tasks.",
+        "webhooks": "Changes arrive at once through repository webhooks.",
+    },
     defaults={"sync_interval_minutes": 15},
 )
 

@@ -1,15 +1,9 @@
 """GitLab, on gitlab.com or any self-hosted instance: issues -> tasks, time -> spent time."""
 from __future__ import annotations
 
-from app.integrations.base import (
-    IMPORT_TASKS,
-    OAUTH_APP_FIELDS,
-    PUSH_TIME,
-    WEBHOOKS,
-    Connector,
-    ProviderSpec,
-    SetupField,
-)
+from app.integrations.base import Connector
+from app.integrations.ratelimit import RateLimit
+from app.integrations.spec import OAUTH_APP_FIELDS, ProviderSpec, SetupField
 from app.integrations.oauth import ConnectedAccount, OAuthProvider, TokenSet
 
 GITLAB_COM = "https://gitlab.com"
@@ -19,7 +13,6 @@ SPEC = ProviderSpec(
     name="GitLab",
     scope="global",
     auth_kind="oauth2",
-    summary="Project issues become TimeHub tasks; time logged on them is added as spent time.",
     authorize_url="{base_url}/oauth/authorize",
     token_url="{base_url}/oauth/token",
     revoke_url="{base_url}/oauth/revoke",
@@ -35,7 +28,12 @@ SPEC = ProviderSpec(
         SetupField("base_url", "GitLab URL", required=False, default=GITLAB_COM,
                    help="Change it for a self-hosted GitLab.", placeholder="https://gitlab.example.com"),
     ) + OAUTH_APP_FIELDS,
-    capabilities=frozenset({IMPORT_TASKS, PUSH_TIME, WEBHOOKS}),
+    rate_limit=RateLimit(25, 1.0, 4),  # gitlab.com: 2,000 per minute per user
+    features={
+        "import": "Project issues become TimeHub tasks.",
+        "push": "Time logged on them is added as spent time.",
+        "webhooks": "Changes arrive at once through project webhooks.",
+    },
     defaults={"sync_interval_minutes": 15},
 )
 

@@ -6,7 +6,9 @@ import binascii
 import json
 import logging
 
-from app.integrations.base import CALENDAR, OAUTH_APP_FIELDS, Connector, OAuthProfile, ProviderSpec
+from app.integrations.base import Connector
+from app.integrations.ratelimit import RateLimit
+from app.integrations.spec import OAUTH_APP_FIELDS, OAuthProfile, ProviderSpec
 from app.integrations.oauth import (
     ConnectedAccount,
     OAuthFlowError,
@@ -24,7 +26,6 @@ SPEC = ProviderSpec(
     name="Google Calendar",
     scope="per_user",
     auth_kind="oauth2",
-    summary="Each user connects their own Google Calendar; their time entries and events stay in step.",
     authorize_url="https://accounts.google.com/o/oauth2/v2/auth",
     token_url="https://oauth2.googleapis.com/token",
     revoke_url="https://oauth2.googleapis.com/revoke",
@@ -39,7 +40,10 @@ SPEC = ProviderSpec(
         "Copy the client ID and secret into this form; each user then connects their own calendar.",
     ),
     setup_fields=OAUTH_APP_FIELDS,
-    capabilities=frozenset({CALENDAR}),
+    rate_limit=RateLimit(8, 1.0, 4),  # per-user quota of the Calendar API
+    features={
+        "calendar": "Each user's own calendar and their time entries stay in step.",
+    },
     defaults={"sync_interval_minutes": 15},
     # A refresh token only with access_type=offline, and again on reconnect only with prompt=consent.
     oauth=OAuthProfile(authorize_params={"access_type": "offline", "prompt": "consent",

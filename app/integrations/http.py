@@ -69,14 +69,26 @@ class PermanentError(ProviderError):
     """Any other 4xx: retrying the same request will not help."""
 
 
-def provider_message(response: httpx2.Response, limit: int = 300) -> str:
+@dataclass(frozen=True)
+class ErrorShape:
+    """Where a provider's error answers say what went wrong (`ProviderSpec.errors`).
+
+    `message_keys` are tried in order on a JSON body; a list value is joined.
+    `rate_limit_as_403`: the provider answers 403, not 429, when a rate limit is used
+    up, and says so with `X-RateLimit-Remaining: 0` or `Retry-After`."""
+
+    message_keys: tuple[str, ...] = ("errors", "message", "error_description", "error", "detail")
+    rate_limit_as_403: bool = False
+
+
+def provider_message(response: httpx2.Response, limit: int = 300, shape: ErrorShape = ErrorShape()) -> str:
     """The provider's own explanation, from a JSON error body or plain text."""
     try:
         body: Any = response.json()
     except ValueError:
         return response.text.strip()[:limit] or response.reason_phrase
     if isinstance(body, dict):
-        for key in ("errorMessages", "errors", "message", "error_description", "error", "detail"):
+        for key in shape.message_keys:
             value = body.get(key)
             if value:
                 if isinstance(value, list):
@@ -109,19 +121,19 @@ def wait_from_headers(headers: Mapping[str, str], now: float, *, reset_headers: 
     return None
 
 
-def _is_rate_limit(response: httpx2.Response) -> bool:
+def _is_rate_limit(response: httpx2.Response, shape: ErrorShape) -> bool:
     if response.status_code == 429:
         return True
-    # GitHub answers 403 when a rate limit is used up, with these headers.
-    return response.status_code == 403 and (
+    return shape.rate_limit_as_403 and response.status_code == 403 and (
         response.headers.get("X-RateLimit-Remaining") == "0" or "Retry-After" in response.headers
     )
 
 
-def classify(response: httpx2.Response, provider_name: str, *, now: float | None = None) -> ProviderError:
+def classify(response: httpx2.Response, provider_name: str, *, now: float | None = None,
+             shape: ErrorShape = ErrorShape()) -> ProviderError:
     status = response.status_code
-    message = f"{provider_name} answered {status}: {provider_message(response)}"
-    if _is_rate_limit(response):
+    message = f"{provider_name} answered {status}: {provider_message(response, shape=shape)}"
+    if _is_rate_limit(response, shape):
         return RateLimitedError(message, status, wait_from_headers(response.headers, time.time() if now is None else now))
     if status in (401, 403):
         return AuthError(message, status)
@@ -199,6 +211,7 @@ class ProviderClient:
         limiter: Limiter | None = None,
         max_limiter_wait: float = tuning.MAX_LIMITER_WAIT_SECONDS,
         idempotency_header: str = "Idempotency-Key",
+        errors: ErrorShape = ErrorShape(),
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
@@ -210,6 +223,7 @@ class ProviderClient:
         self._limiter = limiter
         self._max_limiter_wait = max_limiter_wait
         self._idempotency_header = idempotency_header
+        self._errors = errors
         self._sleep = sleep
         self._clock = clock  # wall clock: Retry-After dates and reset times are absolute
         self._rng = rng or random.Random()
@@ -244,7 +258,7 @@ class ProviderClient:
 
         `path` is relative to the base URL, or an absolute URL on the same
         origin (a `Link: rel="next"` target). `read_only` marks a POST that only
-        reads (Jira's search), which is as safe to repeat as a GET."""
+        reads (a search with its query in the body), which is as safe to repeat as a GET."""
         method = method.upper()
         target, path_query = self._target(path)
         extra = dict(headers or {})
@@ -268,7 +282,7 @@ class ProviderClient:
                     if self._auth.on_unauthorized():
                         attempt -= 1  # the retry with fresh credentials is not a failure to count
                         continue
-                error = classify(response, self.provider_name, now=self._clock())
+                error = classify(response, self.provider_name, now=self._clock(), shape=self._errors)
                 may_repeat, delay = self._retry_plan(error, response, repeatable, attempt)
             error.attempts = attempt
             if not may_repeat or attempt >= self.retry.max_attempts or waited + delay > self.retry.max_total_wait:

@@ -16,41 +16,59 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from app import tuning
 from app.integrations import jwt_hs256, oauth
-from app.integrations.base import (
-    IMPORT_TASKS,
-    OAUTH_APP_FIELDS,
-    PUSH_TIME,
-    WEBHOOKS,
+from app.integrations.base import Connector
+from app.integrations.capabilities import (
+    AllowList,
+    ManagesRemoteSetup,
+    MappingTables,
+    Pulls,
+    Pushes,
+    ReceivesWebhooks,
+)
+from app.integrations.exchange import (
     AllowListOption,
-    Connector,
     MappingRow,
     MappingTable,
-    OAuthProfile,
-    ProviderSpec,
+    PushRequest,
     PushSkipped,
     RemoteRecord,
+    RunContext,
     SettingToggle,
     SyncPage,
     WebhookEvent,
     WebhookRejected,
 )
-from app.integrations.http import NotFoundError, PermanentError, ProviderError
-from app.integrations.pagination import offset_pages
+from app.integrations.ratelimit import RateLimit
+from app.integrations.spec import OAUTH_APP_FIELDS, OAuthProfile, ProviderSpec
+from app.integrations.http import ErrorShape, NotFoundError, PermanentError, ProviderError
+from app.integrations.pagination import body_cursor_pages, offset_pages
 from app.models.task import TASK_STATUS_LABELS
 
 log = logging.getLogger(__name__)
+
+PROJECT_PAGE_SIZE = 100        # the most /project/search returns per page
+ISSUE_PAGE_SIZE = 100          # the most /search/jql returns per page with the fields we ask for
+USER_PAGE_SIZE = 100
+# JQL compares `updated` at minute precision in the account's time zone: look back this far.
+JQL_OVERLAP_MINUTES = 2
+# An incremental import cannot see deletions; a whole listing this often archives what vanished.
+WHOLE_LISTING_EVERY_HOURS = 24
+# Dynamic webhooks expire after 30 days; refresh them when fewer days than this are left.
+WEBHOOK_REFRESH_BEFORE_DAYS = 10
+MIN_WORKLOG_SECONDS = 60       # Jira refuses shorter worklogs
+# How old a webhook's JWT may be (its exp, with this leeway for clock skew).
+WEBHOOK_JWT_LEEWAY_SECONDS = 60
 
 SPEC = ProviderSpec(
     slug="jira",
     name="Jira",
     scope="global",
     auth_kind="oauth2",
-    summary="Jira issues become TimeHub tasks; time logged on them becomes Jira worklogs.",
     authorize_url="https://auth.atlassian.com/authorize",
     token_url="https://auth.atlassian.com/oauth/token",
     api_base="https://api.atlassian.com",
@@ -67,21 +85,28 @@ SPEC = ProviderSpec(
         "address. Without it, changes arrive with the periodic sync.",
     ),
     setup_fields=OAUTH_APP_FIELDS,
-    capabilities=frozenset({IMPORT_TASKS, PUSH_TIME, WEBHOOKS}),
+    rate_limit=RateLimit(10, 1.0, 4),  # cost-based; a steady 10/s stays clear of it
+    features={
+        "import": "Jira issues become TimeHub tasks.",
+        "push": "Time logged on them becomes Jira worklogs.",
+        "webhooks": "Changes made in Jira arrive at once through webhooks.",
+    },
     defaults={"sync_interval_minutes": 15},
     # Atlassian 3LO: the API audience, consent every time (for offline_access); refresh tokens
     # rotate and lapse after 90 days unused.
     oauth=OAuthProfile(authorize_params={"audience": "api.atlassian.com", "prompt": "consent"},
                        refresh_token_idle_days=90),
+    # Jira's REST errors: {"errorMessages": [...], "errors": {field: message}}.
+    errors=ErrorShape(message_keys=("errorMessages", *ErrorShape().message_keys)),
 )
 
 
 ACCESSIBLE_RESOURCES_PATH = "oauth/token/accessible-resources"
 
 
-def site_api_base(integration_settings: dict, api_base: str | None = None) -> str:
+def site_api_base(connection: dict, api_base: str | None = None) -> str:
     """Where Jira REST calls for the connected site go: the gateway plus its cloud id."""
-    cloud_id = (integration_settings or {}).get("cloud_id")
+    cloud_id = (connection or {}).get("cloud_id")
     if not cloud_id:
         raise PermanentError("No Jira site is chosen for this connection yet; finish connecting Jira first.")
     return f"{(api_base or SPEC.endpoints().api_base).rstrip('/')}/ex/jira/{cloud_id}"
@@ -108,8 +133,10 @@ ISSUE_FIELDS = ["summary", "status", "assignee", "project", "updated"]
 WEBHOOK_EVENTS = ["jira:issue_created", "jira:issue_updated", "jira:issue_deleted"]
 STATUS_MAP_SETTING, USER_MAP_SETTING, PUSH_WORKLOGS_SETTING = "status_map", "user_map", "push_worklogs"
 SHORT_WORKLOG = "Jira does not accept worklogs under a minute; this entry stays in TimeHub only."
-# Where the connector keeps its dynamic webhooks (integration.settings).
-WEBHOOK_STATE_SETTING = "jira_webhooks"
+# Where the connector keeps its dynamic webhooks (its connector state).
+WEBHOOK_STATE = "webhooks"
+# What the projects stream tells the issues stream and housekeeping (RunContext.carry).
+EXISTING_PROJECTS = "existing_projects"
 
 
 def jira_timestamp(moment: datetime) -> str:
@@ -132,7 +159,7 @@ def adf_paragraph(text: str) -> dict:
             "content": [{"type": "paragraph", "content": [{"type": "text", "text": text}]}]}
 
 
-class JiraConnector(Connector):
+class JiraConnector(Connector, Pulls, Pushes, ReceivesWebhooks, AllowList, MappingTables, ManagesRemoteSetup):
     spec = SPEC
     streams = ("projects", "issues")
     push_kinds = frozenset({"time_entry"})
@@ -141,11 +168,10 @@ class JiraConnector(Connector):
     supports_backfill = True
     setting_toggles = (SettingToggle(PUSH_WORKLOGS_SETTING, "Push time entries as Jira worklogs", default=True,
                                      help="Completed entries on tasks linked to Jira issues become worklogs."),)
-    _existing_projects: set[str] | None = None  # every project id, once this run's listing saw them all
 
     @classmethod
-    def api_base_for(cls, api_base: str, settings: dict) -> str:
-        return site_api_base(settings, api_base)
+    def api_base_for(cls, api_base: str, connection: dict) -> str:
+        return site_api_base(connection, api_base)
 
     @classmethod
     def oauth_connected_account(cls, provider: oauth.OAuthProvider, token: oauth.TokenSet,
@@ -157,8 +183,8 @@ class JiraConnector(Connector):
                          "Connect again and pick a Jira Cloud site on Atlassian's consent screen.")
 
     @classmethod
-    def status_facts(cls, settings: dict) -> list[tuple[str, str]]:
-        state = settings.get(WEBHOOK_STATE_SETTING) or {}
+    def status_facts(cls, state: dict) -> list[tuple[str, str]]:
+        state = state.get(WEBHOOK_STATE) or {}
         if state.get("ids"):
             until = datetime.fromtimestamp(state.get("expires", 0) / 1000, timezone.utc).strftime("%Y-%m-%d")
             value = f"registered, renewed until {until}"
@@ -170,14 +196,10 @@ class JiraConnector(Connector):
             value = "registered at the next sync, once projects are chosen"
         return [("Webhooks", value)]
 
-    @property
-    def _settings(self) -> dict:
-        return self.integration.settings or {}
-
     # -- settings page ----------------------------------------------------------------
 
     def _projects(self, start: int = 0):
-        return offset_pages(self.client, "rest/api/3/project/search", page_size=tuning.JIRA_PROJECT_PAGE_SIZE,
+        return offset_pages(self.client, "rest/api/3/project/search", page_size=PROJECT_PAGE_SIZE,
                             params={"orderBy": "key"}, records="values", offset_param="startAt",
                             limit_param="maxResults", total="total", start=start)
 
@@ -207,34 +229,34 @@ class JiraConnector(Connector):
 
     def _people(self) -> list[dict]:
         people = []
-        for page in offset_pages(self.client, "rest/api/3/users/search", page_size=tuning.JIRA_USER_PAGE_SIZE,
+        for page in offset_pages(self.client, "rest/api/3/users/search", page_size=USER_PAGE_SIZE,
                                  offset_param="startAt", limit_param="maxResults"):
             people.extend(user for user in page if user.get("accountType", "atlassian") == "atlassian")
         return sorted(people, key=lambda user: (user.get("displayName") or "").lower())
 
     # -- import -------------------------------------------------------------------------
 
-    def pull(self, stream: str, cursor: str | None):
+    def pull(self, stream: str, cursor: str | None, run: RunContext):
         if stream == "projects":
-            return self._pull_projects(cursor)
-        return self._pull_issues(cursor)
+            return self._pull_projects(cursor, run)
+        return self._pull_issues(cursor, run)
 
-    def _pull_projects(self, cursor: str | None):
+    def _pull_projects(self, cursor: str | None, run: RunContext):
         """Every sync lists every project (a page or two): renames and removals show up."""
         start = json.loads(cursor)["start"] if cursor else 0
         # The projects that exist, when this run lists them all: the issues' JQL must not name
         # a deleted one (Jira refuses the whole query then).
-        self._existing_projects = set() if start == 0 else None
+        existing = run.carry[EXISTING_PROJECTS] = set() if start == 0 else None
         for page in self._projects(start):
-            if self._existing_projects is not None:
-                self._existing_projects.update(str(project["id"]) for project in page)
+            if existing is not None:
+                existing.update(str(project["id"]) for project in page)
             records = [RemoteRecord("project", str(project["id"]), project["name"], {"name": project["name"]})
                        for project in page if self.is_allowed(str(project["id"]))]
             yield SyncPage(records, json.dumps({"start": page.resume}) if page.resume else None,
                            listing_starts=start == 0, listing_complete=None if page.resume else "project")
             start = page.resume
 
-    def _pull_issues(self, cursor: str | None):
+    def _pull_issues(self, cursor: str | None, run: RunContext):
         """Issues in creation order (an edit during the listing moves nothing, so no page
         shifts under the next one), from where the last listing left off.
 
@@ -243,7 +265,7 @@ class JiraConnector(Connector):
         is asked for again next time, however long the listing took."""
         state = json.loads(cursor) if cursor else {}
         zone = self._zone(state)
-        scope = {"projects": self._projects_to_search(), "since": self._settings.get("updated_since")}
+        scope = {"projects": self._projects_to_search(run), "since": self.preferences.get("updated_since")}
         if "token" in state:  # a listing interrupted mid-way: carry on where it stopped
             jql, whole, began = state["jql"], state["whole"], state["began"]
         else:
@@ -256,34 +278,32 @@ class JiraConnector(Connector):
             return
         high = state.get("high") if "token" in state else state.get("since")
         listed_at = began if whole else state.get("listed_at")
-        token, first = state.get("token"), "token" not in state
-        while True:
-            body = {"jql": jql, "fields": ISSUE_FIELDS, "maxResults": tuning.JIRA_ISSUE_PAGE_SIZE}
-            if token:
-                body["nextPageToken"] = token
-            answer = self.client.request("POST", "rest/api/3/search/jql", json=body, read_only=True).json()
-            issues = answer.get("issues") or []
+        first = "token" not in state
+        pages = body_cursor_pages(
+            self.client, "rest/api/3/search/jql", body={"jql": jql, "fields": ISSUE_FIELDS,
+                                                         "maxResults": ISSUE_PAGE_SIZE},
+            cursor_field="nextPageToken", records="issues", start=state.get("token"),
+            next_cursor=lambda answer: None if answer.get("isLast") else answer.get("nextPageToken"))
+        for issues in pages:
             for issue in issues:
                 updated = issue["fields"].get("updated")
                 if updated and (high is None or parse_jira_timestamp(updated) > datetime.fromisoformat(high)):
                     high = parse_jira_timestamp(updated).isoformat()
-            token = None if answer.get("isLast") else answer.get("nextPageToken")
             following = {"tz": zone.key, "scope": scope, "listed_at": listed_at}
-            if token:
-                following.update(token=token, jql=jql, whole=whole, began=began, high=high)
+            if issues.resume:
+                following.update(token=issues.resume, jql=jql, whole=whole, began=began, high=high)
             else:
                 following["since"] = min(filter(None, (high, began)), key=datetime.fromisoformat)
             yield SyncPage([self._issue_record(issue) for issue in issues], json.dumps(following),
-                           listing_starts=whole and first, listing_complete="task" if whole and not token else None)
+                           listing_starts=whole and first,
+                           listing_complete="task" if whole and not issues.resume else None)
             first = False
-            if not token:
-                return
 
-    def _projects_to_search(self) -> list[str]:
+    def _projects_to_search(self, run: RunContext) -> list[str]:
         """The allowed projects, less those this run's listing found deleted: JQL (and a
         webhook's filter) naming a project that no longer exists is refused whole."""
         allowed = set(self.allowed_ids or ())
-        existing = self._existing_projects
+        existing = run.carry.get(EXISTING_PROJECTS)
         return sorted(allowed & existing if existing is not None else allowed)
 
     def _zone(self, state: dict) -> ZoneInfo:
@@ -298,7 +318,7 @@ class JiraConnector(Connector):
     def _whole_listing_due(state: dict) -> bool:
         listed_at = state.get("listed_at")
         return listed_at is None or datetime.fromisoformat(listed_at) + timedelta(
-            hours=tuning.JIRA_WHOLE_LISTING_EVERY_HOURS) <= datetime.now(timezone.utc)
+            hours=WHOLE_LISTING_EVERY_HOURS) <= datetime.now(timezone.utc)
 
     def _issues_jql(self, projects: list[str], changed_since: str | None, zone: ZoneInfo) -> str | None:
         if not projects:
@@ -307,7 +327,7 @@ class JiraConnector(Connector):
         since = self.backfill_since
         if changed_since is not None:
             since = max(filter(None, (since, datetime.fromisoformat(changed_since)
-                                      - timedelta(minutes=tuning.JIRA_JQL_OVERLAP_MINUTES))))
+                                      - timedelta(minutes=JQL_OVERLAP_MINUTES))))
         if since is not None:
             clauses.append(f'updated >= "{jql_moment(since, zone)}"')
         return " AND ".join(clauses) + " ORDER BY created ASC"
@@ -317,7 +337,7 @@ class JiraConnector(Connector):
         project_id = str((fields.get("project") or {}).get("id", ""))
         if not self.is_allowed(project_id):  # moved out of the allow-list (seen through a webhook)
             return RemoteRecord("task", str(issue["id"]), None, deleted=True)
-        site_url = (self._settings.get("site_url") or "").rstrip("/")
+        site_url = (self.connection.get("site_url") or "").rstrip("/")
         return RemoteRecord("task", str(issue["id"]), fields.get("updated"), {
             "title": fields.get("summary") or issue["key"],
             "status": self._status(fields.get("status") or {}),
@@ -327,13 +347,13 @@ class JiraConnector(Connector):
         }, parent_id=project_id)
 
     def _status(self, status: dict) -> str:
-        chosen = (self._settings.get(STATUS_MAP_SETTING) or {}).get(str(status.get("id")))
+        chosen = (self.preferences.get(STATUS_MAP_SETTING) or {}).get(str(status.get("id")))
         return chosen or CATEGORY_STATUS.get((status.get("statusCategory") or {}).get("key"), "todo")
 
     def _assignee(self, assignee: dict | None) -> dict | None:
         if not assignee:
             return None
-        chosen = (self._settings.get(USER_MAP_SETTING) or {}).get(assignee.get("accountId"))
+        chosen = (self.preferences.get(USER_MAP_SETTING) or {}).get(assignee.get("accountId"))
         return {"email": assignee.get("emailAddress"), "user_id": int(chosen) if chosen else None}
 
     # -- push: time entries -> worklogs ------------------------------------------------
@@ -347,16 +367,17 @@ class JiraConnector(Connector):
     @classmethod
     def push_notice(cls, integration, kind: str, entry, links) -> str | None:
         if cls.wants_push(integration, kind, entry, links) and \
-                entry.duration.total_seconds() < tuning.JIRA_MIN_WORKLOG_SECONDS:
+                entry.duration.total_seconds() < MIN_WORKLOG_SECONDS:
             return SHORT_WORKLOG
         return None
 
-    def push(self, kind: str, entry, external_id: str | None, idempotency_key: str) -> str:
-        issue_id = self.links.external_id("task", entry.task_id)
+    def push(self, request: PushRequest, run: RunContext) -> str:
+        entry, external_id = request.record, request.external_id
+        issue_id = run.links.external_id("task", entry.task_id)
         reason = self._not_pushed_because(entry, issue_id)
         if reason:
             if external_id:
-                self.delete_remote(kind, external_id)
+                self.delete_remote(request.kind, external_id, run)
             raise PushSkipped(reason)
         body = self._worklog(entry)
         if external_id:
@@ -368,11 +389,11 @@ class JiraConnector(Connector):
                 except NotFoundError:
                     pass  # someone deleted it in Jira; the entry still stands here, so it is logged again
             else:
-                self.delete_remote(kind, external_id)  # moved to another issue: Jira cannot move worklogs
-        if self.earlier_attempts:
+                self.delete_remote(request.kind, external_id, run)  # moved to another issue: Jira cannot move worklogs
+        if request.earlier_attempts:
             existing = self._pushed_before(issue_id, entry.id)
             if existing and existing != external_id:  # an earlier POST got through though its answer was lost
-                return self.push(kind, entry, existing, idempotency_key)
+                return self.push(replace(request, external_id=existing), run)
         try:
             created = self.client.request("POST", f"rest/api/3/issue/{issue_id}/worklog", json=body).json()
         except NotFoundError:  # retrying cannot help; the next sync archives the task
@@ -387,7 +408,7 @@ class JiraConnector(Connector):
             return "The entry is no longer on a Jira issue."
         if entry.ended_at is None:
             return "Running timers are not pushed."
-        if entry.duration.total_seconds() < tuning.JIRA_MIN_WORKLOG_SECONDS:
+        if entry.duration.total_seconds() < MIN_WORKLOG_SECONDS:
             return SHORT_WORKLOG
         return None
 
@@ -413,7 +434,7 @@ class JiraConnector(Connector):
             pass  # the issue is gone: the POST that follows says so
         return None
 
-    def delete_remote(self, kind: str, external_id: str) -> None:
+    def delete_remote(self, kind: str, external_id: str, run: RunContext) -> None:
         issue_id, worklog_id = external_id.split("/", 1)
         try:
             self.client.request("DELETE", f"rest/api/3/issue/{issue_id}/worklog/{worklog_id}")
@@ -422,13 +443,14 @@ class JiraConnector(Connector):
 
     # -- webhooks -------------------------------------------------------------------------
 
-    def housekeeping(self) -> dict:
+    def housekeeping(self, run: RunContext) -> dict | None:
         """Keep one dynamic webhook for the allowed projects: register it, move it when the
         projects or our address change, refresh it before its 30 days run out."""
-        state = self._settings.get(WEBHOOK_STATE_SETTING) or {}
-        projects = self._projects_to_search()
-        wanted = {"url": self.webhook_url, "jql": f"project in ({', '.join(projects)})"} \
-            if projects and self.webhook_url else None
+        before = self.state.get(WEBHOOK_STATE) or {}
+        state = before
+        projects = self._projects_to_search(run)
+        wanted = {"url": run.webhook_url, "jql": f"project in ({', '.join(projects)})"} \
+            if projects and run.webhook_url else None
         try:
             if state.get("ids") and (wanted is None or state.get("url") != wanted["url"]
                                      or state.get("jql") != wanted["jql"]):
@@ -437,16 +459,16 @@ class JiraConnector(Connector):
             if wanted and not state.get("ids"):
                 state = {**wanted, **self._register_webhook(wanted)}
             elif wanted and state.get("expires", 0) / 1000 < (datetime.now(timezone.utc) + timedelta(
-                    days=tuning.JIRA_WEBHOOK_REFRESH_BEFORE_DAYS)).timestamp():
+                    days=WEBHOOK_REFRESH_BEFORE_DAYS)).timestamp():
                 answer = self.client.request("PUT", "rest/api/3/webhook/refresh", json={"webhookIds": state["ids"]})
                 state = {**state, "expires": answer.json().get("expirationDate", 0)}
             state.pop("error", None)
         except ProviderError as exc:  # the periodic sync still works without webhooks
             log.warning("Jira webhooks of integration %s: %s", self.integration.id, exc.message)
             state = {**state, "error": exc.message}
-        if not self.webhook_url:  # (ids a failed removal left stay, to be removed next time)
+        if not run.webhook_url:  # (ids a failed removal left stay, to be removed next time)
             state = {**state, "error": "Set TIMEHUB_EXTERNAL_URL to a public address to receive Jira webhooks."}
-        return {WEBHOOK_STATE_SETTING: state} if state != self._settings.get(WEBHOOK_STATE_SETTING) else {}
+        return {**self.state, WEBHOOK_STATE: state} if state != before else None
 
     def _register_webhook(self, wanted: dict) -> dict:
         answer = self.client.request("POST", "rest/api/3/webhook", json={
@@ -464,14 +486,13 @@ class JiraConnector(Connector):
     def _remove_webhooks(self, ids: list[int]) -> None:
         self.client.request("DELETE", "rest/api/3/webhook", json={"webhookIds": ids})
 
-    def before_disconnect(self) -> None:
-        ids = (self._settings.get(WEBHOOK_STATE_SETTING) or {}).get("ids")
+    def before_disconnect(self, run: RunContext) -> dict:
+        ids = (self.state.get(WEBHOOK_STATE) or {}).get("ids")
         if ids:
             self._remove_webhooks(ids)
-        # Forgotten with them (the disconnect commits it): a later reconnect registers anew
-        # instead of trusting ids Jira no longer has.
-        self.integration.settings = {key: value for key, value in self._settings.items()
-                                     if key != WEBHOOK_STATE_SETTING}
+        # Forgotten with them: a later reconnect registers anew instead of trusting ids
+        # Jira no longer has.
+        return {key: value for key, value in self.state.items() if key != WEBHOOK_STATE}
 
     @classmethod
     def verify_webhook(cls, integration, secrets: dict, headers, body: bytes, url: str) -> WebhookEvent:
@@ -483,7 +504,7 @@ class JiraConnector(Connector):
             raise WebhookRejected(401, "no Atlassian JWT")
         try:
             jwt_hs256.verify(authorization[7:], client_secret,
-                             leeway_seconds=tuning.JIRA_WEBHOOK_JWT_LEEWAY_SECONDS)
+                             leeway_seconds=WEBHOOK_JWT_LEEWAY_SECONDS)
         except jwt_hs256.InvalidToken as exc:
             raise WebhookRejected(401, f"Atlassian JWT refused: {exc}") from None
         delivery = headers.get("X-Atlassian-Webhook-Identifier")

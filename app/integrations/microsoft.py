@@ -2,7 +2,8 @@
 with the admin's tenant in their path) and Graph's `/me` to name the account."""
 from __future__ import annotations
 
-from app.integrations.base import OAUTH_APP_FIELDS, Connector, SetupField
+from app.integrations.base import Connector
+from app.integrations.spec import OAUTH_APP_FIELDS, SetupField
 from app.integrations.oauth import ConnectedAccount, OAuthProvider, TokenSet
 
 MICROSOFT_AUTHORIZE_URL = "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize"

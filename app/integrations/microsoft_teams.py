@@ -1,5 +1,6 @@
 """Microsoft Teams (Microsoft identity platform + Graph): notifications to a channel."""
-from app.integrations.base import NOTIFY, ProviderSpec
+from app.integrations.ratelimit import RateLimit
+from app.integrations.spec import ProviderSpec
 from app.integrations.microsoft import (
     GRAPH_API,
     MICROSOFT_APP_FIELDS,
@@ -15,7 +16,6 @@ SPEC = ProviderSpec(
     name="Microsoft Teams",
     scope="global",
     auth_kind="oauth2",
-    summary="Posts notifications to a channel of one of your teams.",
     authorize_url=MICROSOFT_AUTHORIZE_URL,
     token_url=MICROSOFT_TOKEN_URL,
     api_base=GRAPH_API,
@@ -23,7 +23,10 @@ SPEC = ProviderSpec(
     console_url=MICROSOFT_CONSOLE_URL,
     register_steps=MICROSOFT_REGISTER_STEPS,
     setup_fields=MICROSOFT_APP_FIELDS,
-    capabilities=frozenset({NOTIFY}),
+    rate_limit=RateLimit(8, 1.0, 4),  # Graph: per app and tenant, varies by workload
+    features={
+        "notify": "Posts notifications to a channel of one of your teams.",
+    },
 )
 
 

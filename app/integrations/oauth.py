@@ -1,7 +1,7 @@
 """The OAuth 2.0 engine, on Authlib: authorize URL (state + PKCE), code
 exchange, refresh and revocation. Generic for every provider; what differs
 per provider is data (`OAuthProfile`) and a few hooks a connector may define
-(`OAuthHooks`). It knows nothing of the database: storing tokens and the
+(`OAuthHooks`, which every Connector inherits). It knows nothing of the database: storing tokens and the
 locking around refreshes belong to `app.services.token_service`.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from authlib.integrations.base_client import OAuthError
 from authlib.integrations.httpx_client import OAuth2Client
 
 from app import tuning
-from app.integrations.base import Endpoints, OAuthProfile, ProviderSpec
+from app.integrations.spec import Endpoints, OAuthProfile, ProviderSpec
 from app.integrations.http import INTERACTIVE_RETRY, ProviderClient
 
 SESSION_KEY = "oauth_pending"
@@ -84,35 +84,29 @@ def account_from_list(provider: "OAuthProvider", token: "TokenSet", path: str, t
 
 
 class OAuthHooks:
-    """Defaults of the hooks a connector may override by defining a classmethod
-    of the same name:
+    """How a provider's OAuth differs beyond its OAuthProfile: three hooks with the
+    standard behaviour as their defaults. Every Connector inherits them; an OAuth
+    provider overrides only what it does differently."""
 
-    - `oauth_authorize_params(app_settings)` -> extra authorize query parameters
-      that depend on the admin's setup (fixed ones belong in OAuthProfile);
-      a "scope" entry replaces the spec's scopes;
-    - `oauth_connected_account(provider, token, callback_params)` -> ConnectedAccount,
-      called after the code exchange ("who did we connect to"); may raise
-      `OAuthFlowError` to refuse the connection (e.g. a missing granted scope), or
-      `AccountChoiceRequired` when the grant reaches several accounts;
-    - `oauth_revoke(provider, token)` -> True when revoked, False when the provider
-      offers no revocation; raises `RevocationFailed` (GitHub's grant DELETE...).
-    """
-
-    @staticmethod
-    def oauth_authorize_params(app_settings: dict) -> dict:
+    @classmethod
+    def oauth_authorize_params(cls, app_settings: dict) -> dict:
+        """Extra authorize query parameters that depend on the admin's setup (fixed ones
+        belong in OAuthProfile); a "scope" entry replaces the spec's scopes."""
         return {}
 
-    @staticmethod
-    def oauth_connected_account(provider: "OAuthProvider", token: "TokenSet", callback_params: dict) -> ConnectedAccount:
+    @classmethod
+    def oauth_connected_account(cls, provider: "OAuthProvider", token: "TokenSet",
+                                callback_params: dict) -> ConnectedAccount:
+        """After the code exchange: who or what did we connect to. May raise OAuthFlowError
+        to refuse the connection (a missing granted scope), or AccountChoiceRequired when
+        the grant reaches several accounts."""
         return ConnectedAccount()
 
-    @staticmethod
-    def oauth_revoke(provider: "OAuthProvider", token: "TokenSet") -> bool:
+    @classmethod
+    def oauth_revoke(cls, provider: "OAuthProvider", token: "TokenSet") -> bool:
+        """True when revoked, False when the provider offers no revocation; raises
+        RevocationFailed (GitHub's grant DELETE...)."""
         return revoke_rfc7009(provider, token)
-
-
-def _hook(connector: type | None, name: str):
-    return getattr(connector, name, None) or getattr(OAuthHooks, name)
 
 
 # -- errors ---------------------------------------------------------------------
@@ -224,12 +218,12 @@ class OAuthProvider:
     endpoints: Endpoints
     profile: OAuthProfile = OAuthProfile()
     app_settings: dict = field(default_factory=dict)
-    connector: type | None = None
+    connector: type[OAuthHooks] = OAuthHooks
     transport: httpx2.BaseTransport | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def build(cls, spec: ProviderSpec, client_id: str, client_secret: str, app_settings: dict | None = None,
-              connector: type | None = None, **kwargs) -> "OAuthProvider":
+              connector: type[OAuthHooks] = OAuthHooks, **kwargs) -> "OAuthProvider":
         settings = dict(app_settings or {})
         # `{client_id}` appears in GitHub's revocation URL.
         endpoints = spec.endpoints({**settings, "client_id": client_id})
@@ -290,7 +284,7 @@ def start_authorization(provider: OAuthProvider, session: MutableMapping, *, use
     session[SESSION_KEY] = pending
 
     extra = {**provider.profile.authorize_params,
-             **_hook(provider.connector, "oauth_authorize_params")(provider.app_settings)}
+             **provider.connector.oauth_authorize_params(provider.app_settings)}
     scope = extra.pop("scope", provider.profile.scope_separator.join(provider.spec.scopes)) or None
     with provider.client() as client:
         url, _ = client.create_authorization_url(
@@ -386,14 +380,14 @@ def _token_call(provider: OAuthProvider, call) -> dict:
 
 def connected_account(provider: OAuthProvider, token: TokenSet, callback_params: dict) -> ConnectedAccount:
     """Ask the connector who we connected to (default: nobody in particular)."""
-    return _hook(provider.connector, "oauth_connected_account")(provider, token, callback_params)
+    return provider.connector.oauth_connected_account(provider, token, callback_params)
 
 
 def revoke(provider: OAuthProvider, token: TokenSet) -> bool:
     """Revoke the grant at the provider. True when revoked, False when the provider
     offers no revocation; raises RevocationFailed otherwise. Called by
     IntegrationService.disconnect before it deletes the local credentials."""
-    return _hook(provider.connector, "oauth_revoke")(provider, token)
+    return provider.connector.oauth_revoke(provider, token)
 
 
 def revoke_rfc7009(provider: OAuthProvider, token: TokenSet) -> bool:

@@ -1,5 +1,6 @@
 """Outlook Calendar (Microsoft Graph): a shared team calendar <-> time entries."""
-from app.integrations.base import CALENDAR, ProviderSpec
+from app.integrations.ratelimit import RateLimit
+from app.integrations.spec import ProviderSpec
 from app.integrations.microsoft import (
     GRAPH_API,
     MICROSOFT_APP_FIELDS,
@@ -15,7 +16,6 @@ SPEC = ProviderSpec(
     name="Outlook Calendar",
     scope="global",
     auth_kind="oauth2",
-    summary="Keeps a shared team calendar and the team's time entries in step.",
     authorize_url=MICROSOFT_AUTHORIZE_URL,
     token_url=MICROSOFT_TOKEN_URL,
     api_base=GRAPH_API,
@@ -23,7 +23,10 @@ SPEC = ProviderSpec(
     console_url=MICROSOFT_CONSOLE_URL,
     register_steps=MICROSOFT_REGISTER_STEPS,
     setup_fields=MICROSOFT_APP_FIELDS,
-    capabilities=frozenset({CALENDAR}),
+    rate_limit=RateLimit(8, 1.0, 4),  # Graph: 10,000 per 10 min per mailbox, 4 concurrent
+    features={
+        "calendar": "Keeps a shared team calendar and the team's time entries in step.",
+    },
     defaults={"sync_interval_minutes": 15},
 )
 

@@ -8,11 +8,18 @@ that stops half way picks up where it stopped.
 Where a record list or a cursor sits in the JSON body is told with a key
 ("next_cursor"), a path of keys (("response_metadata", "next_cursor")) or
 a function of the body; no key means the body itself is the list.
+
+Every helper ends: a cursor, token or link that repeats the one just used
+stops the listing with a PermanentError (a server that answers "not the last
+page" with the same token would otherwise be asked forever), and so does a
+listing that runs past `max_pages`, or past the pages its own stated total
+can fill. The engine records the error as the run's reason.
 """
 from __future__ import annotations
 
 from typing import Any, Callable, Iterator, Sequence, Union
 
+from app import tuning
 from app.integrations.http import PermanentError, ProviderClient
 
 Locator = Union[str, Sequence[str], Callable[[Any], Any], None]
@@ -45,11 +52,36 @@ def _records(body: Any, where: Locator, provider_name: str) -> list:
     return found
 
 
+class _PageBound:
+    """Counts the pages of one listing against `max_pages` and, once the provider has
+    stated how many records it holds, against the pages those records can fill."""
+
+    def __init__(self, provider_name: str, max_pages: int):
+        self._provider_name = provider_name
+        self._max_pages = max_pages
+        self._pages = 0
+
+    def count(self, total: Any = None, page_size: int | None = None) -> None:
+        self._pages += 1
+        if self._pages > self._max_pages:
+            raise PermanentError(f"{self._provider_name} kept answering past {self._max_pages} pages; "
+                                 "the listing was stopped")
+        if isinstance(total, int) and page_size:
+            # One page more than the total needs: records added during the listing.
+            expected = -(-total // page_size) + 1
+            if self._pages > expected:
+                raise PermanentError(f"{self._provider_name} answered more pages than the {total} records "
+                                     "it said it holds; the listing was stopped")
+
+
 def link_header_pages(client: ProviderClient, path: str, *, params: dict | None = None,
-                      records: Locator = None, start: str | None = None) -> Iterator[Page]:
+                      records: Locator = None, start: str | None = None,
+                      max_pages: int = tuning.MAX_PAGES_PER_LISTING) -> Iterator[Page]:
     """Follow `Link: <url>; rel="next"` (GitHub, GitLab). `resume` is the next page's URL."""
+    bound = _PageBound(client.provider_name, max_pages)
     target, query = (start, None) if start else (path, params)
     while target:
+        bound.count()
         response = client.request("GET", target, params=query)
         link = response.links.get("next", {}).get("url")
         following = str(response.url.join(link)) if link else None  # a relative link is relative to this page
@@ -61,41 +93,65 @@ def link_header_pages(client: ProviderClient, path: str, *, params: dict | None 
 
 def cursor_pages(client: ProviderClient, path: str, *, params: dict | None = None, records: Locator = None,
                  next_cursor: Locator = "next_cursor", cursor_param: str | None = "cursor",
-                 start: Any = None) -> Iterator[Page]:
+                 start: Any = None, max_pages: int = tuning.MAX_PAGES_PER_LISTING) -> Iterator[Page]:
     """The body names the next page: a cursor or token sent back as `cursor_param`
-    (Slack, Google, Asana, Jira's nextPageToken), or, with `cursor_param=None`,
-    the next page's URL (Microsoft Graph's "@odata.nextLink"). An empty or
-    missing cursor ends the listing."""
+    (Slack, Google, Asana), or, with `cursor_param=None`, the next page's URL
+    (Microsoft Graph's "@odata.nextLink"). An empty or missing cursor ends the listing."""
+    def fetch(cursor: Any) -> Any:
+        if cursor is None:
+            return client.get_json(path, params=params)
+        if cursor_param is None:
+            return client.get_json(cursor)
+        return client.get_json(path, params={**(params or {}), cursor_param: cursor})
+
+    return _follow_cursors(client.provider_name, fetch, records, next_cursor, start, max_pages)
+
+
+def body_cursor_pages(client: ProviderClient, path: str, *, body: dict, cursor_field: str, records: Locator,
+                      next_cursor: Locator, start: Any = None,
+                      max_pages: int = tuning.MAX_PAGES_PER_LISTING) -> Iterator[Page]:
+    """A search whose query goes in a POST body, and so does the next page's token
+    (Jira's enhanced JQL search: `nextPageToken`). Such a POST only reads, so it is
+    retried like a GET."""
+    def fetch(cursor: Any) -> Any:
+        sent = body if cursor is None else {**body, cursor_field: cursor}
+        return client.request("POST", path, json=sent, read_only=True).json()
+
+    return _follow_cursors(client.provider_name, fetch, records, next_cursor, start, max_pages)
+
+
+def _follow_cursors(provider_name: str, fetch: Callable[[Any], Any], records: Locator, next_cursor: Locator,
+                    start: Any, max_pages: int) -> Iterator[Page]:
+    bound = _PageBound(provider_name, max_pages)
     cursor = start
     while True:
-        if cursor is None:
-            target, query = path, params
-        elif cursor_param is None:
-            target, query = cursor, None
-        else:
-            target, query = path, {**(params or {}), cursor_param: cursor}
-        body = client.get_json(target, params=query)
-        following = locate(body, next_cursor) or None
-        yield Page(_records(body, records, client.provider_name), following)
+        bound.count()
+        answer = fetch(cursor)
+        following = locate(answer, next_cursor) or None
+        yield Page(_records(answer, records, provider_name), following)
         if following is None:
             return
         if following == cursor:
-            raise PermanentError(f"{client.provider_name} repeated a page cursor")
+            raise PermanentError(f"{provider_name} repeated a page cursor")
         cursor = following
 
 
 def offset_pages(client: ProviderClient, path: str, *, page_size: int, params: dict | None = None,
                  records: Locator = None, offset_param: str = "offset", limit_param: str = "limit",
-                 total: Locator = None, start: int = 0) -> Iterator[Page]:
+                 total: Locator = None, start: int = 0, max_pages: int = tuning.MAX_PAGES_PER_LISTING
+                 ) -> Iterator[Page]:
     """`offset` + `limit` (Jira: startAt/maxResults/total). The listing ends at an
     empty page, at a page shorter than `page_size`, or when `total` is reached, so
-    `page_size` must not exceed the most the provider returns per page."""
+    `page_size` must not exceed the most the provider returns per page. (A server
+    that ignores the offset and stated no total is stopped by `max_pages`.)"""
+    bound = _PageBound(client.provider_name, max_pages)
     offset = start
     while True:
         body = client.get_json(path, params={**(params or {}), offset_param: offset, limit_param: page_size})
         found = _records(body, records, client.provider_name)
         offset += len(found)
         known_total = locate(body, total) if total is not None else None
+        bound.count(known_total - start if isinstance(known_total, int) else None, page_size)
         finished = (len(found) < page_size
                     or (isinstance(known_total, int) and offset >= known_total))
         yield Page(found, None if finished else offset)

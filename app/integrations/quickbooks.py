@@ -10,15 +10,9 @@ import httpx2
 
 from app import tuning
 from app.integrations import oauth
-from app.integrations.base import (
-    ACCOUNTING,
-    OAUTH_APP_FIELDS,
-    PUSH_TIME,
-    Connector,
-    OAuthProfile,
-    ProviderSpec,
-    SetupField,
-)
+from app.integrations.base import Connector
+from app.integrations.ratelimit import RateLimit
+from app.integrations.spec import OAUTH_APP_FIELDS, OAuthProfile, ProviderSpec, SetupField
 from app.integrations.http import PermanentError
 
 SPEC = ProviderSpec(
@@ -26,7 +20,6 @@ SPEC = ProviderSpec(
     name="QuickBooks Online",
     scope="global",
     auth_kind="oauth2",
-    summary="Clients become customers, invoices become invoices, billable time becomes TimeActivity.",
     authorize_url="https://appcenter.intuit.com/connect/oauth2",
     token_url="https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer",
     revoke_url="https://developer.api.intuit.com/v2/oauth2/tokens/revoke",
@@ -43,7 +36,11 @@ SPEC = ProviderSpec(
                    choices=("quickbooks", "sandbox-quickbooks"),
                    help="'sandbox-quickbooks' for development keys, 'quickbooks' for production."),
     ) + OAUTH_APP_FIELDS,
-    capabilities=frozenset({ACCOUNTING, PUSH_TIME}),
+    rate_limit=RateLimit(450, 60.0, 10),  # 500 per minute per realm, 10 concurrent
+    features={
+        "accounting": "Clients become customers and invoices become invoices.",
+        "push": "Billable time becomes TimeActivity.",
+    },
     # Intuit authenticates the token endpoint with HTTP Basic; refresh tokens rotate and lapse
     # after 100 days unused.
     oauth=OAuthProfile(token_auth_method="client_secret_basic", refresh_token_idle_days=100),
@@ -76,8 +73,8 @@ class QuickBooksConnector(Connector):
     spec = SPEC
 
     @classmethod
-    def api_base_for(cls, api_base: str, settings: dict) -> str:
-        return company_api_base(settings, api_base)
+    def api_base_for(cls, api_base: str, connection: dict) -> str:
+        return company_api_base(connection, api_base)
 
     @classmethod
     def oauth_connected_account(cls, provider: oauth.OAuthProvider, token: oauth.TokenSet,

@@ -14,7 +14,8 @@ from app.integrations import (
     trello,
     xero,
 )
-from app.integrations.base import Connector, ProviderSpec
+from app.integrations.base import Connector
+from app.integrations.spec import ProviderSpec
 
 _CONNECTORS: dict[str, type[Connector]] = {
     module_connector.spec.slug: module_connector

@@ -1,15 +1,9 @@
 """Slack (OAuth v2, bot token): notifications to a channel, a slash command."""
 from __future__ import annotations
 
-from app.integrations.base import (
-    NOTIFY,
-    OAUTH_APP_FIELDS,
-    WEBHOOKS,
-    Connector,
-    OAuthProfile,
-    ProviderSpec,
-    SetupField,
-)
+from app.integrations.base import Connector
+from app.integrations.ratelimit import RateLimit
+from app.integrations.spec import OAUTH_APP_FIELDS, OAuthProfile, ProviderSpec, SetupField
 from app.integrations.http import ProviderError
 from app.integrations.oauth import ConnectedAccount, OAuthProvider, RevocationFailed, TokenSet
 
@@ -21,7 +15,6 @@ SPEC = ProviderSpec(
     name="Slack",
     scope="global",
     auth_kind="oauth2",
-    summary="Posts timer and invoice notifications to a channel and answers the /timehub command.",
     authorize_url="https://slack.com/oauth/v2/authorize",
     token_url="https://slack.com/api/oauth.v2.access",
     revoke_url="https://slack.com/api/auth.revoke",
@@ -39,7 +32,11 @@ SPEC = ProviderSpec(
                    help="Verifies that slash-command requests really come from Slack."),
         SetupField("channel", "Default channel", required=False, placeholder="#time-tracking"),
     ),
-    capabilities=frozenset({NOTIFY, WEBHOOKS}),
+    rate_limit=RateLimit(45, 60.0, 2),  # Tier 3 methods: about 50 per minute
+    features={
+        "notify": "Posts timer and invoice notifications to a channel.",
+        "webhooks": "Answers the /timehub command.",
+    },
     # Slack's v2 authorize URL takes comma-separated scopes; oauth.v2.access prefers the
     # app's credentials in HTTP Basic over form parameters.
     oauth=OAuthProfile(scope_separator=",", token_auth_method="client_secret_basic"),

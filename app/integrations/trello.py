@@ -1,5 +1,9 @@
 """Trello (API key + token): boards -> projects, cards -> tasks; webhooks signed with HMAC-SHA1."""
-from app.integrations.base import IMPORT_TASKS, WEBHOOKS, AccountInfo, Connector, ProviderSpec, SetupField
+from app.integrations.base import Connector
+from app.integrations.capabilities import VerifiesApiKey
+from app.integrations.exchange import AccountInfo
+from app.integrations.ratelimit import RateLimit
+from app.integrations.spec import ProviderSpec, SetupField
 from app.integrations.http import INTERACTIVE_RETRY, ProviderClient
 
 SPEC = ProviderSpec(
@@ -7,7 +11,6 @@ SPEC = ProviderSpec(
     name="Trello",
     scope="global",
     auth_kind="api_key",
-    summary="Boards become TimeHub projects and their cards become tasks.",
     api_base="https://api.trello.com/1",
     console_url="https://trello.com/power-ups/admin",
     register_steps=(
@@ -19,12 +22,16 @@ SPEC = ProviderSpec(
         SetupField("api_key", "API key", secret=True),
         SetupField("token", "Token", secret=True),
     ),
-    capabilities=frozenset({IMPORT_TASKS, WEBHOOKS}),
+    rate_limit=RateLimit(90, 10.0, 4),  # 100 per 10 s per token
+    features={
+        "import": "Boards become TimeHub projects and their cards become tasks.",
+        "webhooks": "Changes arrive at once through Trello webhooks.",
+    },
     defaults={"sync_interval_minutes": 15},
 )
 
 
-class TrelloConnector(Connector):
+class TrelloConnector(Connector, VerifiesApiKey):
     spec = SPEC
 
     @classmethod

@@ -8,7 +8,10 @@ the refresh token is revoked.
 from __future__ import annotations
 
 from app.integrations import oauth
-from app.integrations.base import ACCOUNTING, OAUTH_APP_FIELDS, Connector, OAuthProfile, ProviderSpec
+from app.integrations.base import Connector
+from app.integrations.capabilities import ReleasesUnchosenAccounts
+from app.integrations.ratelimit import RateLimit
+from app.integrations.spec import OAUTH_APP_FIELDS, OAuthProfile, ProviderSpec
 from app.integrations.http import NotFoundError, PermanentError, ProviderError
 
 SPEC = ProviderSpec(
@@ -16,7 +19,6 @@ SPEC = ProviderSpec(
     name="Xero",
     scope="global",
     auth_kind="oauth2",
-    summary="Clients become Xero contacts and invoices become Xero invoices.",
     authorize_url="https://login.xero.com/identity/connect/authorize",
     token_url="https://identity.xero.com/connect/token",
     revoke_url="https://identity.xero.com/connect/revocation",
@@ -33,7 +35,10 @@ SPEC = ProviderSpec(
         "Generate a client secret and copy it with the client ID into this form.",
     ),
     setup_fields=OAUTH_APP_FIELDS,
-    capabilities=frozenset({ACCOUNTING}),
+    rate_limit=RateLimit(55, 60.0, 5),  # 60 per minute per tenant, 5 concurrent
+    features={
+        "accounting": "Clients become Xero contacts and invoices become Xero invoices.",
+    },
     # Xero: HTTP Basic at the token endpoint; rotating refresh tokens that lapse after 60 days unused.
     oauth=OAuthProfile(token_auth_method="client_secret_basic", refresh_token_idle_days=60),
 )
@@ -45,9 +50,9 @@ TENANT_HEADER = "xero-tenant-id"
 REVOKE_TOKEN_MARGIN_SECONDS = 60
 
 
-def tenant_headers(integration_settings: dict) -> dict[str, str]:
+def tenant_headers(connection: dict) -> dict[str, str]:
     """The header every Accounting API call needs to name the connected organisation."""
-    tenant_id = (integration_settings or {}).get("tenant_id")
+    tenant_id = (connection or {}).get("tenant_id")
     if not tenant_id:
         raise PermanentError("No Xero organisation is chosen for this connection yet; finish connecting Xero first.")
     return {TENANT_HEADER: tenant_id}
@@ -63,12 +68,12 @@ def _tenant_option(connection: dict) -> oauth.AccountOption | None:
                                detail="Xero organisation")
 
 
-class XeroConnector(Connector):
+class XeroConnector(Connector, ReleasesUnchosenAccounts):
     spec = SPEC
 
     @classmethod
-    def api_headers(cls, settings: dict) -> dict[str, str]:
-        return tenant_headers(settings)
+    def api_headers(cls, connection: dict) -> dict[str, str]:
+        return tenant_headers(connection)
 
     @classmethod
     def oauth_connected_account(cls, provider: oauth.OAuthProvider, token: oauth.TokenSet,

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import secrets as pysecrets
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
 from app.models.base import TimestampMixin, utcnow
-from app.services import secrets
+from app import encryption
 
-INTEGRATION_STATUSES = ("not_configured", "active", "needs_reconnect", "error", "disabled")
+class IntegrationStatus(StrEnum):
+    """Where a connection stands. Changed only by app.services.connection_state."""
+
+    NOT_CONFIGURED = "not_configured"    # no credentials (never connected, disconnected, or an account to pick)
+    ACTIVE = "active"                    # connected and usable
+    NEEDS_RECONNECT = "needs_reconnect"  # the provider refused the grant: someone must connect again
+    ERROR = "error"                      # the last check or refresh failed for another reason
+    DISABLED = "disabled"
+
+
+INTEGRATION_STATUSES = tuple(status.value for status in IntegrationStatus)
 
 
 def _in(values: tuple[str, ...]) -> str:
@@ -26,11 +37,11 @@ class EncryptedPayload:
 
     @property
     def payload(self) -> dict:
-        return secrets.decrypt_json(self.ciphertext)
+        return encryption.decrypt_json(self.ciphertext)
 
     @payload.setter
     def payload(self, value: dict) -> None:
-        self.ciphertext = secrets.encrypt_json(value)
+        self.ciphertext = encryption.encrypt_json(value)
 
 
 class ProviderApp(TimestampMixin, EncryptedPayload, db.Model):
@@ -66,8 +77,18 @@ class Integration(TimestampMixin, db.Model):
     provider: Mapped[str] = mapped_column(String(40))
     is_global: Mapped[bool]
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    status: Mapped[str] = mapped_column(String(20), default="not_configured")
+    status: Mapped[str] = mapped_column(String(20), default=IntegrationStatus.NOT_CONFIGURED)
+    # Four kinds of data, kept apart so that saving one can never touch another:
+    # the admin's sync preferences (interval, allow-list, backfill window, toggles, mappings),
+    # written by the settings pages;
     settings: Mapped[dict] = mapped_column(JSON, default=dict)
+    # what connecting learnt (Jira's cloud id, Xero's tenant, QuickBooks' realm), written when
+    # a connection is completed;
+    connection_facts: Mapped[dict] = mapped_column(JSON, default=dict)
+    # the connector's own state (Jira's webhooks), written only from what the connector returns;
+    connector_state: Mapped[dict] = mapped_column(JSON, default=dict)
+    # a connection flow under way (the accounts offered to choose from).
+    flow_state: Mapped[dict] = mapped_column(JSON, default=dict)
     # Who or what the connection reached (account e-mail, site, organisation); never a secret.
     account_label: Mapped[str | None] = mapped_column(String(300))
     last_error: Mapped[str | None] = mapped_column(String(1000))

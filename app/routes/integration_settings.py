@@ -23,17 +23,15 @@ from sqlalchemy import select
 from app import timefmt, tuning
 from app.extensions import db
 from app.integrations import registry
-from app.integrations.base import (
-    ALLOW_LIST_SETTING,
-    BACKFILL_SETTING,
-    AllowListOption,
-    Connector,
-    MappingTable,
-    ProviderSpec,
-)
+from app.integrations.base import Connector
+from app.integrations.capabilities import ALLOW_LIST_SETTING, BACKFILL_SETTING, AllowList, MappingTables, Pulls
+from app.integrations.exchange import AllowListOption, MappingTable
 from app.integrations.http import INTERACTIVE_RETRY, ProviderError
+from app.integrations.spec import ProviderSpec
 from app.models import Integration, User
 from app.models.task import TASK_STATUS_LABELS, TASK_STATUSES
+from app.services import sync_service
+from app.services.connections import connector_for
 from app.services.integration_service import Forbidden, IntegrationError, IntegrationService, NotFound
 from app.services.token_service import TokenError
 
@@ -56,7 +54,7 @@ def after_connecting(integration: Integration) -> str:
     """Where a fresh connection goes next: its settings page when it imports nothing until
     something is picked (Jira's projects), else the integrations page."""
     connector_class = registry.get_connector(integration.provider)
-    if connector_class.allow_list_label and not connector_class.allow_all_until_chosen \
+    if issubclass(connector_class, AllowList) and not connector_class.allow_all_until_chosen \
             and ALLOW_LIST_SETTING not in (integration.settings or {}):
         flash(f"Pick the {connector_class.allow_list_label.lower()} to sync: nothing is imported before.", "info")
         return url_for("integration_settings.edit", integration_id=integration.id)
@@ -97,12 +95,16 @@ class Offer:
         return {option.external_id for option in self.options}
 
 
+def _has_allow_list(connector_class: type[Connector]) -> bool:
+    return issubclass(connector_class, AllowList)
+
+
 def _has_mappings(connector_class: type[Connector]) -> bool:
-    return connector_class.mapping_tables is not Connector.mapping_tables
+    return issubclass(connector_class, MappingTables)
 
 
 def _asks_provider(connector_class: type[Connector]) -> bool:
-    return bool(connector_class.allow_list_label) or _has_mappings(connector_class)
+    return _has_allow_list(connector_class) or _has_mappings(connector_class)
 
 
 def _offer(integration: Integration, spec: ProviderSpec, connector_class: type[Connector]) -> Offer:
@@ -111,15 +113,13 @@ def _offer(integration: Integration, spec: ProviderSpec, connector_class: type[C
         return Offer()
     if integration.credential is None:
         return _offline(saved, f"{spec.name} is not connected: connect it to choose from what it holds.")
-    from app.services.connections import connector_for
     try:
-        connector = connector_for(integration)
+        connector = connector_for(integration, retry=INTERACTIVE_RETRY)  # someone is waiting on the page
     except TokenError as exc:
         return _offline(saved, exc.message)
-    connector.client.retry = INTERACTIVE_RETRY  # someone is waiting on the page
     try:
-        options = connector.allow_list_options() if connector_class.allow_list_label else []
-        tables = connector.mapping_tables()
+        options = connector.allow_list_options() if _has_allow_list(connector_class) else []
+        tables = connector.mapping_tables() if _has_mappings(connector_class) else []
     except (ProviderError, TokenError) as exc:
         return _offline(saved, f"Could not read the choices from {spec.name}: {exc.message}")
     finally:
@@ -188,10 +188,10 @@ def _check(values: Values, connector_class: type[Connector], offer: Offer) -> tu
     errors: dict[str, str] = {}
     changes: dict = {}
     _check_interval(values.interval, errors)
-    if connector_class.supports_backfill:
+    if issubclass(connector_class, Pulls) and connector_class.supports_backfill:
         changes[BACKFILL_SETTING] = values.updated_since or None
         _check_since(values.updated_since, errors)
-    if connector_class.allow_list_label:
+    if _has_allow_list(connector_class):
         changes[ALLOW_LIST_SETTING] = _allow_list(values, connector_class, offer, errors)
     for toggle in connector_class.setting_toggles:
         changes[toggle.setting] = values.toggles[toggle.setting]
@@ -275,7 +275,7 @@ def _apply(integration: Integration, changes: dict, defaults: dict) -> bool:
 
 def _queue_sync(integration: Integration, connector_class: type[Connector]) -> bool:
     """Pull right away with the new settings, as "Sync now" does; False when there is nothing to pull."""
-    if not (integration.connected and connector_class.streams):
+    if not (integration.connected and issubclass(connector_class, Pulls)):
         return False
     IntegrationService.queue_sync(integration, "manual")
     return True
@@ -309,8 +309,7 @@ def edit(integration_id: int):
     if not sync_relevant:
         flash(f"{spec.name} settings saved.", "success")
         return redirect(url_for("integration_settings.edit", integration_id=integration.id))
-    from app.services.sync_service import settings_changed
-    settings_changed(db.session, integration)
+    sync_service.settings_changed(db.session, integration)
     if _queue_sync(integration, connector_class):
         flash(f"{spec.name} settings saved; a sync with them is queued.", "success")
     else:
@@ -321,7 +320,8 @@ def edit(integration_id: int):
 def _page(integration: Integration, spec: ProviderSpec, connector_class: type[Connector], offer: Offer,
           values: Values, errors: dict, status: int = 200):
     users = _user_choices() if any(table.target == "user" for table in offer.tables) else []
-    nothing_chosen = not connector_class.allow_all_until_chosen and not values.allow_list
+    nothing_chosen = _has_allow_list(connector_class) and not connector_class.allow_all_until_chosen \
+        and not values.allow_list
     return render_template(
         "integrations/settings.html", integration=integration, spec=spec, connector=connector_class,
         offer=offer, values=values, errors=errors, users=users, status_labels=TASK_STATUS_LABELS,

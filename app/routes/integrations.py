@@ -11,10 +11,18 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectField, StringField
 from wtforms.validators import Length, Optional
 
-from app.integrations.base import ProviderSpec
+from app.integrations import registry
+from app.integrations.capabilities import features_of
+from app.integrations.spec import ProviderSpec
 from app.services.integration_service import Forbidden, IntegrationError, IntegrationService, NotFound
 
 bp = Blueprint("integrations", __name__)
+
+
+@bp.app_template_global()
+def provider_features(spec: ProviderSpec) -> list[str]:
+    """What the provider's connector does today, in the spec's words: pages promise nothing more."""
+    return features_of(registry.get_connector(spec.slug))
 
 STORED_SECRET_PLACEHOLDER = "stored; leave empty to keep"
 

@@ -10,7 +10,6 @@ import logging
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 
-from app.extensions import db
 from app.integrations import oauth, registry
 from app.integrations.http import ProviderError
 
@@ -19,7 +18,6 @@ from app.integrations.http import ProviderError
 from app.routes.integration_settings import after_connecting
 from app.routes.integrations import redirect_uri_for
 from app.routes.oauth_choosers import hold_for_choice
-from app.services import token_service
 from app.services.integration_service import Forbidden, IntegrationService, NotFound
 
 bp = Blueprint("oauth", __name__)
@@ -122,14 +120,7 @@ def callback(slug: str):
         _give_back(provider, token)
         return _refuse(f"{exc.message}. Please try connecting again.", 502)
 
-    integration = service.connection_for(current_user, spec)
-    token_service.store_tokens(integration, token)
-    integration.settings = {**(integration.settings or {}), **account.settings}
-    integration.status = "active"
-    integration.account_label = account.label
-    integration.last_error = None
-    db.session.commit()
-    service.queue_first_sync(integration)
+    integration = service.complete_connection(current_user, spec, token, account)
     connected_to = f" as {account.label}" if account.label else ""
     flash(f"{spec.name} is connected{connected_to}.", "success")
     return redirect(after_connecting(integration))

@@ -8,8 +8,6 @@ changes go through the job queue and sync_service.retry_failed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
-
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
@@ -17,9 +15,11 @@ from sqlalchemy import func, select
 from app import timefmt, tuning
 from app.extensions import db
 from app.integrations import registry
-from app.integrations.base import ProviderSpec
+from app.integrations.capabilities import ManagesRemoteSetup, moves_data
+from app.integrations.spec import ProviderSpec
 from app.models import Integration, OutboxItem, SyncRun
 from app.models.base import utcnow
+from app.services import sync_service, work_queue
 from app.services.integration_service import Forbidden, IntegrationError, IntegrationService, NotFound
 
 bp = Blueprint("sync", __name__)
@@ -58,17 +58,11 @@ def _managed(integration_id: int) -> tuple[Integration, ProviderSpec]:
     return integration, spec
 
 
-def _is_stale(run: SyncRun) -> bool:
-    """A running run whose worker stopped reporting; the next sync closes it."""
-    last_sign_of_life = run.heartbeat_at or run.started_at
-    return last_sign_of_life < utcnow() - timedelta(seconds=tuning.SYNC_STALE_AFTER_SECONDS)
-
-
 def _active_run(integration_id: int) -> SyncRun | None:
     """The run in progress, if its worker is alive."""
     run = db.session.scalars(select(SyncRun).where(
         SyncRun.integration_id == integration_id, SyncRun.status == "running")).first()
-    return None if run is None or _is_stale(run) else run
+    return None if run is None or sync_service.is_stale(run) else run
 
 
 def _latest_run(integration_id: int) -> SyncRun | None:
@@ -116,7 +110,7 @@ def _progress(integration_id: int, queued_after: int | None) -> Progress:
     if queued_after is not None and (run is None or run.id <= queued_after):
         return Progress("queued", run, url_for("sync.progress", integration_id=integration_id, after=queued_after))
     if run is not None and run.status == "running":
-        return Progress("stalled" if _is_stale(run) else "running", run, url)
+        return Progress("stalled" if sync_service.is_stale(run) else "running", run, url)
     return Progress("finished", run, url)
 
 
@@ -196,14 +190,21 @@ def show(integration_id: int):
         default_interval=tuning.DEFAULT_SYNC_INTERVAL_MINUTES,
         min_interval=tuning.MIN_SYNC_INTERVAL_MINUTES, max_interval=tuning.MAX_SYNC_INTERVAL_MINUTES,
         syncs_anything=_syncs_anything(spec.slug),
-        facts=registry.get_connector(spec.slug).status_facts(integration.settings or {}),
+        facts=_status_facts(integration),
     )
+
+
+def _status_facts(integration: Integration) -> list[tuple[str, str]]:
+    """What the connection set up at the provider (Jira's webhooks), as its connector tells it."""
+    connector = registry.get_connector(integration.provider)
+    if not issubclass(connector, ManagesRemoteSetup):
+        return []
+    return connector.status_facts(integration.connector_state or {})
 
 
 def _syncs_anything(slug: str) -> bool:
     """Whether the provider's connector pulls or pushes anything yet."""
-    connector = registry.get_connector(slug)
-    return bool(connector.streams or connector.push_kinds)
+    return moves_data(registry.get_connector(slug))
 
 
 @bp.get("/integrations/<int:integration_id>/progress")
@@ -241,11 +242,9 @@ def sync_now(integration_id: int):
 @login_required
 def retry(integration_id: int):
     integration, _spec = _managed(integration_id)
-    from app.services.sync_service import retry_failed
-    count = retry_failed(db.session, integration.id)
+    count = sync_service.retry_failed(db.session, integration.id)
     if count:
-        from app.jobs import push_outbox
-        push_outbox(integration.id)  # send them now rather than at the scheduler's next tick
+        work_queue.queue_push(integration.id)  # send them now rather than at the scheduler's next tick
         flash(f"{count} failed push{'es' if count != 1 else ''} queued again.", "success")
     else:
         flash("There were no failed pushes to retry.", "info")

@@ -5,7 +5,7 @@ from flask import Blueprint, jsonify, request
 
 from app import tuning
 from app.extensions import csrf
-from app.integrations.base import WebhookRejected
+from app.integrations.exchange import WebhookRejected
 from app.jobs import webhook_enqueuer
 from app.services import webhook_service
 
@@ -31,6 +31,6 @@ def receive(slug: str, token: str):
 
 @bp.route("/webhooks/<slug>/<token>", methods=["HEAD"])
 def probe(slug: str, token: str):
-    """Trello checks a callback URL with HEAD before creating a webhook: only a
+    """Some providers check a callback URL with HEAD before registering it: only a
     configured integration's address answers 200."""
     return "", 200 if webhook_service.is_known_address(slug, token) else 404

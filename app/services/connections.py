@@ -1,4 +1,5 @@
-"""Builds the connector for an integration, with an authenticated ProviderClient.
+"""Builds the connector for an integration, with an authenticated ProviderClient,
+and the RunContext of a run.
 
 OAuth integrations authenticate every request with a token that the token
 service keeps valid (refreshed before expiry, and once after a 401);
@@ -8,13 +9,15 @@ from __future__ import annotations
 
 from flask import current_app
 
+from app.extensions import db
 from app.integrations import registry
 from app.integrations.base import Connector
-from app.integrations.http import BearerAuth, ProviderClient
+from app.integrations.capabilities import VerifiesApiKey
+from app.integrations.exchange import LinkLookup, NoLinks, RunContext
+from app.integrations.http import BearerAuth, ProviderClient, RetryPolicy
 from app.integrations.ratelimit import limit_for, limiter_for
 from app.models import Integration
-from app.services import token_service
-from app.services.integration_service import IntegrationService
+from app.services import lookups, token_service
 from app.services.token_service import NotConnected
 
 
@@ -37,30 +40,41 @@ class _RefreshingBearer(BearerAuth):
         return True
 
 
-def connector_for(integration: Integration) -> Connector:
+def connector_for(integration: Integration, *, retry: RetryPolicy | None = None) -> Connector:
+    """The integration's connector with a client of its own; `retry` is the client's retry
+    policy (quick, INTERACTIVE_RETRY, when someone waits on the answer)."""
     connector_class = registry.get_connector(integration.provider)
     spec = connector_class.spec
     if integration.credential is None:
         raise NotConnected(f"{spec.name} is not connected")
     # The admin's setup values (GitLab host, Microsoft tenant) and what the connection
     # itself learnt (site, tenant, company) both shape where calls go.
-    app = IntegrationService().app_credentials(spec.slug)
-    settings = {**(app.settings if app else {}), **(integration.settings or {})}
-    api_base = connector_class.api_base_for(spec.endpoints(settings).api_base, settings)
-    headers = connector_class.api_headers(settings)
+    app = lookups.app_credentials(db.session, spec.slug)
+    connection = {**(app.settings if app else {}), **(integration.connection_facts or {})}
+    api_base = connector_class.api_base_for(spec.endpoints(connection).api_base, connection)
+    headers = connector_class.api_headers(connection)
     # One budget per connected account, shared by every worker through Redis when there is one.
     limiter = limiter_for(f"{current_app.config['TIMEHUB_QUEUE_NAME']}:{spec.slug}:{integration.id}",
-                          limit_for(spec.slug),
-                          redis_url=current_app.config.get("REDIS_URL"))
-    if spec.auth_kind == "api_key":
+                          limit_for(spec), redis_url=current_app.config.get("REDIS_URL"))
+    options = {"limiter": limiter, "errors": spec.errors, **({"retry": retry} if retry else {})}
+    if issubclass(connector_class, VerifiesApiKey):
         params, key_headers = connector_class.api_key_auth(integration.credential.payload)
         client = ProviderClient(spec.name, api_base, auth_params=params, auth_headers={**headers, **key_headers},
-                                limiter=limiter)
+                                **options)
     else:
         client = ProviderClient(spec.name, api_base, auth=_RefreshingBearer(integration), auth_headers=headers,
-                                limiter=limiter)
-    connector = connector_class(integration, client)
+                                **options)
+    return connector_class(integration, client)
+
+
+def webhook_url_for(integration: Integration) -> str | None:
+    """The integration's webhook address as a provider must call it, or None when TimeHub
+    has no public address (TIMEHUB_EXTERNAL_URL unset)."""
     external_url = current_app.config.get("TIMEHUB_EXTERNAL_URL")
-    if external_url:
-        connector.webhook_url = f"{external_url}/webhooks/{spec.slug}/{integration.webhook_token}"
-    return connector
+    if not external_url:
+        return None
+    return f"{external_url}/webhooks/{integration.provider}/{integration.webhook_token}"
+
+
+def run_context(integration: Integration, links: LinkLookup | None = None) -> RunContext:
+    return RunContext(links=links or NoLinks(), webhook_url=webhook_url_for(integration))

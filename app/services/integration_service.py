@@ -1,42 +1,49 @@
-"""The integration lifecycle. Routes, the API and the CLI look integrations up
-only through this module, so the global/per-user rules live in one place:
+"""The integration lifecycle: set up a provider, connect, choose an account,
+test, change settings, disconnect. Routes, the API and the CLI change
+integrations only through this module, and look them up through it (it
+delegates to app.services.lookups), so the global/per-user rules hold
+everywhere:
 
 - a global integration is shared by everyone and changed by admins only;
 - a per-user integration belongs to one user, and nobody else (admins
   included) can see or change it.
+
+Status changes go through app.services.connection_state; background work is
+asked for through app.services.work_queue.
 """
 from __future__ import annotations
 
+import logging
 import secrets as pysecrets
 from dataclasses import dataclass
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from app import tuning
+from app import encryption, tuning
 from app.extensions import db
-from app.integrations import registry
-from app.integrations.base import AccountInfo, ProviderSpec
+from app.integrations import oauth, registry
+from app.integrations.capabilities import (
+    ManagesRemoteSetup,
+    Pulls,
+    ReleasesUnchosenAccounts,
+    VerifiesApiKey,
+)
+from app.integrations.exchange import AccountInfo
 from app.integrations.http import AuthError, ProviderError
+from app.integrations.spec import ProviderSpec
 from app.models import Integration, IntegrationCredential, ProviderApp, User
-from app.services import secrets
+from app.models.integration import IntegrationStatus
+from app.services import connection_state, lookups, token_service, work_queue
+from app.services.connections import connector_for, run_context
+from app.services.errors import Forbidden, IntegrationError, NotFound
+from app.services.lookups import AppCredentials
+from app.services.token_service import TokenError
 
+log = logging.getLogger(__name__)
 
-class IntegrationError(Exception):
-    """A user-facing failure; `field_errors` maps setup field names to messages."""
-
-    def __init__(self, message: str, field_errors: dict[str, str] | None = None):
-        super().__init__(message)
-        self.message = message
-        self.field_errors = field_errors or {}
-
-
-class Forbidden(Exception):
-    """The actor may see this integration but not change it (403)."""
-
-
-class NotFound(Exception):
-    """Unknown provider, or an integration the actor may not see (404)."""
+__all__ = ["AppCredentials", "Forbidden", "IntegrationError", "IntegrationService", "IntegrationView", "NotFound",
+           "rotate_all_secrets"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +57,7 @@ class IntegrationView:
 
     @property
     def status(self) -> str:
-        return self.integration.status if self.integration else "not_configured"
+        return self.integration.status if self.integration else IntegrationStatus.NOT_CONFIGURED
 
     @property
     def connected(self) -> bool:
@@ -61,13 +68,6 @@ class IntegrationView:
         return self.connected if self.spec.auth_kind == "api_key" else self.app_configured
 
 
-@dataclass(frozen=True)
-class AppCredentials:
-    client_id: str
-    client_secret: str
-    settings: dict
-
-
 class IntegrationService:
     def __init__(self, session: Session | None = None):
         self.session = session or db.session
@@ -76,28 +76,14 @@ class IntegrationService:
 
     @staticmethod
     def spec(slug: str) -> ProviderSpec:
-        try:
-            return registry.get_spec(slug)
-        except registry.UnknownProvider:
-            raise NotFound(slug) from None
+        return lookups.spec(slug)
 
     def integration_for(self, user: User | None, slug: str) -> Integration | None:
         """The integration `user` acts through: the global one (whoever asks), or their own."""
-        spec = self.spec(slug)
-        query = select(Integration).where(Integration.provider == slug)
-        if spec.is_global:
-            query = query.where(Integration.is_global.is_(True))
-        elif user is None:
-            raise ValueError(f"{spec.name} is per user: whose integration?")
-        else:
-            query = query.where(Integration.is_global.is_(False), Integration.user_id == user.id)
-        return self.session.scalars(query).one_or_none()
+        return lookups.integration_for(self.session, user, slug)
 
     def visible_integration(self, user: User, integration_id: int) -> Integration:
-        integration = self.session.get(Integration, integration_id)
-        if integration is None or (not integration.is_global and integration.user_id != user.id):
-            raise NotFound(integration_id)
-        return integration
+        return lookups.visible_integration(self.session, user, integration_id)
 
     def connection_for(self, actor: User, spec: ProviderSpec) -> Integration:
         """The integration `actor` may connect for `spec`, created when missing."""
@@ -111,24 +97,18 @@ class IntegrationService:
                 provider=spec.slug,
                 is_global=spec.is_global,
                 user_id=None if spec.is_global else user.id,
-                status="not_configured",
+                status=IntegrationStatus.NOT_CONFIGURED,
                 settings=dict(spec.defaults),
             )
             self.session.add(integration)
         return integration
 
     def app_record(self, slug: str) -> ProviderApp | None:
-        return self.session.scalars(select(ProviderApp).where(ProviderApp.provider == slug)).one_or_none()
+        return lookups.app_record(self.session, slug)
 
     def app_credentials(self, slug: str) -> AppCredentials | None:
         """The registered OAuth app: the admin's saved one, else `<SLUG>_CLIENT_ID/SECRET`."""
-        app = self.app_record(slug)
-        if app is not None:
-            return AppCredentials(app.client_id, app.payload["client_secret"], dict(app.settings))
-        from_env = self.spec(slug).env_app_credentials()
-        if from_env:
-            return AppCredentials(from_env[0], from_env[1], {})
-        return None
+        return lookups.app_credentials(self.session, slug)
 
     def view(self, user: User, slug: str) -> IntegrationView:
         spec = self.spec(slug)
@@ -146,7 +126,7 @@ class IntegrationService:
         mine = Integration.user_id == user.id
         visible = or_(mine, Integration.is_global.is_(True)) if user.is_admin else mine
         return list(self.session.scalars(select(Integration).where(
-            Integration.status == "needs_reconnect", visible)))
+            Integration.status == IntegrationStatus.NEEDS_RECONNECT, visible)))
 
     def list_for(self, user: User) -> tuple[list[IntegrationView], list[IntegrationView]]:
         """(global integrations, the user's own per-user integrations)."""
@@ -188,8 +168,9 @@ class IntegrationService:
                 errors[field.name] = "Choose one of the listed values."
         if errors:
             raise IntegrationError("Some fields need attention.", errors)
-        if slug == "github" and "webhook_secret" not in secret_values:
-            secret_values["webhook_secret"] = pysecrets.token_hex(32)
+        for field in spec.setup_fields:
+            if field.generated and field.name not in secret_values:
+                secret_values[field.name] = pysecrets.token_hex(32)
         if app is None:
             app = ProviderApp(provider=slug)
             self.session.add(app)
@@ -223,9 +204,7 @@ class IntegrationService:
         if integration.credential is None:
             integration.credential = IntegrationCredential(kind="api_key")
         integration.credential.payload = credentials
-        integration.status = "active"
-        integration.account_label = account.label
-        integration.last_error = None
+        connection_state.complete(integration, account.label, {})
         self.session.commit()
         self.queue_first_sync(integration)
         return integration
@@ -242,13 +221,10 @@ class IntegrationService:
         try:
             account = self._verify(spec, integration.credential.payload, client_kwargs)
         except IntegrationError as exc:
-            integration.status = "error"
-            integration.last_error = exc.message
+            connection_state.failed_check(integration, exc.message)
             self.session.commit()
             raise
-        integration.status = "active"
-        integration.account_label = account.label
-        integration.last_error = None
+        connection_state.passed_check(integration, account.label)
         self.session.commit()
         return account
 
@@ -268,9 +244,7 @@ class IntegrationService:
             if integration.credential.kind == "oauth2":
                 warning = self._revoke(integration) or warning
             self.session.delete(integration.credential)
-        integration.status = "not_configured"
-        integration.account_label = None
-        integration.last_error = None
+        connection_state.disconnected(integration)
         self.session.commit()
         return warning
 
@@ -286,40 +260,110 @@ class IntegrationService:
 
     @staticmethod
     def _undo_setup(integration: Integration) -> str | None:
-        """Remove what the connection set up at the provider (Jira's webhooks)."""
-        from app.services.connections import connector_for  # imports this module
-        from app.services.token_service import TokenError
+        """Remove what the connection set up at the provider (webhooks), keeping the
+        connector state it returns."""
+        connector_class = registry.get_connector(integration.provider)
+        if not issubclass(connector_class, ManagesRemoteSetup):
+            return None
         try:
-            connector_for(integration).before_disconnect()
+            integration.connector_state = connector_for(integration).before_disconnect(run_context(integration))
         except (ProviderError, TokenError) as exc:
-            name = registry.get_spec(integration.provider).name
-            return f"Could not remove TimeHub's webhooks at {name}: {exc.message}"
+            return f"Could not remove TimeHub's webhooks at {connector_class.spec.name}: {exc.message}"
         return None
 
     @staticmethod
     def _revoke(integration: Integration) -> str | None:
-        from app.integrations.oauth import RevocationFailed
-        from app.services import token_service  # imports this module
         try:
             token_service.revoke_at_provider(integration)
-        except RevocationFailed as exc:
+        except oauth.RevocationFailed as exc:
             return f"{exc.message}; the local credentials were deleted anyway."
         return None
+
+    # -- OAuth connections ------------------------------------------------------------
+
+    def complete_connection(self, actor: User, spec: ProviderSpec, token: oauth.TokenSet,
+                            account: oauth.ConnectedAccount) -> Integration:
+        """The OAuth callback reached one account: store the tokens, mark the connection
+        active, and pull right away."""
+        integration = self.connection_for(actor, spec)
+        token_service.store_tokens(integration, token)
+        connection_state.complete(integration, account.label, account.settings)
+        self.session.commit()
+        self.queue_first_sync(integration)
+        return integration
+
+    def hold_for_choice(self, actor: User, choice: oauth.AccountChoiceRequired) -> Integration:
+        """The grant reaches several accounts: keep the tokens (encrypted) and the options;
+        the connection stays inactive until `actor` picks one."""
+        spec = self.spec(choice.slug)
+        integration = self.connection_for(actor, spec)
+        token_service.store_tokens(integration, choice.token)
+        connection_state.hold_for_choice(integration, {
+            "user_id": actor.id,
+            "noun": choice.noun,
+            "options": [{"key": o.key, "label": o.account.label, "detail": o.detail, "settings": o.account.settings}
+                        for o in choice.options],
+        }, f"Several {spec.name} {choice.noun}s are available: choose one to finish connecting.")
+        self.session.commit()
+        return integration
+
+    def waiting_choice(self, actor: User, spec: ProviderSpec) -> tuple[Integration, dict] | None:
+        """(the integration, its pending choice) when `actor` has one to make; None when
+        nothing waits (a later reconnect that reached one account made it moot). Raises
+        Forbidden when the choice is someone else's: they choose what their grant is for."""
+        self.require_manage(actor, spec)
+        integration = self.integration_for(actor, spec.slug)
+        pending = connection_state.pending_choice(integration)
+        if not pending or integration.credential is None or integration.status == IntegrationStatus.ACTIVE:
+            return None
+        if pending.get("user_id") != actor.id:
+            raise Forbidden("only the person who connected chooses the account")
+        return integration, pending
+
+    def choose_account(self, actor: User, spec: ProviderSpec, key: str) -> tuple[Integration, dict]:
+        """Finish a held connection with the option `key`; returns it with the integration.
+        Access to the other options is given up where the provider allows it (best effort)."""
+        waiting = self.waiting_choice(actor, spec)
+        if waiting is None:
+            raise IntegrationError(f"{spec.name} has nothing waiting to be chosen.")
+        integration, pending = waiting
+        options = {option["key"]: option for option in pending["options"]}
+        if key not in options:
+            raise IntegrationError("Pick one of the listed options.")
+        chosen = options[key]
+        connection_state.complete(integration, chosen["label"], chosen["settings"])
+        self.session.commit()
+        self._release_unchosen(integration, [o["settings"] for k, o in options.items() if k != key])
+        self.queue_first_sync(integration)
+        return integration, chosen
+
+    @staticmethod
+    def _release_unchosen(integration: Integration, unchosen: list[dict]) -> None:
+        """Best effort: the connection works either way; what is left is said in the log."""
+        if not issubclass(registry.get_connector(integration.provider), ReleasesUnchosenAccounts):
+            return
+        try:
+            connector_for(integration).release_unchosen(unchosen)
+        except (ProviderError, TokenError) as exc:
+            log.warning("Could not release the %s accounts not chosen: %s", integration.provider, exc.message)
+
+    # -- background work ----------------------------------------------------------------
 
     @staticmethod
     def queue_sync(integration: Integration, trigger: str) -> None:
         """Put a sync of the integration on the job queue ("manual", "connect")."""
-        from app.jobs import sync_integration  # the jobs module imports the services
-        sync_integration(integration.id, trigger=trigger)  # a Huey task: calling it enqueues it
+        work_queue.queue_sync(integration.id, trigger)
 
     @classmethod
     def queue_first_sync(cls, integration: Integration) -> None:
         """After a (re)connection, pull right away instead of waiting for the schedule."""
-        if registry.get_connector(integration.provider).streams:
+        if issubclass(registry.get_connector(integration.provider), Pulls):
             cls.queue_sync(integration, "connect")
 
     def _verify(self, spec: ProviderSpec, credentials: dict, client_kwargs: dict) -> AccountInfo:
         connector = registry.get_connector(spec.slug)
+        if not issubclass(connector, VerifiesApiKey):
+            raise IntegrationError(f"{spec.name} connects through OAuth, not an API key")
         try:
             return connector.verify(spec.endpoints().api_base, credentials, **client_kwargs)
         except AuthError as exc:
@@ -334,7 +378,7 @@ def rotate_all_secrets(session: Session | None = None) -> int:
     count = 0
     for model in (ProviderApp, IntegrationCredential):
         for row in session.scalars(select(model)):
-            row.ciphertext = secrets.rotate(row.ciphertext)
+            row.ciphertext = encryption.rotate(row.ciphertext)
             count += 1
     session.commit()
     return count

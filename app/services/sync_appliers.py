@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.integrations.base import RemoteRecord
+from app.integrations.exchange import RemoteRecord
 from app.models import Project, Task, User
 from app.models.task import TASK_STATUSES
 

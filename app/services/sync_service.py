@@ -24,7 +24,9 @@ from sqlalchemy.orm import Session
 from app import tuning
 from app.extensions import db
 from app.integrations import registry
-from app.integrations.base import Connector, LinkLookup, PushSkipped, RemoteRecord, SyncPage
+from app.integrations.base import Connector
+from app.integrations.capabilities import ManagesRemoteSetup, Pulls, Pushes
+from app.integrations.exchange import PushRequest, PushSkipped, RemoteRecord, RunContext, SyncPage
 from app.integrations.http import AuthError, NotFoundError, PermanentError, ProviderError
 from app.models import (
     Client,
@@ -38,7 +40,9 @@ from app.models import (
     WebhookDelivery,
 )
 from app.models.base import utcnow
-from app.services.connections import connector_for
+from app.models.integration import IntegrationStatus
+from app.services import connection_state, work_queue
+from app.services.connections import connector_for, run_context
 from app.services.sync_appliers import APPLIERS
 from app.services.token_service import TokenError
 
@@ -153,11 +157,19 @@ def _cursor(session: Session, integration_id: int, stream: str) -> SyncCursor:
     return cursor
 
 
+def _stale_before():
+    return utcnow() - timedelta(seconds=tuning.SYNC_STALE_AFTER_SECONDS)
+
+
 def _stale_run():
     """A running run whose worker has not reported for a while (or ever) is dead."""
-    stale_before = utcnow() - timedelta(seconds=tuning.SYNC_STALE_AFTER_SECONDS)
     return and_(SyncRun.status == "running",
-                func.coalesce(SyncRun.heartbeat_at, SyncRun.started_at) < stale_before)
+                func.coalesce(SyncRun.heartbeat_at, SyncRun.started_at) < _stale_before())
+
+
+def is_stale(run: SyncRun) -> bool:
+    """The same rule for a run already loaded: its worker stopped reporting; the next sync closes it."""
+    return run.status == "running" and (run.heartbeat_at or run.started_at) < _stale_before()
 
 
 def start_run(session: Session, integration: Integration, trigger: str) -> SyncRun:
@@ -203,15 +215,18 @@ def run_sync(integration_id: int, *, trigger: str = "manual", connector_factory:
     run = start_run(session, integration, trigger)
     try:
         connector = connector_factory(integration)
-        for stream in connector.streams:
-            _pull_stream(session, integration_id, connector, stream, run, progress)
-        if trigger in PULL_TRIGGERS:  # after the pull: it knows what exists at the provider now
-            _housekeeping(session, integration, connector)
-        _push(session, integration, connector, run)
+        context = run_context(integration, SessionLinks(session, integration.id))
+        if isinstance(connector, Pulls):
+            for stream in connector.streams:
+                _pull_stream(session, integration_id, connector, stream, run, context, progress)
+        if trigger in PULL_TRIGGERS and isinstance(connector, ManagesRemoteSetup):
+            _housekeeping(session, integration, connector, context)  # after the pull: it knows what exists now
+        if isinstance(connector, Pushes):
+            _push(session, integration, connector, run, context)
     except (ProviderError, TokenError) as exc:  # TokenError: the grant is dead or no token can be had
         session.rollback()
-        if isinstance(exc, AuthError):
-            integration.status = "needs_reconnect" if integration.status == "active" else integration.status
+        if isinstance(exc, AuthError) and integration.status == IntegrationStatus.ACTIVE:
+            connection_state.needs_reconnect(integration)
         finish_run(session, integration, run, exc.message)
         return run
     except Exception as exc:
@@ -223,10 +238,11 @@ def run_sync(integration_id: int, *, trigger: str = "manual", connector_factory:
     return run
 
 
-def _housekeeping(session: Session, integration: Integration, connector: Connector) -> None:
-    changes = connector.housekeeping()
-    if changes:
-        integration.settings = {**(integration.settings or {}), **changes}
+def _housekeeping(session: Session, integration: Integration, connector: ManagesRemoteSetup,
+                  context: RunContext) -> None:
+    state = connector.housekeeping(context)
+    if state is not None:
+        integration.connector_state = state
         session.commit()
 
 
@@ -240,11 +256,11 @@ def settings_changed(session: Session, integration: Integration) -> None:
     session.commit()
 
 
-def _pull_stream(session: Session, integration_id: int, connector: Connector, stream: str, run: SyncRun,
-                 progress: Progress | None) -> None:
+def _pull_stream(session: Session, integration_id: int, connector: Pulls, stream: str, run: SyncRun,
+                 context: RunContext, progress: Progress | None) -> None:
     cursor = _cursor(session, integration_id, stream)
     seen: set[str] | None = None  # external ids of a whole listing under way in this run
-    for page in connector.pull(stream, cursor.cursor):
+    for page in connector.pull(stream, cursor.cursor, context):
         if page.listing_starts:
             seen = set()
         if seen is not None:
@@ -287,8 +303,8 @@ ARCHIVE_CHUNK = 500
 # -- push ----------------------------------------------------------------------
 
 
-class SessionLinks(LinkLookup):
-    """LinkLookup on the engine's session, for one integration."""
+class SessionLinks:
+    """The LinkLookup of the engine's session, for one integration."""
 
     def __init__(self, session: Session, integration_id: int):
         self._session = session
@@ -304,9 +320,9 @@ class SessionLinks(LinkLookup):
 
 def _pushing_integrations(session: Session):
     """(integration, connector class, its links) of every active integration that pushes."""
-    for integration in session.scalars(select(Integration).where(Integration.status == "active")):
+    for integration in session.scalars(select(Integration).where(Integration.status == IntegrationStatus.ACTIVE)):
         connector_class = registry.get_connector(integration.provider)
-        if connector_class.push_kinds:
+        if issubclass(connector_class, Pushes):
             yield integration, connector_class, SessionLinks(session, integration.id)
 
 
@@ -333,10 +349,9 @@ def _enqueue_pushes(session: Session) -> None:
     integration_ids = session.info.pop(PUSHES_TO_ENQUEUE, None)
     if not integration_ids:
         return
-    from app.jobs import push_outbox  # the jobs module imports this one
     for integration_id in sorted(integration_ids):
         try:
-            push_outbox(integration_id)
+            work_queue.queue_push(integration_id)
         except Exception:  # noqa: BLE001 - any queue failure; the outbox keeps the change
             log.warning("could not enqueue the push of integration %s; the scheduler will", integration_id)
 
@@ -373,12 +388,11 @@ def _due_records(session: Session, integration_id: int) -> OrderedDict[tuple[str
     return latest
 
 
-def _push(session: Session, integration: Integration, connector: Connector, run: SyncRun) -> int:
+def _push(session: Session, integration: Integration, connector: Pushes, run: SyncRun, context: RunContext) -> int:
     """Send what waits in the outbox. Only the holder of the integration's running
     run gets here, so no two workers ever push the same change; changes queued
     while this runs are picked up before it ends."""
     pushed = 0
-    connector.links = SessionLinks(session, integration.id)
     for _round in range(tuning.PUSH_ROUNDS_PER_RUN):
         latest = _due_records(session, integration.id)
         if not latest:
@@ -387,7 +401,7 @@ def _push(session: Session, integration: Integration, connector: Connector, run:
             items = list(session.scalars(select(OutboxItem).where(
                 *_due(integration.id), OutboxItem.local_kind == kind, OutboxItem.local_id == local_id,
                 OutboxItem.id <= newest_id).order_by(OutboxItem.id)))
-            ok = _push_one(session, integration, connector, kind, local_id, items)
+            ok = _push_one(session, integration, connector, context, kind, local_id, items)
             pushed += ok
             run.pushed += ok
             run.failed += not ok and items[-1].status == "failed"
@@ -396,8 +410,8 @@ def _push(session: Session, integration: Integration, connector: Connector, run:
     return pushed
 
 
-def _push_one(session: Session, integration: Integration, connector: Connector, kind: str, local_id: int,
-              items: list[OutboxItem]) -> bool:
+def _push_one(session: Session, integration: Integration, connector: Pushes, context: RunContext, kind: str,
+              local_id: int, items: list[OutboxItem]) -> bool:
     """Send the latest state of one local record; earlier queued changes collapse into it."""
     last = items[-1]
     link = session.scalars(select(ExternalLink).where(
@@ -409,13 +423,14 @@ def _push_one(session: Session, integration: Integration, connector: Connector, 
         if record is None or last.action == "delete":
             if link is not None:
                 try:
-                    connector.delete_remote(kind, link.external_id)
+                    connector.delete_remote(kind, link.external_id, context)
                 except NotFoundError:
                     pass  # already gone at the provider: the goal is reached
                 session.delete(link)
         else:
-            connector.earlier_attempts = max(item.attempts for item in items)
-            external_id = connector.push(kind, record, link.external_id if link else None, f"timehub-{last.id}")
+            external_id = connector.push(PushRequest(
+                kind, record, link.external_id if link else None, idempotency_key=f"timehub-{last.id}",
+                earlier_attempts=max(item.attempts for item in items)), context)
             if link is None:
                 session.add(ExternalLink(integration_id=integration.id, local_kind=kind, local_id=local_id,
                                          external_id=external_id))
@@ -445,7 +460,7 @@ def push_pending(integration_id: int, connector_factory: ConnectorFactory = conn
     or another push holds the integration, that run sends the waiting changes."""
     session = db.session
     integration = session.get(Integration, integration_id)
-    if integration is None or integration.status != "active":
+    if integration is None or integration.status != IntegrationStatus.ACTIVE:
         return 0
     if not _has_due_items(session, integration_id):
         return 0
@@ -454,7 +469,10 @@ def push_pending(integration_id: int, connector_factory: ConnectorFactory = conn
     except SyncAlreadyRunning:
         return 0
     try:
-        pushed = _push(session, integration, connector_factory(integration), run)
+        connector = connector_factory(integration)
+        pushed = _push(session, integration, connector, run,
+                       run_context(integration, SessionLinks(session, integration.id))) \
+            if isinstance(connector, Pushes) else 0
     except (ProviderError, TokenError) as exc:  # no usable token: the changes wait in the outbox
         session.rollback()
         finish_run(session, integration, run, exc.message)
@@ -489,8 +507,8 @@ def due_work(now=None) -> list[tuple[str, int]]:
     work: list[tuple[str, int]] = []
     running = select(SyncRun.integration_id).where(SyncRun.status == "running", not_(_stale_run()))
     for integration in session.scalars(select(Integration).where(
-            Integration.status == "active", Integration.id.not_in(running))):
-        if not registry.get_connector(integration.provider).streams:
+            Integration.status == IntegrationStatus.ACTIVE, Integration.id.not_in(running))):
+        if not issubclass(registry.get_connector(integration.provider), Pulls):
             continue
         interval = timedelta(minutes=int(integration.settings.get("sync_interval_minutes")
                                          or tuning.DEFAULT_SYNC_INTERVAL_MINUTES))

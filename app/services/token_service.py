@@ -29,7 +29,8 @@ from app.extensions import db
 from app.integrations import oauth, registry
 from app.integrations.http import AuthError
 from app.models import Integration, IntegrationCredential
-from app.services.integration_service import IntegrationService
+from app.models.integration import IntegrationStatus
+from app.services import connection_state, lookups
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +86,9 @@ def stored_token(integration: Integration) -> oauth.TokenSet:
 
 def oauth_provider_for(integration: Integration, session: Session | None = None, **kwargs) -> oauth.OAuthProvider:
     """The provider behind `integration`, with its registered app and endpoints."""
-    service = IntegrationService(session or object_session(integration) or db.session)
-    spec = service.spec(integration.provider)
-    app_credentials = service.app_credentials(integration.provider)
+    spec = lookups.spec(integration.provider)
+    app_credentials = lookups.app_credentials(session or object_session(integration) or db.session,
+                                              integration.provider)
     if app_credentials is None:
         raise NotConnected(f"No OAuth app is registered for {spec.name}.")
     return oauth.OAuthProvider.build(spec, app_credentials.client_id, app_credentials.client_secret,
@@ -113,7 +114,7 @@ def revoke_at_provider(integration: Integration) -> bool:
 def valid_access_token(integration: Integration, *, provider: oauth.OAuthProvider | None = None) -> str:
     """An access token that is good for at least tuning.REFRESH_MARGIN_SECONDS, refreshing it
     first when needed."""
-    if integration.status == "needs_reconnect":
+    if integration.status == IntegrationStatus.NEEDS_RECONNECT:
         raise ReconnectRequired(_reconnect_message(integration))
     token = stored_token(integration)
     if not _expiring(token):
@@ -151,7 +152,7 @@ def refresh_idle_connections(now: float | None = None) -> dict[int, str]:
     now = time.time() if now is None else now
     outcomes: dict[int, str] = {}
     candidates = db.session.scalars(select(Integration).join(Integration.credential).where(
-        IntegrationCredential.kind == "oauth2", Integration.status != "needs_reconnect")).all()
+        IntegrationCredential.kind == "oauth2", Integration.status != IntegrationStatus.NEEDS_RECONNECT)).all()
     for integration in candidates:
         idle_days = oauth.profile_for(registry.get_spec(integration.provider)).refresh_token_idle_days
         obtained_at = stored_token(integration).obtained_at
@@ -177,7 +178,7 @@ def _refresh_locked(integration: Integration, needs_refresh: Callable[[oauth.Tok
         if attempt:
             time.sleep(tuning.RETRY_BACKOFF_SECONDS * 2 ** (attempt - 1))  # outside the lock
         with locked_integration(integration.id) as (session, locked):
-            if locked.status == "needs_reconnect":
+            if locked.status == IntegrationStatus.NEEDS_RECONNECT:
                 raise ReconnectRequired(_reconnect_message(locked))
             token = stored_token(locked)
             if not needs_refresh(token):
@@ -191,19 +192,17 @@ def _refresh_locked(integration: Integration, needs_refresh: Callable[[oauth.Tok
                             locked.id, attempt + 1, tuning.TOKEN_ENDPOINT_ATTEMPTS, exc.message)
                 continue
             except oauth.InvalidGrant as exc:
-                locked.status = "needs_reconnect"
-                locked.last_error = f"{exc.message}. Reconnect {provider.spec.name} to continue."
+                connection_state.needs_reconnect(locked, f"{exc.message}. Reconnect {provider.spec.name} to continue.")
                 log.warning("Integration %s needs reconnecting: %s", locked.id, exc.message)
                 failure = exc
                 break
             except oauth.TokenRequestRejected as exc:
-                locked.status = "error"
-                locked.last_error = exc.message
+                connection_state.failed_check(locked, exc.message)
                 failure = exc
                 break
             store_tokens(locked, result)
-            if locked.status == "error":
-                locked.status = "active"
+            if locked.status == IntegrationStatus.ERROR:
+                connection_state.passed_check(locked)
             locked.last_error = None
             failure = None
             break

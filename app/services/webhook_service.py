@@ -19,10 +19,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from app import tuning
 from app.extensions import db
 from app.integrations import registry
-from app.integrations.base import WebhookRejected
+from app.integrations.capabilities import ReceivesWebhooks
+from app.integrations.exchange import WebhookRejected
 from app.models import Integration, IntegrationCredential, ProviderApp, SyncRun, WebhookDelivery
 from app.models.base import utcnow
-from app.services import secrets as encryption
+from app.models.integration import IntegrationStatus
+from app import encryption
 from app.services.connections import connector_for
 from app.services.sync_service import apply_records, finish_run, start_run
 
@@ -75,20 +77,21 @@ def find_target(connection, connector_class, slug: str, token: str) -> tuple[Web
     None for an unknown address (or one whose integration is not configured)."""
     query = _TARGET_SIGNED_WITH_APP if connector_class.spec.auth_kind == "oauth2" else _TARGET_SIGNED_WITH_CREDENTIAL
     row = connection.execute(query, {"slug": slug, "token": token}).first()
-    if row is None or row.status == "not_configured":
+    if row is None or row.status == IntegrationStatus.NOT_CONFIGURED:
         return None
     return WebhookTarget(*row[:-1]), row[-1]
 
 
 def is_known_address(slug: str, token: str) -> bool:
-    """HEAD probes (Trello checks a callback URL first): one indexed SELECT, no secrets read."""
+    """HEAD probes (some providers check an address before registering it): one indexed
+    SELECT, no secrets read."""
     try:
         registry.get_connector(slug)
     except registry.UnknownProvider:
         return False
     with db.engine.connect() as connection:
         status = connection.execute(_ADDRESS_STATUS, {"slug": slug, "token": token}).scalar()
-    return status is not None and status != "not_configured"
+    return status is not None and status != IntegrationStatus.NOT_CONFIGURED
 
 
 def receive(slug: str, token: str, headers, body: bytes, url: str) -> Intake:
@@ -106,6 +109,8 @@ def receive(slug: str, token: str, headers, body: bytes, url: str) -> Intake:
         if found is None:
             raise WebhookRejected(404, "unknown webhook address")
         target, ciphertext = found
+        if not issubclass(connector_class, ReceivesWebhooks):
+            raise WebhookRejected(404, f"{connector_class.spec.name} sends no webhooks here")
         secrets = _webhook_secrets(ciphertext) if ciphertext is not None else _env_secrets(connector_class.spec)
         event = connector_class.verify_webhook(target, secrets, headers, body, url)
         try:

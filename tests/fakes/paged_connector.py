@@ -11,15 +11,27 @@ import hashlib
 import hmac
 import json
 
-from app.integrations.base import Connector, ProviderSpec, RemoteRecord, SyncPage, WebhookEvent, WebhookRejected
+from app.integrations.base import Connector
+from app.integrations.capabilities import Pulls, Pushes, ReceivesWebhooks, VerifiesApiKey
+from app.integrations.exchange import (
+    AccountInfo,
+    PushRequest,
+    RemoteRecord,
+    RunContext,
+    SyncPage,
+    WebhookEvent,
+    WebhookRejected,
+)
+from app.integrations.http import INTERACTIVE_RETRY, ProviderClient
 from app.integrations.pagination import cursor_pages
+from app.integrations.spec import ProviderSpec
 
 SPEC = ProviderSpec(
     slug="paged",
     name="Paged fake",
     scope="global",
     auth_kind="api_key",
-    summary="The generic paged fake provider of the test suite.",
+    features={"import": "Fake items become TimeHub projects.", "push": "Time entries become fake items."},
     api_base="http://127.0.0.1:9",
     console_url="http://127.0.0.1:9",
     register_steps=(),
@@ -27,7 +39,7 @@ SPEC = ProviderSpec(
 )
 
 
-class PagedConnector(Connector):
+class PagedConnector(Connector, Pulls, Pushes, ReceivesWebhooks, VerifiesApiKey):
     spec = SPEC
     streams = ("items",)
     push_kinds = frozenset({"time_entry"})
@@ -37,7 +49,16 @@ class PagedConnector(Connector):
     def api_key_auth(cls, credentials: dict) -> tuple[dict, dict]:
         return {}, {"Authorization": f"Bearer {credentials['token']}"}
 
-    def pull(self, stream: str, cursor: str | None):
+    @classmethod
+    def verify(cls, api_base: str, credentials: dict, **client_kwargs) -> AccountInfo:
+        """One item of the listing, as a real connector's check call would read one."""
+        params, headers = cls.api_key_auth(credentials)
+        with ProviderClient(SPEC.name, api_base, auth_params=params, auth_headers=headers,
+                            retry=INTERACTIVE_RETRY, **client_kwargs) as client:
+            client.get_json("cursor/items", params={"limit": 1})
+        return AccountInfo(label="paged fake")
+
+    def pull(self, stream: str, cursor: str | None, run: RunContext):
         state = json.loads(cursor) if cursor else {}
         since, high = state.get("since"), state.get("high", state.get("since"))
         params = {"limit": self.page_size}
@@ -63,13 +84,14 @@ class PagedConnector(Connector):
     def wants_push(cls, integration, kind: str, record, links) -> bool:
         return kind in cls.push_kinds and record.ended_at is not None  # never a running timer
 
-    def push(self, kind: str, entry, external_id: str | None, idempotency_key: str) -> str:
+    def push(self, request: PushRequest, run: RunContext) -> str:
+        entry = request.record
         body = {"title": entry.description, "seconds": int(entry.duration.total_seconds())}
-        if external_id:
-            return self.client.request("PUT", f"items/{external_id}", json=body).json()["id"]
-        return self.client.request("POST", "items", json=body, idempotency_key=idempotency_key).json()["id"]
+        if request.external_id:
+            return self.client.request("PUT", f"items/{request.external_id}", json=body).json()["id"]
+        return self.client.request("POST", "items", json=body, idempotency_key=request.idempotency_key).json()["id"]
 
-    def delete_remote(self, kind: str, external_id: str) -> None:
+    def delete_remote(self, kind: str, external_id: str, run: RunContext) -> None:
         self.client.request("DELETE", f"items/{external_id}")
 
     # -- webhooks: HMAC-SHA256 of the body, hex, like GitHub's X-Hub-Signature-256 --

@@ -22,8 +22,8 @@ SUMMARY = "succeeded: 250 pulled, 250 created, 0 updated, 0 archived, 0 pushed, 
 class UncountedConnector(PagedConnector):
     """The paged connector of a provider that does not say how long a listing is."""
 
-    def pull(self, stream: str, cursor: str | None):
-        for page in super().pull(stream, cursor):
+    def pull(self, stream: str, cursor: str | None, run):
+        for page in super().pull(stream, cursor, run):
             yield dataclasses.replace(page, total=None)
 
 

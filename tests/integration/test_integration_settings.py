@@ -63,6 +63,13 @@ def stored_settings(db, integration) -> dict:
     return dict(db.session.get(Integration, integration.id).settings)
 
 
+def stored_facts_and_state(db, integration) -> dict:
+    """What connecting learnt and the connector's own state, which saving preferences never touches."""
+    db.session.expire_all()
+    stored = db.session.get(Integration, integration.id)
+    return {**stored.connection_facts, **{f"state:{key}": value for key, value in stored.connector_state.items()}}
+
+
 def queued_syncs(app, integration, trigger: str = "manual") -> int:
     return sum(1 for task in app.extensions["timehub.jobs"].pending()
                if task.name == "sync_integration" and task.args == (integration.id,)
@@ -140,7 +147,7 @@ def test_the_integration_page_links_to_its_settings(connected, admin_client):
 def test_saving_stores_exactly_the_choices_and_keeps_every_other_setting(app, db, jira, site, connected,
                                                                         admin_client, user):
     integration = db.session.get(Integration, connected.id)
-    integration.settings = {**integration.settings, "jira_webhooks": {"ids": [7], "expires": 123}}
+    integration.connector_state = {**integration.connector_state, "webhooks": {"ids": [7], "expires": 123}}
     db.session.add(SyncCursor(integration_id=integration.id, stream="issues", cursor="resume-here"))
     db.session.commit()
     before = stored_settings(db, connected)
@@ -163,7 +170,8 @@ def test_saving_stores_exactly_the_choices_and_keeps_every_other_setting(app, db
         "status_map": {review: "done"},    # rows left on automatic are not stored
         "user_map": {"acc-hidden": user.id},
     }
-    assert saved["cloud_id"] and saved["site_url"] and saved["jira_webhooks"] == {"ids": [7], "expires": 123}
+    kept = stored_facts_and_state(db, connected)
+    assert kept["cloud_id"] and kept["site_url"] and kept["state:webhooks"] == {"ids": [7], "expires": 123}
     # The next sync lists everything again with the new settings, and one is queued now.
     assert db.session.scalars(select(SyncCursor.cursor).where(SyncCursor.integration_id == connected.id)).all() \
         == [None]
@@ -184,7 +192,8 @@ def test_saving_stores_exactly_the_choices_and_keeps_every_other_setting(app, db
                                            statuses={review: ""}, users={"acc-hidden": ""}))
     saved = stored_settings(db, connected)
     assert "status_map" not in saved and "user_map" not in saved and "updated_since" not in saved
-    assert saved["allow_list"] == [first] and saved["jira_webhooks"] == {"ids": [7], "expires": 123}
+    assert saved["allow_list"] == [first] and stored_facts_and_state(db, connected)["state:webhooks"] == \
+        {"ids": [7], "expires": 123}
 
 
 def test_changing_only_the_interval_queues_no_full_sync(app, db, site, connected, admin_client):

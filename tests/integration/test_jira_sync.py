@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from app import tuning
+from app.integrations import jira as jira_connector
 from app.integrations.http import RetryPolicy
 from app.models import ExternalLink, Integration, OutboxItem, Project, SyncRun, Task, WebhookDelivery
 from app.models.base import utcnow
@@ -65,7 +66,7 @@ def connect_jira(db, admin, admin_client, fake: FakeJira, projects: list[str] | 
     response = connect(admin_client, "jira")
     assert response.status_code == 302, response.get_data(as_text=True)[:300]
     integration = current(db)
-    assert integration.status == "active" and integration.settings["cloud_id"] == fake.sites[0]["id"]
+    assert integration.status == "active" and integration.connection_facts["cloud_id"] == fake.sites[0]["id"]
     assert fake.oauth.client_secret not in (integration.credential.ciphertext or "")
     if projects is not None:
         allow(db, integration, fake, projects)
@@ -257,7 +258,7 @@ def test_an_incremental_import_asks_for_changes_in_the_account_time_zone(db, adm
     assert sorted(projects_by_name(db)) == ["Acme Corp", "Beta"]
     search = json.loads(next(r for r in jira.api.requests[since:] if r.path.endswith("/search/jql")).body)
     # The newest change seen before was BETA-3 at 12:02 UTC = 04:02 in Los Angeles, less the overlap.
-    assert f'updated >= "2026/11/20 04:{2 - tuning.JIRA_JQL_OVERLAP_MINUTES:02d}"' in search["jql"]
+    assert f'updated >= "2026/11/20 04:{2 - jira_connector.JQL_OVERLAP_MINUTES:02d}"' in search["jql"]
     assert check_contract(jira, since) == len(rest_calls(jira, since))
 
 
@@ -325,14 +326,14 @@ def test_deleted_and_moved_away_issues_are_archived_after_the_whole_listing(db, 
     incremental = sync(integration)  # changes only: a deletion is not a change Jira lists
     assert incremental.archived == 0 and not tasks_by_key(db)["ACME-1"].archived
 
-    monkeypatch.setattr(tuning, "JIRA_WHOLE_LISTING_EVERY_HOURS", 0)
+    monkeypatch.setattr(jira_connector, "WHOLE_LISTING_EVERY_HOURS", 0)
     whole = sync(integration)
     assert whole.archived == 2
     tasks = tasks_by_key(db)
     assert tasks["ACME-1"].archived and tasks["ACME-2"].archived
     assert not any(task.archived for key, task in tasks.items() if key not in ("ACME-1", "ACME-2"))
 
-    monkeypatch.setattr(tuning, "JIRA_WHOLE_LISTING_EVERY_HOURS", 24)
+    monkeypatch.setattr(jira_connector, "WHOLE_LISTING_EVERY_HOURS", 24)
     allow(db, integration, jira, ["BETA"])   # ACME leaves the allow-list
     narrowed = sync(integration)
     projects = projects_by_name(db)
@@ -601,14 +602,14 @@ def test_webhooks_are_registered_refreshed_moved_verified_and_removed(db, admin,
     # Time passes (no sleeping: both sides' clocks are moved): the webhook is close to its expiry.
     jira.expire_webhooks()
     integration = current(db)
-    state = integration.settings["jira_webhooks"]
-    near = (datetime.now(timezone.utc) + timedelta(days=tuning.JIRA_WEBHOOK_REFRESH_BEFORE_DAYS - 1)).timestamp()
-    integration.settings = {**integration.settings, "jira_webhooks": {**state, "expires": int(near * 1000)}}
+    state = integration.connector_state["webhooks"]
+    near = (datetime.now(timezone.utc) + timedelta(days=jira_connector.WEBHOOK_REFRESH_BEFORE_DAYS - 1)).timestamp()
+    integration.connector_state = {**integration.connector_state, "webhooks": {**state, "expires": int(near * 1000)}}
     db.session.commit()
     sync(integration)                       # refreshed
     assert "PUT webhook/refresh" in rest_calls(jira, since)
     assert jira.webhooks[0]["expirationDate"] > (datetime.now(timezone.utc) + timedelta(days=20)).timestamp() * 1000
-    assert current(db).settings["jira_webhooks"]["expires"] == jira.webhooks[0]["expirationDate"]
+    assert current(db).connector_state["webhooks"]["expires"] == jira.webhooks[0]["expirationDate"]
 
     integration = current(db)
     allow(db, integration, jira, ["BETA", "GAMMA"])
@@ -688,9 +689,7 @@ FAST_RETRIES = RetryPolicy(max_attempts=8, backoff_base=0.005, backoff_cap=0.05,
 
 def fast_connector(integration):
     """The real connector (real auth, real client) with backoffs that cost milliseconds."""
-    connector = connector_for(integration)
-    connector.client.retry = FAST_RETRIES
-    return connector
+    return connector_for(integration, retry=FAST_RETRIES)
 
 
 def imported_state(db) -> dict[str, tuple]:

@@ -93,7 +93,7 @@ def test_the_connector_hook_names_the_account_connected_to(db, fake, user, user_
 
     integration = IntegrationService().integration_for(user, "google_calendar")
     assert integration.account_label == "fran@fake.example"
-    assert integration.settings["calendar_id"] == "fake-user-1"
+    assert integration.connection_facts["calendar_id"] == "fake-user-1"
     assert ("success", "Google Calendar is connected as fran@fake.example.") in flashes(user_client)
 
 

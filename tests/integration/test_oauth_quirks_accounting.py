@@ -72,8 +72,8 @@ def test_one_jira_site_is_stored_with_its_cloud_id_and_names_the_connection(db, 
     assert ("success", "Jira is connected as acme.") in flashes(admin_client)
     assert ("info", "Pick the projects to sync: nothing is imported before.") in flashes(admin_client)
     assert jira_integration.status == "active" and jira_integration.account_label == "acme"
-    assert jira_integration.settings["cloud_id"] == acme["id"]
-    assert jira_integration.settings["site_url"] == "https://acme.atlassian.net"
+    assert jira_integration.connection_facts["cloud_id"] == acme["id"]
+    assert jira_integration.connection_facts["site_url"] == "https://acme.atlassian.net"
     # Asked with the new access token, which is the one stored.
     [lookup] = atlassian.api.requests_to("/oauth/token/accessible-resources", "GET")
     assert lookup.headers["authorization"] == f"Bearer {jira_integration.credential.payload['access_token']}"
@@ -113,7 +113,7 @@ def test_several_jira_sites_wait_for_the_admin_to_choose(db, atlassian, admin_cl
     chosen = integration(db, "jira")
     assert response.status_code == 302 and response.headers["Location"] == f"/integrations/{chosen.id}/settings"
     assert chosen.status == "active" and chosen.account_label == "globex"
-    assert chosen.settings["cloud_id"] == globex["id"] and "pending_choice" not in chosen.settings
+    assert chosen.connection_facts["cloud_id"] == globex["id"] and "pending_choice" not in chosen.flow_state
     assert chosen.last_error is None
     # Chosen once: the chooser has nothing left to offer.
     assert admin_client.get("/integrations/jira/choose").headers["Location"] == "/integrations"
@@ -176,7 +176,7 @@ def test_one_xero_organisation_is_stored_with_its_tenant_id(db, xero_fake, admin
 
     xero_integration = integration(db, "xero")
     assert xero_integration.status == "active" and xero_integration.account_label == "Demo Company (NZ)"
-    assert xero_integration.settings["tenant_id"] == demo["tenantId"]
+    assert xero_integration.connection_facts["tenant_id"] == demo["tenantId"]
     assert xero.tenant_headers(xero_integration.settings) == {"xero-tenant-id": demo["tenantId"]}
     [lookup] = xero_fake.api.requests_to("/Connections", "GET")
     assert lookup.headers["authorization"] == f"Bearer {xero_integration.credential.payload['access_token']}"
@@ -197,7 +197,7 @@ def test_several_xero_organisations_wait_for_the_admin_to_choose(db, xero_fake, 
     post_form(admin_client, "/integrations/xero/choose", {"account": acme["tenantId"]},
               page="/integrations/xero/choose")
     chosen = integration(db, "xero")
-    assert chosen.status == "active" and chosen.settings["tenant_id"] == acme["tenantId"]
+    assert chosen.status == "active" and chosen.connection_facts["tenant_id"] == acme["tenantId"]
     assert chosen.account_label == "Acme Ltd"
     # The organisation ticked at Xero but not picked here no longer lists TimeHub.
     assert [c["tenantName"] for c in xero_fake.connections] == ["Acme Ltd", "Our Practice"]
@@ -251,7 +251,7 @@ def test_quickbooks_stores_the_callbacks_realm_id_and_names_the_company(db, intu
 
     qbo = integration(db, "quickbooks")
     assert qbo.status == "active" and qbo.account_label == "Craig's Design and Landscaping Services"
-    assert qbo.settings["realm_id"] == intuit.realm_id and qbo.settings["environment"] == "quickbooks"
+    assert qbo.connection_facts["realm_id"] == intuit.realm_id and qbo.connection_facts["environment"] == "quickbooks"
     [lookup] = intuit.api.requests_to(f"/v3/company/{intuit.realm_id}/companyinfo/{intuit.realm_id}", "GET")
     assert lookup.headers["authorization"] == f"Bearer {qbo.credential.payload['access_token']}"
     assert lookup.headers["accept"] == "application/json"

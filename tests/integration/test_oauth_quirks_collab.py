@@ -188,7 +188,7 @@ def test_slack_connects_the_workspace_with_its_bot_token(db, serve, admin_client
     assert fake.requests[-1]["client_auth"] == "client_secret_basic"  # as Slack prefers
     integration = the_integration(db, "slack")
     assert integration.status == "active" and integration.account_label == "Fake Workspace"
-    assert integration.settings["team_id"] == "T0FAKE001" and integration.settings["bot_user_id"] == "U0FAKEBOT"
+    assert integration.connection_facts["team_id"] == "T0FAKE001" and integration.connection_facts["bot_user_id"] == "U0FAKEBOT"
     assert "Connected as <strong>Fake Workspace</strong>" in admin_client.get("/integrations").get_data(as_text=True)
     payload = integration.credential.payload
     assert fake.grant_for(payload["access_token"]) is not None
@@ -203,7 +203,7 @@ def test_slack_an_organisation_wide_install_is_named_by_its_enterprise(db, serve
     assert connect(admin_client, "slack").status_code == 302
 
     integration = the_integration(db, "slack")
-    assert integration.account_label == "Fake Grid" and integration.settings["enterprise_id"] == "E0FAKE001"
+    assert integration.account_label == "Fake Grid" and integration.connection_facts["enterprise_id"] == "E0FAKE001"
     assert "team_id" not in integration.settings
 
 
@@ -370,8 +370,8 @@ def test_gitlab_self_hosted_base_url_drives_authorize_token_and_api(db, serve, a
     [user_call] = fake.api_requests
     assert user_call.path == "/api/v4/user" and user_call.headers["authorization"].startswith("Bearer ")
     # The connection remembers its host, so its API calls go there too.
-    assert integration.settings["base_url"] == fake.base_url
-    assert integration.settings["gitlab_user_id"] == 4201
+    assert integration.connection_facts["base_url"] == fake.base_url
+    assert integration.connection_facts["gitlab_user_id"] == 4201
     assert registry.get_spec("gitlab").endpoints(integration.settings).api_base == f"{fake.base_url}/api/v4"
 
 
@@ -406,7 +406,7 @@ def test_asana_names_the_account_from_the_token_answers_data(db, serve, admin_cl
 
     integration = the_integration(db, "asana")
     assert integration.status == "active" and integration.account_label == "Fran Fake (fran@fake.example)"
-    assert integration.settings["asana_user_gid"] == "1201"
+    assert integration.connection_facts["asana_user_gid"] == "1201"
     assert fake.api_requests == []  # no extra call: the token answer said who it was
 
 

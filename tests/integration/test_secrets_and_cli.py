@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from app.models import ProviderApp, User
 from app.services.integration_service import IntegrationService
-from app.services.secrets import SecretsError, load_keyring
+from app.encryption import SecretsError, load_keyring
 
 
 def use_keys(app, keys: str):

@@ -140,8 +140,8 @@ def test_an_interrupted_import_resumes_at_the_last_saved_page(db, fake, integrat
         connector = fast_factory(fake.url)(integration)
         pages = connector.pull
 
-        def pull(stream, cursor):
-            for number, page in enumerate(pages(stream, cursor)):
+        def pull(stream, cursor, run):
+            for number, page in enumerate(pages(stream, cursor, run)):
                 if number == 2:
                     raise Crash("the worker died")
                 yield page
@@ -273,7 +273,7 @@ def test_the_time_service_writes_outbox_rows_in_the_same_transaction(db, fake, i
 def test_clients_and_invoices_are_queued_for_accounting_integrations(db, integration, admin, admin_client,
                                                                     monkeypatch):
     """Saving a client or an invoice writes its outbox row in the same transaction."""
-    from app.integrations.base import Connector
+    from app.integrations.capabilities import Pushes
     from app.models import Client, Project
     from app.services import invoice_service
     from app.services.invoice_service import InvoiceRequest
@@ -281,7 +281,7 @@ def test_clients_and_invoices_are_queued_for_accounting_integrations(db, integra
 
     class AccountingFake(PagedConnector):
         push_kinds = frozenset({"client", "invoice"})
-        wants_push = classmethod(Connector.wants_push.__func__)
+        wants_push = classmethod(Pushes.wants_push.__func__)
 
     monkeypatch.setitem(registry._CONNECTORS, "paged", AccountingFake)
     response = post_form(admin_client, "/clients/new", {"name": "Acme", "currency": "EUR"}, page="/clients/new")
@@ -307,8 +307,8 @@ def test_connections_send_calls_to_the_connected_site_tenant_or_company(db, admi
     """Where a connector's calls go comes from the admin's setup and what the connection learnt."""
     from app.services.connections import connector_for
 
-    def connected(provider: str, settings: dict) -> Integration:
-        integration = Integration(provider=provider, is_global=True, status="active", settings=settings)
+    def connected(provider: str, facts: dict) -> Integration:
+        integration = Integration(provider=provider, is_global=True, status="active", connection_facts=facts)
         integration.credential = IntegrationCredential(kind="oauth2")
         integration.credential.payload = {"access_token": "a", "refresh_token": "r", "expires_at": 4_102_444_800}
         db.session.add(integration)

@@ -129,10 +129,10 @@ def test_changes_the_provider_would_not_take_are_listed_apart_with_their_reason(
 
 def test_the_page_states_what_the_connection_set_up_at_the_provider(admin_client, db, jira):
     assert "registered at the next sync" in _page(admin_client, jira)
-    jira.settings = {**jira.settings, "jira_webhooks": {"ids": [7], "expires": 1_798_675_200_000}}
+    jira.connector_state = {**jira.connector_state, "webhooks": {"ids": [7], "expires": 1_798_675_200_000}}
     db.session.commit()
     assert "registered, renewed until 2026-12-31" in _page(admin_client, jira)
-    jira.settings = {**jira.settings, "jira_webhooks": {"error": "Set TIMEHUB_EXTERNAL_URL to a public address"}}
+    jira.connector_state = {**jira.connector_state, "webhooks": {"error": "Set TIMEHUB_EXTERNAL_URL to a public address"}}
     db.session.commit()
     assert "none: Set TIMEHUB_EXTERNAL_URL" in _page(admin_client, jira)
 

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from app.integrations import registry
-from app.integrations.base import PushSkipped, RemoteRecord, SettingToggle, SyncPage
+from app.integrations.exchange import PushSkipped, RemoteRecord, SettingToggle, SyncPage
 from app.models import ExternalLink, Integration, OutboxItem, Project, SyncCursor, Task, TimeEntry
 from app.models.base import utcnow
 from app.services import sync_service
@@ -31,7 +31,7 @@ class ScriptedConnector(PagedConnector):
         self.listing = listing
         self.cursors: list[str | None] = []
 
-    def pull(self, stream: str, cursor: str | None):
+    def pull(self, stream: str, cursor: str | None, run):
         self.cursors.append(cursor)
         yield from self.listing(self, cursor)
 
@@ -247,7 +247,8 @@ class MinutePusher(PagedConnector):
     def wants_push(cls, integration, kind, record, links) -> bool:
         return super().wants_push(integration, kind, record, links) and cls(integration, None).toggle("push_time")
 
-    def push(self, kind, entry, external_id, idempotency_key):
+    def push(self, request, run):
+        entry, external_id = request.record, request.external_id
         seconds = int(entry.duration.total_seconds())
         if seconds < 60:
             self.remote.pop(external_id, None)
@@ -256,7 +257,7 @@ class MinutePusher(PagedConnector):
         self.remote[external_id] = seconds
         return external_id
 
-    def delete_remote(self, kind, external_id):
+    def delete_remote(self, kind, external_id, run):
         del self.remote[external_id]
 
 
@@ -337,9 +338,9 @@ def test_while_pushing_a_connector_finds_the_remote_ids_of_local_records(db, int
     found = {}
 
     class IssueWorklogs(MinutePusher):
-        def push(self, kind, entry, external_id, idempotency_key):
-            found[entry.id] = self.links.external_id("task", entry.task_id)
-            return super().push(kind, entry, external_id, idempotency_key)
+        def push(self, request, run):
+            found[request.record.id] = run.links.external_id("task", request.record.task_id)
+            return super().push(request, run)
 
     sync_service.push_pending(integration.id, connector_factory=lambda i: IssueWorklogs(i, None))
     assert found == {under_issue.id: "ISSUE-7", loose.id: None}

@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 from app import tuning
+from app.integrations import ratelimit
 from app.integrations.ratelimit import (
     LocalLimiter,
     RateLimit,
@@ -132,9 +133,14 @@ def test_threads_sharing_a_limiter_never_exceed_its_concurrency():
     assert len(done) == 125 and peak[0] == 2
 
 
-def test_limits_come_from_the_tuning_table():
-    assert limit_for("xero") == RateLimit(*tuning.PROVIDER_LIMITS["xero"])
-    assert limit_for("no-such-provider") == RateLimit(*tuning.DEFAULT_LIMIT)
+def test_limits_come_from_each_providers_spec_unless_overridden(monkeypatch):
+    from app.integrations import xero
+    from app.integrations.spec import DEFAULT_RATE_LIMIT
+    from tests.fakes.paged_connector import SPEC as PAGED_SPEC
+    assert limit_for(xero.SPEC) == RateLimit(55, 60.0, 5)
+    assert limit_for(PAGED_SPEC) == DEFAULT_RATE_LIMIT  # a spec that states none
+    monkeypatch.setitem(ratelimit.overrides, "xero", RateLimit(1, 1.0))
+    assert limit_for(xero.SPEC) == RateLimit(1, 1.0)
     with pytest.raises(ValueError):
         RateLimit(0, 1.0)
 

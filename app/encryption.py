@@ -1,4 +1,4 @@
-"""Encryption at rest. The only module that sees ciphertext.
+"""Encryption at rest, below the models: the only module that sees ciphertext.
 
 Keys come from TIMEHUB_ENCRYPTION_KEYS (comma-separated Fernet keys, newest
 first). When none is configured, one is generated into the instance folder

@@ -1,0 +1,211 @@
+"""The capabilities a connector can have, one small abstract class each.
+
+They are mixed into a Connector (app.integrations.base) and use what it has
+(`self.client`, `self.preferences`, `self.connection`, `self.state`).
+
+A connector class lists the capabilities it implements among its bases
+(`class JiraConnector(Connector, Pulls, Pushes, ...)`); an abstract method left
+unimplemented makes the class impossible to instantiate, and a test over the
+registry checks every connector is complete. What a connector can do is read
+from its bases (`capabilities_of`), never declared a second time: the pages
+show a provider's feature sentences only for what its connector implements.
+
+Every call that belongs to one run of the engine receives that run's
+`RunContext` (links, webhook address, retry policy, what earlier streams
+learnt); a connector keeps nothing of a run on itself.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from datetime import date, datetime, timezone
+from typing import Any, ClassVar
+
+from app.integrations.exchange import (
+    AccountInfo,
+    AllowListOption,
+    LinkLookup,
+    MappingTable,
+    PushRequest,
+    RemoteRecord,
+    RunContext,
+    SyncPage,
+    WebhookEvent,
+)
+
+# Preference keys the generic settings page writes (integration.settings).
+ALLOW_LIST_SETTING = "allow_list"      # list of external ids, or absent
+BACKFILL_SETTING = "updated_since"     # "YYYY-MM-DD", or absent
+
+
+class Pulls(ABC):
+    """Import: provider items -> local records, page by page from a saved cursor.
+
+    `streams` run in this order (parents before children), each from its own
+    cursor; the engine commits every page together with the page's cursor. Paging
+    goes through app.integrations.pagination, never a loop of the connector's own.
+    """
+
+    streams: ClassVar[tuple[str, ...]]
+    # Whether pull honours the backfill window ("only sync items updated since"); the
+    # settings page offers it only then.
+    supports_backfill: ClassVar[bool] = False
+
+    @abstractmethod
+    def pull(self, stream: str, cursor: str | None, run: RunContext) -> Iterator[SyncPage]:
+        """Yield SyncPages of RemoteRecords from `cursor` (None: from the start)."""
+
+    @property
+    def backfill_since(self) -> datetime | None:
+        """"Only sync items updated since": the start of that day in UTC, or None for everything."""
+        value = self.preferences.get(BACKFILL_SETTING)
+        if not value:
+            return None
+        return datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=timezone.utc)
+
+
+class Pushes(ABC):
+    """Push: local changes (time entries, invoices, clients) -> the provider, from the outbox."""
+
+    # Local kinds whose changes this connector pushes ("time_entry", "invoice", "client").
+    push_kinds: ClassVar[frozenset[str]]
+
+    @classmethod
+    def wants_push(cls, integration, kind: str, record, links: LinkLookup) -> bool:
+        """Whether a change of `record` should go to this integration. Changes of a
+        record that was pushed before always go (an edit may have to remove it)."""
+        return kind in cls.push_kinds
+
+    @classmethod
+    def push_notice(cls, integration, kind: str, record, links: LinkLookup) -> str | None:
+        """What the person saving `record` should know about its push, e.g. that the
+        provider will not take it (Jira: worklogs under a minute). None: nothing to say."""
+        return None
+
+    @abstractmethod
+    def push(self, request: PushRequest, run: RunContext) -> str:
+        """Create (request.external_id None) or update the remote copy; return its id. Raise
+        PushSkipped when the record must not be there (after removing a remote copy)."""
+
+    @abstractmethod
+    def delete_remote(self, kind: str, external_id: str, run: RunContext) -> None:
+        """Remove the remote copy; one that is gone already is no error."""
+
+
+class ReceivesWebhooks(ABC):
+    """The provider calls TimeHub's webhook address when something changes. (An address
+    also answers HEAD, for providers that check it before registering it.)"""
+
+    @classmethod
+    @abstractmethod
+    def verify_webhook(cls, integration, secrets: Mapping[str, str], headers, body: bytes,
+                       url: str) -> WebhookEvent:
+        """Check a delivery's signature and name it; raise WebhookRejected when it fails.
+        `secrets` are the app's (OAuth) or the credential's (API key) secret values."""
+
+    @abstractmethod
+    def webhook_records(self, event: str | None, payload: dict) -> list[RemoteRecord]:
+        """The RemoteRecords a verified delivery changes."""
+
+
+class VerifiesApiKey(ABC):
+    """An API-key provider (Trello): how a key authenticates, and a real call to check it."""
+
+    @classmethod
+    @abstractmethod
+    def api_key_auth(cls, credentials: Mapping[str, str]) -> tuple[dict, dict]:
+        """(query parameters, headers) that authenticate a request."""
+
+    @classmethod
+    @abstractmethod
+    def verify(cls, api_base: str, credentials: Mapping[str, str], **client_kwargs: Any) -> AccountInfo:
+        """Check the credentials with the provider; raise ProviderError when refused."""
+
+
+class AllowList(ABC):
+    """The settings page lets the admin pick what to sync (projects, repositories, boards)."""
+
+    # What the allow-list picks, as the page names it ("Projects", "Boards").
+    allow_list_label: ClassVar[str]
+    # Whether a connection with no allow-list saved yet syncs everything (True) or nothing
+    # until someone picks (False: large sites should not be imported whole by surprise).
+    allow_all_until_chosen: ClassVar[bool] = True
+
+    @abstractmethod
+    def allow_list_options(self) -> list[AllowListOption]:
+        """Everything the admin can pick from, read from the provider (every page)."""
+
+    @property
+    def allowed_ids(self) -> frozenset[str] | None:
+        """The external ids the admin allowed; None: all of them."""
+        chosen = self.preferences.get(ALLOW_LIST_SETTING)
+        if chosen is None:
+            return None if self.allow_all_until_chosen else frozenset()
+        return frozenset(str(value) for value in chosen)
+
+    def is_allowed(self, external_id: str) -> bool:
+        allowed = self.allowed_ids
+        return allowed is None or str(external_id) in allowed
+
+
+class MappingTables(ABC):
+    """The settings page offers override tables filled from the provider (statuses, people)."""
+
+    @abstractmethod
+    def mapping_tables(self) -> list[MappingTable]:
+        """The tables, read from the provider."""
+
+
+class ManagesRemoteSetup(ABC):
+    """The connection keeps something set up at the provider (Jira's webhooks), in its
+    connector state. The connector returns the new state; the engine stores it."""
+
+    @abstractmethod
+    def housekeeping(self, run: RunContext) -> dict | None:
+        """After each pull: keep the set-up in shape. The new connector state, or None
+        when nothing changed."""
+
+    @abstractmethod
+    def before_disconnect(self, run: RunContext) -> dict:
+        """Undo the set-up (errors are the caller's); the connector state to keep."""
+
+    @classmethod
+    def status_facts(cls, state: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """(label, value) pairs the integration's page shows about the set-up."""
+        return []
+
+
+class ReleasesUnchosenAccounts(ABC):
+    """A grant can reach several accounts (Xero's organisations); once someone picked one,
+    access to the others is given up where the provider allows it."""
+
+    @abstractmethod
+    def release_unchosen(self, unchosen: list[dict]) -> None:
+        """`unchosen` holds the other options' connection facts; provider errors are the caller's."""
+
+
+# The capabilities the pages speak of, by the key of ProviderSpec.features.
+FEATURES: dict[str, type] = {
+    "import": Pulls,
+    "push": Pushes,
+    "webhooks": ReceivesWebhooks,
+}
+
+
+def capabilities_of(connector_class: type) -> frozenset[type]:
+    """The capability classes a connector class implements."""
+    every = (Pulls, Pushes, ReceivesWebhooks, VerifiesApiKey, AllowList, MappingTables, ManagesRemoteSetup,
+             ReleasesUnchosenAccounts)
+    return frozenset(capability for capability in every if issubclass(connector_class, capability))
+
+
+def features_of(connector_class) -> list[str]:
+    """The spec's feature sentences of what the connector implements, in the spec's order."""
+    spec = connector_class.spec
+    return [sentence for key, sentence in spec.features.items()
+            if key in FEATURES and issubclass(connector_class, FEATURES[key])]
+
+
+def moves_data(connector_class: type) -> bool:
+    """Whether the connector imports or pushes anything."""
+    return issubclass(connector_class, (Pulls, Pushes))

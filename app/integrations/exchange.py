@@ -1,0 +1,169 @@
+"""What connectors and the engine hand each other: records, pages, pushes, the run.
+
+Plain data, so a connector can be tested without a database and the engine
+never reaches into a connector's attributes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+
+
+@dataclass(frozen=True)
+class RemoteRecord:
+    """One provider item, already mapped to a local kind and its field values.
+
+    `version` is the provider's change marker (an updated timestamp or etag):
+    when it equals the one stored on the link, the record is skipped
+    without a write. `parent_id` is the external id of the parent record
+    (a task's project); `deleted` archives the local copy.
+    """
+
+    kind: str
+    external_id: str
+    version: str | None
+    fields: dict = field(default_factory=dict)
+    parent_id: str | None = None
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
+class SyncPage:
+    """Records plus the cursor to resume after them; both are saved in one transaction.
+
+    A connector that lists *every* live record of a kind (not only changes) says so:
+    `listing_starts` on the listing's first page and `listing_complete=<kind>` on its
+    last. When the engine saw the whole listing in one run, it archives the local
+    copies of that kind the listing did not mention (deleted at the provider, moved
+    out of the allow-list). A listing resumed after a crash archives nothing; the next
+    whole one does. `total` is the provider's count for the listing, when it gives one.
+    """
+
+    records: list[RemoteRecord]
+    cursor: str | None
+    listing_starts: bool = False
+    listing_complete: str | None = None
+    total: int | None = None
+
+
+class LinkLookup(Protocol):
+    """What a connector may ask about external links: the remote id of a local record
+    (a time entry's task -> the Jira issue). The engine provides it."""
+
+    def external_id(self, kind: str, local_id: int | None) -> str | None: ...
+
+
+class NoLinks:
+    """The LinkLookup of a run that has no links to look at (a settings page, a disconnect)."""
+
+    def external_id(self, kind: str, local_id: int | None) -> str | None:
+        return None
+
+
+@dataclass
+class RunContext:
+    """What the engine knows for one run of one integration, handed to every call of
+    the connector in that run, instead of being attached to the connector (the
+retry policy of the run's HTTP client is chosen when the client is built,
+app.services.connections.connector_for):
+
+    - `links`: remote ids of local records;
+    - `webhook_url`: this connection's webhook address as the provider must call it,
+      or None when TimeHub has no public address (TIMEHUB_EXTERNAL_URL unset);
+    - `carry`: what one stream of the run learnt for the next ones and for
+      housekeeping (Jira: which projects exist). It lives for this run only.
+    """
+
+    links: LinkLookup = field(default_factory=NoLinks)
+    webhook_url: str | None = None
+    carry: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PushRequest:
+    """One local record's latest state to send. `external_id` is the remote copy's id
+    (None: create one); `idempotency_key` is the same on every attempt of this change;
+    `earlier_attempts` says how often it was tried already (an earlier attempt may
+    have reached the provider although its answer was lost)."""
+
+    kind: str
+    record: Any
+    external_id: str | None
+    idempotency_key: str
+    earlier_attempts: int = 0
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    delivery_id: str
+    event: str | None
+
+
+class PushSkipped(Exception):
+    """A change the provider must not receive (a Jira worklog under a minute); `reason`
+    is shown to the user. Not a failure: nothing is retried."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class WebhookRejected(Exception):
+    """A delivery that must not be accepted; `status` is the HTTP answer (400, 401, 404)."""
+
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+# -- what a connection's settings page is made of --------------------------------
+
+@dataclass(frozen=True)
+class AccountInfo:
+    """Who or what a connection reached, as shown on the integrations page."""
+
+    label: str
+
+
+@dataclass(frozen=True)
+class AllowListOption:
+    """One thing the allow-list can pick: a project, repository or board at the provider."""
+
+    external_id: str
+    label: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class SettingToggle:
+    """A yes/no choice on a connection's settings page, kept in its preferences."""
+
+    setting: str
+    label: str
+    default: bool = True
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class MappingRow:
+    """One provider value (a Jira status, a Jira user) and what happens to it unless overridden."""
+
+    remote_id: str
+    label: str
+    automatic: str  # in words: "To do", "by e-mail (ann@example.com)", "unassigned"
+
+
+@dataclass(frozen=True)
+class MappingTable:
+    """A table of overrides on the settings page, filled from the provider. Saved in the
+    preferences as {setting: {remote id: chosen value}}; rows left on "automatic" are not
+    stored. `target` says what is chosen: "task_status" (todo / in_progress / done) or
+    "user" (a TimeHub user id)."""
+
+    setting: str
+    title: str
+    help: str
+    target: Literal["task_status", "user"]
+    rows: tuple[MappingRow, ...]

@@ -1,0 +1,39 @@
+"""The port through which services ask for background work.
+
+Services decide *that* a sync or a push should happen; the job queue decides
+how. `app.jobs` installs the real queue when the app is created, so no service
+imports the jobs module (which imports the services).
+"""
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class WorkQueue(Protocol):
+    def sync(self, integration_id: int, trigger: str) -> None:
+        """Pull every stream of the integration, then push its outbox."""
+
+    def push(self, integration_id: int) -> None:
+        """Send what waits in the integration's outbox."""
+
+
+_installed: WorkQueue | None = None
+
+
+def install(queue: WorkQueue) -> None:
+    global _installed
+    _installed = queue
+
+
+def _queue() -> WorkQueue:
+    if _installed is None:
+        raise RuntimeError("no work queue installed: app.jobs.init_app() has not run in this process")
+    return _installed
+
+
+def queue_sync(integration_id: int, trigger: str) -> None:
+    _queue().sync(integration_id, trigger)
+
+
+def queue_push(integration_id: int) -> None:
+    _queue().push(integration_id)
