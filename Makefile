@@ -21,6 +21,7 @@ run: install
 	$(BIN)/timehub serve
 
 test: install
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -244,7 +244,7 @@ _local_lock = threading.Lock()
 
 
 def limiter_for(key: str, limit: RateLimit, *, redis_url: str | None = None) -> Limiter:
-    """The limiter every client of `key` (e.g. "trello:<integration id>") shares:
+    """The limiter every client of `key` (e.g. "<queue>:<slug>:<integration id>") shares:
     through Redis when `redis_url` is given (REDIS_URL), else within this process."""
     if redis_url:
         return RedisLimiter(limit, _redis_client(redis_url), key)

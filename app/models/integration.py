@@ -84,11 +84,11 @@ class Integration(TimestampMixin, db.Model):
     settings: Mapped[dict] = mapped_column(JSON, default=dict)
     # what connecting learnt (Jira's cloud id, Xero's tenant, QuickBooks' realm), written when
     # a connection is completed;
-    connection_facts: Mapped[dict] = mapped_column(JSON, default=dict)
+    connection_facts: Mapped[dict] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
     # the connector's own state (Jira's webhooks), written only from what the connector returns;
-    connector_state: Mapped[dict] = mapped_column(JSON, default=dict)
+    connector_state: Mapped[dict] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
     # a connection flow under way (the accounts offered to choose from).
-    flow_state: Mapped[dict] = mapped_column(JSON, default=dict)
+    flow_state: Mapped[dict] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
     # Who or what the connection reached (account e-mail, site, organisation); never a secret.
     account_label: Mapped[str | None] = mapped_column(String(300))
     last_error: Mapped[str | None] = mapped_column(String(1000))

@@ -61,23 +61,21 @@ def merge(row) -> dict:
     return merged
 
 
+# Plain ADD / DROP COLUMN, not batch mode: on SQLite a batch copies the table and drops the
+# old one, and dropping it would cascade-delete every row that references an integration
+# (links, cursors, runs, outbox) while foreign keys are enforced.
 def upgrade():
-    with op.batch_alter_table('integrations', schema=None) as batch_op:
-        for name in NEW_COLUMNS:
-            batch_op.add_column(sa.Column(name, sa.JSON(), nullable=True))
+    for name in NEW_COLUMNS:
+        op.add_column('integrations', sa.Column(name, sa.JSON(), nullable=False, server_default=sa.text("'{}'")))
     connection = op.get_bind()
     for row in connection.execute(sa.select(integrations.c.id, integrations.c.settings)).all():
         connection.execute(integrations.update().where(integrations.c.id == row.id)
                            .values(**split(_loaded(row.settings))))
-    with op.batch_alter_table('integrations', schema=None) as batch_op:
-        for name in NEW_COLUMNS:
-            batch_op.alter_column(name, existing_type=sa.JSON(), nullable=False)
 
 
 def downgrade():
     connection = op.get_bind()
     for row in connection.execute(sa.select(integrations)).all():
         connection.execute(integrations.update().where(integrations.c.id == row.id).values(settings=merge(row)))
-    with op.batch_alter_table('integrations', schema=None) as batch_op:
-        for name in NEW_COLUMNS:
-            batch_op.drop_column(name)
+    for name in NEW_COLUMNS:
+        op.execute(f'ALTER TABLE integrations DROP COLUMN {name}')  # SQLite >= 3.35 and PostgreSQL

@@ -1,4 +1,5 @@
 """Alembic: empty -> head -> base -> head, on SQLite and PostgreSQL."""
+import json
 import uuid
 
 import pytest
@@ -99,4 +100,43 @@ def test_0003_skipped_outbox_status_down_and_up_keeps_every_row(empty_database_u
         with db.engine.begin() as conn:
             conn.execute(insert_skipped, {"i": integration_id})
         assert rows()[-1][1] == "skipped"
+        db.engine.dispose()
+
+
+def test_0004_splits_the_settings_bag_and_merges_it_back_keeping_every_value(empty_database_url, tmp_path,
+                                                                              monkeypatch):
+    """Up: preferences stay in settings, what connecting learnt, the connector's state and a
+    pending choice move to their own columns. Down: merged back as they were. Up again: the same split."""
+    monkeypatch.setenv("TIMEHUB_INSTANCE", str(tmp_path))
+    app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database_url})
+    old_bag = {"sync_interval_minutes": 30, "allow_list": ["10001"], "updated_since": "2026-01-01",
+               "push_worklogs": False, "status_map": {"3": "done"}, "user_map": {"acc-1": 7},
+               "cloud_id": "c-1", "site_url": "https://acme.atlassian.net", "site_name": "Acme",
+               "jira_webhooks": {"ids": [5], "expires": 123},
+               "pending_choice": {"user_id": 1, "noun": "site", "options": []}}
+    with app.app_context():
+        upgrade(revision="0003")
+        with db.engine.begin() as conn:
+            conn.execute(text("INSERT INTO integrations (provider, is_global, status, settings, webhook_token,"
+                              " created_at, updated_at) VALUES ('jira', :g, 'active', :bag, 'tok-1',"
+                              " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"),
+                         {"g": True, "bag": json.dumps(old_bag)})
+
+        def columns(*names):
+            with db.engine.connect() as conn:
+                row = conn.execute(text(f"SELECT {', '.join(names)} FROM integrations")).one()
+            return [json.loads(value) if isinstance(value, str) else value for value in row]
+
+        upgrade()
+        preferences, facts, state, flow = columns("settings", "connection_facts", "connector_state", "flow_state")
+        assert preferences == {key: old_bag[key] for key in ("sync_interval_minutes", "allow_list", "updated_since",
+                                                             "push_worklogs", "status_map", "user_map")}
+        assert facts == {"cloud_id": "c-1", "site_url": "https://acme.atlassian.net", "site_name": "Acme"}
+        assert state == {"webhooks": {"ids": [5], "expires": 123}}
+        assert flow == {"pending_choice": old_bag["pending_choice"]}
+        downgrade(revision="0003")
+        assert columns("settings") == [old_bag]
+        upgrade()
+        assert columns("settings", "connection_facts", "connector_state", "flow_state") == [
+            preferences, facts, state, flow]
         db.engine.dispose()

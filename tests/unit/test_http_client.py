@@ -161,11 +161,20 @@ def test_429_asking_for_too_long_a_wait_is_handed_back_to_the_caller():
 
 
 def test_github_style_403_with_no_remaining_requests_is_a_rate_limit():
+    from app.integrations import github
     script = Script(answer(403, {"message": "API rate limit exceeded"},
                            {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(NOW + 5))}), answer(200, {}))
-    client, slept = make_client(script)
+    client, slept = make_client(script, errors=github.SPEC.errors)
     assert client.get_json("things") == {}
     assert slept == [5.0]
+
+
+def test_a_403_is_refused_access_for_providers_that_rate_limit_with_429():
+    script = Script(answer(403, {"message": "not yours"}, {"X-RateLimit-Remaining": "0"}))
+    client, slept = make_client(script)
+    with pytest.raises(AuthError):
+        client.get_json("things")
+    assert slept == []
 
 
 def test_503_retry_after_hint_lengthens_the_backoff():
@@ -206,8 +215,9 @@ def test_an_exhausted_limiter_raises_rate_limited_without_calling():
 @pytest.mark.parametrize("status, kind", [(401, AuthError), (403, AuthError), (404, NotFoundError),
                                           (400, PermanentError), (422, PermanentError)])
 def test_client_errors_are_classified_and_never_retried(status, kind):
+    from app.integrations import jira  # its error shape: {"errorMessages": [...]}
     script = Script(answer(status, {"errorMessages": ["Issue does not exist", "or you lack permission"]}))
-    client, slept = make_client(script)
+    client, slept = make_client(script, errors=jira.SPEC.errors)
     with pytest.raises(kind) as caught:
         client.get_json("issue/1")
     assert type(caught.value) is kind

@@ -1,0 +1,88 @@
+"""Every paging helper ends: on the last page, on a server that repeats its cursor,
+token or link, and on one that keeps answering past a sane number of pages.
+Served by httpx2.MockTransport; the helpers' own code is what runs."""
+from __future__ import annotations
+
+import json
+
+import httpx2
+import pytest
+
+from app.integrations.http import PermanentError, ProviderClient, RetryPolicy
+from app.integrations.pagination import body_cursor_pages, cursor_pages, link_header_pages, offset_pages
+
+BASE = "https://api.example.test/1"
+
+
+def client_for(handler) -> ProviderClient:
+    return ProviderClient("Example", BASE, transport=httpx2.MockTransport(handler),
+                          retry=RetryPolicy(max_attempts=1), sleep=lambda _s: None)
+
+
+def collected(pages, limit: int = 50) -> list:
+    """The pages a helper yields, or the error it stopped with; never more than `limit`."""
+    seen = []
+    for page in pages:
+        seen.append(list(page))
+        assert len(seen) <= limit, "the helper kept asking"
+    return seen
+
+
+def test_cursor_pages_follow_the_cursor_to_the_end():
+    def handler(request):
+        cursor = request.url.params.get("cursor")
+        return httpx2.Response(200, json={"data": [cursor or "first"], "next_cursor": "two" if cursor is None else ""})
+    assert collected(cursor_pages(client_for(handler), "items", records="data")) == [["first"], ["two"]]
+
+
+def test_cursor_pages_stop_when_the_server_repeats_its_cursor():
+    def handler(request):
+        return httpx2.Response(200, json={"data": [1], "next_cursor": "same"})
+    with pytest.raises(PermanentError, match="repeated a page cursor"):
+        collected(cursor_pages(client_for(handler), "items", records="data"))
+
+
+def test_body_cursor_pages_stop_when_a_search_repeats_its_token():
+    """Jira's enhanced search answering "not the last page" with the token it was sent."""
+    sent = []
+
+    def handler(request):
+        body = json.loads(request.content)
+        sent.append(body.get("nextPageToken"))
+        return httpx2.Response(200, json={"issues": [{"id": len(sent)}], "isLast": False, "nextPageToken": "again"})
+    pages = body_cursor_pages(client_for(handler), "search", body={"jql": "x"}, cursor_field="nextPageToken",
+                              records="issues",
+                              next_cursor=lambda answer: None if answer.get("isLast") else answer.get("nextPageToken"))
+    with pytest.raises(PermanentError, match="repeated a page cursor"):
+        collected(pages)
+    assert sent == [None, "again"]
+
+
+def test_body_cursor_pages_end_on_the_last_page():
+    def handler(request):
+        token = json.loads(request.content).get("nextPageToken")
+        return httpx2.Response(200, json={"issues": [token], "isLast": token == "t2", "nextPageToken": "t2"})
+    pages = body_cursor_pages(client_for(handler), "search", body={}, cursor_field="nextPageToken", records="issues",
+                              next_cursor=lambda answer: None if answer.get("isLast") else answer.get("nextPageToken"))
+    assert collected(pages) == [[None], ["t2"]]
+
+
+def test_link_header_pages_stop_when_a_page_links_to_itself():
+    def handler(request):
+        return httpx2.Response(200, json=[1], headers={"Link": f'<{BASE}/items?page=2>; rel="next"'})
+    with pytest.raises(PermanentError, match="linked a page to itself"):
+        collected(link_header_pages(client_for(handler), "items"))
+
+
+def test_offset_pages_stop_when_the_server_ignores_the_offset_and_states_no_total():
+    def handler(request):
+        return httpx2.Response(200, json={"items": [1, 2]})  # always a full page
+    with pytest.raises(PermanentError, match="past 5 pages"):
+        collected(offset_pages(client_for(handler), "items", page_size=2, records="items", max_pages=5))
+
+
+def test_cursor_pages_stop_when_new_cursors_never_end():
+    def handler(request):
+        return httpx2.Response(200, json={"data": [1], "next_cursor": f"c{request.url.params.get('cursor')}"})
+    with pytest.raises(PermanentError, match="past 3 pages"):
+        collected(cursor_pages(client_for(handler), "items", records="data", max_pages=3))
