@@ -289,16 +289,9 @@ def test_a_provider_without_revocation_is_simply_disconnected(db, fake, admin, a
 
 def test_connecting_queues_the_first_sync_when_the_connector_pulls(app, db, fake, user, user_client, monkeypatch):
     from app.integrations import registry
-    from app.integrations.capabilities import Pulls
     from app.integrations.google_calendar import GoogleCalendarConnector
-
-    class PullingCalendar(GoogleCalendarConnector, Pulls):
-        streams = ("events",)
-
-        def pull(self, stream, cursor, run):
-            return iter(())
-
-    monkeypatch.setitem(registry._CONNECTORS, "google_calendar", PullingCalendar)
+    from tests.connector_doubles import pulling_variant
+    monkeypatch.setitem(registry._CONNECTORS, "google_calendar", pulling_variant(GoogleCalendarConnector, ("events",)))
     connect(user_client, "google_calendar")
     queued = [task for task in app.extensions["timehub.jobs"].pending() if task.name == "sync_integration"]
     integration = IntegrationService().integration_for(user, "google_calendar")

@@ -78,7 +78,7 @@ def test_one_jira_site_is_stored_with_its_cloud_id_and_names_the_connection(db, 
     [lookup] = atlassian.api.requests_to("/oauth/token/accessible-resources", "GET")
     assert lookup.headers["authorization"] == f"Bearer {jira_integration.credential.payload['access_token']}"
     # Later Jira calls go through the gateway with the site's cloud id.
-    assert jira.site_api_base(jira_integration.settings) == f"{atlassian.api.base_url}/ex/jira/{acme['id']}"
+    assert jira.site_api_base(jira_integration.connection_facts) == f"{atlassian.api.base_url}/ex/jira/{acme['id']}"
     assert "acme" in admin_client.get("/integrations").get_data(as_text=True)
 
 
@@ -177,7 +177,7 @@ def test_one_xero_organisation_is_stored_with_its_tenant_id(db, xero_fake, admin
     xero_integration = integration(db, "xero")
     assert xero_integration.status == "active" and xero_integration.account_label == "Demo Company (NZ)"
     assert xero_integration.connection_facts["tenant_id"] == demo["tenantId"]
-    assert xero.tenant_headers(xero_integration.settings) == {"xero-tenant-id": demo["tenantId"]}
+    assert xero.tenant_headers(xero_integration.connection_facts) == {"xero-tenant-id": demo["tenantId"]}
     [lookup] = xero_fake.api.requests_to("/Connections", "GET")
     assert lookup.headers["authorization"] == f"Bearer {xero_integration.credential.payload['access_token']}"
     # The token endpoint was authenticated the way Xero requires.
@@ -255,7 +255,7 @@ def test_quickbooks_stores_the_callbacks_realm_id_and_names_the_company(db, intu
     [lookup] = intuit.api.requests_to(f"/v3/company/{intuit.realm_id}/companyinfo/{intuit.realm_id}", "GET")
     assert lookup.headers["authorization"] == f"Bearer {qbo.credential.payload['access_token']}"
     assert lookup.headers["accept"] == "application/json"
-    assert quickbooks.company_api_base(qbo.settings) == f"{intuit.api.base_url}/v3/company/{intuit.realm_id}"
+    assert quickbooks.company_api_base(qbo.connection_facts) == f"{intuit.api.base_url}/v3/company/{intuit.realm_id}"
 
 
 def test_a_quickbooks_callback_without_realm_id_is_a_clear_error(db, intuit, admin_client):
@@ -281,7 +281,7 @@ def test_the_quickbooks_api_host_follows_the_environment_setting(db, intuit, adm
         "environment": "sandbox-quickbooks", "client_id": intuit.oauth.client_id,
         "client_secret": intuit.oauth.client_secret})
     connect(admin_client, "quickbooks")
-    settings = integration(db, "quickbooks").settings
+    settings = integration(db, "quickbooks").connection_facts
     assert settings["environment"] == "sandbox-quickbooks"
     monkeypatch.delenv("QUICKBOOKS_API_BASE")
     assert quickbooks.company_api_base(settings) == (

@@ -372,7 +372,7 @@ def test_gitlab_self_hosted_base_url_drives_authorize_token_and_api(db, serve, a
     # The connection remembers its host, so its API calls go there too.
     assert integration.connection_facts["base_url"] == fake.base_url
     assert integration.connection_facts["gitlab_user_id"] == 4201
-    assert registry.get_spec("gitlab").endpoints(integration.settings).api_base == f"{fake.base_url}/api/v4"
+    assert registry.get_spec("gitlab").endpoints(integration.connection_facts).api_base == f"{fake.base_url}/api/v4"
 
 
 def test_gitlab_disconnect_revokes_at_oauth_revoke_on_its_host(db, serve, admin_client, monkeypatch):

@@ -30,10 +30,12 @@ def _integration(db, provider: str, *, owner=None, connected: bool = True) -> In
 @pytest.fixture(autouse=True)
 def connectors_that_sync(monkeypatch):
     """Pages for providers whose connectors pull (Jira's and Google's will)."""
+    from app.integrations import registry
     from app.integrations.google_calendar import GoogleCalendarConnector
     from app.integrations.jira import JiraConnector
+    from tests.connector_doubles import pulling_variant
     monkeypatch.setattr(JiraConnector, "streams", ("issues",))
-    monkeypatch.setattr(GoogleCalendarConnector, "streams", ("events",))
+    monkeypatch.setitem(registry._CONNECTORS, "google_calendar", pulling_variant(GoogleCalendarConnector, ("events",)))
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from app.integrations import registry
+from app.integrations.capabilities import AllowList
 from app.integrations.exchange import PushSkipped, RemoteRecord, SettingToggle, SyncPage
 from app.models import ExternalLink, Integration, OutboxItem, Project, SyncCursor, Task, TimeEntry
 from app.models.base import utcnow
@@ -23,7 +24,16 @@ from app.services.sync_service import record_change, run_sync, settings_changed
 from tests.fakes.paged_connector import PagedConnector
 
 
-class ScriptedConnector(PagedConnector):
+class ChoosingConnector(PagedConnector, AllowList):
+    """The paged connector with an allow-list of its items."""
+
+    allow_list_label = "Items"
+
+    def allow_list_options(self) -> list:
+        return []
+
+
+class ScriptedConnector(ChoosingConnector):
     """Serves `listing(connector, cursor)` as its one stream and remembers the cursors it was given."""
 
     def __init__(self, integration, listing):
@@ -155,7 +165,7 @@ def test_a_whole_task_listing_restores_an_archived_task_whose_version_did_not_ch
 # -- settings the connectors read ----------------------------------------------------
 
 
-def connector_with(settings: dict | None, connector_class=PagedConnector):
+def connector_with(settings: dict | None, connector_class=ChoosingConnector):
     return connector_class(Integration(provider="paged", is_global=True, settings=settings), None)
 
 
@@ -174,7 +184,7 @@ def test_allow_list_and_backfill_settings():
     assert connector_with({"allow_list": []}).allowed_ids == frozenset()
     assert connector_with({"updated_since": ""}).backfill_since is None
 
-    class LargeSites(PagedConnector):
+    class LargeSites(ChoosingConnector):
         allow_all_until_chosen = False
 
     cautious = connector_with({}, LargeSites)
