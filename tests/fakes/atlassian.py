@@ -12,15 +12,31 @@ documented answer: `[{"id", "name", "url", "scopes", "avatarUrl"}]`.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import time
 import uuid
 
 from werkzeug.wrappers import Request, Response
 
 from tests.fakes.oauth_provider import FakeOAuthProvider, FakeProviderWithApi
-from tests.fakes.server import FakeServer
+from tests.contract import Description
+from tests.fakes.server import FakeServer, RecordedRequest
 
+JIRA_REST = re.compile(r"^/ex/jira/[^/]+(?P<rest>/.*)$")
+
+
+def _as_on_the_site(recorded: RecordedRequest) -> RecordedRequest | None:
+    """The gateway serves a site's REST API under /ex/jira/{cloudId}; the description knows it at the
+    site root. The gateway's own calls (accessible-resources) are not in the description."""
+    match = JIRA_REST.match(recorded.path)
+    if match is None:
+        return None
+    return dataclasses.replace(recorded, path=match["rest"])
+
+
+JIRA_DESCRIPTION = Description("jira", "https://fake.atlassian.net", _as_on_the_site)
 JIRA_SCOPES = ["read:jira-work", "write:jira-work", "read:jira-user", "manage:jira-webhook"]
 
 
@@ -47,7 +63,7 @@ class FakeAtlassian(FakeProviderWithApi):
         self.oauth = FakeOAuthProvider(client_id=client_id, client_secret=client_secret, redirect_uris=redirect_uris,
                                        client_auth_methods=("client_secret_post",))
         self.sites: list[dict] = [site("acme")]
-        self.api = FakeServer(self._app)
+        self.api = FakeServer(self._app, description=JIRA_DESCRIPTION)
 
 
 
