@@ -47,6 +47,47 @@ def site(name: str, *, scopes: list[str] | None = None) -> dict:
             "avatarUrl": "https://site-admin-avatar-cdn.prod.public.atl-paas.net/avatars/240/flag.png"}
 
 
+# The classic scopes each Jira REST call needs, as jira.json's `security` states per operation
+# (tests/integration/test_fake_request_validation.py proves the two agree): (method, path pattern).
+READ_WORK, WRITE_WORK, READ_USER, WEBHOOKS = "read:jira-work", "write:jira-work", "read:jira-user", "manage:jira-webhook"
+SCOPES_NEEDED: list[tuple[str, re.Pattern, frozenset[str]]] = [
+    (method, re.compile(pattern), frozenset(scopes)) for method, pattern, scopes in (
+        ("GET", r"/rest/api/3/search/jql", {READ_WORK}),
+        ("POST", r"/rest/api/3/search/jql", {READ_WORK}),
+        ("GET", r"/rest/api/3/project/search", {READ_WORK}),
+        ("GET", r"/rest/api/3/project", {READ_WORK}),
+        ("GET", r"/rest/api/3/status", {READ_WORK}),
+        ("GET", r"/rest/api/3/issue/[^/]+", {READ_WORK}),
+        ("GET", r"/rest/api/3/issue/[^/]+/worklog", {READ_WORK}),
+        ("POST", r"/rest/api/3/issue/[^/]+/worklog", {WRITE_WORK}),
+        ("PUT", r"/rest/api/3/issue/[^/]+/worklog/[^/]+", {WRITE_WORK}),
+        ("DELETE", r"/rest/api/3/issue/[^/]+/worklog/[^/]+", {WRITE_WORK}),
+        ("GET", r"/rest/api/3/myself", {READ_USER}),
+        ("GET", r"/rest/api/3/users?/search", {READ_USER}),
+        ("GET", r"/rest/api/3/webhook", {READ_WORK, WEBHOOKS}),
+        ("POST", r"/rest/api/3/webhook", {READ_WORK, WEBHOOKS}),
+        ("DELETE", r"/rest/api/3/webhook", {READ_WORK, WEBHOOKS}),
+        ("PUT", r"/rest/api/3/webhook/refresh", {READ_WORK, WEBHOOKS}),
+    )]
+# What Atlassian's gateway answers a token whose grant lacks a scope the call needs.
+SCOPE_MISMATCH = (401, {"code": 401, "message": "Unauthorized; scope does not match"})
+
+
+def scopes_needed(method: str, rest_path: str) -> frozenset[str]:
+    """The scopes a call needs; an unlisted call needs none here (Jira answers it 404 anyway)."""
+    path = rest_path.rstrip("/") or "/"
+    for needed_method, pattern, scopes in SCOPES_NEEDED:
+        if method == needed_method and pattern.fullmatch(path):
+            return scopes
+    return frozenset()
+
+
+def granted_scopes(authorization_server: FakeOAuthProvider, header: str | None) -> set[str]:
+    token = header[7:] if header and header.startswith("Bearer ") else ""
+    grant = authorization_server.grant_for(token) if token else None
+    return set(grant.scope.split()) if grant is not None else set()
+
+
 def bearer_is_valid(authorization_server: FakeOAuthProvider, header: str | None) -> bool:
     """Whether `Authorization: Bearer <token>` names a live access token of the fake's grants."""
     token = header[7:] if header and header.startswith("Bearer ") else ""
