@@ -27,6 +27,22 @@ ENCRYPTION_KEY = Fernet.generate_key().decode()
 PASSWORD = "correct horse battery"
 
 
+pytest_plugins = ["pytester"]  # tests/unit/test_timeouts.py runs pytest on a hanging test
+
+
+def pytest_addoption(parser):
+    parser.addini("slow_timeout", "time limit in seconds of a test marked slow (pytest-timeout's for the rest)",
+                  default="600")
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test marked slow gets the larger limit, unless it sets its own with @pytest.mark.timeout."""
+    slow_limit = float(config.getini("slow_timeout"))
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(slow_limit))
+
+
 def pytest_report_header(config):
     if not SPECS_DIR.is_dir():
         return f"fake providers: request validation skipped, {SPECS_DIR} is absent (no ../shared/specs)"
