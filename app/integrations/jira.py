@@ -132,6 +132,11 @@ def adf_paragraph(text: str) -> dict:
             "content": [{"type": "paragraph", "content": [{"type": "text", "text": text}]}]}
 
 
+def jira_moment(value: str) -> datetime:
+    """An issue's `updated` (Jira writes 2024-05-02T09:00:00.000+0000) as a comparable moment."""
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
+
+
 class JiraConnector(Connector):
     spec = SPEC
     streams = ("projects", "issues")
@@ -324,7 +329,7 @@ class JiraConnector(Connector):
             "external_key": issue["key"],
             "external_url": f"{site_url}/browse/{issue['key']}" if site_url else None,
             "assignee": self._assignee(fields.get("assignee")),
-        }, parent_id=project_id)
+        }, parent_id=project_id, version_order=jira_moment)
 
     def _status(self, status: dict) -> str:
         chosen = (self._settings.get(STATUS_MAP_SETTING) or {}).get(str(status.get("id")))
