@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export HOST PORT
 
-.PHONY: run test install clean
+.PHONY: run test install clean mutants
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,5 +24,12 @@ test: install
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Mutation testing of app/integrations/ and app/services/ ([tool.mutmut] in pyproject.toml), at low
+# priority; not part of `make test`. MUTANTS narrows it, e.g. MUTANTS='app.integrations.oauth*'.
+MUTANTS ?=
+mutants: install
+	nice -n 19 $(BIN)/mutmut run $(MUTANTS)
+	$(BIN)/mutmut results
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache mutants

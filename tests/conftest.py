@@ -18,11 +18,53 @@ from sqlalchemy.engine import make_url
 from app import create_app
 from app.extensions import db as _db
 from app.services.user_service import create_user
+from tests.contract import SPECS_DIR
+from tests.fakes.server import CHECKS, DescriptionViolation
 
 POSTGRES_URL = os.environ.get("DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 ENCRYPTION_KEY = Fernet.generate_key().decode()
 PASSWORD = "correct horse battery"
+
+
+pytest_plugins = ["pytester"]  # tests/unit/test_timeouts.py runs pytest on a hanging test
+
+
+def pytest_addoption(parser):
+    parser.addini("slow_timeout", "time limit in seconds of a test marked slow (pytest-timeout's for the rest)",
+                  default="600")
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test marked slow gets the larger limit, unless it sets its own with @pytest.mark.timeout."""
+    slow_limit = float(config.getini("slow_timeout"))
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(slow_limit))
+
+
+def pytest_report_header(config):
+    if not SPECS_DIR.is_dir():
+        return f"fake providers: request validation skipped, {SPECS_DIR} is absent (no ../shared/specs)"
+    return f"fake providers: every request is validated against {SPECS_DIR}"
+
+
+@pytest.fixture(autouse=True)
+def requests_follow_the_descriptions(request):
+    """Fail the test if a fake received a request its provider's API description does not allow
+    (tests/fakes/server.py), unless the test says why it sends such requests:
+    `@pytest.mark.off_description("reason")`."""
+    marker = request.node.get_closest_marker("off_description")
+    reason = (marker.args[0] if marker.args else marker.kwargs.get("reason")) if marker else None
+    if marker is not None and not (isinstance(reason, str) and reason.strip()):
+        pytest.fail("@pytest.mark.off_description needs a reason: why this test sends off-description requests")
+    CHECKS.take()          # what an earlier test left (a module-scoped fake) is not this test's
+    CHECKS.waived = reason
+    yield
+    CHECKS.waived = None
+    lines = CHECKS.take()
+    if lines:
+        raise DescriptionViolation.of(lines)
 
 
 def _psycopg_url(url: str) -> str:

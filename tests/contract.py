@@ -20,13 +20,18 @@ from __future__ import annotations
 import copy
 import json
 import re
+import threading
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 from urllib.parse import urlsplit
 
 import pytest
 from openapi_core import Config, OpenAPI
+from openapi_core.templating.paths.exceptions import PathError
+from openapi_core.templating.paths.finders import APICallPathFinder
 from openapi_core.testing import MockRequest, MockResponse
 
 from tests.fakes.server import RecordedRequest
@@ -116,6 +121,7 @@ class Contract:
 
     def __init__(self, provider: str, spec: dict):
         self.provider = provider
+        self.spec = spec
         self.server_url = spec["servers"][0]["url"].rstrip("/")
         parts = urlsplit(self.server_url)
         self.host_url = f"{parts.scheme}://{parts.netloc}"
@@ -144,9 +150,84 @@ class Contract:
     def request_errors(self, recorded: RecordedRequest) -> list[Exception]:
         return list(self.api.iter_request_errors(self.mock_request(recorded)))
 
+    def unknown_query_parameters(self, recorded: RecordedRequest) -> list[str]:
+        """Query parameters the matched operation does not declare. openapi-core ignores them, but a
+        provider may reject them or, worse, silently ignore a misspelt filter."""
+        request = self.mock_request(recorded)
+        try:
+            found = APICallPathFinder(self.api.spec).find(request.method, request.host_url + request.path)
+        except PathError:
+            return []  # reported by request_errors already
+        declared = {p["name"] for level in (found.path, found.operation) if "parameters" in level
+                    for p in level / "parameters" if p["in"] == "query"}
+        schemes = self.spec.get("components", {}).get("securitySchemes", {})
+        declared |= {scheme["name"] for scheme in schemes.values()
+                     if scheme.get("type") == "apiKey" and scheme.get("in") == "query"}
+        template = str(found.path).split("#", 1)[1] if "#" in str(found.path) else ""
+        declared |= DOCUMENTED_ELSEWHERE.get(self.provider, {}).get((request.method, template), set())
+        return sorted({name for name, _ in recorded.query} - declared)
+
     def check_response(self, recorded: RecordedRequest) -> None:
         """Validate what the fake answered against the description's response schema."""
         assert recorded.status is not None, "the request has no recorded response"
         content_type = recorded.response_headers.get("content-type", "application/json").split(";")[0].strip()
         response = MockResponse(recorded.response_body, status_code=recorded.status, content_type=content_type)
         self.api.validate_response(self.mock_request(recorded), response)
+
+
+# -- checks the fakes run on every request they receive ---------------------------------------------
+
+@dataclass(frozen=True)
+class Description:
+    """Which provider description a fake's requests are checked against.
+
+    `locate` turns what the fake received into the request as the description sees it (e.g. the
+    Atlassian gateway's `/ex/jira/{cloudId}` prefix removed), or None for a call the description
+    does not cover (the gateway's own `accessible-resources`, an OAuth endpoint)."""
+
+    provider: str
+    server_url: str | None = None
+    locate: Callable[[RecordedRequest], RecordedRequest | None] = lambda recorded: recorded
+
+    def unavailable(self) -> str | None:
+        """Why requests cannot be checked here (one line), or None when they can."""
+        if not SPECS_DIR.is_dir():
+            return f"request validation skipped: {SPECS_DIR} is absent (a clone without ../shared/specs)"
+        if not spec_path(self.provider).is_file():
+            return f"request validation skipped: no API description {spec_path(self.provider)}"
+        return None
+
+    def violations(self, recorded: RecordedRequest) -> list[str]:
+        """Every way `recorded` breaks the description, as readable lines; [] when it keeps it."""
+        request = self.locate(recorded)
+        if request is None or self.unavailable():
+            return []
+        with _BUILD_LOCK:  # fakes answer on several threads; build each description once
+            contract = _build(Contract, self.provider, self.server_url)
+        where = f"{self.provider}: {recorded.method} {recorded.path}"
+        try:
+            errors = contract.request_errors(request)
+        except AssertionError as error:  # not under the description's base path
+            return [f"{where}: {error}"]
+        lines = [f"{where}: {_describe(error)}" for error in errors]
+        if not errors:
+            lines += [f"{where}: query parameter {name!r} is not in the description"
+                      for name in contract.unknown_query_parameters(request)]
+        return lines
+
+
+# Query parameters a provider documents outside its published description; each with its reason.
+DOCUMENTED_ELSEWHERE: dict[str, dict[tuple[str, str], set[str]]] = {
+    # Trello's description lists only `id` for board cards; its REST reference ("Get Cards on a
+    # Board") and paging guide document these, and the API honours them.
+    "trello": {("get", "/boards/{id}/cards"): {"limit", "before", "since", "fields", "filter"}},
+}
+
+_BUILD_LOCK = threading.Lock()
+
+
+def _describe(error: Exception) -> str:
+    causes = [str(getattr(cause, "message", cause)) for cause in getattr(error, "schema_errors", ()) or ()]
+    inner = error.__cause__
+    detail = f" ({inner})" if inner is not None and str(inner) not in str(error) else ""
+    return f"{type(error).__name__}: {error}{detail}" + (f" [{'; '.join(causes)}]" if causes else "")

@@ -6,7 +6,7 @@ never reaches into a connector's attributes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Callable, Literal, Protocol
 
 
 
@@ -16,8 +16,12 @@ class RemoteRecord:
 
     `version` is the provider's change marker (an updated timestamp or etag):
     when it equals the one stored on the link, the record is skipped
-    without a write. `parent_id` is the external id of the parent record
-    (a task's project); `deleted` archives the local copy.
+    without a write. `version_order`, when the provider's versions are ordered
+    (an updated time, a counter), turns a version into a comparable key: a
+    record whose version orders before the stored one is older news (providers
+    deliver webhooks and pages out of order) and is skipped. `parent_id` is
+    the external id of the parent record (a task's project); `deleted`
+    archives the local copy.
     """
 
     kind: str
@@ -26,6 +30,7 @@ class RemoteRecord:
     fields: dict = field(default_factory=dict)
     parent_id: str | None = None
     deleted: bool = False
+    version_order: Callable[[str], Any] | None = None
 
 
 @dataclass(frozen=True)

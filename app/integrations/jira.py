@@ -344,7 +344,7 @@ class JiraConnector(Connector, Pulls, Pushes, ReceivesWebhooks, AllowList, Mappi
             "external_key": issue["key"],
             "external_url": f"{site_url}/browse/{issue['key']}" if site_url else None,
             "assignee": self._assignee(fields.get("assignee")),
-        }, parent_id=project_id)
+        }, parent_id=project_id, version_order=parse_jira_timestamp)
 
     def _status(self, status: dict) -> str:
         chosen = (self.preferences.get(STATUS_MAP_SETTING) or {}).get(str(status.get("id")))

@@ -121,6 +121,9 @@ def _apply_kind(session: Session, integration_id: int, kind: str, records: list[
                 local.archived = True
                 result.archived += 1
             continue
+        if _older_than_stored(record, link):
+            result.unchanged += 1
+            continue
         if local is not None and not local.archived and link.remote_version is not None \
                 and link.remote_version == record.version:
             result.unchanged += 1
@@ -146,6 +149,18 @@ def _apply_kind(session: Session, integration_id: int, kind: str, records: list[
             else:  # the local copy had been deleted here: relink the new one
                 link.local_id, link.remote_version = local.id, record.version
         result.created += len(created)
+
+
+def _older_than_stored(record: RemoteRecord, link: ExternalLink | None) -> bool:
+    """Whether the provider's version of `record` orders before the one already applied: an
+    older delivery or page must not overwrite newer data. Unordered or unreadable versions
+    are never older."""
+    if record.version_order is None or link is None or link.remote_version is None or record.version is None:
+        return False
+    try:
+        return record.version_order(record.version) < record.version_order(link.remote_version)
+    except (TypeError, ValueError):
+        return False
 
 
 def _cursor(session: Session, integration_id: int, stream: str) -> SyncCursor:

@@ -55,7 +55,14 @@ from urllib.parse import urlencode
 from werkzeug.wrappers import Request, Response
 
 from tests.fakes import jira_jql
-from tests.fakes.atlassian import JIRA_SCOPES, FakeAtlassian, bearer_is_valid
+from tests.fakes.atlassian import (
+    JIRA_SCOPES,
+    SCOPE_MISMATCH,
+    FakeAtlassian,
+    bearer_is_valid,
+    granted_scopes,
+    scopes_needed,
+)
 from tests.fakes.jira_jql import jira_time
 from tests.fakes.jira_webhooks import (
     EVENT_TYPE_NAMES,
@@ -132,12 +139,14 @@ class FakeJira(FakeAtlassian):
     def api_requests(self):
         return self.api.requests
 
-    def issue_token(self) -> str:
-        """A live access token for a fresh grant, as if a user had just connected."""
+    def issue_token(self, scopes: list[str] | None = None) -> str:
+        """A live access token for a fresh grant, as if a user had just connected
+        (granting every Jira scope unless `scopes` says which)."""
         oauth = self.oauth
+        granted = JIRA_SCOPES if scopes is None else scopes
         with oauth._lock:
             grant = _Grant(id=len(oauth._grants) + 1, client_id=oauth.client_id,
-                           scope=" ".join([*JIRA_SCOPES, "offline_access"]), refresh_token=secrets.token_urlsafe(32))
+                           scope=" ".join([*granted, "offline_access"]), refresh_token=secrets.token_urlsafe(32))
             oauth._grants[grant.id] = grant
             return oauth._issue(grant, include_refresh=True)["access_token"]
 
@@ -346,6 +355,9 @@ class FakeJira(FakeAtlassian):
             status, body = 404, {"errorMessages": ["Site not found"], "errors": {}}
         elif not bearer_is_valid(self.oauth, request.headers.get("Authorization")):
             status, body = 401, {"code": 401, "message": "Unauthorized"}
+        elif not scopes_needed(request.method, match["rest"]) <= granted_scopes(
+                self.oauth, request.headers.get("Authorization")):
+            status, body = SCOPE_MISMATCH
         else:
             base = f"{request.host_url.rstrip('/')}/ex/jira/{match['cloud']}"
             try:

@@ -590,6 +590,8 @@ class FakeProviderWithApi:
     def __exit__(self, *exc) -> None:
         self.api.stop()
         self.oauth.__exit__(*exc)
+        if exc[0] is None:
+            self.api.raise_violations()
 
     def env(self, slug: str | None = None) -> dict[str, str]:
         slug = slug or self.slug

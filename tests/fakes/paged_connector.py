@@ -76,7 +76,7 @@ class PagedConnector(Connector, Pulls, Pushes, ReceivesWebhooks, VerifiesApiKey)
                 high = max(high or 0, max(item["updated_at"] for item in page))
             records = [RemoteRecord("project", item["id"], str(item["updated_at"]),
                                     {} if item.get("deleted") else {"name": item["title"]},
-                                    deleted=bool(item.get("deleted"))) for item in page]
+                                    deleted=bool(item.get("deleted")), version_order=int) for item in page]
             following = {"since": since, "page": page.resume, "high": high} if page.resume else {"since": high}
             yield SyncPage(records, json.dumps(following), total=totals[-1])
 
@@ -109,7 +109,8 @@ class PagedConnector(Connector, Pulls, Pushes, ReceivesWebhooks, VerifiesApiKey)
 
     def webhook_records(self, event: str | None, payload: dict) -> list:
         item = payload["item"]
-        return [RemoteRecord("project", item["id"], str(item["updated_at"]), {"name": item["title"]})]
+        return [RemoteRecord("project", item["id"], str(item["updated_at"]), {"name": item["title"]},
+                             version_order=int)]  # updated_at is seconds: a later one is newer
 
 
 def sign(secret: str, body: bytes) -> str:

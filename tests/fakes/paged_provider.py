@@ -28,6 +28,10 @@ faults every run):
 
 A create that met a `timeout` or `reset` exists although the client never heard
 so: only an idempotency key keeps its retry from creating it twice.
+
+Every request needs `Authorization: Bearer <token>` (`token`, "paged-token" by
+default, what the test integrations store); anything else is answered 401
+`{"message": "unauthorized"}` before any other decision, as real APIs do.
 """
 from __future__ import annotations
 
@@ -61,6 +65,7 @@ class Stats:
     pages: int = 0                      # successful page answers
     faults: Counter = field(default_factory=Counter)
     rate_limited: int = 0               # 429s of the enforced limit (not injected ones)
+    unauthorized: int = 0               # 401s: no or a wrong bearer token
     in_flight: int = 0
     max_in_flight: int = 0
 
@@ -68,8 +73,10 @@ class Stats:
 class PagedProvider:
     def __init__(self, records: int = 100, *, seed: int = 0, max_page_size: int = 100,
                  default_page_size: int = 20, faults: Faults = Faults(),
-                 rate_limit: tuple[int, float] | None = None):
-        """`rate_limit`: (requests, per seconds), answered with 429 beyond it."""
+                 rate_limit: tuple[int, float] | None = None, token: str = "paged-token"):
+        """`rate_limit`: (requests, per seconds), answered with 429 beyond it. `token`: the bearer
+        token every request must carry."""
+        self.token = token
         data_rng = random.Random(seed)
         self.records = [
             {"id": f"rec-{i:06d}", "title": f"Item {i} {data_rng.randrange(10**6):06d}",
@@ -228,6 +235,10 @@ def _handler_for(provider: PagedProvider):
                 provider.stats.max_in_flight = max(provider.stats.max_in_flight, provider.stats.in_flight)
             self.counted = True
             try:
+                if self.headers.get("Authorization") != f"Bearer {provider.token}":
+                    with provider._lock:
+                        provider.stats.unauthorized += 1
+                    return self._finish(401, {"message": "unauthorized"}, {"WWW-Authenticate": "Bearer"})
                 decision, wait = provider._admit()
                 if decision == "limited":
                     return self._finish(429, {"message": "rate limit exceeded"}, {"Retry-After": f"{wait:.3f}"})

@@ -9,6 +9,16 @@ httpx2 exactly as it would reach the real provider.
     with FakeServer(my_wsgi_app) as server:
         call_the_app(api_base=server.base_url)
         assert server.requests[0].path == "/1/members/me"
+
+Request validation: a fake that passes `description=` (tests.contract.Description) has
+every request it receives checked against its provider's API description as it
+arrives, an unknown query parameter included. Problems are kept in
+`server.violations` and in `CHECKS` (process-wide), and fail the test that caused
+them: `stop()` raises when the fake stops normally, and the autouse fixture in
+tests/conftest.py fails any test that leaves one unreported. The fake still
+answers as it would, so the app under test meets the provider's own behaviour; the
+failure comes with the violation's text. A test that sends off-description
+requests on purpose says why with `@pytest.mark.off_description("reason")`.
 """
 from __future__ import annotations
 
@@ -22,6 +32,40 @@ from urllib.parse import parse_qsl
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
+
+
+class RequestChecks:
+    """The running test's view of request validation (set by tests/conftest.py)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.waived: str | None = None          # the test's stated reason to send off-description requests
+        self.unreported: list[str] = []         # violations no fake has raised yet
+
+    def found(self, lines: list[str]) -> None:
+        with self.lock:
+            if self.waived is None:
+                self.unreported.extend(lines)
+
+    def take(self, lines: list[str] | None = None) -> list[str]:
+        """Remove and return `lines` (or every unreported violation)."""
+        with self.lock:
+            taken = list(self.unreported) if lines is None else [x for x in lines if x in self.unreported]
+            for line in taken:
+                self.unreported.remove(line)
+            return taken
+
+
+CHECKS = RequestChecks()
+
+
+class DescriptionViolation(AssertionError):
+    """A fake received a request its provider's API description does not allow."""
+
+    @classmethod
+    def of(cls, lines: list[str]) -> "DescriptionViolation":
+        shown = "\n  ".join(lines[:20]) + (f"\n  ... and {len(lines) - 20} more" if len(lines) > 20 else "")
+        return cls(f"{len(lines)} request(s) broke the provider's API description:\n  {shown}")
 
 
 @dataclass
@@ -62,6 +106,7 @@ class _Recorder:
     def __init__(self, app: WSGIApp, sink: Callable[[RecordedRequest], None]):
         self.app = app
         self.sink = sink
+        self.check: Callable[[RecordedRequest], None] = lambda record: None
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -80,6 +125,7 @@ class _Recorder:
             body=body,
         )
         self.sink(record)
+        self.check(record)
 
         def recording_start_response(status: str, response_headers: list, exc_info=None):
             record.status = int(status.split(" ", 1)[0])
@@ -98,11 +144,16 @@ class _Recorder:
 class FakeServer:
     """Serve a WSGI app on loopback in a background thread; record what it receives."""
 
-    def __init__(self, app: WSGIApp, host: str = "127.0.0.1"):
+    def __init__(self, app: WSGIApp, host: str = "127.0.0.1", *, description=None):
+        """`description`: a tests.contract.Description every received request is checked against."""
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
-        self._server = make_server(host, 0, _Recorder(app, self._record), threaded=True,
-                                   request_handler=QuietRequestHandler)
+        self.violations: list[str] = []
+        self.description = description
+        recorder = _Recorder(app, self._record)
+        if description is not None:
+            recorder.check = self._check
+        self._server = make_server(host, 0, recorder, threaded=True, request_handler=QuietRequestHandler)
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -131,6 +182,24 @@ class FakeServer:
         with self._lock:
             self._requests.append(record)
 
+    def _check(self, record: RecordedRequest) -> None:
+        try:
+            lines = self.description.violations(record)
+        except Exception as error:  # a broken check must fail loudly, not pass quietly
+            lines = [f"{record.method} {record.path}: the check itself failed: {error!r}"]
+        if lines:
+            with self._lock:
+                self.violations.extend(lines)
+            CHECKS.found(lines)
+
+    def raise_violations(self) -> None:
+        """Raise DescriptionViolation for what this fake received and nobody reported yet."""
+        with self._lock:
+            mine = list(self.violations)
+        lines = CHECKS.take(mine)
+        if lines:
+            raise DescriptionViolation.of(lines)
+
     def start(self) -> "FakeServer":
         if self._thread is None:
             # A short poll interval keeps stop() fast; the loop is idle otherwise.
@@ -151,3 +220,5 @@ class FakeServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+        if exc[0] is None:
+            self.raise_violations()

@@ -48,8 +48,12 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from tests.contract import Description
 from tests.fakes.server import FakeServer, RecordedRequest
 
+# Every request is checked against Trello's description (tests/fakes/server.py); the fake is
+# mounted at the description's own base path, /1.
+TRELLO_DESCRIPTION = Description("trello")
 TRELLO_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 MAX_CARDS_LIMIT = 1000
 CARD_FILTERS = {"all", "closed", "open", "visible"}
@@ -260,7 +264,7 @@ class FakeTrello:
     # ---- running -----------------------------------------------------------------
 
     def start(self) -> "FakeTrello":
-        self._server = FakeServer(self).start()
+        self._server = FakeServer(self, description=TRELLO_DESCRIPTION).start()
         return self
 
     def stop(self) -> None:
@@ -272,7 +276,10 @@ class FakeTrello:
         return self.start()
 
     def __exit__(self, *exc) -> None:
+        server = self._server
         self.stop()
+        if exc[0] is None and server is not None:
+            server.raise_violations()
 
     @property
     def server(self) -> FakeServer:

@@ -20,7 +20,11 @@ from werkzeug.wrappers import Request, Response
 
 from tests.fakes.atlassian import bearer_is_valid
 from tests.fakes.oauth_provider import FakeOAuthProvider, FakeProviderWithApi
+from tests.contract import Description
 from tests.fakes.server import FakeServer
+
+# The identity API's requests (`/Connections`) are checked against xero-identity.json.
+XERO_IDENTITY = Description("xero-identity")
 
 
 def connection(tenant_name: str, *, tenant_type: str = "ORGANISATION") -> dict:
@@ -39,7 +43,7 @@ class FakeXero(FakeProviderWithApi):
                                        access_token_lifetime=1800)  # Xero's are good for 30 minutes
         self.connections: list[dict] = [connection("Demo Company (NZ)")]
         self.refuse_deletes = False
-        self.api = FakeServer(self._app)
+        self.api = FakeServer(self._app, description=XERO_IDENTITY)
 
 
 

@@ -75,6 +75,7 @@ def all_keys(client: httpx2.Client, jql: str, **body) -> tuple[list[str], int]:
             return keys, pages
 
 
+@pytest.mark.off_description("asks for maxResults=1000, above the described maximum, to prove the fake caps it like Jira")
 def test_projects_come_in_pages_ordered_by_key_and_deleted_ones_disappear(jira):
     for number in range(7):
         jira.add_project(f"P{number}", f"Project {number}")
@@ -209,6 +210,7 @@ def client_user(jira: FakeJira, account_id: str) -> dict:
         return client.get("/user/search", params={"accountId": account_id}).json()[0]
 
 
+@pytest.mark.off_description("sends a worklog with a malformed started time to prove the fake refuses it like Jira")
 def test_worklogs_are_validated_like_jira_and_go_with_their_issue(jira):
     jira.add_project("ACME", "Acme")
     issue = jira.add_issue("ACME", "Billable")

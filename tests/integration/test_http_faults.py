@@ -23,6 +23,7 @@ PAGE = 100
 
 
 def client_for(fake: PagedProvider, **kwargs) -> ProviderClient:
+    kwargs.setdefault("auth_headers", {"Authorization": f"Bearer {fake.token}"})
     return ProviderClient("Fake", fake.url, timeout=TIMEOUT, retry=FAST_RETRY, **kwargs)
 
 

@@ -218,7 +218,8 @@ def test_deliveries_accepted_during_an_enqueue_go_to_the_queue_together():
     assert batches == [[1], [2, 3, 4]]
 
 
-def test_the_job_processes_a_batch_in_stored_order_and_skips_processed_ones(client, db, integration):
+def test_the_job_processes_a_batch_in_stored_order_skips_processed_ones_and_the_newer_one_wins(client, db,
+                                                                                              integration):
     from app import jobs
     from app.models import ExternalLink
     ids = []
@@ -233,6 +234,104 @@ def test_the_job_processes_a_batch_in_stored_order_and_skips_processed_ones(clie
     db.session.rollback()
     assert all(row.processed_at is not None for row in db.session.scalars(select(WebhookDelivery)))
     assert db.session.scalar(select(func.count()).select_from(ExternalLink)) == 1
-    # "third" was applied first and alone; the batch then applied "first" and "second" in that order,
-    # so the record's title is the last one the batch applied.
-    assert db.session.scalars(select(Project.name)).one() == "second"
+    # "third" (the newest at the provider) was applied first and alone; the batch's "first" and
+    # "second" arrived later but are older at the provider: the newer one wins, they change nothing.
+    assert db.session.scalars(select(Project.name)).one() == "third"
+
+
+# -- out of order: the provider's newer version wins, whatever arrives last -----------------------
+
+
+def test_an_older_delivery_arriving_after_a_newer_one_changes_nothing(client, db, integration):
+    for number, (title, moment) in enumerate((("newer", 1_800_000_100), ("older", 1_800_000_000))):
+        body = json.dumps({"item": {"id": "rec-1", "title": title, "updated_at": moment}}).encode()
+        body, headers = delivery(delivery_id=f"d-{number}", body=body)
+        assert post(client, integration, body, headers).status_code == 202
+        webhook_service.process_delivery(db.session.scalars(select(WebhookDelivery.id).where(
+            WebhookDelivery.delivery_id == f"d-{number}")).one())
+    assert db.session.scalars(select(Project.name)).one() == "newer"
+    from app.models import ExternalLink, SyncRun
+    assert db.session.scalars(select(ExternalLink.remote_version)).one() == "1800000100"
+    last = db.session.scalars(select(SyncRun).order_by(SyncRun.id.desc())).first()
+    assert (last.pulled, last.updated) == (1, 0)
+    # A later change at the provider still goes through.
+    body = json.dumps({"item": {"id": "rec-1", "title": "newest", "updated_at": 1_800_000_200}}).encode()
+    body, headers = delivery(delivery_id="d-2", body=body)
+    post(client, integration, body, headers)
+    webhook_service.process_delivery(db.session.scalars(select(WebhookDelivery.id).where(
+        WebhookDelivery.delivery_id == "d-2")).one())
+    assert db.session.scalars(select(Project.name)).one() == "newest"
+
+
+def test_a_page_older_than_a_delivery_already_applied_does_not_overwrite_it(client, db, monkeypatch,
+                                                                             paged_registered):  # noqa: F811
+    from app.services.sync_service import run_sync
+    from tests.fakes.paged_provider import PagedProvider
+    with PagedProvider(records=3) as fake:
+        integration = make_integration(db, fake.url, monkeypatch)
+        body = json.dumps({"item": {"id": "rec-000002", "title": "Renamed at the provider",
+                                    "updated_at": fake.records[1]["updated_at"] + 3600}}).encode()
+        body, headers = delivery(delivery_id="d-new", body=body)
+        assert post(client, integration, body, headers).status_code == 202
+        webhook_service.process_delivery(db.session.scalars(select(WebhookDelivery.id)).one())
+        run_sync(integration.id, trigger="manual")  # the listing still holds the older title
+    db.session.rollback()
+    names = sorted(db.session.scalars(select(Project.name)))
+    assert names == sorted([fake.records[0]["title"], "Renamed at the provider", fake.records[2]["title"]])
+
+
+# -- the job and the service keep their promises ------------------------------------------------
+
+
+def test_a_batch_meeting_a_running_sync_is_scheduled_again_from_where_it_stopped(client, db, integration):
+    from app import jobs
+    from app.services.sync_service import start_run
+    ids = []
+    for number in range(3):
+        body = json.dumps({"item": {"id": f"rec-{number}", "title": f"Item {number}",
+                                    "updated_at": 1_800_000_000}}).encode()
+        body, headers = delivery(delivery_id=f"d-{number}", body=body)
+        post(client, integration, body, headers)
+        ids.append(db.session.scalars(select(WebhookDelivery.id).where(
+            WebhookDelivery.delivery_id == f"d-{number}")).one())
+    queue = client.application.extensions["timehub.jobs"]
+    queue.flush()  # the intake's own jobs: this test runs the job by hand
+    webhook_service.process_delivery(ids[0])
+    pull = start_run(db.session, integration, "schedule")   # a pull holds the integration
+    jobs.process_webhook.call_local(ids)
+
+    scheduled = queue.pending()  # enqueued with an eta; the consumer holds it until then
+    assert [(task.name, task.args) for task in scheduled] == [("process_webhook", ([ids[1], ids[2]],))]
+    assert scheduled[0].eta is not None  # later, not at once
+    pull.status = "succeeded"
+    db.session.commit()
+    jobs.process_webhook.call_local(*scheduled[0].args)  # what the worker runs when it is due
+    db.session.rollback()
+    assert sorted(db.session.scalars(select(Project.name))) == ["Item 0", "Item 1", "Item 2"]
+    assert all(row.processed_at is not None for row in db.session.scalars(select(WebhookDelivery)))
+
+
+def test_a_delivery_another_worker_finished_while_this_one_waited_is_not_applied_again(client, db,
+                                                                                        integration):
+    """Two workers took the same delivery: this one read it unprocessed, the other then finished
+    it (here: marks it processed from its own connection). Applying it again would redo the
+    change, and undo any newer one made since."""
+    from sqlalchemy import update
+
+    from app.models import SyncRun
+    from app.models.base import utcnow
+    body, headers = delivery(title="Applied by the other worker")
+    post(client, integration, body, headers)
+    row = db.session.scalars(select(WebhookDelivery)).one()
+    assert row.processed_at is None          # what this worker saw
+    finished_at = utcnow()
+    with db.engine.begin() as other_worker:
+        other_worker.execute(update(WebhookDelivery).where(WebhookDelivery.id == row.id)
+                             .values(processed_at=finished_at))
+
+    webhook_service.process_delivery(row.id)
+
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(Project)) == 0   # not applied by this worker
+    assert [run.pulled for run in db.session.scalars(select(SyncRun))] == [0]  # its run did nothing
+    assert db.session.get(WebhookDelivery, row.id).error is None

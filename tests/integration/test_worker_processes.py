@@ -34,6 +34,7 @@ from tests.integration.test_jobs import (  # noqa: F401  (queue, paged_registere
 )
 
 REPOSITORY = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow  # real worker processes, started and killed
 
 
 class Workers:
