@@ -6,9 +6,8 @@ import time
 
 import pytest
 
-from app import tuning
-from app.integrations import jwt_hs256
-from app.integrations.base import WebhookRejected
+from app.integrations import jira, jwt_hs256
+from app.integrations.exchange import WebhookRejected
 from app.integrations.jira import JiraConnector
 from tests.fakes.jira_webhooks import _b64, hs256_jwt, webhook_jwt
 
@@ -62,7 +61,7 @@ def test_another_secret_or_algorithm_is_refused():
 
 
 def test_the_jira_connector_answers_401_to_a_delivery_with_an_expired_jwt():
-    expired = hs256_jwt({"iss": "jira-client", "exp": int(time.time()) - tuning.JIRA_WEBHOOK_JWT_LEEWAY_SECONDS - 5},
+    expired = hs256_jwt({"iss": "jira-client", "exp": int(time.time()) - jira.WEBHOOK_JWT_LEEWAY_SECONDS - 5},
                         SECRET)
     headers = {"Authorization": f"Bearer {expired}", "X-Atlassian-Webhook-Identifier": "d-1"}
     with pytest.raises(WebhookRejected) as refused:
