@@ -41,10 +41,13 @@ def create_app(overrides: dict | None = None) -> Flask:
     from app import models  # noqa: F401  (registers every table)
     from app.routes import register_blueprints
     register_blueprints(app)
+    from app import throttle, web_security
+    throttle.init_app(app)
+    web_security.init_app(app)
 
     @login_manager.user_loader
-    def load_user(user_id: str):
-        return db.session.get(models.User, int(user_id))
+    def load_user(alternative_id: str):
+        return models.User.from_session_id(alternative_id)
 
     @app.before_request
     def first_run_setup():
