@@ -219,7 +219,9 @@ ROWS: list[Row] = [
     action("webhooks.receive", "/webhooks/github/{webhook_token}", 404, 404, 404, "no verification for GitHub yet"),
     action("webhooks.receive", "/webhooks/github/wrong-token", 404, 404, 404, "unknown address"),
     action("webhooks.receive", "/webhooks/nope/{webhook_token}", 404, 404, 404, "unknown slug"),
-    Row("webhooks.probe", "HEAD", "/webhooks/github/{webhook_token}", 200, 200, 200, "a configured address"),
+    # The probe answers as POST would (issue 14): GitHub's deliveries are not verified yet, so 404.
+    Row("webhooks.probe", "HEAD", "/webhooks/github/{webhook_token}", 404, 404, 404,
+        "a configured address whose provider verifies no deliveries yet"),
     Row("webhooks.probe", "HEAD", "/webhooks/trello/{webhook_token}", 404, 404, 404,
         "another integration's token: unknown address"),
 ]
