@@ -24,7 +24,9 @@ CONTENT_SECURITY_POLICY = "; ".join((
     "frame-ancestors 'none'",
 ))
 HSTS = "max-age=31536000; includeSubDomains"
-SERVER_BANNER = "TimeHub"  # no product versions for scanners to match
+# The embedded server's banner: no product versions for scanners to match. (gunicorn,
+# from version 22, sends a bare "gunicorn"; a reverse proxy usually sets its own.)
+SERVER_BANNER = "TimeHub"
 # What the access log shows for a request, when the path itself holds a secret (webhook tokens).
 LOG_PATH_KEY = "timehub.log_path"
 
@@ -41,7 +43,6 @@ def init_app(app: Flask) -> None:
             headers.setdefault("Strict-Transport-Security", HSTS)
         if request.endpoint != "static" and _signed_in():
             headers["Cache-Control"] = "no-store"
-        headers["Server"] = SERVER_BANNER
         return response
 
 

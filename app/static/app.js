@@ -28,6 +28,11 @@
     }
   });
 
+  // <input data-select-on-focus>: a value to copy (a new API token) is selected whole.
+  document.addEventListener("focusin", function (event) {
+    if (event.target.hasAttribute && event.target.hasAttribute("data-select-on-focus")) { event.target.select(); }
+  });
+
   // The running timer ticks from the server's elapsed seconds, so a wrong client clock cannot skew it.
   function startClock(clock) {
     var base = parseInt(clock.dataset.elapsed, 10), loaded = Date.now();
