@@ -39,7 +39,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     login_manager.login_message_category = "info"
 
     from app import models  # noqa: F401  (registers every table)
+    from app import inputs
     from app.routes import register_blueprints
+    inputs.init_app(app)
     register_blueprints(app)
     from app import throttle, web_security
     throttle.init_app(app)
