@@ -25,6 +25,8 @@ from flask import Flask, request
 
 BUSY_TIMEOUT_MS = 15_000  # a writer waits up to this long for the one before it
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# POSTs that only read: signing in hashes a password (slow on purpose) and must not hold the lock meanwhile.
+READING_POSTS = frozenset({"auth.login"})
 _immediate: ContextVar[bool] = ContextVar("timehub_sqlite_immediate", default=False)
 
 
@@ -42,7 +44,8 @@ def begin(connection) -> None:
 def init_app(app: Flask) -> None:
     @app.before_request
     def mark_writers():
-        _immediate.set(request.method not in READ_METHODS and request.blueprint != "webhooks")
+        _immediate.set(request.method not in READ_METHODS and request.blueprint != "webhooks"
+                       and request.endpoint not in READING_POSTS)
 
     @app.teardown_request
     def unmark(_exc=None):
