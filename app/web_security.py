@@ -18,7 +18,8 @@ CONTENT_SECURITY_POLICY = "; ".join((
     "style-src 'self'",
     "img-src 'self' data:",
     "connect-src 'self'",
-    "form-action 'self'",
+    # No form-action: Chrome applies it to the redirect after a POST, and connecting an
+    # integration posts here and is redirected on to the provider's authorize page.
     "base-uri 'none'",
     "object-src 'none'",
     "frame-ancestors 'none'",
