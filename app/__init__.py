@@ -10,7 +10,7 @@ from flask_login import current_user
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
 
-from app import sqlite_writes
+from app import inputs, sqlite_writes
 from app.config import load_config
 from app.extensions import csrf, db, login_manager, migrate
 
@@ -40,7 +40,6 @@ def create_app(overrides: dict | None = None) -> Flask:
     login_manager.login_message_category = "info"
 
     from app import models  # noqa: F401  (registers every table)
-    from app import inputs
     from app.routes import register_blueprints
     inputs.init_app(app)
     sqlite_writes.init_app(app)

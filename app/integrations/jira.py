@@ -482,8 +482,8 @@ class JiraConnector(Connector):
         if not authorization.startswith("Bearer ") or not client_secret:
             raise WebhookRejected(401, "no Atlassian JWT")
         try:
-            # Atlassian documents no request binding for OAuth 2.0 apps' webhooks (docs/design.md,
-            # "Webhook intake"): a short, required expiry and the delivery id bound the replay.
+            # Atlassian documents no request binding for OAuth 2.0 apps' webhooks (docs/design.md, "Hardening",
+            # Jira's webhook JWT): a short, required expiry and the delivery id bound the replay.
             jwt_hs256.verify(authorization[7:], client_secret, leeway_seconds=tuning.JIRA_WEBHOOK_JWT_LEEWAY_SECONDS,
                              require_exp=True, issuer=secrets.get("client_id"), method="POST", url=url)
         except jwt_hs256.InvalidToken as exc:

@@ -20,11 +20,10 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.inputs import check_date, optional_id
-from app.timefmt import MAX_ENTRY_HOURS
 from app.models import Project, Task, TimeEntry, User
 from app.models.base import utcnow
 from app.services.sync_service import push_notices, record_change
-from app.timefmt import local_date
+from app.timefmt import MAX_ENTRY_HOURS, local_date
 
 DESCRIPTION_MAX = 1000
 

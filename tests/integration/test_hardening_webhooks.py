@@ -5,11 +5,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import http.client
 import json
 import logging
 import threading
 import time
-import http.client
 
 import pytest
 from sqlalchemy import func, select
@@ -19,7 +19,6 @@ from app.integrations import jwt_hs256
 from app.models import Integration, ProviderApp, WebhookDelivery
 from app.services import webhook_service
 from app.web_security import QuietRequestHandler
-from tests.integration.test_webhooks import delivery, integration, post  # noqa: F401
 
 CLIENT_ID, CLIENT_SECRET = "jira-client-id", "jira-client-secret"
 
