@@ -10,6 +10,7 @@ from flask_login import current_user
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
 
+from app import inputs, sqlite_writes
 from app.config import load_config
 from app.extensions import csrf, db, login_manager, migrate
 
@@ -40,11 +41,16 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     from app import models  # noqa: F401  (registers every table)
     from app.routes import register_blueprints
+    inputs.init_app(app)
+    sqlite_writes.init_app(app)
     register_blueprints(app)
+    from app import throttle, web_security
+    throttle.init_app(app)
+    web_security.init_app(app)
 
     @login_manager.user_loader
-    def load_user(user_id: str):
-        return db.session.get(models.User, int(user_id))
+    def load_user(alternative_id: str):
+        return models.User.from_session_id(alternative_id)
 
     @app.before_request
     def first_run_setup():
@@ -73,5 +79,13 @@ def _sqlite_pragmas(dbapi_connection, _record):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute(f"PRAGMA busy_timeout={sqlite_writes.BUSY_TIMEOUT_MS}")
         cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(connection):
+    """SQLite transactions start here, not in the driver: IMMEDIATE for a request that
+    writes, so writers queue on the busy timeout up front (see app.sqlite_writes)."""
+    if connection.dialect.name == "sqlite":
+        sqlite_writes.begin(connection)

@@ -83,20 +83,16 @@ def rotate() -> None:
 def serve(host: str, port: int) -> None:
     """Serve TimeHub with the embedded defaults (for scale, run gunicorn 'app.wsgi:app')."""
     from flask import current_app
-    from werkzeug.serving import WSGIRequestHandler, run_simple
+    from werkzeug.serving import run_simple
 
-    class PathOnlyLogHandler(WSGIRequestHandler):
-        """Access log without query strings: OAuth callbacks carry codes there."""
-
-        def log_request(self, code="-", size="-"):
-            self.log("info", '"%s %s" %s', self.command, self.path.split("?", 1)[0], code)
+    from app.web_security import QuietRequestHandler
 
     if os.environ.get("TIMEHUB_INPROCESS_WORKER", "1") != "0":
         from app.jobs import start_in_process_consumer
         start_in_process_consumer()
         click.echo("Background jobs run inside this process (TIMEHUB_INPROCESS_WORKER=0 turns that off).")
     click.echo(f"TimeHub on http://{host}:{port}")
-    run_simple(host, port, current_app._get_current_object(), threaded=True, request_handler=PathOnlyLogHandler)
+    run_simple(host, port, current_app._get_current_object(), threaded=True, request_handler=QuietRequestHandler)
 
 
 @click.command("worker")

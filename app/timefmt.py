@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 UTC_ZONE = ZoneInfo("UTC")
+MAX_ENTRY_HOURS = 24  # the longest one entry may be; 9,999,999 h is a typo, not work
 
 
 class TimeInputError(ValueError):
@@ -29,8 +30,14 @@ class TimeInputError(ValueError):
 # ---- converting between stored UTC and a zone ---------------------------------------------
 
 def to_local(utc_naive: datetime, tz: ZoneInfo) -> datetime:
-    """A stored naive-UTC datetime as an aware datetime in `tz`."""
-    return utc_naive.replace(tzinfo=UTC).astimezone(tz)
+    """A stored naive-UTC datetime as an aware datetime in `tz`. A stored time so close to
+    the end of the calendar that `tz` would pass year 9999 (data saved before dates were
+    bounded) is shown in UTC rather than failing the page."""
+    aware = utc_naive.replace(tzinfo=UTC)
+    try:
+        return aware.astimezone(tz)
+    except OverflowError:
+        return aware
 
 
 def to_utc(local_naive: datetime, tz: ZoneInfo) -> datetime:
@@ -80,11 +87,19 @@ _DURATION_UNITS_RE = re.compile(r"^(?:(\d+(?:[.,]\d+)?)\s*h)?\s*(?:(\d+)\s*m(?:i
 
 
 def parse_date(text: str) -> date:
-    """YYYY-MM-DD, as <input type=date> sends it."""
+    """YYYY-MM-DD, as <input type=date> sends it, between 1970 and 2100 (app.inputs)."""
+    from app.inputs import DATE_RANGE_MESSAGE, check_date
+    text = (text or "").strip()
     try:
-        return date.fromisoformat((text or "").strip())
+        day = date.fromisoformat(text) if len(text) == 10 else None
     except ValueError:
-        raise TimeInputError("Enter a date as YYYY-MM-DD.") from None
+        day = None
+    if day is None:
+        raise TimeInputError("Enter a date as YYYY-MM-DD.")
+    try:
+        return check_date(day)
+    except ValueError:
+        raise TimeInputError(DATE_RANGE_MESSAGE) from None
 
 
 def parse_time(text: str) -> time:
@@ -109,6 +124,8 @@ def parse_local_datetime(text: str) -> datetime:
 def parse_duration(text: str) -> timedelta:
     """1:30, 1.5, 1,5h, 1h 30m, 90m or 90min. A bare number means hours."""
     text = (text or "").strip().lower()
+    if len(text) > 20:  # "99999…9" of any length is no duration; float() of it would overflow
+        raise TimeInputError("Enter a duration such as 1:30, 1.5h or 90m.")
     minutes: float | None = None
     if match := _DURATION_CLOCK_RE.match(text):
         if int(match.group(2)) < 60:
@@ -122,6 +139,8 @@ def parse_duration(text: str) -> timedelta:
         raise TimeInputError("Enter a duration such as 1:30, 1.5h or 90m.")
     if minutes <= 0:
         raise TimeInputError("The duration must be longer than zero.")
+    if minutes > MAX_ENTRY_HOURS * 60:
+        raise TimeInputError(f"One entry lasts at most {MAX_ENTRY_HOURS} hours; split longer work into several.")
     return timedelta(minutes=round(minutes))
 
 

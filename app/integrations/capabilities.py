@@ -103,6 +103,12 @@ class ReceivesWebhooks(ABC):
         """Check a delivery's signature and name it; raise WebhookRejected when it fails.
         `secrets` are the app's (OAuth) or the credential's (API key) secret values."""
 
+    @classmethod
+    def delivery_problem(cls, event: str | None, payload: dict) -> str | None:
+        """What makes a verified delivery impossible to apply later (a field of the wrong
+        type), checked before it is stored and answered 422; None: it can be applied."""
+        return None
+
     @abstractmethod
     def webhook_records(self, event: str | None, payload: dict) -> list[RemoteRecord]:
         """The RemoteRecords a verified delivery changes."""

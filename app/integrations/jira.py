@@ -503,8 +503,10 @@ class JiraConnector(Connector, Pulls, Pushes, ReceivesWebhooks, AllowList, Mappi
         if not authorization.startswith("Bearer ") or not client_secret:
             raise WebhookRejected(401, "no Atlassian JWT")
         try:
-            jwt_hs256.verify(authorization[7:], client_secret,
-                             leeway_seconds=WEBHOOK_JWT_LEEWAY_SECONDS)
+            # Atlassian documents no request binding for OAuth 2.0 apps' webhooks (docs/design.md, "Hardening",
+            # Jira's webhook JWT): a short, required expiry and the delivery id bound the replay.
+            jwt_hs256.verify(authorization[7:], client_secret, leeway_seconds=WEBHOOK_JWT_LEEWAY_SECONDS,
+                             require_exp=True, issuer=secrets.get("client_id"), method="POST", url=url)
         except jwt_hs256.InvalidToken as exc:
             raise WebhookRejected(401, f"Atlassian JWT refused: {exc}") from None
         delivery = headers.get("X-Atlassian-Webhook-Identifier")
@@ -515,6 +517,40 @@ class JiraConnector(Connector, Pulls, Pushes, ReceivesWebhooks, AllowList, Mappi
         if not delivery:
             raise WebhookRejected(400, "X-Atlassian-Webhook-Identifier missing")
         return WebhookEvent(delivery, event)
+
+    @classmethod
+    def delivery_problem(cls, event: str | None, payload: dict) -> str | None:
+        """Checked before a delivery is stored, so that one accepted with 2xx can be applied later."""
+        issue = payload.get("issue")
+        if issue is None:
+            return None  # not an issue event: stored, applies nothing
+        if not isinstance(issue, dict):
+            return "issue is not an object"
+        if not isinstance(issue.get("id"), (str, int)) or isinstance(issue.get("id"), bool) or issue.get("id") in ("", None):
+            return "issue.id is missing or not an id"
+        if event != "jira:issue_deleted" and not (isinstance(issue.get("key"), str) and issue["key"]):
+            return "issue.key is missing"
+        fields = issue.get("fields")
+        if fields is None:
+            return None
+        if not isinstance(fields, dict):
+            return "issue.fields is not an object"
+        for name in ("project", "status", "assignee"):
+            if fields.get(name) is not None and not isinstance(fields[name], dict):
+                return f"issue.fields.{name} is not an object"
+        status = fields.get("status") or {}
+        if status.get("statusCategory") is not None and not isinstance(status["statusCategory"], dict):
+            return "issue.fields.status.statusCategory is not an object"
+        assignee = fields.get("assignee") or {}
+        if assignee.get("accountId") is not None and not isinstance(assignee["accountId"], str):
+            return "issue.fields.assignee.accountId is not text"
+        category = status.get("statusCategory") or {}
+        if category.get("key") is not None and not isinstance(category["key"], str):
+            return "issue.fields.status.statusCategory.key is not text"
+        for name in ("summary", "updated"):
+            if fields.get(name) is not None and not isinstance(fields[name], str):
+                return f"issue.fields.{name} is not text"
+        return None
 
     def webhook_records(self, event: str | None, payload: dict) -> list:
         issue = payload.get("issue") or {}

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -26,6 +27,9 @@ class User(UserMixin, TimestampMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(256))
     role: Mapped[str] = mapped_column(String(10), default="user")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # Part of the id Flask-Login keeps in the session cookie (its "alternative id"):
+    # a new value ends every session signed in with the old one.
+    session_token: Mapped[str] = mapped_column(String(64), default=lambda: secrets.token_hex(16))
 
     # Deleting a user removes what is theirs alone (ORM and database agree).
     integrations = relationship("Integration", back_populates="user", cascade="all, delete-orphan", passive_deletes=True)
@@ -39,6 +43,23 @@ class User(UserMixin, TimestampMixin, db.Model):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_token}"
+
+    def end_sessions(self) -> None:
+        self.session_token = secrets.token_hex(16)
+
+    @classmethod
+    def from_session_id(cls, alternative_id: str) -> "User | None":
+        """The user a session's id names, if that session has not been ended since."""
+        user_id, _, token = (alternative_id or "").partition(":")
+        if not (user_id.isascii() and user_id.isdigit() and len(user_id) <= 18 and token):
+            return None
+        user = db.session.get(cls, int(user_id))
+        if user is None or not hmac.compare_digest(user.session_token.encode(), token.encode()):
+            return None
+        return user
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from functools import wraps
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user, login_required, login_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import EmailField, PasswordField, SelectField, StringField
@@ -72,7 +72,7 @@ def new_user():
             user = user_service.create_user(email=form.email.data, password=form.password.data, name=form.name.data,
                                             admin=form.role.data == "admin", timezone=form.timezone.data)
         except UserError as exc:
-            form.email.errors.append(exc.message)
+            getattr(form, exc.field, form.email).errors.append(exc.message)
         else:
             flash(f"Created {user.email}.", "success")
             return redirect(url_for("admin.users"))
@@ -115,10 +115,29 @@ def reset_password(user_id: int):
     user = get_user_or_404(user_id)
     form = PasswordFields()
     if form.validate_on_submit():
-        user_service.reset_password(user, form.password.data)
-        flash(f"New password set for {user.email}.", "success")
-        return redirect(url_for("admin.edit_user", user_id=user.id))
+        try:
+            user_service.reset_password(user, form.password.data)
+        except UserError as exc:
+            form.password.errors.append(exc.message)
+        else:
+            if user.id == current_user.id:
+                login_user(user)  # the admin's own sessions elsewhere end; this one goes on
+            flash(f"New password set for {user.email}; their other sessions are signed out.", "success")
+            return redirect(url_for("admin.edit_user", user_id=user.id))
     return _render_edit(user, _details_form(user, formdata=None), form)
+
+
+@bp.post("/admin/users/<int:user_id>/sessions/end")
+@admin_required
+def end_sessions(user_id: int):
+    """Sign a user out everywhere, e.g. after a lost laptop: every session cookie they have stops working."""
+    user = get_user_or_404(user_id)
+    if FlaskForm().validate_on_submit():
+        user_service.sign_out_everywhere(user)
+        if user.id == current_user.id:
+            return redirect(url_for("auth.login"))
+        flash(f"Signed {user.email} out everywhere.", "success")
+    return redirect(url_for("admin.edit_user", user_id=user.id))
 
 
 @bp.route("/admin/users/<int:user_id>/delete", methods=["GET", "POST"])

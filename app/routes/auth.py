@@ -4,15 +4,13 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_login import login_required, login_user, logout_user
+from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from app.extensions import db
-from app.models import User
-from app.services.user_service import MIN_PASSWORD_LENGTH, UserError, create_user, has_users
+from app.services import user_service
+from app.services.user_service import MIN_PASSWORD_LENGTH, UserError, authenticate, create_user, has_users
 from app.timezones import COMMON_TIMEZONES
 
 bp = Blueprint("auth", __name__)
@@ -32,8 +30,11 @@ class SetupForm(FlaskForm):
 
 
 def safe_next(target: str | None) -> str:
-    """Only follow relative `next` links, never to another host."""
-    if target and not urlsplit(target).netloc and target.startswith("/") and not target.startswith("//"):
+    """Only follow relative `next` links, never to another host: no scheme or host, no
+    "//" or "/\\" (browsers read both as another host), no CR/LF or other control
+    characters (a header split, or a path the browser would clean up into a host)."""
+    if (target and len(target) <= 2048 and target.startswith("/") and not target.startswith(("//", "/\\"))
+            and target.isprintable() and not urlsplit(target).netloc):
         return target
     return url_for("time_entries.index")
 
@@ -42,9 +43,8 @@ def safe_next(target: str | None) -> str:
 def login():
     form = LoginForm()
     if form.validate_on_submit():
-        email = form.email.data.strip().lower()
-        user = db.session.scalars(select(User).where(User.email == email)).one_or_none()
-        if user and user.check_password(form.password.data):
+        user = authenticate(form.email.data, form.password.data)
+        if user is not None:
             login_user(user)
             return redirect(safe_next(request.args.get("next")))
         form.password.errors.append("Wrong e-mail or password.")
@@ -54,6 +54,10 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
+    """Ends the session for good: a copy of its cookie taken before no longer signs in.
+    The id in the cookie holds the user's session token, so renewing it ends every
+    session of the account (see docs/design.md, "Sessions")."""
+    user_service.sign_out_everywhere(current_user._get_current_object())
     logout_user()
     flash("Signed out.", "info")
     return redirect(url_for("auth.login"))
@@ -70,7 +74,7 @@ def setup():
             user = create_user(email=form.email.data, password=form.password.data, name=form.name.data,
                                admin=True, timezone=form.timezone.data)
         except UserError as exc:
-            form.email.errors.append(exc.message)
+            getattr(form, exc.field, form.email).errors.append(exc.message)
         else:
             login_user(user)
             flash("Welcome to TimeHub. Your admin account is ready.", "success")

@@ -27,6 +27,7 @@ from wtforms.validators import (
 )
 
 from app.extensions import db
+from app.inputs import optional_id, sane_date
 from app.models import Client, Invoice
 from app.models.invoice import INVOICE_STATUSES
 from app.routes.admin import admin_required
@@ -60,10 +61,10 @@ def cents(_form, field):
 
 class NewInvoiceForm(FlaskForm):
     client_id = SelectField("Client", coerce=int, validators=[DataRequired(message="Choose a client.")])
-    start = DateField("From", validators=[DataRequired()])
-    end = DateField("To (inclusive)", validators=[DataRequired()])
-    issue_date = DateField("Issue date", validators=[DataRequired()])
-    due_date = DateField("Due date", validators=[Optional()])
+    start = DateField("From", validators=[DataRequired(), sane_date])
+    end = DateField("To (inclusive)", validators=[DataRequired(), sane_date])
+    issue_date = DateField("Issue date", validators=[DataRequired(), sane_date])
+    due_date = DateField("Due date", validators=[Optional(), sane_date])
     tax_rate = DecimalField("Tax rate (%)", places=2, default=Decimal("0"),
                             validators=[InputRequired(), cents, NumberRange(min=0, max=100)])
     notes = TextAreaField("Notes", validators=[Length(max=2000)], description="Printed at the bottom of the invoice.")
@@ -78,7 +79,7 @@ class NewInvoiceForm(FlaskForm):
 
 
 class DraftTermsForm(FlaskForm):
-    due_date = DateField("Due date", validators=[Optional()])
+    due_date = DateField("Due date", validators=[Optional(), sane_date])
     tax_rate = DecimalField("Tax rate (%)", places=2,
                             validators=[InputRequired(), cents, NumberRange(min=0, max=100)])
     notes = TextAreaField("Notes", validators=[Length(max=2000)], description="Printed at the bottom of the invoice.")
@@ -101,8 +102,8 @@ def _new_invoice_form() -> NewInvoiceForm:
         form.end.data = last_month_end
         form.issue_date.data = today
         form.due_date.data = today + PAYMENT_TERMS
-        if request.args.get("client", "").isdigit():
-            form.client_id.data = int(request.args["client"])
+        if (client_id := optional_id(request.args.get("client"))) is not None:
+            form.client_id.data = client_id
     return form
 
 

@@ -34,7 +34,9 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from app.currencies import iso_4217
 from app.extensions import db
+from app.inputs import optional_id
 from app.models import Client, Project, Task, User
 from app.models.task import TASK_STATUSES
 from app.routes.admin import admin_required
@@ -64,7 +66,7 @@ class ClientForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=200)], filters=[_strip])
     email = EmailField("Billing e-mail", validators=[Optional(), Email(), Length(max=254)], filters=[_blank_to_none])
     currency = StringField("Currency", default="USD", filters=[_upper], validators=[
-        DataRequired(), Regexp(r"^[A-Z]{3}$", message="A three-letter ISO code, like EUR.")])
+        DataRequired(), Regexp(r"^[A-Z]{3}$", message="A three-letter ISO code, like EUR."), iso_4217])
 
 
 class ProjectForm(FlaskForm):
@@ -227,8 +229,8 @@ def _save_project(form: ProjectForm, project: Project) -> None:
 @admin_required
 def new_project():
     form = _project_form(None)
-    if request.method == "GET" and request.args.get("client", "").isdigit():
-        form.client_id.data = int(request.args["client"])
+    if request.method == "GET" and (client_id := optional_id(request.args.get("client"))) is not None:
+        form.client_id.data = client_id
     if form.validate_on_submit():
         project = Project()
         _save_project(form, project)

@@ -17,6 +17,7 @@ from wtforms.validators import Length
 
 from app import timefmt
 from app.extensions import db
+from app.inputs import parse_int
 from app.models import Project, Task, TimeEntry, User
 from app.models.base import utcnow
 from app.routes.auth import safe_next
@@ -110,10 +111,11 @@ def selected_id(form: EntryDetailsForm, name: str) -> int | None:
     value = (getattr(form, name).data or "").strip()
     if not value:
         return None
-    if not value.isdigit():
+    try:
+        return parse_int(value)
+    except ValueError:
         add_error(form, name, f"No such {name}.")
         return None
-    return int(value)
 
 
 def show_service_errors(form: FlaskForm, errors: dict[str, str], field_names: dict[str, str]) -> None:

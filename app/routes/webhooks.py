@@ -8,13 +8,21 @@ from app.extensions import csrf
 from app.integrations.exchange import WebhookRejected
 from app.jobs import webhook_enqueuer
 from app.services import webhook_service
+from app.web_security import LOG_PATH_KEY
 
 bp = Blueprint("webhooks", __name__)
 csrf.exempt(bp)  # authenticated by the provider's signature instead
 
 
+def _log_as(slug: str, integration_id: int | None) -> None:
+    """The access log names the integration, never the address's secret token."""
+    request.environ[LOG_PATH_KEY] = f"/webhooks/{slug}/" + (
+        f"[integration {integration_id}]" if integration_id else "[unknown address]")
+
+
 @bp.post("/webhooks/<slug>/<token>")
 def receive(slug: str, token: str):
+    _log_as(slug, None)
     if (request.content_length or 0) > tuning.WEBHOOK_MAX_BODY_BYTES:
         return jsonify(error="payload too large"), 413
     body = request.get_data(cache=False)
@@ -24,6 +32,7 @@ def receive(slug: str, token: str):
         intake = webhook_service.receive(slug, token, request.headers, body, request.url)
     except WebhookRejected as exc:
         return jsonify(error=exc.reason), exc.status
+    _log_as(slug, intake.integration_id)
     if intake.delivery_id is not None:
         webhook_enqueuer.add(intake.delivery_id)  # stored already: a queue failure only delays it
     return jsonify(status=intake.message), intake.status
@@ -32,5 +41,9 @@ def receive(slug: str, token: str):
 @bp.route("/webhooks/<slug>/<token>", methods=["HEAD"])
 def probe(slug: str, token: str):
     """Some providers check a callback URL with HEAD before registering it: only a
-    configured integration's address answers 200."""
+    configured integration's address answers 200, and only where POST would be heard."""
+    _log_as(slug, None)
     return "", 200 if webhook_service.is_known_address(slug, token) else 404
+
+
+bp.add_app_template_global(webhook_service.recent_failed_deliveries, "failed_webhook_deliveries")

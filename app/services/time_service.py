@@ -19,10 +19,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
+from app.inputs import check_date, optional_id
 from app.models import Project, Task, TimeEntry, User
 from app.models.base import utcnow
 from app.services.sync_service import push_notices, record_change
-from app.timefmt import local_date
+from app.timefmt import MAX_ENTRY_HOURS, local_date
 
 DESCRIPTION_MAX = 1000
 
@@ -94,9 +95,10 @@ def visible_user_ids(viewer: User, requested: str | None) -> list[int] | None:
         raise LookupError(requested)
     if requested == "all":
         return None
-    if not requested.isdigit() or db.session.get(User, int(requested)) is None:
+    user_id = optional_id(requested)
+    if user_id is None or db.session.get(User, user_id) is None:
         raise LookupError(requested)
-    return [int(requested)]
+    return [user_id]
 
 
 def entries_between(user_ids: list[int] | None, start: datetime, end: datetime | None) -> list[TimeEntry]:
@@ -200,6 +202,15 @@ def _validate(fields: EntryFields, current: TimeEntry | None = None) -> None:
         errors["description"] = f"At most {DESCRIPTION_MAX} characters."
     if fields.ended_at is not None and fields.ended_at <= fields.started_at:
         errors["ended_at"] = "The end must be after the start."
+    elif fields.ended_at is not None and fields.ended_at - fields.started_at > timedelta(hours=MAX_ENTRY_HOURS):
+        errors["ended_at"] = f"One entry lasts at most {MAX_ENTRY_HOURS} hours; split longer work into several."
+    for name in ("started_at", "ended_at"):
+        moment = getattr(fields, name)
+        try:
+            if moment is not None:
+                check_date(moment.date())
+        except ValueError as exc:
+            errors.setdefault(name, str(exc))
     project = db.session.get(Project, fields.project_id) if fields.project_id is not None else None
     if fields.project_id is not None:
         if project is None:

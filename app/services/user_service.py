@@ -3,28 +3,32 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete, func, select
+from werkzeug.security import check_password_hash, generate_password_hash
 
+from app import emails, passwords
 from app.extensions import db
 from app.models import ExternalLink, OutboxItem, TimeEntry, User
 from app.models.user import ROLES
 from app.timezones import COMMON_TIMEZONES
 
-MIN_PASSWORD_LENGTH = 8
+MIN_PASSWORD_LENGTH = passwords.MIN_LENGTH
+# Checked when the e-mail is unknown, so that answer takes as long as a wrong password.
+_DUMMY_HASH = generate_password_hash("no account has this password")
 
 
 class UserError(Exception):
-    def __init__(self, message: str):
+    def __init__(self, message: str, field: str = "email"):
         super().__init__(message)
         self.message = message
+        self.field = field  # the form field the message belongs under
 
 
 def normalise_email(email: str) -> str:
     try:
-        return validate_email(email.strip(), check_deliverability=False).normalized.lower()
-    except EmailNotValidError as exc:
-        raise UserError(f"Invalid e-mail address: {exc}") from None
+        return emails.normalise(email)
+    except emails.InvalidEmail as exc:
+        raise UserError(exc.message) from None
 
 
 def check_timezone(name: str) -> str:
@@ -46,7 +50,7 @@ def timezone_choices(current: str | None = None) -> list[str]:
 def create_user(*, email: str, password: str, name: str | None = None, admin: bool = False,
                 timezone: str = "UTC") -> User:
     email = normalise_email(email)
-    check_password_length(password)
+    check_password(password, email)
     if db.session.scalar(select(func.count(User.id)).where(User.email == email)):
         raise UserError(f"A user with e-mail {email} already exists.")
     user = User(email=email, name=(name or email.split("@")[0]).strip(), role="admin" if admin else "user",
@@ -61,10 +65,22 @@ def has_users() -> bool:
     return bool(db.session.scalar(select(func.count(User.id))))
 
 
-def check_password_length(password: str) -> str:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise UserError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
+def check_password(password: str, email: str | None = None) -> str:
+    """The password, or UserError saying why it may not be used (app.passwords)."""
+    problem = passwords.password_problem(password, email)
+    if problem:
+        raise UserError(problem, field="password")
     return password
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The account with this e-mail and password, or None. An unknown e-mail costs one
+    password hash too, so the time of the answer does not tell which accounts exist."""
+    user = db.session.scalars(select(User).where(User.email == email.strip().lower())).one_or_none()
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    return user if user.check_password(password) else None
 
 
 LAST_ADMIN = "This is the only admin account; make another user an admin first."
@@ -92,7 +108,15 @@ def update_user(user: User, *, name: str, role: str, timezone: str) -> User:
 
 
 def reset_password(user: User, password: str) -> None:
-    user.set_password(check_password_length(password))
+    """A new password ends every session the user has (the caller signs the current one
+    in again when the user changed their own password)."""
+    user.set_password(check_password(password, user.email))
+    user.end_sessions()
+    db.session.commit()
+
+
+def sign_out_everywhere(user: User) -> None:
+    user.end_sessions()
     db.session.commit()
 
 

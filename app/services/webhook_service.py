@@ -7,6 +7,7 @@ runs: the scheduler re-enqueues deliveries left unprocessed.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -16,15 +17,15 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from app import tuning
+from app import encryption, tuning
 from app.extensions import db
 from app.integrations import registry
 from app.integrations.capabilities import ReceivesWebhooks
 from app.integrations.exchange import WebhookRejected
+from app.integrations import webhook_body
 from app.models import Integration, IntegrationCredential, ProviderApp, SyncRun, WebhookDelivery
 from app.models.base import utcnow
 from app.models.integration import IntegrationStatus
-from app import encryption
 from app.services.connections import connector_for
 from app.services.sync_service import apply_records, finish_run, start_run
 
@@ -36,6 +37,21 @@ class Intake:
     status: int
     delivery_id: int | None  # the stored delivery's row id; None when replayed
     message: str
+    integration_id: int | None = None
+
+
+DELIVERY_ID_MAX = 128  # longer ids (and ids that look like a digest) are stored as their digest
+DIGEST_PREFIX = "sha256:"
+EVENT_MAX = 100
+
+
+def stored_delivery_id(delivery_id: str) -> str:
+    """The provider's delivery id as stored: whole when short, else its SHA-256, so that two
+    distinct ids never collide in the unique index (as cutting them at a length did). An id
+    that itself starts with the digest prefix is digested too, so it cannot pose as one."""
+    if len(delivery_id) <= DELIVERY_ID_MAX and not delivery_id.startswith(DIGEST_PREFIX):
+        return delivery_id
+    return DIGEST_PREFIX + hashlib.sha256(delivery_id.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -60,7 +76,7 @@ _TARGET_COLUMNS = (Integration.id, Integration.provider, Integration.status, Int
 _ADDRESS = (Integration.provider == bindparam("slug"), Integration.webhook_token == bindparam("token"))
 _TARGET_SIGNED_WITH_CREDENTIAL = select(*_TARGET_COLUMNS, IntegrationCredential.ciphertext).outerjoin(
     IntegrationCredential, IntegrationCredential.integration_id == Integration.id).where(*_ADDRESS)
-_TARGET_SIGNED_WITH_APP = select(*_TARGET_COLUMNS, ProviderApp.ciphertext).outerjoin(
+_TARGET_SIGNED_WITH_APP = select(*_TARGET_COLUMNS, ProviderApp.client_id, ProviderApp.ciphertext).outerjoin(
     ProviderApp, ProviderApp.provider == Integration.provider).where(*_ADDRESS)
 _ADDRESS_STATUS = select(Integration.status).where(*_ADDRESS)
 _DELIVERIES = WebhookDelivery.__table__
@@ -72,21 +88,31 @@ _STORE_DELIVERY = {
 }
 
 
-def find_target(connection, connector_class, slug: str, token: str) -> tuple[WebhookTarget, str | None] | None:
-    """The configured integration behind a webhook address and its secrets' ciphertext;
-    None for an unknown address (or one whose integration is not configured)."""
-    query = _TARGET_SIGNED_WITH_APP if connector_class.spec.auth_kind == "oauth2" else _TARGET_SIGNED_WITH_CREDENTIAL
-    row = connection.execute(query, {"slug": slug, "token": token}).first()
+def find_target(connection, connector_class, slug: str, token: str) -> tuple[WebhookTarget, str | None, str | None] | None:
+    """The configured integration behind a webhook address, its OAuth app's client id (None
+    for API-key providers) and its secrets' ciphertext; None for an unknown address (or one
+    whose integration is not configured)."""
+    oauth = connector_class.spec.auth_kind == "oauth2"
+    row = connection.execute(_TARGET_SIGNED_WITH_APP if oauth else _TARGET_SIGNED_WITH_CREDENTIAL,
+                             {"slug": slug, "token": token}).first()
     if row is None or row.status == IntegrationStatus.NOT_CONFIGURED:
         return None
-    return WebhookTarget(*row[:-1]), row[-1]
+    columns = len(_TARGET_COLUMNS)
+    return WebhookTarget(*row[:columns]), (row[columns] if oauth else None), row[-1]
+
+
+def receives_webhooks(connector_class) -> bool:
+    """Whether the provider's connector verifies deliveries at all."""
+    return issubclass(connector_class, ReceivesWebhooks)
 
 
 def is_known_address(slug: str, token: str) -> bool:
     """HEAD probes (some providers check an address before registering it): one indexed
-    SELECT, no secrets read."""
+    SELECT, no secrets read. Answers as POST would: an address whose provider verifies no
+    deliveries is unknown."""
     try:
-        registry.get_connector(slug)
+        if not receives_webhooks(registry.get_connector(slug)):
+            return False
     except registry.UnknownProvider:
         return False
     with db.engine.connect() as connection:
@@ -95,7 +121,10 @@ def is_known_address(slug: str, token: str) -> bool:
 
 
 def receive(slug: str, token: str, headers, body: bytes, url: str) -> Intake:
-    """Verify and store one delivery. Raises WebhookRejected for forged or malformed ones.
+    """Verify and store one delivery. Raises WebhookRejected for forged or malformed ones:
+    the body must be a UTF-8 JSON object of bounded depth (app.integrations.webhook_body) before a
+    connector reads it, and have the provider's shape (ReceivesWebhooks.delivery_problem) before it is
+    stored, so that everything answered 2xx can be applied.
 
     Two statements and one commit: the SELECT of the integration with its
     secrets' ciphertext, then an INSERT ... ON CONFLICT DO NOTHING RETURNING id,
@@ -104,27 +133,36 @@ def receive(slug: str, token: str, headers, body: bytes, url: str) -> Intake:
         connector_class = registry.get_connector(slug)
     except registry.UnknownProvider:
         raise WebhookRejected(404, "unknown provider") from None
+    if not receives_webhooks(connector_class):
+        raise WebhookRejected(404, f"{connector_class.spec.name} sends no webhooks here")
     with db.engine.connect() as connection:
         found = find_target(connection, connector_class, slug, token)
         if found is None:
             raise WebhookRejected(404, "unknown webhook address")
-        target, ciphertext = found
-        if not issubclass(connector_class, ReceivesWebhooks):
-            raise WebhookRejected(404, f"{connector_class.spec.name} sends no webhooks here")
+        target, client_id, ciphertext = found
+        webhook_body.check_content_type(headers.get("Content-Type"))
+        text, payload = webhook_body.parse(body)
         secrets = _webhook_secrets(ciphertext) if ciphertext is not None else _env_secrets(connector_class.spec)
+        if client_id and "client_id" not in secrets:
+            secrets["client_id"] = client_id
         event = connector_class.verify_webhook(target, secrets, headers, body, url)
-        try:
-            json.loads(body)
-        except ValueError:
-            raise WebhookRejected(400, "body is not JSON") from None
-        row = {"integration_id": target.id, "delivery_id": event.delivery_id[:200],
-               "event": (event.event or "")[:100] or None, "body": body.decode(), "received_at": utcnow()}
+        if event.event is not None and not isinstance(event.event, str):
+            raise WebhookRejected(400, "the event name is not text")
+        if not isinstance(event.delivery_id, str) or not event.delivery_id:
+            raise WebhookRejected(400, "the delivery id is missing")
+        if event.event is not None and len(event.event) > EVENT_MAX:
+            raise WebhookRejected(400, f"the event name is longer than {EVENT_MAX} characters")
+        shape_problem = connector_class.delivery_problem(event.event, payload)
+        if shape_problem:
+            raise WebhookRejected(422, f"the delivery cannot be applied: {shape_problem}")
+        row = {"integration_id": target.id, "delivery_id": stored_delivery_id(event.delivery_id),
+               "event": event.event or None, "body": text, "received_at": utcnow()}
         with _writer_turn(connection):
             stored_id = connection.execute(_STORE_DELIVERY[connection.dialect.name], row).scalar()
             connection.commit()
     if stored_id is None:
-        return Intake(200, None, "duplicate delivery ignored")
-    return Intake(202, stored_id, "accepted")
+        return Intake(200, None, "duplicate delivery ignored", target.id)
+    return Intake(202, stored_id, "accepted", target.id)
 
 
 # SQLite takes one writer at a time, and a writer that finds the lock taken polls
@@ -154,7 +192,7 @@ def _env_secrets(spec) -> dict:
     """An OAuth app given through <SLUG>_CLIENT_ID / _CLIENT_SECRET rather than saved on its
     setup page: its client secret is what Atlassian signs webhooks with."""
     credentials = spec.env_app_credentials() if spec.auth_kind == "oauth2" else None
-    return {"client_secret": credentials[1]} if credentials else {}
+    return {"client_id": credentials[0], "client_secret": credentials[1]} if credentials else {}
 
 
 def _webhook_secrets(ciphertext: str | None) -> dict:
@@ -199,8 +237,25 @@ def process_delivery(delivery_id: int, connector_factory=connector_for) -> None:
     except Exception as exc:  # recorded on the delivery and the run; the periodic sync is the safety net
         session.rollback()
         log.warning("webhook delivery %s failed: %s", delivery_id, type(exc).__name__)
-        error = getattr(exc, "message", None) or type(exc).__name__
+        error = _failure_reason(exc)
     delivery = session.get(WebhookDelivery, delivery_id)
     delivery.error = error
     delivery.processed_at = utcnow()
     finish_run(session, integration, session.get(SyncRun, run.id), error)
+
+
+def _failure_reason(exc: Exception) -> str:
+    """What the integration page shows for a delivery that could not be applied."""
+    message = getattr(exc, "message", None)
+    if message:
+        return str(message)[:500]
+    detail = str(exc)
+    return f"could not be applied ({type(exc).__name__}{': ' + detail[:300] if detail else ''})"
+
+
+def recent_failed_deliveries(integration_id: int, limit: int = 10) -> list[WebhookDelivery]:
+    """Stored deliveries that could not be applied, newest first (the integration page lists them)."""
+    return list(db.session.scalars(
+        select(WebhookDelivery).where(WebhookDelivery.integration_id == integration_id,
+                                      WebhookDelivery.error.is_not(None))
+        .order_by(WebhookDelivery.received_at.desc(), WebhookDelivery.id.desc()).limit(limit)))

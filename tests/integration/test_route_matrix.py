@@ -150,6 +150,7 @@ ROWS: list[Row] = [
     page("admin.edit_user", "/admin/users/999999/edit", LOGIN, 403, 404, "no such user"),
     action("admin.edit_user", "/admin/users/{other_user}/edit", LOGIN, 403, 302, "no fields: nothing changes"),
     action("admin.reset_password", "/admin/users/{other_user}/password", LOGIN, 403, 422, "empty form"),
+    action("admin.end_sessions", "/admin/users/{other_user}/sessions/end", LOGIN, 403, 302),
     page("admin.delete_user", "/admin/users/{other_user}/delete", LOGIN, 403, 200),
     action("admin.delete_user", "/admin/users/{other_user}/delete", LOGIN, 403, 302),
 
@@ -218,7 +219,9 @@ ROWS: list[Row] = [
     action("webhooks.receive", "/webhooks/github/{webhook_token}", 404, 404, 404, "no verification for GitHub yet"),
     action("webhooks.receive", "/webhooks/github/wrong-token", 404, 404, 404, "unknown address"),
     action("webhooks.receive", "/webhooks/nope/{webhook_token}", 404, 404, 404, "unknown slug"),
-    Row("webhooks.probe", "HEAD", "/webhooks/github/{webhook_token}", 200, 200, 200, "a configured address"),
+    # The probe answers as POST would (issue 14): GitHub's deliveries are not verified yet, so 404.
+    Row("webhooks.probe", "HEAD", "/webhooks/github/{webhook_token}", 404, 404, 404,
+        "a configured address whose provider verifies no deliveries yet"),
     Row("webhooks.probe", "HEAD", "/webhooks/trello/{webhook_token}", 404, 404, 404,
         "another integration's token: unknown address"),
 ]
@@ -284,7 +287,7 @@ def world(app) -> dict:
 def sign_in(client, user_id: int) -> None:
     """What a successful login leaves in the session (Flask-Login's keys)."""
     with client.session_transaction() as session:
-        session["_user_id"] = str(user_id)
+        session["_user_id"] = _db.session.get(User, user_id).get_id()
         session["_fresh"] = True
 
 

@@ -1,0 +1,58 @@
+"""Sign-in throttling (Flask-Limiter): failed attempts are counted per account and per
+client address; past the limit the login answers 429 with Retry-After, and says so in
+the log.
+
+Counters live in Redis when REDIS_URL is set, so every web process shares them, and
+in memory otherwise (the embedded default runs one process). Only failed attempts
+count: a person who signs in at the first try never gets near the limit. Each app
+gets a Limiter of its own, with its keys under the app's queue name, so two
+installations (or two test runs) on one Redis never share counters.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, request
+from flask_limiter import Limiter, RequestLimit
+from flask_limiter.util import get_remote_address
+
+log = logging.getLogger(__name__)
+
+# Generous for a person who mistypes, far too slow for guessing (NIST 800-63B 5.2.2
+# asks for at most 100 failures per account before more is required).
+PER_ACCOUNT = "5 per minute; 30 per hour"
+PER_ADDRESS = "20 per minute; 100 per hour"
+LOGIN_ENDPOINT = "auth.login"
+
+
+def _account_key() -> str:
+    return "account:" + (request.form.get("email") or "").strip().lower()[:254]
+
+
+def _address_key() -> str:
+    return "address:" + (get_remote_address() or "unknown")
+
+
+def _failed(response) -> bool:
+    return response.status_code != 302  # a successful sign-in redirects
+
+
+def _log_breach(limit: RequestLimit) -> None:
+    log.warning("sign-in throttled: %s over %s (%s)", limit.key.rsplit("/", 1)[-1] if limit.key else "?",
+                limit.limit, get_remote_address())
+
+
+def init_app(app: Flask) -> Limiter:
+    """Call after the blueprints are registered: it wraps the login view."""
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", f"{app.config.get('TIMEHUB_QUEUE_NAME', 'timehub')}-signin")
+    limiter = Limiter(key_func=get_remote_address, on_breach=_log_breach)
+    limiter.init_app(app)
+    view = app.view_functions[LOGIN_ENDPOINT]
+    for limit, key in ((PER_ACCOUNT, _account_key), (PER_ADDRESS, _address_key)):
+        view = limiter.limit(limit, key_func=key, methods=["POST"], deduct_when=_failed,
+                             error_message="Too many sign-in attempts; wait a little and try again.")(view)
+    app.view_functions[LOGIN_ENDPOINT] = view
+    app.extensions["timehub.signin_limiter"] = limiter
+    return limiter
