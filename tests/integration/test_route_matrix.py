@@ -131,11 +131,11 @@ ROWS: list[Row] = [
     action("projects.archive_task", "/projects/{project}/tasks/{task}/archive", LOGIN, 302, 302),
 
     # -- invoices ------------------------------------------------------------------------
-    page("invoices.index", "/invoices", LOGIN, 200, 200),
+    page("invoices.index", "/invoices", LOGIN, 403, 200, "invoices are for admins"),
     page("invoices.new", "/invoices/new", LOGIN, 403, 200),
     action("invoices.new", "/invoices/new", LOGIN, 403, 422, "empty form"),
-    page("invoices.detail", "/invoices/{invoice}", LOGIN, 200, 200),
-    page("invoices.detail", "/invoices/999999", LOGIN, 404, 404, "no such invoice"),
+    page("invoices.detail", "/invoices/{invoice}", LOGIN, 403, 200, "invoices are for admins"),
+    page("invoices.detail", "/invoices/999999", LOGIN, 403, 404, "no such invoice"),
     page("invoices.edit", "/invoices/{invoice}/edit", LOGIN, 403, 200),
     action("invoices.edit", "/invoices/{invoice}/edit", LOGIN, 403, 422, "a draft, a tax rate is needed"),
     action("invoices.issue", "/invoices/{invoice}/issue", LOGIN, 403, 302),
