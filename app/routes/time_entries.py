@@ -271,6 +271,9 @@ def stop_timer():
     entry = time_service.stop_timer(current_user)
     if entry is None:
         flash("No timer is running.", "info")
+    elif time_service.is_too_short(entry):
+        flash(f"Timer discarded: it ran under {time_service.MIN_TIMER_SECONDS} seconds, too short to keep "
+              "as an entry.", "info")
     else:
         flash(f"Timer stopped after {timefmt.format_duration(entry.duration)}.", "success")
         flash_sync_notices(entry)

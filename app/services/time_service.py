@@ -25,6 +25,9 @@ from app.services.sync_service import push_notices, record_change
 from app.timefmt import local_date
 
 DESCRIPTION_MAX = 1000
+# A timer stopped sooner than this was started by mistake: it would show as 0:00 and the
+# manual form refuses such an entry, so stopping it discards it instead of saving it.
+MIN_TIMER_SECONDS = 60
 
 
 class TimeEntryInvalid(Exception):
@@ -154,13 +157,25 @@ def start_timer(user: User, *, description: str = "", project_id: int | None = N
 
 
 def stop_timer(user: User, *, now: datetime | None = None) -> TimeEntry | None:
-    """Stop the user's running timer; None when none runs."""
+    """Stop the user's running timer; None when none runs.
+
+    A timer stopped within MIN_TIMER_SECONDS is deleted, not kept: the entry is
+    returned all the same, and `is_too_short(entry)` tells the caller it is gone."""
     entry = running_entry(user)
     if entry is None:
         return None
     entry.ended_at = max(now or utcnow(), entry.started_at)
-    _commit(entry, "stopped")
+    if is_too_short(entry):
+        db.session.delete(entry)
+        _commit(entry, "deleted")
+    else:
+        _commit(entry, "stopped")
     return entry
+
+
+def is_too_short(entry: TimeEntry) -> bool:
+    """A stopped timer too short to keep (see MIN_TIMER_SECONDS)."""
+    return entry.ended_at is not None and entry.duration.total_seconds() < MIN_TIMER_SECONDS
 
 
 def create_entry(user: User, fields: EntryFields) -> TimeEntry:
