@@ -41,6 +41,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     from app import models  # noqa: F401  (registers every table)
     from app.routes import register_blueprints
     register_blueprints(app)
+    from app.errors import register_error_handlers
+    register_error_handlers(app)
 
     @login_manager.user_loader
     def load_user(user_id: str):
