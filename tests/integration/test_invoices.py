@@ -287,3 +287,62 @@ def test_admins_see_invoices_and_rates(admin_client, billing, db):
     assert "80.00 EUR" in admin_client.get("/projects").get_data(as_text=True)
     assert "80.00 EUR" in admin_client.get(f"/projects/{website.id}").get_data(as_text=True)
     assert 'href="/invoices"' in admin_client.get("/").get_data(as_text=True)
+
+
+def _lines(invoice):
+    return [(line.description, line.hours) for line in invoice.lines]
+
+
+def test_editing_an_entry_on_a_draft_updates_the_draft(admin_client, billing, db):
+    """Issue 15: the draft kept the old hours after one of its entries was edited."""
+    create(admin_client, billing)
+    invoice = new_invoice(db)
+    shop_entry = billing["included"][2]  # 140 minutes on Shop, by the worker; the admin may edit it
+    edit_page = admin_client.get(f"/entries/{shop_entry.id}/edit").get_data(as_text=True)
+    assert 'data-draft="INV-2026-0001"' in edit_page and "updates the draft" in edit_page
+    response = post(admin_client, f"/entries/{shop_entry.id}/edit", {
+        "started": "2026-10-15T09:00", "ended": "2026-10-15T12:00", "project": shop_entry.project_id,
+        "billable": "y"})
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert _lines(invoice) == [("Shop", Decimal("3.00")), ("Website", Decimal("2.25"))]
+    assert (invoice.subtotal, invoice.total) == (Decimal("480.75"), Decimal("576.90"))
+    assert "Draft invoice INV-2026-0001 updated" in admin_client.get("/").get_data(as_text=True)
+    assert "576.90 EUR" in admin_client.get(f"/invoices/{invoice.id}").get_data(as_text=True)
+    assert 'data-draft="INV-2026-0001"' in admin_client.get("/?user=all&until=2026-10-31").get_data(as_text=True)
+
+
+def test_deleting_an_entry_on_a_draft_updates_the_draft(admin_client, billing, db):
+    create(admin_client, billing)
+    invoice = new_invoice(db)
+    response = post(admin_client, f"/entries/{billing['included'][2].id}/delete")
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert _lines(invoice) == [("Website", Decimal("2.25"))] and invoice.subtotal == Decimal("180.00")
+    assert invoice_service.entry_count(invoice) == 2
+
+
+def test_an_entry_made_non_billable_leaves_the_draft(admin_client, billing, db):
+    create(admin_client, billing)
+    invoice = new_invoice(db)
+    shop_entry = billing["included"][2]
+    post(admin_client, f"/entries/{shop_entry.id}/edit", {
+        "started": "2026-10-15T09:00", "ended": "2026-10-15T11:20", "project": shop_entry.project_id})
+    db.session.expire_all()
+    assert shop_entry.invoice_id is None and _lines(invoice) == [("Website", Decimal("2.25"))]
+    assert "taken off it" in admin_client.get("/").get_data(as_text=True)
+
+
+def test_an_issued_invoices_entries_stay_locked(admin_client, billing, db):
+    create(admin_client, billing)
+    invoice = new_invoice(db)
+    post(admin_client, f"/invoices/{invoice.id}/issue")
+    shop_entry = billing["included"][2]
+    response = post(admin_client, f"/entries/{shop_entry.id}/edit", {
+        "started": "2026-10-15T09:00", "ended": "2026-10-15T12:00", "project": shop_entry.project_id,
+        "billable": "y"})
+    assert response.status_code == 409
+    assert post(admin_client, f"/entries/{shop_entry.id}/delete").status_code == 409
+    db.session.expire_all()
+    assert _lines(invoice) == [("Shop", Decimal("2.33")), ("Website", Decimal("2.25"))]
+    assert shop_entry.ended_at == datetime(2026, 10, 15, 11, 20)
