@@ -46,7 +46,9 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     @login_manager.user_loader
     def load_user(user_id: str):
-        return db.session.get(models.User, int(user_id))
+        user = db.session.get(models.User, int(user_id))
+        # A deactivated account's open sessions end with its next request.
+        return user if user is not None and user.is_active else None
 
     @app.before_request
     def first_run_setup():

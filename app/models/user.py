@@ -26,6 +26,8 @@ class User(UserMixin, TimestampMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(256))
     role: Mapped[str] = mapped_column(String(10), default="user")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # Set when an admin deactivates the account: it cannot sign in, its history stays.
+    deactivated_at: Mapped[datetime | None]
 
     # Deleting a user removes what is theirs alone (ORM and database agree).
     integrations = relationship("Integration", back_populates="user", cascade="all, delete-orphan", passive_deletes=True)
@@ -35,6 +37,11 @@ class User(UserMixin, TimestampMixin, db.Model):
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def is_active(self) -> bool:
+        """Flask-Login refuses to sign in an inactive user."""
+        return self.deactivated_at is None
 
     @property
     def tz(self) -> ZoneInfo:

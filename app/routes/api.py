@@ -28,7 +28,7 @@ def api_user():
     token = db.session.scalars(
         select(ApiToken).where(ApiToken.token_digest == ApiToken.digest(header.removeprefix("Bearer ").strip()))
     ).one_or_none()
-    if token is None:
+    if token is None or not token.user.is_active:
         return None
     token.last_used_at = utcnow()
     db.session.commit()

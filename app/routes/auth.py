@@ -45,9 +45,11 @@ def login():
         email = form.email.data.strip().lower()
         user = db.session.scalars(select(User).where(User.email == email)).one_or_none()
         if user and user.check_password(form.password.data):
-            login_user(user)
-            return redirect(safe_next(request.args.get("next")))
-        form.password.errors.append("Wrong e-mail or password.")
+            if login_user(user):  # refuses a deactivated account
+                return redirect(safe_next(request.args.get("next")))
+            form.email.errors.append("This account is deactivated; ask an administrator.")
+        else:
+            form.password.errors.append("Wrong e-mail or password.")
     return render_template("auth/login.html", form=form), 422 if form.errors else 200
 
 

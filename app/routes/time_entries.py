@@ -20,7 +20,7 @@ from app.extensions import db
 from app.models import Project, Task, TimeEntry, User
 from app.models.base import utcnow
 from app.routes.auth import safe_next
-from app.services import time_service
+from app.services import time_service, user_service
 from app.services.time_service import EntryFields, TimeEntryInvalid, TimeEntryLocked
 
 bp = Blueprint("time_entries", __name__)
@@ -231,7 +231,9 @@ def render_index(timer: TimerForm, manual: ManualEntryForm, status: int = 200):
 
 
 def all_users() -> list[User]:
-    return list(db.session.scalars(select(User).order_by(User.name)))
+    """The people the "Show" picker offers: active accounts (a deactivated one's time
+    still shows under "Everyone" and at its own ?user= address)."""
+    return user_service.active_users()
 
 
 @bp.get("/")

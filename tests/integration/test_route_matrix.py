@@ -151,7 +151,11 @@ ROWS: list[Row] = [
     action("admin.edit_user", "/admin/users/{other_user}/edit", LOGIN, 403, 302, "no fields: nothing changes"),
     action("admin.reset_password", "/admin/users/{other_user}/password", LOGIN, 403, 422, "empty form"),
     page("admin.delete_user", "/admin/users/{other_user}/delete", LOGIN, 403, 200),
-    action("admin.delete_user", "/admin/users/{other_user}/delete", LOGIN, 403, 302),
+    action("admin.delete_user", "/admin/users/{other_user}/delete", LOGIN, 403, 422,
+           "time entries: refused, deactivate instead"),
+    action("admin.delete_user", "/admin/users/{newcomer}/delete", LOGIN, 403, 302, "no history: deleted"),
+    action("admin.deactivate_user", "/admin/users/{other_user}/deactivate", LOGIN, 403, 302),
+    action("admin.reactivate_user", "/admin/users/{other_user}/reactivate", LOGIN, 403, 302),
 
     # -- integrations ------------------------------------------------------------------------
     page("integrations.index", "/integrations", LOGIN, 200, 200),
@@ -256,6 +260,7 @@ def world(app) -> dict:
     admin = _account("admin@example.com", "Ada Admin", "admin")
     user = _account("user@example.com", "Ulla User")
     other = _account("other@example.com", "Otto Other")
+    newcomer = _account("new@example.com", "Nina Newcomer")  # no history: the only one deletable
     client = Client(name="Acme", currency="EUR")
     _db.session.add(client)
     _db.session.flush()
@@ -277,7 +282,7 @@ def world(app) -> dict:
     _db.session.commit()
     ids = {name: row.id for name, row in {**integrations, **entries}.items()}
     ids.update(client=client.id, project=project.id, other_project=other_project.id, task=task.id,
-               invoice=invoice.id, user_token=token.id, other_user=other.id, webhook_token=github.webhook_token)
+               invoice=invoice.id, user_token=token.id, other_user=other.id, newcomer=newcomer.id, webhook_token=github.webhook_token)
     return {"ids": ids, "accounts": {"user": user.id, "admin": admin.id}}
 
 
