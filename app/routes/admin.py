@@ -18,6 +18,7 @@ from wtforms.validators import DataRequired, EqualTo, Length
 from app.extensions import db
 from app.models import Integration, User
 from app.models.user import ROLES
+from app.routes.auth import new_account_email
 from app.services import user_service
 from app.services.user_service import MIN_PASSWORD_LENGTH, UserError
 from app.timezones import COMMON_TIMEZONES
@@ -50,7 +51,7 @@ class UserDetailsForm(FlaskForm):
 
 
 class NewUserForm(UserDetailsForm, PasswordFields):
-    email = EmailField("E-mail", validators=[DataRequired(), Length(max=254)])
+    email = EmailField("E-mail", validators=[DataRequired(), Length(max=254), new_account_email])
 
 
 def get_user_or_404(user_id: int) -> User:

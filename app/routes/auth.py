@@ -8,11 +8,11 @@ from flask_login import login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import EmailField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from app.extensions import db
 from app.models import User
-from app.services.user_service import MIN_PASSWORD_LENGTH, UserError, create_user, has_users
+from app.services.user_service import MIN_PASSWORD_LENGTH, UserError, check_new_email, create_user, has_users
 from app.timezones import COMMON_TIMEZONES
 
 bp = Blueprint("auth", __name__)
@@ -23,9 +23,18 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired()])
 
 
+def new_account_email(_form, field) -> None:
+    """Checked with the other fields, so that every error shows at once."""
+    if field.data:
+        try:
+            check_new_email(field.data)
+        except UserError as exc:
+            raise ValidationError(exc.message) from None
+
+
 class SetupForm(FlaskForm):
     name = StringField("Your name", validators=[DataRequired(), Length(max=120)])
-    email = EmailField("E-mail", validators=[DataRequired()])
+    email = EmailField("E-mail", validators=[DataRequired(), new_account_email])
     password = PasswordField("Password", validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH)])
     confirm = PasswordField("Repeat password", validators=[DataRequired(), EqualTo("password", "Passwords differ.")])
     timezone = SelectField("Time zone", choices=COMMON_TIMEZONES, default="UTC")

@@ -44,12 +44,18 @@ def timezone_choices(current: str | None = None) -> list[str]:
     return COMMON_TIMEZONES
 
 
-def create_user(*, email: str, password: str, name: str | None = None, admin: bool = False,
-                timezone: str = "UTC") -> User:
+def check_new_email(email: str) -> str:
+    """The normalised address for a new account; UserError when invalid or taken."""
     email = normalise_email(email)
-    check_password_length(password)
     if db.session.scalar(select(func.count(User.id)).where(User.email == email)):
         raise UserError(f"A user with e-mail {email} already exists.")
+    return email
+
+
+def create_user(*, email: str, password: str, name: str | None = None, admin: bool = False,
+                timezone: str = "UTC") -> User:
+    email = check_new_email(email)
+    check_password_length(password)
     user = User(email=email, name=(name or email.split("@")[0]).strip(), role="admin" if admin else "user",
                 timezone=check_timezone(timezone))
     user.set_password(password)
