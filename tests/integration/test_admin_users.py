@@ -5,7 +5,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from app.models import ApiToken, ExternalLink, Integration, IntegrationCredential, OutboxItem, TimeEntry, User
+from app.models import ApiToken, Integration, IntegrationCredential, TimeEntry, User
 from tests.conftest import PASSWORD, post_form
 
 NEW_USER = {"name": "Nora New", "email": "Nora@Example.com", "password": "a long secret", "confirm": "a long secret",
