@@ -52,6 +52,7 @@ PAGES = {
     "time-everyone": "/?user=all",
     "entry-edit": "/entries/{entry}/edit",
     "calendar": "/calendar",
+    "report": "/reports?group=project&user=all",
     "projects": "/projects",
     "project": "/projects/{project}",
     "task-edit": "/projects/{project}/tasks/{task}/edit",

@@ -106,6 +106,12 @@ ROWS: list[Row] = [
     page("calendar.week", "/calendar", LOGIN, 200, 200),
     page("calendar.week", "/calendar?user={other_user}", LOGIN, 404, 200, "another user's week"),
 
+    # -- reports -----------------------------------------------------------------------
+    page("reports.index", "/reports", LOGIN, 200, 200),
+    page("reports.index", "/reports?user={other_user}", LOGIN, 404, 200, "another user's time"),
+    page("reports.export_csv", "/reports/export.csv", LOGIN, 200, 200),
+    page("reports.export_csv", "/reports/export.csv?user=all", LOGIN, 404, 200, "everyone's time"),
+
     # -- clients and projects ----------------------------------------------------------
     page("projects.clients", "/clients", LOGIN, 200, 200),
     page("projects.new_client", "/clients/new", LOGIN, 403, 200),
