@@ -47,10 +47,14 @@ def create_app(overrides: dict | None = None) -> Flask:
     from app import throttle, web_security
     throttle.init_app(app)
     web_security.init_app(app)
+    from app.errors import register_error_handlers
+    register_error_handlers(app)
 
     @login_manager.user_loader
     def load_user(alternative_id: str):
-        return models.User.from_session_id(alternative_id)
+        user = models.User.from_session_id(alternative_id)
+        # A deactivated account's open sessions end with its next request.
+        return user if user is not None and user.is_active else None
 
     @app.before_request
     def first_run_setup():

@@ -43,7 +43,7 @@ def openapi_document(server_url: str) -> dict:
                                                             "items": {"$ref": "#/components/schemas/Integration"}}},
                         }}}},
                         "401": {"description": "Not signed in and no valid token.",
-                                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                                "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
                     },
                 }
             }
@@ -55,8 +55,11 @@ def openapi_document(server_url: str) -> dict:
             },
             "schemas": {
                 "Integration": INTEGRATION_SCHEMA,
-                "Error": {"type": "object", "required": ["error", "message"],
-                          "properties": {"error": {"type": "string"}, "message": {"type": "string"}}},
+                # RFC 9457 problem details; every error under /api/v1 has this shape.
+                "Problem": {"type": "object", "required": ["type", "title", "status"],
+                            "properties": {"type": {"type": "string"}, "title": {"type": "string"},
+                                           "status": {"type": "integer"}, "detail": {"type": "string"},
+                                           "error": {"type": "string"}, "message": {"type": "string"}}},
             },
         },
     }

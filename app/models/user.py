@@ -30,6 +30,8 @@ class User(UserMixin, TimestampMixin, db.Model):
     # Part of the id Flask-Login keeps in the session cookie (its "alternative id"):
     # a new value ends every session signed in with the old one.
     session_token: Mapped[str] = mapped_column(String(64), default=lambda: secrets.token_hex(16))
+    # Set when an admin deactivates the account: it cannot sign in, its history stays.
+    deactivated_at: Mapped[datetime | None]
 
     # Deleting a user removes what is theirs alone (ORM and database agree).
     integrations = relationship("Integration", back_populates="user", cascade="all, delete-orphan", passive_deletes=True)
@@ -39,6 +41,11 @@ class User(UserMixin, TimestampMixin, db.Model):
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def is_active(self) -> bool:
+        """Flask-Login refuses to sign in an inactive user."""
+        return self.deactivated_at is None
 
     @property
     def tz(self) -> ZoneInfo:

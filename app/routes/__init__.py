@@ -16,11 +16,12 @@ def register_blueprints(app: Flask) -> None:
         oauth,
         oauth_choosers,
         projects,
+        reports,
         sync,
         time_entries,
         webhooks,
     )
 
-    for module in (auth, account, time_entries, projects, invoices, calendar, integrations, sync,
+    for module in (auth, account, time_entries, projects, invoices, calendar, reports, integrations, sync,
                    integration_settings, oauth, oauth_choosers, admin, api, webhooks, banners):
         app.register_blueprint(module.bp)

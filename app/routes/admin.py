@@ -1,4 +1,5 @@
-"""User management for admins: /admin/users (list, create, edit, reset password, delete).
+"""User management for admins: /admin/users (list, create, edit, reset password,
+deactivate / reactivate, and delete for accounts without history).
 
 Integration setup lives in app/routes/integrations.py; this module only manages accounts.
 """
@@ -15,8 +16,9 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from app.extensions import db
-from app.models import Integration, TimeEntry, User
+from app.models import Integration, User
 from app.models.user import ROLES
+from app.routes.auth import new_account_email
 from app.services import user_service
 from app.services.user_service import MIN_PASSWORD_LENGTH, UserError
 from app.timezones import COMMON_TIMEZONES
@@ -49,7 +51,7 @@ class UserDetailsForm(FlaskForm):
 
 
 class NewUserForm(UserDetailsForm, PasswordFields):
-    email = EmailField("E-mail", validators=[DataRequired(), Length(max=254)])
+    email = EmailField("E-mail", validators=[DataRequired(), Length(max=254), new_account_email])
 
 
 def get_user_or_404(user_id: int) -> User:
@@ -140,6 +142,36 @@ def end_sessions(user_id: int):
     return redirect(url_for("admin.edit_user", user_id=user.id))
 
 
+@bp.post("/admin/users/<int:user_id>/deactivate")
+@admin_required
+def deactivate_user(user_id: int):
+    """The normal way to remove someone: they cannot sign in, their history stays."""
+    user = get_user_or_404(user_id)
+    form = FlaskForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        user_service.deactivate_user(user, acting=current_user)
+    except UserError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    else:
+        flash(f"Deactivated {user.email}: they can no longer sign in; their time entries stay.", "success")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/admin/users/<int:user_id>/reactivate")
+@admin_required
+def reactivate_user(user_id: int):
+    user = get_user_or_404(user_id)
+    form = FlaskForm()
+    if not form.validate_on_submit():
+        abort(400)
+    user_service.reactivate_user(user)
+    flash(f"Reactivated {user.email}: they can sign in again.", "success")
+    return redirect(url_for("admin.users"))
+
+
 @bp.route("/admin/users/<int:user_id>/delete", methods=["GET", "POST"])
 @admin_required
 def delete_user(user_id: int):
@@ -156,9 +188,11 @@ def delete_user(user_id: int):
         else:
             flash(f"Deleted {user.email} and everything that was theirs alone.", "success")
             return redirect(url_for("admin.users"))
-    entries = db.session.scalar(select(func.count(TimeEntry.id)).where(TimeEntry.user_id == user.id))
+    entries = user_service.entry_count(user)
     integrations = db.session.scalars(select(Integration.provider).where(Integration.user_id == user.id)).all()
     refused = error or user_service.deletion_blocker(user, acting=current_user)
     return render_template("admin/users_delete.html", user=user, form=form, entries=entries,
-                           integrations=integrations, refused=refused), 422 if error else 200
+                           integrations=integrations, refused=refused,
+                           can_deactivate=user.is_active and not user_service.deactivation_blocker(
+                               user, acting=current_user)), 422 if error else 200
 

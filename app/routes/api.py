@@ -8,6 +8,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from app.api_spec import openapi_document
+from app.errors import problem
 from app.extensions import csrf, db
 from app.models import ApiToken
 from app.models.base import utcnow
@@ -27,7 +28,7 @@ def api_user():
     token = db.session.scalars(
         select(ApiToken).where(ApiToken.token_digest == ApiToken.digest(header.removeprefix("Bearer ").strip()))
     ).one_or_none()
-    if token is None:
+    if token is None or not token.user.is_active:
         return None
     token.last_used_at = utcnow()
     db.session.commit()
@@ -39,8 +40,9 @@ def api_login_required(view):
     def wrapper(*args, **kwargs):
         user = api_user()
         if user is None:
-            response = jsonify(error="unauthorized", message="Sign in or send 'Authorization: Bearer <token>'.")
-            response.status_code = 401
+            message = "Sign in or send 'Authorization: Bearer <token>'."
+            # RFC 9457 problem details; `error` and `message` stay for clients written before.
+            response = problem(401, "Unauthorized", message, error="unauthorized", message=message)
             response.headers["WWW-Authenticate"] = 'Bearer realm="TimeHub"'
             return response
         g.api_user = user

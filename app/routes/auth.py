@@ -7,10 +7,17 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from app.services import user_service
-from app.services.user_service import MIN_PASSWORD_LENGTH, UserError, authenticate, create_user, has_users
+from app.services.user_service import (
+    MIN_PASSWORD_LENGTH,
+    UserError,
+    authenticate,
+    check_new_email,
+    create_user,
+    has_users,
+)
 from app.timezones import COMMON_TIMEZONES
 
 bp = Blueprint("auth", __name__)
@@ -21,9 +28,18 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired()])
 
 
+def new_account_email(_form, field) -> None:
+    """Checked with the other fields, so that every error shows at once."""
+    if field.data:
+        try:
+            check_new_email(field.data)
+        except UserError as exc:
+            raise ValidationError(exc.message) from None
+
+
 class SetupForm(FlaskForm):
     name = StringField("Your name", validators=[DataRequired(), Length(max=120)])
-    email = EmailField("E-mail", validators=[DataRequired()])
+    email = EmailField("E-mail", validators=[DataRequired(), new_account_email])
     password = PasswordField("Password", validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH)])
     confirm = PasswordField("Repeat password", validators=[DataRequired(), EqualTo("password", "Passwords differ.")])
     timezone = SelectField("Time zone", choices=COMMON_TIMEZONES, default="UTC")
@@ -45,9 +61,11 @@ def login():
     if form.validate_on_submit():
         user = authenticate(form.email.data, form.password.data)
         if user is not None:
-            login_user(user)
-            return redirect(safe_next(request.args.get("next")))
-        form.password.errors.append("Wrong e-mail or password.")
+            if login_user(user):  # refuses a deactivated account
+                return redirect(safe_next(request.args.get("next")))
+            form.email.errors.append("This account is deactivated; ask an administrator.")
+        else:
+            form.password.errors.append("Wrong e-mail or password.")
     return render_template("auth/login.html", form=form), 422 if form.errors else 200
 
 

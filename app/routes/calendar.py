@@ -10,12 +10,11 @@ from datetime import timedelta
 
 from flask import Blueprint, abort, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import select
 
 from app import timefmt
 from app.extensions import db
 from app.models import User
-from app.services import time_service
+from app.services import time_service, user_service
 
 bp = Blueprint("calendar", __name__)
 timefmt.register_filters(bp)
@@ -59,5 +58,5 @@ def week():
         next_url=url_for(".week", week=(monday + timedelta(days=7)).isoformat(), **user_arg),
         this_week_url=url_for(".week", **user_arg),
         is_this_week=monday == timefmt.week_start(today),
-        users=list(db.session.scalars(select(User).order_by(User.name))) if current_user.is_admin else [],
+        users=user_service.active_users() if current_user.is_admin else [],
     )

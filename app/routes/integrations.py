@@ -8,12 +8,15 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
+from sqlalchemy import select
 from wtforms import PasswordField, SelectField, StringField
 from wtforms.validators import Length, Optional
 
+from app.extensions import db
 from app.integrations import registry
 from app.integrations.capabilities import features_of
 from app.integrations.spec import ProviderSpec
+from app.models import SyncRun
 from app.services.integration_service import Forbidden, IntegrationError, IntegrationService, NotFound
 
 bp = Blueprint("integrations", __name__)
@@ -65,12 +68,30 @@ def _abort_for(exc: Exception):
     abort(404)
 
 
+@bp.app_template_global()
+def card_status(view) -> str:
+    """The status a card shows. The stored status stays "not_configured" until the first
+    connect, but once the OAuth app is registered the integration is ready to connect."""
+    if view.status == "not_configured" and view.configured and not view.connected:
+        return "ready_to_connect" if view.can_manage else "not_connected"
+    return view.status
+
+
+def ever_synced(views) -> set[int]:
+    """Ids of the integrations among `views` with at least one sync run, in one query."""
+    ids = [v.integration.id for v in views if v.integration is not None]
+    if not ids:
+        return set()
+    return set(db.session.scalars(select(SyncRun.integration_id).where(SyncRun.integration_id.in_(ids)).distinct()))
+
+
 @bp.get("/integrations")
 @login_required
 def index():
     team, mine = service().list_for(current_user)
     needs_attention = [v for v in team + mine if v.can_manage and v.status in ("needs_reconnect", "error")]
-    return render_template("integrations/index.html", team=team, mine=mine, needs_attention=needs_attention)
+    return render_template("integrations/index.html", team=team, mine=mine, needs_attention=needs_attention,
+                           synced_ids=ever_synced(team + mine))
 
 
 @bp.get("/calendar/integrations")

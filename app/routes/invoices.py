@@ -1,9 +1,9 @@
 """Invoices: list, create from a client's billable time, detail (print-friendly),
 issue, mark paid, delete a draft.
 
-Every signed-in user may read invoices (the team sees what was billed);
-creating and changing them is for admins only (users get 403). The rules
-live in app/services/invoice_service.py.
+Invoices are for admins only (users get 403): they show totals and hourly
+rates, which users do not see; users see their own time. The rules live in
+app/services/invoice_service.py.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import DateField, DecimalField, SelectField, TextAreaField
@@ -112,7 +112,7 @@ def get_invoice_or_404(invoice_id: int) -> Invoice:
 
 
 @bp.get("/invoices")
-@login_required
+@admin_required
 def index():
     status = request.args.get("status")
     query = select(Invoice).order_by(Invoice.issue_date.desc(), Invoice.number.desc())
@@ -142,7 +142,7 @@ def new():
 
 
 @bp.get("/invoices/<int:invoice_id>")
-@login_required
+@admin_required
 def detail(invoice_id: int):
     invoice = get_invoice_or_404(invoice_id)
     return render_template("invoices/detail.html", invoice=invoice,

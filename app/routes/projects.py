@@ -41,6 +41,7 @@ from app.models import Client, Project, Task, User
 from app.models.task import TASK_STATUSES
 from app.routes.admin import admin_required
 from app.routes.invoices import cents
+from app.services import user_service
 from app.services.sync_service import record_change
 
 bp = Blueprint("projects", __name__)
@@ -114,9 +115,14 @@ def _client_choices(current_id: int | None) -> list[tuple[int, str]]:
         SelectChoice(c.id, c.name + (" (archived)" if c.archived else "")) for c in clients]
 
 
-def _assignee_choices() -> list[tuple[int, str]]:
-    users = db.session.scalars(select(User).order_by(func.lower(User.name))).all()
-    return [SelectChoice(NO_ONE, "— unassigned —")] + [SelectChoice(u.id, u.name) for u in users]
+def _assignee_choices(keep: int | None = None) -> list[tuple[int, str]]:
+    """Active users, plus the task's current assignee even if deactivated since."""
+    users = user_service.active_users()
+    choices = [SelectChoice(NO_ONE, "— unassigned —")] + [SelectChoice(u.id, u.name) for u in users]
+    kept = db.session.get(User, keep) if keep else None
+    if kept is not None and not kept.is_active:
+        choices.append(SelectChoice(kept.id, f"{kept.name} (deactivated)"))
+    return choices
 
 
 def _client_name_taken(name: str, except_id: int | None = None) -> bool:
@@ -284,7 +290,7 @@ def _task_or_404(project_id: int, task_id: int) -> Task:
 
 def _task_form(task: Task | None) -> TaskForm:
     form = TaskForm(obj=task)
-    form.assignee_id.choices = _assignee_choices()
+    form.assignee_id.choices = _assignee_choices(task.assignee_id if task else None)
     if task is not None and request.method == "GET":
         form.assignee_id.data = task.assignee_id or NO_ONE
     return form

@@ -21,7 +21,7 @@ from app.inputs import parse_int
 from app.models import Project, Task, TimeEntry, User
 from app.models.base import utcnow
 from app.routes.auth import safe_next
-from app.services import time_service
+from app.services import time_service, user_service
 from app.services.time_service import EntryFields, TimeEntryInvalid, TimeEntryLocked
 
 bp = Blueprint("time_entries", __name__)
@@ -233,7 +233,9 @@ def render_index(timer: TimerForm, manual: ManualEntryForm, status: int = 200):
 
 
 def all_users() -> list[User]:
-    return list(db.session.scalars(select(User).order_by(User.name)))
+    """The people the "Show" picker offers: active accounts (a deactivated one's time
+    still shows under "Everyone" and at its own ?user= address)."""
+    return user_service.active_users()
 
 
 @bp.get("/")
@@ -273,6 +275,9 @@ def stop_timer():
     entry = time_service.stop_timer(current_user)
     if entry is None:
         flash("No timer is running.", "info")
+    elif time_service.is_too_short(entry):
+        flash(f"Timer discarded: it ran under {time_service.MIN_TIMER_SECONDS} seconds, too short to keep "
+              "as an entry.", "info")
     else:
         flash(f"Timer stopped after {timefmt.format_duration(entry.duration)}.", "success")
         flash_sync_notices(entry)
@@ -309,7 +314,17 @@ def render_edit(entry: TimeEntry, form: EditEntryForm, status: int = 200, locked
     if locked_reason is None and time_service.is_locked(entry):
         locked_reason = TimeEntryLocked(entry).message
     return render_template("time_entries/edit.html", entry=entry, form=form, locked_reason=locked_reason,
-                           back_url=safe_next(form.next.data)), status
+                           draft=time_service.draft_of(entry), back_url=safe_next(form.next.data)), status
+
+
+def flash_draft_update(number: str | None, entry: TimeEntry | None = None) -> None:
+    """Say that the draft invoice the entry was on follows the change (or let it go)."""
+    if number is None:
+        return
+    if entry is not None and entry.invoice_id is None:
+        flash(f"The entry no longer belongs on draft invoice {number}; it was taken off it.", "info")
+    else:
+        flash(f"Draft invoice {number} updated to match.", "info")
 
 
 def edit_form(entry: TimeEntry, **kwargs) -> EditEntryForm:
@@ -337,6 +352,8 @@ def edit(entry_id: int):
     if form.validate_on_submit():
         fields = edited_entry_fields(form, entry)
         if fields is not None:
+            draft = time_service.draft_of(entry)
+            draft_number = draft.number if draft else None
             try:
                 time_service.update_entry(entry, fields)
             except TimeEntryLocked as exc:
@@ -345,6 +362,7 @@ def edit(entry_id: int):
                 show_service_errors(form, exc.errors, {"started_at": "started", "ended_at": "ended"})
             else:
                 flash("Entry saved.", "success")
+                flash_draft_update(draft_number, entry)
                 flash_sync_notices(entry)
                 return redirect(safe_next(form.next.data))
     return render_edit(entry, form, 422)
@@ -354,9 +372,12 @@ def edit(entry_id: int):
 @login_required
 def delete(entry_id: int):
     entry = entry_or_404(entry_id)
+    draft = time_service.draft_of(entry)
+    draft_number = draft.number if draft else None
     try:
         time_service.delete_entry(entry)
     except TimeEntryLocked as exc:
         return render_edit(entry, edit_form(entry, formdata=None), 409, exc.message)
     flash("Entry deleted.", "success")
+    flash_draft_update(draft_number)
     return redirect(safe_next(request.form.get("next")))

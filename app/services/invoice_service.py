@@ -157,6 +157,32 @@ def update_draft(invoice: Invoice, *, due_date: date | None, tax_rate: Decimal, 
     return invoice
 
 
+def refresh_draft(invoice: Invoice) -> list[TimeEntry]:
+    """Rebuild a draft's lines from its entries as they are now, after one was edited or
+    deleted; no commit (the caller commits the entry and the draft together).
+
+    An entry that no longer belongs on the invoice (made non-billable, moved to another
+    client's project or to none) is released for a later invoice; those are returned.
+    A draft whose last entry went keeps no lines, waiting to be deleted or left."""
+    if invoice.status != "draft":
+        raise InvoiceError(f"Invoice {invoice.number} is {invoice.status}; only drafts can be changed.")
+    db.session.flush()  # the edit or delete must be seen by the query below
+    entries = list(db.session.scalars(select(TimeEntry).where(TimeEntry.invoice_id == invoice.id)
+                                      .order_by(TimeEntry.started_at, TimeEntry.id)))
+    for entry in entries:
+        db.session.expire(entry, ["project"])  # an edit sets project_id; the loaded project is stale
+    released = [e for e in entries if not _belongs_on(e, invoice)]
+    for entry in released:
+        entry.invoice_id = None
+    invoice.lines = build_lines([e for e in entries if e not in released])
+    return released
+
+
+def _belongs_on(entry: TimeEntry, invoice: Invoice) -> bool:
+    return entry.billable and entry.ended_at is not None and entry.project is not None \
+        and entry.project.client_id == invoice.client_id
+
+
 def move_to(invoice: Invoice, status: str) -> Invoice:
     """draft -> issued -> paid, one step at a time; there is no way back."""
     if NEXT_STATUS.get(invoice.status) != status:

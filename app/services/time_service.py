@@ -20,12 +20,16 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.inputs import check_date, optional_id
-from app.models import Project, Task, TimeEntry, User
+from app.models import Invoice, Project, Task, TimeEntry, User
 from app.models.base import utcnow
+from app.services import invoice_service
 from app.services.sync_service import push_notices, record_change
 from app.timefmt import MAX_ENTRY_HOURS, local_date
 
 DESCRIPTION_MAX = 1000
+# A timer stopped sooner than this was started by mistake: it would show as 0:00 and the
+# manual form refuses such an entry, so stopping it discards it instead of saving it.
+MIN_TIMER_SECONDS = 60
 
 
 class TimeEntryInvalid(Exception):
@@ -156,13 +160,25 @@ def start_timer(user: User, *, description: str = "", project_id: int | None = N
 
 
 def stop_timer(user: User, *, now: datetime | None = None) -> TimeEntry | None:
-    """Stop the user's running timer; None when none runs."""
+    """Stop the user's running timer; None when none runs.
+
+    A timer stopped within MIN_TIMER_SECONDS is deleted, not kept: the entry is
+    returned all the same, and `is_too_short(entry)` tells the caller it is gone."""
     entry = running_entry(user)
     if entry is None:
         return None
     entry.ended_at = max(now or utcnow(), entry.started_at)
-    _commit(entry, "stopped")
+    if is_too_short(entry):
+        db.session.delete(entry)
+        _commit(entry, "deleted")
+    else:
+        _commit(entry, "stopped")
     return entry
+
+
+def is_too_short(entry: TimeEntry) -> bool:
+    """A stopped timer too short to keep (see MIN_TIMER_SECONDS)."""
+    return entry.ended_at is not None and entry.duration.total_seconds() < MIN_TIMER_SECONDS
 
 
 def create_entry(user: User, fields: EntryFields) -> TimeEntry:
@@ -177,23 +193,37 @@ def create_entry(user: User, fields: EntryFields) -> TimeEntry:
     return entry
 
 
+def draft_of(entry: TimeEntry) -> Invoice | None:
+    """The draft invoice the entry is on, if any (its lines follow the entry's changes)."""
+    invoice = entry.invoice if entry.invoice_id is not None else None
+    return invoice if invoice is not None and invoice.status == "draft" else None
+
+
 def update_entry(entry: TimeEntry, fields: EntryFields) -> TimeEntry:
-    """Change an entry. A running entry may stay running (ended_at None); a stopped one may not restart."""
+    """Change an entry. A running entry may stay running (ended_at None); a stopped one may not restart.
+
+    An entry on a draft invoice updates the draft's lines in the same transaction."""
     if is_locked(entry):
         raise TimeEntryLocked(entry)
     if fields.ended_at is None and not entry.is_running:
         raise TimeEntryInvalid({"ended_at": "Give an end time."})
     _validate(fields, current=entry)
+    draft = draft_of(entry)
     _apply(entry, fields)
-    _commit(entry, "updated")
+    if draft is not None:
+        invoice_service.refresh_draft(draft)
+    _commit(entry, "updated", draft=draft)
     return entry
 
 
 def delete_entry(entry: TimeEntry) -> None:
     if is_locked(entry):
         raise TimeEntryLocked(entry)
+    draft = draft_of(entry)
     db.session.delete(entry)
-    _commit(entry, "deleted")
+    if draft is not None:
+        invoice_service.refresh_draft(draft)
+    _commit(entry, "deleted", draft=draft)
 
 
 def _validate(fields: EntryFields, current: TimeEntry | None = None) -> None:
@@ -238,15 +268,18 @@ def _apply(entry: TimeEntry, fields: EntryFields) -> None:
     entry.billable = fields.billable
 
 
-def _commit(entry: TimeEntry, action: str, *, conflict: str | None = None) -> None:
+def _commit(entry: TimeEntry, action: str, *, conflict: str | None = None, draft: Invoice | None = None) -> None:
     """The single commit point for time entries: the change and its outbox
-    rows (for the integrations that push time) commit together.
+    rows (for the integrations that push time) commit together, with the
+    draft invoice whose lines the change rebuilt (and its outbox rows).
 
     `action` is one of started, stopped, created, updated, deleted.
     """
     try:
         db.session.flush()  # assigns the id a new entry's outbox rows refer to
         record_change(db.session, "time_entry", entry, "delete" if action == "deleted" else "upsert")
+        if draft is not None:
+            record_change(db.session, "invoice", draft, "upsert")
         db.session.commit()
     except IntegrityError:
         db.session.rollback()

@@ -9,6 +9,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from app import emails, passwords
 from app.extensions import db
 from app.models import ExternalLink, OutboxItem, TimeEntry, User
+from app.models.base import utcnow
 from app.models.user import ROLES
 from app.timezones import COMMON_TIMEZONES
 
@@ -47,12 +48,18 @@ def timezone_choices(current: str | None = None) -> list[str]:
     return COMMON_TIMEZONES
 
 
-def create_user(*, email: str, password: str, name: str | None = None, admin: bool = False,
-                timezone: str = "UTC") -> User:
+def check_new_email(email: str) -> str:
+    """The normalised address for a new account; UserError when invalid or taken."""
     email = normalise_email(email)
-    check_password(password, email)
     if db.session.scalar(select(func.count(User.id)).where(User.email == email)):
         raise UserError(f"A user with e-mail {email} already exists.")
+    return email
+
+
+def create_user(*, email: str, password: str, name: str | None = None, admin: bool = False,
+                timezone: str = "UTC") -> User:
+    email = check_new_email(email)
+    check_password(password, email)
     user = User(email=email, name=(name or email.split("@")[0]).strip(), role="admin" if admin else "user",
                 timezone=check_timezone(timezone))
     user.set_password(password)
@@ -120,22 +127,61 @@ def sign_out_everywhere(user: User) -> None:
     db.session.commit()
 
 
+def entry_count(user: User) -> int:
+    return db.session.scalar(select(func.count(TimeEntry.id)).where(TimeEntry.user_id == user.id))
+
+
 def deletion_blocker(user: User, *, acting: User, lock: bool = False) -> str | None:
-    """Why `acting` may not delete `user`, or None."""
+    """Why `acting` may not delete `user`, or None. An account with time entries has a
+    history the team's reports and invoices rest on: it is deactivated, not deleted."""
     if user.id == acting.id:
         return "You cannot delete your own account."
+    if _is_only_admin(user, lock=lock):
+        return LAST_ADMIN
+    entries = entry_count(user)
+    if entries:
+        return (f"{user.name} has {entries} time entr{'y' if entries == 1 else 'ies'}: deactivate the account "
+                "instead, which keeps them. Only accounts without any history can be deleted.")
+    return None
+
+
+def deactivation_blocker(user: User, *, acting: User, lock: bool = False) -> str | None:
+    if user.id == acting.id:
+        return "You cannot deactivate your own account."
     if _is_only_admin(user, lock=lock):
         return LAST_ADMIN
     return None
 
 
-def delete_user(user: User, *, acting: User) -> None:
-    """Delete `user` with everything that is theirs alone: time entries, API tokens,
-    per-user integrations and their credentials (the foreign keys cascade).
+def deactivate_user(user: User, *, acting: User) -> None:
+    """Switch the account off: it cannot sign in (sessions and API tokens stop working)
+    and leaves the pickers; its time entries, tasks and integrations stay as they are."""
+    blocker = deactivation_blocker(user, acting=acting, lock=True)
+    if blocker:
+        raise UserError(blocker)
+    if user.deactivated_at is None:
+        user.deactivated_at = utcnow()
+    db.session.commit()
 
-    Copies of their entries already at providers (Jira worklogs) stay there as the
-    record of work done; the links to them and the pushes still waiting go, so a later
-    entry that happens to get a deleted one's id is never taken for it."""
+
+def reactivate_user(user: User) -> None:
+    user.deactivated_at = None
+    db.session.commit()
+
+
+def active_users() -> list[User]:
+    """Who the pickers offer (people to assign or to show), by name."""
+    return list(db.session.scalars(select(User).where(User.deactivated_at.is_(None))
+                                   .order_by(func.lower(User.name), User.id)))
+
+
+def delete_user(user: User, *, acting: User) -> None:
+    """Delete an account without history, with everything that is theirs alone: API
+    tokens, per-user integrations and their credentials (the foreign keys cascade).
+
+    Accounts with time entries are refused (see deletion_blocker). Should an entry
+    appear meanwhile, the links to remote copies and the waiting pushes still go
+    with it, so a later entry that happens to get its id is never taken for it."""
     blocker = deletion_blocker(user, acting=acting, lock=True)
     if blocker:
         raise UserError(blocker)

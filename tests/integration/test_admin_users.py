@@ -5,7 +5,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from app.models import ApiToken, ExternalLink, Integration, IntegrationCredential, OutboxItem, TimeEntry, User
+from app.models import ApiToken, Integration, IntegrationCredential, TimeEntry, User
 from tests.conftest import PASSWORD, post_form
 
 NEW_USER = {"name": "Nora New", "email": "Nora@Example.com", "password": "a long secret", "confirm": "a long secret",
@@ -83,20 +83,20 @@ def test_admin_resets_a_password(admin_client, make_user, db):
     assert ulla.check_password("brand new secret")
 
 
-def test_deleting_a_user_removes_their_integrations_credentials_entries_and_tokens(admin_client, make_user, db):
+def test_deleting_a_user_without_history_removes_their_integrations_credentials_and_tokens(
+        admin_client, make_user, db):
     """On SQLite and PostgreSQL alike: the foreign keys cascade from the user row."""
     ulla = make_user("ulla@example.com")
     calendar = Integration(provider="google_calendar", is_global=False, user=ulla, status="active")
     calendar.credential = IntegrationCredential(kind="oauth2")
     calendar.credential.payload = {"access_token": "at-secret", "refresh_token": "rt-secret"}
     token, _plain = ApiToken.issue(ulla, "laptop")
-    db.session.add_all([calendar, token, TimeEntry(user=ulla, started_at=datetime(2026, 10, 1, 9),
-                                                    ended_at=datetime(2026, 10, 1, 10))])
+    db.session.add_all([calendar, token])
     db.session.commit()
     integration_id, credential_id = calendar.id, calendar.credential.id
 
     page = admin_client.get(f"/admin/users/{ulla.id}/delete").get_data(as_text=True)
-    assert "google_calendar" in page and "1 time entry" in page
+    assert "google_calendar" in page and "has no time entries" in page
     response = post(admin_client, f"/admin/users/{ulla.id}/delete")
     assert response.status_code == 302
 
@@ -105,33 +105,83 @@ def test_deleting_a_user_removes_their_integrations_credentials_entries_and_toke
     assert db.session.get(Integration, integration_id) is None
     assert db.session.get(IntegrationCredential, credential_id) is None
     assert db.session.scalar(select(func.count(IntegrationCredential.id))) == 0
-    assert db.session.scalar(select(func.count(TimeEntry.id))) == 0
     assert db.session.scalar(select(func.count(ApiToken.id))) == 0
 
 
-def test_deleting_a_user_forgets_the_remote_copies_of_their_entries_but_leaves_them_there(
-        admin_client, make_user, db):
-    ulla, kept = make_user("ulla@example.com"), make_user("kept@example.com")
-    jira = Integration(provider="jira", is_global=True, status="active")
-    entries = [TimeEntry(user=person, started_at=datetime(2026, 10, 1, 9), ended_at=datetime(2026, 10, 1, 10))
-               for person in (ulla, ulla, kept)]
-    db.session.add_all([jira, *entries])
-    db.session.flush()
-    for number, entry in enumerate(entries):
-        db.session.add(ExternalLink(integration_id=jira.id, local_kind="time_entry", local_id=entry.id,
-                                    external_id=f"100{number}/200{number}"))
-    db.session.add(OutboxItem(integration_id=jira.id, local_kind="time_entry", local_id=entries[1].id,
-                              action="upsert"))
+def _with_history(db, make_user, email="ulla@example.com"):
+    person = make_user(email, name="Ulla")
+    db.session.add(TimeEntry(user=person, started_at=datetime(2026, 10, 1, 9), ended_at=datetime(2026, 10, 1, 10)))
     db.session.commit()
-    kept_entry = entries[2].id
+    return person
 
-    assert "stay there" in admin_client.get(f"/admin/users/{ulla.id}/delete").get_data(as_text=True)
-    assert post(admin_client, f"/admin/users/{ulla.id}/delete").status_code == 302
 
-    db.session.expunge_all()
-    links = db.session.execute(select(ExternalLink.local_id, ExternalLink.external_id)).all()
-    assert links == [(kept_entry, "1002/2002")]  # the other user's link stays
-    assert db.session.scalar(select(func.count(OutboxItem.id))) == 0  # nothing would push for a gone entry
+def test_a_user_with_time_entries_is_not_deleted_but_can_be_deactivated(admin_client, make_user, db):
+    """Issue 15: deleting a user deleted their time entries."""
+    ulla = _with_history(db, make_user)
+    page = admin_client.get(f"/admin/users/{ulla.id}/delete").get_data(as_text=True)
+    assert "has 1 time entry: deactivate the account instead" in page
+    assert f'action="/admin/users/{ulla.id}/deactivate"' in page
+    assert f'action="/admin/users/{ulla.id}/delete"' not in page
+    response = post(admin_client, f"/admin/users/{ulla.id}/delete")
+    assert response.status_code == 422
+    db.session.expire_all()
+    assert db.session.get(User, ulla.id) is not None
+    assert db.session.scalar(select(func.count(TimeEntry.id))) == 1
+
+
+def test_a_deactivated_user_cannot_sign_in_and_keeps_their_history(app, admin_client, make_user, db):
+    ulla = _with_history(db, make_user)
+    token, plain = ApiToken.issue(ulla, "laptop")
+    db.session.add(token)
+    db.session.commit()
+    signed_in = app.test_client()
+    post_form(signed_in, "/login", {"email": ulla.email, "password": PASSWORD}, page="/login")
+    assert signed_in.get("/").status_code == 200
+
+    response = post(admin_client, f"/admin/users/{ulla.id}/deactivate")
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert not ulla.is_active and db.session.scalar(select(func.count(TimeEntry.id))) == 1
+    assert "deactivated" in admin_client.get("/admin/users").get_data(as_text=True)
+
+    assert signed_in.get("/").headers["Location"].startswith("/login")  # the open session ended
+    refused = post_form(app.test_client(), "/login", {"email": ulla.email, "password": PASSWORD}, page="/login")
+    assert refused.status_code == 422 and "This account is deactivated" in refused.get_data(as_text=True)
+    api = app.test_client().get("/api/v1/integrations", headers={"Authorization": f"Bearer {plain}"})
+    assert api.status_code == 401
+
+    # Their time still shows for admins, but they are no longer offered in the pickers.
+    assert "Ulla" in admin_client.get("/?user=all&until=2026-10-01").get_data(as_text=True)
+    assert f'value="{ulla.id}"' not in admin_client.get("/").get_data(as_text=True)
+    assert f'value="{ulla.id}"' not in admin_client.get("/calendar").get_data(as_text=True)
+
+    assert post(admin_client, f"/admin/users/{ulla.id}/reactivate").status_code == 302
+    back = post_form(app.test_client(), "/login", {"email": ulla.email, "password": PASSWORD}, page="/login")
+    assert back.status_code == 302
+
+
+def test_a_deactivated_assignee_leaves_the_picker_but_stays_on_their_tasks(admin_client, make_user, db):
+    from app.models import Project, Task
+    ulla, kim = _with_history(db, make_user), make_user("kim@example.com", name="Kim")
+    project = Project(name="Website")
+    db.session.add(project)
+    db.session.flush()
+    task = Task(project_id=project.id, title="Home page", assignee_id=ulla.id)
+    db.session.add(task)
+    db.session.commit()
+    post(admin_client, f"/admin/users/{ulla.id}/deactivate")
+    new_task = admin_client.get(f"/projects/{project.id}/tasks/new").get_data(as_text=True)
+    assert f'value="{kim.id}"' in new_task and f'value="{ulla.id}"' not in new_task
+    edit = admin_client.get(f"/projects/{project.id}/tasks/{task.id}/edit").get_data(as_text=True)
+    assert "Ulla (deactivated)" in edit
+
+
+def test_an_admin_cannot_deactivate_themself(admin_client, admin, db):
+    response = post(admin_client, f"/admin/users/{admin.id}/deactivate")
+    assert response.status_code == 302
+    assert "You cannot deactivate your own account." in admin_client.get("/admin/users").get_data(as_text=True)
+    db.session.expire_all()
+    assert admin.is_active
 
 
 def test_an_admin_cannot_delete_themself_or_the_last_admin(admin_client, admin, db):
@@ -161,6 +211,8 @@ def test_users_get_403_on_every_admin_users_route(user_client, user, admin, db):
     assert post(user_client, f"/admin/users/{admin.id}/password",
                 {"password": "taken over!", "confirm": "taken over!"}).status_code == 403
     assert post(user_client, f"/admin/users/{admin.id}/delete").status_code == 403
+    for action in ("deactivate", "reactivate"):
+        assert post(user_client, f"/admin/users/{admin.id}/{action}").status_code == 403
     db.session.expire_all()
     assert user_count(db) == 2 and not user.is_admin and admin.check_password(PASSWORD)
 

@@ -2,7 +2,7 @@
 from sqlalchemy import select
 
 from app.integrations import registry
-from app.models import Integration, ProviderApp
+from app.models import Integration, ProviderApp, SyncRun
 from tests.conftest import post_form
 
 CLIENT_SECRET = "s3cr3t-client-value-XYZ"
@@ -138,3 +138,33 @@ def test_users_see_global_integrations_read_only(user_client):
 
 def test_a_user_cannot_disconnect_a_global_integration(user_client):
     assert post_form(user_client, "/integrations/trello/disconnect").status_code == 403
+
+
+def _card(html: str, slug: str) -> str:
+    return html.split(f'data-provider="{slug}"')[1].split("</article>")[0]
+
+
+def test_a_card_is_ready_to_connect_once_the_app_is_saved(admin_client, db):
+    """Issue 15: after saving app credentials the card said "not configured"."""
+    assert "not configured" in _card(admin_client.get("/integrations").get_data(as_text=True), "jira")
+    post_form(admin_client, "/admin/integrations/jira", {"client_id": "my-client-id", "client_secret": CLIENT_SECRET})
+    card = _card(admin_client.get("/integrations").get_data(as_text=True), "jira")
+    assert "ready to connect" in card and "not configured" not in card
+    assert "ready to connect" in admin_client.get("/admin/integrations/jira").get_data(as_text=True)
+
+
+def test_sync_history_shows_only_where_something_was_synced(admin_client, db):
+    post_form(admin_client, "/admin/integrations/jira", {"client_id": "my-client-id", "client_secret": CLIENT_SECRET})
+    assert "Sync history" not in _card(admin_client.get("/integrations").get_data(as_text=True), "jira")
+    integration = db.session.scalars(select(Integration).where(Integration.provider == "jira")).one()
+    db.session.add(SyncRun(integration_id=integration.id, status="succeeded", trigger="manual"))
+    db.session.commit()
+    card = _card(admin_client.get("/integrations").get_data(as_text=True), "jira")
+    assert f'href="/integrations/{integration.id}">Sync history' in card
+
+
+def test_users_see_a_registered_per_user_app_as_ready_to_connect(user_client, monkeypatch):
+    monkeypatch.setenv("GOOGLE_CALENDAR_CLIENT_ID", "env-id")
+    monkeypatch.setenv("GOOGLE_CALENDAR_CLIENT_SECRET", "env-secret")
+    card = _card(user_client.get("/integrations").get_data(as_text=True), "google_calendar")
+    assert "ready to connect" in card and "Sync history" not in card

@@ -195,14 +195,20 @@ def test_a_number_taken_by_a_concurrent_invoice_is_retried(app, db, billing):
     assert db.session.scalar(select(func.count(Invoice.id)).where(Invoice.number.like("INV-2026-%"))) == 2
 
 
-def test_users_read_invoices_but_cannot_change_them(user_client, db, admin, billing):
+def test_invoices_and_rates_are_for_admins_only(user_client, db, admin, billing):
+    """Users see their own time, not what it is billed at (issue 15)."""
     invoice = invoice_service.create_invoice(InvoiceRequest(
         client_id=billing["client"].id, start=date(2026, 10, 1), end=date(2026, 10, 31),
         issue_date=date(2026, 11, 2)))
-    assert "INV-2026-0001" in user_client.get("/invoices").get_data(as_text=True)
-    html = user_client.get(f"/invoices/{invoice.id}").get_data(as_text=True)
-    assert "413.58 EUR" in html  # no tax on this one
-    assert "Issue invoice" not in html and "Delete draft" not in html
+    assert user_client.get("/invoices").status_code == 403
+    detail = user_client.get(f"/invoices/{invoice.id}")
+    assert detail.status_code == 403 and "413.58" not in detail.get_data(as_text=True)
+    time_page = user_client.get("/").get_data(as_text=True)
+    assert 'href="/invoices"' not in time_page
+    website = billing["included"][0].project
+    for url in ("/projects", f"/projects/{website.id}"):
+        html = user_client.get(url).get_data(as_text=True)
+        assert "80.00" not in html and "Hourly rate" not in html and "Rate:" not in html
     assert user_client.get("/invoices/new").status_code == 403
     assert post(user_client, "/invoices/new", {"client_id": billing["client"].id, **OCTOBER}).status_code == 403
     assert user_client.get(f"/invoices/{invoice.id}/edit").status_code == 403
@@ -274,3 +280,69 @@ def test_only_a_drafts_terms_can_be_edited(admin_client, billing, db):
     post(admin_client, f"/invoices/{invoice.id}/edit", {"due_date": "", "tax_rate": "0", "notes": ""})
     db.session.refresh(invoice)
     assert (invoice.tax_rate, invoice.notes) == (Decimal("7.00"), "Net 14")
+
+
+def test_admins_see_invoices_and_rates(admin_client, billing, db):
+    website = billing["included"][0].project
+    assert "80.00 EUR" in admin_client.get("/projects").get_data(as_text=True)
+    assert "80.00 EUR" in admin_client.get(f"/projects/{website.id}").get_data(as_text=True)
+    assert 'href="/invoices"' in admin_client.get("/").get_data(as_text=True)
+
+
+def _lines(invoice):
+    return [(line.description, line.hours) for line in invoice.lines]
+
+
+def test_editing_an_entry_on_a_draft_updates_the_draft(admin_client, billing, db):
+    """Issue 15: the draft kept the old hours after one of its entries was edited."""
+    create(admin_client, billing)
+    invoice = new_invoice(db)
+    shop_entry = billing["included"][2]  # 140 minutes on Shop, by the worker; the admin may edit it
+    edit_page = admin_client.get(f"/entries/{shop_entry.id}/edit").get_data(as_text=True)
+    assert 'data-draft="INV-2026-0001"' in edit_page and "updates the draft" in edit_page
+    response = post(admin_client, f"/entries/{shop_entry.id}/edit", {
+        "started": "2026-10-15T09:00", "ended": "2026-10-15T12:00", "project": shop_entry.project_id,
+        "billable": "y"})
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert _lines(invoice) == [("Shop", Decimal("3.00")), ("Website", Decimal("2.25"))]
+    assert (invoice.subtotal, invoice.total) == (Decimal("480.75"), Decimal("576.90"))
+    assert "Draft invoice INV-2026-0001 updated" in admin_client.get("/").get_data(as_text=True)
+    assert "576.90 EUR" in admin_client.get(f"/invoices/{invoice.id}").get_data(as_text=True)
+    assert 'data-draft="INV-2026-0001"' in admin_client.get("/?user=all&until=2026-10-31").get_data(as_text=True)
+
+
+def test_deleting_an_entry_on_a_draft_updates_the_draft(admin_client, billing, db):
+    create(admin_client, billing)
+    invoice = new_invoice(db)
+    response = post(admin_client, f"/entries/{billing['included'][2].id}/delete")
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert _lines(invoice) == [("Website", Decimal("2.25"))] and invoice.subtotal == Decimal("180.00")
+    assert invoice_service.entry_count(invoice) == 2
+
+
+def test_an_entry_made_non_billable_leaves_the_draft(admin_client, billing, db):
+    create(admin_client, billing)
+    invoice = new_invoice(db)
+    shop_entry = billing["included"][2]
+    post(admin_client, f"/entries/{shop_entry.id}/edit", {
+        "started": "2026-10-15T09:00", "ended": "2026-10-15T11:20", "project": shop_entry.project_id})
+    db.session.expire_all()
+    assert shop_entry.invoice_id is None and _lines(invoice) == [("Website", Decimal("2.25"))]
+    assert "taken off it" in admin_client.get("/").get_data(as_text=True)
+
+
+def test_an_issued_invoices_entries_stay_locked(admin_client, billing, db):
+    create(admin_client, billing)
+    invoice = new_invoice(db)
+    post(admin_client, f"/invoices/{invoice.id}/issue")
+    shop_entry = billing["included"][2]
+    response = post(admin_client, f"/entries/{shop_entry.id}/edit", {
+        "started": "2026-10-15T09:00", "ended": "2026-10-15T12:00", "project": shop_entry.project_id,
+        "billable": "y"})
+    assert response.status_code == 409
+    assert post(admin_client, f"/entries/{shop_entry.id}/delete").status_code == 409
+    db.session.expire_all()
+    assert _lines(invoice) == [("Shop", Decimal("2.33")), ("Website", Decimal("2.25"))]
+    assert shop_entry.ended_at == datetime(2026, 10, 15, 11, 20)

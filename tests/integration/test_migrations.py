@@ -139,4 +139,21 @@ def test_0004_splits_the_settings_bag_and_merges_it_back_keeping_every_value(emp
         upgrade()
         assert columns("settings", "connection_facts", "connector_state", "flow_state") == [
             preferences, facts, state, flow]
+
+
+def test_0007_deactivated_at_down_and_up_keeps_every_user(empty_database_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("TIMEHUB_INSTANCE", str(tmp_path))
+    app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database_url})
+    insert = text("INSERT INTO users (email, name, password_hash, role, timezone, created_at, updated_at)"
+                  " VALUES ('a@example.com', 'A', 'x', 'user', 'UTC', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
+    with app.app_context():
+        upgrade()
+        with db.engine.begin() as conn:
+            conn.execute(insert)
+            conn.execute(text("UPDATE users SET deactivated_at = CURRENT_TIMESTAMP"))
+        downgrade(revision="0003")
+        assert "deactivated_at" not in {c["name"] for c in inspect(db.engine).get_columns("users")}
+        upgrade()
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT email, deactivated_at FROM users")).all() == [("a@example.com", None)]
         db.engine.dispose()

@@ -106,6 +106,12 @@ ROWS: list[Row] = [
     page("calendar.week", "/calendar", LOGIN, 200, 200),
     page("calendar.week", "/calendar?user={other_user}", LOGIN, 404, 200, "another user's week"),
 
+    # -- reports -----------------------------------------------------------------------
+    page("reports.index", "/reports", LOGIN, 200, 200),
+    page("reports.index", "/reports?user={other_user}", LOGIN, 404, 200, "another user's time"),
+    page("reports.export_csv", "/reports/export.csv", LOGIN, 200, 200),
+    page("reports.export_csv", "/reports/export.csv?user=all", LOGIN, 404, 200, "everyone's time"),
+
     # -- clients and projects ----------------------------------------------------------
     page("projects.clients", "/clients", LOGIN, 200, 200),
     page("projects.new_client", "/clients/new", LOGIN, 403, 200),
@@ -131,11 +137,11 @@ ROWS: list[Row] = [
     action("projects.archive_task", "/projects/{project}/tasks/{task}/archive", LOGIN, 302, 302),
 
     # -- invoices ------------------------------------------------------------------------
-    page("invoices.index", "/invoices", LOGIN, 200, 200),
+    page("invoices.index", "/invoices", LOGIN, 403, 200, "invoices are for admins"),
     page("invoices.new", "/invoices/new", LOGIN, 403, 200),
     action("invoices.new", "/invoices/new", LOGIN, 403, 422, "empty form"),
-    page("invoices.detail", "/invoices/{invoice}", LOGIN, 200, 200),
-    page("invoices.detail", "/invoices/999999", LOGIN, 404, 404, "no such invoice"),
+    page("invoices.detail", "/invoices/{invoice}", LOGIN, 403, 200, "invoices are for admins"),
+    page("invoices.detail", "/invoices/999999", LOGIN, 403, 404, "no such invoice"),
     page("invoices.edit", "/invoices/{invoice}/edit", LOGIN, 403, 200),
     action("invoices.edit", "/invoices/{invoice}/edit", LOGIN, 403, 422, "a draft, a tax rate is needed"),
     action("invoices.issue", "/invoices/{invoice}/issue", LOGIN, 403, 302),
@@ -152,7 +158,11 @@ ROWS: list[Row] = [
     action("admin.reset_password", "/admin/users/{other_user}/password", LOGIN, 403, 422, "empty form"),
     action("admin.end_sessions", "/admin/users/{other_user}/sessions/end", LOGIN, 403, 302),
     page("admin.delete_user", "/admin/users/{other_user}/delete", LOGIN, 403, 200),
-    action("admin.delete_user", "/admin/users/{other_user}/delete", LOGIN, 403, 302),
+    action("admin.delete_user", "/admin/users/{other_user}/delete", LOGIN, 403, 422,
+           "time entries: refused, deactivate instead"),
+    action("admin.delete_user", "/admin/users/{newcomer}/delete", LOGIN, 403, 302, "no history: deleted"),
+    action("admin.deactivate_user", "/admin/users/{other_user}/deactivate", LOGIN, 403, 302),
+    action("admin.reactivate_user", "/admin/users/{other_user}/reactivate", LOGIN, 403, 302),
 
     # -- integrations ------------------------------------------------------------------------
     page("integrations.index", "/integrations", LOGIN, 200, 200),
@@ -259,6 +269,7 @@ def world(app) -> dict:
     admin = _account("admin@example.com", "Ada Admin", "admin")
     user = _account("user@example.com", "Ulla User")
     other = _account("other@example.com", "Otto Other")
+    newcomer = _account("new@example.com", "Nina Newcomer")  # no history: the only one deletable
     client = Client(name="Acme", currency="EUR")
     _db.session.add(client)
     _db.session.flush()
@@ -280,7 +291,7 @@ def world(app) -> dict:
     _db.session.commit()
     ids = {name: row.id for name, row in {**integrations, **entries}.items()}
     ids.update(client=client.id, project=project.id, other_project=other_project.id, task=task.id,
-               invoice=invoice.id, user_token=token.id, other_user=other.id, webhook_token=github.webhook_token)
+               invoice=invoice.id, user_token=token.id, other_user=other.id, newcomer=newcomer.id, webhook_token=github.webhook_token)
     return {"ids": ids, "accounts": {"user": user.id, "admin": admin.id}}
 
 

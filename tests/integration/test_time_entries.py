@@ -65,6 +65,8 @@ def test_timer_start_and_stop(user_client, user, db, project_with_task):
     assert entry.is_running and entry.description == "Writing docs" and entry.task_id == task.id and entry.billable
     html = user_client.get("/").get_data(as_text=True)
     assert 'id="running-timer"' in html and ">Stop<" in html and "Writing docs" in html
+    entry.started_at -= timedelta(minutes=25)  # it has run a while (a shorter one is discarded)
+    db.session.commit()
 
     response = post(user_client, "/timer/stop")
     assert response.status_code == 302
@@ -72,6 +74,27 @@ def test_timer_start_and_stop(user_client, user, db, project_with_task):
     assert not entry.is_running and entry.ended_at >= entry.started_at
     assert "Timer stopped" in user_client.get("/").get_data(as_text=True)
     assert 'id="running-timer"' not in user_client.get("/").get_data(as_text=True)
+
+
+def test_a_timer_stopped_within_a_minute_is_discarded_and_the_user_told(user_client, user, db):
+    """Issue 15: such a timer left a 0:00 entry, which the manual form would refuse."""
+    post(user_client, "/timer/start", {"timer-description": "misclick"})
+    response = post(user_client, "/timer/stop")
+    assert response.status_code == 302
+    assert entries(db, user_id=user.id) == []
+    html = user_client.get("/").get_data(as_text=True)
+    assert "Timer discarded" in html and "misclick" not in html
+
+
+def test_a_timer_stopped_after_a_minute_is_kept(user_client, user, db):
+    post(user_client, "/timer/start", {"timer-description": "short call"})
+    [entry] = entries(db, user_id=user.id)
+    entry.started_at -= timedelta(seconds=61)
+    db.session.commit()
+    post(user_client, "/timer/stop")
+    [entry] = entries(db, user_id=user.id)
+    assert not entry.is_running and entry.description == "short call"
+    assert "Timer stopped after 0:01" in user_client.get("/").get_data(as_text=True)
 
 
 def test_starting_a_second_timer_stops_the_first(user_client, user, db):

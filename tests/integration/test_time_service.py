@@ -51,6 +51,16 @@ def test_start_then_stop(db, user):
     assert time_service.stop_timer(user) is None
 
 
+def test_a_timer_stopped_within_a_minute_is_deleted(db, user):
+    entry = time_service.start_timer(user, description="oops", now=NINE)
+    stopped = time_service.stop_timer(user, now=NINE + timedelta(seconds=59))
+    assert stopped is entry and time_service.is_too_short(stopped)
+    assert db.session.scalar(select(func.count(TimeEntry.id))) == 0
+    kept = time_service.start_timer(user, now=NINE + timedelta(minutes=1))
+    time_service.stop_timer(user, now=NINE + timedelta(minutes=2))
+    assert not time_service.is_too_short(kept) and db.session.get(TimeEntry, kept.id).duration == timedelta(minutes=1)
+
+
 def test_starting_a_timer_stops_the_running_one_at_the_same_instant(db, user):
     first = time_service.start_timer(user, description="one", now=NINE)
     second = time_service.start_timer(user, description="two", now=NINE + timedelta(minutes=40))
