@@ -103,7 +103,7 @@ def test_every_page_fits_a_phone(live_server, phone):
         measured = overflow(phone)
         if measured["scrollWidth"] > measured["innerWidth"]:
             wide[name] = measured
-        sign_out = phone.get_by_role("button", name="Sign out")
+        sign_out = phone.get_by_role("button", name="Sign out", exact=True)
         box = sign_out.bounding_box()
         if box is None or box["x"] < 0 or box["x"] + box["width"] > PHONE["width"]:
             wide[f"{name}: Sign out"] = box
