@@ -163,17 +163,19 @@ class DeltaPage(Page):
 
 def delta_pages(client: ProviderClient, path: str, *, params: dict | None = None, records: Locator,
                 next_page: Locator, follow_up: Locator, page_param: str | None, start: Any = None,
+                headers: dict[str, str] | None = None,
                 max_pages: int = tuning.MAX_PAGES_PER_LISTING) -> Iterator[DeltaPage]:
     """A listing of changes whose last page hands out what starts the next one: Google's
     `nextPageToken` then `nextSyncToken`, Graph's `@odata.nextLink` then `@odata.deltaLink`.
     `page_param` is the query parameter the page token goes back in, or None when
-    `next_page` is the next page's URL; `start` resumes at a page token (or URL)."""
+    `next_page` is the next page's URL; `start` resumes at a page token (or URL);
+    `headers` go with every request (Graph's `Prefer`)."""
     def fetch(cursor: Any) -> Any:
         if cursor is None:
-            return client.get_json(path, params=params)
+            return client.get_json(path, params=params, headers=headers)
         if page_param is None:
-            return client.get_json(cursor)
-        return client.get_json(path, params={**(params or {}), page_param: cursor})
+            return client.get_json(cursor, headers=headers)
+        return client.get_json(path, params={**(params or {}), page_param: cursor}, headers=headers)
 
     bound = _PageBound(client.provider_name, max_pages)
     cursor = start
