@@ -97,12 +97,18 @@ def _wall_minutes(moment_utc: datetime, tz: ZoneInfo) -> int:
     return local.hour * 60 + local.minute
 
 
-def split_by_day(item, kind: str, start: datetime, end: datetime, days: list[date], tz: ZoneInfo
-                 ) -> dict[date, Block]:
-    """`item` from `start` to `end` (naive UTC) cut at the local midnights of `days`."""
+def day_bounds(days: list[date], tz: ZoneInfo) -> list[tuple[date, datetime, datetime]]:
+    """(day, its first instant, the next day's first instant) in naive UTC, for each day."""
+    return [(day, *timefmt.day_range_utc(day, day, tz)) for day in days]
+
+
+def split_by_day(item, kind: str, start: datetime, end: datetime, bounds: list[tuple[date, datetime, datetime]],
+                 tz: ZoneInfo) -> dict[date, Block]:
+    """`item` from `start` to `end` (naive UTC) cut at the local midnights of `bounds` (day_bounds)."""
     parts: dict[date, Block] = {}
-    for day in days:
-        day_start, day_end = timefmt.day_range_utc(day, day, tz)
+    for day, day_start, day_end in bounds:
+        if day_start > end or day_end <= start:
+            continue
         part_start, part_end = max(start, day_start), min(end, day_end)
         if part_end <= part_start and not (start == end and day_start <= start < day_end):
             continue
@@ -119,14 +125,15 @@ def week_columns(user: User, days: list[date], tz: ZoneInfo, *, with_suggestions
     now = now or utcnow()
     start, end = timefmt.day_range_utc(days[0], days[-1], tz)
     columns = {day: DayColumn(day) for day in days}
+    bounds = day_bounds(days, tz)
     for entry in entries_overlapping(user.id, start, end):
         for day, block in split_by_day(entry, "entry", entry.started_at, entry.ended_at or max(now, entry.started_at),
-                                       days, tz).items():
+                                       bounds, tz).items():
             columns[day].blocks.append(block)
     if with_suggestions:
         for suggestion in suggestions(user, start, end):
             for day, block in split_by_day(suggestion, "suggestion", suggestion.started_at, suggestion.ended_at,
-                                           days, tz).items():
+                                           bounds, tz).items():
                 columns[day].blocks.append(block)
     for column in columns.values():
         column.blocks.sort(key=lambda b: (b.top, b.kind != "entry"))
