@@ -75,6 +75,9 @@ SPEC = ProviderSpec(
         "Configure the OAuth consent screen and add the scopes listed below.",
         "Create an OAuth client ID of type 'Web application' with the redirect URI below.",
         "Copy the client ID and secret into this form; each user then connects their own calendar.",
+        "Publish the app (OAuth consent screen, Publishing status: In production). While it stays in "
+        "\"Testing\", Google expires every user's refresh token after 7 days and each of them has to "
+        "connect again.",
     ),
     setup_fields=OAUTH_APP_FIELDS,
     rate_limit=RateLimit(8, 1.0, 4),  # per-user quota of the Calendar API
