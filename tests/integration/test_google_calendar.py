@@ -305,3 +305,29 @@ def test_people_on_events_are_kept_apart(db, google, make_user):
     sync(integration)
     people = db.session.execute(select(CalendarEventPerson.user_id)).scalars().all()
     assert people == [ann.id]
+
+
+# -- settings -------------------------------------------------------------------------------------
+
+def test_a_user_picks_the_calendars_read_for_suggestions_from_every_page_of_their_list(db, app, google,
+                                                                                        make_user, monkeypatch):
+    monkeypatch.setattr(google_calendar, "CALENDAR_LIST_PAGE_SIZE", 2)
+    ann = make_user("ann@example.com")
+    for n in range(3):
+        google.calendar("ann@gmail.example", f"team{n}@group.example", summary=f"Team {n}")
+    event_at(google, "ann@gmail.example", "Team 1 review", soon(5), calendar_id="team1@group.example")
+    event_at(google, "ann@gmail.example", "Primary only", soon(6))
+    integration = connect(db, google, ann, "ann@gmail.example")
+    client = login(app.test_client(), ann)
+    html = client.get(f"/integrations/{integration.id}/settings").get_data(as_text=True)
+    assert all(f"Team {n}" in html for n in range(3)) and "Calendars read for suggestions" in html
+    assert len([r for r in google.api.requests if r.path.endswith("/calendarList")]) == 2  # 4 calendars, 2 a page
+    integration.settings = {**(integration.settings or {}), "allow_list": ["team1@group.example"]}
+    db.session.commit()
+    sync(integration)
+    assert suggested_titles(db, ann) == ["Team 1 review"]
+
+
+def test_the_setup_page_warns_about_apps_left_in_testing(admin_client):
+    html = admin_client.get(f"/admin/integrations/{SLUG}").get_data(as_text=True)
+    assert "Testing" in html and "7 days" in html
