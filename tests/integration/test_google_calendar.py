@@ -161,6 +161,9 @@ def test_all_day_declined_free_cancelled_and_own_events_are_never_suggested(db, 
     event_at(google, email, "Pushed by TimeHub", soon(14),
              extendedProperties={"private": {google_calendar.ENTRY_PROPERTY: "99"}})
     google.add_event(email, "No end", at(soon(15).isoformat()), None)
+    floating = soon(16).replace(tzinfo=None).isoformat()
+    google.add_event(email, "Odd zone", {"dateTime": floating, "timeZone": "Mars/Olympus_Mons"},
+                     {"dateTime": floating, "timeZone": "Mars/Olympus_Mons"})
     integration = connect(db, google, ann, email)
     sync(integration)
 
@@ -169,6 +172,7 @@ def test_all_day_declined_free_cancelled_and_own_events_are_never_suggested(db, 
     assert reasons["Holiday"] == "all-day event" and reasons["Declined party"] == "declined"
     assert reasons["Focus time (free)"] == "shown as free" and reasons["Pushed by TimeHub"] == "pushed by TimeHub"
     assert reasons["No end"] == "no usable end time" and "Called off" not in reasons
+    assert reasons["Odd zone"].startswith("no usable start (unknown time zone")
 
 
 # -- suggestions become time ----------------------------------------------------------------------
