@@ -175,27 +175,41 @@ class GoogleCalendarConnector(Connector, Pulls, Pushes, AllowList):
         return kind == "time_entry" and entry.user_id == integration.user_id and entry.ended_at is not None
 
     def push(self, request: PushRequest, run: RunContext) -> str:
+        """The remote id is "<calendar>|<event id>": edits and deletes go to the calendar the
+        event was made in, even after the user picked another one for new entries."""
         entry, external_id = request.record, request.external_id
         if entry.user_id != self.integration.user_id or entry.ended_at is None:
             if external_id:
                 self.delete_remote(request.kind, external_id, run)
             raise PushSkipped("Only your own completed time entries go to your calendar.")
-        events = f"calendars/{_quoted(self.push_calendar)}/events"
         body = _event_body(entry)
         if external_id:
+            calendar_id, event_id = self._split(external_id)
             try:
-                return self.client.request("PATCH", f"{events}/{_quoted(external_id)}", json=body).json()["id"]
+                self.client.request("PATCH", f"calendars/{_quoted(calendar_id)}/events/{_quoted(event_id)}",
+                                    json=body)
+                return external_id
             except NotFoundError:
                 pass  # deleted in Google Calendar; the entry still stands here, so it goes there again
+            except PermanentError as exc:
+                if exc.status != 410:  # 410: deleted in Google Calendar, as above
+                    raise
+        calendar_id = self.push_calendar
+        events = f"calendars/{_quoted(calendar_id)}/events"
         if request.earlier_attempts:
             existing = self._pushed_before(events, entry.id)
-            if existing and existing != external_id:  # an earlier insert got through, its answer lost
-                return self.push(replace(request, external_id=existing, earlier_attempts=0), run)
+            if existing and _pushed_id(calendar_id, existing) != external_id:  # an insert got through, unanswered
+                return self.push(replace(request, external_id=_pushed_id(calendar_id, existing),
+                                         earlier_attempts=0), run)
         try:
-            return self.client.request("POST", events, json=body).json()["id"]
+            return _pushed_id(calendar_id, self.client.request("POST", events, json=body).json()["id"])
         except NotFoundError:
-            raise PermanentError(f"Google Calendar: the calendar {self.push_calendar!r} no longer exists or is "
+            raise PermanentError(f"Google Calendar: the calendar {calendar_id!r} no longer exists or is "
                                  "not shared with this account; choose another one.", 404) from None
+
+    def _split(self, external_id: str) -> tuple[str, str]:
+        calendar_id, separator, event_id = external_id.rpartition("|")
+        return (calendar_id, event_id) if separator else (self.push_calendar, external_id)
 
     def _pushed_before(self, events_path: str, entry_id: int) -> str | None:
         found = self.client.get_json(events_path, params={
@@ -204,62 +218,22 @@ class GoogleCalendarConnector(Connector, Pulls, Pushes, AllowList):
         return live[0]["id"] if live else None
 
     def delete_remote(self, kind: str, external_id: str, run: RunContext) -> None:
+        calendar_id, event_id = self._split(external_id)
         try:
-            self.client.request("DELETE", f"calendars/{_quoted(self.push_calendar)}/events/{_quoted(external_id)}")
+            self.client.request("DELETE", f"calendars/{_quoted(calendar_id)}/events/{_quoted(event_id)}")
         except NotFoundError:
             pass
         except PermanentError as exc:
             if exc.status != 410:  # 410: deleted already
                 raise
 
-    @classmethod
-    def oauth_connected_account(cls, provider: OAuthProvider, token: TokenSet,
-                                callback_params: dict) -> ConnectedAccount:
-        """Refuse a grant without the calendar scope (Google's consent screen lets
-        people untick it), and name the account by the ID token's e-mail."""
-        missing = missing_scopes(token)
-        if missing:  # the callback revokes a refused grant
-            raise OAuthFlowError(
-                "Google did not grant access to your calendar events (missing: " + ", ".join(missing) + "). "
-                "Connect again and leave the calendar permission ticked on Google's consent screen; "
-                "nothing was connected.")
-        return ConnectedAccount(label=id_token_email(token.raw.get("id_token"), provider.client_id))
-
-
-def missing_scopes(token: TokenSet) -> list[str]:
-    """Required scopes the token lacks. With granular consent the answer's `scope`
-    lists what the person actually allowed; a missing `scope` means all that was
-    asked (RFC 6749, 5.1)."""
-    if token.scope is None:
-        return []
-    granted = set(token.scope.split())
-    return [scope for scope in (CALENDAR_SCOPE,) if scope not in granted]
-
-
-def id_token_email(id_token: str | None, client_id: str) -> str | None:
-    """The e-mail claim of the ID token from the token answer, or None.
-
-    The signature is not checked: the token came straight from Google's token
-    endpoint over TLS, which authenticates it (OpenID Connect Core 3.1.3.7;
-    Google's OpenID Connect guide says the same). Issuer and audience are still
-    checked, so a token minted for another client is not taken as ours."""
-    if not id_token:
-        return None
-    try:
-        payload = id_token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError, binascii.Error):
-        log.warning("Google sent an ID token that could not be read; the account stays unnamed")
-        return None
-    if not isinstance(claims, dict) or claims.get("iss") not in GOOGLE_ISSUERS or claims.get("aud") != client_id:
-        log.warning("Google's ID token names another issuer or audience; the account stays unnamed")
-        return None
-    email = claims.get("email")
-    return email if isinstance(email, str) and email else None
-
 
 def _quoted(segment: str) -> str:
     return quote(segment, safe="")
+
+
+def _pushed_id(calendar_id: str, event_id: str) -> str:
+    return f"{calendar_id}|{event_id}"
 
 
 def _external_id(calendar_id: str, event_id: str) -> str:

@@ -127,7 +127,11 @@ def month(user: User, today: date, user_arg: dict):
 @login_required
 def convert(event_id: int):
     project_id, task_id = parse_target(request.form.get("target"))
-    back = url_for(".week", week=request.form.get("week") or None)
+    try:
+        week = timefmt.parse_date(request.form["week"]).isoformat() if request.form.get("week") else None
+    except timefmt.TimeInputError:
+        week = None
+    back = url_for(".week", week=week)
     try:
         entry = calendar_service.convert(current_user, event_id, project_id=project_id, task_id=task_id)
     except LookupError:

@@ -335,3 +335,24 @@ def test_a_user_picks_the_calendars_read_for_suggestions_from_every_page_of_thei
 def test_the_setup_page_warns_about_apps_left_in_testing(admin_client):
     html = admin_client.get(f"/admin/integrations/{SLUG}").get_data(as_text=True)
     assert "Testing" in html and "7 days" in html
+
+
+def test_edits_and_deletes_follow_the_event_after_the_push_calendar_changes(db, google, make_user):
+    ann = make_user("ann@example.com")
+    email = "ann@gmail.example"
+    google.calendar(email, "work@group.example", summary="Work")
+    integration = connect(db, google, ann, email)
+    start = datetime(2026, 11, 25, 8, 0)
+    entry = time_service.create_entry(ann, EntryFields(start, start + timedelta(minutes=45), "Call"))
+    push_pending(integration.id)
+    [event] = pushed_events(google, email)
+    integration.settings = {**(integration.settings or {}), google_calendar.PUSH_CALENDAR_SETTING: "work@group.example"}
+    db.session.commit()
+    time_service.update_entry(entry, EntryFields(start, start + timedelta(minutes=50), "Longer call"))
+    push_pending(integration.id)
+    [edited] = pushed_events(google, email)
+    assert edited["id"] == event["id"] and edited["description"] == "Longer call"
+    assert pushed_events(google, email, ) and google.events(email, "work@group.example") == []
+    time_service.delete_entry(entry)
+    push_pending(integration.id)
+    assert pushed_events(google, email) == []
