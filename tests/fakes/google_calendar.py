@@ -20,7 +20,7 @@ What it does like Google (calendar v3 reference):
 
 Test hooks: `lose_insert_answers = n` (the next n inserts happen but their answer
 is a dropped connection), `fail_next(n, status)` (the next n API calls answer
-`status`), `expire_sync_tokens()`.
+`status`; a 429 says `rateLimitExceeded` with `Retry-After`), `expire_sync_tokens()`.
 """
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ MAX_CALENDARS_PAGE, DEFAULT_CALENDARS_PAGE = 250, 100
 
 
 def at(text: str) -> dict:
-    """An event time as Google writes it: {"dateTime": ..., "timeZone": ...} from "2026-03-29T09:00:00+02:00"."""
+    """An event time as Google writes it, from an RFC 3339 text: {"dateTime": "2026-03-29T09:00:00+02:00"}."""
     return {"dateTime": text}
 
 
@@ -158,12 +158,16 @@ class FakeGoogleCalendar(FakeProviderWithApi):
             status, body = 500, None
         response = Response(status=status) if body is None else \
             Response(json.dumps(body), status, content_type="application/json; charset=UTF-8")
+        if status == 429:
+            response.headers["Retry-After"] = "0"
         return response(environ, start_response)
 
     def _answer(self, request: Request) -> tuple[int, dict | None]:
         with self._lock:
             if self._failures:
                 status = self._failures.pop(0)
+                if status == 429:
+                    return status, _error(429, "rateLimitExceeded", "Rate Limit Exceeded")
                 return status, _error(status, "backendError", "Backend Error")
         if not request.path.startswith(BASE_PATH + "/"):
             return 404, _error(404, "notFound", "Not Found")

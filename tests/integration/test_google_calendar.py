@@ -126,6 +126,20 @@ def test_a_first_import_follows_every_page_then_reads_only_changes(db, google, m
     assert suggested_titles(db, ann) == ["Meeting 0", "Meeting 1 (moved)", "Meeting 3", "Meeting 4"]
 
 
+def test_server_errors_and_rate_limits_are_retried_without_duplicates(db, google, make_user, monkeypatch):
+    monkeypatch.setattr(google_calendar, "EVENT_PAGE_SIZE", 2)
+    ann = make_user("ann@example.com")
+    for n in range(3):
+        event_at(google, "ann@gmail.example", f"Meeting {n}", soon(n))
+    integration = connect(db, google, ann, "ann@gmail.example")
+    google.fail_next(1, 503)
+    google.fail_next(1, 429)
+    run = sync(integration)
+    assert [r.status for r in google.api.requests][:3] == [503, 429, 200]
+    assert run.created == 3 and suggested_titles(db, ann) == ["Meeting 0", "Meeting 1", "Meeting 2"]
+    assert sync(integration).created == 0
+
+
 def test_an_expired_sync_token_reads_the_calendar_whole_again(db, google, make_user):
     ann = make_user("ann@example.com")
     first = event_at(google, "ann@gmail.example", "Kept", soon(1))
