@@ -140,6 +140,16 @@ def test_server_errors_and_rate_limits_are_retried_without_duplicates(db, google
     assert sync(integration).created == 0
 
 
+def test_a_grant_without_the_calendar_scope_asks_its_owner_to_reconnect_saying_why(db, google, make_user):
+    ann = make_user("ann@example.com")
+    google.oauth.scope = "openid email"       # the person unticked the calendar on Google's consent screen
+    integration = connect(db, google, ann, "ann@gmail.example")
+    run = run_sync(integration.id)
+    db.session.expire_all()
+    assert run.status == "failed" and "insufficient authentication scopes" in run.error
+    assert integration.status == "needs_reconnect"
+
+
 def test_an_expired_sync_token_reads_the_calendar_whole_again(db, google, make_user):
     ann = make_user("ann@example.com")
     first = event_at(google, "ann@gmail.example", "Kept", soon(1))
