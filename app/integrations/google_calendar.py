@@ -99,6 +99,19 @@ class GoogleCalendarConnector(Connector, Pulls, Pushes, AllowList):
     push_kinds = frozenset({"time_entry"})
     allow_list_label = "Calendars read for suggestions"
 
+    @classmethod
+    def oauth_connected_account(cls, provider: OAuthProvider, token: TokenSet,
+                                callback_params: dict) -> ConnectedAccount:
+        """Refuse a grant without the calendar scope (Google's consent screen lets
+        people untick it), and name the account by the ID token's e-mail."""
+        missing = missing_scopes(token)
+        if missing:  # the callback revokes a refused grant
+            raise OAuthFlowError(
+                "Google did not grant access to your calendar events (missing: " + ", ".join(missing) + "). "
+                "Connect again and leave the calendar permission ticked on Google's consent screen; "
+                "nothing was connected.")
+        return ConnectedAccount(label=id_token_email(token.raw.get("id_token"), provider.client_id))
+
     # -- which calendars -----------------------------------------------------------------
 
     def allow_list_options(self) -> list[AllowListOption]:
@@ -226,6 +239,38 @@ class GoogleCalendarConnector(Connector, Pulls, Pushes, AllowList):
         except PermanentError as exc:
             if exc.status != 410:  # 410: deleted already
                 raise
+
+
+def missing_scopes(token: TokenSet) -> list[str]:
+    """Required scopes the token lacks. With granular consent the answer's `scope`
+    lists what the person actually allowed; a missing `scope` means all that was
+    asked (RFC 6749, 5.1)."""
+    if token.scope is None:
+        return []
+    granted = set(token.scope.split())
+    return [scope for scope in (CALENDAR_SCOPE,) if scope not in granted]
+
+
+def id_token_email(id_token: str | None, client_id: str) -> str | None:
+    """The e-mail claim of the ID token from the token answer, or None.
+
+    The signature is not checked: the token came straight from Google's token
+    endpoint over TLS, which authenticates it (OpenID Connect Core 3.1.3.7;
+    Google's OpenID Connect guide says the same). Issuer and audience are still
+    checked, so a token minted for another client is not taken as ours."""
+    if not id_token:
+        return None
+    try:
+        payload = id_token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError, binascii.Error):
+        log.warning("Google sent an ID token that could not be read; the account stays unnamed")
+        return None
+    if not isinstance(claims, dict) or claims.get("iss") not in GOOGLE_ISSUERS or claims.get("aud") != client_id:
+        log.warning("Google's ID token names another issuer or audience; the account stays unnamed")
+        return None
+    email = claims.get("email")
+    return email if isinstance(email, str) and email else None
 
 
 def _quoted(segment: str) -> str:
