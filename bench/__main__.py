@@ -11,6 +11,7 @@ BENCHMARKS = {
     "push_rate_limited": "N time entries pushed to a rate-limited provider",
     "webhook_ingest": "signed webhook deliveries over real HTTP",
     "concurrent_writers": "signed-in clients starting and stopping timers at once",
+    "calendar_page": "/calendar's week view with N entries and N calendar events stored",
 }
 
 

@@ -28,7 +28,7 @@ from bench.harness import (
 SETUP_CALLS = 0  # the generic fake needs no discovery call before its listing
 # Jira: GET myself (the account's time zone, for JQL dates) and one page of project/search.
 JIRA_SETUP_CALLS = 2
-BENCHMARKED_PROVIDERS = ("paged", "jira")
+BENCHMARKED_PROVIDERS = ("paged", "jira", "google_calendar", "outlook_calendar")
 
 
 class ProviderNotBenchmarkable(SystemExit):
@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--provider", default=None,
                         help="a provider slug (jira); without it the generic paged fake is used")
     parser.add_argument("--unlimited", action="store_true",
-                        help="jira: lift TimeHub's own request budget for Jira (its spec's rate_limit)")
+                        help="jira and the calendars: lift TimeHub's own request budget for the provider (its spec's rate_limit)")
 
 
 def check_provider(slug: str) -> None:
@@ -83,6 +83,11 @@ def run(args: argparse.Namespace) -> None:
         check_provider(args.provider)
     if args.provider == "jira":
         run_jira(args)
+        return
+    if args.provider in ("google_calendar", "outlook_calendar"):
+        from bench import calendar_import
+
+        calendar_import.run(args, args.provider)
         return
     from app.services.sync_service import run_sync
     from tests.fakes.paged_provider import PagedProvider

@@ -221,6 +221,10 @@ DOCUMENTED_ELSEWHERE: dict[str, dict[tuple[str, str], set[str]]] = {
     # Trello's description lists only `id` for board cards; its REST reference ("Get Cards on a
     # Board") and paging guide document these, and the API honours them.
     "trello": {("get", "/boards/{id}/cards"): {"limit", "before", "since", "fields", "filter"}},
+    # Graph's description leaves out calendarView/delta's window (required on a first read, "event:
+    # delta" reference) and the $skiptoken / $deltatoken of the links it hands back itself.
+    "graph": {("get", path): {"startDateTime", "endDateTime", "$skiptoken", "$deltatoken"}
+              for path in ("/me/calendarView/delta", "/me/calendars/{calendar-id}/calendarView/delta")},
 }
 
 _BUILD_LOCK = threading.Lock()

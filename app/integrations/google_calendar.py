@@ -1,12 +1,36 @@
-"""Google Calendar, per user: each user's own calendar <-> that user's time entries."""
+"""Google Calendar, per user: each user's own calendar <-> that user's time entries.
+
+Import: the events of the calendars the user reads (the primary one unless they
+chose others), expanded into single occurrences, over a window around today;
+then only the changes, with the sync token Google hands out on a listing's last
+page. A 410 answer means the token expired: the calendar is read whole again.
+Every event becomes a local "calendar_event" of this user; all-day, declined,
+free ("transparent") and TimeHub's own pushed events are kept but never
+suggested.
+
+Push: the user's completed time entries become events in their primary
+calendar (or the one they chose), marked with a private extended property
+holding the entry id: an edit patches the event, a delete deletes it, and a
+retry after a lost answer finds the event by that property before creating
+another one. The same property keeps pushed events out of the suggestions.
+"""
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import logging
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from urllib.parse import quote
 
 from app.integrations.base import Connector
+from app.integrations.calendar_times import EventTimeUnreadable, rfc3339, to_utc_naive
+from app.integrations.capabilities import AllowList, Pulls, Pushes
+from app.integrations.exchange import AllowListOption, PushRequest, PushSkipped, RemoteRecord, RunContext, SyncPage
+from app.integrations.http import NotFoundError, PermanentError
+from app.integrations.pagination import cursor_pages, delta_pages
 from app.integrations.ratelimit import RateLimit
 from app.integrations.spec import OAUTH_APP_FIELDS, OAuthProfile, ProviderSpec
 from app.integrations.oauth import (
@@ -19,7 +43,20 @@ from app.integrations.oauth import (
 log = logging.getLogger(__name__)
 
 CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar.events"
+# calendarList.list needs a scope of its own: the list of calendars to choose from.
+CALENDAR_LIST_SCOPE = "https://www.googleapis.com/auth/calendar.calendarlist.readonly"
 GOOGLE_ISSUERS = ("https://accounts.google.com", "accounts.google.com")
+
+EVENT_PAGE_SIZE = 2500          # the most events.list returns per page
+CALENDAR_LIST_PAGE_SIZE = 250   # the most calendarList.list returns per page
+# The window a full read covers; after it, sync tokens bring every change whatever its date.
+WINDOW_PAST_DAYS = 366
+WINDOW_AHEAD_DAYS = 92
+# The private extended property that marks TimeHub's own events (its value: the entry id).
+ENTRY_PROPERTY = "timehubEntryId"
+# Where time entries go unless the user picked another calendar (a preference).
+PUSH_CALENDAR_SETTING = "push_calendar"
+EXTERNAL_ID_MAX = 200            # external_links.external_id
 
 SPEC = ProviderSpec(
     slug="google_calendar",
@@ -31,17 +68,22 @@ SPEC = ProviderSpec(
     revoke_url="https://oauth2.googleapis.com/revoke",
     api_base="https://www.googleapis.com/calendar/v3",
     # openid + email: the token answer then carries an ID token naming the account.
-    scopes=("openid", "email", CALENDAR_SCOPE),
+    scopes=("openid", "email", CALENDAR_SCOPE, CALENDAR_LIST_SCOPE),
     console_url="https://console.cloud.google.com/apis/credentials",
     register_steps=(
         "In Google Cloud Console enable the Google Calendar API for a project.",
         "Configure the OAuth consent screen and add the scopes listed below.",
         "Create an OAuth client ID of type 'Web application' with the redirect URI below.",
         "Copy the client ID and secret into this form; each user then connects their own calendar.",
+        "Publish the app (OAuth consent screen, Publishing status: In production). While it stays in "
+        "\"Testing\", Google expires every user's refresh token after 7 days and each of them has to "
+        "connect again.",
     ),
     setup_fields=OAUTH_APP_FIELDS,
     rate_limit=RateLimit(8, 1.0, 4),  # per-user quota of the Calendar API
     features={
+        "import": "Your calendar's events appear on your calendar page as suggestions to turn into time.",
+        "push": "Your completed time entries appear as events in your Google calendar.",
         "calendar": "Each user's own calendar and their time entries stay in step.",
     },
     defaults={"sync_interval_minutes": 15},
@@ -51,8 +93,11 @@ SPEC = ProviderSpec(
 )
 
 
-class GoogleCalendarConnector(Connector):
+class GoogleCalendarConnector(Connector, Pulls, Pushes, AllowList):
     spec = SPEC
+    streams = ("calendar_events",)
+    push_kinds = frozenset({"time_entry"})
+    allow_list_label = "Calendars read for suggestions"
 
     @classmethod
     def oauth_connected_account(cls, provider: OAuthProvider, token: TokenSet,
@@ -66,6 +111,134 @@ class GoogleCalendarConnector(Connector):
                 "Connect again and leave the calendar permission ticked on Google's consent screen; "
                 "nothing was connected.")
         return ConnectedAccount(label=id_token_email(token.raw.get("id_token"), provider.client_id))
+
+    # -- which calendars -----------------------------------------------------------------
+
+    def allow_list_options(self) -> list[AllowListOption]:
+        calendars = [item for page in cursor_pages(
+            self.client, "users/me/calendarList", params={"maxResults": CALENDAR_LIST_PAGE_SIZE},
+            records="items", next_cursor="nextPageToken", cursor_param="pageToken") for item in page]
+        return [AllowListOption(c["id"], c.get("summaryOverride") or c.get("summary") or c["id"],
+                                "primary" if c.get("primary") else c.get("accessRole", ""))
+                for c in calendars]
+
+    def read_calendars(self) -> list[str]:
+        """The calendars read for suggestions: the chosen ones, or the primary one."""
+        chosen = self.allowed_ids
+        return sorted(chosen) if chosen else ["primary"]
+
+    @property
+    def push_calendar(self) -> str:
+        return str(self.preferences.get(PUSH_CALENDAR_SETTING) or "primary")
+
+    # -- import ----------------------------------------------------------------------------
+
+    def pull(self, stream: str, cursor: str | None, run: RunContext):
+        """The cursor holds every calendar's sync token, and where a listing under way stopped:
+        {"tokens": {calendar: token}, "at": calendar, "page": page token, "with": the sync token
+        that listing started from (None: a full read)}."""
+        state = json.loads(cursor) if cursor else {}
+        tokens = {cal: token for cal, token in (state.get("tokens") or {}).items()}
+        calendars = self.read_calendars()
+        tokens = {cal: token for cal, token in tokens.items() if cal in calendars}
+        for calendar_id in calendars:
+            resume = (state.get("page"), state.get("with")) if state.get("at") == calendar_id else (None, None)
+            yield from self._read_calendar(calendar_id, tokens, *resume)
+
+    def _read_calendar(self, calendar_id: str, tokens: dict, page: str | None, started_with: str | None):
+        sync_token = started_with if page else tokens.get(calendar_id)
+        if sync_token:
+            params = {"syncToken": sync_token}
+        else:
+            now = datetime.now(timezone.utc).replace(tzinfo=None)
+            params = {"timeMin": rfc3339(now - timedelta(days=WINDOW_PAST_DAYS)),
+                      "timeMax": rfc3339(now + timedelta(days=WINDOW_AHEAD_DAYS))}
+        params.update({"singleEvents": "true", "maxResults": EVENT_PAGE_SIZE})
+        try:
+            for listed in delta_pages(self.client, f"calendars/{_quoted(calendar_id)}/events", params=params,
+                                      records="items", next_page="nextPageToken", follow_up="nextSyncToken",
+                                      page_param="pageToken", start=page):
+                if listed.follow_up:
+                    tokens[calendar_id] = listed.follow_up
+                cursor = json.dumps({"tokens": tokens, "at": calendar_id if listed.resume else None,
+                                     "page": listed.resume, "with": sync_token})
+                yield SyncPage([self._record(calendar_id, event) for event in listed], cursor)
+        except PermanentError as exc:
+            if exc.status != 410 or not sync_token:
+                raise
+            log.info("Google's sync token for a calendar expired (410); reading it whole again")
+            tokens.pop(calendar_id, None)
+            yield from self._read_calendar(calendar_id, tokens, None, None)
+
+    def _record(self, calendar_id: str, event: dict) -> RemoteRecord:
+        external_id = _external_id(calendar_id, event["id"])
+        if event.get("status") == "cancelled":
+            return RemoteRecord("calendar_event", external_id, event.get("etag"), deleted=True)
+        fields = {"title": event.get("summary") or "(no title)", "user_ids": [self.integration.user_id],
+                  "series_key": event.get("recurringEventId"), "emails": []}
+        fields.update(_times(event))
+        reason = fields.get("skip_reason") or _not_suggested_because(event)
+        fields["suggestible"], fields["skip_reason"] = reason is None, reason
+        return RemoteRecord("calendar_event", external_id, event.get("etag"), fields)
+
+    # -- push ------------------------------------------------------------------------------
+
+    @classmethod
+    def wants_push(cls, integration, kind: str, entry, links) -> bool:
+        return kind == "time_entry" and entry.user_id == integration.user_id and entry.ended_at is not None
+
+    def push(self, request: PushRequest, run: RunContext) -> str:
+        """The remote id is "<calendar>|<event id>": edits and deletes go to the calendar the
+        event was made in, even after the user picked another one for new entries."""
+        entry, external_id = request.record, request.external_id
+        if entry.user_id != self.integration.user_id or entry.ended_at is None:
+            if external_id:
+                self.delete_remote(request.kind, external_id, run)
+            raise PushSkipped("Only your own completed time entries go to your calendar.")
+        body = _event_body(entry)
+        if external_id:
+            calendar_id, event_id = self._split(external_id)
+            try:
+                self.client.request("PATCH", f"calendars/{_quoted(calendar_id)}/events/{_quoted(event_id)}",
+                                    json=body)
+                return external_id
+            except NotFoundError:
+                pass  # deleted in Google Calendar; the entry still stands here, so it goes there again
+            except PermanentError as exc:
+                if exc.status != 410:  # 410: deleted in Google Calendar, as above
+                    raise
+        calendar_id = self.push_calendar
+        events = f"calendars/{_quoted(calendar_id)}/events"
+        if request.earlier_attempts:
+            existing = self._pushed_before(events, entry.id)
+            if existing and _pushed_id(calendar_id, existing) != external_id:  # an insert got through, unanswered
+                return self.push(replace(request, external_id=_pushed_id(calendar_id, existing),
+                                         earlier_attempts=0), run)
+        try:
+            return _pushed_id(calendar_id, self.client.request("POST", events, json=body).json()["id"])
+        except NotFoundError:
+            raise PermanentError(f"Google Calendar: the calendar {calendar_id!r} no longer exists or is "
+                                 "not shared with this account; choose another one.", 404) from None
+
+    def _split(self, external_id: str) -> tuple[str, str]:
+        calendar_id, separator, event_id = external_id.rpartition("|")
+        return (calendar_id, event_id) if separator else (self.push_calendar, external_id)
+
+    def _pushed_before(self, events_path: str, entry_id: int) -> str | None:
+        found = self.client.get_json(events_path, params={
+            "privateExtendedProperty": f"{ENTRY_PROPERTY}={entry_id}", "maxResults": 10})
+        live = [e for e in found.get("items", []) if e.get("status") != "cancelled"]
+        return live[0]["id"] if live else None
+
+    def delete_remote(self, kind: str, external_id: str, run: RunContext) -> None:
+        calendar_id, event_id = self._split(external_id)
+        try:
+            self.client.request("DELETE", f"calendars/{_quoted(calendar_id)}/events/{_quoted(event_id)}")
+        except NotFoundError:
+            pass
+        except PermanentError as exc:
+            if exc.status != 410:  # 410: deleted already
+                raise
 
 
 def missing_scopes(token: TokenSet) -> list[str]:
@@ -98,3 +271,62 @@ def id_token_email(id_token: str | None, client_id: str) -> str | None:
         return None
     email = claims.get("email")
     return email if isinstance(email, str) and email else None
+
+
+def _quoted(segment: str) -> str:
+    return quote(segment, safe="")
+
+
+def _pushed_id(calendar_id: str, event_id: str) -> str:
+    return f"{calendar_id}|{event_id}"
+
+
+def _external_id(calendar_id: str, event_id: str) -> str:
+    """Unique per calendar (one event invited to two calendars is two occurrences here)."""
+    value = f"{calendar_id}/{event_id}"
+    if len(value) <= EXTERNAL_ID_MAX:
+        return value
+    return "h:" + hashlib.sha256(value.encode()).hexdigest()
+
+
+def _times(event: dict) -> dict:
+    """starts_at / ends_at in UTC, or a skip reason when the times cannot be used."""
+    start, end = event.get("start") or {}, event.get("end") or {}
+    if "date" in start and "dateTime" not in start:
+        day = datetime.fromisoformat(start["date"])
+        return {"starts_at": day, "ends_at": day + timedelta(days=1), "skip_reason": "all-day event"}
+    try:
+        starts = to_utc_naive(start["dateTime"], start.get("timeZone"))
+    except (KeyError, EventTimeUnreadable) as exc:
+        return {"starts_at": datetime(1970, 1, 1), "ends_at": datetime(1970, 1, 1),
+                "skip_reason": f"no usable start ({exc})"[:200]}
+    try:
+        ends = to_utc_naive(end["dateTime"], end.get("timeZone") or start.get("timeZone"))
+    except (KeyError, EventTimeUnreadable):
+        return {"starts_at": starts, "ends_at": starts, "skip_reason": "no usable end time"}
+    if ends <= starts:
+        return {"starts_at": starts, "ends_at": starts, "skip_reason": "ends before it starts"}
+    return {"starts_at": starts, "ends_at": ends}
+
+
+def _not_suggested_because(event: dict) -> str | None:
+    private = (event.get("extendedProperties") or {}).get("private") or {}
+    if ENTRY_PROPERTY in private:
+        return "pushed by TimeHub"
+    if event.get("transparency") == "transparent":
+        return "shown as free"
+    if any(a.get("self") and a.get("responseStatus") == "declined" for a in event.get("attendees") or ()):
+        return "declined"
+    return None
+
+
+def _event_body(entry) -> dict:
+    parts = [part for part in (entry.project.name if entry.project else None,
+                               entry.task.title if entry.task else None) if part]
+    return {
+        "summary": " · ".join(parts) or entry.description or "Time entry",
+        "description": entry.description or "",
+        "start": {"dateTime": rfc3339(entry.started_at), "timeZone": "UTC"},
+        "end": {"dateTime": rfc3339(entry.ended_at), "timeZone": "UTC"},
+        "extendedProperties": {"private": {ENTRY_PROPERTY: str(entry.id)}},
+    }

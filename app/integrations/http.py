@@ -90,6 +90,8 @@ def provider_message(response: httpx2.Response, limit: int = 300, shape: ErrorSh
     if isinstance(body, dict):
         for key in shape.message_keys:
             value = body.get(key)
+            if isinstance(value, dict):  # {"error": {"code": ..., "message": ...}} (Google, Microsoft Graph)
+                value = value.get("message") or value
             if value:
                 if isinstance(value, list):
                     value = "; ".join(str(v.get("message", v)) if isinstance(v, dict) else str(v) for v in value)

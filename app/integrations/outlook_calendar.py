@@ -1,4 +1,33 @@
-"""Outlook Calendar (Microsoft Graph): a shared team calendar <-> time entries."""
+"""Outlook Calendar (Microsoft Graph): a shared team calendar <-> every user's time entries.
+
+An admin connects once and picks the team calendar (any calendar the account can
+write: its own, a shared or a group calendar; the account's default calendar until
+one is picked). Import: Graph's `calendarView/delta` over a window around today,
+page after page (`@odata.nextLink`), keeping the `@odata.deltaLink` of the last
+page for the next read of changes; times are asked for in UTC
+(`Prefer: outlook.timezone`). An event becomes a suggestion for the TimeHub users
+among its organiser and attendees (by e-mail), except those who declined;
+all-day, cancelled, free ("show as available") and TimeHub's own events never.
+
+Push: every user's completed time entries become events "User · Project · Task"
+in the team calendar, created with a `transactionId` (Graph answers a repeated
+create with the event it made) and marked with a single-value extended property
+holding the entry id; a retry after a lost answer also looks the event up by that
+property. Edits patch the stored event, deletes delete it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from urllib.parse import quote
+
+from app.integrations.calendar_times import EventTimeUnreadable, rfc3339, to_utc_naive
+from app.integrations.capabilities import AllowList, Pulls, Pushes
+from app.integrations.exchange import AllowListOption, PushRequest, PushSkipped, RemoteRecord, RunContext, SyncPage
+from app.integrations.http import NotFoundError, PermanentError
+from app.integrations.pagination import cursor_pages, delta_pages
 from app.integrations.ratelimit import RateLimit
 from app.integrations.spec import ProviderSpec
 from app.integrations.microsoft import (
@@ -10,6 +39,15 @@ from app.integrations.microsoft import (
     MICROSOFT_TOKEN_URL,
     MicrosoftIdentity,
 )
+
+# Graph documents no cap for an event delta page; it honours odata.maxpagesize up to its own limit.
+DELTA_PAGE_SIZE = 1000
+WINDOW_PAST_DAYS = 366
+WINDOW_AHEAD_DAYS = 92
+# The extended property marking TimeHub's events: a String property in TimeHub's own namespace.
+ENTRY_PROPERTY_ID = "String {6f2b4c1e-6a43-4f1c-9a0e-7d7b4a1e5c11} Name TimeHubEntryId"
+TRANSACTION_PREFIX = "timehub-entry-"
+EXTERNAL_ID_MAX = 200
 
 SPEC = ProviderSpec(
     slug="outlook_calendar",
@@ -25,11 +63,166 @@ SPEC = ProviderSpec(
     setup_fields=MICROSOFT_APP_FIELDS,
     rate_limit=RateLimit(8, 1.0, 4),  # Graph: 10,000 per 10 min per mailbox, 4 concurrent
     features={
+        "import": "The team calendar's events appear as suggestions for the people invited to them.",
+        "push": "Everyone's completed time entries appear in the team calendar.",
         "calendar": "Keeps a shared team calendar and the team's time entries in step.",
     },
     defaults={"sync_interval_minutes": 15},
 )
 
 
-class OutlookCalendarConnector(MicrosoftIdentity):
+class OutlookCalendarConnector(MicrosoftIdentity, Pulls, Pushes, AllowList):
     spec = SPEC
+    streams = ("calendar_events",)
+    push_kinds = frozenset({"time_entry"})
+    allow_list_label = "Team calendar (the first one ticked)"
+
+    # -- the team calendar -----------------------------------------------------------------
+
+    def allow_list_options(self) -> list[AllowListOption]:
+        calendars = [item for page in cursor_pages(
+            self.client, "me/calendars", params={"$select": "id,name,canEdit,owner"}, records="value",
+            next_cursor="@odata.nextLink", cursor_param=None) for item in page]
+        return [AllowListOption(c["id"], c.get("name") or c["id"],
+                                ((c.get("owner") or {}).get("address") or ""))
+                for c in calendars if c.get("canEdit", True)]
+
+    @property
+    def calendar_path(self) -> str:
+        chosen = sorted(self.allowed_ids or ())
+        return f"me/calendars/{quote(chosen[0], safe='')}" if chosen else "me"
+
+    # -- import ----------------------------------------------------------------------------
+
+    def pull(self, stream: str, cursor: str | None, run: RunContext):
+        """The cursor is the link to read next: a nextLink of a read under way, or the
+        deltaLink of the last one (JSON {"link": ..., "calendar": ...}). A link of another
+        calendar than the chosen one is dropped, and so is a delta link Graph no longer
+        knows (410): the calendar is read whole again."""
+        state = json.loads(cursor) if cursor else {}
+        link = state.get("link") if state.get("calendar") == self.calendar_path else None
+        try:
+            yield from self._read(link)
+        except PermanentError as exc:
+            if exc.status != 410 or link is None:
+                raise
+            yield from self._read(None)
+
+    def _read(self, link: str | None):
+        headers = {"Prefer": f'odata.maxpagesize={DELTA_PAGE_SIZE}, outlook.timezone="UTC"'}
+        params = None
+        if link is None:
+            now = datetime.now(timezone.utc).replace(tzinfo=None)
+            params = {"startDateTime": rfc3339(now - timedelta(days=WINDOW_PAST_DAYS)),
+                      "endDateTime": rfc3339(now + timedelta(days=WINDOW_AHEAD_DAYS))}
+        for listed in delta_pages(self.client, link or f"{self.calendar_path}/calendarView/delta", params=params,
+                                  records="value", next_page="@odata.nextLink", follow_up="@odata.deltaLink",
+                                  page_param=None, headers=headers):
+            following = listed.resume or listed.follow_up
+            yield SyncPage([self._record(event) for event in listed],
+                           json.dumps({"link": following, "calendar": self.calendar_path}))
+
+    def _record(self, event: dict) -> RemoteRecord:
+        external_id = _external_id(event["id"])
+        version = event.get("changeKey") or event.get("lastModifiedDateTime")
+        if "@removed" in event or event.get("isCancelled"):
+            return RemoteRecord("calendar_event", external_id, version, deleted=True)
+        emails = [((event.get("organizer") or {}).get("emailAddress") or {}).get("address")]
+        emails += [(a.get("emailAddress") or {}).get("address") for a in event.get("attendees") or ()
+                   if ((a.get("status") or {}).get("response")) != "declined"]
+        declined = {((a.get("emailAddress") or {}).get("address") or "").lower()
+                    for a in event.get("attendees") or () if (a.get("status") or {}).get("response") == "declined"}
+        fields = {"title": event.get("subject") or "(no title)", "user_ids": [],
+                  "emails": [e for e in emails if e and e.lower() not in declined],
+                  "series_key": event.get("seriesMasterId")}
+        fields.update(_times(event))
+        reason = fields.get("skip_reason") or _not_suggested_because(event)
+        fields["suggestible"], fields["skip_reason"] = reason is None, reason
+        return RemoteRecord("calendar_event", external_id, version, fields)
+
+    # -- push ------------------------------------------------------------------------------
+
+    @classmethod
+    def wants_push(cls, integration, kind: str, entry, links) -> bool:
+        return kind == "time_entry" and entry.ended_at is not None
+
+    def push(self, request: PushRequest, run: RunContext) -> str:
+        entry, external_id = request.record, request.external_id
+        if entry.ended_at is None:
+            if external_id:
+                self.delete_remote(request.kind, external_id, run)
+            raise PushSkipped("Running timers go to the team calendar once they stop.")
+        body = _event_body(entry)
+        if external_id:
+            try:
+                return self.client.request("PATCH", f"me/events/{quote(external_id, safe='')}", json=body).json()["id"]
+            except NotFoundError:
+                pass  # deleted in Outlook; the entry still stands, so it goes there again
+        if request.earlier_attempts:
+            existing = self._pushed_before(entry.id)
+            if existing and existing != external_id:
+                return self.push(replace(request, external_id=existing, earlier_attempts=0), run)
+        created = {**body, "transactionId": f"{TRANSACTION_PREFIX}{entry.id}",
+                   "singleValueExtendedProperties": [{"id": ENTRY_PROPERTY_ID, "value": str(entry.id)}]}
+        try:
+            return self.client.request("POST", f"{self.calendar_path}/events", json=created).json()["id"]
+        except NotFoundError:
+            raise PermanentError("Outlook Calendar: the team calendar no longer exists or is no longer shared "
+                                 "with the connected account; pick another one.", 404) from None
+
+    def _pushed_before(self, entry_id: int) -> str | None:
+        found = self.client.get_json(f"{self.calendar_path}/events", params={
+            "$filter": f"singleValueExtendedProperties/any(ep: ep/id eq '{ENTRY_PROPERTY_ID}' "
+                       f"and ep/value eq '{entry_id}')", "$select": "id"})
+        items = found.get("value") or []
+        return items[0]["id"] if items else None
+
+    def delete_remote(self, kind: str, external_id: str, run: RunContext) -> None:
+        try:
+            self.client.request("DELETE", f"me/events/{quote(external_id, safe='')}")
+        except NotFoundError:
+            pass
+
+
+def _external_id(event_id: str) -> str:
+    return event_id if len(event_id) <= EXTERNAL_ID_MAX else "h:" + hashlib.sha256(event_id.encode()).hexdigest()
+
+
+def _times(event: dict) -> dict:
+    start, end = event.get("start") or {}, event.get("end") or {}
+    try:
+        starts = to_utc_naive(start["dateTime"], start.get("timeZone"))
+    except (KeyError, EventTimeUnreadable) as exc:
+        return {"starts_at": datetime(1970, 1, 1), "ends_at": datetime(1970, 1, 1),
+                "skip_reason": f"no usable start ({exc})"[:200]}
+    if event.get("isAllDay"):
+        return {"starts_at": starts, "ends_at": starts + timedelta(days=1), "skip_reason": "all-day event"}
+    try:
+        ends = to_utc_naive(end["dateTime"], end.get("timeZone") or start.get("timeZone"))
+    except (KeyError, EventTimeUnreadable):
+        return {"starts_at": starts, "ends_at": starts, "skip_reason": "no usable end time"}
+    if ends <= starts:
+        return {"starts_at": starts, "ends_at": starts, "skip_reason": "ends before it starts"}
+    return {"starts_at": starts, "ends_at": ends}
+
+
+def _not_suggested_because(event: dict) -> str | None:
+    own = any(p.get("id") == ENTRY_PROPERTY_ID for p in event.get("singleValueExtendedProperties") or ())
+    if own or (event.get("transactionId") or "").startswith(TRANSACTION_PREFIX):
+        return "pushed by TimeHub"
+    if event.get("showAs") == "free":
+        return "shown as free"
+    return None
+
+
+def _event_body(entry) -> dict:
+    parts = [part for part in (entry.user.name if entry.user else None,
+                               entry.project.name if entry.project else None,
+                               entry.task.title if entry.task else None) if part]
+    return {
+        "subject": " · ".join(parts) or "Time entry",
+        "body": {"contentType": "text", "content": entry.description or ""},
+        "start": {"dateTime": rfc3339(entry.started_at)[:-1], "timeZone": "UTC"},
+        "end": {"dateTime": rfc3339(entry.ended_at)[:-1], "timeZone": "UTC"},
+        "showAs": "busy",
+    }

@@ -150,3 +150,47 @@ def offset_pages(client: ProviderClient, path: str, *, page_size: int, params: d
         yield Page(found, None if finished else offset)
         if finished:
             return
+
+
+class DeltaPage(Page):
+    """A page of a change listing: `resume` continues this listing (None on its last
+    page); `follow_up`, on the last page only, starts the next read of changes."""
+
+    def __init__(self, records: list, resume: Any, follow_up: Any = None):
+        super().__init__(records, resume)
+        self.follow_up = follow_up
+
+
+def delta_pages(client: ProviderClient, path: str, *, params: dict | None = None, records: Locator,
+                next_page: Locator, follow_up: Locator, page_param: str | None, start: Any = None,
+                headers: dict[str, str] | None = None,
+                max_pages: int = tuning.MAX_PAGES_PER_LISTING) -> Iterator[DeltaPage]:
+    """A listing of changes whose last page hands out what starts the next one: Google's
+    `nextPageToken` then `nextSyncToken`, Graph's `@odata.nextLink` then `@odata.deltaLink`.
+    `page_param` is the query parameter the page token goes back in, or None when
+    `next_page` is the next page's URL; `start` resumes at a page token (or URL);
+    `headers` go with every request (Graph's `Prefer`)."""
+    def fetch(cursor: Any) -> Any:
+        if cursor is None:
+            return client.get_json(path, params=params, headers=headers)
+        if page_param is None:
+            return client.get_json(cursor, headers=headers)
+        return client.get_json(path, params={**(params or {}), page_param: cursor}, headers=headers)
+
+    bound = _PageBound(client.provider_name, max_pages)
+    cursor = start
+    while True:
+        bound.count()
+        answer = fetch(cursor)
+        following = locate(answer, next_page) or None
+        if following is None:
+            token = locate(answer, follow_up) or None
+            if token is None:
+                raise PermanentError(f"{client.provider_name} ended a change listing without a token "
+                                     "for the next read")
+            yield DeltaPage(_records(answer, records, client.provider_name), None, token)
+            return
+        yield DeltaPage(_records(answer, records, client.provider_name), following)
+        if following == cursor:
+            raise PermanentError(f"{client.provider_name} repeated a page cursor")
+        cursor = following

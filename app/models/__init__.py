@@ -1,4 +1,5 @@
 """All models, imported here so that Alembic and the app see every table."""
+from app.models.calendar_event import CalendarEvent, CalendarEventPerson, CalendarSeriesChoice
 from app.models.client import Client
 from app.models.integration import (
     ExternalLink,
@@ -17,7 +18,7 @@ from app.models.time_entry import TimeEntry
 from app.models.user import ApiToken, User
 
 __all__ = [
-    "ApiToken", "Client", "ExternalLink", "Integration", "IntegrationCredential", "Invoice", "InvoiceLine",
+    "ApiToken", "CalendarEvent", "CalendarEventPerson", "CalendarSeriesChoice", "Client", "ExternalLink", "Integration", "IntegrationCredential", "Invoice", "InvoiceLine",
     "OutboxItem", "Project", "ProviderApp", "SyncCursor", "SyncRun", "Task", "TimeEntry", "User",
     "WebhookDelivery",
 ]

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.integrations.exchange import RemoteRecord
-from app.models import Project, Task, User
+from app.models import CalendarEvent, CalendarEventPerson, Project, Task, User
 from app.models.task import TASK_STATUSES
 
 
@@ -95,4 +95,67 @@ class TaskApplier:
         return changed
 
 
-APPLIERS = {"project": ProjectApplier, "task": TaskApplier}
+class CalendarEventApplier:
+    """Calendar events (one occurrence each), from any calendar provider. Fields:
+    `title`, `starts_at` and `ends_at` (naive UTC), `series_key` (the recurring series,
+    or None), `suggestible` and `skip_reason` (why it is never offered as time), and
+    whose it is: `user_ids` (TimeHub users named by the connector, e.g. the owner of a
+    per-user calendar) and `emails` (organiser and attendees, matched to TimeHub users
+    case-insensitively). Someone no longer named loses the event unless they already
+    turned it into time."""
+
+    model = CalendarEvent
+
+    @staticmethod
+    def prepare(session: Session, records: list[RemoteRecord]) -> dict:
+        emails = {e.lower() for r in records for e in r.fields.get("emails", ()) if e}
+        named = {i for r in records for i in r.fields.get("user_ids", ())}
+        users = {"by_email": {}, "ids": set()}
+        if emails:
+            users["by_email"] = dict(session.execute(select(func.lower(User.email), User.id).where(
+                func.lower(User.email).in_(emails))).all())
+        if named:
+            users["ids"] = set(session.scalars(select(User.id).where(User.id.in_(named))))
+        return users
+
+    @staticmethod
+    def _people(record: RemoteRecord, users: dict) -> set[int]:
+        found = {i for i in record.fields.get("user_ids", ()) if i in users["ids"]}
+        found.update(users["by_email"][e.lower()] for e in record.fields.get("emails", ())
+                     if e and e.lower() in users["by_email"])
+        return found
+
+    @staticmethod
+    def _values(record: RemoteRecord) -> dict:
+        fields = record.fields
+        return {"title": (fields.get("title") or "")[:500], "starts_at": fields["starts_at"],
+                "ends_at": fields["ends_at"], "series_key": (fields.get("series_key") or None),
+                "suggestible": bool(fields.get("suggestible", True)),
+                "skip_reason": (fields.get("skip_reason") or None), "archived": False}
+
+    @classmethod
+    def create(cls, record: RemoteRecord, parent_id: int | None, users: dict) -> CalendarEvent:
+        event = CalendarEvent(**cls._values(record))
+        event.people = [CalendarEventPerson(user_id=user_id) for user_id in sorted(cls._people(record, users))]
+        return event
+
+    @classmethod
+    def update(cls, event: CalendarEvent, record: RemoteRecord, parent_id: int | None, users: dict) -> bool:
+        changed = False
+        for name, value in cls._values(record).items():
+            if getattr(event, name) != value:
+                setattr(event, name, value)
+                changed = True
+        wanted = cls._people(record, users)
+        present = {person.user_id for person in event.people}
+        for person in list(event.people):
+            if person.user_id not in wanted and person.converted_at is None:
+                event.people.remove(person)
+                changed = True
+        for user_id in sorted(wanted - present):
+            event.people.append(CalendarEventPerson(user_id=user_id))
+            changed = True
+        return changed
+
+
+APPLIERS = {"project": ProjectApplier, "task": TaskApplier, "calendar_event": CalendarEventApplier}

@@ -183,13 +183,20 @@ def is_too_short(entry: TimeEntry) -> bool:
 
 def create_entry(user: User, fields: EntryFields) -> TimeEntry:
     """A finished entry typed in by hand."""
+    entry = build_entry(user, fields)
+    commit_created(entry)
+    return entry
+
+
+def build_entry(user: User, fields: EntryFields) -> TimeEntry:
+    """A finished entry, validated and added to the session but not committed, for a
+    caller that changes something else in the same transaction (then commit_created)."""
     if fields.ended_at is None:
         raise TimeEntryInvalid({"ended_at": "Give an end time or a duration."})
     _validate(fields)
     entry = TimeEntry(user_id=user.id)
     _apply(entry, fields)
     db.session.add(entry)
-    _commit(entry, "created")
     return entry
 
 
@@ -197,6 +204,10 @@ def draft_of(entry: TimeEntry) -> Invoice | None:
     """The draft invoice the entry is on, if any (its lines follow the entry's changes)."""
     invoice = entry.invoice if entry.invoice_id is not None else None
     return invoice if invoice is not None and invoice.status == "draft" else None
+
+
+def commit_created(entry: TimeEntry) -> None:
+    _commit(entry, "created")
 
 
 def update_entry(entry: TimeEntry, fields: EntryFields) -> TimeEntry:

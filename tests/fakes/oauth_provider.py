@@ -78,6 +78,7 @@ class _Grant:
     old_refresh_tokens: set[str] = field(default_factory=set)
     access_tokens: dict[str, float] = field(default_factory=dict)  # token -> expires at (epoch)
     revoked: bool = False
+    account_email: str | None = None  # whose account the grant reached (`account` when it was made)
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -314,7 +315,7 @@ class FakeOAuthProvider:
             return 400, {"error": "invalid_request", "error_description": "code_verifier without a challenge"}
         grant = _Grant(id=len(self._grants) + 1, client_id=code.client_id,
                        scope=self.scope if self.scope is not None else code.scope,
-                       refresh_token=secrets.token_urlsafe(32))
+                       refresh_token=secrets.token_urlsafe(32), account_email=self.account["email"])
         self._grants[grant.id] = grant
         code.grant_id = grant.id
         return 200, self._issue(grant, include_refresh=True)

@@ -157,3 +157,33 @@ def test_0007_deactivated_at_down_and_up_keeps_every_user(empty_database_url, tm
         with db.engine.connect() as conn:
             assert conn.execute(text("SELECT email, deactivated_at FROM users")).all() == [("a@example.com", None)]
         db.engine.dispose()
+
+
+def test_0008_calendar_tables_up_down_up(empty_database_url, tmp_path, monkeypatch):
+    """Up: the calendar tables exist and take an event with its person; down: they are gone and
+    nothing else is touched; up again: they are back, empty."""
+    monkeypatch.setenv("TIMEHUB_INSTANCE", str(tmp_path))
+    app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database_url})
+    calendar_tables = {"calendar_events", "calendar_event_people", "calendar_series_choices"}
+    with app.app_context():
+        upgrade(revision="0004")
+        assert not calendar_tables & set(inspect(db.engine).get_table_names())
+        upgrade(revision="0008")
+        with db.engine.begin() as conn:
+            conn.execute(text("INSERT INTO users (email, name, password_hash, role, timezone, created_at,"
+                              " updated_at) VALUES ('a@example.com', 'A', 'x', 'user', 'UTC', CURRENT_TIMESTAMP,"
+                              " CURRENT_TIMESTAMP)"))
+            conn.execute(text("INSERT INTO calendar_events (title, starts_at, ends_at, suggestible, archived,"
+                              " created_at, updated_at) VALUES ('Sync', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP,"
+                              " :t, :f, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"t": True, "f": False})
+            conn.execute(text("INSERT INTO calendar_event_people (event_id, user_id) SELECT e.id, u.id"
+                              " FROM calendar_events e, users u"))
+        assert calendar_tables <= set(inspect(db.engine).get_table_names())
+        downgrade(revision="0004")
+        assert not calendar_tables & set(inspect(db.engine).get_table_names())
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM users")).scalar() == 1
+        upgrade(revision="0008")
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM calendar_events")).scalar() == 0
+        db.engine.dispose()

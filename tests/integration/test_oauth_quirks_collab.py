@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from app.integrations import registry
-from app.integrations.google_calendar import CALENDAR_SCOPE, id_token_email
+from app.integrations.google_calendar import CALENDAR_LIST_SCOPE, CALENDAR_SCOPE, id_token_email
 from app.models import Integration, IntegrationCredential
 from app.services import token_service
 from app.services.integration_service import IntegrationService
@@ -66,7 +66,7 @@ def test_google_asks_for_offline_access_and_fresh_consent(db, serve, user_client
     params = query(start(user_client, "google_calendar"))
     assert params["access_type"] == "offline" and params["prompt"] == "consent"
     assert params["include_granted_scopes"] == "true"
-    assert set(params["scope"].split()) == {"openid", "email", CALENDAR_SCOPE}
+    assert set(params["scope"].split()) == {"openid", "email", CALENDAR_SCOPE, CALENDAR_LIST_SCOPE}
 
 
 def test_google_names_the_account_by_the_id_tokens_email(db, serve, user, user_client):

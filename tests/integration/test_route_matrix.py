@@ -105,6 +105,7 @@ ROWS: list[Row] = [
     # -- calendar ----------------------------------------------------------------------
     page("calendar.week", "/calendar", LOGIN, 200, 200),
     page("calendar.week", "/calendar?user={other_user}", LOGIN, 404, 200, "another user's week"),
+    action("calendar.convert", "/calendar/events/999999/convert", LOGIN, 404, 404, "no such event of theirs"),
 
     # -- reports -----------------------------------------------------------------------
     page("reports.index", "/reports", LOGIN, 200, 200),

@@ -314,3 +314,13 @@ def test_wait_from_headers_ignores_garbage():
     assert wait_from_headers({"Retry-After": "-3"}, NOW) == 0.0
     assert wait_from_headers({"X-RateLimit-Reset": str(int(NOW - 10))}, NOW) == 0.0
     assert wait_from_headers({}, NOW) is None
+
+
+def test_an_error_object_with_a_message_is_read_as_that_message():
+    """Google and Microsoft Graph answer {"error": {"code": ..., "message": ...}}."""
+    import httpx2 as _httpx2
+
+    from app.integrations.http import provider_message
+
+    response = _httpx2.Response(403, json={"error": {"code": 403, "message": "Insufficient scopes."}})
+    assert provider_message(response) == "Insufficient scopes."

@@ -86,3 +86,44 @@ def test_cursor_pages_stop_when_new_cursors_never_end():
         return httpx2.Response(200, json={"data": [1], "next_cursor": f"c{request.url.params.get('cursor')}"})
     with pytest.raises(PermanentError, match="past 3 pages"):
         collected(cursor_pages(client_for(handler), "items", records="data", max_pages=3))
+
+
+def test_delta_pages_end_with_the_token_for_the_next_read():
+    from app.integrations.pagination import delta_pages
+
+    def handler(request):
+        token = request.url.params.get("pageToken")
+        if token is None:
+            return httpx2.Response(200, json={"items": [1], "nextPageToken": "p2"})
+        return httpx2.Response(200, json={"items": [2], "nextSyncToken": "s1"})
+    pages = list(delta_pages(client_for(handler), "events", records="items", next_page="nextPageToken",
+                             follow_up="nextSyncToken", page_param="pageToken"))
+    assert [(list(p), p.resume, p.follow_up) for p in pages] == [([1], "p2", None), ([2], None, "s1")]
+
+
+def test_delta_pages_stop_on_a_repeated_link_and_on_a_last_page_without_a_token():
+    from app.integrations.pagination import delta_pages
+
+    def repeating(request):
+        return httpx2.Response(200, json={"value": [1], "@odata.nextLink": BASE + "/events?$skiptoken=same"})
+    with pytest.raises(PermanentError, match="repeated"):
+        collected(delta_pages(client_for(repeating), "events", records="value", next_page="@odata.nextLink",
+                              follow_up="@odata.deltaLink", page_param=None))
+
+    def tokenless(request):
+        return httpx2.Response(200, json={"value": [1]})
+    with pytest.raises(PermanentError, match="without a token"):
+        collected(delta_pages(client_for(tokenless), "events", records="value", next_page="@odata.nextLink",
+                              follow_up="@odata.deltaLink", page_param=None))
+
+
+def test_delta_pages_stop_when_new_links_never_end():
+    from app.integrations.pagination import delta_pages
+
+    counter = iter(range(10**6))
+
+    def endless(request):
+        return httpx2.Response(200, json={"value": [1], "nextPageToken": f"t{next(counter)}"})
+    with pytest.raises(PermanentError, match="past 3 pages"):
+        collected(delta_pages(client_for(endless), "events", records="value", next_page="nextPageToken",
+                              follow_up="nextSyncToken", page_param="pageToken", max_pages=3))

@@ -1,0 +1,277 @@
+"""A fake Microsoft Graph (calendars) over loopback, with a Microsoft-style OAuth server.
+
+The API lives under `/v1.0`, as graph.json describes it, and answers for a live
+bearer token of the authorization server (`self.oauth`):
+- `GET me` (who connected), `GET me/calendars` (with `canEdit`);
+- `GET me[/calendars/{id}]/calendarView/delta`: the first request needs
+  `startDateTime` and `endDateTime`; pages as big as `Prefer: odata.maxpagesize`
+  asks (default 10, at most MAX_PAGE), linked by an absolute `@odata.nextLink`
+  (`$skiptoken`); the last page carries `@odata.deltaLink` (`$deltatoken`) which
+  lists only what changed since, removed events as `{"id", "@removed"}`; times in
+  UTC when `Prefer: outlook.timezone="UTC"` is sent, else in the event's zone;
+- `POST me[/calendars/{id}]/events`: a `transactionId` seen before answers the event
+  it created then, instead of a second one; `PATCH`/`DELETE me/events/{id}`;
+  `GET .../events?$filter=singleValueExtendedProperties/any(...)`;
+- an unknown calendar or event is 404 `ErrorItemNotFound`.
+
+Test hooks: `lose_create_answers = n`, `expire_delta_tokens()` (answers 410
+`SyncStateNotFound`, as Graph does for a delta token it no longer knows).
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import secrets
+import socket
+import threading
+from datetime import datetime, timedelta, timezone
+
+from werkzeug.wrappers import Request, Response
+
+from tests.contract import Description
+from tests.fakes.oauth_provider import FakeOAuthProvider, FakeProviderWithApi
+from tests.fakes.server import FakeServer
+
+BASE_PATH = "/v1.0"
+GRAPH = Description("graph")
+DEFAULT_PAGE, MAX_PAGE = 10, 1000
+DEFAULT_CALENDAR = "AAMkDefaultCalendar"
+PROPERTY_FILTER = re.compile(r"ep/id eq '([^']+)' and ep/value eq '([^']*)'")
+
+
+def graph_time(moment: datetime) -> dict:
+    """A UTC moment as Graph writes an event time."""
+    return {"dateTime": moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.0000000"), "timeZone": "UTC"}
+
+
+def _parse(value: str) -> datetime:
+    text = value.replace("Z", "+00:00")
+    head, dot, rest = text.partition(".")
+    if dot:
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        text = head + "." + digits[:6] + rest[len(digits):]
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+class FakeGraphCalendar(FakeProviderWithApi):
+    slug = "outlook_calendar"
+
+    def __init__(self, *, redirect_uris: tuple[str, ...], client_id: str = "graph-client",
+                 client_secret: str = "graph-secret"):
+        self.oauth = FakeOAuthProvider(client_id=client_id, client_secret=client_secret, redirect_uris=redirect_uris)
+        self.oauth.account = {"id": "u-1", "name": "Team Account", "email": "team@contoso.example"}
+        self.api = FakeServer(self._app, description=GRAPH)
+        self._lock = threading.RLock()
+        self.calendars: dict[str, dict] = {DEFAULT_CALENDAR: {"name": "Calendar", "canEdit": True, "events": {}}}
+        self._seq = itertools.count(1)
+        self._changed: dict[str, int] = {}
+        self._tokens: dict[str, dict] = {}
+        self.lose_create_answers = 0
+
+    def env(self, slug: str | None = None) -> dict[str, str]:
+        return {**super().env(slug), f"{(slug or self.slug).upper()}_API_BASE": self.api.base_url + BASE_PATH}
+
+    # -- test data -------------------------------------------------------------------
+
+    def add_calendar(self, calendar_id: str, name: str, *, can_edit: bool = True) -> None:
+        with self._lock:
+            self.calendars[calendar_id] = {"name": name, "canEdit": can_edit, "events": {}}
+
+    def add_event(self, subject: str, start: datetime, minutes: int = 60, *, calendar_id: str = DEFAULT_CALENDAR,
+                  organizer: str = "team@contoso.example", attendees: tuple = (), **extra) -> dict:
+        """`attendees`: e-mails, or (e-mail, response) pairs."""
+        people = [a if isinstance(a, tuple) else (a, "accepted") for a in attendees]
+        event = {"id": "AAMkEv" + secrets.token_hex(8), "subject": subject, "start": graph_time(start),
+                 "end": graph_time(start + timedelta(minutes=minutes)), "isAllDay": False, "isCancelled": False,
+                 "showAs": "busy", "type": "singleInstance",
+                 "organizer": {"emailAddress": {"address": organizer, "name": organizer}},
+                 "attendees": [{"type": "required", "emailAddress": {"address": e, "name": e},
+                                "status": {"response": r, "time": "0001-01-01T00:00:00Z"}} for e, r in people],
+                 **extra}
+        with self._lock:
+            self._touch(calendar_id, event)
+        return event
+
+    def change_event(self, event_id: str, **changes) -> dict:
+        with self._lock:
+            calendar_id, event = self._find(event_id)
+            event.update(changes)
+            self._touch(calendar_id, event)
+            return event
+
+    def remove_event(self, event_id: str) -> None:
+        with self._lock:
+            calendar_id, event = self._find(event_id)
+            event["_deleted"] = True
+            self._touch(calendar_id, event)
+
+    def events(self, calendar_id: str = DEFAULT_CALENDAR) -> list[dict]:
+        with self._lock:
+            return [e for e in self.calendars[calendar_id]["events"].values() if not e.get("_deleted")]
+
+    def expire_delta_tokens(self) -> None:
+        with self._lock:
+            self._tokens = {k: v for k, v in self._tokens.items() if v["kind"] != "delta"}
+
+    def _touch(self, calendar_id: str, event: dict) -> None:
+        number = next(self._seq)
+        event["changeKey"] = f"ck{number}"
+        event["lastModifiedDateTime"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        self.calendars[calendar_id]["events"][event["id"]] = event
+        self._changed[event["id"]] = number
+
+    def _find(self, event_id: str) -> tuple[str, dict] | tuple[None, None]:
+        for calendar_id, calendar in self.calendars.items():
+            event = calendar["events"].get(event_id)
+            if event is not None and not event.get("_deleted"):
+                return calendar_id, event
+        return None, None
+
+    # -- the API ------------------------------------------------------------------------
+
+    def _app(self, environ, start_response):
+        request = Request(environ)
+        status, body, headers = self._answer(request)
+        if status == -1:
+            environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
+            status, body = 500, None
+        response = Response(status=status) if body is None else \
+            Response(json.dumps(body), status, content_type="application/json")
+        for name, value in headers.items():
+            response.headers[name] = value
+        return response(environ, start_response)
+
+    def _answer(self, request: Request) -> tuple[int, dict | None, dict]:
+        if not request.path.startswith(BASE_PATH + "/"):
+            return 404, _error("ResourceNotFound", "Not found"), {}
+        if self.oauth._bearer_grant(request.headers) is None:
+            return 401, _error("InvalidAuthenticationToken", "Access token is empty or invalid."), {}
+        parts = request.path[len(BASE_PATH) + 1:].split("/")
+        if parts[0] != "me":
+            return 404, _error("ResourceNotFound", "Not found"), {}
+        rest = parts[1:]
+        with self._lock:
+            if rest == [] and request.method == "GET":
+                account = self.oauth.account
+                return 200, {"id": account["id"], "displayName": account["name"], "mail": account["email"],
+                             "userPrincipalName": account["email"]}, {}
+            if rest == ["calendars"] and request.method == "GET":
+                return 200, {"value": [{"id": cid, "name": c["name"], "canEdit": c["canEdit"],
+                                        "owner": {"address": self.oauth.account["email"]}}
+                                       for cid, c in self.calendars.items()]}, {}
+            calendar_id = DEFAULT_CALENDAR
+            if rest[:1] == ["calendars"] and len(rest) >= 3:
+                calendar_id, rest = rest[1], rest[2:]
+                if calendar_id not in self.calendars:
+                    return 404, _error("ErrorItemNotFound", "The specified object was not found in the store."), {}
+            if rest == ["calendarView", "delta"] and request.method == "GET":
+                return self._delta(calendar_id, request, parts)
+            if rest == ["events"] and request.method == "POST":
+                return self._create(calendar_id, request.get_json(silent=True))
+            if rest == ["events"] and request.method == "GET":
+                return self._filtered(calendar_id, request.args.get("$filter", ""))
+            if len(rest) == 2 and rest[0] == "events" and request.method in ("PATCH", "DELETE", "GET"):
+                return self._one(rest[1], request)
+        return 405, _error("MethodNotAllowed", "Method not allowed"), {}
+
+    def _page_size(self, request: Request) -> int:
+        match = re.search(r"odata\.maxpagesize=(\d+)", request.headers.get("Prefer", ""))
+        return min(int(match.group(1)), MAX_PAGE) if match else DEFAULT_PAGE
+
+    def _delta(self, calendar_id: str, request: Request, parts: list[str]) -> tuple[int, dict, dict]:
+        args, size = request.args, self._page_size(request)
+        utc = 'outlook.timezone="UTC"' in request.headers.get("Prefer", "")
+        link_base = request.host_url.rstrip("/") + request.path
+        if args.get("$skiptoken"):
+            listing = self._tokens.pop(args["$skiptoken"], None)
+            if listing is None or listing["kind"] != "page":
+                return 400, _error("ErrorInvalidUrlQuery", "Invalid skip token."), {}
+        elif args.get("$deltatoken"):
+            known = self._tokens.get(args["$deltatoken"])
+            if known is None or known["kind"] != "delta":
+                return 410, _error("SyncStateNotFound", "The sync state is not found or has expired."), {}
+            listing = self._listing(calendar_id, known["window"], since=known["number"])
+        else:
+            if not args.get("startDateTime") or not args.get("endDateTime"):
+                return 400, _error("ErrorInvalidParameter", "startDateTime and endDateTime are required."), {}
+            listing = self._listing(calendar_id, (args["startDateTime"], args["endDateTime"]), since=None)
+        page, remaining = listing["items"][:size], listing["items"][size:]
+        body = {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(event)",
+                "value": [self._shown(calendar_id, i, utc) for i in page]}
+        token = secrets.token_urlsafe(12)
+        if remaining:
+            self._tokens[token] = {**listing, "kind": "page", "items": remaining}
+            body["@odata.nextLink"] = f"{link_base}?$skiptoken={token}"
+        else:
+            self._tokens[token] = {"kind": "delta", "window": listing["window"], "number": listing["number"]}
+            body["@odata.deltaLink"] = f"{link_base}?$deltatoken={token}"
+        return 200, body, {"Preference-Applied": f"odata.maxpagesize={size}"}
+
+    def _listing(self, calendar_id: str, window: tuple[str, str], since: int | None) -> dict:
+        low, high = _parse(window[0]), _parse(window[1])
+        events = self.calendars[calendar_id]["events"]
+        ids = []
+        for event_id, event in events.items():
+            if since is None and (event.get("_deleted") or event.get("isCancelled")):
+                continue
+            if since is not None and self._changed[event_id] <= since:
+                continue
+            if not (_parse(event["end"]["dateTime"]) > low and _parse(event["start"]["dateTime"]) < high):
+                continue
+            ids.append(event_id)
+        ids.sort(key=lambda i: self._changed[i])
+        return {"items": ids, "window": window, "number": max(self._changed.values(), default=0),
+                "calendar": calendar_id}
+
+    def _shown(self, calendar_id: str, event_id: str, utc: bool) -> dict:
+        event = self.calendars[calendar_id]["events"][event_id]
+        if event.get("_deleted"):
+            return {"@odata.type": "#microsoft.graph.event", "id": event_id, "@removed": {"reason": "deleted"}}
+        shown = {k: v for k, v in event.items() if not k.startswith("_") and k != "singleValueExtendedProperties"}
+        if not utc and event.get("_zone"):
+            shown["start"] = {**event["start"], "timeZone": event["_zone"]}
+        return shown
+
+    def _create(self, calendar_id: str, body: dict | None) -> tuple[int, dict | None, dict]:
+        if not isinstance(body, dict) or "start" not in body or "end" not in body:
+            return 400, _error("ErrorInvalidRequest", "start and end are required."), {}
+        transaction = body.get("transactionId")
+        for event in self.calendars[calendar_id]["events"].values():
+            if transaction and event.get("transactionId") == transaction and not event.get("_deleted"):
+                return 201, self._shown(calendar_id, event["id"], True), {}
+        event = {**body, "id": "AAMkEv" + secrets.token_hex(8), "isCancelled": False, "isAllDay": False,
+                 "organizer": {"emailAddress": {"address": self.oauth.account["email"]}}, "attendees": []}
+        self._touch(calendar_id, event)
+        if self.lose_create_answers > 0:
+            self.lose_create_answers -= 1
+            return -1, None, {}
+        return 201, self._shown(calendar_id, event["id"], True), {}
+
+    def _filtered(self, calendar_id: str, expression: str) -> tuple[int, dict, dict]:
+        match = PROPERTY_FILTER.search(expression)
+        if not match:
+            return 400, _error("ErrorInvalidUrlQueryFilter", "Unsupported filter."), {}
+        wanted = {"id": match.group(1), "value": match.group(2)}
+        found = [{"id": e["id"]} for e in self.calendars[calendar_id]["events"].values()
+                 if not e.get("_deleted") and wanted in (e.get("singleValueExtendedProperties") or [])]
+        return 200, {"value": found}, {}
+
+    def _one(self, event_id: str, request: Request) -> tuple[int, dict | None, dict]:
+        calendar_id, event = self._find(event_id)
+        if event is None:
+            return 404, _error("ErrorItemNotFound", "The specified object was not found in the store."), {}
+        if request.method == "GET":
+            return 200, self._shown(calendar_id, event_id, True), {}
+        if request.method == "PATCH":
+            event.update(request.get_json(silent=True) or {})
+            self._touch(calendar_id, event)
+            return 200, self._shown(calendar_id, event_id, True), {}
+        event["_deleted"] = True
+        self._touch(calendar_id, event)
+        return 204, None, {}
+
+
+def _error(code: str, message: str) -> dict:
+    return {"error": {"code": code, "message": message}}
