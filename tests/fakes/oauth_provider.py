@@ -385,7 +385,8 @@ class FakeOAuthProvider:
         method = self._authenticate_client(headers, form)
         with self._lock:
             self.counts["revoke"] += 1
-            self.requests.append({"endpoint": "revoke", "client_auth": method})
+            self.requests.append({"endpoint": "revoke", "client_auth": method,
+                                  "token_type_hint": form.get("token_type_hint")})
             if method is None:
                 return 401, {"error": "invalid_client"}
             token = form.get("token", "")

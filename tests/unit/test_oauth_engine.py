@@ -2,6 +2,7 @@
 real loopback HTTP, without the web layer."""
 from __future__ import annotations
 
+import dataclasses
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -220,6 +221,24 @@ def test_revoke_ends_the_grant_at_the_provider(fake):
     assert fake.grant_for(token.refresh_token).revoked
     with pytest.raises(oauth.InvalidGrant):
         oauth.refresh(provider, token.refresh_token)
+
+
+def test_revoke_sends_the_refresh_token_named_as_such_so_the_whole_grant_ends(fake):
+    provider = provider_for(fake)
+    token = connect(fake, provider)
+    assert oauth.revoke(provider, token) is True
+    assert fake.revoked_token_kinds == ["refresh_token"]
+    assert [r["token_type_hint"] for r in fake.requests if r["endpoint"] == "revoke"] == ["refresh_token"]
+
+
+def test_a_provider_that_revokes_access_tokens_is_sent_the_access_token(fake):
+    provider = provider_for(fake)
+    token = connect(fake, provider)
+    by_access = dataclasses.replace(provider, profile=dataclasses.replace(provider.profile,
+                                                                           revoke_token_hint="access_token"))
+    assert oauth.revoke(by_access, token) is True
+    assert fake.revoked_token_kinds == ["access_token"]
+    assert [r["token_type_hint"] for r in fake.requests if r["endpoint"] == "revoke"] == ["access_token"]
 
 
 def test_revoke_is_skipped_where_the_provider_has_none_and_reported_when_it_fails(fake, monkeypatch):
