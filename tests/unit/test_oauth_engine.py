@@ -214,6 +214,26 @@ def test_transient_failures_are_told_apart_from_dead_grants(fake, monkeypatch):
     assert token.refresh_token not in caught.value.message
 
 
+def test_a_refresh_answered_without_a_new_refresh_token_keeps_the_one_it_used(fake):
+    fake.rotate_refresh_tokens = False  # Google, GitHub: the refresh token stays the same
+    provider = provider_for(fake)
+    token = connect(fake, provider)
+    refreshed = oauth.refresh(provider, token.refresh_token)
+    assert refreshed.access_token != token.access_token
+    assert refreshed.refresh_token == token.refresh_token
+    assert oauth.refresh(provider, refreshed.refresh_token).access_token
+
+
+def test_refreshing_without_a_refresh_token_asks_to_reconnect_without_calling_the_provider(fake):
+    provider = provider_for(fake)
+    with pytest.raises(oauth.InvalidGrant) as caught:
+        oauth.refresh(provider, "")
+    assert caught.value.error == "invalid_grant"
+    assert caught.value.message == f"{provider.spec.name} gave no refresh token; reconnect to continue."
+    assert str(caught.value) == caught.value.message
+    assert [r for r in fake.requests if r["endpoint"] == "token"] == []
+
+
 def test_revoke_ends_the_grant_at_the_provider(fake):
     provider = provider_for(fake)
     token = connect(fake, provider)
