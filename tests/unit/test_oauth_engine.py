@@ -248,7 +248,7 @@ def test_revoke_sends_the_refresh_token_named_as_such_so_the_whole_grant_ends(fa
     token = connect(fake, provider)
     assert oauth.revoke(provider, token) is True
     assert fake.revoked_token_kinds == ["refresh_token"]
-    assert [r["token_type_hint"] for r in fake.requests if r["endpoint"] == "revoke"] == ["refresh_token"]
+    assert fake.revoke_hints == ["refresh_token"]
 
 
 def test_a_provider_that_revokes_access_tokens_is_sent_the_access_token(fake):
@@ -258,7 +258,7 @@ def test_a_provider_that_revokes_access_tokens_is_sent_the_access_token(fake):
                                                                            revoke_token_hint="access_token"))
     assert oauth.revoke(by_access, token) is True
     assert fake.revoked_token_kinds == ["access_token"]
-    assert [r["token_type_hint"] for r in fake.requests if r["endpoint"] == "revoke"] == ["access_token"]
+    assert fake.revoke_hints == ["access_token"]
 
 
 def test_revoke_is_skipped_where_the_provider_has_none_and_reported_when_it_fails(fake, monkeypatch):
