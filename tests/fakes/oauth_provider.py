@@ -140,6 +140,7 @@ class FakeOAuthProvider:
         self._injected_failures: list[tuple[int, dict] | str] = []
         self.counts = {"authorize": 0, "authorization_code": 0, "refresh_token": 0, "revoke": 0}
         self.requests: list[dict] = []  # every /token and /revoke request: grant type, client auth method
+        self.revoke_hints: list[str | None] = []  # the token_type_hint of each /revoke request
         self.revoked_token_kinds: list[str] = []  # what each successful /revoke presented: refresh or access token
         self.token_accept_headers: list[str] = []  # the Accept header of every /token request
         self.api_requests: list[RecordedRequest] = []  # every /api request (identity, GitHub and Slack revocation)
@@ -387,6 +388,7 @@ class FakeOAuthProvider:
         with self._lock:
             self.counts["revoke"] += 1
             self.requests.append({"endpoint": "revoke", "client_auth": method})
+            self.revoke_hints.append(form.get("token_type_hint"))
             if method is None:
                 return 401, {"error": "invalid_client"}
             token = form.get("token", "")

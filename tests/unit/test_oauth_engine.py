@@ -2,6 +2,7 @@
 real loopback HTTP, without the web layer."""
 from __future__ import annotations
 
+import dataclasses
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -213,6 +214,26 @@ def test_transient_failures_are_told_apart_from_dead_grants(fake, monkeypatch):
     assert token.refresh_token not in caught.value.message
 
 
+def test_a_refresh_answered_without_a_new_refresh_token_keeps_the_one_it_used(fake):
+    fake.rotate_refresh_tokens = False  # Google, GitHub: the refresh token stays the same
+    provider = provider_for(fake)
+    token = connect(fake, provider)
+    refreshed = oauth.refresh(provider, token.refresh_token)
+    assert refreshed.access_token != token.access_token
+    assert refreshed.refresh_token == token.refresh_token
+    assert oauth.refresh(provider, refreshed.refresh_token).access_token
+
+
+def test_refreshing_without_a_refresh_token_asks_to_reconnect_without_calling_the_provider(fake):
+    provider = provider_for(fake)
+    with pytest.raises(oauth.InvalidGrant) as caught:
+        oauth.refresh(provider, "")
+    assert caught.value.error == "invalid_grant"
+    assert caught.value.message == f"{provider.spec.name} gave no refresh token; reconnect to continue."
+    assert str(caught.value) == caught.value.message
+    assert [r for r in fake.requests if r["endpoint"] == "token"] == []
+
+
 def test_revoke_ends_the_grant_at_the_provider(fake):
     provider = provider_for(fake)
     token = connect(fake, provider)
@@ -220,6 +241,24 @@ def test_revoke_ends_the_grant_at_the_provider(fake):
     assert fake.grant_for(token.refresh_token).revoked
     with pytest.raises(oauth.InvalidGrant):
         oauth.refresh(provider, token.refresh_token)
+
+
+def test_revoke_sends_the_refresh_token_named_as_such_so_the_whole_grant_ends(fake):
+    provider = provider_for(fake)
+    token = connect(fake, provider)
+    assert oauth.revoke(provider, token) is True
+    assert fake.revoked_token_kinds == ["refresh_token"]
+    assert fake.revoke_hints == ["refresh_token"]
+
+
+def test_a_provider_that_revokes_access_tokens_is_sent_the_access_token(fake):
+    provider = provider_for(fake)
+    token = connect(fake, provider)
+    by_access = dataclasses.replace(provider, profile=dataclasses.replace(provider.profile,
+                                                                           revoke_token_hint="access_token"))
+    assert oauth.revoke(by_access, token) is True
+    assert fake.revoked_token_kinds == ["access_token"]
+    assert fake.revoke_hints == ["access_token"]
 
 
 def test_revoke_is_skipped_where_the_provider_has_none_and_reported_when_it_fails(fake, monkeypatch):
