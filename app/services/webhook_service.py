@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from app import tuning
 from app.extensions import db
 from app.integrations import registry
-from app.integrations.capabilities import ReceivesWebhooks
+from app.integrations.capabilities import ConfirmsWebhookHandshake, ReceivesWebhooks
 from app.integrations.exchange import WebhookRejected
 from app.models import Integration, IntegrationCredential, ProviderApp, SyncRun, WebhookDelivery
 from app.models.base import utcnow
@@ -36,6 +36,7 @@ class Intake:
     status: int
     delivery_id: int | None  # the stored delivery's row id; None when replayed
     message: str
+    headers: dict = field(default_factory=dict)  # a handshake's echo
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class WebhookTarget:
     is_global: bool
     user_id: int | None
     settings: dict
+    state: dict | None = None   # the connector state (Asana keeps its webhooks' secrets there)
 
 
 # The intake reads the integration and the ciphertext of its signing secrets in
@@ -56,7 +58,7 @@ class WebhookTarget:
 # credential, an OAuth provider with its app's secret setup values. The statements
 # are built once (bound parameters), which saves their construction per delivery.
 _TARGET_COLUMNS = (Integration.id, Integration.provider, Integration.status, Integration.is_global,
-                   Integration.user_id, Integration.settings)
+                   Integration.user_id, Integration.settings, Integration.connector_state)
 _ADDRESS = (Integration.provider == bindparam("slug"), Integration.webhook_token == bindparam("token"))
 _TARGET_SIGNED_WITH_CREDENTIAL = select(*_TARGET_COLUMNS, IntegrationCredential.ciphertext).outerjoin(
     IntegrationCredential, IntegrationCredential.integration_id == Integration.id).where(*_ADDRESS)
@@ -111,6 +113,10 @@ def receive(slug: str, token: str, headers, body: bytes, url: str) -> Intake:
         target, ciphertext = found
         if not issubclass(connector_class, ReceivesWebhooks):
             raise WebhookRejected(404, f"{connector_class.spec.name} sends no webhooks here")
+        if issubclass(connector_class, ConfirmsWebhookHandshake):
+            echo = connector_class.webhook_handshake(headers, body)
+            if echo is not None:  # a configured address confirming a registration under way
+                return Intake(200, None, "handshake confirmed", echo)
         secrets = _webhook_secrets(ciphertext) if ciphertext is not None else _env_secrets(connector_class.spec)
         event = connector_class.verify_webhook(target, secrets, headers, body, url)
         try:
