@@ -582,3 +582,15 @@ class FakeAsana(FakeProviderWithApi):
             if self.webhooks.pop(gid, None) is None:
                 raise AsanaError(404, "webhook: Unknown object: " + gid)
         return 200, {"data": {}}
+
+
+def issue_token(fake: FakeAsana) -> str:
+    """A live access token for a fresh grant, as if a user had just connected (benchmarks)."""
+    from tests.fakes.oauth_provider import _Grant
+
+    oauth = fake.oauth
+    with oauth._lock:
+        grant = _Grant(id=len(oauth._grants) + 1, client_id=oauth.client_id, scope="default",
+                       refresh_token=secrets.token_urlsafe(32))
+        oauth._grants[grant.id] = grant
+        return oauth._issue(grant, include_refresh=True)["access_token"]

@@ -40,8 +40,10 @@ import hashlib
 import hmac
 import itertools
 import json
+import random
 import re
 import secrets
+import socket
 import threading
 import time
 from collections import deque
@@ -54,6 +56,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from tests.contract import Description
+from tests.fakes.paged_provider import Faults
 from tests.fakes.server import FakeServer, RecordedRequest
 
 # Every request is checked against Trello's description (tests/fakes/server.py); the fake is
@@ -191,8 +194,13 @@ def _select_fields(record: dict, fields: str | None) -> dict:
 class FakeTrello:
     """The fake's state, its WSGI app, and the loopback server that runs it."""
 
-    def __init__(self, *, rate_limit: tuple[int, float] | None = None, check_webhook_callbacks: bool = False):
+    def __init__(self, *, rate_limit: tuple[int, float] | None = None, check_webhook_callbacks: bool = False,
+                 faults: Faults | None = None, fault_seed: int = 3):
         self._lock = threading.RLock()
+        # Injected faults (tests.fakes.paged_provider.Faults), drawn per call before it is handled.
+        self.faults = faults
+        self.faults_struck: list[str] = []
+        self._fault_rng = random.Random(fault_seed)
         self._clock = itertools.count(int(time.time()) - 86_400)  # one "second" per id keeps them ordered
         self.members: dict[str, Member] = {}
         self.boards: dict[str, Board] = {}
@@ -401,6 +409,7 @@ class FakeTrello:
         try:
             endpoint, values = self._urls.bind_to_environ(environ).match()
             params = self._params(request)
+            self._inject_fault(environ)
             member = self._authenticate(params)
             self._check_rate(params["token"])
             result = getattr(self, f"_{endpoint}")(member, params, **values)
@@ -416,6 +425,28 @@ class FakeTrello:
         except HTTPException as exc:
             response = exc.get_response(environ)
         return response(environ, start_response)
+
+    def _inject_fault(self, environ) -> None:
+        with self._lock:
+            if self.faults is None or not self.faults.rate or self._fault_rng.random() >= self.faults.rate:
+                return
+            fault = self._fault_rng.choice(self.faults.kinds)
+            self.faults_struck.append(fault)
+        if fault == "latency":
+            time.sleep(self.faults.latency)
+        elif fault == "error":
+            raise TrelloError(500, "Internal Server Error")
+        elif fault == "rate_limit":
+            raise TrelloError(429, "", {"Retry-After": self.faults.retry_after},
+                              {"error": "API_TOKEN_LIMIT_EXCEEDED", "message": "Rate limit exceeded"})
+        elif fault == "timeout":
+            time.sleep(self.faults.hang)
+            raise TrelloError(504, "Gateway Timeout")
+        elif fault == "reset":
+            sock = environ.get("werkzeug.socket")
+            if sock is not None:
+                sock.shutdown(socket.SHUT_RDWR)
+            raise TrelloError(500, "connection reset")
 
     @staticmethod
     def _params(request: Request) -> dict[str, str]:

@@ -360,3 +360,45 @@ def test_with_20_percent_faults_import_and_pushes_end_as_without(db, admin, admi
     assert len(asana.created_entries) == len(entries) == len(asana.entries)
     assert len([f for f in asana.faults_struck if f != "latency"]) >= 3     # faults really happened
     assert db.session.scalar(select(func.count()).select_from(Project)) == 2
+
+
+# -- connecting --------------------------------------------------------------------------------
+
+def test_several_workspaces_wait_for_the_admin_to_choose(db, admin, admin_client, start_asana):
+    from tests.conftest import post_form
+
+    asana = start_asana()
+    second = asana.add_workspace("Second Workspace")
+    IntegrationService().save_app_credentials(admin, "asana", {"client_id": asana.oauth.client_id,
+                                                               "client_secret": asana.oauth.client_secret})
+    response = connect(admin_client, "asana")
+    assert response.status_code == 302 and response.headers["Location"] == "/integrations/asana/choose"
+    page = admin_client.get("/integrations/asana/choose").get_data(as_text=True)
+    assert "Acme Workspace" in page and "Second Workspace" in page
+    response = post_form(admin_client, "/integrations/asana/choose", {"account": second["gid"]},
+                         page="/integrations/asana/choose")
+    assert response.status_code == 302
+    integration = current(db)
+    assert integration.status == "active"
+    assert (integration.connection_facts["workspace_gid"], integration.connection_facts["asana_user_gid"]) == \
+        (second["gid"], asana.me["gid"])
+    project = asana.add_project("In the second", workspace=second)
+    allow(db, integration, [project])
+    asana.add_task(project, "Second's task")
+    sync(integration)
+    assert [t.title for t in tasks_by_gid(db).values()] == ["Second's task"]
+
+
+def test_an_archived_or_unchosen_project_is_archived_with_its_tasks(db, admin, admin_client, seeded):
+    asana, ann, acme, beta, other = seeded
+    a, b = asana.add_task(acme, "A"), asana.add_task(beta, "B")
+    integration = connect_asana(db, admin, admin_client, asana, [acme, beta])
+    sync(integration)
+    allow(db, current(db), [acme])
+    sync(current(db))
+    assert tasks_by_gid(db)[b["gid"]].archived and not tasks_by_gid(db)[a["gid"]].archived
+    acme["archived"] = True
+    sync(current(db))
+    db.session.expire_all()
+    assert db.session.scalars(select(Project).where(Project.name == "Acme")).one().archived
+    assert tasks_by_gid(db)[a["gid"]].archived
