@@ -50,7 +50,7 @@ class WebhookTarget:
     is_global: bool
     user_id: int | None
     settings: dict
-    state: dict | None = None   # the connector state (Asana keeps its webhooks' secrets there)
+    state: dict | None = None   # the connector state (where a connector may keep webhook signing secrets)
 
 
 # The intake reads the integration and the ciphertext of its signing secrets in
