@@ -605,7 +605,7 @@ class AsanaConnector(Connector, Pulls, Pushes, ReceivesWebhooks, ConfirmsWebhook
             raise WebhookRejected(401, "Asana signature does not match")
         try:
             events = json.loads(body).get("events")
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):  # RecursionError: nesting too deep
             raise WebhookRejected(400, "body is not a JSON object") from None
         if not isinstance(events, list) or not all(isinstance(event, dict) for event in events):
             raise WebhookRejected(400, "events is not a list of objects")

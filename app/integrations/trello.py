@@ -387,7 +387,7 @@ class TrelloConnector(Connector, VerifiesApiKey, Pulls, ReceivesWebhooks, AllowL
             raise WebhookRejected(401, "Trello signature does not match")
         try:
             action = json.loads(body).get("action")
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):  # RecursionError: nesting too deep
             raise WebhookRejected(400, "body is not a JSON object") from None
         if not isinstance(action, dict) or not isinstance(action.get("id"), str) or not action["id"]:
             raise WebhookRejected(400, "no action id in the delivery")

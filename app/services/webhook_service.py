@@ -121,7 +121,7 @@ def receive(slug: str, token: str, headers, body: bytes, url: str) -> Intake:
         event = connector_class.verify_webhook(target, secrets, headers, body, url)
         try:
             json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
             raise WebhookRejected(400, "body is not JSON") from None
         row = {"integration_id": target.id, "delivery_id": event.delivery_id[:200],
                "event": (event.event or "")[:100] or None, "body": body.decode(), "received_at": utcnow()}

@@ -304,7 +304,8 @@ def test_webhooks_handshake_verify_deduplicate_and_go_on_disconnect(db, admin, a
     assert asana.deliver(hook, events).status_code == 202
     assert asana.deliver(hook, events).status_code == 200       # the same delivery again
     assert asana.deliver(hook, events, signature="0" * 64).status_code == 401
-    for malformed in (b'{"events": "x"}', b"[1]", b'{"events": [1]}', b"\xff\xfe"):
+    deep = b'{"events": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}"
+    for malformed in (b'{"events": "x"}', b"[1]", b'{"events": [1]}', b"\xff\xfe", deep):
         assert asana.deliver(hook, body=malformed).status_code == 400
     assert process_deliveries(db) == 1
     assert (tasks_by_gid(db)[task["gid"]].title, tasks_by_gid(db)[task["gid"]].status) == \

@@ -216,7 +216,9 @@ def test_webhooks_are_registered_verified_deduplicated_and_removed(db, admin, tr
     assert trello.deliver(hook, action, body=forged_body,
                           signature=trello.signature(next(iter(trello.app_secrets)), b"other", address)
                           ).status_code == 401
-    for malformed in (b"[1, 2]", b'{"action": {"id": 7}}', b'{"action": "x"}', "{\"a\": \"\xe9\"}".encode("latin-1")):
+    deep = b'{"action": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    for malformed in (b"[1, 2]", b'{"action": {"id": 7}}', b'{"action": "x"}', "{\"a\": \"\xe9\"}".encode("latin-1"),
+                      deep):
         signed = trello.signature(hook.api_key, malformed, address)
         assert trello.deliver(hook, action, body=malformed, signature=signed).status_code == 400
     assert process_deliveries(db) == 1
