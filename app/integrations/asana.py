@@ -143,8 +143,9 @@ def _offset_pages(client, path: str, params: dict, start: str | None = None):
 
 
 def _workspace_option(workspace: dict, user: dict) -> oauth.AccountOption:
-    who = user.get("name") or user.get("email") or ""
-    label = f"{workspace['name']} ({who})" if who else workspace["name"]
+    name, email = user.get("name"), user.get("email")
+    who = f"{name} ({email})" if name and email else (name or email)
+    label = f"{who} in {workspace['name']}" if who else workspace["name"]
     settings = {"workspace_gid": workspace["gid"], "workspace_name": workspace["name"]}
     if user.get("gid") or user.get("id"):
         settings["asana_user_gid"] = str(user.get("gid") or user.get("id"))
