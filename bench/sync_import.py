@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--provider", default=None,
                         help="a provider slug (jira); without it the generic paged fake is used")
     parser.add_argument("--unlimited", action="store_true",
-                        help="jira and the calendars: lift TimeHub's own request budget for the provider (its spec's rate_limit)")
+                        help="lift TimeHub's own request budget for the provider (its spec's rate_limit)")
 
 
 def check_provider(slug: str) -> None:
@@ -79,6 +79,10 @@ def progress_reporter():
 
 
 def run(args: argparse.Namespace) -> None:
+    from bench import task_trackers
+    if args.provider in task_trackers.PROVIDERS:
+        task_trackers.run_import(args)
+        return
     if args.provider and args.provider not in BENCHMARKED_PROVIDERS:
         check_provider(args.provider)
     if args.provider == "jira":

@@ -54,11 +54,15 @@ class WriteCounter:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--records", type=int, default=1_000, help="records imported first (default 1000)")
-    parser.add_argument("--provider", default=None, choices=("paged", "jira"),
+    parser.add_argument("--provider", default=None, choices=("paged", "jira", "asana", "trello"),
                         help="jira: the fake Jira Cloud through the real connector; default: the generic paged fake")
 
 
 def run(args: argparse.Namespace) -> None:
+    from bench import task_trackers
+    if args.provider in task_trackers.PROVIDERS:
+        task_trackers.run_noop(args)
+        return
     if args.provider == "jira":
         run_jira(args)
         return

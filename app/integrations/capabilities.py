@@ -201,7 +201,7 @@ FEATURES: dict[str, type] = {
 def capabilities_of(connector_class: type) -> frozenset[type]:
     """The capability classes a connector class implements."""
     every = (Pulls, Pushes, ReceivesWebhooks, VerifiesApiKey, AllowList, MappingTables, ManagesRemoteSetup,
-             ReleasesUnchosenAccounts)
+             ReleasesUnchosenAccounts, ConfirmsWebhookHandshake)
     return frozenset(capability for capability in every if issubclass(connector_class, capability))
 
 
@@ -215,3 +215,17 @@ def features_of(connector_class) -> list[str]:
 def moves_data(connector_class: type) -> bool:
     """Whether the connector imports or pushes anything."""
     return issubclass(connector_class, (Pulls, Pushes))
+
+
+class ConfirmsWebhookHandshake(ABC):
+    """The provider confirms a new webhook by calling its address, while the registration
+    is under way, with a challenge the address must echo (Asana's `X-Hook-Secret`).
+
+    The intake asks this before verifying a delivery; a handshake is answered 200 with
+    the headers returned and stores nothing (the connector keeps the signing secret
+    from the registration's own answer, in its connector state)."""
+
+    @classmethod
+    @abstractmethod
+    def webhook_handshake(cls, headers, body: bytes) -> dict[str, str] | None:
+        """The headers to answer a handshake with; None when the request is no handshake."""

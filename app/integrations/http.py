@@ -45,6 +45,9 @@ class ProviderError(Exception):
         self.message = message
         self.status = status
         self.attempts = 1
+        # The provider's JSON error body, when it carries more than a message (Asana's
+        # 412 names the new sync token).
+        self.body: Any = None
 
 
 class AuthError(ProviderError):
@@ -143,7 +146,12 @@ def classify(response: httpx2.Response, provider_name: str, *, now: float | None
         return NotFoundError(message, status)
     if status >= 500:
         return TransientError(message, status)
-    return PermanentError(message, status)
+    error = PermanentError(message, status)
+    try:
+        error.body = response.json()
+    except ValueError:
+        pass
+    return error
 
 
 @dataclass(frozen=True)

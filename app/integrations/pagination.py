@@ -194,3 +194,28 @@ def delta_pages(client: ProviderClient, path: str, *, params: dict | None = None
         if following == cursor:
             raise PermanentError(f"{client.provider_name} repeated a page cursor")
         cursor = following
+
+
+def sync_token_pages(client: ProviderClient, path: str, *, token: str, params: dict | None = None,
+                     records: Locator = "data", token_field: Locator = "sync", more_field: Locator = "has_more",
+                     token_param: str = "sync", max_pages: int = tuning.MAX_PAGES_PER_LISTING) -> Iterator[Page]:
+    """An event stream read from a sync token (Asana's /events): each answer holds the
+    changes since the token sent and a new token, and says whether more follow at once
+    (`more_field`). Unlike the listings above, every page's `resume` is a token, the last
+    page's too: it is where the next run starts. A token the provider no longer accepts
+    is the caller's (Asana answers 412 with a fresh token in the error body)."""
+    bound = _PageBound(client.provider_name, max_pages)
+    while True:
+        bound.count()
+        answer = client.get_json(path, params={**(params or {}), token_param: token})
+        following = locate(answer, token_field)
+        if not following:
+            raise PermanentError(f"{client.provider_name} answered an event page without a sync token")
+        page = Page(_records(answer, records, client.provider_name), following)
+        page.more = bool(locate(answer, more_field))
+        yield page
+        if not page.more:
+            return
+        if following == token:
+            raise PermanentError(f"{client.provider_name} repeated a sync token")
+        token = following

@@ -35,7 +35,7 @@ def receive(slug: str, token: str):
     _log_as(slug, intake.integration_id)
     if intake.delivery_id is not None:
         webhook_enqueuer.add(intake.delivery_id)  # stored already: a queue failure only delays it
-    return jsonify(status=intake.message), intake.status
+    return jsonify(status=intake.message), intake.status, intake.headers
 
 
 @bp.route("/webhooks/<slug>/<token>", methods=["HEAD"])

@@ -194,9 +194,10 @@ class IntegrationService:
         credentials, errors = {}, {}
         for field in spec.setup_fields:
             value = (values.get(field.name) or "").strip() or stored.get(field.name, "")
-            if not value:
+            if not value and field.required:
                 errors[field.name] = "This field is required."
-            credentials[field.name] = value
+            if value:
+                credentials[field.name] = value
         if errors:
             raise IntegrationError("Some fields need attention.", errors)
         account = self._verify(spec, credentials, client_kwargs)

@@ -12,7 +12,7 @@ import json
 import logging
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from app import encryption, tuning
 from app.extensions import db
 from app.integrations import registry
-from app.integrations.capabilities import ReceivesWebhooks
+from app.integrations.capabilities import ConfirmsWebhookHandshake, ReceivesWebhooks
 from app.integrations.exchange import WebhookRejected
 from app.integrations import webhook_body
 from app.models import Integration, IntegrationCredential, ProviderApp, SyncRun, WebhookDelivery
@@ -38,6 +38,7 @@ class Intake:
     delivery_id: int | None  # the stored delivery's row id; None when replayed
     message: str
     integration_id: int | None = None
+    headers: dict = field(default_factory=dict)  # a handshake's echo
 
 
 DELIVERY_ID_MAX = 128  # longer ids (and ids that look like a digest) are stored as their digest
@@ -65,6 +66,7 @@ class WebhookTarget:
     is_global: bool
     user_id: int | None
     settings: dict
+    state: dict | None = None   # the connector state (where a connector may keep webhook signing secrets)
 
 
 # The intake reads the integration and the ciphertext of its signing secrets in
@@ -72,7 +74,7 @@ class WebhookTarget:
 # credential, an OAuth provider with its app's secret setup values. The statements
 # are built once (bound parameters), which saves their construction per delivery.
 _TARGET_COLUMNS = (Integration.id, Integration.provider, Integration.status, Integration.is_global,
-                   Integration.user_id, Integration.settings)
+                   Integration.user_id, Integration.settings, Integration.connector_state)
 _ADDRESS = (Integration.provider == bindparam("slug"), Integration.webhook_token == bindparam("token"))
 _TARGET_SIGNED_WITH_CREDENTIAL = select(*_TARGET_COLUMNS, IntegrationCredential.ciphertext).outerjoin(
     IntegrationCredential, IntegrationCredential.integration_id == Integration.id).where(*_ADDRESS)
@@ -140,6 +142,10 @@ def receive(slug: str, token: str, headers, body: bytes, url: str) -> Intake:
         if found is None:
             raise WebhookRejected(404, "unknown webhook address")
         target, client_id, ciphertext = found
+        if issubclass(connector_class, ConfirmsWebhookHandshake):
+            echo = connector_class.webhook_handshake(headers, body)
+            if echo is not None:  # a configured address confirming a registration under way
+                return Intake(200, None, "handshake confirmed", target.id, headers=echo)
         webhook_body.check_content_type(headers.get("Content-Type"))
         text, payload = webhook_body.parse(body)
         secrets = _webhook_secrets(ciphertext) if ciphertext is not None else _env_secrets(connector_class.spec)

@@ -22,7 +22,8 @@ Google's `id_token`, Asana's `data` user. Identity and revocation calls
 outside RFC 7009 are answered too, under `/api`: Graph's `/me`, GitHub's and
 GitLab's `/user` (also `/api/v4/user`), GitHub's
 `DELETE /applications/{client_id}/grant` (HTTP Basic, JSON body) and Slack's
-`auth.revoke` (`env()` points those two providers' revocation there);
+`auth.revoke` (`env()` points those two providers' revocation there), and
+Asana's `GET /workspaces` (one workspace);
 `api_requests` records them for contract checks. GitLab's own
 layout (`/oauth/authorize`, `/oauth/token`, `/oauth/revoke`) is served too, so
 the fake's root can stand in for a self-hosted GitLab's base URL.
@@ -459,6 +460,13 @@ class FakeOAuthProvider:
             grant.revoked = True
         return 204, ""
 
+    def _asana_workspaces(self, headers) -> tuple[int, dict]:
+        """Asana's `GET /workspaces`: the one workspace of the fake's account."""
+        if self._bearer_grant(headers) is None:
+            return 401, {"errors": [{"message": "Not Authorized"}]}
+        return 200, {"data": [{"gid": "1100", "resource_type": "workspace", "name": "Fake Workspace",
+                               "is_organization": False}], "next_page": None}
+
     def _slack_auth_revoke(self, headers) -> tuple[int, dict]:
         """Slack's `auth.revoke`: revokes the very token that authenticates the call."""
         grant = self._bearer_grant(headers)
@@ -477,6 +485,8 @@ class FakeOAuthProvider:
             return self._user(headers)
         if method in ("GET", "POST") and path == "/api/auth.revoke":
             return self._slack_auth_revoke(headers)
+        if method == "GET" and path == "/api/workspaces":
+            return self._asana_workspaces(headers)
         parts = path.split("/")
         if method == "DELETE" and len(parts) == 5 and parts[2] == "applications" and parts[4] == "grant":
             return self._github_delete_grant(parts[3], headers, body)

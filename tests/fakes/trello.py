@@ -19,6 +19,11 @@ matters to a client:
 - rate limits: a per-token window like Trello's (100 requests per 10 s by
   default when enabled) with its `x-rate-limit-api-token-*` headers, or
   `throttle_next(n)` to answer the next n requests with 429 deterministically;
+- board actions (`GET /boards/{id}/actions`): every change made through the
+  seeding helpers (`update_card`, `delete_card`, `update_list`, ...) is an
+  action, newest first, filtered by `filter`, `since` / `before` (action ids
+  or dates) and `limit` (1..1000);
+- members show their e-mail only where Trello would (`email_visible`);
 - webhooks: create (optionally checking the callback answers HEAD with 200,
   as Trello does), delete, and `deliver()` a signed delivery
   (`X-Trello-Webhook` = base64 HMAC-SHA1 of body + callback URL, keyed by the
@@ -35,8 +40,10 @@ import hashlib
 import hmac
 import itertools
 import json
+import random
 import re
 import secrets
+import socket
 import threading
 import time
 from collections import deque
@@ -49,6 +56,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from tests.contract import Description
+from tests.fakes.paged_provider import Faults
 from tests.fakes.server import FakeServer, RecordedRequest
 
 # Every request is checked against Trello's description (tests/fakes/server.py); the fake is
@@ -78,12 +86,20 @@ class Member:
     id: str
     username: str
     full_name: str
+    email: str | None = None
+    email_visible: bool = False   # Trello shows others' e-mail only in managed workspaces
 
     def as_json(self, board_ids: list[str]) -> dict:
         initials = "".join(part[0] for part in self.full_name.split()[:2]).upper()
         return {"id": self.id, "username": self.username, "fullName": self.full_name, "initials": initials,
                 "url": f"https://trello.com/{self.username}", "memberType": "normal", "confirmed": True,
                 "idBoards": board_ids}
+
+    def public_json(self) -> dict:
+        found = {"id": self.id, "fullName": self.full_name, "username": self.username}
+        if self.email_visible and self.email:
+            found["email"] = self.email
+        return found
 
 
 @dataclass
@@ -178,14 +194,20 @@ def _select_fields(record: dict, fields: str | None) -> dict:
 class FakeTrello:
     """The fake's state, its WSGI app, and the loopback server that runs it."""
 
-    def __init__(self, *, rate_limit: tuple[int, float] | None = None, check_webhook_callbacks: bool = False):
+    def __init__(self, *, rate_limit: tuple[int, float] | None = None, check_webhook_callbacks: bool = False,
+                 faults: Faults | None = None, fault_seed: int = 3):
         self._lock = threading.RLock()
+        # Injected faults (tests.fakes.paged_provider.Faults), drawn per call before it is handled.
+        self.faults = faults
+        self.faults_struck: list[str] = []
+        self._fault_rng = random.Random(fault_seed)
         self._clock = itertools.count(int(time.time()) - 86_400)  # one "second" per id keeps them ordered
         self.members: dict[str, Member] = {}
         self.boards: dict[str, Board] = {}
         self.lists: dict[str, TrelloList] = {}
         self.cards: dict[str, Card] = {}
         self.webhooks: dict[str, Webhook] = {}
+        self.actions: list[dict] = []               # oldest first
         self.app_secrets: dict[str, str] = {}      # API key -> application secret (signs webhooks)
         self.tokens: dict[str, tuple[str, str]] = {}  # token -> (API key, member id)
         self.rate_limit = rate_limit
@@ -201,6 +223,9 @@ class FakeTrello:
             Rule("/1/boards/<board_id>", endpoint="board", methods=["GET"]),
             Rule("/1/boards/<board_id>/lists", endpoint="board_lists", methods=["GET"]),
             Rule("/1/boards/<board_id>/cards", endpoint="board_cards", methods=["GET"]),
+            Rule("/1/boards/<board_id>/actions", endpoint="board_actions", methods=["GET"]),
+            Rule("/1/boards/<board_id>/members", endpoint="board_members", methods=["GET"]),
+            Rule("/1/cards/<card_id>", endpoint="card", methods=["GET"]),
             Rule("/1/webhooks", endpoint="create_webhook", methods=["POST"], strict_slashes=False),
             Rule("/1/webhooks/<webhook_id>", endpoint="delete_webhook", methods=["DELETE"]),
         ])
@@ -212,8 +237,10 @@ class FakeTrello:
         with self._lock:
             return f"{next(self._clock):08x}{secrets.token_hex(8)}"
 
-    def add_member(self, full_name: str = "Tess Trello", username: str | None = None) -> Member:
-        member = Member(self.new_id(), username or _slugify(full_name).replace("-", ""), full_name)
+    def add_member(self, full_name: str = "Tess Trello", username: str | None = None, *, email: str | None = None,
+                   email_visible: bool = False) -> Member:
+        member = Member(self.new_id(), username or _slugify(full_name).replace("-", ""), full_name, email,
+                        email_visible)
         with self._lock:
             self.members[member.id] = member
         return member
@@ -236,6 +263,7 @@ class FakeTrello:
                       desc=desc, closed=closed)
         with self._lock:
             self.boards[board.id] = board
+        self.record_action(board.id, "createBoard", board=board)
         return board
 
     def add_list(self, board: Board, name: str, *, closed: bool = False) -> TrelloList:
@@ -253,7 +281,64 @@ class FakeTrello:
                         secrets.token_urlsafe(6)[:8], desc=desc, closed=closed, due=due,
                         member_ids=[m.id for m in members])
             self.cards[card.id] = card
+        self.record_action(card.board_id, "createCard", card=card, list_id=card.list_id)
         return card
+
+    # ---- changes, each recorded as a board action ------------------------------------
+
+    def record_action(self, board_id: str, kind: str, *, card: Card | None = None, board: Board | None = None,
+                      list_id: str | None = None, **extra) -> dict:
+        board = board or self.boards[board_id]
+        data: dict = {"board": {"id": board.id, "name": board.name, "shortLink": board.short_link}}
+        if card is not None:
+            data["card"] = {"id": card.id, "name": card.name, "idShort": card.id_short, "shortLink": card.short_link}
+        if list_id is not None and list_id in self.lists:
+            data["list"] = {"id": list_id, "name": self.lists[list_id].name}
+        data.update(extra)
+        action = {"id": self.new_id(), "idMemberCreator": next(iter(board.member_ids), self.new_id()),
+                  "type": kind, "date": _now_iso(), "data": data, "_board": board_id}
+        with self._lock:
+            self.actions.append(action)
+            if card is not None:
+                card.date_last_activity = action["date"]
+        return action
+
+    def update_card(self, card: Card, *, name: str | None = None, to_list: TrelloList | None = None,
+                    closed: bool | None = None, members: tuple[Member, ...] | None = None) -> dict:
+        with self._lock:
+            if name is not None:
+                card.name = name
+            if to_list is not None:
+                card.list_id = to_list.id
+            if closed is not None:
+                card.closed = closed
+            if members is not None:
+                card.member_ids = [m.id for m in members]
+        return self.record_action(card.board_id, "updateCard", card=card, list_id=card.list_id)
+
+    def delete_card(self, card: Card) -> dict:
+        with self._lock:
+            del self.cards[card.id]
+        return self.record_action(card.board_id, "deleteCard", card=card)
+
+    def move_card_to_board(self, card: Card, to_list: TrelloList) -> None:
+        source = card.board_id
+        with self._lock:
+            card.board_id, card.list_id = to_list.board_id, to_list.id
+        self.record_action(source, "moveCardFromBoard", card=card, boardTarget={"id": to_list.board_id})
+        self.record_action(to_list.board_id, "moveCardToBoard", card=card, list_id=to_list.id,
+                           boardSource={"id": source})
+
+    def update_list(self, trello_list: TrelloList, *, name: str | None = None, closed: bool | None = None) -> dict:
+        with self._lock:
+            if name is not None:
+                trello_list.name = name
+            if closed is not None:
+                trello_list.closed = closed
+        return self.record_action(trello_list.board_id, "updateList", list_id=trello_list.id)
+
+    def board_cards(self, board: Board) -> list[Card]:
+        return sorted((c for c in self.cards.values() if c.board_id == board.id), key=lambda c: c.id)
 
     def throttle_next(self, count: int, retry_after: int | None = None) -> None:
         """Answer the next `count` requests with 429, whatever the rate."""
@@ -305,11 +390,15 @@ class FakeTrello:
         digest = hmac.new(self.app_secrets[api_key].encode(), body + callback_url.encode(), hashlib.sha1).digest()
         return base64.b64encode(digest).decode()
 
-    def deliver(self, webhook: Webhook, action: dict, **client_kwargs) -> httpx2.Response:
-        """POST a signed delivery of `action` to the webhook's callback URL, like Trello."""
-        body = json.dumps({"action": action, "model": self._model_json(webhook.id_model)}).encode()
+    def deliver(self, webhook: Webhook, action: dict, *, body: bytes | None = None, signature: str | None = None,
+                **client_kwargs) -> httpx2.Response:
+        """POST a signed delivery of `action` to the webhook's callback URL, like Trello
+        (`body` / `signature` replace what Trello would send, for forged or malformed ones)."""
+        action = {key: value for key, value in action.items() if not key.startswith("_")}
+        if body is None:
+            body = json.dumps({"action": action, "model": self._model_json(webhook.id_model)}).encode()
         headers = {"Content-Type": "application/json",
-                   "X-Trello-Webhook": self.signature(webhook.api_key, body, webhook.callback_url)}
+                   "X-Trello-Webhook": signature or self.signature(webhook.api_key, body, webhook.callback_url)}
         with httpx2.Client(**client_kwargs) as client:
             return client.post(webhook.callback_url, content=body, headers=headers)
 
@@ -320,6 +409,7 @@ class FakeTrello:
         try:
             endpoint, values = self._urls.bind_to_environ(environ).match()
             params = self._params(request)
+            self._inject_fault(environ)
             member = self._authenticate(params)
             self._check_rate(params["token"])
             result = getattr(self, f"_{endpoint}")(member, params, **values)
@@ -335,6 +425,28 @@ class FakeTrello:
         except HTTPException as exc:
             response = exc.get_response(environ)
         return response(environ, start_response)
+
+    def _inject_fault(self, environ) -> None:
+        with self._lock:
+            if self.faults is None or not self.faults.rate or self._fault_rng.random() >= self.faults.rate:
+                return
+            fault = self._fault_rng.choice(self.faults.kinds)
+            self.faults_struck.append(fault)
+        if fault == "latency":
+            time.sleep(self.faults.latency)
+        elif fault == "error":
+            raise TrelloError(500, "Internal Server Error")
+        elif fault == "rate_limit":
+            raise TrelloError(429, "", {"Retry-After": self.faults.retry_after},
+                              {"error": "API_TOKEN_LIMIT_EXCEEDED", "message": "Rate limit exceeded"})
+        elif fault == "timeout":
+            time.sleep(self.faults.hang)
+            raise TrelloError(504, "Gateway Timeout")
+        elif fault == "reset":
+            sock = environ.get("werkzeug.socket")
+            if sock is not None:
+                sock.shutdown(socket.SHUT_RDWR)
+            raise TrelloError(500, "connection reset")
 
     @staticmethod
     def _params(request: Request) -> dict[str, str]:
@@ -466,6 +578,50 @@ class FakeTrello:
             forward = "since" in params and "before" not in params
             cards = cards[:limit] if forward else cards[-limit:]
         return [_select_fields(c.as_json(), params.get("fields")) for c in cards]
+
+    def _board_members(self, member: Member, params: dict, *, board_id: str) -> list[dict]:
+        board = self._visible_board(member, board_id)
+        return [self.members[m].public_json() for m in sorted(board.member_ids) if m in self.members]
+
+    def _board_actions(self, member: Member, params: dict, *, board_id: str) -> list[dict]:
+        board = self._visible_board(member, board_id)
+        kinds = set(params.get("filter", "all").split(","))
+        try:
+            limit = int(params.get("limit", "50"))
+        except ValueError:
+            raise TrelloError(400, "invalid value for limit") from None
+        if not 0 <= limit <= 1000:
+            raise TrelloError(400, "invalid value for limit")
+        with self._lock:
+            found = [a for a in self.actions if a["_board"] == board.id and ("all" in kinds or a["type"] in kinds)]
+
+        def position(marker: str) -> tuple[str, str]:  # an action id, or a date
+            if TRELLO_ID.match(marker):
+                return next((a["date"], a["id"]) for a in self.actions if a["id"] == marker) \
+                    if any(a["id"] == marker for a in self.actions) else ("", marker)
+            return (marker, "")
+        if "since" in params:
+            low = position(params["since"])
+            found = [a for a in found if (a["date"], a["id"]) > low]
+        if "before" in params:
+            high = position(params["before"])
+            found = [a for a in found if (a["date"], a["id"]) < high]
+        newest_first = sorted(found, key=lambda a: (a["date"], a["id"]), reverse=True)[:limit]
+        return [{key: value for key, value in a.items() if not key.startswith("_")} for a in newest_first]
+
+    def _card(self, member: Member, params: dict, *, card_id: str) -> dict:
+        if not TRELLO_ID.match(card_id):
+            raise TrelloError(400, "invalid id")
+        card = self.cards.get(card_id)
+        if card is None:
+            raise TrelloError(404, "The requested resource was not found.")
+        self._visible_board(member, card.board_id)
+        found = _select_fields(card.as_json(), params.get("fields"))
+        if params.get("list") == "true":
+            found["list"] = self.lists[card.list_id].as_json()
+        if params.get("members") == "true":
+            found["members"] = [self.members[m].public_json() for m in card.member_ids if m in self.members]
+        return found
 
     def _create_webhook(self, member: Member, params: dict) -> dict:
         callback_url = params.get("callbackURL", "")

@@ -405,9 +405,12 @@ def test_asana_names_the_account_from_the_token_answers_data(db, serve, admin_cl
     assert connect(admin_client, "asana").status_code == 302
 
     integration = the_integration(db, "asana")
-    assert integration.status == "active" and integration.account_label == "Fran Fake (fran@fake.example)"
+    assert integration.status == "active"
+    assert integration.account_label == "Fran Fake (fran@fake.example) in Fake Workspace"
     assert integration.connection_facts["asana_user_gid"] == "1201"
-    assert fake.api_requests == []  # no extra call: the token answer said who it was
+    assert integration.connection_facts["workspace_gid"] == "1100"
+    # One call, for the workspaces (one: connected at once); the token answer said who it was.
+    assert [(r.method, r.path) for r in fake.api_requests] == [("GET", "/api/workspaces")]
 
 
 def test_asana_disconnect_revokes_the_refresh_token(db, serve, admin_client):

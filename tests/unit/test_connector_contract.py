@@ -6,6 +6,7 @@ import inspect
 
 import pytest
 
+from app.integrations.base import Connector
 from app.integrations import registry
 from app.integrations.capabilities import FEATURES, Pulls, VerifiesApiKey, capabilities_of, features_of, moves_data
 
@@ -32,8 +33,11 @@ def test_the_pages_describe_only_implemented_features():
     jira = registry.get_connector("jira")
     assert features_of(jira) == list(jira.spec.features.values())  # import, push and webhooks all work
     trello = registry.get_connector("trello")
-    assert "import" in trello.spec.features and not moves_data(trello)
-    assert features_of(trello) == []  # "Boards become TimeHub projects" is not said before it is true
+
+    class ConnectsOnly(Connector):  # Trello's description, before its connector imported anything
+        spec = trello.spec
+    assert "import" in ConnectsOnly.spec.features and not moves_data(ConnectsOnly)
+    assert features_of(ConnectsOnly) == []  # "Boards become TimeHub projects" is not said before it is true
 
 
 def test_a_connector_gains_a_feature_by_implementing_it():
