@@ -11,6 +11,7 @@ from app.models.integration import (
     WebhookDelivery,
 )
 from app.models.invoice import Invoice, InvoiceLine
+from app.models.notification import Notification
 from app.models.project import Project
 from app.models.task import Task
 from app.models.time_entry import TimeEntry
@@ -18,6 +19,6 @@ from app.models.user import ApiToken, User
 
 __all__ = [
     "ApiToken", "Client", "ExternalLink", "Integration", "IntegrationCredential", "Invoice", "InvoiceLine",
-    "OutboxItem", "Project", "ProviderApp", "SyncCursor", "SyncRun", "Task", "TimeEntry", "User",
+    "Notification", "OutboxItem", "Project", "ProviderApp", "SyncCursor", "SyncRun", "Task", "TimeEntry", "User",
     "WebhookDelivery",
 ]

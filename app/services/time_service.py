@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from app.extensions import db
 from app.models import Project, Task, TimeEntry, User
 from app.models.base import utcnow
+from app.services import notification_service
 from app.services.sync_service import push_notices, record_change
 from app.timefmt import local_date
 
@@ -236,6 +237,8 @@ def _commit(entry: TimeEntry, action: str, *, conflict: str | None = None) -> No
     try:
         db.session.flush()  # assigns the id a new entry's outbox rows refer to
         record_change(db.session, "time_entry", entry, "delete" if action == "deleted" else "upsert")
+        if action != "deleted":
+            notification_service.time_entry_changed(db.session, entry, action)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
