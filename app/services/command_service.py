@@ -70,12 +70,13 @@ def _first_time(integration_id: int, delivery_id: str) -> bool:
     """Store the request's id; False when it was stored before (a replay)."""
     session = db.session
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stored = session.execute(insert(WebhookDelivery).values(
+    table = WebhookDelivery.__table__
+    stored = session.execute(insert(table).values(
         integration_id=integration_id, delivery_id=delivery_id[:200], event="command", body="",
         received_at=utcnow(), processed_at=utcnow()).on_conflict_do_nothing(
-        index_elements=["integration_id", "delivery_id"])).rowcount
+        index_elements=["integration_id", "delivery_id"]).returning(table.c.id)).first()
     session.commit()
-    return stored == 1
+    return stored is not None
 
 
 def _run(integration: Integration, connector_class, request) -> str:

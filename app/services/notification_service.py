@@ -86,9 +86,10 @@ def _insert_once(session: Session, integration_id: int, key: str, notice: Notice
               "notice": asdict(notice) | {"lines": list(notice.lines)}, "status": "pending", "attempts": 0,
               "next_attempt_at": utcnow(), "created_at": utcnow(), "updated_at": utcnow()}
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(Notification).values(**values).on_conflict_do_nothing(
-        index_elements=["integration_id", "event_key"])
-    queued = session.execute(statement).rowcount == 1
+    statement = insert(Notification.__table__).values(**values).on_conflict_do_nothing(
+        index_elements=["integration_id", "event_key"]).returning(Notification.__table__.c.id)
+    # RETURNING tells a new row from a conflict on every driver (rowcount does not, on all).
+    queued = session.execute(statement).first() is not None
     if queued:
         session.info.setdefault(NOTIFY_AFTER_COMMIT, set()).add(integration_id)
     return queued
