@@ -303,6 +303,9 @@ DOCUMENTED_ELSEWHERE: dict[str, dict[tuple[str, str], set[str]]] = {
     # Trello's description lists only `id` for board cards; its REST reference ("Get Cards on a
     # Board") and paging guide document these, and the API honours them.
     "trello": {("get", "/boards/{id}/cards"): {"limit", "before", "since", "fields", "filter"}},
+    # Graph's paging guide: a long collection answers "@odata.nextLink", a URL carrying an opaque
+    # `$skiptoken` that the client follows as is; the description declares only $top and $skip.
+    "graph": {("get", "/me/joinedTeams"): {"$skiptoken"}, ("get", "/teams/{team-id}/channels"): {"$skiptoken"}},
 }
 
 _BUILD_LOCK = threading.Lock()
