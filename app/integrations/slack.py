@@ -47,11 +47,16 @@ SPEC = ProviderSpec(
                    help="Verifies that slash-command requests really come from Slack."),
         SetupField("channel", "Default channel", required=False, placeholder="#time-tracking"),
     ),
-    # chat.postMessage: about one message per second per channel; conversations.list is
-    # Tier 2 (20 per minute) and users.info Tier 4 (100 per minute). One budget per
-    # workspace a little under the strictest method TimeHub calls often; a 429's
-    # Retry-After pauses every worker of the workspace (the shared limiter).
-    rate_limit=RateLimit(18, 20.0, 2),
+    # Slack limits each method by its tier, per workspace: a budget per method a little
+    # under it (conversations.list Tier 2: 20 a minute; users.info Tier 4: 100 a minute;
+    # chat.postMessage about one a second per channel, short bursts allowed), and one for
+    # the workspace as a whole. A 429's Retry-After pauses that method for every worker.
+    rate_limit=RateLimit(45, 60.0, 2),
+    method_rate_limits={
+        "conversations.list": RateLimit(18, 60.0),
+        "users.info": RateLimit(90, 60.0),
+        "chat.postMessage": RateLimit(2, 2.0),
+    },
     features={
         "notify": "Posts timer and invoice notifications to a channel.",
         "commands": "Answers the /timehub command (start, stop, status, today).",
