@@ -425,3 +425,23 @@ def test_url_verification_is_answered(db, slack, client):
 def test_a_wrong_address_is_404(db, slack, client):
     headers, body = signed_command(SIGNING_SECRET, text="status")
     assert client.post("/commands/slack/wrong-token", data=body, headers=headers).status_code == 404
+
+
+def test_an_integration_needing_reconnect_or_failing_is_told_once_a_day(db, slack):
+    from app.models import SyncRun
+    choose(db, slack.general.id, events=["integration_problem"])
+    broken = Integration(provider="jira", is_global=True, status="needs_reconnect",
+                         last_error="Jira refused the refresh token")
+    failing = Integration(provider="github", is_global=True, status="active")
+    db.session.add_all([broken, failing])
+    db.session.flush()
+    db.session.add_all([SyncRun(integration_id=failing.id, status="failed", error="boom",
+                                started_at=utcnow() - timedelta(minutes=minutes)) for minutes in (30, 20, 10)])
+    db.session.commit()
+    now = utcnow()
+    assert notification_service.queue_summaries(now) == 2
+    assert notification_service.queue_summaries(now + timedelta(minutes=1)) == 0  # once a day
+    assert deliver(db) == 2
+    assert sorted(p.text.splitlines()[0] for p in slack.posted) == ["GitHub keeps failing to sync",
+                                                                    "Jira needs reconnecting"]
+    assert "Jira refused the refresh token" in " ".join(p.text for p in slack.posted)
