@@ -26,6 +26,7 @@ from app.services import work_queue
 from app.services.sync_service import SyncAlreadyRunning, due_work, push_pending, run_sync, running_trigger
 from app.services.token_service import refresh_idle_connections
 from app.services.webhook_service import process_delivery
+from app.services import notification_service
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,9 @@ class HueyWorkQueue:
 
     def push(self, integration_id: int) -> None:
         push_outbox(integration_id)
+
+    def notify(self, integration_id: int) -> None:
+        deliver_notifications(integration_id)
 
 
 def in_app_context(fn):
@@ -188,6 +192,25 @@ def schedule_due_work() -> None:
     """Every minute: enqueue syncs that are due, pushes that wait, deliveries not yet processed."""
     for job, argument in due_work():
         {"sync": sync_integration, "push": push_outbox, "webhook": process_webhook}[job](argument)
+
+
+@huey.task(name="deliver_notifications")
+@in_app_context
+def deliver_notifications(integration_id: int) -> None:
+    """Post an integration's waiting notifications; after a 429 or a 5xx, come back when
+    the provider allows (the rows are in the database: a lost job only delays them)."""
+    _posted, wait = notification_service.deliver(integration_id)
+    if wait is not None:
+        deliver_notifications.schedule((integration_id,), delay=wait)
+
+
+@huey.periodic_task(crontab(minute="*"), name="schedule_notifications")
+@in_app_context
+def schedule_notifications() -> None:
+    """Every minute: queue the summaries that fell due, deliver what waits."""
+    notification_service.queue_summaries()
+    for integration_id in notification_service.due_integrations():
+        deliver_notifications(integration_id)
 
 
 @huey.periodic_task(crontab(minute="23", hour="3"), name="refresh_idle_tokens")

@@ -91,11 +91,94 @@ def _repair_trello(spec: dict) -> None:
 # Jira writes timestamps like 2024-05-02T09:00:00.000+0000: no colon in the offset, so not RFC 3339.
 JIRA_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)")
 
-REPAIRS = {"trello": _repair_trello}
+def _repair_slack(spec: dict) -> None:
+    """Slack's description types every chat.postMessage field as a form string. In a JSON body
+    (which the method accepts, `consumes`), `blocks` and `attachments` are JSON arrays, as
+    Slack's Block Kit reference shows; and booleans stay booleans."""
+    body = spec["paths"]["/chat.postMessage"]["post"]["requestBody"]["content"]
+    if "application/json" in body:
+        properties = copy.deepcopy(body["application/json"]["schema"]["properties"])
+        for name in ("blocks", "attachments"):
+            properties[name] = {"type": "array", "items": {"type": "object"}}
+        body["application/json"]["schema"]["properties"] = properties
+
+
+REPAIRS = {"trello": _repair_trello, "slack": _repair_slack}
 FORMATS = {
     "trello": {"date": _lenient_date},
     "jira": {"date-time": lambda value: bool(JIRA_TIMESTAMP.fullmatch(value))},
 }
+
+
+# -- Swagger 2.0 (Slack's description) as OpenAPI 3, which openapi-core reads ------------------------
+
+_PARAMETER_SCHEMA_KEYS = ("type", "format", "items", "enum", "default", "minimum", "maximum", "pattern")
+
+
+def _schema_of(parameter: dict) -> dict:
+    return {key: parameter[key] for key in _PARAMETER_SCHEMA_KEYS if key in parameter}
+
+
+def _operation3(operation: dict, consumes: list[str]) -> dict:
+    """One operation: query/path/header parameters keep their place (with a `schema`), formData
+    parameters become a request body in each media type the operation consumes."""
+    converted = {key: value for key, value in operation.items() if key not in ("parameters", "responses", "consumes",
+                                                                                "produces", "security")}
+    parameters, form = [], []
+    for parameter in operation.get("parameters", []):
+        if parameter.get("in") == "formData":
+            form.append(parameter)
+        elif parameter.get("in") in ("query", "path", "header"):
+            parameters.append({key: parameter[key] for key in ("name", "in", "required", "description")
+                               if key in parameter} | {"schema": _schema_of(parameter)})
+    if parameters:
+        converted["parameters"] = parameters
+    if form:
+        schema = {"type": "object", "properties": {p["name"]: _schema_of(p) for p in form}}
+        required = [p["name"] for p in form if p.get("required")]
+        if required:
+            schema["required"] = required
+        converted["requestBody"] = {"content": {media: {"schema": schema}
+                                                for media in operation.get("consumes") or consumes}}
+    converted["responses"] = {status: {"description": answer.get("description", "")} | (
+        {"content": {"application/json": {"schema": answer["schema"]}}} if "schema" in answer else {})
+        for status, answer in (operation.get("responses") or {"default": {"description": ""}}).items()}
+    return converted
+
+
+def swagger2_to_openapi3(spec: dict) -> dict:
+    """The subset of Swagger 2.0 the trimmed descriptions use, as OpenAPI 3.0 (servers, parameters,
+    form bodies, responses, definitions). Security requirements are left out: the fakes check
+    tokens and scopes themselves, as the provider does."""
+    scheme = (spec.get("schemes") or ["https"])[0]
+    converted = {
+        "openapi": "3.0.3", "info": spec.get("info", {"title": "", "version": ""}),
+        "servers": [{"url": f"{scheme}://{spec['host']}{spec.get('basePath', '')}"}],
+        "paths": {path: {method: _operation3(operation, spec.get("consumes") or ["application/json"])
+                         for method, operation in item.items() if method != "parameters"}
+                  for path, item in spec["paths"].items()},
+        "components": {"schemas": spec.get("definitions", {})},
+    }
+    return _nullable_types(json.loads(json.dumps(converted).replace('"#/definitions/', '"#/components/schemas/')))
+
+
+def _nullable_types(node):
+    """Slack's schemas write `type: ["null", "string"]` (JSON Schema); OpenAPI 3.0 says
+    `type: string, nullable: true`, and several types become any type (no `type`)."""
+    if isinstance(node, list):
+        return [_nullable_types(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: _nullable_types(value) for key, value in node.items()}
+    if isinstance(node.get("type"), list):
+        types = [kind for kind in node["type"] if kind != "null"]
+        if len(types) < len(node["type"]):
+            node["nullable"] = True
+        if len(types) == 1:
+            node["type"] = types[0]
+        else:
+            del node["type"]
+    return node
 
 
 @lru_cache(maxsize=None)
@@ -108,8 +191,7 @@ def _build(cls: type["Contract"], provider: str, server_url: str | None) -> "Con
     """Parsing a description takes a moment; each (provider, server) is built once per session."""
     spec = copy.deepcopy(_load(provider))
     if "swagger" in spec:
-        raise ValueError(f"{provider}.json is Swagger 2.0, which openapi-core cannot load; "
-                         "convert it to OpenAPI 3 first (../shared/specs/README.md, Known quirks)")
+        spec = swagger2_to_openapi3(spec)
     if server_url:
         spec["servers"] = [{"url": server_url}]
     REPAIRS.get(provider, lambda _spec: None)(spec)
@@ -222,9 +304,12 @@ DOCUMENTED_ELSEWHERE: dict[str, dict[tuple[str, str], set[str]]] = {
     # Board") and paging guide document these, and the API honours them.
     "trello": {("get", "/boards/{id}/cards"): {"limit", "before", "since", "fields", "filter"}},
     # Graph's description leaves out calendarView/delta's window (required on a first read, "event:
-    # delta" reference) and the $skiptoken / $deltatoken of the links it hands back itself.
-    "graph": {("get", path): {"startDateTime", "endDateTime", "$skiptoken", "$deltatoken"}
-              for path in ("/me/calendarView/delta", "/me/calendars/{calendar-id}/calendarView/delta")},
+    # delta" reference) and the $skiptoken / $deltatoken of the links it hands back itself; its paging
+    # guide: a long collection answers "@odata.nextLink", a URL carrying an opaque `$skiptoken` that the
+    # client follows as is, while the description declares only $top and $skip.
+    "graph": {**{("get", path): {"startDateTime", "endDateTime", "$skiptoken", "$deltatoken"}
+                 for path in ("/me/calendarView/delta", "/me/calendars/{calendar-id}/calendarView/delta")},
+              ("get", "/me/joinedTeams"): {"$skiptoken"}, ("get", "/teams/{team-id}/channels"): {"$skiptoken"}},
 }
 
 _BUILD_LOCK = threading.Lock()

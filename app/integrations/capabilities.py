@@ -24,8 +24,11 @@ from typing import Any, ClassVar
 from app.integrations.exchange import (
     AccountInfo,
     AllowListOption,
+    ChannelOption,
+    CommandRequest,
     LinkLookup,
     MappingTable,
+    Notice,
     PushRequest,
     RemoteRecord,
     RunContext,
@@ -201,7 +204,7 @@ FEATURES: dict[str, type] = {
 def capabilities_of(connector_class: type) -> frozenset[type]:
     """The capability classes a connector class implements."""
     every = (Pulls, Pushes, ReceivesWebhooks, VerifiesApiKey, AllowList, MappingTables, ManagesRemoteSetup,
-             ReleasesUnchosenAccounts, ConfirmsWebhookHandshake)
+             ReleasesUnchosenAccounts, ConfirmsWebhookHandshake, Notifies, AnswersCommands)
     return frozenset(capability for capability in every if issubclass(connector_class, capability))
 
 
@@ -229,3 +232,69 @@ class ConfirmsWebhookHandshake(ABC):
     @abstractmethod
     def webhook_handshake(cls, headers, body: bytes) -> dict[str, str] | None:
         """The headers to answer a handshake with; None when the request is no handshake."""
+
+
+# -- messaging -------------------------------------------------------------------
+
+# Preferences the notification settings write (integration.settings).
+NOTIFY_CHANNEL_SETTING = "notify_channel"        # the ChannelOption.channel_id chosen
+NOTIFY_EVENTS_SETTING = "notify_events"          # list of NOTIFY_EVENTS keys
+NOTIFY_LONG_HOURS_SETTING = "notify_long_entry_hours"
+NOTIFY_DAILY_AT_SETTING = "notify_daily_at"      # "HH:MM", local time of NOTIFY_TIMEZONE_SETTING
+NOTIFY_TIMEZONE_SETTING = "notify_timezone"
+
+# What can be announced, with the settings page's words.
+NOTIFY_EVENTS: dict[str, str] = {
+    "timer_started": "A timer is started",
+    "timer_stopped": "A timer is stopped",
+    "long_entry": "A time entry is longer than the hours below",
+    "invoice_issued": "An invoice is issued",
+    "invoice_paid": "An invoice is paid",
+    "integration_problem": "An integration needs reconnecting or its syncs keep failing (for admins)",
+    "daily_summary": "A daily team summary, at the time below",
+    "weekly_summary": "A weekly team summary (Mondays, at the time below)",
+}
+
+
+class Notifies(ABC):
+    """Posts notices to a channel the admin picked. Messages go through the engine's
+    notification outbox (app.services.notification_service): the connector only
+    builds and posts one message, and says what went wrong through the client's
+    errors (AuthError: reconnect; RateLimitedError: later; PermanentError: the
+    provider's reason, in words a person can act on)."""
+
+    @abstractmethod
+    def channel_options(self) -> list[ChannelOption]:
+        """Every channel the connection may post to (every page)."""
+
+    @abstractmethod
+    def post_notice(self, channel_id: str, notice: Notice) -> str:
+        """Post `notice`, built for the medium, to `channel_id`; return the message's id."""
+
+    @property
+    def channel_id(self) -> str | None:
+        return self.preferences.get(NOTIFY_CHANNEL_SETTING) or None
+
+
+class AnswersCommands(ABC):
+    """People type commands in the provider's chat (/timehub start ...); TimeHub answers
+    at once, in the same request. The engine runs the command; the connector verifies
+    the request, names its sender and shapes the answer."""
+
+    @classmethod
+    @abstractmethod
+    def verify_command(cls, secrets: Mapping[str, str], headers, body: bytes, now: float) -> CommandRequest:
+        """Check the request's signature and age; raise WebhookRejected(401) when it fails."""
+
+    @abstractmethod
+    def command_user_email(self, remote_user_id: str) -> str | None:
+        """The sender's e-mail address, asked of the provider (None: it has none to give)."""
+
+    @classmethod
+    @abstractmethod
+    def command_answer(cls, text: str) -> dict:
+        """The JSON body answering a command with `text`, seen by the sender only."""
+
+
+FEATURES["notify"] = Notifies
+FEATURES["commands"] = AnswersCommands

@@ -172,3 +172,42 @@ class MappingTable:
     help: str
     target: Literal["task_status", "user"]
     rows: tuple[MappingRow, ...]
+
+
+# -- messaging (Notifies, AnswersCommands) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message for people about one event, in the engine's plain terms; a Notifies
+    connector builds it for its medium (Slack blocks, Teams HTML). `link_url` points back
+    at TimeHub (None when TIMEHUB_EXTERNAL_URL is unset)."""
+
+    event: str
+    title: str
+    lines: tuple[str, ...] = ()
+    link_url: str | None = None
+    link_label: str = "Open in TimeHub"
+
+
+@dataclass(frozen=True)
+class ChannelOption:
+    """A place a Notifies connector can post to. `channel_id` is what is stored and handed
+    back to `post_notice`; `group` names what it belongs to (a team), for the picker."""
+
+    channel_id: str
+    label: str
+    group: str = ""
+
+
+@dataclass(frozen=True)
+class CommandRequest:
+    """A verified chat command (Slack's /timehub). `delivery_id` is unique per request,
+    so a replayed one is recognised; `challenge` is set instead when the provider only
+    checks the address (Slack's url_verification)."""
+
+    delivery_id: str
+    remote_user_id: str = ""
+    text: str = ""
+    reply_url: str | None = None
+    challenge: str | None = None

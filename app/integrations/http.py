@@ -219,6 +219,7 @@ class ProviderClient:
         transport: httpx2.BaseTransport | None = None,
         retry: RetryPolicy = RetryPolicy(),
         limiter: Limiter | None = None,
+        method_limiters: Mapping[str, Limiter] | None = None,
         max_limiter_wait: float = tuning.MAX_LIMITER_WAIT_SECONDS,
         idempotency_header: str = "Idempotency-Key",
         errors: ErrorShape = ErrorShape(),
@@ -231,6 +232,8 @@ class ProviderClient:
         self._auth_params = auth_params or {}
         self._auth = _HeadersFromCallable(auth) if callable(auth) and not hasattr(auth, "headers") else auth
         self._limiter = limiter
+        # Per-method budgets (ProviderSpec.method_rate_limits), by the path's first segment.
+        self._method_limiters = dict(method_limiters or {})
         self._max_limiter_wait = max_limiter_wait
         self._idempotency_header = idempotency_header
         self._errors = errors
@@ -293,7 +296,8 @@ class ProviderClient:
                         attempt -= 1  # the retry with fresh credentials is not a failure to count
                         continue
                 error = classify(response, self.provider_name, now=self._clock(), shape=self._errors)
-                may_repeat, delay = self._retry_plan(error, response, repeatable, attempt)
+                may_repeat, delay = self._retry_plan(error, response, repeatable, attempt,
+                                                     self._limiters_for(target)[:1])
             error.attempts = attempt
             if not may_repeat or attempt >= self.retry.max_attempts or waited + delay > self.retry.max_total_wait:
                 raise error
@@ -306,37 +310,46 @@ class ProviderClient:
         return self.request("GET", path, **kwargs).json()
 
     def _retry_plan(self, error: ProviderError, response: httpx2.Response, repeatable: bool,
-                    attempt: int) -> tuple[bool, float]:
-        """(whether to repeat, after how long) for an error answer."""
+                    attempt: int, held: list[Limiter] = ()) -> tuple[bool, float]:
+        """(whether to repeat, after how long) for an error answer. `held`: the limiter a
+        429's wait applies to (the method's own when it has one, else the account's)."""
         backoff = self.retry.backoff(attempt, self._rng)
         if isinstance(error, RateLimitedError):
             # The provider did not act on the request, so any method may be repeated.
             if error.retry_after is None:
                 return True, backoff
-            if self._limiter is not None:
-                self._limiter.hold(error.retry_after)  # every client sharing the limiter pauses too
+            for limiter in held:
+                limiter.hold(error.retry_after)  # every client sharing the limiter pauses too
             return error.retry_after <= self.retry.max_rate_limit_wait, error.retry_after
         if isinstance(error, TransientError):
             hinted = wait_from_headers(response.headers, self._clock(), reset_headers=False) or 0.0
             return repeatable, max(backoff, min(hinted, self.retry.max_rate_limit_wait))
         return False, 0.0
 
+    def _limiters_for(self, target) -> list[Limiter]:
+        """The budgets a call to `target` uses: its method's (if any) first, then the account's."""
+        method = target.split("/", 1)[0] if isinstance(target, str) else None
+        return [limiter for limiter in (self._method_limiters.get(method), self._limiter) if limiter is not None]
+
     def _send(self, method: str, target, params: httpx2.QueryParams, json: Any, headers: dict) -> httpx2.Response:
         if self._auth is not None:
             headers = {**headers, **self._auth.headers()}
         query = params.merge(self._auth_params)
-        if self._limiter is None:
-            return self._http.request(method, target, params=query, json=json, headers=headers)
+        taken: list[tuple[Limiter, str]] = []
         try:
-            ticket = self._limiter.acquire(self._max_limiter_wait)
+            for limiter in self._limiters_for(target):
+                taken.append((limiter, limiter.acquire(self._max_limiter_wait)))
         except SlotUnavailable as exc:
+            for limiter, ticket in taken:
+                limiter.release(ticket)
             raise RateLimitedError(
                 f"TimeHub's request budget for {self.provider_name} is used up for now", None, exc.retry_after
             ) from None
         try:
             return self._http.request(method, target, params=query, json=json, headers=headers)
         finally:
-            self._limiter.release(ticket)
+            for limiter, ticket in taken:
+                limiter.release(ticket)
 
     def _target(self, path: str) -> tuple[httpx2.URL | str, httpx2.QueryParams]:
         """(where to send, the query already in `path`); httpx2 would replace that query

@@ -80,6 +80,9 @@ class ProviderSpec:
     oauth: OAuthProfile = OAuthProfile()
     # TimeHub's own budget per connected account, a little under what the provider allows.
     rate_limit: RateLimit = DEFAULT_RATE_LIMIT
+    # Budgets of single methods on top of `rate_limit`, by the first segment of the call's
+    # path ("chat.postMessage"): for providers that limit each method on its own (Slack's tiers).
+    method_rate_limits: dict[str, RateLimit] = field(default_factory=dict)
     # Where the provider's error answers say what went wrong.
     errors: ErrorShape = ErrorShape()
     # What each capability does with this provider, in one sentence for the pages; a

@@ -12,13 +12,15 @@ from app.models.integration import (
     WebhookDelivery,
 )
 from app.models.invoice import Invoice, InvoiceLine
+from app.models.notification import Notification
 from app.models.project import Project
 from app.models.task import Task
 from app.models.time_entry import TimeEntry
 from app.models.user import ApiToken, User
 
 __all__ = [
-    "ApiToken", "CalendarEvent", "CalendarEventPerson", "CalendarSeriesChoice", "Client", "ExternalLink", "Integration", "IntegrationCredential", "Invoice", "InvoiceLine",
-    "OutboxItem", "Project", "ProviderApp", "SyncCursor", "SyncRun", "Task", "TimeEntry", "User",
+    "ApiToken", "CalendarEvent", "CalendarEventPerson", "CalendarSeriesChoice", "Client", "ExternalLink", "Integration",
+    "IntegrationCredential", "Invoice", "InvoiceLine", "Notification", "OutboxItem", "Project", "ProviderApp",
+    "SyncCursor", "SyncRun", "Task", "TimeEntry", "User",
     "WebhookDelivery",
 ]

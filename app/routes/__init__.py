@@ -10,9 +10,11 @@ def register_blueprints(app: Flask) -> None:
         auth,
         banners,
         calendar,
+        commands,
         integration_settings,
         integrations,
         invoices,
+        notify_settings,
         oauth,
         oauth_choosers,
         projects,
@@ -23,5 +25,6 @@ def register_blueprints(app: Flask) -> None:
     )
 
     for module in (auth, account, time_entries, projects, invoices, calendar, reports, integrations, sync,
-                   integration_settings, oauth, oauth_choosers, admin, api, webhooks, banners):
+                   integration_settings, oauth, oauth_choosers, admin, api, webhooks, commands, notify_settings,
+                   banners):
         app.register_blueprint(module.bp)

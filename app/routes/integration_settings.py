@@ -24,12 +24,13 @@ from app import timefmt, tuning
 from app.extensions import db
 from app.integrations import registry
 from app.integrations.base import Connector
-from app.integrations.capabilities import ALLOW_LIST_SETTING, BACKFILL_SETTING, AllowList, MappingTables, Pulls
+from app.integrations.capabilities import ALLOW_LIST_SETTING, BACKFILL_SETTING, AllowList, MappingTables, Notifies, Pulls
 from app.integrations.exchange import AllowListOption, MappingTable
 from app.integrations.http import INTERACTIVE_RETRY, ProviderError
 from app.integrations.spec import ProviderSpec
 from app.models import Integration, User
 from app.models.task import TASK_STATUS_LABELS, TASK_STATUSES
+from app.routes import notify_settings
 from app.services import sync_service
 from app.services.connections import connector_for
 from app.services.integration_service import Forbidden, IntegrationError, IntegrationService, NotFound
@@ -149,6 +150,7 @@ class Values:
     allow_list: set[str]
     toggles: dict[str, bool]
     mappings: dict[str, dict[str, str]]               # setting -> remote id -> chosen value ("" automatic)
+    notify: dict | None = None                        # notify_settings' values, for connectors that Notify
 
 
 def _saved_values(integration: Integration, connector_class: type[Connector], offer: Offer) -> Values:
@@ -162,6 +164,7 @@ def _saved_values(integration: Integration, connector_class: type[Connector], of
         toggles={t.setting: bool(settings.get(t.setting, t.default)) for t in connector_class.setting_toggles},
         mappings={table.setting: {str(k): str(v) for k, v in (settings.get(table.setting) or {}).items()}
                   for table in offer.tables},
+        notify=notify_settings.saved(integration) if issubclass(connector_class, Notifies) else None,
     )
 
 
@@ -176,18 +179,23 @@ def _posted_values(connector_class: type[Connector], offer: Offer) -> Values:
         mappings={table.setting: {row.remote_id: form.get(mapping_field(table, row.remote_id), "").strip()
                                   for row in table.rows}
                   for table in offer.tables},
+        notify=notify_settings.posted() if issubclass(connector_class, Notifies) else None,
     )
 
 
 # -- checking and saving -----------------------------------------------------------------------
 
 
-def _check(values: Values, connector_class: type[Connector], offer: Offer) -> tuple[dict, dict]:
+def _check(values: Values, connector_class: type[Connector], offer: Offer,
+           channels: notify_settings.Channels | None = None) -> tuple[dict, dict]:
     """(the settings to store, field errors). Only the keys this page owns are returned;
     None means "remove the key"."""
     errors: dict[str, str] = {}
     changes: dict = {}
-    _check_interval(values.interval, errors)
+    if issubclass(connector_class, Pulls):  # an interval means nothing to a connector that never pulls
+        _check_interval(values.interval, errors)
+    if values.notify is not None:
+        changes.update(notify_settings.check(values.notify, channels or notify_settings.Channels(), errors))
     if issubclass(connector_class, Pulls) and connector_class.supports_backfill:
         changes[BACKFILL_SETTING] = values.updated_since or None
         _check_since(values.updated_since, errors)
@@ -290,15 +298,21 @@ def edit(integration_id: int):
     integration, spec = _managed(integration_id)
     connector_class = registry.get_connector(spec.slug)
     offer = _offer(integration, spec, connector_class)
+    channels = notify_settings.channels(integration, spec) if issubclass(connector_class, Notifies) else None
     if request.method == "GET":
-        return _page(integration, spec, connector_class, offer, _saved_values(integration, connector_class, offer), {})
+        return _page(integration, spec, connector_class, offer, _saved_values(integration, connector_class, offer), {},
+                     channels=channels)
 
     values = _posted_values(connector_class, offer)
-    changes, errors = _check(values, connector_class, offer)
+    changes, errors = _check(values, connector_class, offer, channels)
     if errors:
-        return _page(integration, spec, connector_class, offer, values, errors, status=422)
+        return _page(integration, spec, connector_class, offer, values, errors, status=422, channels=channels)
     toggle_defaults = {toggle.setting: toggle.default for toggle in connector_class.setting_toggles}
     sync_relevant = _apply(integration, changes, toggle_defaults)
+    if not issubclass(connector_class, Pulls):
+        db.session.commit()
+        flash(f"{spec.name} settings saved.", "success")
+        return redirect(url_for("integration_settings.edit", integration_id=integration.id))
     try:
         # The interval has its own rules and route; saving it also commits the rest.
         IntegrationService().set_sync_interval(current_user, integration, int(values.interval))
@@ -318,7 +332,7 @@ def edit(integration_id: int):
 
 
 def _page(integration: Integration, spec: ProviderSpec, connector_class: type[Connector], offer: Offer,
-          values: Values, errors: dict, status: int = 200):
+          values: Values, errors: dict, status: int = 200, channels: notify_settings.Channels | None = None):
     users = _user_choices() if any(table.target == "user" for table in offer.tables) else []
     nothing_chosen = _has_allow_list(connector_class) and not connector_class.allow_all_until_chosen \
         and not values.allow_list
@@ -329,4 +343,7 @@ def _page(integration: Integration, spec: ProviderSpec, connector_class: type[Co
         nothing_chosen=nothing_chosen, mapping_field=mapping_field, toggle_field=toggle_field,
         min_interval=tuning.MIN_SYNC_INTERVAL_MINUTES, max_interval=tuning.MAX_SYNC_INTERVAL_MINUTES,
         today=timefmt.today_in(current_user.tz).isoformat(),
+        pulls=issubclass(connector_class, Pulls), channels=channels, notify_events=notify_settings.NOTIFY_EVENTS,
+        command_url=notify_settings.command_url(integration, connector_class),
+        timezones=notify_settings.COMMON_TIMEZONES,
     ), status

@@ -54,9 +54,14 @@ def connector_for(integration: Integration, *, retry: RetryPolicy | None = None)
     api_base = connector_class.api_base_for(spec.endpoints(connection).api_base, connection)
     headers = connector_class.api_headers(connection)
     # One budget per connected account, shared by every worker through Redis when there is one.
-    limiter = limiter_for(f"{current_app.config['TIMEHUB_QUEUE_NAME']}:{spec.slug}:{integration.id}",
-                          limit_for(spec), redis_url=current_app.config.get("REDIS_URL"))
-    options = {"limiter": limiter, "errors": spec.errors, **({"retry": retry} if retry else {})}
+    budget = f"{current_app.config['TIMEHUB_QUEUE_NAME']}:{spec.slug}:{integration.id}"
+    redis_url = current_app.config.get("REDIS_URL")
+    limiter = limiter_for(budget, limit_for(spec), redis_url=redis_url)
+    # Methods the provider limits on their own (Slack's tiers) get a budget of their own too.
+    method_limiters = {name: limiter_for(f"{budget}:{name}", limit, redis_url=redis_url)
+                       for name, limit in spec.method_rate_limits.items()}
+    options = {"limiter": limiter, "errors": spec.errors, **({"retry": retry} if retry else {}),
+               **({"method_limiters": method_limiters} if method_limiters else {})}
     if issubclass(connector_class, VerifiesApiKey):
         params, key_headers = connector_class.api_key_auth(integration.credential.payload)
         client = ProviderClient(spec.name, api_base, auth_params=params, auth_headers={**headers, **key_headers},

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import Client, Invoice, InvoiceLine, Project, TimeEntry
+from app.services import notification_service
 from app.services.sync_service import record_change
 
 HOURS_STEP = Decimal("0.01")
@@ -188,6 +189,7 @@ def move_to(invoice: Invoice, status: str) -> Invoice:
     if NEXT_STATUS.get(invoice.status) != status:
         raise InvoiceError(f"Invoice {invoice.number} is {invoice.status}; it cannot become {status}.")
     invoice.status = status
+    notification_service.invoice_changed(db.session, invoice)
     _commit(invoice, "upsert")
     return invoice
 

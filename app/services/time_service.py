@@ -22,7 +22,7 @@ from app.extensions import db
 from app.inputs import check_date, optional_id
 from app.models import Invoice, Project, Task, TimeEntry, User
 from app.models.base import utcnow
-from app.services import invoice_service
+from app.services import invoice_service, notification_service
 from app.services.sync_service import push_notices, record_change
 from app.timefmt import MAX_ENTRY_HOURS, local_date
 
@@ -291,6 +291,8 @@ def _commit(entry: TimeEntry, action: str, *, conflict: str | None = None, draft
         record_change(db.session, "time_entry", entry, "delete" if action == "deleted" else "upsert")
         if draft is not None:
             record_change(db.session, "invoice", draft, "upsert")
+        if action != "deleted":
+            notification_service.time_entry_changed(db.session, entry, action)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()

@@ -16,6 +16,9 @@ class WorkQueue(Protocol):
     def push(self, integration_id: int) -> None:
         """Send what waits in the integration's outbox."""
 
+    def notify(self, integration_id: int) -> None:
+        """Post the integration's waiting notifications."""
+
 
 _installed: WorkQueue | None = None
 
@@ -37,3 +40,7 @@ def queue_sync(integration_id: int, trigger: str) -> None:
 
 def queue_push(integration_id: int) -> None:
     _queue().push(integration_id)
+
+
+def queue_notify(integration_id: int) -> None:
+    _queue().notify(integration_id)

@@ -216,11 +216,16 @@ ROWS: list[Row] = [
     page("integration_settings.edit", "/integrations/{other_integration}/settings", LOGIN, 404, 404,
          "another user's per-user integration"),
     page("integration_settings.edit", "/integrations/999999/settings", LOGIN, 404, 404, "no such integration"),
-    action("integration_settings.edit", "/integrations/{global_integration}/settings", LOGIN, 403, 422,
-           "global: admins only, empty form"),
-    action("integration_settings.edit", "/integrations/{user_integration}/settings", LOGIN, 422, 404,
-           "the user's own per-user integration, empty form"),
+    action("integration_settings.edit", "/integrations/{global_integration}/settings", LOGIN, 403, 302,
+           "global: admins only, empty form (Xero does not pull yet: no interval to check)"),
+    action("integration_settings.edit", "/integrations/{user_integration}/settings", LOGIN, 302, 404,
+           "the user's own per-user integration, empty form (Google Calendar does not pull yet)"),
     action("integration_settings.edit", "/integrations/{other_integration}/settings", LOGIN, 404, 404,
+           "another user's per-user integration"),
+
+    action("notify_settings.test_message", "/integrations/{global_integration}/test-message", LOGIN, 403, 302,
+           "global: admins only (a provider that does not notify: back to its page)"),
+    action("notify_settings.test_message", "/integrations/{other_integration}/test-message", LOGIN, 404, 404,
            "another user's per-user integration"),
 
     # -- API and webhooks: their own answers ---------------------------------------------------
@@ -230,6 +235,8 @@ ROWS: list[Row] = [
     action("webhooks.receive", "/webhooks/github/{webhook_token}", 404, 404, 404, "no verification for GitHub yet"),
     action("webhooks.receive", "/webhooks/github/wrong-token", 404, 404, 404, "unknown address"),
     action("webhooks.receive", "/webhooks/nope/{webhook_token}", 404, 404, 404, "unknown slug"),
+    action("commands.answer", "/commands/github/{webhook_token}", 404, 404, 404, "GitHub answers no commands"),
+    action("commands.answer", "/commands/nope/{webhook_token}", 404, 404, 404, "unknown slug"),
     # The probe answers as POST would (issue 14): GitHub's deliveries are not verified yet, so 404.
     Row("webhooks.probe", "HEAD", "/webhooks/github/{webhook_token}", 404, 404, 404,
         "a configured address whose provider verifies no deliveries yet"),
