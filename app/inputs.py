@@ -66,14 +66,19 @@ def has_control_characters(text: str) -> bool:
     return any(unicodedata.category(char) == "Cc" and char not in ALLOWED_CONTROL for char in text)
 
 
+# Blueprints whose requests carry a provider's signed body, verified byte for byte by the
+# provider's connector (webhooks: JSON checked by app.integrations.webhook_body; chat commands).
+SIGNED_BODY_BLUEPRINTS = frozenset({"webhooks", "commands"})
+
+
 def init_app(app: Flask) -> None:
     """Call before the blueprints are registered (the converter applies to rules as they are added)."""
     app.url_map.converters["int"] = BoundedIntConverter
 
     @app.before_request
     def refuse_unreadable_input():
-        if request.blueprint == "webhooks":
-            return None  # its body is the provider's JSON, checked by app.integrations.webhook_body
+        if request.blueprint in SIGNED_BODY_BLUEPRINTS:
+            return None  # parsing the form here would consume the body its signature covers
         if request.files:
             abort(400, description="No form here takes a file upload.")
         for values in (request.args, request.form):

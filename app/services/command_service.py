@@ -199,10 +199,15 @@ def _start(user: User, words: list[str]) -> str:
 
 
 def _stop(user: User, words: list[str]) -> str:
-    entry = time_service.stop_timer(user)
-    if entry is None:
+    running = time_service.running_entry(user)
+    if running is None:
         return "No timer is running."
-    return f"Stopped the timer on {_what(entry)} after {_hours(entry.duration)}."
+    what = _what(running)  # read now: a timer stopped within a minute is deleted by stopping it
+    entry = time_service.stop_timer(user)
+    answer = f"Stopped the timer on {what} after {_hours(entry.duration)}."
+    if time_service.is_too_short(entry):
+        answer += " It ran for less than a minute, so it was discarded, as on the time page."
+    return answer
 
 
 def _status(user: User, words: list[str]) -> str:

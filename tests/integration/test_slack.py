@@ -190,10 +190,16 @@ def test_each_kind_of_notification_is_posted(db, app, slack, admin, make_user):
     assert titles[2].startswith("Ada Admin logged 3.0 h in one entry (over 2 h)")
 
 
+def work_a_little(user) -> None:
+    """Start a timer and stop it a few minutes later (a timer stopped within a minute is discarded)."""
+    started = utcnow() - timedelta(minutes=5)
+    time_service.start_timer(user, now=started)
+    time_service.stop_timer(user, now=started + timedelta(minutes=3))
+
+
 def test_only_the_chosen_events_are_announced(db, slack, admin):
     choose(db, slack.general.id, events=["timer_stopped"])
-    time_service.start_timer(admin)
-    time_service.stop_timer(admin)
+    work_a_little(admin)
     assert deliver(db) == 1
     assert "stopped a timer" in slack.posted[0].text
 
@@ -201,8 +207,7 @@ def test_only_the_chosen_events_are_announced(db, slack, admin):
 def test_a_long_retry_after_puts_the_message_back_for_that_long(db, slack, admin):
     choose(db, slack.general.id, events=["timer_started", "timer_stopped"])
     for _ in range(3):
-        time_service.start_timer(admin)
-        time_service.stop_timer(admin)
+        work_a_little(admin)
     slack.throttle_next("chat.postMessage", 1, retry_after=120)  # beyond what the client waits itself
     db.session.expire_all()
     posted, wait = notification_service.deliver(integration(db).id)
@@ -216,8 +221,7 @@ def test_a_long_retry_after_puts_the_message_back_for_that_long(db, slack, admin
 def test_a_429_storm_sends_every_message_once_and_loses_none(db, slack, admin):
     choose(db, slack.general.id, events=["timer_started", "timer_stopped"])
     for _ in range(3):
-        time_service.start_timer(admin)
-        time_service.stop_timer(admin)
+        work_a_little(admin)
     slack.throttle_next("chat.postMessage", 3, retry_after=1)
     assert deliver(db) == 6
     assert statuses(db) == {"sent": 6}
@@ -251,8 +255,7 @@ def test_a_5xx_is_retried_later_and_sent_once(db, slack, admin):
 def test_two_workers_delivering_at_once_post_each_message_once(db, app, slack, admin):
     choose(db, slack.general.id, events=["timer_started", "timer_stopped"])
     for _ in range(5):
-        time_service.start_timer(admin)
-        time_service.stop_timer(admin)
+        work_a_little(admin)
     integration_id = integration(db).id
     slack.rate_limits = False
 
