@@ -4,6 +4,7 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     from app.routes import (
+        accounting,
         account,
         admin,
         api,
@@ -22,5 +23,5 @@ def register_blueprints(app: Flask) -> None:
     )
 
     for module in (auth, account, time_entries, projects, invoices, calendar, integrations, sync,
-                   integration_settings, oauth, oauth_choosers, admin, api, webhooks, banners):
+                   integration_settings, oauth, oauth_choosers, admin, api, webhooks, banners, accounting):
         app.register_blueprint(module.bp)

@@ -470,3 +470,57 @@ def test_xero_validation_errors_are_reported_in_plain_words(db, admin, side):
     item = outbox(db, "invoice")[-1]
     assert item.status == "failed"
     assert item.last_error == "Xero answered 400: Account code '999' is not a valid code for this document."
+
+
+# -- the pages ---------------------------------------------------------------------------------
+
+def test_the_invoice_page_shows_failed_with_the_reason_then_sent_after_a_retry_then_paid(
+        db, admin, admin_client, side):
+    from tests.conftest import post_form
+    side.add_customer("ACME Ltd.")
+    client = billable_client(db, admin, name="Acme")
+    invoice = draft_for(client)
+    invoice_service.move_to(db.session.get(Invoice, invoice.id), "issued")
+    push(db, side.slug)
+    page = admin_client.get(f"/invoices/{invoice.id}").get_data(as_text=True)
+    assert "status-failed" in page and "looks like" in page and "ACME Ltd." in page
+    integration = integration_of(db, side.slug)
+
+    # The admin picks "create new" on the customers page, then retries from the invoice.
+    customers_page = admin_client.get(f"/integrations/{integration.id}/customers")
+    assert customers_page.status_code == 200 and "ACME Ltd. (suggested)" in customers_page.get_data(as_text=True)
+    response = post_form(admin_client, f"/integrations/{integration.id}/customers",
+                         {f"client:{client.id}": CREATE_NEW, "booking_default": side.booking},
+                         page=f"/integrations/{integration.id}/customers")
+    assert response.status_code == 302
+    response = post_form(admin_client, f"/invoices/{invoice.id}/export/{integration.id}",
+                         page=f"/invoices/{invoice.id}")
+    assert response.status_code == 302
+    push(db, side.slug)
+    assert len(side.live_invoices(invoice.number)) == 1 and len(side.customers()) == 2
+    assert "status-sent" in admin_client.get(f"/invoices/{invoice.id}").get_data(as_text=True)
+
+    side.pay(link_of(db, side.slug, "invoice", invoice.id))
+    run_sync(integration.id)
+    assert "status-paid" in admin_client.get(f"/invoices/{invoice.id}").get_data(as_text=True)
+
+
+def test_the_customers_page_refuses_a_customer_that_does_not_exist(db, admin, admin_client, side):
+    from tests.conftest import post_form
+    client = billable_client(db, admin)
+    integration = integration_of(db, side.slug)
+    response = post_form(admin_client, f"/integrations/{integration.id}/customers",
+                         {f"client:{client.id}": "no-such-customer"}, page=f"/integrations/{integration.id}/customers")
+    assert response.status_code == 422
+    assert CUSTOMER_MATCHES_SETTING not in (integration_of(db, side.slug).settings or {})
+
+
+def test_the_preview_page_shows_what_goes(db, admin, admin_client, side):
+    client = billable_client(db, admin)
+    invoice = draft_for(client)
+    integration = integration_of(db, side.slug)
+    page = admin_client.get(f"/invoices/{invoice.id}/export/{integration.id}/preview")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert invoice.number in text and "Acme site" in text and "(created on export)" in text
+    assert admin_client.get(f"/invoices/{invoice.id}/export/999/preview").status_code == 404
