@@ -62,7 +62,7 @@ def customers(integration_id: int):
         page = accounting_service.matching_page(integration)
     except (ProviderError, TokenError) as exc:
         return render_template("accounting/customers.html", integration=integration, provider_name=provider_name,
-                               page=None, problem=exc.message, create_new=CREATE_NEW), 502
+                               page=None, problem=exc.message, create_new=CREATE_NEW)
     if request.method == "POST":
         choices = {match.client.id: request.form.get(f"client:{match.client.id}", "") for match in page.matches}
         try:
