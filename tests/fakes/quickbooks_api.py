@@ -61,7 +61,8 @@ def _json(body, status: int = 200) -> Response:
 
 
 class QuickBooksApi:
-    def __init__(self, intuit, *, minute_limit: int = 500, concurrent_limit: int = 10):
+    def __init__(self, intuit, *, minute_limit: int = 500, concurrent_limit: int = 10, window: float = 60.0):
+        self.window = window  # the "minute"; tests shrink it to prove the limiter without waiting
         self.intuit = intuit
         self.lock = threading.Lock()
         self.customers: dict[str, dict] = {}
@@ -159,7 +160,7 @@ class QuickBooksApi:
             if self._fail > 0:
                 self._fail -= 1
                 return fault(503, "10000", "Service Unavailable", "Try again later", "SystemFault")
-            while self.calls and self.calls[0] <= now - 60:
+            while self.calls and self.calls[0] <= now - self.window:
                 self.calls.popleft()
             if len(self.calls) >= self.minute_limit or self.in_flight >= self.concurrent_limit:
                 self.rate_limited += 1

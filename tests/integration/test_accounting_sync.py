@@ -524,3 +524,49 @@ def test_the_preview_page_shows_what_goes(db, admin, admin_client, side):
     text = page.get_data(as_text=True)
     assert invoice.number in text and "Acme site" in text and "(created on export)" in text
     assert admin_client.get(f"/invoices/{invoice.id}/export/999/preview").status_code == 404
+
+
+# -- limits and tokens -------------------------------------------------------------------------
+
+def test_the_shared_limiter_keeps_exports_under_the_providers_limit(db, admin, side, monkeypatch):
+    """The provider's minute shrunk to one second (with its count scaled down the same way):
+    TimeHub's budget, a little under it, is never exceeded, so the provider never answers 429."""
+    from app.integrations import ratelimit
+    limit, concurrent = (8, 10) if side.slug == "quickbooks" else (5, 5)
+    side.api.window, side.api.minute_limit = 1.0, limit
+    monkeypatch.setitem(ratelimit.overrides, side.slug, ratelimit.RateLimit(limit - 1, 1.0, concurrent))
+    clients = [billable_client(db, admin, name=f"Client {n}", email="") for n in range(4)]
+    invoices = [draft_for(client) for client in clients]
+    for invoice in invoices:
+        invoice_service.move_to(db.session.get(Invoice, invoice.id), "issued")
+    push(db, side.slug)
+    assert side.api.rate_limited == 0
+    assert all(len(side.invoices(invoice.number)) == 1 for invoice in invoices)
+
+
+def test_a_429_with_retry_after_is_waited_out_and_nothing_is_sent_twice(db, admin, side, monkeypatch):
+    """A budget above the provider's limit (another app sharing the organisation, say): the
+    provider's 429 and Retry-After pause the client, and every invoice still goes once."""
+    from app.integrations import ratelimit
+    side.api.window, side.api.minute_limit = 1.0, 3
+    monkeypatch.setitem(ratelimit.overrides, side.slug, ratelimit.RateLimit(100, 1.0, 5))
+    clients = [billable_client(db, admin, name=f"Client {n}", email="") for n in range(3)]
+    invoices = [draft_for(client) for client in clients]
+    for invoice in invoices:
+        invoice_service.move_to(db.session.get(Invoice, invoice.id), "issued")
+    for _ in range(3):
+        push(db, side.slug)
+    assert side.api.rate_limited > 0
+    assert all(len(side.invoices(invoice.number)) == 1 for invoice in invoices)
+    assert len(side.customers()) == 3
+
+
+def test_a_revoked_grant_stops_exports_without_losing_or_doubling_them(db, admin, side):
+    client = billable_client(db, admin)
+    push(db, side.slug)
+    invoice = draft_for(client)
+    side.fake.oauth.revoke_all()
+    invoice_service.move_to(db.session.get(Invoice, invoice.id), "issued")
+    push(db, side.slug)
+    assert side.invoices(invoice.number) == []
+    assert [item.status for item in outbox(db, "invoice")] == ["pending"]
