@@ -33,6 +33,7 @@ from app.integrations.exchange import (
     AccountingParty,
     AllowListOption,
     PushRequest,
+    PushSkipped,
     RemoteRecord,
     RunContext,
     SettingToggle,
@@ -80,6 +81,7 @@ SPEC = ProviderSpec(
     rate_limit=RateLimit(450, 60.0, 10),  # 500 per minute per realm, 10 concurrent
     features={
         "accounting": "Clients become customers and invoices become invoices.",
+        "push": "Billable time can become QuickBooks time activities.",
         "import": "Payments recorded in QuickBooks mark the invoice paid here.",
         "webhooks": "QuickBooks tells TimeHub about payments as they happen.",
     },
@@ -117,6 +119,9 @@ QUERY_PAGE_SIZE = 1000      # Intuit's MAXRESULTS ceiling
 STALE_OBJECT = "5010"       # Fault code of an update with an outdated SyncToken
 SIGNATURE_HEADER = "intuit-signature"
 SEND_DRAFTS_SETTING = "send_drafts"
+TIME_ACTIVITY_SETTING = "export_time"
+# Who a TimeHub user is in QuickBooks for time activities: {user id: "Employee:<id>" or "Vendor:<id>"}.
+PEOPLE_SETTING = "people"
 MARKER_PREFIX = "TimeHub client "   # in a created customer's Notes: ours, matched by id
 
 
@@ -131,10 +136,13 @@ def _quoted(value: str) -> str:
 class QuickBooksConnector(Connector, Pulls, Pushes, ReceivesWebhooks, Accounting):
     spec = SPEC
     streams = ("invoice",)
-    push_kinds = frozenset({"client", "invoice"})
+    push_kinds = frozenset({"client", "invoice", "time_entry"})
     setting_toggles = (
         SettingToggle(SEND_DRAFTS_SETTING, "Send drafts too", default=False,
                       help="Drafts go to QuickBooks and follow their edits; deleting one voids it there."),
+        SettingToggle(TIME_ACTIVITY_SETTING, "Send billable time as time activities", default=False,
+                      help="Finished billable entries on a client's project become TimeActivity records "
+                           "of the QuickBooks employee or vendor chosen for their user."),
     )
 
     @classmethod
@@ -142,8 +150,15 @@ class QuickBooksConnector(Connector, Pulls, Pushes, ReceivesWebhooks, Accounting
         """Clients when they change; invoices from the moment they are issued, or as drafts
         when the admin chose so (a linked invoice's later changes always go: the engine
         sends those, and a draft's edits update the remote copy)."""
+        if kind == "time_entry":
+            return cls._billable_time(integration, record)
         return kind == "client" or (kind == "invoice" and (
             record.status != "draft" or cls.toggle_of(integration, SEND_DRAFTS_SETTING)))
+
+    @classmethod
+    def _billable_time(cls, integration, entry) -> bool:
+        return (cls.toggle_of(integration, TIME_ACTIVITY_SETTING) and entry.ended_at is not None
+                and entry.billable and entry.project is not None and entry.project.client_id is not None)
 
     # -- reading -------------------------------------------------------------------
 
@@ -266,7 +281,53 @@ class QuickBooksConnector(Connector, Pulls, Pushes, ReceivesWebhooks, Accounting
                     raise
         raise AssertionError("unreachable")
 
+    # -- time activities ---------------------------------------------------------------
+
+    def people_options(self) -> list[AllowListOption]:
+        """Employees and vendors a user can be, as "Employee:<id>" / "Vendor:<id>" (every page)."""
+        return [AllowListOption(external_id=f"{entity}:{person['Id']}", label=person.get("DisplayName") or person["Id"],
+                                detail=((person.get("PrimaryEmailAddr") or {}).get("Address") or entity))
+                for entity in ("Employee", "Vendor")
+                for page in self._query(f"select * from {entity}", entity) for person in page]
+
+    def time_activity_body(self, entry, run: RunContext) -> dict:
+        person = (self.preferences.get(PEOPLE_SETTING) or {}).get(str(entry.user_id))
+        if not person or ":" not in person:
+            raise PermanentError(f"Choose which QuickBooks employee or vendor {entry.user.email} is (QuickBooks "
+                                 "settings); their time was not sent.")
+        entity, _, person_id = person.partition(":")
+        item = self.booking_for(entry.project_id)
+        if not item:
+            raise PermanentError("Choose the QuickBooks item time is booked to; nothing was sent.")
+        minutes = int((entry.ended_at - entry.started_at).total_seconds() // 60)
+        body = {"NameOf": entity, f"{entity}Ref": {"value": person_id},
+                "CustomerRef": {"value": self._customer_id(entry.project.client, run)},
+                "ItemRef": {"value": item}, "BillableStatus": "Billable",
+                "HourlyRate": float(entry.project.hourly_rate), "Hours": minutes // 60, "Minutes": minutes % 60,
+                "TxnDate": entry.started_at.date().isoformat()}
+        if entry.description:
+            body["Description"] = entry.description[:4000]
+        return body
+
+    def _push_time(self, request: PushRequest, run: RunContext) -> str:
+        entry = request.record
+        if not self._billable_time(self.integration, entry):
+            if request.external_id:
+                self.delete_remote("time_entry", request.external_id, run)
+            raise PushSkipped("Only finished billable time on a client's project goes to QuickBooks.")
+        body = self.time_activity_body(entry, run)
+        if request.external_id:
+            current = self._read("TimeActivity", request.external_id)
+            self.client.request("POST", "timeactivity", params=_params(), json={
+                **body, "Id": request.external_id, "SyncToken": current["SyncToken"]})
+            return request.external_id
+        answer = self.client.request("POST", "timeactivity", params=_params(requestid=request.idempotency_key),
+                                     json=body, idempotency_key=request.idempotency_key).json()
+        return str(answer["TimeActivity"]["Id"])
+
     def push(self, request: PushRequest, run: RunContext) -> str:
+        if request.kind == "time_entry":
+            return self._push_time(request, run)
         if request.kind == "client":
             return request.external_id or self._customer_id(request.record, run)
         invoice = request.record
@@ -285,8 +346,16 @@ class QuickBooksConnector(Connector, Pulls, Pushes, ReceivesWebhooks, Accounting
         return str(answer["Invoice"]["Id"])
 
     def delete_remote(self, kind: str, external_id: str, run: RunContext) -> None:
-        """A deleted invoice is voided (QuickBooks keeps the number, amounts become 0); a
-        client's customer stays: it may have other invoices there."""
+        """A deleted invoice is voided (QuickBooks keeps the number, amounts become 0), a time
+        activity deleted; a client's customer stays: it may have other invoices there."""
+        if kind == "time_entry":
+            try:
+                current = self._read("TimeActivity", external_id)
+            except NotFoundError:
+                return
+            self.client.request("POST", "timeactivity", params=_params(operation="delete"),
+                                json={"Id": external_id, "SyncToken": current["SyncToken"]})
+            return
         if kind != "invoice":
             return
         try:

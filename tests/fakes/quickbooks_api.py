@@ -70,6 +70,10 @@ class QuickBooksApi:
                                        "2": {"Id": "2", "Name": "Design", "Type": "Service", "SyncToken": "0"}}
         self.invoices: dict[str, dict] = {}
         self.payments: dict[str, dict] = {}
+        self.employees: dict[str, dict] = {"55": {"Id": "55", "DisplayName": "Emily Platt", "SyncToken": "0",
+                                                  "PrimaryEmailAddr": {"Address": "emily@example.com"}}}
+        self.vendors: dict[str, dict] = {"56": {"Id": "56", "DisplayName": "Books by Bessie", "SyncToken": "0"}}
+        self.time_activities: dict[str, dict] = {}
         self.request_ids: dict[str, tuple[int, str]] = {}
         self.closed_before: date | None = None
         self.minute_limit, self.concurrent_limit = minute_limit, concurrent_limit
@@ -178,27 +182,31 @@ class QuickBooksApi:
         if request.method == "GET" and entity == "query":
             return self._query(request.args.get("query", ""))
         if request.method == "GET" and len(parts) == 2:
-            store = {"invoice": self.invoices, "payment": self.payments, "customer": self.customers}.get(entity)
+            store = {"invoice": self.invoices, "payment": self.payments, "customer": self.customers,
+                     "timeactivity": self.time_activities}.get(entity)
             with self.lock:
                 row = (store or {}).get(parts[1])
             if row is None:
                 return fault(400, "610", "Object Not Found", f"Object Not Found : Something you're trying to use "
                              f"has been made inactive. Check the fields with accounts, customers, items, vendors "
                              f"or employees.")
-            return _json({entity.capitalize(): row})
-        if request.method == "POST" and entity in ("customer", "invoice") and len(parts) == 1:
+            return _json({"TimeActivity" if entity == "timeactivity" else entity.capitalize(): row})
+        if request.method == "POST" and entity in ("customer", "invoice", "timeactivity") and len(parts) == 1:
             request_id = request.args.get("requestid")
             with self.lock:
                 if request_id and request_id in self.request_ids:
                     status, text = self.request_ids[request_id]
                     return Response(text, status, content_type="application/json")
             body = request.get_json(silent=True) or {}
-            problems = intuit_schema.problems(body, entity.capitalize())
+            schema_type = "TimeActivity" if entity == "timeactivity" else entity.capitalize()
+            problems = intuit_schema.problems(body, schema_type)
             if problems:
                 self.schema_problems += problems
                 response = fault(400, "2010", "Request has invalid or unsupported property", "; ".join(problems))
             elif entity == "customer":
                 response = self._save_customer(body)
+            elif entity == "timeactivity":
+                response = self._save_time_activity(body, request.args.get("operation"))
             else:
                 response = self._save_invoice(body, request.args.get("operation"))
             if request_id:
@@ -211,8 +219,8 @@ class QuickBooksApi:
         match = QUERY.match(text.strip())
         if match is None:
             return fault(400, "4000", "Error parsing query", f"QueryParserError: {text[:100]}")
-        store = {"customer": self.customers, "item": self.items, "invoice": self.invoices}.get(
-            match["entity"].lower())
+        store = {"customer": self.customers, "item": self.items, "invoice": self.invoices,
+                 "employee": self.employees, "vendor": self.vendors}.get(match["entity"].lower())
         if store is None:
             return fault(400, "4001", "Invalid query", f"unknown entity {match['entity']}")
         with self.lock:
@@ -241,6 +249,32 @@ class QuickBooksApi:
             customer = self._stamped({**body, "Id": self._id(), "SyncToken": "0", "Active": True})
             self.customers[customer["Id"]] = customer
             return _json({"Customer": customer})
+
+    def _save_time_activity(self, body: dict, operation: str | None) -> Response:
+        with self.lock:
+            current = self.time_activities.get(str(body.get("Id"))) if body.get("Id") else None
+            if body.get("Id") and current is None:
+                return fault(400, "610", "Object Not Found", "Object Not Found")
+            if current is not None and str(body.get("SyncToken")) != current["SyncToken"]:
+                return fault(400, "5010", "Stale Object Error", "Stale Object Error")
+            if operation == "delete":
+                del self.time_activities[current["Id"]]
+                return _json({"TimeActivity": {"Id": current["Id"], "status": "Deleted"}})
+            people = self.employees if body.get("NameOf") == "Employee" else self.vendors
+            person = (body.get(f"{body.get('NameOf')}Ref") or {}).get("value")
+            if person not in people:
+                return fault(400, "2500", "Invalid Reference Id", f"Invalid Reference Id : {body.get('NameOf')} "
+                             f"{person} not found")
+            if (body.get("CustomerRef") or {}).get("value") not in self.customers \
+                    or (body.get("ItemRef") or {}).get("value") not in self.items:
+                return fault(400, "2500", "Invalid Reference Id", "Invalid Reference Id : customer or item")
+            if current is not None:
+                row = {**current, **body}
+                self._bump(row)
+            else:
+                row = self._stamped({**body, "Id": self._id(), "SyncToken": "0"})
+            self.time_activities[row["Id"]] = row
+            return _json({"TimeActivity": row})
 
     def _save_invoice(self, body: dict, operation: str | None) -> Response:
         with self.lock:

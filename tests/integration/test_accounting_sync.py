@@ -570,3 +570,53 @@ def test_a_revoked_grant_stops_exports_without_losing_or_doubling_them(db, admin
     push(db, side.slug)
     assert side.invoices(invoice.number) == []
     assert [item.status for item in outbox(db, "invoice")] == ["pending"]
+
+
+# -- QuickBooks time activities ------------------------------------------------------------------
+
+@pytest.mark.parametrize("side", ["quickbooks"], indirect=True)
+def test_billable_time_becomes_one_time_activity_that_follows_edits_and_deletion(db, admin, side):
+    set_preferences(db, side.slug, {"export_time": True, "people": {str(admin.id): "Employee:55"}})
+    client = billable_client(db, admin)
+    entry = db.session.scalars(select(TimeEntry)).one()
+    record_change(db.session, "time_entry", entry, "upsert")
+    db.session.commit()
+    side.api.drop_answers(1)  # the first answer is lost: the requestid keeps it one activity
+    push(db, side.slug)
+    [activity] = side.api.time_activities.values()
+    assert activity["NameOf"] == "Employee" and activity["EmployeeRef"] == {"value": "55"}
+    assert activity["CustomerRef"]["value"] == link_of(db, side.slug, "client", client.id)
+    assert (activity["Hours"], activity["Minutes"], activity["BillableStatus"]) == (2, 30, "Billable")
+    assert activity["HourlyRate"] == 100.0 and activity["ItemRef"] == {"value": side.booking}
+    assert activity["TxnDate"] == entry.started_at.date().isoformat()
+
+    entry = db.session.get(TimeEntry, entry.id)
+    entry.ended_at = entry.started_at + timedelta(hours=1)
+    record_change(db.session, "time_entry", entry, "upsert")
+    db.session.commit()
+    push(db, side.slug)
+    [activity] = side.api.time_activities.values()
+    assert (activity["Hours"], activity["Minutes"]) == (1, 0)
+
+    entry = db.session.get(TimeEntry, entry.id)
+    record_change(db.session, "time_entry", entry, "delete")
+    db.session.delete(entry)
+    db.session.commit()
+    push(db, side.slug)
+    assert side.api.time_activities == {}
+    assert side.api.schema_problems == []
+
+
+@pytest.mark.parametrize("side", ["quickbooks"], indirect=True)
+def test_time_of_a_user_without_a_chosen_employee_waits_with_the_reason(db, admin, side):
+    set_preferences(db, side.slug, {"export_time": True})
+    billable_client(db, admin)
+    entry = db.session.scalars(select(TimeEntry)).one()
+    record_change(db.session, "time_entry", entry, "upsert")
+    db.session.commit()
+    push(db, side.slug)
+    [item] = outbox(db, "time_entry")
+    assert item.status == "failed" and "employee or vendor" in item.last_error and admin.email in item.last_error
+    assert side.api.time_activities == {}
+    people = connector_for(integration_of(db, side.slug)).people_options()
+    assert [p.external_id for p in people] == ["Employee:55", "Vendor:56"]
