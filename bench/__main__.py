@@ -10,6 +10,7 @@ BENCHMARKS = {
     "sync_noop": "a re-sync with nothing changed",
     "push_rate_limited": "N time entries pushed to a rate-limited provider",
     "webhook_ingest": "signed webhook deliveries over real HTTP",
+    "invoice_export": "N issued invoices exported to the fake QuickBooks or Xero, with faults",
 }
 
 

@@ -30,6 +30,7 @@ import base64
 import hashlib
 import hmac
 import json
+import random
 import re
 import socket
 import threading
@@ -82,6 +83,10 @@ class QuickBooksApi:
         self.verifier_token = "intuit-verifier-" + "v" * 20
         self._next_id = 100
         self._drop = self._fail = 0
+        # `fault_rate`: the share of requests that meet a fault, drawn with `rng`: half answer
+        # 503 before any work, half lose their answer after the work is done.
+        self.fault_rate = 0.0
+        self.rng = random.Random(13)
         self.dropped = 0
         self.schema_problems: list[str] = []
 
@@ -161,8 +166,12 @@ class QuickBooksApi:
                          f"minorversion {minor or '(none)'} is not supported; use {OLDEST_MINOR_VERSION} or newer")
         now = time.monotonic()
         with self.lock:
-            if self._fail > 0:
-                self._fail -= 1
+            random_fault = self.fault_rate and self.rng.random() < self.fault_rate
+            if random_fault and self.rng.random() < 0.5:
+                self._drop += 1  # the next write does its work and loses its answer
+                random_fault = False
+            if self._fail > 0 or random_fault:
+                self._fail = max(self._fail - 1, 0)
                 return fault(503, "10000", "Service Unavailable", "Try again later", "SystemFault")
             while self.calls and self.calls[0] <= now - self.window:
                 self.calls.popleft()

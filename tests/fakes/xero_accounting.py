@@ -29,6 +29,7 @@ import base64
 import hashlib
 import hmac
 import json
+import random
 import os
 import socket
 import threading
@@ -89,6 +90,10 @@ class XeroAccounting:
         self.webhook_key = "xero-webhook-key-" + "k" * 20
         self._drop = 0
         self._fail = 0
+        # `fault_rate`: the share of requests that meet a fault, drawn with `rng`: half answer
+        # 503 before any work, half lose their answer after the work is done.
+        self.fault_rate = 0.0
+        self.rng = random.Random(13)
         self.dropped = 0
 
     # -- what tests and people in Xero do -------------------------------------------------
@@ -165,8 +170,12 @@ class XeroAccounting:
             return _problem(403, "Forbidden", "AuthenticationUnsuccessful")
         now = time.monotonic()
         with self.lock:
-            if self._fail > 0:
-                self._fail -= 1
+            random_fault = self.fault_rate and self.rng.random() < self.fault_rate
+            if random_fault and self.rng.random() < 0.5:
+                self._drop += 1  # the next write does its work and loses its answer
+                random_fault = False
+            if self._fail > 0 or random_fault:
+                self._fail = max(self._fail - 1, 0)
                 return _problem(503, "Service Unavailable", "The service is temporarily unavailable")
             while self.calls and self.calls[0] <= now - self.window:
                 self.calls.popleft()
