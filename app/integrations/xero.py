@@ -81,6 +81,9 @@ SPEC = ProviderSpec(
         "Generate a client secret and copy it with the client ID into this form.",
     ),
     setup_fields=OAUTH_APP_FIELDS + (
+        SetupField("scope_set", "Scopes", required=False, default="granular", choices=("granular", "broad"),
+                   help="'broad' only for apps created at Xero before 2 March 2026 that still use "
+                        "accounting.transactions; newer apps get only the granular scopes."),
         SetupField("webhook_key", "Webhook key", secret=True, required=False,
                    help="From the app's Webhooks page at Xero (subscribe to Invoices); payments then "
                         "reach TimeHub at once instead of at the next sync."),
@@ -96,6 +99,10 @@ SPEC = ProviderSpec(
     oauth=OAuthProfile(token_auth_method="client_secret_basic", refresh_token_idle_days=60),
 )
 
+
+# The broad scopes of apps created before 2 March 2026 (Xero refuses them to newer apps).
+BROAD_SCOPES = ("openid", "profile", "email", "offline_access",
+                "accounting.transactions", "accounting.contacts", "accounting.settings.read")
 
 CONNECTIONS_PATH = "Connections"  # Xero's identity API, on the API base (xero-identity.json)
 TENANT_HEADER = "xero-tenant-id"
@@ -346,6 +353,13 @@ class XeroConnector(Connector, Pulls, Pushes, ReceivesWebhooks, Accounting, Rele
     @classmethod
     def api_headers(cls, connection: dict) -> dict[str, str]:
         return tenant_headers(connection)
+
+    @classmethod
+    def oauth_authorize_params(cls, app_settings: dict) -> dict:
+        """An older app may keep the broad scopes (the admin's `scope_set`); the granular ones otherwise."""
+        if (app_settings or {}).get("scope_set") == "broad":
+            return {"scope": " ".join(BROAD_SCOPES)}
+        return {}
 
     @classmethod
     def oauth_connected_account(cls, provider: oauth.OAuthProvider, token: oauth.TokenSet,
