@@ -150,7 +150,8 @@ class QuickBooksApi:
                 self.in_flight -= 1
         if drop:  # the work is done; the answer is lost on the way
             environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
-            return []
+            # Written to a closed socket: the server drops the connection quietly.
+            return response(environ, start_response)
         return response(environ, start_response)
 
     def _refusal(self, request: Request) -> Response | None:

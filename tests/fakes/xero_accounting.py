@@ -157,7 +157,8 @@ class XeroAccounting:
                 self.in_flight -= 1
         if drop:  # the work is done; the answer is lost on the way
             environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
-            return []
+            # Written to a closed socket: the server drops the connection quietly.
+            return response(environ, start_response)
         response.headers["X-MinLimit-Remaining"] = str(max(self.minute_limit - len(self.calls), 0))
         response.headers["X-DayLimit-Remaining"] = str(max(self.day_limit - self.day_calls, 0))
         return response(environ, start_response)
