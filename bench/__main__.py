@@ -12,6 +12,7 @@ BENCHMARKS = {
     "webhook_ingest": "signed webhook deliveries over real HTTP",
     "concurrent_writers": "signed-in clients starting and stopping timers at once",
     "calendar_page": "/calendar's week view with N entries and N calendar events stored",
+    "invoice_export": "N issued invoices exported to the fake QuickBooks or Xero, with faults",
 }
 
 

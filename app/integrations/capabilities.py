@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 from app.integrations.exchange import (
     AccountInfo,
+    AccountingParty,
     AllowListOption,
     ChannelOption,
     CommandRequest,
@@ -204,7 +205,7 @@ FEATURES: dict[str, type] = {
 def capabilities_of(connector_class: type) -> frozenset[type]:
     """The capability classes a connector class implements."""
     every = (Pulls, Pushes, ReceivesWebhooks, VerifiesApiKey, AllowList, MappingTables, ManagesRemoteSetup,
-             ReleasesUnchosenAccounts, ConfirmsWebhookHandshake, Notifies, AnswersCommands)
+             ReleasesUnchosenAccounts, ConfirmsWebhookHandshake, Notifies, AnswersCommands, Accounting)
     return frozenset(capability for capability in every if issubclass(connector_class, capability))
 
 
@@ -298,3 +299,68 @@ class AnswersCommands(ABC):
 
 FEATURES["notify"] = Notifies
 FEATURES["commands"] = AnswersCommands
+
+
+# -- accounting (issue 13) -------------------------------------------------------------
+
+# Preference keys of an accounting connection (integration.settings), written by the admin:
+# which provider customer a client is ({client id: remote id, or CREATE_NEW}), and what invoice
+# lines are booked to ({"default": code, "projects": {project id: code}}; a code is a
+# QuickBooks item id or a Xero "account code|tax type").
+CUSTOMER_MATCHES_SETTING = "customer_matches"
+BOOKING_SETTING = "booking"
+CREATE_NEW = "new"
+
+
+def _normalised(name: str) -> str:
+    """A company name without case, punctuation or legal suffixes, for near-duplicate checks."""
+    words = "".join(ch if ch.isalnum() else " " for ch in (name or "").lower()).split()
+    suffixes = {"inc", "ltd", "llc", "gmbh", "limited", "co", "corp", "corporation", "plc", "pty", "sa", "ag",
+                "bv", "the"}
+    return " ".join(word for word in words if word not in suffixes)
+
+
+class Accounting(ABC):
+    """Clients -> customers/contacts and invoices -> invoices at an accounting provider.
+
+    Customers are matched by id: a client's customer is the one the engine linked, the one
+    the admin confirmed (CUSTOMER_MATCHES_SETTING), or one the connector created carrying
+    TimeHub's own marker. A provider customer that merely looks like the client (same name
+    apart from case and legal suffix, or the same e-mail) is only *suggested*: the push stops
+    with a plain reason until the admin confirms it or chooses "create new", so a
+    near-duplicate is never created silently and a match never guessed.
+    """
+
+    @abstractmethod
+    def customer_candidates(self) -> list[AccountingParty]:
+        """Every customer/contact at the provider (every page)."""
+
+    @abstractmethod
+    def booking_options(self) -> list[AllowListOption]:
+        """What an invoice line can be booked to (items, or account codes with tax types), every page."""
+
+    @abstractmethod
+    def invoice_preview(self, invoice, run: RunContext) -> dict:
+        """Exactly what a push would send now: {"customer"/"contact": the body that creates
+        it, or its id when it exists; "invoice": the invoice body, whose customer id reads
+        "(created on export)" while the customer does not exist yet}."""
+
+    @staticmethod
+    def suggestions(client, candidates: list[AccountingParty]) -> list[AccountingParty]:
+        """The candidates that look like `client`: same normalised name, or the same e-mail."""
+        name = _normalised(client.name)
+        email = (client.email or "").strip().lower()
+        return [party for party in candidates
+                if (name and _normalised(party.name) == name) or (email and party.email.lower() == email)]
+
+    def confirmed_customer(self, client_id: int) -> str | None:
+        """The admin's choice for a client: a remote id, CREATE_NEW, or None (not chosen)."""
+        return (self.preferences.get(CUSTOMER_MATCHES_SETTING) or {}).get(str(client_id))
+
+    def booking_for(self, project_id: int | None) -> str | None:
+        """What a line of `project_id` is booked to: the project's override, else the default."""
+        booking = self.preferences.get(BOOKING_SETTING) or {}
+        return (booking.get("projects") or {}).get(str(project_id)) or booking.get("default")
+
+
+FEATURES["accounting"] = Accounting

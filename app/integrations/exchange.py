@@ -103,6 +103,9 @@ class PushRequest:
 class WebhookEvent:
     delivery_id: str
     event: str | None
+    # The success status the provider insists on for an accepted delivery (Xero's
+    # intent-to-receive check wants exactly 200); most take any 2xx.
+    accepted_status: int = 202
 
 
 class PushSkipped(Exception):
@@ -211,3 +214,14 @@ class CommandRequest:
     text: str = ""
     reply_url: str | None = None
     challenge: str | None = None
+
+
+@dataclass(frozen=True)
+class AccountingParty:
+    """A customer (QuickBooks) or contact (Xero) as the mapping and its suggestions see it.
+    `marker` is TimeHub's own tag on a party it created (a client id), or ""."""
+
+    remote_id: str
+    name: str
+    email: str = ""
+    marker: str = ""

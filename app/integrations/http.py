@@ -82,6 +82,10 @@ class ErrorShape:
 
     message_keys: tuple[str, ...] = ("errors", "message", "error_description", "error", "detail")
     rate_limit_as_403: bool = False
+    # The provider's explanation from a JSON body whose message sits deeper than one key
+    # (QuickBooks' Fault.Error[].Detail, Xero's Elements[].ValidationErrors[].Message);
+    # None or an empty answer falls back to `message_keys`.
+    describe: Callable[[Any], str | None] | None = None
 
 
 def provider_message(response: httpx2.Response, limit: int = 300, shape: ErrorShape = ErrorShape()) -> str:
@@ -90,6 +94,13 @@ def provider_message(response: httpx2.Response, limit: int = 300, shape: ErrorSh
         body: Any = response.json()
     except ValueError:
         return response.text.strip()[:limit] or response.reason_phrase
+    if shape.describe is not None:
+        try:
+            described = shape.describe(body)
+        except (AttributeError, KeyError, TypeError, IndexError):
+            described = None  # an error body of another shape than the provider's usual one
+        if described:
+            return str(described)[:limit]
     if isinstance(body, dict):
         for key in shape.message_keys:
             value = body.get(key)

@@ -219,3 +219,24 @@ def sync_token_pages(client: ProviderClient, path: str, *, token: str, params: d
         if following == token:
             raise PermanentError(f"{client.provider_name} repeated a sync token")
         token = following
+
+
+def numbered_pages(client: ProviderClient, path: str, *, page_size: int, params_for: Callable[[int], dict],
+                   records: Locator, first: int = 1, by_records: bool = False, headers: dict | None = None,
+                   start: int | None = None, max_pages: int = tuning.MAX_PAGES_PER_LISTING) -> Iterator[Page]:
+    """Pages named by a number the caller puts where the provider wants it (`params_for(position)`):
+    Xero's `page=1, 2, ...` (`by_records=False`: the position counts pages), or QuickBooks'
+    `STARTPOSITION` inside its query text (`by_records=True`: the position counts records, from 1).
+    The listing ends at a page shorter than `page_size`, so `page_size` must be what the provider
+    really returns per full page; a server that ignores the position is stopped by `max_pages`."""
+    bound = _PageBound(client.provider_name, max_pages)
+    position = first if start is None else start
+    while True:
+        bound.count()
+        body = client.get_json(path, params=params_for(position), headers=headers)
+        found = _records(body, records, client.provider_name)
+        position += len(found) if by_records else 1
+        finished = len(found) < page_size
+        yield Page(found, None if finished else position)
+        if finished:
+            return

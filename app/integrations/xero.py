@@ -4,15 +4,61 @@ A Xero grant reaches organisations ("tenants") through connections: after the
 exchange `GET /Connections` lists them, every Accounting API call names one in
 the `xero-tenant-id` header, and disconnecting deletes the connection before
 the refresh token is revoked.
+
+Accounting (api.xro/2.0, xero.json): contacts carry TimeHub's client id in
+`ContactNumber` (Xero's field for an outside system's id), so a contact TimeHub
+created is found again by id, never by name. Every create carries Xero's
+`Idempotency-Key` header, and a run that cannot know whether an earlier attempt
+arrived looks the invoice up by `InvoiceNumbers` before creating it. Invoices
+go as ACCREC, DRAFT or AUTHORISED as the admin chose. A deleted invoice becomes
+DELETED (draft) or VOIDED (authorised); a paid one is never changed. Paid status
+comes back by polling PAID invoices with `If-Modified-Since` and by Xero's
+webhooks (`x-xero-signature`, HMAC-SHA256 of the body with the webhook key,
+base64; the intent-to-receive check is a signed delivery without events, which
+must be answered 200, and a badly signed one 401).
 """
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import re
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timezone
+
 from app.integrations import oauth
 from app.integrations.base import Connector
-from app.integrations.capabilities import ReleasesUnchosenAccounts
+from app.integrations.capabilities import (
+    CREATE_NEW,
+    Accounting,
+    Pulls,
+    Pushes,
+    ReceivesWebhooks,
+    ReleasesUnchosenAccounts,
+)
+from app.integrations.exchange import (
+    AccountingParty,
+    AllowListOption,
+    PushRequest,
+    RemoteRecord,
+    RunContext,
+    SettingToggle,
+    SyncPage,
+    WebhookEvent,
+    WebhookRejected,
+)
+from app.integrations.pagination import numbered_pages
 from app.integrations.ratelimit import RateLimit
-from app.integrations.spec import OAUTH_APP_FIELDS, OAuthProfile, ProviderSpec
-from app.integrations.http import NotFoundError, PermanentError, ProviderError
+from app.integrations.spec import OAUTH_APP_FIELDS, OAuthProfile, ProviderSpec, SetupField
+from app.integrations.http import ErrorShape, NotFoundError, PermanentError, ProviderError
+
+
+def validation_message(body) -> str | None:
+    """Xero's validation errors in plain words (a 400's Elements[].ValidationErrors[].Message),
+    or the Detail / Message of its other error answers."""
+    messages = [error["Message"] for element in body.get("Elements") or []
+                for error in element.get("ValidationErrors") or [] if error.get("Message")]
+    return "; ".join(dict.fromkeys(messages)) or body.get("Detail") or body.get("Message")
 
 SPEC = ProviderSpec(
     slug="xero",
@@ -34,15 +80,29 @@ SPEC = ProviderSpec(
         "Set the redirect URI to the one below.",
         "Generate a client secret and copy it with the client ID into this form.",
     ),
-    setup_fields=OAUTH_APP_FIELDS,
+    setup_fields=OAUTH_APP_FIELDS + (
+        SetupField("scope_set", "Scopes", required=False, default="granular", choices=("granular", "broad"),
+                   help="'broad' only for apps created at Xero before 2 March 2026 that still use "
+                        "accounting.transactions; newer apps get only the granular scopes."),
+        SetupField("webhook_key", "Webhook key", secret=True, required=False,
+                   help="From the app's Webhooks page at Xero (subscribe to Invoices); payments then "
+                        "reach TimeHub at once instead of at the next sync."),
+    ),
     rate_limit=RateLimit(55, 60.0, 5),  # 60 per minute per tenant, 5 concurrent
     features={
         "accounting": "Clients become Xero contacts and invoices become Xero invoices.",
+        "import": "Payments recorded in Xero mark the invoice paid here.",
+        "webhooks": "Xero tells TimeHub about paid invoices as they happen.",
     },
+    errors=ErrorShape(describe=validation_message),
     # Xero: HTTP Basic at the token endpoint; rotating refresh tokens that lapse after 60 days unused.
     oauth=OAuthProfile(token_auth_method="client_secret_basic", refresh_token_idle_days=60),
 )
 
+
+# The broad scopes of apps created before 2 March 2026 (Xero refuses them to newer apps).
+BROAD_SCOPES = ("openid", "profile", "email", "offline_access",
+                "accounting.transactions", "accounting.contacts", "accounting.settings.read")
 
 CONNECTIONS_PATH = "Connections"  # Xero's identity API, on the API base (xero-identity.json)
 TENANT_HEADER = "xero-tenant-id"
@@ -68,12 +128,238 @@ def _tenant_option(connection: dict) -> oauth.AccountOption | None:
                                detail="Xero organisation")
 
 
-class XeroConnector(Connector, ReleasesUnchosenAccounts):
+ACCOUNTING = "api.xro/2.0"
+PAGE_SIZE = 100                  # what TimeHub asks per page (Xero allows up to 1000)
+SIGNATURE_HEADER = "x-xero-signature"
+MARKER_PREFIX = "timehub-client-"   # ContactNumber of a contact TimeHub created
+AUTHORISE_SETTING = "authorise_invoices"
+SEND_DRAFTS_SETTING = "send_drafts"
+LOCKED_STATUSES = ("PAID", "VOIDED", "DELETED")
+
+
+def parse_xero_date(value: str | None) -> datetime | None:
+    """Xero's JSON dates: "/Date(1573755038314+0000)/" (milliseconds since 1970, UTC)."""
+    match = re.fullmatch(r"/Date\((-?\d+)([+-]\d{4})?\)/", value or "")
+    if not match:
+        return None
+    return datetime.fromtimestamp(int(match.group(1)) / 1000, tz=timezone.utc)
+
+
+class XeroConnector(Connector, Pulls, Pushes, ReceivesWebhooks, Accounting, ReleasesUnchosenAccounts):
     spec = SPEC
+    streams = ("invoice",)
+    push_kinds = frozenset({"client", "invoice"})
+    setting_toggles = (
+        SettingToggle(AUTHORISE_SETTING, "Send issued invoices as approved (AUTHORISED)", default=False,
+                      help="Off: they arrive in Xero as drafts for the accountant to approve."),
+        SettingToggle(SEND_DRAFTS_SETTING, "Send drafts too", default=False,
+                      help="Drafts go to Xero as drafts and follow their edits; deleting one deletes it there."),
+    )
+
+    @classmethod
+    def wants_push(cls, integration, kind: str, record, links) -> bool:
+        """Clients when they change; invoices from the moment they are issued, or as drafts
+        when the admin chose so (a linked invoice's later changes always go: the engine
+        sends those, and a draft's edits update the remote copy)."""
+        return kind == "client" or (kind == "invoice" and (
+            record.status != "draft" or cls.toggle_of(integration, SEND_DRAFTS_SETTING)))
+
+    # -- reading -------------------------------------------------------------------
+
+    def _pages(self, resource: str, *, params: dict | None = None, headers: dict | None = None,
+               start: int | None = None):
+        return numbered_pages(self.client, f"{ACCOUNTING}/{resource}", page_size=PAGE_SIZE, start=start,
+                              params_for=lambda page: {**(params or {}), "page": page, "pageSize": PAGE_SIZE},
+                              records=resource, headers=headers)
+
+    def customer_candidates(self) -> list[AccountingParty]:
+        parties = []
+        for page in self._pages("Contacts"):
+            for contact in page:
+                number = contact.get("ContactNumber") or ""
+                parties.append(AccountingParty(
+                    remote_id=contact["ContactID"], name=contact.get("Name") or "",
+                    email=contact.get("EmailAddress") or "",
+                    marker=number[len(MARKER_PREFIX):] if number.startswith(MARKER_PREFIX) else ""))
+        return parties
+
+    def booking_options(self) -> list[AllowListOption]:
+        """Revenue accounts, each with the tax types sales may use: "code|tax type"."""
+        accounts = self.client.get_json(f"{ACCOUNTING}/Accounts", params={"where": 'Class=="REVENUE"'})
+        taxes = self.client.get_json(f"{ACCOUNTING}/TaxRates")
+        sales_taxes = [t for t in taxes.get("TaxRates") or [] if t.get("CanApplyToRevenue", True)]
+        return [AllowListOption(external_id=f"{account['Code']}|{tax['TaxType']}",
+                                label=f"{account['Code']} {account.get('Name', '')}",
+                                detail=tax.get("Name") or tax["TaxType"])
+                for account in accounts.get("Accounts") or [] if account.get("Code") for tax in sales_taxes]
+
+    # -- contacts --------------------------------------------------------------------
+
+    @staticmethod
+    def contact_body(client) -> dict:
+        body = {"Name": client.name[:255], "ContactNumber": f"{MARKER_PREFIX}{client.id}"}
+        if client.email:
+            body["EmailAddress"] = client.email
+        return body
+
+    def _contact_id(self, client, run: RunContext, *, create: bool = True) -> str | None:
+        """The client's contact: linked, confirmed by the admin, or created by TimeHub (its
+        ContactNumber). A look-alike stops the push until the admin decides; none: create."""
+        linked = run.links.external_id("client", client.id)
+        if linked:
+            return linked
+        chosen = self.confirmed_customer(client.id)
+        if chosen and chosen != CREATE_NEW:
+            return chosen
+        candidates = run.carry.get("xero_contacts")
+        if candidates is None:
+            candidates = run.carry["xero_contacts"] = self.customer_candidates()
+        ours = [c for c in candidates if c.marker == str(client.id)]
+        if ours:
+            return ours[0].remote_id
+        if chosen != CREATE_NEW:
+            alike = self.suggestions(client, candidates)
+            if alike:
+                names = ", ".join(c.name for c in alike)
+                raise PermanentError(
+                    f"{client.name} looks like the Xero contact {names}: confirm the match or choose "
+                    "'create new' in the Xero settings; nothing was sent.")
+        if not create:
+            return None
+        answer = self.client.request("PUT", f"{ACCOUNTING}/Contacts", json={"Contacts": [self.contact_body(client)]},
+                                     idempotency_key=f"timehub-client-{client.id}").json()
+        contact_id = answer["Contacts"][0]["ContactID"]
+        candidates.append(AccountingParty(contact_id, client.name, client.email or "", str(client.id)))
+        return contact_id
+
+    # -- invoices --------------------------------------------------------------------
+
+    def _line_items(self, invoice) -> list[dict]:
+        projects = {entry.project.name: entry.project_id for entry in invoice.time_entries if entry.project}
+        items = []
+        for line in invoice.lines:
+            booking = self.booking_for(projects.get(line.description))
+            if not booking:
+                raise PermanentError("Choose the Xero account invoice lines are booked to (the default on "
+                                     "the Xero settings page); nothing was sent.")
+            account, _, tax_type = booking.partition("|")
+            item = {"Description": line.description, "Quantity": float(line.hours),
+                    "UnitAmount": float(line.unit_price), "AccountCode": account}
+            if tax_type:
+                item["TaxType"] = tax_type
+            items.append(item)
+        return items
+
+    def invoice_body(self, invoice, contact_id: str) -> dict:
+        # Xero wants a due date on sales invoices; without one the invoice is due when issued.
+        return {"Type": "ACCREC", "Contact": {"ContactID": contact_id}, "InvoiceNumber": invoice.number,
+                "Date": invoice.issue_date.isoformat(),
+                "DueDate": (invoice.due_date or invoice.issue_date).isoformat(),
+                "CurrencyCode": invoice.currency, "LineAmountTypes": "Exclusive",
+                "Status": "AUTHORISED" if invoice.status != "draft" and self.toggle(AUTHORISE_SETTING) else "DRAFT",
+                "Reference": invoice.notes[:255], "LineItems": self._line_items(invoice)}
+
+    def invoice_preview(self, invoice, run: RunContext) -> dict:
+        contact = self._contact_id(invoice.client, run, create=False)
+        return {"contact": {"ContactID": contact} if contact else self.contact_body(invoice.client),
+                "invoice": self.invoice_body(invoice, contact or "(created on export)")}
+
+    def _read_invoice(self, invoice_id: str) -> dict:
+        return self.client.get_json(f"{ACCOUNTING}/Invoices/{invoice_id}")["Invoices"][0]
+
+    def _update_invoice(self, invoice_id: str, body: dict) -> str:
+        current = self._read_invoice(invoice_id)
+        if current.get("Status") in LOCKED_STATUSES or float(current.get("AmountPaid") or 0) > 0:
+            raise PermanentError(f"The invoice is {current.get('Status', '').lower()} in Xero (or has payments); "
+                                 "TimeHub does not change it there.")
+        self.client.request("POST", f"{ACCOUNTING}/Invoices/{invoice_id}", json={"Invoices": [body]})
+        return invoice_id
+
+    def push(self, request: PushRequest, run: RunContext) -> str:
+        if request.kind == "client":
+            return request.external_id or self._contact_id(request.record, run)
+        invoice = request.record
+        if request.external_id:
+            if invoice.status == "paid":
+                return request.external_id  # paid here: nothing to change there
+            return self._update_invoice(request.external_id, self.invoice_body(
+                invoice, self._contact_id(invoice.client, run)))
+        body = self.invoice_body(invoice, self._contact_id(invoice.client, run))
+        if request.earlier_attempts:
+            found = self.client.get_json(f"{ACCOUNTING}/Invoices", params={"InvoiceNumbers": invoice.number})
+            if found.get("Invoices"):  # an earlier attempt arrived although its answer was lost
+                return self._update_invoice(found["Invoices"][0]["InvoiceID"], body)
+        answer = self.client.request("PUT", f"{ACCOUNTING}/Invoices", json={"Invoices": [body]},
+                                     idempotency_key=request.idempotency_key).json()
+        return answer["Invoices"][0]["InvoiceID"]
+
+    def delete_remote(self, kind: str, external_id: str, run: RunContext) -> None:
+        """An invoice: DELETED while a draft there, VOIDED once approved; a contact stays."""
+        if kind != "invoice":
+            return
+        current = self._read_invoice(external_id)
+        status = current.get("Status")
+        if status in ("DELETED", "VOIDED"):
+            return
+        if status == "PAID" or float(current.get("AmountPaid") or 0) > 0:
+            raise PermanentError("The invoice has payments in Xero; it was not voided there.")
+        target = "DELETED" if status in ("DRAFT", "SUBMITTED") else "VOIDED"
+        self.client.request("POST", f"{ACCOUNTING}/Invoices/{external_id}",
+                            json={"Invoices": [{"InvoiceID": external_id, "Status": target}]})
+
+    # -- paid status back --------------------------------------------------------------
+
+    @staticmethod
+    def _status_record(invoice: dict) -> RemoteRecord:
+        return RemoteRecord(kind="invoice", external_id=invoice["InvoiceID"],
+                            version=invoice.get("UpdatedDateUTC"), fields={"paid": invoice.get("Status") == "PAID"})
+
+    def pull(self, stream: str, cursor: str | None, run: RunContext) -> Iterator[SyncPage]:
+        """Paid invoices changed since the cursor (If-Modified-Since, the newest update seen)."""
+        headers = {"If-Modified-Since": cursor} if cursor else None
+        newest = cursor
+        for page in self._pages("Invoices", params={"Statuses": "PAID"}, headers=headers):
+            for invoice in page:
+                updated = parse_xero_date(invoice.get("UpdatedDateUTC"))
+                if updated and (newest is None or updated.isoformat() > newest):
+                    newest = updated.isoformat()
+            yield SyncPage([self._status_record(invoice) for invoice in page], newest)
+
+    @classmethod
+    def verify_webhook(cls, integration, secrets: Mapping[str, str], headers, body: bytes,
+                       url: str) -> WebhookEvent:
+        key = secrets.get("webhook_key")
+        if not key:
+            raise WebhookRejected(401, "no webhook key is set up for Xero")
+        expected = base64.b64encode(hmac.new(key.encode(), body, hashlib.sha256).digest()).decode()
+        if not hmac.compare_digest(expected, headers.get(SIGNATURE_HEADER) or ""):
+            raise WebhookRejected(401, "signature does not match")
+        # Each delivery carries fresh entropy; its digest names it, so a replay is a duplicate.
+        return WebhookEvent(delivery_id=hashlib.sha256(body).hexdigest(), event="invoice", accepted_status=200)
+
+    def webhook_records(self, event: str | None, payload: dict) -> list[RemoteRecord]:
+        """The organisation's changed invoices, each read now (events name only the id)."""
+        tenant = self.connection.get("tenant_id")
+        ids = [e["resourceId"] for e in payload.get("events") or []
+               if e.get("eventCategory") == "INVOICE" and e.get("tenantId") == tenant and e.get("resourceId")]
+        records = []
+        for invoice_id in dict.fromkeys(ids):
+            try:
+                records.append(self._status_record(self._read_invoice(invoice_id)))
+            except NotFoundError:
+                continue
+        return records
 
     @classmethod
     def api_headers(cls, connection: dict) -> dict[str, str]:
         return tenant_headers(connection)
+
+    @classmethod
+    def oauth_authorize_params(cls, app_settings: dict) -> dict:
+        """An older app may keep the broad scopes (the admin's `scope_set`); the granular ones otherwise."""
+        if (app_settings or {}).get("scope_set") == "broad":
+            return {"scope": " ".join(BROAD_SCOPES)}
+        return {}
 
     @classmethod
     def oauth_connected_account(cls, provider: oauth.OAuthProvider, token: oauth.TokenSet,

@@ -4,6 +4,7 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     from app.routes import (
+        accounting,
         account,
         admin,
         api,
@@ -26,5 +27,5 @@ def register_blueprints(app: Flask) -> None:
 
     for module in (auth, account, time_entries, projects, invoices, calendar, reports, integrations, sync,
                    integration_settings, oauth, oauth_choosers, admin, api, webhooks, commands, notify_settings,
-                   banners):
+                   banners, accounting):
         app.register_blueprint(module.bp)

@@ -31,7 +31,7 @@ from app.inputs import optional_id, sane_date
 from app.models import Client, Invoice
 from app.models.invoice import INVOICE_STATUSES
 from app.routes.admin import admin_required
-from app.services import invoice_service
+from app.services import accounting_service, invoice_service
 from app.services.invoice_service import InvoiceError, InvoiceRequest
 
 bp = Blueprint("invoices", __name__)
@@ -145,7 +145,8 @@ def new():
 @admin_required
 def detail(invoice_id: int):
     invoice = get_invoice_or_404(invoice_id)
-    return render_template("invoices/detail.html", invoice=invoice,
+    exports = accounting_service.export_states(invoice) if current_user.is_admin else []
+    return render_template("invoices/detail.html", invoice=invoice, exports=exports,
                            entry_count=invoice_service.entry_count(invoice))
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.integrations.exchange import RemoteRecord
-from app.models import CalendarEvent, CalendarEventPerson, Project, Task, User
+from app.models import CalendarEvent, CalendarEventPerson, Invoice, Project, Task, User
 from app.models.task import TASK_STATUSES
 
 
@@ -158,4 +158,30 @@ class CalendarEventApplier:
         return changed
 
 
-APPLIERS = {"project": ProjectApplier, "task": TaskApplier, "calendar_event": CalendarEventApplier}
+class InvoicePaymentApplier:
+    """An accounting provider's word on an invoice TimeHub pushed there: `paid` True marks an
+    issued invoice paid here. Only invoices that exist here and are linked are touched
+    (`updates_only`: a provider invoice TimeHub never sent creates nothing), and nothing
+    else of the invoice changes: the provider does not own its lines or terms."""
+
+    model = Invoice
+    updates_only = True
+
+    @staticmethod
+    def prepare(session: Session, records: list[RemoteRecord]) -> None:
+        return None
+
+    @staticmethod
+    def create(record: RemoteRecord, parent_id: int | None, context) -> Invoice:
+        raise AssertionError("invoices are never created from a provider's records")
+
+    @staticmethod
+    def update(invoice: Invoice, record: RemoteRecord, parent_id: int | None, context) -> bool:
+        if record.fields.get("paid") and invoice.status == "issued":
+            invoice.status = "paid"
+            return True
+        return False
+
+
+APPLIERS = {"project": ProjectApplier, "task": TaskApplier, "calendar_event": CalendarEventApplier,
+            "invoice": InvoicePaymentApplier}

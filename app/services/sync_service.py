@@ -116,6 +116,9 @@ def _apply_kind(session: Session, integration_id: int, kind: str, records: list[
                         record.parent_id)
             result.unchanged += 1
             continue
+        if local is None and getattr(applier, "updates_only", False):
+            result.unchanged += 1  # a kind that only updates linked local rows (invoice payments)
+            continue
         if record.deleted:
             if local is not None and not local.archived:
                 local.archived = True
@@ -124,7 +127,7 @@ def _apply_kind(session: Session, integration_id: int, kind: str, records: list[
         if _older_than_stored(record, link):
             result.unchanged += 1
             continue
-        if local is not None and not local.archived and link.remote_version is not None \
+        if local is not None and not getattr(local, "archived", False) and link.remote_version is not None \
                 and link.remote_version == record.version:
             result.unchanged += 1
             continue

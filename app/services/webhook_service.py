@@ -168,7 +168,7 @@ def receive(slug: str, token: str, headers, body: bytes, url: str) -> Intake:
             connection.commit()
     if stored_id is None:
         return Intake(200, None, "duplicate delivery ignored", target.id)
-    return Intake(202, stored_id, "accepted", target.id)
+    return Intake(event.accepted_status, stored_id, "accepted", target.id)
 
 
 # SQLite takes one writer at a time, and a writer that finds the lock taken polls

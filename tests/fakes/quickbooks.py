@@ -10,6 +10,9 @@
 - Intuit's revocation endpoint (`POST /v2/oauth2/tokens/revoke`) takes a JSON
   body `{"token": ...}` with the app's credentials in HTTP Basic; a form
   body or missing credentials answer 400/401. A known token ends its grant.
+- The rest of `/v3/company/{realmId}/` is the Accounting API of
+  tests.fakes.quickbooks_api (customers, items, invoices, payments, queries,
+  requestid, Faults, limits, lost answers).
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from werkzeug.wrappers import Request, Response
 
 from tests.fakes.atlassian import bearer_is_valid
 from tests.fakes.oauth_provider import FakeOAuthProvider, FakeProviderWithApi
+from tests.fakes.quickbooks_api import QuickBooksApi
 from tests.fakes.server import FakeServer
 
 REVOKE_PATH = "/v2/oauth2/tokens/revoke"
@@ -51,6 +55,7 @@ class FakeQuickBooks(FakeProviderWithApi):
         self.oauth = IntuitAuthorizationServer(realm_id=realm_id, client_id=client_id, client_secret=client_secret,
                                                redirect_uris=redirect_uris)
         self.company_name = company_name
+        self.accounting = QuickBooksApi(self)
         self.api = FakeServer(self._app)
 
     @property
@@ -66,6 +71,8 @@ class FakeQuickBooks(FakeProviderWithApi):
         request = Request(environ)
         if request.path == REVOKE_PATH and request.method == "POST":
             response = self._revoke(request)
+        elif request.path.startswith("/v3/company/") and "/companyinfo/" not in request.path:
+            return self.accounting(environ, start_response)
         elif request.method == "GET" and request.path.startswith("/v3/company/"):
             response = self._company_info(request)
         else:

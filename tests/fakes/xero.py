@@ -7,6 +7,10 @@ xero-identity.json, `GET /Connections` (the grant's tenants) and
 `DELETE /Connections/{id}` (204, or 404 for an unknown id), both only for a
 valid bearer token. `refuse_deletes` makes the DELETE answer 403.
 
+The Accounting API (`/api.xro/2.0/...`, checked against xero.json) is
+`tests.fakes.xero_accounting.XeroAccounting`: contacts, invoices, accounts,
+tax rates, idempotency keys, validation errors, rate limits, lost answers.
+
     with FakeXero(redirect_uris=(...,)) as xero:
         xero.connections = [connection("Demo Company (NZ)")]
 """
@@ -22,9 +26,20 @@ from tests.fakes.atlassian import bearer_is_valid
 from tests.fakes.oauth_provider import FakeOAuthProvider, FakeProviderWithApi
 from tests.contract import Description
 from tests.fakes.server import FakeServer
+from tests.fakes.xero_accounting import ACCOUNTING_PREFIX, XeroAccounting
 
-# The identity API's requests (`/Connections`) are checked against xero-identity.json.
+# The identity API's requests (`/Connections`) are checked against xero-identity.json,
+# the Accounting API's (`/api.xro/2.0/...`) against xero.json.
 XERO_IDENTITY = Description("xero-identity")
+XERO_ACCOUNTING = Description("xero")
+
+
+class _XeroDescriptions:
+    """Each request checked against the description of the API it went to."""
+
+    def violations(self, recorded) -> list[str]:
+        described = XERO_ACCOUNTING if recorded.path.startswith(ACCOUNTING_PREFIX) else XERO_IDENTITY
+        return described.violations(recorded)
 
 
 def connection(tenant_name: str, *, tenant_type: str = "ORGANISATION") -> dict:
@@ -43,12 +58,17 @@ class FakeXero(FakeProviderWithApi):
                                        access_token_lifetime=1800)  # Xero's are good for 30 minutes
         self.connections: list[dict] = [connection("Demo Company (NZ)")]
         self.refuse_deletes = False
-        self.api = FakeServer(self._app, description=XERO_IDENTITY)
+        self.accounting = XeroAccounting(self)
+        self.api = FakeServer(self._app, description=_XeroDescriptions())
 
-
+    @property
+    def tenant_id(self) -> str:
+        return self.connections[0]["tenantId"]
 
     def _app(self, environ, start_response):
         request = Request(environ)
+        if request.path.startswith(ACCOUNTING_PREFIX + "/"):
+            return self.accounting(environ, start_response)
         parts = request.path.strip("/").split("/")
         if parts[0] != "Connections" or len(parts) > 2:
             response = _json({"Title": "Not Found"}, 404)

@@ -170,6 +170,13 @@ def test_xero_asks_for_the_granular_scopes_new_apps_must_use(db, xero_fake, admi
     assert {"offline_access", "accounting.contacts", "accounting.invoices", "accounting.settings.read"} <= set(scopes)
 
 
+def test_an_older_xero_app_can_keep_the_broad_scopes(db, xero_fake, admin, admin_client):
+    IntegrationService().save_app_credentials(admin, "xero", {
+        "client_id": xero_fake.oauth.client_id, "client_secret": xero_fake.oauth.client_secret, "scope_set": "broad"})
+    scopes = query(start(admin_client, "xero"))["scope"].split(" ")
+    assert "accounting.transactions" in scopes and "accounting.invoices" not in scopes
+
+
 def test_one_xero_organisation_is_stored_with_its_tenant_id(db, xero_fake, admin_client):
     [demo] = xero_fake.connections
     assert connect(admin_client, "xero").headers["Location"] == "/integrations"

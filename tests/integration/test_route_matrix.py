@@ -148,6 +148,19 @@ ROWS: list[Row] = [
     action("invoices.issue", "/invoices/{invoice}/issue", LOGIN, 403, 302),
     action("invoices.mark_paid", "/invoices/{invoice}/paid", LOGIN, 403, 302, "a draft: refused with a message"),
     action("invoices.delete", "/invoices/{invoice}/delete", LOGIN, 403, 302),
+    # -- accounting (an active Xero connection without tokens: the provider cannot be asked) --
+    page("accounting.preview", "/invoices/{invoice}/export/{global_integration}/preview", LOGIN, 403, 200,
+         "the page says why nothing can be shown"),
+    page("accounting.preview", "/invoices/{invoice}/export/{user_integration}/preview", LOGIN, 403, 404,
+         "not an accounting connection"),
+    action("accounting.send", "/invoices/{invoice}/export/{global_integration}", LOGIN, 403, 302),
+    action("accounting.send", "/invoices/999999/export/{global_integration}", LOGIN, 403, 404, "no such invoice"),
+    page("accounting.customers", "/integrations/{global_integration}/customers", LOGIN, 403, 200,
+         "the page says why nothing can be shown"),
+    action("accounting.customers", "/integrations/{global_integration}/customers", LOGIN, 403, 200,
+           "nothing saved while the provider cannot be asked"),
+    page("accounting.customers", "/integrations/{user_integration}/customers", LOGIN, 403, 404,
+         "not an accounting connection"),
 
     # -- user management -------------------------------------------------------------------
     page("admin.users", "/admin/users", LOGIN, 403, 200, "user on an admin page"),
