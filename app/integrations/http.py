@@ -144,6 +144,14 @@ def classify(response: httpx2.Response, provider_name: str, *, now: float | None
     return PermanentError(message, status)
 
 
+CONDITIONAL_HEADERS = ("If-None-Match", "If-Modified-Since")
+
+
+def _conditional(headers: Mapping[str, str]) -> bool:
+    """Whether a request asked "only if changed" (an ETag or date it already has)."""
+    return any(name.lower() in {h.lower() for h in headers} for name in CONDITIONAL_HEADERS)
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     max_attempts: int = tuning.MAX_ATTEMPTS
@@ -275,8 +283,8 @@ class ProviderClient:
                 may_repeat = repeatable or isinstance(exc, NOT_SENT_ERRORS)
                 delay = self.retry.backoff(attempt, self._rng)
             else:
-                if response.is_success:
-                    return response
+                if response.is_success or (response.status_code == 304 and _conditional(extra)):
+                    return response  # a 304 answers a conditional GET: "what you have is current"
                 if response.status_code == 401 and self._auth is not None and not reauthenticated:
                     reauthenticated = True
                     if self._auth.on_unauthorized():
