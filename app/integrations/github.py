@@ -247,7 +247,7 @@ class GitHubConnector(Connector, Pulls, ReceivesWebhooks, AllowList, MappingTabl
         todo = self._repos_to_import(run)
         if "current" in state:
             todo = [item for item in todo if item[0] >= state["current"]]
-        first = "current" not in state
+        first, saved = "current" not in state, cursor
         if not todo:
             yield SyncPage([], json.dumps({"scope": scope, "repos": {}, "listed_at": listed_at}),
                            listing_starts=whole, listing_complete="task" if whole else None)
@@ -286,9 +286,12 @@ class GitHubConnector(Connector, Pulls, ReceivesWebhooks, AllowList, MappingTabl
                     following = {"scope": scope, "repos": repos_state, "listed_at": listed_at}
                     if not last_repo:
                         following.update(whole=whole, began=began, current=todo[index + 1][0], next=None)
+                # Between repositories the saved cursor stays where it was (resuming there only
+                # repeats work), so a run with nothing new writes no cursor.
+                saved = json.dumps(following) if page.resume or last_repo else saved
                 if page.not_modified and not last_repo:
-                    continue  # nothing to save until the last repository: a no-change run writes nothing
-                yield SyncPage(records, json.dumps(following), listing_starts=whole and first,
+                    continue
+                yield SyncPage(records, saved, listing_starts=whole and first,
                                listing_complete="task" if whole and last_repo and not page.resume else None)
                 first = False
 

@@ -251,6 +251,12 @@ class ProviderClient:
     def close(self) -> None:
         self._http.close()
 
+    @property
+    def base_url(self) -> str:
+        """The API base requests are relative to (with a trailing slash): for a provider
+        whose second API sits next to it on the same host (GitLab's GraphQL)."""
+        return str(self._http.base_url)
+
     def request(
         self,
         method: str,

@@ -166,3 +166,26 @@ def offset_pages(client: ProviderClient, path: str, *, page_size: int, params: d
         yield Page(found, None if finished else offset)
         if finished:
             return
+
+
+def graphql_pages(client: ProviderClient, url: str, *, query: str, variables: dict, connection: Locator,
+                  cursor_variable: str = "after", start: str | None = None,
+                  max_pages: int = tuning.MAX_PAGES_PER_LISTING) -> Iterator[Page]:
+    """A GraphQL connection (`nodes` and `pageInfo { hasNextPage endCursor }`) at
+    `connection` inside the answer's `data`, paged by sending `endCursor` back as the
+    `cursor_variable` of the query (GitLab). A query only reads, so it is retried like a GET;
+    an answer with `errors` and no data stops the listing with a PermanentError."""
+    def fetch(cursor: Any) -> Any:
+        sent = variables if cursor is None else {**variables, cursor_variable: cursor}
+        answer = client.request("POST", url, json={"query": query, "variables": sent}, read_only=True).json()
+        found = locate((answer or {}).get("data"), connection) if isinstance(answer, dict) else None
+        if found is None and isinstance(answer, dict) and answer.get("errors"):
+            messages = "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in answer["errors"])
+            raise PermanentError(f"{client.provider_name} refused the query: {messages[:300]}")
+        return found or {}
+
+    def following(found: Any) -> Any:
+        info = found.get("pageInfo") or {} if isinstance(found, dict) else {}
+        return info.get("endCursor") if info.get("hasNextPage") else None
+
+    return _follow_cursors(client.provider_name, fetch, "nodes", following, start, max_pages)
