@@ -400,7 +400,7 @@ class FakeGitHub(FakeProviderWithApi):
                          "email": me.account["email"]}
         if method == "GET" and parts == ["user", "repos"]:
             repos = sorted(self.repos.values(), key=lambda r: r["full_name"].lower())
-            return self._paged(request, [self._repo_json(r) for r in repos])
+            return self._paged(request, repos, self._repo_json)
         if len(parts) >= 4 and parts[0] == "repos":
             full_name = f"{parts[1]}/{parts[2]}"
             repo = self.repos.get(full_name)
@@ -428,9 +428,10 @@ class FakeGitHub(FakeProviderWithApi):
             chosen = [i for i in chosen if i["updated"] >= since]
         key = {"created": "created", "updated": "updated"}.get(args.get("sort", "created"), "created")
         chosen.sort(key=lambda i: (i[key], i["number"]), reverse=args.get("direction", "desc") == "desc")
-        return self._paged(request, [self._issue_json(full_name, i) for i in chosen])
+        return self._paged(request, chosen, lambda issue: self._issue_json(full_name, issue))
 
-    def _paged(self, request: Request, items: list) -> tuple[int, list, dict] | tuple[int, list]:
+    def _paged(self, request: Request, items: list, as_json=lambda item: item) -> tuple[int, list]:
+        """One page of `items`, each turned into JSON only when served."""
         try:
             size = min(max(int(request.args.get("per_page", DEFAULT_PAGE)), 1), MAX_PAGE)
             page = max(int(request.args.get("page", 1)), 1)
@@ -438,7 +439,7 @@ class FakeGitHub(FakeProviderWithApi):
             return 422, {"message": "Validation Failed"}
         last = max(math.ceil(len(items) / size), 1)
         request.environ["fake.link"] = self._link(request, page, last)
-        return 200, items[(page - 1) * size: page * size]
+        return 200, [as_json(item) for item in items[(page - 1) * size: page * size]]
 
     def _link(self, request: Request, page: int, last: int) -> str | None:
         base = request.base_url

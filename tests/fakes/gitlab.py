@@ -323,7 +323,8 @@ class FakeGitLab(FakeProviderWithApi):
         order = args.get("order_by", "created_at")
         if args.get("pagination") == "keyset" and order not in ("created_at", "updated_at", "title"):
             return 405, {"error": "Keyset pagination is not yet available for this type of request"}
-        chosen = [i for i in self.issues[path] if args.get("state", "all") in ("all", i["state"])]
+        state = args.get("state", "all")
+        chosen = [i for i in self.issues[path] if state in ("all", i["state"])]
         if args.get("updated_after"):
             try:
                 since = datetime.fromisoformat(args["updated_after"].replace("Z", "+00:00"))
@@ -333,11 +334,11 @@ class FakeGitLab(FakeProviderWithApi):
         key = {"updated_at": "updated", "created_at": "created", "title": "title"}[order] \
             if order in ("updated_at", "created_at", "title") else "created"
         chosen.sort(key=lambda i: (i[key], i["id"]), reverse=args.get("sort", "desc") == "desc")
-        keyed = [((i[key].isoformat() if isinstance(i[key], datetime) else i[key], i["id"]),
-                  self._issue_json(path, i)) for i in chosen]
+        keyed = [((i[key], i["id"]), i) for i in chosen]
+        as_json = lambda issue: self._issue_json(path, issue)  # noqa: E731 (built per page served only)
         if args.get("pagination") == "keyset":
-            return self._keyset(request, environ, keyed)
-        return self._offset(request, environ, [item for _, item in keyed])
+            return self._keyset(request, environ, keyed, as_json)
+        return self._offset(request, environ, [as_json(item) for _, item in keyed])
 
     def _size(self, request: Request) -> int:
         try:
@@ -345,24 +346,24 @@ class FakeGitLab(FakeProviderWithApi):
         except ValueError:
             return DEFAULT_PAGE
 
-    def _keyset(self, request: Request, environ, keyed: list) -> tuple[int, list]:
+    def _keyset(self, request: Request, environ, keyed: list, as_json=lambda item: item) -> tuple[int, list]:
         """Items after the cursor's key; the next page's URL carries the last key served."""
         size, start = self._size(request), 0
         if request.args.get("cursor"):
             try:
-                after = json.loads(base64.urlsafe_b64decode(request.args["cursor"]))
-            except ValueError:
+                after = tuple(_unplain(value) for value in json.loads(base64.urlsafe_b64decode(request.args["cursor"])))
+            except (ValueError, TypeError):
                 return 400, {"error": "Invalid cursor"}
-            start = next((n for n, (key, _) in enumerate(keyed) if list(key) == after), None)
+            start = next((n for n, (key, _) in enumerate(keyed) if key == after), None)
             if start is None:
                 return 400, {"error": "Invalid cursor"}
             start += 1
         page = keyed[start:start + size]
         if start + size < len(keyed):
-            cursor = base64.urlsafe_b64encode(json.dumps(list(page[-1][0])).encode()).decode()
+            cursor = base64.urlsafe_b64encode(json.dumps([_plain(v) for v in page[-1][0]]).encode()).decode()
             others = [(k, v) for k, v in request.args.items(multi=True) if k != "cursor"]
             environ["fake.link"] = f'<{request.base_url}?{urlencode([*others, ("cursor", cursor)])}>; rel="next"'
-        return 200, [item for _, item in page]
+        return 200, [as_json(item) for _, item in page]
 
     def _offset(self, request: Request, environ, items: list) -> tuple[int, list]:
         size = self._size(request)
@@ -478,3 +479,12 @@ class FakeGitLab(FakeProviderWithApi):
                     logs.remove(timelog)
                     return {"errors": [], "timelog": dict(timelog), "clientMutationId": None}
         raise graphql.GraphQLError(NOT_THERE)
+
+
+def _plain(value):
+    """A keyset key's part as the cursor carries it (JSON)."""
+    return {"t": value.isoformat()} if isinstance(value, datetime) else value
+
+
+def _unplain(value):
+    return datetime.fromisoformat(value["t"]) if isinstance(value, dict) else value
