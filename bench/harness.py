@@ -191,3 +191,81 @@ def make_jira_integration(fake):
 def jira_rest_requests(fake) -> int:
     """Requests that reached Jira's REST API (the gateway's /ex/jira/...), token calls aside."""
     return sum(1 for recorded in fake.api.requests if recorded.path.startswith("/ex/jira/"))
+
+
+# -- GitHub and GitLab: their fakes (tests/fakes/github.py, gitlab.py) and connected integrations ----
+
+TRACKER_CONTAINERS = 2      # repositories / projects the records are spread over
+TRACKER_LARGEST_PAGE = 100  # the most GitHub and GitLab return per page
+
+
+@contextmanager
+def tracker_fake(slug: str, records: int, *, containers: int = TRACKER_CONTAINERS, unlimited: bool = False):
+    """The fake GitHub or GitLab holding `records` issues over `containers` repositories or
+    projects, updated a second apart, with the app pointed at it through the <SLUG>_*
+    endpoint variables. `unlimited` lifts TimeHub's own request budget for the provider."""
+    from datetime import datetime, timedelta, timezone
+
+    from app.integrations import ratelimit
+
+    if slug == "github":
+        from tests.fakes.github import FakeGitHub as Fake
+    else:
+        from tests.fakes.gitlab import FakeGitLab as Fake
+    with Fake(redirect_uris=(f"http://127.0.0.1/integrations/{slug}/callback",)) as fake:
+        for name, value in fake.env().items():
+            os.environ[name] = value
+        if unlimited:
+            ratelimit.overrides[slug] = ratelimit.RateLimit(UNREACHED_REQUESTS_PER_SECOND, 1.0)
+        names = [f"bench/repo{number}" for number in range(containers)]
+        for name in names:
+            fake.add_repo(name) if slug == "github" else fake.add_project(name)
+        oldest = datetime.now(timezone.utc) - timedelta(seconds=records + 10)
+        for number in range(records):
+            fake.add_issue(names[number % containers], f"Issue {number}", updated=oldest + timedelta(seconds=number))
+        yield fake
+
+
+def make_tracker_integration(slug: str, fake):
+    """An active connection to the fake allowing every repository / project: the OAuth app saved
+    as the setup page saves it, a live access token stored as the callback stores it."""
+    import time as clock
+
+    from app.extensions import db
+    from app.integrations.oauth import TokenSet
+    from app.models import Integration, ProviderApp
+    from app.services import token_service
+
+    provider_app = ProviderApp(provider=slug, client_id=fake.oauth.client_id)
+    provider_app.payload = {"client_secret": fake.oauth.client_secret, "webhook_secret": "bench-secret"}
+    db.session.add(provider_app)
+    containers = fake.repos if slug == "github" else fake.projects
+    integration = Integration(provider=slug, is_global=True, status="active", account_label="bench",
+                              connection_facts={},
+                              settings={"allow_list": [str(c["id"]) for c in containers.values()]})
+    if slug == "github":
+        token = TokenSet(access_token=fake.issue_token())
+    else:
+        token = TokenSet(access_token=_gitlab_token(fake), expires_at=int(clock.time()) + 3600)
+    token_service.store_tokens(integration, token)
+    db.session.add(integration)
+    db.session.commit()
+    return integration
+
+
+def _gitlab_token(fake) -> str:
+    import secrets as pysecrets
+
+    from tests.fakes.oauth_provider import _Grant
+
+    oauth = fake.oauth
+    with oauth._lock:
+        grant = _Grant(id=len(oauth._grants) + 1, client_id=oauth.client_id, scope="api read_user",
+                       refresh_token=pysecrets.token_urlsafe(32))
+        oauth._grants[grant.id] = grant
+        return oauth._issue(grant, include_refresh=True)["access_token"]
+
+
+def tracker_requests(fake) -> int:
+    """Requests that reached the provider's API (OAuth calls aside)."""
+    return len(fake.api.requests)

@@ -23,12 +23,18 @@ from bench.harness import (
     peak_rss_mb,
     register_paged_fake,
     say,
+    TRACKER_LARGEST_PAGE,
+    make_tracker_integration,
+    tracker_fake,
+    tracker_requests,
 )
 
 SETUP_CALLS = 0  # the generic fake needs no discovery call before its listing
 # Jira: GET myself (the account's time zone, for JQL dates) and one page of project/search.
 JIRA_SETUP_CALLS = 2
-BENCHMARKED_PROVIDERS = ("paged", "jira", "google_calendar", "outlook_calendar")
+# GitHub: the repositories (one page). GitLab: the projects (one page).
+TRACKER_SETUP_CALLS = 1
+BENCHMARKED_PROVIDERS = ("paged", "jira", "google_calendar", "outlook_calendar", "github", "gitlab")
 
 
 class ProviderNotBenchmarkable(SystemExit):
@@ -93,6 +99,9 @@ def run(args: argparse.Namespace) -> None:
 
         calendar_import.run(args, args.provider)
         return
+    if args.provider in ("github", "gitlab"):
+        run_tracker(args)
+        return
     from app.services.sync_service import run_sync
     from tests.fakes.paged_provider import PagedProvider
 
@@ -148,5 +157,37 @@ def run_jira(args: argparse.Namespace) -> None:
             "min_requests": max(1, math.ceil(args.records / JIRA_LARGEST_PAGE)) + JIRA_SETUP_CALLS,
             "seconds": round(seconds, 3),
             "records_per_s": round(args.records / seconds, 1),
+            "peak_rss_mb": peak_rss_mb(),
+        })
+
+
+def run_tracker(args: argparse.Namespace) -> None:
+    """The first import of N GitHub or GitLab issues over two repositories / projects through
+    the real connector, its OAuth bearer auth and its request budget, from the fake."""
+    from app.services.sync_service import run_sync
+
+    slug = args.provider
+    with bench_app(), tracker_fake(slug, args.records, unlimited=args.unlimited) as fake:
+        integration = make_tracker_integration(slug, fake)
+        containers = len(fake.repos if slug == "github" else fake.projects)
+        baseline = current_rss_mb()
+        say(f"fake {slug} at {fake.api.base_url} holds {args.records} issues in {containers} containers; request "
+            f"budget {'lifted' if args.unlimited else 'as configured'}")
+        fake.api.clear()
+        started = time.perf_counter()
+        sync_run = run_sync(integration.id, progress=progress_reporter())
+        seconds = time.perf_counter() - started
+        created = args.records + containers
+        if sync_run.status != "succeeded" or sync_run.created != created:
+            raise SystemExit(f"sync_import: the run {sync_run.status} with {sync_run.created} of {created} "
+                             f"records created: {sync_run.error}")
+        per_container = math.ceil(args.records / containers / TRACKER_LARGEST_PAGE)
+        emit({
+            "records": args.records,
+            "requests": tracker_requests(fake),
+            "min_requests": per_container * containers + TRACKER_SETUP_CALLS,
+            "seconds": round(seconds, 3),
+            "records_per_s": round(args.records / seconds, 1),
+            "ms_per_record": round(seconds * 1000 / args.records, 3),
             "peak_rss_mb": peak_rss_mb(),
         })

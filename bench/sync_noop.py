@@ -21,6 +21,9 @@ from bench.harness import (
     make_paged_integration,
     register_paged_fake,
     say,
+    make_tracker_integration,
+    tracker_fake,
+    tracker_requests,
 )
 
 BOOKKEEPING_TABLES = frozenset({"sync_runs", "integrations"})
@@ -54,8 +57,8 @@ class WriteCounter:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--records", type=int, default=1_000, help="records imported first (default 1000)")
-    parser.add_argument("--provider", default=None, choices=("paged", "jira", "asana", "trello"),
-                        help="jira: the fake Jira Cloud through the real connector; default: the generic paged fake")
+    parser.add_argument("--provider", default=None, choices=("paged", "jira", "asana", "trello", "github", "gitlab"),
+                        help="a provider's fake through the real connector; default: the generic paged fake")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -65,6 +68,13 @@ def run(args: argparse.Namespace) -> None:
         return
     if args.provider == "jira":
         run_jira(args)
+        return
+    if args.provider in ("github", "gitlab"):
+        with bench_app(), tracker_fake(args.provider, args.records, unlimited=True) as fake:
+            # GitHub: the run after the whole listing stores each repository's ETag for the
+            # `since` it will ask again; the measured run is answered 304 throughout.
+            measure_resync(make_tracker_integration(args.provider, fake).id, lambda: tracker_requests(fake),
+                           warm_up=args.provider == "github")
         return
     from tests.fakes.paged_provider import PagedProvider
 
@@ -80,7 +90,7 @@ def run_jira(args: argparse.Namespace) -> None:
         measure_resync(make_jira_integration(fake).id, lambda: jira_rest_requests(fake))
 
 
-def measure_resync(integration_id: int, requests_so_far) -> None:
+def measure_resync(integration_id: int, requests_so_far, warm_up: bool = False) -> None:
     """Import everything, then sync again and emit the second run's requests and writes."""
     from app.extensions import db
     from app.services.sync_service import run_sync
@@ -88,8 +98,13 @@ def measure_resync(integration_id: int, requests_so_far) -> None:
     first = run_sync(integration_id)
     if first.status != "succeeded":
         raise SystemExit(f"sync_noop: the first import failed: {first.error}")
+    say(f"first import: {first.created} records in {requests_so_far()} requests")
+    if warm_up:
+        before = requests_so_far()
+        if run_sync(integration_id).status != "succeeded":
+            raise SystemExit("sync_noop: the warm-up re-sync failed")
+        say(f"warm-up re-sync: {requests_so_far() - before} requests")
     requests_before = requests_so_far()
-    say(f"first import: {first.created} records in {requests_before} requests")
     writes = WriteCounter(db.engine)
     try:
         second = run_sync(integration_id)

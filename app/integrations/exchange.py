@@ -77,12 +77,16 @@ app.services.connections.connector_for):
     - `webhook_url`: this connection's webhook address as the provider must call it,
       or None when TimeHub has no public address (TIMEHUB_EXTERNAL_URL unset);
     - `carry`: what one stream of the run learnt for the next ones and for
-      housekeeping (Jira: which projects exist). It lives for this run only.
+      housekeeping (Jira: which projects exist). It lives for this run only;
+    - `webhook_secrets`: the secret setup values deliveries are verified with (the
+      same the intake hands verify_webhook), for a connector that gives the provider
+      a signing secret when it registers a webhook. Empty without `webhook_url`.
     """
 
     links: LinkLookup = field(default_factory=NoLinks)
     webhook_url: str | None = None
     carry: dict[str, Any] = field(default_factory=dict)
+    webhook_secrets: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -165,6 +165,14 @@ def classify(response: httpx2.Response, provider_name: str, *, now: float | None
     return error
 
 
+CONDITIONAL_HEADERS = ("If-None-Match", "If-Modified-Since")
+
+
+def _conditional(headers: Mapping[str, str]) -> bool:
+    """Whether a request asked "only if changed" (an ETag or date it already has)."""
+    return any(name.lower() in {h.lower() for h in headers} for name in CONDITIONAL_HEADERS)
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     max_attempts: int = tuning.MAX_ATTEMPTS
@@ -267,6 +275,12 @@ class ProviderClient:
     def close(self) -> None:
         self._http.close()
 
+    @property
+    def base_url(self) -> str:
+        """The API base requests are relative to (with a trailing slash): for a provider
+        whose second API sits next to it on the same host (GitLab's GraphQL)."""
+        return str(self._http.base_url)
+
     def request(
         self,
         method: str,
@@ -299,8 +313,8 @@ class ProviderClient:
                 may_repeat = repeatable or isinstance(exc, NOT_SENT_ERRORS)
                 delay = self.retry.backoff(attempt, self._rng)
             else:
-                if response.is_success:
-                    return response
+                if response.is_success or (response.status_code == 304 and _conditional(extra)):
+                    return response  # a 304 answers a conditional GET: "what you have is current"
                 if response.status_code == 401 and self._auth is not None and not reauthenticated:
                     reauthenticated = True
                     if self._auth.on_unauthorized():

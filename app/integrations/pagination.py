@@ -26,9 +26,15 @@ Locator = Union[str, Sequence[str], Callable[[Any], Any], None]
 
 
 class Page(list):
-    def __init__(self, records: list, resume: Any):
+    """`etag`: the provider's ETag of this page, when it sends one; `not_modified`: the
+    provider answered 304 to a conditional request, so the page holds no records and
+    the caller's copy is current."""
+
+    def __init__(self, records: list, resume: Any, *, etag: str | None = None, not_modified: bool = False):
         super().__init__(records)
         self.resume = resume
+        self.etag = etag
+        self.not_modified = not_modified
 
 
 def locate(body: Any, where: Locator) -> Any:
@@ -68,17 +74,27 @@ class _PageBound:
 
 
 def link_header_pages(client: ProviderClient, path: str, *, params: dict | None = None,
-                      records: Locator = None, start: str | None = None,
+                      records: Locator = None, start: str | None = None, if_none_match: str | None = None,
                       max_pages: int = tuning.MAX_PAGES_PER_LISTING) -> Iterator[Page]:
-    """Follow `Link: <url>; rel="next"` (GitHub, GitLab). `resume` is the next page's URL."""
+    """Follow `Link: <url>; rel="next"` (GitHub, GitLab). `resume` is the next page's URL.
+
+    `if_none_match`: the ETag the first page had last time. The first request is then
+    conditional; a 304 yields one empty Page with `not_modified` and ends the listing
+    (GitHub does not count such an answer against the rate limit)."""
     bound = _PageBound(client.provider_name, max_pages)
     target, query = (start, None) if start else (path, params)
+    condition = {"If-None-Match": if_none_match} if if_none_match else None
     while target:
         bound.count()
-        response = client.request("GET", target, params=query)
+        response = client.request("GET", target, params=query, headers=condition)
+        if response.status_code == 304:
+            yield Page([], None, etag=if_none_match, not_modified=True)
+            return
+        condition = None
         link = response.links.get("next", {}).get("url")
         following = str(response.url.join(link)) if link else None  # a relative link is relative to this page
-        yield Page(_records(response.json(), records, client.provider_name), following)
+        yield Page(_records(response.json(), records, client.provider_name), following,
+                   etag=response.headers.get("ETag"))
         if following == target:
             raise PermanentError(f"{client.provider_name} linked a page to itself")
         target, query = following, None
@@ -240,3 +256,26 @@ def numbered_pages(client: ProviderClient, path: str, *, page_size: int, params_
         yield Page(found, None if finished else position)
         if finished:
             return
+
+
+def graphql_pages(client: ProviderClient, url: str, *, query: str, variables: dict, connection: Locator,
+                  cursor_variable: str = "after", start: str | None = None,
+                  max_pages: int = tuning.MAX_PAGES_PER_LISTING) -> Iterator[Page]:
+    """A GraphQL connection (`nodes` and `pageInfo { hasNextPage endCursor }`) at
+    `connection` inside the answer's `data`, paged by sending `endCursor` back as the
+    `cursor_variable` of the query (GitLab). A query only reads, so it is retried like a GET;
+    an answer with `errors` and no data stops the listing with a PermanentError."""
+    def fetch(cursor: Any) -> Any:
+        sent = variables if cursor is None else {**variables, cursor_variable: cursor}
+        answer = client.request("POST", url, json={"query": query, "variables": sent}, read_only=True).json()
+        found = locate((answer or {}).get("data"), connection) if isinstance(answer, dict) else None
+        if found is None and isinstance(answer, dict) and answer.get("errors"):
+            messages = "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in answer["errors"])
+            raise PermanentError(f"{client.provider_name} refused the query: {messages[:300]}")
+        return found or {}
+
+    def following(found: Any) -> Any:
+        info = found.get("pageInfo") or {} if isinstance(found, dict) else {}
+        return info.get("endCursor") if info.get("hasNextPage") else None
+
+    return _follow_cursors(client.provider_name, fetch, "nodes", following, start, max_pages)

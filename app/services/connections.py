@@ -82,4 +82,19 @@ def webhook_url_for(integration: Integration) -> str | None:
 
 
 def run_context(integration: Integration, links: LinkLookup | None = None) -> RunContext:
-    return RunContext(links=links or NoLinks(), webhook_url=webhook_url_for(integration))
+    webhook_url = webhook_url_for(integration)
+    return RunContext(links=links or NoLinks(), webhook_url=webhook_url,
+                      webhook_secrets=_webhook_secrets(integration) if webhook_url else {})
+
+
+def _webhook_secrets(integration: Integration) -> dict[str, str]:
+    """The secrets deliveries are verified with, as the webhook intake reads them: an OAuth
+    provider's secret setup values, an API-key provider's credential."""
+    connector_class = registry.get_connector(integration.provider)
+    if issubclass(connector_class, VerifiesApiKey):
+        return dict(integration.credential.payload) if integration.credential else {}
+    app = lookups.app_record(db.session, integration.provider)
+    if app is not None:
+        return dict(app.payload)
+    from_env = connector_class.spec.env_app_credentials()  # as the intake falls back to it
+    return {"client_secret": from_env[1]} if from_env else {}

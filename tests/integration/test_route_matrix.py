@@ -244,8 +244,8 @@ ROWS: list[Row] = [
     # -- API and webhooks: their own answers ---------------------------------------------------
     page("api.integrations", "/api/v1/integrations", 401, 200, 200),
     page("api.openapi", "/api/v1/openapi.json", 200, 200, 200, "the API's public description"),
-    # No connector verifies webhooks yet: a configured integration's address answers 404 until one does.
-    action("webhooks.receive", "/webhooks/github/{webhook_token}", 404, 404, 404, "no verification for GitHub yet"),
+    # A configured integration whose connector verifies webhooks refuses an unsigned delivery (401).
+    action("webhooks.receive", "/webhooks/github/{webhook_token}", 401, 401, 401, "unsigned: X-Hub-Signature-256 refused"),
     action("webhooks.receive", "/webhooks/github/wrong-token", 404, 404, 404, "unknown address"),
     action("webhooks.receive", "/webhooks/nope/{webhook_token}", 404, 404, 404, "unknown slug"),
     action("commands.answer", "/commands/github/{webhook_token}", 404, 404, 404, "GitHub answers no commands"),

@@ -9,7 +9,13 @@ import httpx2
 import pytest
 
 from app.integrations.http import PermanentError, ProviderClient, RetryPolicy
-from app.integrations.pagination import body_cursor_pages, cursor_pages, link_header_pages, offset_pages
+from app.integrations.pagination import (
+    body_cursor_pages,
+    cursor_pages,
+    graphql_pages,
+    link_header_pages,
+    offset_pages,
+)
 
 BASE = "https://api.example.test/1"
 
@@ -127,3 +133,56 @@ def test_delta_pages_stop_when_new_links_never_end():
     with pytest.raises(PermanentError, match="past 3 pages"):
         collected(delta_pages(client_for(endless), "events", records="value", next_page="nextPageToken",
                               follow_up="nextSyncToken", page_param="pageToken", max_pages=3))
+
+
+def test_link_header_pages_ask_conditionally_and_end_on_a_304():
+    """The first page's request carries the ETag; a 304 is one empty page saying so."""
+    seen = []
+
+    def handler(request):
+        seen.append(request.headers.get("If-None-Match"))
+        if request.headers.get("If-None-Match") == '"v1"':
+            return httpx2.Response(304, headers={"ETag": '"v1"'})
+        return httpx2.Response(200, json=[1], headers={"ETag": '"v2"'})
+    [page] = list(link_header_pages(client_for(handler), "items", if_none_match='"v1"'))
+    assert (list(page), page.not_modified, page.etag, page.resume) == ([], True, '"v1"', None)
+    [fresh] = list(link_header_pages(client_for(handler), "items", if_none_match='"old"'))
+    assert (list(fresh), fresh.not_modified, fresh.etag) == ([1], False, '"v2"')
+    assert seen == ['"v1"', '"old"']
+
+
+def test_a_304_to_a_request_that_was_not_conditional_is_an_error():
+    client = client_for(lambda request: httpx2.Response(304))
+    with pytest.raises(PermanentError):
+        client.request("GET", "items")
+
+
+GRAPHQL = "query($after: String) { things(after: $after) { nodes { id } pageInfo { hasNextPage endCursor } } }"
+
+
+def graphql_answer(nodes, more: bool, end: str | None):
+    return httpx2.Response(200, json={"data": {"things": {"nodes": nodes,
+                                                          "pageInfo": {"hasNextPage": more, "endCursor": end}}}})
+
+
+def test_graphql_pages_send_the_end_cursor_back_as_a_variable_until_the_last_page():
+    sent = []
+
+    def handler(request):
+        variables = json.loads(request.content)["variables"]
+        sent.append(variables.get("after"))
+        return graphql_answer([{"id": len(sent)}], more=len(sent) < 2, end=f"c{len(sent)}")
+    pages = graphql_pages(client_for(handler), f"{BASE}/graphql", query=GRAPHQL, variables={"x": 1},
+                          connection="things")
+    assert collected(pages) == [[{"id": 1}], [{"id": 2}]]
+    assert sent == [None, "c1"]
+
+
+def test_graphql_pages_stop_when_the_server_repeats_its_cursor_or_answers_errors():
+    repeating = client_for(lambda request: graphql_answer([{"id": 1}], more=True, end="same"))
+    with pytest.raises(PermanentError, match="repeated a page cursor"):
+        collected(graphql_pages(repeating, "graphql", query=GRAPHQL, variables={}, connection="things"))
+    refusing = client_for(lambda request: httpx2.Response(200, json={"data": None,
+                                                                     "errors": [{"message": "no such field"}]}))
+    with pytest.raises(PermanentError, match="no such field"):
+        collected(graphql_pages(refusing, "graphql", query=GRAPHQL, variables={}, connection="things"))
