@@ -95,18 +95,21 @@ def purge_expired() -> int:
 
 def touch() -> None:
     """Note when this session was last used, at most once a minute. Runs before the view,
-    so the commit carries nothing else; under contention on SQLite it is skipped."""
+    so the commits carry nothing else."""
     now = utcnow()
     seen_at = current_user.session_seen_at
     if seen_at is not None and seen_at > now - TOUCH_EVERY:
         return
+    session_id = current_user.session_id
+    # End the read transaction first, so the write below waits its turn on SQLite.
+    db.session.commit()
     try:
-        db.session.execute(update(UserSession).where(UserSession.id == current_user.session_id)
-                           .values(last_seen_at=now))
+        db.session.execute(update(UserSession).where(UserSession.id == session_id).values(last_seen_at=now))
         db.session.commit()
-        current_user.session_seen_at = now
-    except OperationalError:  # "database is locked": the next request will note it
+    except OperationalError:  # the database stayed locked past the busy timeout: the next request notes it
         db.session.rollback()
+        return
+    current_user.session_seen_at = now
 
 
 def init_app(app: Flask) -> None:
