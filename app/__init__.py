@@ -50,11 +50,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     from app.errors import register_error_handlers
     register_error_handlers(app)
 
-    @login_manager.user_loader
-    def load_user(alternative_id: str):
-        user = models.User.from_session_id(alternative_id)
-        # A deactivated account's open sessions end with its next request.
-        return user if user is not None and user.is_active else None
+    from app.services import session_service
+    login_manager.user_loader(session_service.find)
 
     @app.before_request
     def first_run_setup():
@@ -71,6 +68,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     def inject_user():
         return {"current_user": current_user}
 
+    session_service.init_app(app)  # after the other before_request hooks: its commit carries nothing of theirs
     from app.cli import register_cli
     register_cli(app)
     return app

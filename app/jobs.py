@@ -22,7 +22,8 @@ from huey.consumer import Consumer
 from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
 
 from app import tuning
-from app.services import work_queue
+from app.extensions import db
+from app.services import session_service, work_queue
 from app.services.sync_service import SyncAlreadyRunning, due_work, push_pending, run_sync, running_trigger
 from app.services.token_service import refresh_idle_connections
 from app.services.webhook_service import process_delivery
@@ -225,3 +226,12 @@ def refresh_idle_tokens() -> dict[int, str]:
     for integration_id, outcome in failed.items():
         log.warning("Idle token refresh of integration %s failed: %s", integration_id, outcome)
     return outcomes
+
+
+@huey.periodic_task(crontab(minute="41", hour="3"), name="purge_expired_sessions")
+@in_app_context
+def purge_expired_sessions() -> int:
+    """Daily: delete sign-in sessions past their 30 days (sign-in purges them too)."""
+    purged = session_service.purge_expired()
+    db.session.commit()
+    return purged

@@ -17,10 +17,11 @@ from app.models.project import Project
 from app.models.task import Task
 from app.models.time_entry import TimeEntry
 from app.models.user import ApiToken, User
+from app.models.user_session import UserSession
 
 __all__ = [
     "ApiToken", "CalendarEvent", "CalendarEventPerson", "CalendarSeriesChoice", "Client", "ExternalLink", "Integration",
     "IntegrationCredential", "Invoice", "InvoiceLine", "Notification", "OutboxItem", "Project", "ProviderApp",
     "SyncCursor", "SyncRun", "Task", "TimeEntry", "User",
-    "WebhookDelivery",
+    "UserSession", "WebhookDelivery",
 ]

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -27,9 +26,6 @@ class User(UserMixin, TimestampMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(256))
     role: Mapped[str] = mapped_column(String(10), default="user")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
-    # Part of the id Flask-Login keeps in the session cookie (its "alternative id"):
-    # a new value ends every session signed in with the old one.
-    session_token: Mapped[str] = mapped_column(String(64), default=lambda: secrets.token_hex(16))
     # Set when an admin deactivates the account: it cannot sign in, its history stays.
     deactivated_at: Mapped[datetime | None]
 
@@ -37,6 +33,7 @@ class User(UserMixin, TimestampMixin, db.Model):
     integrations = relationship("Integration", back_populates="user", cascade="all, delete-orphan", passive_deletes=True)
     api_tokens = relationship("ApiToken", cascade="all, delete-orphan", passive_deletes=True)
     time_entries = relationship("TimeEntry", back_populates="user", cascade="all, delete-orphan", passive_deletes=True)
+    sessions = relationship("UserSession", cascade="all, delete-orphan", passive_deletes=True)
 
     @property
     def is_admin(self) -> bool:
@@ -51,22 +48,16 @@ class User(UserMixin, TimestampMixin, db.Model):
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    # The id Flask-Login keeps in the cookie: "<user id>:<session id>:<token>", set by
+    # session_service when it starts or finds that session (never stored on this row).
+    session_key = None
+    session_id = None  # the UserSession row this request is signed in with
+    session_seen_at = None  # that row's last_seen_at when it was read
+
     def get_id(self) -> str:
-        return f"{self.id}:{self.session_token}"
-
-    def end_sessions(self) -> None:
-        self.session_token = secrets.token_hex(16)
-
-    @classmethod
-    def from_session_id(cls, alternative_id: str) -> "User | None":
-        """The user a session's id names, if that session has not been ended since."""
-        user_id, _, token = (alternative_id or "").partition(":")
-        if not (user_id.isascii() and user_id.isdigit() and len(user_id) <= 18 and token):
-            return None
-        user = db.session.get(cls, int(user_id))
-        if user is None or not hmac.compare_digest(user.session_token.encode(), token.encode()):
-            return None
-        return user
+        if not self.session_key:
+            raise RuntimeError("sign in through session_service.sign_in, which starts a session")
+        return self.session_key
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)

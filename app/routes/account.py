@@ -7,7 +7,7 @@ in that one response only: it is never stored, flashed or logged.
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
-from flask_login import current_user, login_required, login_user
+from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import PasswordField, SelectField, StringField
@@ -82,11 +82,11 @@ def change_password():
             form.current.errors.append("That is not your current password.")
         else:
             try:
-                user_service.reset_password(current_user, form.password.data)
+                # This session goes on; every other one ends.
+                user_service.reset_password(current_user, form.password.data, keep_session=current_user.session_id)
             except UserError as exc:
                 form.password.errors.append(exc.message)
             else:
-                login_user(current_user._get_current_object())  # this session goes on; every other one ends
                 flash("Your password was changed; your other sessions are signed out.", "success")
                 return redirect(url_for("account.profile"))
     return _page(password=form, status=422)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import wraps
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
-from flask_login import current_user, login_required, login_user
+from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import EmailField, PasswordField, SelectField, StringField
@@ -118,12 +118,12 @@ def reset_password(user_id: int):
     form = PasswordFields()
     if form.validate_on_submit():
         try:
-            user_service.reset_password(user, form.password.data)
+            # The admin's own sessions elsewhere end; this one goes on. Every session of anyone else ends.
+            keep = current_user.session_id if user.id == current_user.id else None
+            user_service.reset_password(user, form.password.data, keep_session=keep)
         except UserError as exc:
             form.password.errors.append(exc.message)
         else:
-            if user.id == current_user.id:
-                login_user(user)  # the admin's own sessions elsewhere end; this one goes on
             flash(f"New password set for {user.email}; their other sessions are signed out.", "success")
             return redirect(url_for("admin.edit_user", user_id=user.id))
     return _render_edit(user, _details_form(user, formdata=None), form)

@@ -4,12 +4,12 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import login_required
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
-from app.services import user_service
+from app.services import session_service
 from app.services.user_service import (
     MIN_PASSWORD_LENGTH,
     UserError,
@@ -61,7 +61,7 @@ def login():
     if form.validate_on_submit():
         user = authenticate(form.email.data, form.password.data)
         if user is not None:
-            if login_user(user):  # refuses a deactivated account
+            if session_service.sign_in(user):  # refuses a deactivated account
                 return redirect(safe_next(request.args.get("next")))
             form.email.errors.append("This account is deactivated; ask an administrator.")
         else:
@@ -72,11 +72,9 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
-    """Ends the session for good: a copy of its cookie taken before no longer signs in.
-    The id in the cookie holds the user's session token, so renewing it ends every
-    session of the account (see docs/design.md, "Sessions")."""
-    user_service.sign_out_everywhere(current_user._get_current_object())
-    logout_user()
+    """Ends this session for good (a copy of its cookie taken before no longer signs in);
+    the user's sessions on other devices go on (docs/design.md, "Sessions")."""
+    session_service.sign_out()
     flash("Signed out.", "info")
     return redirect(url_for("auth.login"))
 
@@ -94,7 +92,7 @@ def setup():
         except UserError as exc:
             getattr(form, exc.field, form.email).errors.append(exc.message)
         else:
-            login_user(user)
+            session_service.sign_in(user)
             flash("Welcome to TimeHub. Your admin account is ready.", "success")
             return redirect(url_for("integrations.index"))
     return render_template("auth/setup.html", form=form), 422 if form.errors else 200

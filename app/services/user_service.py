@@ -11,6 +11,7 @@ from app.extensions import db
 from app.models import ExternalLink, OutboxItem, TimeEntry, User
 from app.models.base import utcnow
 from app.models.user import ROLES
+from app.services import session_service
 from app.timezones import COMMON_TIMEZONES
 
 MIN_PASSWORD_LENGTH = passwords.MIN_LENGTH
@@ -114,16 +115,16 @@ def update_user(user: User, *, name: str, role: str, timezone: str) -> User:
     return user
 
 
-def reset_password(user: User, password: str) -> None:
-    """A new password ends every session the user has (the caller signs the current one
-    in again when the user changed their own password)."""
+def reset_password(user: User, password: str, *, keep_session: int | None = None) -> None:
+    """A new password ends every session the user has, but `keep_session` (the id of the
+    session that changed its own password, which goes on)."""
     user.set_password(check_password(password, user.email))
-    user.end_sessions()
+    session_service.end_all(user, keep=keep_session)
     db.session.commit()
 
 
 def sign_out_everywhere(user: User) -> None:
-    user.end_sessions()
+    session_service.end_all(user)
     db.session.commit()
 
 
@@ -161,6 +162,7 @@ def deactivate_user(user: User, *, acting: User) -> None:
         raise UserError(blocker)
     if user.deactivated_at is None:
         user.deactivated_at = utcnow()
+    session_service.end_all(user)  # refused at their next request anyway; no row outlives the account's use
     db.session.commit()
 
 

@@ -31,6 +31,7 @@ from app.models import (
     User,
 )
 from app.models.base import utcnow
+from app.services import session_service
 from tests.conftest import csrf_token
 
 ROLES = ("anonymous", "user", "admin")
@@ -317,9 +318,10 @@ def world(app) -> dict:
 
 
 def sign_in(client, user_id: int) -> None:
-    """What a successful login leaves in the session (Flask-Login's keys)."""
+    """What a successful login leaves in the session (Flask-Login's keys), for a session started on the server."""
+    session_key = session_service.start(_db.session.get(User, user_id))
     with client.session_transaction() as session:
-        session["_user_id"] = _db.session.get(User, user_id).get_id()
+        session["_user_id"] = session_key
         session["_fresh"] = True
 
 
