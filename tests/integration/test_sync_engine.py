@@ -334,6 +334,7 @@ def test_connections_send_calls_to_the_connected_site_tenant_or_company(db, admi
     assert str(gitlab.client._http.base_url) == "https://git.example.org/api/v4/"
 
 
+@pytest.mark.slow  # 1,000 pushes through injected faults: over a minute on a busy machine
 def test_with_20_percent_faults_a_push_of_1000_entries_creates_each_exactly_once(db, user, monkeypatch,
                                                                                  paged_registered):
     """Timeouts and resets after the provider did the work are the hard case: only the
