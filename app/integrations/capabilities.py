@@ -36,6 +36,7 @@ from app.integrations.exchange import (
     SyncPage,
     WebhookEvent,
 )
+from app.integrations.http import PermanentError
 
 # Preference keys the generic settings page writes (integration.settings).
 ALLOW_LIST_SETTING = "allow_list"      # list of external ids, or absent
@@ -310,6 +311,8 @@ FEATURES["commands"] = AnswersCommands
 CUSTOMER_MATCHES_SETTING = "customer_matches"
 BOOKING_SETTING = "booking"
 CREATE_NEW = "new"
+# Where one run keeps the provider's customer list (RunContext.carry): read once, then extended.
+CUSTOMERS_CARRY = "accounting_customers"
 
 
 def _normalised(name: str) -> str:
@@ -356,6 +359,43 @@ class Accounting(ABC):
     def confirmed_customer(self, client_id: int) -> str | None:
         """The admin's choice for a client: a remote id, CREATE_NEW, or None (not chosen)."""
         return (self.preferences.get(CUSTOMER_MATCHES_SETTING) or {}).get(str(client_id))
+
+    # What the provider calls a customer, for the messages ("customer", "contact").
+    customer_noun: ClassVar[str] = "customer"
+
+    @abstractmethod
+    def create_customer(self, client) -> str:
+        """Create the client's customer at the provider, carrying TimeHub's marker, with a key
+        that makes a repeated create harmless; return its remote id."""
+
+    def remote_customer_id(self, client, run: RunContext, *, create: bool = True) -> str | None:
+        """The client's customer: linked, confirmed by the admin, or created by TimeHub (its
+        marker). A look-alike stops the push until the admin decides; none: create it (unless
+        `create` is False, for a preview). The provider's list is read once per run."""
+        linked = run.links.external_id("client", client.id)
+        if linked:
+            return linked
+        chosen = self.confirmed_customer(client.id)
+        if chosen and chosen != CREATE_NEW:
+            return chosen
+        candidates = run.carry.get(CUSTOMERS_CARRY)
+        if candidates is None:
+            candidates = run.carry[CUSTOMERS_CARRY] = self.customer_candidates()
+        ours = [party for party in candidates if party.marker == str(client.id)]
+        if ours:
+            return ours[0].remote_id
+        if chosen != CREATE_NEW:
+            alike = self.suggestions(client, candidates)
+            if alike:
+                names = ", ".join(f"{party.name} (#{party.remote_id})" for party in alike)
+                raise PermanentError(
+                    f"{client.name} looks like the {self.spec.name} {self.customer_noun} {names}: confirm the "
+                    f"match or choose 'create new' in the {self.spec.name} settings; nothing was sent.")
+        if not create:
+            return None
+        remote_id = self.create_customer(client)
+        candidates.append(AccountingParty(remote_id, client.name, client.email or "", str(client.id)))
+        return remote_id
 
     def booking_for(self, project_id: int | None) -> str | None:
         """What a line of `project_id` is booked to: the project's override, else the default."""

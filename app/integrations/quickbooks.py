@@ -197,34 +197,10 @@ class QuickBooksConnector(Connector, Pulls, Pushes, ReceivesWebhooks, Accounting
             body["PrimaryEmailAddr"] = {"Address": client.email}
         return body
 
-    def _customer_id(self, client, run: RunContext, *, create: bool = True) -> str | None:
-        """The client's customer: linked, confirmed by the admin, or created by TimeHub (its
-        marker). A look-alike stops the push until the admin decides; no look-alike: create."""
-        linked = run.links.external_id("client", client.id)
-        if linked:
-            return linked
-        chosen = self.confirmed_customer(client.id)
-        if chosen and chosen != CREATE_NEW:
-            return chosen
-        candidates = run.carry.get("quickbooks_customers")
-        if candidates is None:
-            candidates = run.carry["quickbooks_customers"] = self.customer_candidates()
-        ours = [c for c in candidates if c.marker == str(client.id)]
-        if ours:
-            return ours[0].remote_id
-        if chosen != CREATE_NEW:
-            alike = self.suggestions(client, candidates)
-            if alike:
-                names = ", ".join(f"{c.name} (#{c.remote_id})" for c in alike)
-                raise PermanentError(
-                    f"{client.name} looks like the QuickBooks customer {names}: confirm the match or choose "
-                    "'create new' in the QuickBooks settings; nothing was sent.")
-        if not create:
-            return None
+    def create_customer(self, client) -> str:
         key = f"timehub-client-{client.id}"
         answer = self.client.request("POST", "customer", params=_params(requestid=key),
                                      json=self.customer_body(client), idempotency_key=key).json()["Customer"]
-        candidates.append(AccountingParty(str(answer["Id"]), client.name, client.email or "", str(client.id)))
         return str(answer["Id"])
 
     # -- invoices --------------------------------------------------------------------
@@ -254,7 +230,7 @@ class QuickBooksConnector(Connector, Pulls, Pushes, ReceivesWebhooks, Accounting
         return body
 
     def invoice_preview(self, invoice, run: RunContext) -> dict:
-        customer = self._customer_id(invoice.client, run, create=False)
+        customer = self.remote_customer_id(invoice.client, run, create=False)
         return {"customer": {"Id": customer} if customer else self.customer_body(invoice.client),
                 "invoice": self._invoice_body(invoice, customer or "(created on export)")}
 
@@ -301,7 +277,7 @@ class QuickBooksConnector(Connector, Pulls, Pushes, ReceivesWebhooks, Accounting
             raise PermanentError("Choose the QuickBooks item time is booked to; nothing was sent.")
         minutes = int((entry.ended_at - entry.started_at).total_seconds() // 60)
         body = {"NameOf": entity, f"{entity}Ref": {"value": person_id},
-                "CustomerRef": {"value": self._customer_id(entry.project.client, run)},
+                "CustomerRef": {"value": self.remote_customer_id(entry.project.client, run)},
                 "ItemRef": {"value": item}, "BillableStatus": "Billable",
                 "HourlyRate": float(entry.project.hourly_rate), "Hours": minutes // 60, "Minutes": minutes % 60,
                 "TxnDate": entry.started_at.date().isoformat()}
@@ -329,14 +305,14 @@ class QuickBooksConnector(Connector, Pulls, Pushes, ReceivesWebhooks, Accounting
         if request.kind == "time_entry":
             return self._push_time(request, run)
         if request.kind == "client":
-            return request.external_id or self._customer_id(request.record, run)
+            return request.external_id or self.remote_customer_id(request.record, run)
         invoice = request.record
         if request.external_id:
             if invoice.status == "paid":
                 return request.external_id  # paid here: nothing to change there
             return self._update_invoice(request.external_id, self._invoice_body(
-                invoice, self._customer_id(invoice.client, run)))
-        body = self._invoice_body(invoice, self._customer_id(invoice.client, run))
+                invoice, self.remote_customer_id(invoice.client, run)))
+        body = self._invoice_body(invoice, self.remote_customer_id(invoice.client, run))
         if request.earlier_attempts:
             found = self._by_number(invoice.number)  # an earlier attempt may have arrived unanswered
             if found is not None:

@@ -202,35 +202,12 @@ class XeroConnector(Connector, Pulls, Pushes, ReceivesWebhooks, Accounting, Rele
             body["EmailAddress"] = client.email
         return body
 
-    def _contact_id(self, client, run: RunContext, *, create: bool = True) -> str | None:
-        """The client's contact: linked, confirmed by the admin, or created by TimeHub (its
-        ContactNumber). A look-alike stops the push until the admin decides; none: create."""
-        linked = run.links.external_id("client", client.id)
-        if linked:
-            return linked
-        chosen = self.confirmed_customer(client.id)
-        if chosen and chosen != CREATE_NEW:
-            return chosen
-        candidates = run.carry.get("xero_contacts")
-        if candidates is None:
-            candidates = run.carry["xero_contacts"] = self.customer_candidates()
-        ours = [c for c in candidates if c.marker == str(client.id)]
-        if ours:
-            return ours[0].remote_id
-        if chosen != CREATE_NEW:
-            alike = self.suggestions(client, candidates)
-            if alike:
-                names = ", ".join(c.name for c in alike)
-                raise PermanentError(
-                    f"{client.name} looks like the Xero contact {names}: confirm the match or choose "
-                    "'create new' in the Xero settings; nothing was sent.")
-        if not create:
-            return None
+    customer_noun = "contact"
+
+    def create_customer(self, client) -> str:
         answer = self.client.request("PUT", f"{ACCOUNTING}/Contacts", json={"Contacts": [self.contact_body(client)]},
                                      idempotency_key=f"timehub-client-{client.id}").json()
-        contact_id = answer["Contacts"][0]["ContactID"]
-        candidates.append(AccountingParty(contact_id, client.name, client.email or "", str(client.id)))
-        return contact_id
+        return answer["Contacts"][0]["ContactID"]
 
     # -- invoices --------------------------------------------------------------------
 
@@ -260,7 +237,7 @@ class XeroConnector(Connector, Pulls, Pushes, ReceivesWebhooks, Accounting, Rele
                 "Reference": invoice.notes[:255], "LineItems": self._line_items(invoice)}
 
     def invoice_preview(self, invoice, run: RunContext) -> dict:
-        contact = self._contact_id(invoice.client, run, create=False)
+        contact = self.remote_customer_id(invoice.client, run, create=False)
         return {"contact": {"ContactID": contact} if contact else self.contact_body(invoice.client),
                 "invoice": self.invoice_body(invoice, contact or "(created on export)")}
 
@@ -277,14 +254,14 @@ class XeroConnector(Connector, Pulls, Pushes, ReceivesWebhooks, Accounting, Rele
 
     def push(self, request: PushRequest, run: RunContext) -> str:
         if request.kind == "client":
-            return request.external_id or self._contact_id(request.record, run)
+            return request.external_id or self.remote_customer_id(request.record, run)
         invoice = request.record
         if request.external_id:
             if invoice.status == "paid":
                 return request.external_id  # paid here: nothing to change there
             return self._update_invoice(request.external_id, self.invoice_body(
-                invoice, self._contact_id(invoice.client, run)))
-        body = self.invoice_body(invoice, self._contact_id(invoice.client, run))
+                invoice, self.remote_customer_id(invoice.client, run)))
+        body = self.invoice_body(invoice, self.remote_customer_id(invoice.client, run))
         if request.earlier_attempts:
             found = self.client.get_json(f"{ACCOUNTING}/Invoices", params={"InvoiceNumbers": invoice.number})
             if found.get("Invoices"):  # an earlier attempt arrived although its answer was lost
