@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -33,7 +33,8 @@ from app.models.task import TASK_STATUS_LABELS, TASK_STATUSES
 from app.routes import notify_settings
 from app.services import sync_service
 from app.services.connections import connector_for
-from app.services.integration_service import Forbidden, IntegrationError, IntegrationService, NotFound
+from app.routes.integration_access import managed_integration
+from app.services.integration_service import IntegrationError, IntegrationService
 from app.services.token_service import TokenError
 
 bp = Blueprint("integration_settings", __name__)
@@ -60,23 +61,6 @@ def after_connecting(integration: Integration) -> str:
         flash(f"Pick the {connector_class.allow_list_label.lower()} to sync: nothing is imported before.", "info")
         return url_for("integration_settings.edit", integration_id=integration.id)
     return url_for("integrations.index")
-
-
-# -- who may come here ---------------------------------------------------------------------
-
-
-def _managed(integration_id: int) -> tuple[Integration, ProviderSpec]:
-    """404 when the viewer cannot see the integration, 403 when they may only look at it."""
-    svc = IntegrationService()
-    try:
-        integration = svc.visible_integration(current_user, integration_id)
-        spec = svc.spec(integration.provider)
-        svc.require_manage(current_user, spec)
-    except NotFound:
-        abort(404)
-    except Forbidden:
-        abort(403)
-    return integration, spec
 
 
 # -- what the provider offers ----------------------------------------------------------------
@@ -295,7 +279,7 @@ def _queue_sync(integration: Integration, connector_class: type[Connector]) -> b
 @bp.route("/integrations/<int:integration_id>/settings", methods=["GET", "POST"])
 @login_required
 def edit(integration_id: int):
-    integration, spec = _managed(integration_id)
+    integration, spec = managed_integration(integration_id)
     connector_class = registry.get_connector(spec.slug)
     offer = _offer(integration, spec, connector_class)
     channels = notify_settings.channels(integration, spec) if issubclass(connector_class, Notifies) else None

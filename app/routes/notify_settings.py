@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import time
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
-from flask_login import current_user, login_required
+from flask import Blueprint, current_app, flash, redirect, request, url_for
+from flask_login import login_required
 
 from app.integrations import registry
 from app.integrations.capabilities import (
@@ -25,7 +25,7 @@ from app.integrations.exchange import ChannelOption
 from app.integrations.http import INTERACTIVE_RETRY, ProviderError
 from app.services import notification_service
 from app.services.connections import connector_for
-from app.services.integration_service import Forbidden, IntegrationService, NotFound
+from app.routes.integration_access import managed_integration
 from app.services.token_service import TokenError
 from app.timezones import COMMON_TIMEZONES
 
@@ -125,26 +125,11 @@ def check(values: dict, offered: Channels, errors: dict) -> dict:
     return changes
 
 
-def managed(integration_id: int):
-    """The settings page's access rules: 404 when the viewer cannot see the integration,
-    403 when they may only look at it."""
-    svc = IntegrationService()
-    try:
-        integration = svc.visible_integration(current_user, integration_id)
-        spec = svc.spec(integration.provider)
-        svc.require_manage(current_user, spec)
-    except NotFound:
-        abort(404)
-    except Forbidden:
-        abort(403)
-    return integration, spec
-
-
 @bp.post("/integrations/<int:integration_id>/test-message")
 @login_required
 def test_message(integration_id: int):
     """Post a test message to the chosen (or saved) channel now and show the provider's answer."""
-    integration, spec = managed(integration_id)
+    integration, spec = managed_integration(integration_id)
     target = url_for("integration_settings.edit", integration_id=integration.id)
     channel = request.form.get(NOTIFY_CHANNEL_SETTING, "").strip() or \
         (integration.settings or {}).get(NOTIFY_CHANNEL_SETTING)

@@ -246,14 +246,15 @@ ROWS: list[Row] = [
     page("api.integrations", "/api/v1/integrations", 401, 200, 200),
     page("api.openapi", "/api/v1/openapi.json", 200, 200, 200, "the API's public description"),
     # A configured integration whose connector verifies webhooks refuses an unsigned delivery (401).
-    action("webhooks.receive", "/webhooks/github/{webhook_token}", 401, 401, 401, "unsigned: X-Hub-Signature-256 refused"),
+    action("webhooks.receive", "/webhooks/github/{webhook_token}", 415, 415, 415,
+           "a form body: refused as not JSON before any signature is read"),
     action("webhooks.receive", "/webhooks/github/wrong-token", 404, 404, 404, "unknown address"),
     action("webhooks.receive", "/webhooks/nope/{webhook_token}", 404, 404, 404, "unknown slug"),
     action("commands.answer", "/commands/github/{webhook_token}", 404, 404, 404, "GitHub answers no commands"),
     action("commands.answer", "/commands/nope/{webhook_token}", 404, 404, 404, "unknown slug"),
-    # The probe answers as POST would (issue 14): GitHub's deliveries are not verified yet, so 404.
-    Row("webhooks.probe", "HEAD", "/webhooks/github/{webhook_token}", 404, 404, 404,
-        "a configured address whose provider verifies no deliveries yet"),
+    # The probe answers as POST would (issue 14): GitHub verifies its deliveries, so its address is heard.
+    Row("webhooks.probe", "HEAD", "/webhooks/github/{webhook_token}", 200, 200, 200,
+        "a configured address whose provider sends deliveries"),
     Row("webhooks.probe", "HEAD", "/webhooks/trello/{webhook_token}", 404, 404, 404,
         "another integration's token: unknown address"),
 ]
