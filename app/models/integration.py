@@ -180,6 +180,25 @@ class SyncRun(db.Model):
     error: Mapped[str | None] = mapped_column(String(2000))
 
 
+PREVIEW_STATUSES = ("queued", "running", "done", "failed")
+
+
+class SyncPreview(db.Model):
+    """The latest preview of an integration's next sync (app/services/sync_preview.py): one row
+    per integration, replaced by each new request."""
+    __tablename__ = "sync_previews"
+    __table_args__ = (CheckConstraint(f"status IN {_in(PREVIEW_STATUSES)}", name="status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"), unique=True)
+    status: Mapped[str] = mapped_column(String(10), default="queued")
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    # [{"kind", "action" (create/update/archive/push), "count", "examples": [labels]}]
+    changes: Mapped[list | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(String(2000))
+
+
 class WebhookDelivery(db.Model):
     __tablename__ = "webhook_deliveries"
     __table_args__ = (UniqueConstraint("integration_id", "delivery_id", name="uq_webhook_deliveries_delivery"),)
