@@ -18,6 +18,7 @@ def register_blueprints(app: Flask) -> None:
         notify_settings,
         oauth,
         oauth_choosers,
+        personal_links,
         projects,
         reports,
         sync,
@@ -28,5 +29,5 @@ def register_blueprints(app: Flask) -> None:
 
     for module in (auth, account, time_entries, projects, invoices, calendar, reports, integrations, sync, sync_preview,
                    integration_settings, oauth, oauth_choosers, admin, api, webhooks, commands, notify_settings,
-                   banners, accounting):
+                   banners, accounting, personal_links):
         app.register_blueprint(module.bp)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sqlalchemy import and_, event, func, not_, select, update
@@ -41,7 +41,7 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.models.integration import IntegrationStatus
-from app.services import connection_state, work_queue
+from app.services import connection_state, personal_links, work_queue
 from app.services.connections import connector_for, run_context
 from app.services.sync_appliers import APPLIERS
 from app.services.sync_plan import DryRun, label_of, local_label
@@ -375,7 +375,8 @@ class SessionLinks:
 
 def _pushing_integrations(session: Session):
     """(integration, connector class, its links) of every active integration that pushes."""
-    for integration in session.scalars(select(Integration).where(Integration.status == IntegrationStatus.ACTIVE)):
+    for integration in session.scalars(select(Integration).where(Integration.status == IntegrationStatus.ACTIVE,
+                                                                 Integration.is_connection())):
         connector_class = registry.get_connector(integration.provider)
         if issubclass(connector_class, Pushes):
             yield integration, connector_class, SessionLinks(session, integration.id)
@@ -449,6 +450,7 @@ def _push(session: Session, integration: Integration, connector: Pushes, run: Sy
     run gets here, so no two workers ever push the same change; changes queued
     while this runs are picked up before it ends."""
     pushed = 0
+    authors = personal_links.Authors(session, integration)
     for _round in range(tuning.PUSH_ROUNDS_PER_RUN):
         latest = _due_records(session, integration.id)
         if not latest:
@@ -457,7 +459,7 @@ def _push(session: Session, integration: Integration, connector: Pushes, run: Sy
             items = list(session.scalars(select(OutboxItem).where(
                 *due_outbox(integration.id), OutboxItem.local_kind == kind, OutboxItem.local_id == local_id,
                 OutboxItem.id <= newest_id).order_by(OutboxItem.id)))
-            ok = _push_one(session, integration, connector, context, kind, local_id, items)
+            ok = _push_one(session, integration, connector, context, kind, local_id, items, authors)
             pushed += ok
             run.pushed += ok
             run.failed += not ok and items[-1].status == "failed"
@@ -467,7 +469,7 @@ def _push(session: Session, integration: Integration, connector: Pushes, run: Sy
 
 
 def _push_one(session: Session, integration: Integration, connector: Pushes, context: RunContext, kind: str,
-              local_id: int, items: list[OutboxItem]) -> bool:
+              local_id: int, items: list[OutboxItem], authors: personal_links.Authors) -> bool:
     """Send the latest state of one local record; earlier queued changes collapse into it."""
     last = items[-1]
     link = session.scalars(select(ExternalLink).where(
@@ -484,9 +486,10 @@ def _push_one(session: Session, integration: Integration, connector: Pushes, con
                     pass  # already gone at the provider: the goal is reached
                 session.delete(link)
         else:
-            external_id = connector.push(PushRequest(
-                kind, record, link.external_id if link else None, idempotency_key=f"timehub-{last.id}",
-                earlier_attempts=max(item.attempts for item in items)), context)
+            request = PushRequest(kind, record, link.external_id if link else None,
+                                  idempotency_key=f"timehub-{last.id}",
+                                  earlier_attempts=max(item.attempts for item in items))
+            external_id = _push_as_author(connector, authors, request, context)
             if link is None:
                 session.add(ExternalLink(integration_id=integration.id, local_kind=kind, local_id=local_id,
                                          external_id=external_id))
@@ -509,6 +512,23 @@ def _push_one(session: Session, integration: Integration, connector: Pushes, con
     for item in items:
         item.status, item.last_error = "done", None
     return True
+
+
+def _push_as_author(connector: Pushes, authors: personal_links.Authors, request: PushRequest,
+                    context: RunContext) -> str:
+    """Through the record's author's own link when they have one, else (or once the provider
+    refuses that link) through the team connection, on their behalf."""
+    author = authors.connector_for(request.record)
+    if author is not None:
+        try:
+            return author.push(replace(request, as_author=True), context)
+        except TokenError as exc:  # the grant is dead
+            authors.lost(request.record, exc)
+        except AuthError as exc:
+            if exc.status == 401:  # refused even after a refresh
+                authors.lost(request.record, exc)
+            # 403: the author may not do it there; the team connection may
+    return connector.push(request, context)
 
 
 def push_pending(integration_id: int, connector_factory: ConnectorFactory = connector_for) -> int:
@@ -563,7 +583,8 @@ def due_work(now=None) -> list[tuple[str, int]]:
     work: list[tuple[str, int]] = []
     running = select(SyncRun.integration_id).where(SyncRun.status == "running", not_(_stale_run()))
     for integration in session.scalars(select(Integration).where(
-            Integration.status == IntegrationStatus.ACTIVE, Integration.id.not_in(running))):
+            Integration.status == IntegrationStatus.ACTIVE, Integration.is_connection(),
+            Integration.id.not_in(running))):
         if not issubclass(registry.get_connector(integration.provider), Pulls):
             continue
         interval = timedelta(minutes=int(integration.settings.get("sync_interval_minutes")

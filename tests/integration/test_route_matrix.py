@@ -86,6 +86,10 @@ ROWS: list[Row] = [
     action("account.profile", "/account", LOGIN, 302, 302, "no fields: nothing changes"),
     action("account.change_password", "/account/password", LOGIN, 422, 422, "empty form"),
     action("account.create_token", "/account/tokens", LOGIN, 422, 422, "empty form"),
+    # Linking one's own account needs the team connection (not connected here: back to the account page).
+    action("personal_links.link", "/account/links/jira", LOGIN, 302, 302, "the team's Jira is not connected"),
+    action("personal_links.link", "/account/links/slack", LOGIN, 404, 404, "Slack has no personal links"),
+    action("personal_links.unlink", "/account/links/jira/remove", LOGIN, 302, 302, "nothing linked"),
     action("account.revoke_token", "/account/tokens/{user_token}/revoke", LOGIN, 302, 404,
            "the user's token: nobody else's to revoke"),
 
