@@ -7,18 +7,14 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, request, session, url_for
 from flask_login import current_user, login_required
 
 from app.integrations import oauth
 from app.integrations.http import ProviderError
 from app.routes import personal_links
 from app.routes.integration_settings import after_connecting
-
-# The one definition of the callback URL, shared with the setup page that tells
-# admins what to register: what we send must be exactly what they registered.
-from app.routes.integrations import redirect_uri_for
-from app.routes.oauth_consent import Consent, consent_outcome, give_back, provider_for, refuse
+from app.routes.oauth_consent import Consent, consent_outcome, give_back, provider_for, refuse, to_consent
 from app.routes.oauth_choosers import hold_for_choice
 from app.services.integration_service import Forbidden, IntegrationService, NotFound
 
@@ -50,12 +46,7 @@ def connect(slug: str):
     if provider is None:
         flash(f"{spec.name} is not set up yet: an administrator must register its OAuth app first.", "error")
         return redirect(url_for("integrations.index"))
-    try:
-        url = oauth.start_authorization(provider, session, user_id=current_user.id, redirect_uri=redirect_uri_for(slug))
-    except oauth.OAuthFlowError as exc:
-        flash(exc.message, "error")
-        return redirect(url_for("integrations.index"))
-    return redirect(url)
+    return to_consent(provider, url_for("integrations.index"))
 
 
 @bp.get("/integrations/<slug>/callback")

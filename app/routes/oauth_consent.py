@@ -11,6 +11,9 @@ from flask_login import current_user
 
 from app.integrations import oauth, registry
 from app.integrations.http import ProviderError
+# The one definition of the callback URL, shared with the setup page that tells
+# admins what to register: what we send must be exactly what they registered.
+from app.routes.integrations import redirect_uri_for
 from app.services.integration_service import IntegrationService
 
 log = logging.getLogger(__name__)
@@ -22,6 +25,17 @@ def provider_for(service: IntegrationService, spec) -> oauth.OAuthProvider | Non
         return None
     return oauth.OAuthProvider.build(spec, app_credentials.client_id, app_credentials.client_secret,
                                      app_credentials.settings, registry.get_connector(spec.slug))
+
+
+def to_consent(provider: oauth.OAuthProvider, back_to: str, purpose: str = "connect"):
+    """Send the browser to the provider's consent screen (state and PKCE kept in the session),
+    or back to `back_to` with the reason it cannot go."""
+    try:
+        return redirect(oauth.start_authorization(provider, session, user_id=current_user.id, purpose=purpose,
+                                                  redirect_uri=redirect_uri_for(provider.spec.slug)))
+    except oauth.OAuthFlowError as exc:
+        flash(exc.message, "error")
+        return redirect(back_to)
 
 
 def give_back(provider: oauth.OAuthProvider, token: oauth.TokenSet) -> None:

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, abort, flash, redirect, session, url_for
+from flask import Blueprint, abort, flash, redirect, url_for
 from flask_login import current_user, login_required
 
 from app.extensions import db
 from app.integrations import oauth, registry
 from app.integrations.http import ProviderError
-from app.routes.integrations import redirect_uri_for
-from app.routes.oauth_consent import Consent, consent_outcome, give_back, provider_for, refuse
+from app.routes.oauth_consent import Consent, consent_outcome, give_back, provider_for, refuse, to_consent
 from app.services import personal_links
 from app.services.errors import Forbidden, NotFound
 from app.services.integration_service import IntegrationService
@@ -43,13 +42,7 @@ def link(slug: str):
     if provider is None:
         flash(f"{spec.name} is not set up any more.", "error")
         return redirect(url_for("account.profile"))
-    try:
-        url = oauth.start_authorization(provider, session, user_id=current_user.id, redirect_uri=redirect_uri_for(slug),
-                                        purpose=oauth.PERSONAL_LINK)
-    except oauth.OAuthFlowError as exc:
-        flash(exc.message, "error")
-        return redirect(url_for("account.profile"))
-    return redirect(url)
+    return to_consent(provider, url_for("account.profile"), purpose=oauth.PERSONAL_LINK)
 
 
 @bp.post("/account/links/<slug>/remove")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import add_entry, sign_in
 from tests.e2e.test_jira_end_to_end import (  # noqa: F401 - fixtures
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
@@ -42,14 +42,8 @@ def test_a_user_links_their_own_jira_account_and_authors_their_worklogs(live_ser
     expect(page.locator(".flash").first).to_contain_text("Your Jira time is now logged as Ulla User")
     expect(own).to_contain_text("your time is logged as Ulla User")
 
-    page.goto(live_server.url + "/")
-    page.locator("details", has=page.locator('input[name="entry-start"]')).locator("summary").click()
-    page.fill('input[name="entry-start"]', "09:00")
-    page.fill('input[name="entry-end"]', "10:00")
-    page.select_option('select[name="entry-project"]', label="Acme Corp")
-    page.select_option('select[name="entry-task"]', label="Acme Corp › ACME-1 Fix the boiler")
-    page.fill('input[name="entry-description"]', "Replaced the valve")
-    page.get_by_role("button", name="Add entry").click()
+    add_entry(page, live_server.url, start="09:00", end="10:00", project="Acme Corp",
+              task="Acme Corp › ACME-1 Fix the boiler", description="Replaced the valve")
     expect(page.locator(".flash").first).to_contain_text("Entry added")
 
     [worklog] = eventually(lambda: jira.worklogs_of("ACME-1"), "the worklog at Jira")
