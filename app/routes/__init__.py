@@ -14,10 +14,12 @@ def register_blueprints(app: Flask) -> None:
         commands,
         integration_settings,
         integrations,
+        invitations,
         invoices,
         notify_settings,
         oauth,
         oauth_choosers,
+        password_reset,
         projects,
         reports,
         sync,
@@ -27,5 +29,5 @@ def register_blueprints(app: Flask) -> None:
 
     for module in (auth, account, time_entries, projects, invoices, calendar, reports, integrations, sync,
                    integration_settings, oauth, oauth_choosers, admin, api, webhooks, commands, notify_settings,
-                   banners, accounting):
+                   banners, accounting, invitations, password_reset):
         app.register_blueprint(module.bp)
