@@ -108,6 +108,10 @@ ROWS: list[Row] = [
     action("time_entries.delete", "/entries/{user_entry}/delete", LOGIN, 302, 302, "the user's own entry",
            isolate=True),
     action("time_entries.delete", "/entries/{other_entry}/delete", LOGIN, 404, 302, "another user's entry"),
+    action("time_entries.continue_entry", "/entries/{user_entry}/continue", LOGIN, 302, 302, "the user's own entry",
+           isolate=True),
+    action("time_entries.continue_entry", "/entries/{other_entry}/continue", LOGIN, 404, 302,
+           "another user's entry: an admin continues it as their own timer"),
 
     # -- calendar ----------------------------------------------------------------------
     page("calendar.week", "/calendar", LOGIN, 200, 200),
