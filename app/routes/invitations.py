@@ -6,17 +6,16 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms import EmailField, SelectField
+from wtforms.validators import DataRequired, Length
 
 from app import mailer
 from app.routes.account_pages import public_url
 from app.routes.admin import ROLE_CHOICES, admin_required
-from app.routes.auth import new_account_email
+from app.routes.auth import NewAccountFields, new_account_email
 from app.services import account_links, session_service
 from app.services.account_links import LinkInvalid
-from app.services.user_service import MIN_PASSWORD_LENGTH, UserError
-from app.timezones import COMMON_TIMEZONES
+from app.services.user_service import UserError
 
 bp = Blueprint("invitations", __name__)
 
@@ -24,13 +23,6 @@ bp = Blueprint("invitations", __name__)
 class InviteForm(FlaskForm):
     email = EmailField("E-mail", validators=[DataRequired(), Length(max=254), new_account_email])
     role = SelectField("Role", choices=ROLE_CHOICES, default="user")
-
-
-class AcceptForm(FlaskForm):
-    name = StringField("Your name", validators=[DataRequired(), Length(max=120)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=256)])
-    confirm = PasswordField("Repeat password", validators=[DataRequired(), EqualTo("password", "Passwords differ.")])
-    timezone = SelectField("Time zone", choices=COMMON_TIMEZONES, default="UTC")
 
 
 @bp.route("/admin/invitations", methods=["GET", "POST"])
@@ -83,7 +75,7 @@ def accept(link_token: str):
         invitation = account_links.find("invite", link_token)
     except LinkInvalid as exc:
         return render_template("auth/link_invalid.html", message=exc.message), 404
-    form = AcceptForm()
+    form = NewAccountFields()
     if form.validate_on_submit():
         try:
             user = account_links.accept_invitation(link_token, name=form.name.data, password=form.password.data,

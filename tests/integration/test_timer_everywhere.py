@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
-import pytest
 from sqlalchemy import select
 
-from app.models import Project, Task, TimeEntry
+from app.models import TimeEntry
 from app.models.base import utcnow
 from tests.conftest import post_form
+from tests.integration.test_time_entries import project_with_task  # noqa: F401 - a fixture
 
 TOP_BAR = re.compile(r'<div class="topbar-timer" id="layout-timer"(.*?)</div>\s*<div class="me">', re.S)
 PAGES = ["/", "/calendar", "/reports", "/projects", "/integrations", "/account", "/invoices", "/admin/users",
@@ -28,15 +28,6 @@ def running(db, user) -> TimeEntry | None:
     db.session.expire_all()
     return db.session.scalars(select(TimeEntry).where(TimeEntry.user_id == user.id,
                                                       TimeEntry.ended_at.is_(None))).one_or_none()
-
-
-@pytest.fixture
-def website(db):
-    project = Project(name="Website")
-    task = Task(project=project, title="Fix login")
-    db.session.add_all([project, task])
-    db.session.commit()
-    return project, task
 
 
 def test_the_running_timer_shows_in_the_top_bar_of_every_page(admin_client, admin, db):
@@ -76,8 +67,9 @@ def test_start_and_stop_from_the_top_bar_come_back_to_the_page(user_client, user
     assert off_site.headers["Location"] == "/"
 
 
-def test_continue_starts_a_timer_on_the_same_work_and_stops_the_running_one(user_client, user, db, website):
-    project, task = website
+def test_continue_starts_a_timer_on_the_same_work_and_stops_the_running_one(user_client, user, db,
+                                                                           project_with_task):
+    project, task = project_with_task
     past = TimeEntry(user_id=user.id, started_at=datetime(2026, 11, 30, 9), ended_at=datetime(2026, 11, 30, 10),
                      description="Fix the login form", project_id=project.id, task_id=task.id, billable=False)
     other = TimeEntry(user_id=user.id, started_at=utcnow() - timedelta(minutes=10), description="Something else")
