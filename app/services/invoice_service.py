@@ -195,7 +195,8 @@ def refresh_draft(invoice: Invoice) -> list[TimeEntry]:
     deleted; no commit (the caller commits the entry and the draft together).
 
     An entry that no longer belongs on the invoice (made non-billable, moved to another
-    client's project or to none) is released for a later invoice; those are returned.
+    client's project or to none, or out of the invoice's period) is released for a later
+    invoice; those are returned.
     A draft whose last entry went keeps no lines, waiting to be deleted or left."""
     if invoice.status != "draft":
         raise InvoiceError(f"Invoice {invoice.number} is {invoice.status}; only drafts can be changed.")
@@ -214,7 +215,15 @@ def refresh_draft(invoice: Invoice) -> list[TimeEntry]:
 
 def _belongs_on(entry: TimeEntry, invoice: Invoice) -> bool:
     return entry.billable and entry.ended_at is not None and entry.project is not None \
-        and entry.project.client_id == invoice.client_id
+        and entry.project.client_id == invoice.client_id and _in_period(entry, invoice)
+
+
+def _in_period(entry: TimeEntry, invoice: Invoice) -> bool:
+    """Within the dates the invoice covers (always, for invoices made before they were kept)."""
+    if invoice.period_start is None or invoice.period_end is None:
+        return True
+    lower, upper = utc_bounds(invoice.period_start, invoice.period_end, invoice.timezone or "UTC")
+    return lower <= entry.started_at < upper
 
 
 def move_to(invoice: Invoice, status: str) -> Invoice:

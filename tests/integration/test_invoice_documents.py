@@ -169,3 +169,17 @@ def test_the_pdf_is_for_admins_only(user_client, admin_client, work, db):
     invoice_id = create(admin_client, work)
     assert user_client.get(f"/invoices/{invoice_id}.pdf").status_code == 403
     assert admin_client.get("/invoices/999999.pdf").status_code == 404
+
+
+def test_an_entry_moved_out_of_the_period_leaves_the_draft(admin_client, work, db):
+    invoice_id = create(admin_client, work, "entry")
+    call = db.session.scalars(select(TimeEntry).where(TimeEntry.description == "Call")).one()
+    response = post(admin_client, f"/entries/{call.id}/edit", {
+        "started": "2026-11-03T09:00", "ended": "2026-11-03T09:15", "description": "Call",
+        "project": str(call.project_id), "task": "", "billable": "y"})
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(TimeEntry, call.id).invoice_id is None
+    assert [d for d, _ in lines(db, invoice_id)] == [
+        "2026-10-05 Wireframes (Website › Design)", "2026-10-06 Mock-ups (Website › Design)",
+        "2026-10-07 Templates (Website › Build)"]
