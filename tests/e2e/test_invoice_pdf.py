@@ -62,3 +62,25 @@ def test_an_invoice_per_task_downloads_as_a_pdf_with_the_seller_and_its_lines(li
                      "Acme Ltd", "Period: 2026-10-01 to 2026-10-31", "Website › Design", "1.50", "120.00",
                      "160.00 EUR", "IBAN DE02 1203 0000 0000 2020 51"):
         assert expected in text, expected
+
+
+def test_the_print_view_shows_the_draft_badge_only_until_the_invoice_is_issued(live_server, page):
+    live_server.create_user(email=EMAIL, password=PASSWORD, admin=True)
+    live_server.query(_seed)
+    sign_in(page, live_server.url, EMAIL, PASSWORD)
+    page.goto(live_server.url + "/invoices/new")
+    page.select_option('select[name="client_id"]', label="Acme Ltd (EUR)")
+    page.fill('input[name="start"]', "2026-10-01")
+    page.fill('input[name="end"]', "2026-10-31")
+    page.get_by_role("button", name="Create draft").click()
+    page.wait_for_url(lambda url: "/invoices/new" not in url)
+    page.emulate_media(media="print")
+    assert page.locator("[data-status] .badge").is_visible()
+    assert not page.locator(".topbar").is_visible() and not page.locator(".flash").first.is_visible()
+    page.emulate_media(media="screen")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Issue invoice").click()
+    page.wait_for_selector(".badge.status-issued")
+    page.emulate_media(media="print")
+    assert not page.locator("[data-status] .badge").is_visible()
+    assert page.locator("h1").is_visible()
