@@ -237,3 +237,19 @@ def test_reset_requests_and_link_guessing_are_throttled(app, user, smtp):
     guesser = app.test_client()
     answers = [guesser.get(f"/password/reset/1.guess{n}").status_code for n in range(21)]
     assert answers == [404] * 20 + [429]
+
+
+def test_the_request_itself_does_the_same_work_for_every_address_the_job_does_the_rest(app, user, smtp, db):
+    """Without a consumer running nothing is looked up or sent: the answer cannot depend on the address."""
+    assert ask_reset(app.test_client(), user.email).status_code == 302
+    assert db.session.scalar(select(AccountToken.id)) is None and smtp.messages == []
+    with consumer():
+        smtp.wait_for(user.email)
+    assert db.session.scalars(select(AccountToken.email)).all() == [user.email]
+
+
+def test_a_reset_mail_that_cannot_be_sent_is_logged_not_raised(app, user, caplog, db):
+    app.config.update(TIMEHUB_SMTP_HOST="127.0.0.1", TIMEHUB_SMTP_PORT=1, TIMEHUB_SMTP_SECURITY="none")
+    with caplog.at_level("WARNING", logger="app.jobs"):
+        jobs.send_password_reset.call_local(user.email, "https://timehub.example")
+    assert "password reset mail not sent" in caplog.text and "127.0.0.1:1" in caplog.text
