@@ -183,3 +183,14 @@ def test_an_entry_moved_out_of_the_period_leaves_the_draft(admin_client, work, d
     assert [d for d, _ in lines(db, invoice_id)] == [
         "2026-10-05 Wireframes (Website › Design)", "2026-10-06 Mock-ups (Website › Design)",
         "2026-10-07 Templates (Website › Build)"]
+
+
+def test_without_dejavu_the_pdf_falls_back_to_helvetica_and_replaces_what_it_cannot_draw(
+        admin_client, work, db, monkeypatch):
+    from app.services import invoice_pdf
+
+    monkeypatch.setattr(invoice_pdf, "FONT_FILES", (invoice_pdf.Path("/nonexistent/a.ttf"),
+                                                    invoice_pdf.Path("/nonexistent/b.ttf")))
+    invoice_id = create(admin_client, work, "task")
+    text = pdf_text(admin_client.get(f"/invoices/{invoice_id}.pdf"))
+    assert "Website ? Design" in text and "Acme Ltd" in text and "260.00 EUR" in text
