@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 
 from app import mailer
 from app.extensions import db
+from app.inputs import optional_id
 from app.models import AccountToken, User
 from app.models.base import utcnow
 from app.models.user import ROLES
@@ -155,10 +156,11 @@ def reset_password(link_token: str, password: str) -> User:
 
 def find(purpose: str, link_token: str) -> AccountToken:
     """The usable row of this link; LinkInvalid for anything else, always with the same message."""
-    row_id, _, secret = (link_token or "")[:LINK_MAX + 1].partition(".")
-    if len(link_token or "") > LINK_MAX or not row_id.isdigit() or not secret or len(row_id) > 18:
+    row_text, _, secret = (link_token or "")[:LINK_MAX + 1].partition(".")
+    row_id = optional_id(row_text)  # within the id column's range, so PostgreSQL is never asked beyond it
+    if len(link_token or "") > LINK_MAX or row_id is None or not secret:
         raise LinkInvalid()
-    row = db.session.get(AccountToken, int(row_id))
+    row = db.session.get(AccountToken, row_id)
     if row is None or not row.matches(secret) or row.purpose != purpose or not row.is_usable():
         raise LinkInvalid()
     return row

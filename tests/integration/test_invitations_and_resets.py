@@ -114,7 +114,8 @@ def test_an_expired_withdrawn_or_replaced_invitation_no_longer_works(app, admin_
     row = db.session.scalars(select(AccountToken).where(AccountToken.email == "other@example.com")).one()
     assert post_form(admin_client, f"/admin/invitations/{row.id}/withdraw", page="/admin/invitations").status_code == 302
     assert visitor.get(third).status_code == 404
-    for forged in ("/invite/abc", f"/invite/{row.id}.", f"/invite/{row.id}.{'x' * 43}", "/invite/" + "9" * 200):
+    for forged in ("/invite/abc", f"/invite/{row.id}.", f"/invite/{row.id}.{'x' * 43}", "/invite/" + "9" * 200,
+                   f"/invite/{2**31}.{'x' * 43}", f"/invite/{'9' * 19}.x", f"/invite/-{row.id}.x"):
         assert visitor.get(forged).status_code == 404, forged
 
 
