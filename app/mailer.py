@@ -9,6 +9,7 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 
 TIMEOUT_SECONDS = 20
+SECURITY_MODES = ("starttls", "ssl", "none")
 
 
 class MailError(Exception):
@@ -30,6 +31,8 @@ def send(config, *, to: str, subject: str, body: str) -> None:
     message.set_content(body)
     host, port = config["TIMEHUB_SMTP_HOST"], int(config.get("TIMEHUB_SMTP_PORT") or 587)
     security = config.get("TIMEHUB_SMTP_SECURITY") or "starttls"
+    if security not in SECURITY_MODES:  # never fall back to plain text on a typo
+        raise MailError(f"TIMEHUB_SMTP_SECURITY must be one of {', '.join(SECURITY_MODES)}, not {security!r}.")
     try:
         if security == "ssl":
             connection = smtplib.SMTP_SSL(host, port, timeout=TIMEOUT_SECONDS, context=ssl.create_default_context())

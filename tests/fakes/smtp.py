@@ -9,6 +9,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 def _free_port() -> int:
@@ -18,11 +19,23 @@ def _free_port() -> int:
 
 
 class SmtpInbox:
-    def __init__(self):
+    """With `login=(user, password)` the server refuses mail from a client that has not
+    logged in with exactly those (AUTH over plain text: loopback only, no TLS here)."""
+
+    def __init__(self, login: tuple[str, str] | None = None):
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
+        self.logins: list[tuple[str, bool]] = []
+        self._login = login
         self._lock = threading.Lock()
-        self.controller = Controller(self, hostname="127.0.0.1", port=_free_port())
+        options = {"authenticator": self._authenticate, "auth_required": True, "auth_require_tls": False} \
+            if login else {}
+        self.controller = Controller(self, hostname="127.0.0.1", port=_free_port(), **options)
+
+    def _authenticate(self, _server, _session, _envelope, _mechanism, data):
+        ok = isinstance(data, LoginPassword) and (data.login.decode(), data.password.decode()) == self._login
+        self.logins.append((data.login.decode() if isinstance(data, LoginPassword) else "?", ok))
+        return AuthResult(success=ok, handled=False)  # let aiosmtpd answer 535 to a wrong login
 
     async def handle_DATA(self, _server, _session, envelope):  # noqa: N802 - aiosmtpd's hook name
         with self._lock:
