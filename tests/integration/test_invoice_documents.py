@@ -62,6 +62,15 @@ def lines(db, invoice_id: int) -> list[tuple[str, Decimal]]:
     return [(line.description, line.hours) for line in db.session.get(Invoice, invoice_id).lines]
 
 
+def edit_the_call(client, db, started: str, ended: str, description: str) -> TimeEntry:
+    """Edit the fixture's "Call" entry (no task) through the edit page."""
+    call = db.session.scalars(select(TimeEntry).where(TimeEntry.description == "Call")).one()
+    response = post(client, f"/entries/{call.id}/edit", {"started": started, "ended": ended, "description": description,
+                                                        "project": str(call.project_id), "task": "", "billable": "y"})
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    return call
+
+
 def pdf_text(response) -> str:
     assert response.status_code == 200
     assert response.mimetype == "application/pdf"
@@ -99,11 +108,7 @@ def test_an_unknown_grouping_is_refused(admin_client, work, db):
 
 def test_a_per_entry_draft_follows_an_edited_entry(admin_client, work, db):
     invoice_id = create(admin_client, work, "entry")
-    call = db.session.scalars(select(TimeEntry).where(TimeEntry.description == "Call")).one()
-    response = post(admin_client, f"/entries/{call.id}/edit", {
-        "started": "2026-10-08T09:00", "ended": "2026-10-08T10:00", "description": "Long call",
-        "project": str(call.project_id), "task": "", "billable": "y"})
-    assert response.status_code == 302
+    edit_the_call(admin_client, db, "2026-10-08T09:00", "2026-10-08T10:00", "Long call")
     assert ("2026-10-08 Long call (Website)", Decimal("1.00")) in lines(db, invoice_id)
 
 
@@ -173,11 +178,7 @@ def test_the_pdf_is_for_admins_only(user_client, admin_client, work, db):
 
 def test_an_entry_moved_out_of_the_period_leaves_the_draft(admin_client, work, db):
     invoice_id = create(admin_client, work, "entry")
-    call = db.session.scalars(select(TimeEntry).where(TimeEntry.description == "Call")).one()
-    response = post(admin_client, f"/entries/{call.id}/edit", {
-        "started": "2026-11-03T09:00", "ended": "2026-11-03T09:15", "description": "Call",
-        "project": str(call.project_id), "task": "", "billable": "y"})
-    assert response.status_code == 302
+    call = edit_the_call(admin_client, db, "2026-11-03T09:00", "2026-11-03T09:15", "Call")
     db.session.expire_all()
     assert db.session.get(TimeEntry, call.id).invoice_id is None
     assert [d for d, _ in lines(db, invoice_id)] == [
