@@ -204,7 +204,7 @@ def refresh_draft(invoice: Invoice) -> list[TimeEntry]:
     entries = list(db.session.scalars(select(TimeEntry).where(TimeEntry.invoice_id == invoice.id)
                                       .order_by(TimeEntry.started_at, TimeEntry.id)))
     for entry in entries:
-        db.session.expire(entry, ["project"])  # an edit sets project_id; the loaded project is stale
+        db.session.expire(entry, ["project", "task"])  # an edit sets the ids; the loaded objects are stale
     released = [e for e in entries if not _belongs_on(e, invoice)]
     for entry in released:
         entry.invoice_id = None

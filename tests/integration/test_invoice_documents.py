@@ -195,3 +195,14 @@ def test_without_dejavu_the_pdf_falls_back_to_helvetica_and_replaces_what_it_can
     invoice_id = create(admin_client, work, "task")
     text = pdf_text(admin_client.get(f"/invoices/{invoice_id}.pdf"))
     assert "Website ? Design" in text and "Acme Ltd" in text and "260.00 EUR" in text
+
+
+def test_a_per_task_draft_follows_an_entry_moved_to_another_task(admin_client, work, db):
+    invoice_id = create(admin_client, work, "task")
+    build = db.session.scalars(select(Task).where(Task.title == "Build")).one()
+    call = db.session.scalars(select(TimeEntry).where(TimeEntry.description == "Call")).one()
+    response = post(admin_client, f"/entries/{call.id}/edit", {
+        "started": "2026-10-08T09:00", "ended": "2026-10-08T09:15", "description": "Call",
+        "project": str(call.project_id), "task": str(build.id), "billable": "y"})
+    assert response.status_code == 302
+    assert lines(db, invoice_id) == [("Website › Build", Decimal("1.75")), ("Website › Design", Decimal("1.50"))]
