@@ -95,4 +95,18 @@ def load_config() -> dict:
         "SESSION_COOKIE_SECURE": os.environ.get("TIMEHUB_SECURE_COOKIES", "0") == "1",
         "WTF_CSRF_TIME_LIMIT": None,  # tokens live as long as the session
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+        **smtp_settings(),
+    }
+
+
+def smtp_settings() -> dict:
+    """Outgoing mail for invitations and password resets (app.mailer); off without a host."""
+    return {
+        "TIMEHUB_SMTP_HOST": os.environ.get("TIMEHUB_SMTP_HOST") or None,
+        "TIMEHUB_SMTP_PORT": int(os.environ.get("TIMEHUB_SMTP_PORT") or 587),
+        "TIMEHUB_SMTP_USER": os.environ.get("TIMEHUB_SMTP_USER") or None,
+        "TIMEHUB_SMTP_PASSWORD": os.environ.get("TIMEHUB_SMTP_PASSWORD") or None,
+        "TIMEHUB_SMTP_FROM": os.environ.get("TIMEHUB_SMTP_FROM") or None,
+        # starttls (port 587), ssl (port 465) or none (a relay on the same host or network)
+        "TIMEHUB_SMTP_SECURITY": (os.environ.get("TIMEHUB_SMTP_SECURITY") or "starttls").lower(),
     }

@@ -1,4 +1,5 @@
 """All models, imported here so that Alembic and the app see every table."""
+from app.models.account_token import AccountToken
 from app.models.calendar_event import CalendarEvent, CalendarEventPerson, CalendarSeriesChoice
 from app.models.client import Client
 from app.models.integration import (
@@ -15,14 +16,15 @@ from app.models.integration import (
 from app.models.invoice import Invoice, InvoiceLine
 from app.models.notification import Notification
 from app.models.project import Project
+from app.models.seller import SellerDetails
 from app.models.task import Task
 from app.models.time_entry import TimeEntry
 from app.models.user import ApiToken, User
 from app.models.user_session import UserSession
 
 __all__ = [
-    "ApiToken", "CalendarEvent", "CalendarEventPerson", "CalendarSeriesChoice", "Client", "ExternalLink", "Integration",
+    "AccountToken", "ApiToken", "CalendarEvent", "CalendarEventPerson", "CalendarSeriesChoice", "Client", "ExternalLink", "Integration",
     "IntegrationCredential", "Invoice", "InvoiceLine", "Notification", "OutboxItem", "Project", "ProviderApp",
-    "SyncCursor", "SyncPreview", "SyncRun", "Task", "TimeEntry", "User",
+    "SellerDetails", "SyncCursor", "SyncPreview", "SyncRun", "Task", "TimeEntry", "User",
     "UserSession", "WebhookDelivery",
 ]

@@ -14,11 +14,13 @@ def register_blueprints(app: Flask) -> None:
         commands,
         integration_settings,
         integrations,
+        invitations,
         invoices,
         notify_settings,
         oauth,
         oauth_choosers,
         personal_links,
+        password_reset,
         projects,
         reports,
         sync,
@@ -29,5 +31,5 @@ def register_blueprints(app: Flask) -> None:
 
     for module in (auth, account, time_entries, projects, invoices, calendar, reports, integrations, sync, sync_preview,
                    integration_settings, oauth, oauth_choosers, admin, api, webhooks, commands, notify_settings,
-                   banners, accounting, personal_links):
+                   banners, accounting, personal_links, invitations, password_reset):
         app.register_blueprint(module.bp)

@@ -188,6 +188,23 @@ def edited_entry_fields(form: EditEntryForm, entry: TimeEntry) -> EntryFields | 
                        project_id=project_id, task_id=task_id, billable=form.billable.data)
 
 
+# ---- the timer in the layout -----------------------------------------------------------------
+
+@bp.app_context_processor
+def layout_timer():
+    """The signed-in user's running timer, shown in every page's top bar (base.html)."""
+    if not current_user.is_authenticated:
+        return {"layout_timer": None}
+    running = time_service.running_entry(current_user)
+    seconds = int((utcnow() - running.started_at).total_seconds()) if running else 0
+    return {"layout_timer": running, "layout_timer_seconds": max(seconds, 0)}
+
+
+def back_to_page():
+    """After the top bar's start/stop: back to the page it was pressed on (a local path only)."""
+    return redirect(safe_next(request.form.get("next")))
+
+
 # ---- pages -----------------------------------------------------------------------------------
 
 def list_window(until: date | None, today: date) -> tuple[date, date]:
@@ -260,8 +277,31 @@ def start_timer():
                 show_service_errors(form, exc.errors, {})
             else:
                 flash("Stopped the previous timer and started a new one." if stopped else "Timer started.", "success")
-                return redirect(url_for(".index"))
+                return back_to_page()
     return render_index(form, manual_form(formdata=None), 422)
+
+
+@bp.post("/entries/<int:entry_id>/continue")
+@login_required
+def continue_entry(entry_id: int):
+    """Start a timer on what a past entry was about (description, project, task, billable)."""
+    entry = entry_or_404(entry_id)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    if entry.is_running:
+        flash("This entry's timer is running already.", "info")
+        return back_to_page()
+    stopped = time_service.running_entry(current_user)
+    try:
+        time_service.start_timer(current_user, description=entry.description, project_id=entry.project_id,
+                                 task_id=entry.task_id, billable=entry.billable)
+    except TimeEntryInvalid as exc:
+        for message in exc.errors.values():
+            flash(f"Could not continue this entry: {message}", "error")
+    else:
+        flash(f"Continued “{entry.description or 'no description'}”"
+              + (": the previous timer is stopped." if stopped else "."), "success")
+    return back_to_page()
 
 
 def flash_sync_notices(entry) -> None:
@@ -281,7 +321,7 @@ def stop_timer():
     else:
         flash(f"Timer stopped after {timefmt.format_duration(entry.duration)}.", "success")
         flash_sync_notices(entry)
-    return redirect(url_for(".index"))
+    return back_to_page()
 
 
 @bp.post("/entries")

@@ -22,6 +22,9 @@ class WorkQueue(Protocol):
     def preview(self, integration_id: int) -> None:
         """Compute what the integration's next sync would change, writing nothing."""
 
+    def password_reset(self, email: str, base_url: str) -> None:
+        """Mail a password reset link to `email` if it has an active account."""
+
 
 _installed: WorkQueue | None = None
 
@@ -51,3 +54,7 @@ def queue_notify(integration_id: int) -> None:
 
 def queue_preview(integration_id: int) -> None:
     _queue().preview(integration_id)
+
+
+def queue_password_reset(email: str, base_url: str) -> None:
+    _queue().password_reset(email, base_url)

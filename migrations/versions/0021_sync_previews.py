@@ -1,13 +1,13 @@
 """sync_previews: the latest preview of each integration's next sync (app/services/sync_preview.py)
 
 Revision ID: 0021
-Revises: 0013
+Revises: 0019
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0021'
-down_revision = '0013'
+down_revision = '0019'
 branch_labels = None
 depends_on = None
 

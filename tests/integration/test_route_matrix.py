@@ -79,6 +79,12 @@ ROWS: list[Row] = [
     page("auth.setup", "/setup", 404, 404, 404, "accounts exist: the one-time setup is gone"),
     action("auth.setup", "/setup", 404, 404, 404, "accounts exist: the one-time setup is gone"),
     page("static", "/static/style.css", 200, 200, 200),
+    page("password_reset.forgot", "/password/forgot", 404, 404, 404, "no mail server: not offered"),
+    action("password_reset.forgot", "/password/forgot", 404, 404, 404, "no mail server: not offered"),
+    page("password_reset.reset", "/password/reset/1.unknown", 404, 404, 404, "an unknown link"),
+    action("password_reset.reset", "/password/reset/1.unknown", 404, 404, 404, "an unknown link"),
+    page("invitations.accept", "/invite/1.unknown", 404, 404, 404, "an unknown link"),
+    action("invitations.accept", "/invite/1.unknown", 404, 404, 404, "an unknown link"),
 
     # -- own account -----------------------------------------------------------------
     page("account.profile", "/account", LOGIN, 200, 200),
@@ -106,6 +112,10 @@ ROWS: list[Row] = [
     action("time_entries.delete", "/entries/{user_entry}/delete", LOGIN, 302, 302, "the user's own entry",
            isolate=True),
     action("time_entries.delete", "/entries/{other_entry}/delete", LOGIN, 404, 302, "another user's entry"),
+    action("time_entries.continue_entry", "/entries/{user_entry}/continue", LOGIN, 302, 302, "the user's own entry",
+           isolate=True),
+    action("time_entries.continue_entry", "/entries/{other_entry}/continue", LOGIN, 404, 302,
+           "another user's entry: an admin continues it as their own timer"),
 
     # -- calendar ----------------------------------------------------------------------
     page("calendar.week", "/calendar", LOGIN, 200, 200),
@@ -153,6 +163,9 @@ ROWS: list[Row] = [
     action("invoices.issue", "/invoices/{invoice}/issue", LOGIN, 403, 302),
     action("invoices.mark_paid", "/invoices/{invoice}/paid", LOGIN, 403, 302, "a draft: refused with a message"),
     action("invoices.delete", "/invoices/{invoice}/delete", LOGIN, 403, 302),
+    page("invoices.pdf", "/invoices/{invoice}.pdf", LOGIN, 403, 200),
+    page("invoices.seller", "/invoices/seller", LOGIN, 403, 200),
+    action("invoices.seller", "/invoices/seller", LOGIN, 403, 422, "empty form: a name is needed"),
     # -- accounting (an active Xero connection without tokens: the provider cannot be asked) --
     page("accounting.preview", "/invoices/{invoice}/export/{global_integration}/preview", LOGIN, 403, 200,
          "the page says why nothing can be shown"),
@@ -182,6 +195,9 @@ ROWS: list[Row] = [
     action("admin.delete_user", "/admin/users/{newcomer}/delete", LOGIN, 403, 302, "no history: deleted"),
     action("admin.deactivate_user", "/admin/users/{other_user}/deactivate", LOGIN, 403, 302),
     action("admin.reactivate_user", "/admin/users/{other_user}/reactivate", LOGIN, 403, 302),
+    page("invitations.index", "/admin/invitations", LOGIN, 403, 200),
+    action("invitations.index", "/admin/invitations", LOGIN, 403, 422, "empty form"),
+    action("invitations.withdraw", "/admin/invitations/999999/withdraw", LOGIN, 403, 302, "no such invitation: says so"),
 
     # -- integrations ------------------------------------------------------------------------
     page("integrations.index", "/integrations", LOGIN, 200, 200),
