@@ -14,6 +14,8 @@ from app.models.integration import (
 from app.models.invoice import Invoice, InvoiceLine
 from app.models.notification import Notification
 from app.models.project import Project
+from app.models.rate_settings import RateSettings
+from app.models.tag import Tag, time_entry_tags
 from app.models.task import Task
 from app.models.time_entry import TimeEntry
 from app.models.user import ApiToken, User
@@ -22,6 +24,6 @@ from app.models.user_session import UserSession
 __all__ = [
     "ApiToken", "CalendarEvent", "CalendarEventPerson", "CalendarSeriesChoice", "Client", "ExternalLink", "Integration",
     "IntegrationCredential", "Invoice", "InvoiceLine", "Notification", "OutboxItem", "Project", "ProviderApp",
-    "SyncCursor", "SyncRun", "Task", "TimeEntry", "User",
-    "UserSession", "WebhookDelivery",
+    "RateSettings", "SyncCursor", "SyncRun", "Tag", "Task", "TimeEntry", "User",
+    "UserSession", "WebhookDelivery", "time_entry_tags",
 ]
