@@ -19,7 +19,9 @@ def register_blueprints(app: Flask) -> None:
         oauth,
         oauth_choosers,
         projects,
+        rates,
         reports,
+        timesheet,
         sync,
         time_entries,
         webhooks,
@@ -27,5 +29,5 @@ def register_blueprints(app: Flask) -> None:
 
     for module in (auth, account, time_entries, projects, invoices, calendar, reports, integrations, sync,
                    integration_settings, oauth, oauth_choosers, admin, api, webhooks, commands, notify_settings,
-                   banners, accounting):
+                   banners, accounting, rates, timesheet):
         app.register_blueprint(module.bp)

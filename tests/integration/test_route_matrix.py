@@ -113,6 +113,9 @@ ROWS: list[Row] = [
     page("reports.index", "/reports?user={other_user}", LOGIN, 404, 200, "another user's time"),
     page("reports.export_csv", "/reports/export.csv", LOGIN, 200, 200),
     page("reports.export_csv", "/reports/export.csv?user=all", LOGIN, 404, 200, "everyone's time"),
+    page("timesheet.week", "/timesheet", LOGIN, 200, 200),
+    page("timesheet.week", "/timesheet?week=yesterday", LOGIN, 400, 400, "not a date"),
+    action("timesheet.save", "/timesheet", LOGIN, 302, 302, "no cells typed: nothing changes"),
 
     # -- clients and projects ----------------------------------------------------------
     page("projects.clients", "/clients", LOGIN, 200, 200),
@@ -178,6 +181,10 @@ ROWS: list[Row] = [
     action("admin.delete_user", "/admin/users/{newcomer}/delete", LOGIN, 403, 302, "no history: deleted"),
     action("admin.deactivate_user", "/admin/users/{other_user}/deactivate", LOGIN, 403, 302),
     action("admin.reactivate_user", "/admin/users/{other_user}/reactivate", LOGIN, 403, 302),
+    page("rates.index", "/admin/rates", LOGIN, 403, 200, "rates are for admins"),
+    action("rates.save_default", "/admin/rates/default", LOGIN, 403, 422, "empty form"),
+    action("rates.save_user", "/admin/rates/users/{other_user}", LOGIN, 403, 302, "empty: the default applies"),
+    action("rates.save_user", "/admin/rates/users/999999", LOGIN, 403, 404, "no such user"),
 
     # -- integrations ------------------------------------------------------------------------
     page("integrations.index", "/integrations", LOGIN, 200, 200),
