@@ -14,7 +14,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Project, RateSettings, TimeEntry, User
 from app.models.invoice import CENTS
-from app.services.invoice_service import hours_for
+from app.services.invoice_service import SECONDS_PER_HOUR, hours_for
 
 ZERO = Decimal("0")
 RATE_MAX = Decimal("99999999.99")  # Numeric(10, 2)
@@ -48,8 +48,13 @@ def rate_for(project_rate: Decimal | None, user_rate: Decimal | None, default: D
 
 
 def amount(seconds: int, rate: Decimal) -> Decimal:
-    """Money for `seconds` of work at `rate`, on hours rounded as invoices round them."""
-    return (hours_for(seconds) * rate).quantize(CENTS, rounding=ROUND_HALF_UP)
+    """Money for `seconds` of work at `rate`, unrounded: sums round once, to cents, at the end
+    (rounding each entry would drift from the hours x rate of the sum)."""
+    return Decimal(int(seconds)) * rate / SECONDS_PER_HOUR
+
+
+def cents(value: Decimal) -> Decimal:
+    return value.quantize(CENTS, rounding=ROUND_HALF_UP)
 
 
 @dataclass(frozen=True)
@@ -89,4 +94,4 @@ def budget_use(project: Project) -> BudgetUse | None:
     default = default_rate()
     used = sum((amount(int((ended - started).total_seconds()), rate_for(project.hourly_rate, user_rate, default))
                 for started, ended, billable, user_rate in rows if billable), ZERO)
-    return BudgetUse("money", project.budget_amount, used)
+    return BudgetUse("money", project.budget_amount, cents(used))
