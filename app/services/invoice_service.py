@@ -3,7 +3,9 @@ numbered without gaps or duplicates, and moved through draft -> issued -> paid.
 
 Decisions:
 - One line per project: the project's hours in the range times its hourly rate.
-  Clients read invoices per project; task detail stays in TimeHub.
+  Clients read invoices per project; task detail stays in TimeHub. The rate is the
+  entry's (rate_service: project > person > default), so a project without a rate of
+  its own gets one line per rate its people's time is billed at.
 - The date range is inclusive and read in the acting admin's time zone: an entry
   belongs to the range when it *started* inside it.
 - Hours are rounded to the cent of an hour (0.01 h, half up) per line, the
@@ -15,7 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
@@ -23,11 +25,10 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import Client, Invoice, InvoiceLine, Project, TimeEntry
-from app.services import notification_service
+from app.services import notification_service, rate_service
+from app.services.hours import hours_for
 from app.services.sync_service import record_change
 
-HOURS_STEP = Decimal("0.01")
-SECONDS_PER_HOUR = Decimal(3600)
 # Two admins creating invoices at the same moment may pick the same number;
 # the database refuses the second, which then tries the next number.
 NUMBER_ATTEMPTS = 5
@@ -50,11 +51,6 @@ class InvoiceRequest:
     tax_rate: Decimal = Decimal("0")
     notes: str = ""
     timezone: str = "UTC"
-
-
-def hours_for(seconds: int | float) -> Decimal:
-    """Seconds of work as billable hours, rounded half up to 0.01 h."""
-    return (Decimal(int(seconds)) / SECONDS_PER_HOUR).quantize(HOURS_STEP, rounding=ROUND_HALF_UP)
 
 
 def utc_bounds(start: date, end: date, timezone: str) -> tuple[datetime, datetime]:
@@ -81,13 +77,18 @@ def invoiceable_entries(client_id: int, start: date, end: date, timezone: str) -
 
 
 def build_lines(entries: list[TimeEntry]) -> list[InvoiceLine]:
-    """One line per project, in project-name order."""
-    seconds: dict[Project, float] = defaultdict(float)
+    """One line per project and rate, in project-name order (then the higher rate first)."""
+    default = None  # read once, and only when a project has no rate of its own
+    seconds: dict[tuple[Project, Decimal], float] = defaultdict(float)
     for entry in entries:
-        seconds[entry.project] += (entry.ended_at - entry.started_at).total_seconds()
+        rate = entry.project.hourly_rate
+        if not rate:
+            default = rate_service.default_rate() if default is None else default
+            rate = rate_service.rate_for(rate, entry.user.hourly_rate, default)
+        seconds[(entry.project, rate)] += (entry.ended_at - entry.started_at).total_seconds()
     return [
-        InvoiceLine(description=project.name, hours=hours_for(seconds[project]), unit_price=project.hourly_rate)
-        for project in sorted(seconds, key=lambda p: (p.name.lower(), p.id))
+        InvoiceLine(description=project.name, hours=hours_for(seconds[(project, rate)]), unit_price=rate)
+        for project, rate in sorted(seconds, key=lambda pr: (pr[0].name.lower(), pr[0].id, -pr[1]))
     ]
 
 

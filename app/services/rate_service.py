@@ -14,7 +14,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Project, RateSettings, TimeEntry, User
 from app.models.invoice import CENTS
-from app.services.invoice_service import SECONDS_PER_HOUR, hours_for
+from app.services.hours import SECONDS_PER_HOUR, hours_for
 
 ZERO = Decimal("0")
 RATE_MAX = Decimal("99999999.99")  # Numeric(10, 2)

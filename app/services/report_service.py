@@ -28,7 +28,7 @@ from app import timefmt
 from app.extensions import db
 from app.models import Client, Project, Tag, Task, TimeEntry, User, time_entry_tags
 from app.services import rate_service
-from app.services.invoice_service import hours_for
+from app.services.hours import hours_for
 
 PERIODS = ("day", "week", "month", "custom")
 GROUPS = ("project", "client", "task", "user", "tag")

@@ -222,3 +222,31 @@ def test_a_money_budget_values_billable_time_at_each_entrys_rate_for_admins_only
     assert (use.used, use.percent, use.over) == (Decimal("1000.00"), 200, True)
     html = admin_client.get(f"/projects/{project.id}").get_data(as_text=True)
     assert "over budget" in html and 'width="100.00"' in html
+
+
+def test_invoice_lines_follow_the_rate_precedence(app, db, admin, user, make_user):
+    from datetime import date
+
+    from app.services import invoice_service
+    from app.services.invoice_service import InvoiceRequest
+
+    rate_service.set_default_rate(Decimal("40"))
+    user.hourly_rate = Decimal("90")
+    db.session.commit()
+    newcomer = make_user("new@example.com")  # no rate of their own: the default
+    acme = Client(name="Acme", currency="EUR")
+    rated = Project(name="Rated", client=acme, hourly_rate=Decimal("100"))
+    unrated = Project(name="Unrated", client=acme, hourly_rate=Decimal("0"))
+    db.session.add_all([rated, unrated])
+    db.session.commit()
+    add(db, user, rated, 2)
+    add(db, user, unrated, 1)
+    add(db, newcomer, unrated, 3)
+    add(db, user, unrated, 0.5, start=datetime(2026, 11, 3, 9))
+    invoice = invoice_service.create_invoice(InvoiceRequest(client_id=acme.id, start=date(2026, 11, 1),
+                                                            end=date(2026, 11, 30), issue_date=date(2026, 12, 1)))
+    assert [(line.description, line.hours, line.unit_price, line.amount) for line in invoice.lines] == [
+        ("Rated", Decimal("2.00"), Decimal("100.00"), Decimal("200.00")),      # the project's rate wins
+        ("Unrated", Decimal("1.50"), Decimal("90.00"), Decimal("135.00")),     # the person's own rate
+        ("Unrated", Decimal("3.00"), Decimal("40.00"), Decimal("120.00")),     # the team's default
+    ]
