@@ -122,38 +122,52 @@ def index():
     ), 422 if error else 200
 
 
+def _csv(report: Report, _args: dict) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(report_service.csv_rows(report))
+    return buffer.getvalue()
+
+
+def _xlsx(report: Report, args: dict) -> bytes:
+    return report_exports.xlsx_bytes(report, describe(report, args))
+
+
+def _pdf(report: Report, args: dict) -> bytes:
+    return report_exports.pdf_bytes(report, describe(report, args), timefmt.to_local(utcnow(), current_user.tz))
+
+
+# extension -> (how the file is made, its media type)
+EXPORTS = {
+    "csv": (_csv, "text/csv"),
+    "xlsx": (_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    "pdf": (_pdf, "application/pdf"),
+}
+
+
+def _export(extension: str) -> Response:
+    """The report the URL asks for as a file download (the error as text when it cannot be made)."""
+    report, args, error = read_report()
+    if report is None:
+        return Response(error + "\n", status=422, mimetype="text/plain")
+    make, mimetype = EXPORTS[extension]
+    name = report_exports.file_name(report, extension)
+    return Response(make(report, args), mimetype=mimetype,
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
 @bp.get("/reports/export.csv")
 @login_required
 def export_csv():
-    report, _args, error = read_report()
-    if report is None:
-        return Response(error + "\n", status=422, mimetype="text/plain")
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows(report_service.csv_rows(report))
-    return _download(buffer.getvalue(), "text/csv", report_exports.file_name(report, "csv"))
-
-
-def _download(body, mimetype: str, name: str) -> Response:
-    return Response(body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return _export("csv")
 
 
 @bp.get("/reports/export.xlsx")
 @login_required
 def export_xlsx():
-    report, args, error = read_report()
-    if report is None:
-        return Response(error + "\n", status=422, mimetype="text/plain")
-    return _download(report_exports.xlsx_bytes(report, describe(report, args)),
-                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                     report_exports.file_name(report, "xlsx"))
+    return _export("xlsx")
 
 
 @bp.get("/reports/export.pdf")
 @login_required
 def export_pdf():
-    report, args, error = read_report()
-    if report is None:
-        return Response(error + "\n", status=422, mimetype="text/plain")
-    generated = timefmt.to_local(utcnow(), current_user.tz)
-    return _download(report_exports.pdf_bytes(report, describe(report, args), generated), "application/pdf",
-                     report_exports.file_name(report, "pdf"))
+    return _export("pdf")
