@@ -135,6 +135,13 @@ def save():
                 errors[name] = exc.message
     if errors or row_error:  # nothing is saved until every typed cell reads as hours
         return render(grid, typed, errors, row_error, 422)
+    for name, row, index, seconds in wanted:
+        try:
+            timesheet_service.check_cell(row, index, seconds)
+        except CellRefused as exc:
+            errors[name] = exc.message
+    if errors:  # nor while any typed cell is locked, running or too long
+        return render(grid, typed, errors, status=409)
     changed, refused = 0, False
     for name, row, index, seconds in wanted:
         try:

@@ -11,7 +11,9 @@ invoices, the outbox):
 - empty or 0: every entry of the cell is deleted.
 
 A cell holding a running timer or an entry on an issued or paid invoice is refused
-whole, with the reason; the other cells of the same save still apply.
+with the reason, and then nothing of that save is written (check_cell runs for every
+typed cell first); only a cell invoiced between that check and its write can leave the
+cells before it saved, and the answer says so.
 """
 from __future__ import annotations
 
@@ -134,15 +136,27 @@ def new_row(project_id: int | None, task_id: int | None) -> Row:
     return Row((project.id if project else None, task.id if task else None), row_label(project, task))
 
 
+def check_cell(row: Row, index: int, seconds: int) -> None:
+    """CellRefused when the cell cannot become `seconds`: checked for every cell of a save
+    before any is written, so that a refused save changes nothing."""
+    cell = row.cells[index]
+    if seconds == cell.seconds:
+        return
+    if (reason := cell.locked_reason) is not None:
+        raise CellRefused(reason)
+    project = db.session.get(Project, row.key[0]) if row.key[0] is not None else None
+    if not cell.entries and project is not None and project.archived:
+        raise CellRefused(f"Project {project.name} is archived: no new time on it.")
+
+
 def set_cell(user: User, row: Row, index: int, day: date, seconds: int, tz: ZoneInfo) -> bool:
     """Make the cell total `seconds` (0 = empty). True when something changed.
 
-    Raises CellRefused (locked or running), TimeEntryInvalid (e.g. an entry past 24 h)."""
+    Raises CellRefused (see check_cell), TimeEntryInvalid (refused by time_service)."""
     cell = row.cells[index]
     if seconds == cell.seconds:
         return False
-    if (reason := cell.locked_reason) is not None:
-        raise CellRefused(reason)
+    check_cell(row, index, seconds)
     try:
         if not cell.entries:
             started = timefmt.to_utc(datetime.combine(day, DEFAULT_START), tz)
@@ -179,4 +193,4 @@ def _set_length(entry: TimeEntry, length: timedelta) -> None:
         project_id=entry.project_id, task_id=entry.task_id))
 
 
-__all__ = ["CellRefused", "Grid", "Row", "TimeEntryInvalid", "build_grid", "new_row", "set_cell"]
+__all__ = ["CellRefused", "Grid", "Row", "TimeEntryInvalid", "build_grid", "check_cell", "new_row", "set_cell"]

@@ -150,7 +150,7 @@ def test_a_bad_new_row_is_refused(user_client, user, db, site):
     assert mine(db, user) == []
 
 
-def test_invoiced_and_running_cells_refuse_with_a_clear_message_and_the_rest_is_saved(
+def test_invoiced_and_running_cells_refuse_with_a_clear_message_and_nothing_is_saved(
         user_client, user, db, site):
     issued = Invoice(number="INV-2026-0001", client=site.client, currency="EUR", status="issued",
                      issue_date=date(2026, 11, 10), lines=[InvoiceLine(description="Website", hours=Decimal("1"),
@@ -161,16 +161,33 @@ def test_invoiced_and_running_cells_refuse_with_a_clear_message_and_the_rest_is_
     running = add(db, user, site, datetime(2026, 11, 3, 8), None)
     row = f"{site.id}_0"
     page = user_client.get(f"/timesheet?week={WEEK}").get_data(as_text=True)
-    assert re.search(rf'name="c-{row}-0"[^>]*readonly title="Time in this cell is on invoice INV-2026-0001', page)
+    assert re.search(rf'name="c-{row}-0"[^>]*title="Time in this cell is on invoice INV-2026-0001[^>]*readonly', page)
     response = save(user_client, {f"c-{row}-0": "3", f"c-{row}-1": "1", f"c-{row}-2": "2"})
     html = response.get_data(as_text=True)
     assert response.status_code == 409
     assert "Time in this cell is on invoice INV-2026-0001, which is issued" in html
     assert "A timer is running in this cell" in html
-    assert "Saved 1 cell;" in html
+    assert cell(html, f"c-{row}-2") == "2"  # kept for another try
     entries = {e.id: e for e in mine(db, user)}
     assert entries[locked.id].duration == timedelta(hours=1) and entries[running.id].is_running
-    assert len(entries) == 3  # Wednesday's 2 h was saved
+    assert len(entries) == 2  # Wednesday's 2 h waits until the refused cells are put back
+
+    # Put back as shown, the rest saves.
+    assert re.search(rf'name="c-{row}-1"[^>]*title="A timer is running[^>]*disabled', page)
+    response = save(user_client, {f"c-{row}-0": "1:00", f"c-{row}-2": "2"})  # a disabled input is not sent
+    assert response.status_code == 302 and len(mine(db, user)) == 3
+
+
+def test_no_new_time_on_an_archived_projects_row(user_client, user, db, site):
+    add(db, user, site, datetime(2026, 11, 2, 8), 60)
+    site.archived = True
+    db.session.commit()
+    response = save(user_client, {f"c-{site.id}_0-0": "2", f"c-{site.id}_0-1": "1"})
+    assert response.status_code == 409 and "Website is archived" in response.get_data(as_text=True)
+    assert [e.duration for e in mine(db, user)] == [timedelta(hours=1)]
+    # Its existing time can still be corrected.
+    assert save(user_client, {f"c-{site.id}_0-0": "2"}).status_code == 302
+    assert [e.duration for e in mine(db, user)] == [timedelta(hours=2)]
 
 
 def test_a_cell_on_a_draft_invoice_updates_the_draft(user_client, user, db, site):
