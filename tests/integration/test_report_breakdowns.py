@@ -149,3 +149,13 @@ def test_exports_refuse_a_bad_report_clearly(user_client, work):
         assert response.status_code == 422 and "before the start" in response.get_data(as_text=True)
         assert user_client.get(f"/reports/export.{ext}?user=all").status_code == 404
         assert user_client.get(f"/reports/export.{ext}?tag=x").status_code == 400
+
+
+def test_without_a_unicode_font_the_pdf_still_prints_in_latin_1(user_client, work, monkeypatch, tmp_path):
+    from app.services import report_exports
+    monkeypatch.setattr(report_exports, "FONT_FILES", (tmp_path / "none.ttf", tmp_path / "none-bold.ttf"))
+    response = user_client.get(f"/reports/export.pdf?{WEEK}&group=task")
+    assert response.status_code == 200
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(response.data)).pages)
+    assert "Website ? Design" in text  # "›" is outside Latin-1
+    assert re.search(r"Total\s+3\.25\s+0\.50\s+3\.75\s+4", text), text
