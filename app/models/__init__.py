@@ -17,6 +17,8 @@ from app.models.invoice import Invoice, InvoiceLine
 from app.models.notification import Notification
 from app.models.project import Project
 from app.models.seller import SellerDetails
+from app.models.rate_settings import RateSettings
+from app.models.tag import Tag, time_entry_tags
 from app.models.task import Task
 from app.models.time_entry import TimeEntry
 from app.models.user import ApiToken, User
@@ -25,6 +27,6 @@ from app.models.user_session import UserSession
 __all__ = [
     "AccountToken", "ApiToken", "CalendarEvent", "CalendarEventPerson", "CalendarSeriesChoice", "Client", "ExternalLink", "Integration",
     "IntegrationCredential", "Invoice", "InvoiceLine", "Notification", "OutboxItem", "Project", "ProviderApp",
-    "SellerDetails", "SyncCursor", "SyncPreview", "SyncRun", "Task", "TimeEntry", "User",
-    "UserSession", "WebhookDelivery",
+    "RateSettings", "SellerDetails", "SyncCursor", "SyncPreview", "SyncRun", "Tag", "Task", "TimeEntry", "User",
+    "UserSession", "WebhookDelivery", "time_entry_tags",
 ]

@@ -3,10 +3,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app import password_hashing
@@ -28,6 +29,8 @@ class User(UserMixin, TimestampMixin, db.Model):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     # Set when an admin deactivates the account: it cannot sign in, its history stays.
     deactivated_at: Mapped[datetime | None]
+    # The user's own hourly rate, used where a project has none (NULL: the team's default).
+    hourly_rate: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
 
     # Deleting a user removes what is theirs alone (ORM and database agree).
     integrations = relationship("Integration", back_populates="user", cascade="all, delete-orphan", passive_deletes=True)

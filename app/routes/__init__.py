@@ -22,7 +22,9 @@ def register_blueprints(app: Flask) -> None:
         personal_links,
         password_reset,
         projects,
+        rates,
         reports,
+        timesheet,
         sync,
         sync_preview,
         time_entries,
@@ -31,5 +33,5 @@ def register_blueprints(app: Flask) -> None:
 
     for module in (auth, account, time_entries, projects, invoices, calendar, reports, integrations, sync, sync_preview,
                    integration_settings, oauth, oauth_choosers, admin, api, webhooks, commands, notify_settings,
-                   banners, accounting, personal_links, invitations, password_reset):
+                   banners, accounting, personal_links, invitations, password_reset, rates, timesheet):
         app.register_blueprint(module.bp)

@@ -2,9 +2,10 @@
 numbered without gaps or duplicates, and moved through draft -> issued -> paid.
 
 Decisions:
-- Lines group the time as chosen at creation (Invoice.line_grouping): per project
-  (the default: the project's hours in the range times its hourly rate), per task
-  (project and task), or one line per entry. The rate is always the project's.
+- Lines group the time as chosen at creation (Invoice.line_grouping): per project (the
+  default), per task (project and task), or one line per entry. Each is priced at the entry's
+  rate (rate_service: project > person > default), so a group whose people are billed at
+  different rates gets one line per rate.
 - The seller's details (SellerDetails, set by an admin) are copied onto the invoice
   when it is issued: what was sent never changes when the details are edited later.
 - The date range is inclusive and read in the acting admin's time zone: an entry
@@ -18,7 +19,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
@@ -27,11 +28,10 @@ from sqlalchemy.exc import IntegrityError
 from app.extensions import db
 from app.models import Client, Invoice, InvoiceLine, Project, SellerDetails, TimeEntry
 from app.models.invoice import LINE_GROUPINGS
-from app.services import notification_service
+from app.services import notification_service, rate_service
+from app.services.hours import hours_for
 from app.services.sync_service import record_change
 
-HOURS_STEP = Decimal("0.01")
-SECONDS_PER_HOUR = Decimal(3600)
 # Two admins creating invoices at the same moment may pick the same number;
 # the database refuses the second, which then tries the next number.
 NUMBER_ATTEMPTS = 5
@@ -55,11 +55,6 @@ class InvoiceRequest:
     notes: str = ""
     timezone: str = "UTC"
     line_grouping: str = "project"
-
-
-def hours_for(seconds: int | float) -> Decimal:
-    """Seconds of work as billable hours, rounded half up to 0.01 h."""
-    return (Decimal(int(seconds)) / SECONDS_PER_HOUR).quantize(HOURS_STEP, rounding=ROUND_HALF_UP)
 
 
 def utc_bounds(start: date, end: date, timezone: str) -> tuple[datetime, datetime]:
@@ -86,23 +81,24 @@ def invoiceable_entries(client_id: int, start: date, end: date, timezone: str) -
 
 
 def build_lines(entries: list[TimeEntry], grouping: str = "project", timezone: str = "UTC") -> list[InvoiceLine]:
-    """The invoice's lines for `entries`, grouped per project, per task or per entry."""
+    """The invoice's lines for `entries`, grouped per project, per task or per entry, and per rate."""
+    rate_of = _rates()
     if grouping == "entry":
-        return [_entry_line(entry, ZoneInfo(timezone)) for entry in entries]
-    seconds: dict[tuple[Project, object], float] = defaultdict(float)
+        return [_entry_line(entry, ZoneInfo(timezone), rate_of(entry)) for entry in entries]
+    seconds: dict[tuple[Project, object, Decimal], float] = defaultdict(float)
     for entry in entries:
         task = entry.task if grouping == "task" else None
-        seconds[(entry.project, task)] += (entry.ended_at - entry.started_at).total_seconds()
+        seconds[(entry.project, task, rate_of(entry))] += (entry.ended_at - entry.started_at).total_seconds()
 
     def order(key):
-        project, task = key
+        project, task, rate = key
         return project.name.lower(), project.id, task is not None, task.title.lower() if task else "", \
-            task.id if task else 0
+            task.id if task else 0, -rate
 
     return [
-        InvoiceLine(description=_group_name(project, task), hours=hours_for(seconds[(project, task)]),
-                    unit_price=project.hourly_rate)
-        for project, task in sorted(seconds, key=order)
+        InvoiceLine(description=_group_name(project, task), hours=hours_for(seconds[(project, task, rate)]),
+                    unit_price=rate)
+        for project, task, rate in sorted(seconds, key=order)
     ]
 
 
@@ -110,13 +106,26 @@ def _group_name(project: Project, task) -> str:
     return f"{project.name} › {task.title}"[:500] if task is not None else project.name
 
 
-def _entry_line(entry: TimeEntry, zone: ZoneInfo) -> InvoiceLine:
+def _rates():
+    """entry -> the rate its time is billed at; the default rate is read once, when needed."""
+    default: list[Decimal] = []
+
+    def rate_of(entry: TimeEntry) -> Decimal:
+        if entry.project.hourly_rate:
+            return entry.project.hourly_rate
+        if not default:
+            default.append(rate_service.default_rate())
+        return rate_service.rate_for(entry.project.hourly_rate, entry.user.hourly_rate, default[0])
+    return rate_of
+
+
+def _entry_line(entry: TimeEntry, zone: ZoneInfo, rate: Decimal) -> InvoiceLine:
     """One entry: its local date, what it was about, and where it was booked."""
     day = entry.started_at.replace(tzinfo=ZoneInfo("UTC")).astimezone(zone).date().isoformat()
     where = _group_name(entry.project, entry.task)
     text = f"{day} {entry.description.strip()} ({where})" if entry.description.strip() else f"{day} {where}"
     seconds = (entry.ended_at - entry.started_at).total_seconds()
-    return InvoiceLine(description=text[:500], hours=hours_for(seconds), unit_price=entry.project.hourly_rate)
+    return InvoiceLine(description=text[:500], hours=hours_for(seconds), unit_price=rate)
 
 
 def next_number(year: int) -> str:

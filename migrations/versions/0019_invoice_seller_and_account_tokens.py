@@ -1,13 +1,13 @@
 """Invoices get the seller's details, the period and the line grouping; account tokens for invitations and password resets
 
 Revision ID: 0019
-Revises: 0013
+Revises: 0017
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0019'
-down_revision = '0013'
+down_revision = '0017'
 branch_labels = None
 depends_on = None
 

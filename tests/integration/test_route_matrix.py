@@ -127,6 +127,13 @@ ROWS: list[Row] = [
     page("reports.index", "/reports?user={other_user}", LOGIN, 404, 200, "another user's time"),
     page("reports.export_csv", "/reports/export.csv", LOGIN, 200, 200),
     page("reports.export_csv", "/reports/export.csv?user=all", LOGIN, 404, 200, "everyone's time"),
+    page("reports.export_xlsx", "/reports/export.xlsx", LOGIN, 200, 200),
+    page("reports.export_xlsx", "/reports/export.xlsx?user=all", LOGIN, 404, 200, "everyone's time"),
+    page("reports.export_pdf", "/reports/export.pdf", LOGIN, 200, 200),
+    page("reports.export_pdf", "/reports/export.pdf?user={other_user}", LOGIN, 404, 200, "another user's time"),
+    page("timesheet.week", "/timesheet", LOGIN, 200, 200),
+    page("timesheet.week", "/timesheet?week=yesterday", LOGIN, 400, 400, "not a date"),
+    action("timesheet.save", "/timesheet", LOGIN, 302, 302, "no cells typed: nothing changes"),
 
     # -- clients and projects ----------------------------------------------------------
     page("projects.clients", "/clients", LOGIN, 200, 200),
@@ -198,6 +205,10 @@ ROWS: list[Row] = [
     page("invitations.index", "/admin/invitations", LOGIN, 403, 200),
     action("invitations.index", "/admin/invitations", LOGIN, 403, 422, "empty form"),
     action("invitations.withdraw", "/admin/invitations/999999/withdraw", LOGIN, 403, 302, "no such invitation: says so"),
+    page("rates.index", "/admin/rates", LOGIN, 403, 200, "rates are for admins"),
+    action("rates.save_default", "/admin/rates/default", LOGIN, 403, 422, "empty form"),
+    action("rates.save_user", "/admin/rates/users/{other_user}", LOGIN, 403, 302, "empty: the default applies"),
+    action("rates.save_user", "/admin/rates/users/999999", LOGIN, 403, 404, "no such user"),
 
     # -- integrations ------------------------------------------------------------------------
     page("integrations.index", "/integrations", LOGIN, 200, 200),
