@@ -28,10 +28,12 @@ import httpx2
 from app import tuning
 from app.integrations import oauth
 from app.integrations.base import Connector
-from app.integrations.capabilities import Accounting, CREATE_NEW, Pulls, Pushes, ReceivesWebhooks
+from app.integrations.capabilities import Accounting, CREATE_NEW, MappingTables, Pulls, Pushes, ReceivesWebhooks
 from app.integrations.exchange import (
     AccountingParty,
     AllowListOption,
+    MappingRow,
+    MappingTable,
     PushRequest,
     PushSkipped,
     RemoteRecord,
@@ -120,7 +122,8 @@ STALE_OBJECT = "5010"       # Fault code of an update with an outdated SyncToken
 SIGNATURE_HEADER = "intuit-signature"
 SEND_DRAFTS_SETTING = "send_drafts"
 TIME_ACTIVITY_SETTING = "export_time"
-# Who a TimeHub user is in QuickBooks for time activities: {user id: "Employee:<id>" or "Vendor:<id>"}.
+# Who a TimeHub user is in QuickBooks for time activities, chosen on the settings page's
+# mapping table: {"Employee:<id>" or "Vendor:<id>": TimeHub user id}.
 PEOPLE_SETTING = "people"
 MARKER_PREFIX = "TimeHub client "   # in a created customer's Notes: ours, matched by id
 
@@ -133,7 +136,7 @@ def _quoted(value: str) -> str:
     return value.replace("\\", "\\\\").replace("'", "\\'")
 
 
-class QuickBooksConnector(Connector, Pulls, Pushes, ReceivesWebhooks, Accounting):
+class QuickBooksConnector(Connector, Pulls, Pushes, ReceivesWebhooks, Accounting, MappingTables):
     spec = SPEC
     streams = ("invoice",)
     push_kinds = frozenset({"client", "invoice", "time_entry"})
@@ -266,11 +269,27 @@ class QuickBooksConnector(Connector, Pulls, Pushes, ReceivesWebhooks, Accounting
                 for entity in ("Employee", "Vendor")
                 for page in self._query(f"select * from {entity}", entity) for person in page]
 
+    def mapping_tables(self) -> list[MappingTable]:
+        """Employees and vendors (every page), each given to at most one TimeHub user by the admin."""
+        rows = tuple(MappingRow(option.external_id, f"{option.label} ({option.detail})",
+                                "nobody: no time activities") for option in self.people_options())
+        return [MappingTable(PEOPLE_SETTING, "Time activities: who is who in QuickBooks",
+                             "Billable time of the TimeHub user chosen here goes to QuickBooks as this "
+                             "employee's or vendor's time activities. Nobody is matched by name or e-mail.",
+                             "user", rows)]
+
+    def person_for(self, user) -> str:
+        """The "Employee:<id>" / "Vendor:<id>" the admin chose for `user`; exactly one."""
+        chosen = [person for person, user_id in (self.preferences.get(PEOPLE_SETTING) or {}).items()
+                  if str(user_id) == str(user.id) and ":" in person]
+        if len(chosen) != 1:
+            problem = "which" if not chosen else "only one"
+            raise PermanentError(f"Choose {problem} QuickBooks employee or vendor {user.email} is (QuickBooks "
+                                 "settings, time activities); their time was not sent.")
+        return chosen[0]
+
     def time_activity_body(self, entry, run: RunContext) -> dict:
-        person = (self.preferences.get(PEOPLE_SETTING) or {}).get(str(entry.user_id))
-        if not person or ":" not in person:
-            raise PermanentError(f"Choose which QuickBooks employee or vendor {entry.user.email} is (QuickBooks "
-                                 "settings); their time was not sent.")
+        person = self.person_for(entry.user)
         entity, _, person_id = person.partition(":")
         item = self.booking_for(entry.project_id)
         if not item:

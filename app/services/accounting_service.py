@@ -18,7 +18,7 @@ from app.integrations import registry
 from app.integrations.capabilities import BOOKING_SETTING, CREATE_NEW, CUSTOMER_MATCHES_SETTING, Accounting
 from app.integrations.exchange import AccountingParty, AllowListOption
 from app.integrations.http import INTERACTIVE_RETRY
-from app.models import Client, ExternalLink, Integration, Invoice, OutboxItem
+from app.models import Client, ExternalLink, Integration, Invoice, OutboxItem, Project
 from app.models.base import utcnow
 from app.models.integration import IntegrationStatus
 from app.services import work_queue
@@ -122,11 +122,14 @@ class MatchingPage:
     candidates: list[AccountingParty]
     bookings: list[AllowListOption]
     booking_default: str | None
+    projects: list[Project]                 # client projects, each may override the default booking
+    project_bookings: dict[str, str]        # project id -> booking option chosen for its lines
 
 
 def matching_page(integration: Integration) -> MatchingPage:
     """Every client with its link, the admin's choice and the look-alikes among every
-    provider customer (read with all pages); what lines can be booked to."""
+    provider customer (read with all pages); what lines can be booked to, by default and
+    per project."""
     connector = connector_for(integration, retry=INTERACTIVE_RETRY)
     candidates = connector.customer_candidates()
     bookings = connector.booking_options()
@@ -136,7 +139,10 @@ def matching_page(integration: Integration) -> MatchingPage:
         matches.append(ClientMatch(client, _link(integration.id, "client", client.id), chosen.get(str(client.id)),
                                    connector.suggestions(client, candidates)))
     booking = (integration.settings or {}).get(BOOKING_SETTING) or {}
-    return MatchingPage(matches, candidates, bookings, booking.get("default"))
+    projects = list(db.session.scalars(select(Project).join(Client).where(
+        Project.archived.is_(False), Client.archived.is_(False)).order_by(Client.name, Project.name)))
+    return MatchingPage(matches, candidates, bookings, booking.get("default"), projects,
+                        {str(k): str(v) for k, v in (booking.get("projects") or {}).items()})
 
 
 class MatchingError(Exception):
@@ -146,10 +152,10 @@ class MatchingError(Exception):
 
 
 def save_matching(integration: Integration, page: MatchingPage, choices: dict[int, str],
-                  booking_default: str | None) -> None:
+                  booking_default: str | None, project_bookings: dict[int, str] | None = None) -> None:
     """Save the admin's choices: "" (decide later), CREATE_NEW, or a remote id that exists
-    at the provider; and the default booking among the provider's options. Nothing is saved
-    when one choice is not valid."""
+    at the provider; the default booking and each project's override ("" = the default)
+    among the provider's options. Nothing is saved when one choice is not valid."""
     known = {party.remote_id for party in page.candidates}
     saved = {}
     for client_id, choice in choices.items():
@@ -158,13 +164,22 @@ def save_matching(integration: Integration, page: MatchingPage, choices: dict[in
         if choice != CREATE_NEW and choice not in known:
             raise MatchingError("One of the chosen customers no longer exists at the provider; reload the page.")
         saved[str(client_id)] = choice
-    if booking_default and booking_default not in {option.external_id for option in page.bookings}:
+    offered = {option.external_id for option in page.bookings}
+    if booking_default and booking_default not in offered:
         raise MatchingError("Choose what invoice lines are booked to from the list.")
+    overrides = {}
+    for project_id, choice in (project_bookings or {}).items():
+        if not choice:
+            continue
+        if choice not in offered:
+            raise MatchingError("Choose each project's booking from the list (or leave it on the default).")
+        overrides[str(project_id)] = choice
     settings = dict(integration.settings or {})
     settings[CUSTOMER_MATCHES_SETTING] = saved
     booking = dict(settings.get(BOOKING_SETTING) or {})
     if booking_default:
         booking["default"] = booking_default
+    booking["projects"] = overrides
     settings[BOOKING_SETTING] = booking
     integration.settings = settings
     db.session.commit()

@@ -108,6 +108,20 @@ class QuickBooksApi:
             self.customers[customer["Id"]] = customer
             return customer
 
+    def add_item(self, name: str) -> dict:
+        with self.lock:
+            item = self._stamped({"Id": self._id(), "Name": name, "Type": "Service", "SyncToken": "0"})
+            self.items[item["Id"]] = item
+            return item
+
+    def add_person(self, entity: str, name: str, email: str = "") -> dict:
+        """An Employee or Vendor, as someone sets them up in QuickBooks."""
+        with self.lock:
+            person = self._stamped({"Id": self._id(), "DisplayName": name, "SyncToken": "0",
+                                    **({"PrimaryEmailAddr": {"Address": email}} if email else {})})
+            (self.employees if entity == "Employee" else self.vendors)[person["Id"]] = person
+            return person
+
     def by_number(self, number: str) -> list[dict]:
         return [i for i in self.invoices.values() if i.get("DocNumber") == number]
 

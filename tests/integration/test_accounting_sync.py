@@ -576,7 +576,7 @@ def test_a_revoked_grant_stops_exports_without_losing_or_doubling_them(db, admin
 
 @pytest.mark.parametrize("side", ["quickbooks"], indirect=True)
 def test_billable_time_becomes_one_time_activity_that_follows_edits_and_deletion(db, admin, side):
-    set_preferences(db, side.slug, {"export_time": True, "people": {str(admin.id): "Employee:55"}})
+    set_preferences(db, side.slug, {"export_time": True, "people": {"Employee:55": admin.id}})
     client = billable_client(db, admin)
     entry = db.session.scalars(select(TimeEntry)).one()
     record_change(db.session, "time_entry", entry, "upsert")
