@@ -101,6 +101,19 @@ class PushRequest:
     external_id: str | None
     idempotency_key: str
     earlier_attempts: int = 0
+    # The remote copy's version TimeHub last wrote or applied (link.remote_version): a
+    # connector that reads the copy before updating it can tell someone else changed it.
+    remote_version: str | None = None
+
+
+@dataclass(frozen=True)
+class Pushed:
+    """What `push` may return instead of the bare remote id: the id and the copy's version
+    after the write, stored on the link so that the next pull knows this write as TimeHub's
+    own and only someone else's later change reaches the applier."""
+
+    external_id: str
+    version: str | None = None
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from app.services.sync_service import SessionLinks
 class ExportState:
     integration_id: int
     provider_name: str
-    state: str            # "sent", "waiting", "failed", "paid", "not sent"
+    state: str            # "sent", "waiting", "failed", "paid", "not sent", "changed" (at the provider)
     reason: str = ""      # the provider's words when failed
     remote_id: str | None = None
 
@@ -64,14 +64,21 @@ def _latest(integration_id: int, kind: str, local_id: int) -> OutboxItem | None:
 
 def export_states(invoice: Invoice) -> list[ExportState]:
     """Where `invoice` stands at each accounting connection; a failed client push (its
-    customer) counts as the invoice's failure, since the invoice waits for it."""
+    customer) counts as the invoice's failure, since the invoice waits for it. An edit made
+    at the provider (the link's remote note) is shown before anything else: TimeHub leaves
+    that copy alone."""
     states = []
     for integration in accounting_integrations():
         name = registry.get_spec(integration.provider).name
         remote_id = _link(integration.id, "invoice", invoice.id)
+        note = db.session.scalar(select(ExternalLink.remote_note).where(
+            ExternalLink.integration_id == integration.id, ExternalLink.local_kind == "invoice",
+            ExternalLink.local_id == invoice.id))
         latest = _latest(integration.id, "invoice", invoice.id)
         customer = _latest(integration.id, "client", invoice.client_id)
-        if latest is not None and latest.status == "failed":
+        if note:
+            state = ExportState(integration.id, name, "changed", note, remote_id)
+        elif latest is not None and latest.status == "failed":
             state = ExportState(integration.id, name, "failed", latest.last_error or "", remote_id)
         elif customer is not None and customer.status == "failed" and remote_id is None:
             state = ExportState(integration.id, name, "failed", customer.last_error or "", None)

@@ -21,7 +21,8 @@ fake does, under `/v3/company/{realmId}/`:
 - faults for tests: `drop_answers(n)` does the work of the next n POSTs and then closes
   the connection without an answer; `fail_next(n)` answers 503.
 
-`pay(invoice_id)` records a Payment as someone in QuickBooks would;
+`pay(invoice_id)` records a Payment and `edit_in_quickbooks(invoice_id, ...)` changes the lines
+as someone in QuickBooks would;
 `signed_webhook(entities)` builds a delivery with its `intuit-signature`.
 """
 from __future__ import annotations
@@ -121,6 +122,17 @@ class QuickBooksApi:
                                     **({"PrimaryEmailAddr": {"Address": email}} if email else {})})
             (self.employees if entity == "Employee" else self.vendors)[person["Id"]] = person
             return person
+
+    def edit_in_quickbooks(self, invoice_id: str, *, unit_price: float) -> None:
+        """An accountant's edit in QuickBooks: every line's price (and amount) changed."""
+        with self.lock:
+            invoice = self.invoices[invoice_id]
+            for line in invoice["Line"]:
+                detail = line["SalesItemLineDetail"]
+                detail["UnitPrice"] = unit_price
+                line["Amount"] = round(unit_price * float(detail.get("Qty", 1)), 2)
+            self._totals(invoice)
+            self._bump(invoice)
 
     def by_number(self, number: str) -> list[dict]:
         return [i for i in self.invoices.values() if i.get("DocNumber") == number]

@@ -137,7 +137,7 @@ def test_limits_come_from_each_providers_spec_unless_overridden(monkeypatch):
     from app.integrations import xero
     from app.integrations.spec import DEFAULT_RATE_LIMIT
     from tests.fakes.paged_connector import SPEC as PAGED_SPEC
-    assert limit_for(xero.SPEC) == RateLimit(55, 60.0, 5)
+    assert limit_for(xero.SPEC) == RateLimit(58, 60.0, 5)
     assert limit_for(PAGED_SPEC) == DEFAULT_RATE_LIMIT  # a spec that states none
     monkeypatch.setitem(ratelimit.overrides, "xero", RateLimit(1, 1.0))
     assert limit_for(xero.SPEC) == RateLimit(1, 1.0)
