@@ -33,6 +33,11 @@ DEFAULT_TIMEOUT = httpx2.Timeout(tuning.READ_TIMEOUT_SECONDS, connect=tuning.CON
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 # Failures that happen before the request was sent: safe to repeat for any method.
 NOT_SENT_ERRORS = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
+# The connection dropped after the request went out: its answer was lost on the way, and
+# nothing asked us to slow down (a struggling provider answers 5xx or 429, which back off).
+# The first repeat of a repeatable request goes at once, so a sequential push does not sit
+# idle while its budget goes unused; later ones back off as usual.
+ANSWER_LOST_ERRORS = (httpx2.RemoteProtocolError, httpx2.ReadError)
 RESET_HEADERS = ("X-RateLimit-Reset", "X-Rate-Limit-Reset", "RateLimit-Reset")
 EPOCH_THRESHOLD = 1_000_000_000  # a reset value above this is a Unix time, below it a number of seconds
 
@@ -315,7 +320,8 @@ class ProviderClient:
             except httpx2.TransportError as exc:
                 error = self._transport_error(exc)
                 may_repeat = repeatable or isinstance(exc, NOT_SENT_ERRORS)
-                delay = self.retry.backoff(attempt, self._rng)
+                delay = 0.0 if attempt == 1 and isinstance(exc, ANSWER_LOST_ERRORS) \
+                    else self.retry.backoff(attempt, self._rng)
             else:
                 pause = self._pause_after(response, target)
                 if response.is_success or (response.status_code == 304 and _conditional(extra)):
