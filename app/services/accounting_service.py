@@ -186,7 +186,10 @@ def save_matching(integration: Integration, page: MatchingPage, choices: dict[in
     booking = dict(settings.get(BOOKING_SETTING) or {})
     if booking_default:
         booking["default"] = booking_default
-    booking["projects"] = overrides
+    if overrides:
+        booking["projects"] = overrides
+    else:
+        booking.pop("projects", None)  # every project on the default
     settings[BOOKING_SETTING] = booking
     integration.settings = settings
     db.session.commit()

@@ -63,6 +63,11 @@ def test_a_projects_booking_override_is_saved_from_the_form_and_books_its_lines(
     else:
         assert (line["AccountCode"], line["TaxType"]) == ("260", "NONE")
 
+    # Back on the default: the override is gone.
+    post_form(admin_client, customers_url(integration), {"booking_default": side.booking, f"project:{project.id}": ""},
+              page=customers_url(integration))
+    assert integration_of(db, side.slug).settings[BOOKING_SETTING] == {"default": side.booking}
+
 
 def test_an_override_the_provider_does_not_offer_is_refused_and_nothing_is_saved(db, admin, admin_client, side):
     billable_client(db, admin)
