@@ -36,6 +36,7 @@ from app.integrations.exchange import (
     MappingTable,
     Pushed,
     PushRequest,
+    content_version,
     PushSkipped,
     RemoteRecord,
     RunContext,
@@ -129,6 +130,20 @@ TIME_ACTIVITY_SETTING = "export_time"
 # mapping table: {"Employee:<id>" or "Vendor:<id>": TimeHub user id}.
 PEOPLE_SETTING = "people"
 MARKER_PREFIX = "TimeHub client "   # in a created customer's Notes: ours, matched by id
+
+
+def invoice_version(invoice: dict) -> str:
+    """What TimeHub sent, as the invoice holds it now, and whether it is paid or voided: the
+    SyncToken also moves when nobody changed any of it (the invoice was e-mailed, printed)."""
+    lines = [(line.get("Description"), round(float(line.get("Amount", 0)), 2),
+              (line["SalesItemLineDetail"].get("ItemRef") or {}).get("value"),
+              line["SalesItemLineDetail"].get("Qty"), line["SalesItemLineDetail"].get("UnitPrice"))
+             for line in invoice.get("Line") or [] if line.get("DetailType") == "SalesItemLineDetail"]
+    total = float(invoice.get("TotalAmt", 0))
+    return content_version([invoice.get("DocNumber"), invoice.get("TxnDate"), invoice.get("DueDate"),
+                            (invoice.get("CustomerRef") or {}).get("value"), lines,
+                            total > 0 and float(invoice.get("Balance", 1)) == 0,
+                            (invoice.get("PrivateNote") or "").startswith("Voided")])
 
 
 def _params(**extra) -> dict:
@@ -248,20 +263,20 @@ class QuickBooksConnector(Connector, Pulls, Pushes, ReceivesWebhooks, Accounting
 
     def _update_invoice(self, remote_id: str, body: dict, seen_version: str | None = None) -> Pushed:
         """A full update with the SyncToken read now; a stale token (someone saved meanwhile)
-        is re-read and tried once more. A SyncToken past the one TimeHub last wrote or saw
-        (`seen_version`) means someone changed the invoice in QuickBooks: it is not overwritten."""
+        is re-read and tried once more. An invoice whose content is no longer what TimeHub last
+        wrote or saw (`seen_version`) was changed in QuickBooks: it is not overwritten."""
         for attempt in (1, 2):
             current = self._read("Invoice", remote_id)
             if current.get("Balance") is not None and float(current.get("Balance", 0)) == 0 \
                     and float(current.get("TotalAmt", 0)) > 0:
                 raise PermanentError("The invoice is paid in QuickBooks; TimeHub does not change it there.")
-            if seen_version is not None and str(current["SyncToken"]) != seen_version:
+            if seen_version is not None and invoice_version(current) != seen_version:
                 raise PermanentError("Changed in QuickBooks since TimeHub sent it; TimeHub does not overwrite "
                                      "the accountant's edit.")
             try:
                 answer = self.client.request("POST", "invoice", params=_params(), json={
                     **body, "Id": remote_id, "SyncToken": current["SyncToken"], "sparse": True}).json()
-                return Pushed(remote_id, str(answer["Invoice"]["SyncToken"]))
+                return Pushed(remote_id, invoice_version(answer["Invoice"]))
             except PermanentError as exc:
                 if attempt == 2 or STALE_OBJECT not in exc.message:
                     raise
@@ -345,7 +360,7 @@ class QuickBooksConnector(Connector, Pulls, Pushes, ReceivesWebhooks, Accounting
                 return self._update_invoice(str(found["Id"]), body)
         answer = self.client.request("POST", "invoice", params=_params(requestid=request.idempotency_key),
                                      json=body, idempotency_key=request.idempotency_key).json()["Invoice"]
-        return Pushed(str(answer["Id"]), str(answer["SyncToken"]))
+        return Pushed(str(answer["Id"]), invoice_version(answer))
 
     def delete_remote(self, kind: str, external_id: str, run: RunContext) -> None:
         """A deleted invoice is voided (QuickBooks keeps the number, amounts become 0), a time
@@ -372,12 +387,12 @@ class QuickBooksConnector(Connector, Pulls, Pushes, ReceivesWebhooks, Accounting
     @staticmethod
     def _status_record(invoice: dict) -> RemoteRecord:
         """Paid or not, and what TimeHub sent as it stands now (an accountant may have edited
-        it): the engine compares it with the invoice when the SyncToken is not TimeHub's."""
+        it): the engine compares it with the invoice when its version is not TimeHub's write."""
         total = float(invoice.get("TotalAmt", 0))
         voided = total == 0 and (invoice.get("PrivateNote") or "").startswith("Voided")
         subtotal = sum(float(line.get("Amount", 0)) for line in invoice.get("Line") or []
                        if line.get("DetailType") == "SalesItemLineDetail")
-        return RemoteRecord(kind="invoice", external_id=str(invoice["Id"]), version=str(invoice.get("SyncToken")),
+        return RemoteRecord(kind="invoice", external_id=str(invoice["Id"]), version=invoice_version(invoice),
                             fields={"paid": total > 0 and float(invoice.get("Balance", 1)) == 0,
                                     "provider": SPEC.name, "removed": "voided" if voided else "",
                                     "number": invoice.get("DocNumber"), "issue_date": invoice.get("TxnDate"),

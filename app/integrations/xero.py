@@ -41,6 +41,7 @@ from app.integrations.exchange import (
     AllowListOption,
     Pushed,
     PushRequest,
+    content_version,
     RemoteRecord,
     RunContext,
     SettingToggle,
@@ -185,6 +186,17 @@ def parse_xero_date(value: str | None) -> datetime | None:
     return datetime.fromtimestamp(int(match.group(1)) / 1000, tz=timezone.utc)
 
 
+def invoice_version(invoice: dict) -> str:
+    """What TimeHub sent, as the invoice holds it now, and whether it is paid, voided or
+    deleted. Not UpdatedDateUTC: an accountant approving a draft is no edit of its content."""
+    status = invoice.get("Status")
+    lines = [(line.get("Description"), line.get("Quantity"), line.get("UnitAmount"), line.get("AccountCode"),
+              line.get("TaxType")) for line in invoice.get("LineItems") or []]
+    return content_version([invoice.get("InvoiceNumber"), invoice.get("Date"), invoice.get("DueDate"),
+                            (invoice.get("Contact") or {}).get("ContactID"), invoice.get("Reference"), lines,
+                            status if status in LOCKED_STATUSES else "open"])
+
+
 class XeroConnector(Connector, Pulls, Pushes, ReceivesWebhooks, Accounting, ReleasesUnchosenAccounts):
     spec = SPEC
     streams = ("invoice",)
@@ -285,17 +297,17 @@ class XeroConnector(Connector, Pulls, Pushes, ReceivesWebhooks, Accounting, Rele
         return self.client.get_json(f"{ACCOUNTING}/Invoices/{invoice_id}")["Invoices"][0]
 
     def _update_invoice(self, invoice_id: str, body: dict, seen_version: str | None = None) -> Pushed:
-        """Update unless Xero's copy is locked (paid, voided, deleted, with payments) or was
-        changed there since TimeHub last wrote or saw it (`seen_version`, its UpdatedDateUTC)."""
+        """Update unless Xero's copy is locked (paid, voided, deleted, with payments) or its
+        content changed there since TimeHub last wrote or saw it (`seen_version`)."""
         current = self._read_invoice(invoice_id)
         if current.get("Status") in LOCKED_STATUSES or float(current.get("AmountPaid") or 0) > 0:
             raise PermanentError(f"The invoice is {current.get('Status', '').lower()} in Xero (or has payments); "
                                  "TimeHub does not change it there.")
-        if seen_version is not None and current.get("UpdatedDateUTC") != seen_version:
+        if seen_version is not None and invoice_version(current) != seen_version:
             raise PermanentError("Changed in Xero since TimeHub sent it; TimeHub does not overwrite the "
                                  "accountant's edit.")
         answer = self.client.request("POST", f"{ACCOUNTING}/Invoices/{invoice_id}", json={"Invoices": [body]}).json()
-        return Pushed(invoice_id, answer["Invoices"][0].get("UpdatedDateUTC"))
+        return Pushed(invoice_id, invoice_version(answer["Invoices"][0]))
 
     def push(self, request: PushRequest, run: RunContext) -> str | Pushed:
         if request.kind == "client":
@@ -313,7 +325,7 @@ class XeroConnector(Connector, Pulls, Pushes, ReceivesWebhooks, Accounting, Rele
                 return self._update_invoice(found["Invoices"][0]["InvoiceID"], body)
         [created] = self.client.request("PUT", f"{ACCOUNTING}/Invoices", json={"Invoices": [body]},
                                         idempotency_key=request.idempotency_key).json()["Invoices"]
-        return Pushed(created["InvoiceID"], created.get("UpdatedDateUTC"))
+        return Pushed(created["InvoiceID"], invoice_version(created))
 
     def delete_remote(self, kind: str, external_id: str, run: RunContext) -> None:
         """An invoice: DELETED while a draft there, VOIDED once approved; a contact stays."""
@@ -334,10 +346,10 @@ class XeroConnector(Connector, Pulls, Pushes, ReceivesWebhooks, Accounting, Rele
     @staticmethod
     def _status_record(invoice: dict) -> RemoteRecord:
         """Paid or not, and what TimeHub sent as it stands now (an accountant may have edited
-        it): the engine compares it with the invoice when UpdatedDateUTC is not TimeHub's write."""
+        it): the engine compares it with the invoice when its version is not TimeHub's write."""
         status = invoice.get("Status")
         issued = parse_xero_date(invoice.get("Date"))
-        return RemoteRecord(kind="invoice", external_id=invoice["InvoiceID"], version=invoice.get("UpdatedDateUTC"),
+        return RemoteRecord(kind="invoice", external_id=invoice["InvoiceID"], version=invoice_version(invoice),
                             fields={"paid": status == "PAID", "provider": SPEC.name,
                                     "removed": status.lower() if status in ("VOIDED", "DELETED") else "",
                                     "number": invoice.get("InvoiceNumber"),

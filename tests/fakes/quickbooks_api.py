@@ -78,6 +78,9 @@ class QuickBooksApi:
         self.time_activities: dict[str, dict] = {}
         self.request_ids: dict[str, tuple[int, str]] = {}
         self.closed_before: date | None = None
+        # The id of an invoice someone e-mails from QuickBooks just after TimeHub's next read
+        # of it: its SyncToken moves, nothing TimeHub sent changes.
+        self.email_after_read: str | None = None
         self.minute_limit, self.concurrent_limit = minute_limit, concurrent_limit
         self.calls: deque[float] = deque()
         self.in_flight = self.most_in_flight = self.rate_limited = 0
@@ -222,11 +225,17 @@ class QuickBooksApi:
                      "timeactivity": self.time_activities}.get(entity)
             with self.lock:
                 row = (store or {}).get(parts[1])
-            if row is None:
+                answer = None if row is None else _json({"TimeActivity" if entity == "timeactivity"
+                                                         else entity.capitalize(): row})
+                if row is not None and self.email_after_read == parts[1]:
+                    self.email_after_read = None
+                    row["EmailStatus"] = "EmailSent"  # someone e-mails it right after TimeHub's read
+                    self._bump(row)
+            if answer is None:
                 return fault(400, "610", "Object Not Found", f"Object Not Found : Something you're trying to use "
                              f"has been made inactive. Check the fields with accounts, customers, items, vendors "
                              f"or employees.")
-            return _json({"TimeActivity" if entity == "timeactivity" else entity.capitalize(): row})
+            return answer
         if request.method == "POST" and entity in ("customer", "invoice", "timeactivity") and len(parts) == 1:
             request_id = request.args.get("requestid")
             with self.lock:

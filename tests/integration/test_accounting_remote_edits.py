@@ -114,3 +114,23 @@ def test_a_date_inside_xeros_locked_period_is_reported_in_plain_words_and_nothin
     assert side.invoices(invoice.number) == []
     page = invoice_page(admin_client, invoice)
     assert "status-failed" in page and "cannot be before the period lock date" in page
+
+
+@pytest.mark.parametrize("side", ["quickbooks"], indirect=True)
+def test_a_stale_synctoken_from_an_email_sent_meanwhile_is_re_read_and_the_edit_goes(db, admin, side):
+    """Someone e-mails the sent draft from QuickBooks between TimeHub's read and its write:
+    the SyncToken moved (Fault 5010), nothing TimeHub sent changed, so one re-read and retry."""
+    set_preferences(db, side.slug, {"send_drafts": True})
+    invoice = draft_for(billable_client(db, admin))
+    push(db, side.slug)
+    remote_id = link_of(db, side.slug, "invoice", invoice.id)
+    side.api.email_after_read = remote_id
+    due = date.today() + timedelta(days=21)
+    invoice_service.update_draft(db.session.get(Invoice, invoice.id), due_date=due, tax_rate=Decimal("0"),
+                                 notes="Net 21")
+    push(db, side.slug)
+    assert outbox(db, "invoice")[-1].status == "done"
+    assert side.api.invoices[remote_id]["DueDate"] == due.isoformat()
+    updates = [r for r in side.fake.api.requests if r.method == "POST" and r.path.endswith("/invoice")
+               and (r.json() or {}).get("Id") == remote_id]
+    assert len(updates) == 2  # the stale one, then the one with the re-read SyncToken
