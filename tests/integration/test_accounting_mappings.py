@@ -3,7 +3,6 @@ QuickBooks: the admin's forms, filled from every page the provider lists, and th
 that follow them. Real HTTP to the fakes (tests/fakes/quickbooks_api.py, xero_accounting.py)."""
 from __future__ import annotations
 
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
