@@ -472,6 +472,21 @@ def test_xero_validation_errors_are_reported_in_plain_words(db, admin, side):
     assert item.last_error == "Xero answered 400: Account code '999' is not a valid code for this document."
 
 
+@pytest.mark.parametrize("side", ["xero"], indirect=True)
+def test_xero_invoices_arrive_as_drafts_unless_approved_ones_were_chosen(db, admin, side):
+    first = draft_for(billable_client(db, admin, name="First", email=""))
+    invoice_service.move_to(db.session.get(Invoice, first.id), "issued")
+    push(db, side.slug)
+    set_preferences(db, side.slug, {"authorise_invoices": True})
+    second = draft_for(billable_client(db, admin, name="Second", email=""))
+    invoice_service.move_to(db.session.get(Invoice, second.id), "issued")
+    push(db, side.slug)
+    [sent_first] = side.invoices(first.number)
+    [sent_second] = side.invoices(second.number)
+    assert (sent_first["Type"], sent_first["Status"]) == ("ACCREC", "DRAFT")
+    assert (sent_second["Type"], sent_second["Status"]) == ("ACCREC", "AUTHORISED")
+
+
 # -- the pages ---------------------------------------------------------------------------------
 
 def test_the_invoice_page_shows_failed_with_the_reason_then_sent_after_a_retry_then_paid(
