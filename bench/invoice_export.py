@@ -68,7 +68,7 @@ def _issue_invoices(count: int):
     from app.services.sync_service import record_change
     from app.services.user_service import create_user
 
-    user = create_user(email="bench@example.com", password="bench password 123")
+    user = create_user(email="bench@example.com", password="export run passphrase 123")
     client = Client(name="Bench client", email="ap@bench.test", currency="EUR")
     db.session.add(client)
     db.session.flush()

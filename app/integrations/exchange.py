@@ -5,6 +5,9 @@ never reaches into a connector's attributes.
 """
 from __future__ import annotations
 
+import hashlib
+import json
+
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Protocol
 
@@ -104,6 +107,26 @@ class PushRequest:
     # Sent through the record's author's own linked account (LinksPersonalAccounts), so the
     # provider shows them as its author; False: through the team connection, on their behalf.
     as_author: bool = False
+    # The remote copy's version TimeHub last wrote or applied (link.remote_version): a
+    # connector that reads the copy before updating it can tell someone else changed it.
+    remote_version: str | None = None
+
+
+def content_version(content) -> str:
+    """A version made of what TimeHub cares about in a remote copy (JSON-able `content`),
+    for providers whose own change marker also moves on changes that matter to nobody here
+    (QuickBooks bumps SyncToken when an invoice is e-mailed)."""
+    return "c:" + hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Pushed:
+    """What `push` may return instead of the bare remote id: the id and the copy's version
+    after the write, stored on the link so that the next pull knows this write as TimeHub's
+    own and only someone else's later change reaches the applier."""
+
+    external_id: str
+    version: str | None = None
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,11 @@ DEFAULT_TIMEOUT = httpx2.Timeout(tuning.READ_TIMEOUT_SECONDS, connect=tuning.CON
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 # Failures that happen before the request was sent: safe to repeat for any method.
 NOT_SENT_ERRORS = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
+# The connection dropped after the request went out: its answer was lost on the way, and
+# nothing asked us to slow down (a struggling provider answers 5xx or 429, which back off).
+# The first repeat of a repeatable request goes at once, so a sequential push does not sit
+# idle while its budget goes unused; later ones back off as usual.
+ANSWER_LOST_ERRORS = (httpx2.RemoteProtocolError, httpx2.ReadError)
 RESET_HEADERS = ("X-RateLimit-Reset", "X-Rate-Limit-Reset", "RateLimit-Reset")
 EPOCH_THRESHOLD = 1_000_000_000  # a reset value above this is a Unix time, below it a number of seconds
 
@@ -86,6 +91,10 @@ class ErrorShape:
     # (QuickBooks' Fault.Error[].Detail, Xero's Elements[].ValidationErrors[].Message);
     # None or an empty answer falls back to `message_keys`.
     describe: Callable[[Any], str | None] | None = None
+    # The provider's remaining-budget headers, read on every answer (Xero's X-DayLimit-Remaining):
+    # (seconds every client of the account should pause, why in words) when TimeHub should stop
+    # before the provider refuses, or when a 429 says which limit it was; None to go on.
+    pause: Callable[[Mapping[str, str], int], tuple[float, str] | None] | None = None
 
 
 def provider_message(response: httpx2.Response, limit: int = 300, shape: ErrorShape = ErrorShape()) -> str:
@@ -311,8 +320,10 @@ class ProviderClient:
             except httpx2.TransportError as exc:
                 error = self._transport_error(exc)
                 may_repeat = repeatable or isinstance(exc, NOT_SENT_ERRORS)
-                delay = self.retry.backoff(attempt, self._rng)
+                delay = 0.0 if attempt == 1 and isinstance(exc, ANSWER_LOST_ERRORS) \
+                    else self.retry.backoff(attempt, self._rng)
             else:
+                pause = self._pause_after(response, target)
                 if response.is_success or (response.status_code == 304 and _conditional(extra)):
                     return response  # a 304 answers a conditional GET: "what you have is current"
                 if response.status_code == 401 and self._auth is not None and not reauthenticated:
@@ -321,6 +332,8 @@ class ProviderClient:
                         attempt -= 1  # the retry with fresh credentials is not a failure to count
                         continue
                 error = classify(response, self.provider_name, now=self._clock(), shape=self._errors)
+                if pause is not None and isinstance(error, RateLimitedError):
+                    error.message, error.retry_after = pause[1], max(error.retry_after or 0.0, pause[0])
                 may_repeat, delay = self._retry_plan(error, response, repeatable, attempt,
                                                      self._limiters_for(target)[:1])
             error.attempts = attempt
@@ -344,12 +357,23 @@ class ProviderClient:
             if error.retry_after is None:
                 return True, backoff
             for limiter in held:
-                limiter.hold(error.retry_after)  # every client sharing the limiter pauses too
+                limiter.hold(error.retry_after, error.message)  # every client sharing the limiter pauses too
             return error.retry_after <= self.retry.max_rate_limit_wait, error.retry_after
         if isinstance(error, TransientError):
             hinted = wait_from_headers(response.headers, self._clock(), reset_headers=False) or 0.0
             return repeatable, max(backoff, min(hinted, self.retry.max_rate_limit_wait))
         return False, 0.0
+
+    def _pause_after(self, response: httpx2.Response, target) -> tuple[float, str] | None:
+        """The provider's budget headers say stop: every client sharing the account's limiter
+        pauses (the answer itself is still used)."""
+        if self._errors.pause is None:
+            return None
+        pause = self._errors.pause(response.headers, response.status_code)
+        if pause is not None:
+            for limiter in self._limiters_for(target)[-1:]:  # the account's budget
+                limiter.hold(pause[0], pause[1])
+        return pause
 
     def _limiters_for(self, target) -> list[Limiter]:
         """The budgets a call to `target` uses: its method's (if any) first, then the account's."""
@@ -368,8 +392,8 @@ class ProviderClient:
             for limiter, ticket in taken:
                 limiter.release(ticket)
             raise RateLimitedError(
-                f"TimeHub's request budget for {self.provider_name} is used up for now", None, exc.retry_after
-            ) from None
+                exc.reason or f"TimeHub's request budget for {self.provider_name} is used up for now", None,
+                exc.retry_after) from None
         try:
             return self._http.request(method, target, params=query, json=json, headers=headers)
         finally:

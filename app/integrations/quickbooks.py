@@ -28,11 +28,15 @@ import httpx2
 from app import tuning
 from app.integrations import oauth
 from app.integrations.base import Connector
-from app.integrations.capabilities import Accounting, CREATE_NEW, Pulls, Pushes, ReceivesWebhooks
+from app.integrations.capabilities import Accounting, CREATE_NEW, MappingTables, Pulls, Pushes, ReceivesWebhooks
 from app.integrations.exchange import (
     AccountingParty,
     AllowListOption,
+    MappingRow,
+    MappingTable,
+    Pushed,
     PushRequest,
+    content_version,
     PushSkipped,
     RemoteRecord,
     RunContext,
@@ -78,7 +82,9 @@ SPEC = ProviderSpec(
                    help="From the app's Webhooks page at Intuit; payments recorded in QuickBooks then "
                         "reach TimeHub at once instead of at the next sync."),
     ),
-    rate_limit=RateLimit(450, 60.0, 10),  # 500 per minute per realm, 10 concurrent
+    # 500 per minute per realm, 10 concurrent; 485 (97 %): 450 capped an export at 90 % of the
+    # limit before any retry or look-up took its share (docs/benchmarks.md).
+    rate_limit=RateLimit(485, 60.0, 10),
     features={
         "accounting": "Clients become customers and invoices become invoices.",
         "push": "Billable time can become QuickBooks time activities.",
@@ -120,9 +126,24 @@ STALE_OBJECT = "5010"       # Fault code of an update with an outdated SyncToken
 SIGNATURE_HEADER = "intuit-signature"
 SEND_DRAFTS_SETTING = "send_drafts"
 TIME_ACTIVITY_SETTING = "export_time"
-# Who a TimeHub user is in QuickBooks for time activities: {user id: "Employee:<id>" or "Vendor:<id>"}.
+# Who a TimeHub user is in QuickBooks for time activities, chosen on the settings page's
+# mapping table: {"Employee:<id>" or "Vendor:<id>": TimeHub user id}.
 PEOPLE_SETTING = "people"
 MARKER_PREFIX = "TimeHub client "   # in a created customer's Notes: ours, matched by id
+
+
+def invoice_version(invoice: dict) -> str:
+    """What TimeHub sent, as the invoice holds it now, and whether it is paid or voided: the
+    SyncToken also moves when nobody changed any of it (the invoice was e-mailed, printed)."""
+    lines = [(line.get("Description"), round(float(line.get("Amount", 0)), 2),
+              (line["SalesItemLineDetail"].get("ItemRef") or {}).get("value"),
+              line["SalesItemLineDetail"].get("Qty"), line["SalesItemLineDetail"].get("UnitPrice"))
+             for line in invoice.get("Line") or [] if line.get("DetailType") == "SalesItemLineDetail"]
+    total = float(invoice.get("TotalAmt", 0))
+    return content_version([invoice.get("DocNumber"), invoice.get("TxnDate"), invoice.get("DueDate"),
+                            (invoice.get("CustomerRef") or {}).get("value"), lines,
+                            total > 0 and float(invoice.get("Balance", 1)) == 0,
+                            (invoice.get("PrivateNote") or "").startswith("Voided")])
 
 
 def _params(**extra) -> dict:
@@ -133,7 +154,7 @@ def _quoted(value: str) -> str:
     return value.replace("\\", "\\\\").replace("'", "\\'")
 
 
-class QuickBooksConnector(Connector, Pulls, Pushes, ReceivesWebhooks, Accounting):
+class QuickBooksConnector(Connector, Pulls, Pushes, ReceivesWebhooks, Accounting, MappingTables):
     spec = SPEC
     streams = ("invoice",)
     push_kinds = frozenset({"client", "invoice", "time_entry"})
@@ -240,18 +261,22 @@ class QuickBooksConnector(Connector, Pulls, Pushes, ReceivesWebhooks, Accounting
                 return page[0]
         return None
 
-    def _update_invoice(self, remote_id: str, body: dict) -> str:
+    def _update_invoice(self, remote_id: str, body: dict, seen_version: str | None = None) -> Pushed:
         """A full update with the SyncToken read now; a stale token (someone saved meanwhile)
-        is re-read and tried once more."""
+        is re-read and tried once more. An invoice whose content is no longer what TimeHub last
+        wrote or saw (`seen_version`) was changed in QuickBooks: it is not overwritten."""
         for attempt in (1, 2):
             current = self._read("Invoice", remote_id)
             if current.get("Balance") is not None and float(current.get("Balance", 0)) == 0 \
                     and float(current.get("TotalAmt", 0)) > 0:
                 raise PermanentError("The invoice is paid in QuickBooks; TimeHub does not change it there.")
+            if seen_version is not None and invoice_version(current) != seen_version:
+                raise PermanentError("Changed in QuickBooks since TimeHub sent it; TimeHub does not overwrite "
+                                     "the accountant's edit.")
             try:
-                self.client.request("POST", "invoice", params=_params(), json={
-                    **body, "Id": remote_id, "SyncToken": current["SyncToken"], "sparse": True})
-                return remote_id
+                answer = self.client.request("POST", "invoice", params=_params(), json={
+                    **body, "Id": remote_id, "SyncToken": current["SyncToken"], "sparse": True}).json()
+                return Pushed(remote_id, invoice_version(answer["Invoice"]))
             except PermanentError as exc:
                 if attempt == 2 or STALE_OBJECT not in exc.message:
                     raise
@@ -266,11 +291,27 @@ class QuickBooksConnector(Connector, Pulls, Pushes, ReceivesWebhooks, Accounting
                 for entity in ("Employee", "Vendor")
                 for page in self._query(f"select * from {entity}", entity) for person in page]
 
+    def mapping_tables(self) -> list[MappingTable]:
+        """Employees and vendors (every page), each given to at most one TimeHub user by the admin."""
+        rows = tuple(MappingRow(option.external_id, f"{option.label} ({option.detail})",
+                                "nobody: no time activities") for option in self.people_options())
+        return [MappingTable(PEOPLE_SETTING, "Time activities: who is who in QuickBooks",
+                             "Billable time of the TimeHub user chosen here goes to QuickBooks as this "
+                             "employee's or vendor's time activities. Nobody is matched by name or e-mail.",
+                             "user", rows)]
+
+    def person_for(self, user) -> str:
+        """The "Employee:<id>" / "Vendor:<id>" the admin chose for `user`; exactly one."""
+        chosen = [person for person, user_id in (self.preferences.get(PEOPLE_SETTING) or {}).items()
+                  if str(user_id) == str(user.id) and ":" in person]
+        if len(chosen) != 1:
+            problem = "which" if not chosen else "only one"
+            raise PermanentError(f"Choose {problem} QuickBooks employee or vendor {user.email} is (QuickBooks "
+                                 "settings, time activities); their time was not sent.")
+        return chosen[0]
+
     def time_activity_body(self, entry, run: RunContext) -> dict:
-        person = (self.preferences.get(PEOPLE_SETTING) or {}).get(str(entry.user_id))
-        if not person or ":" not in person:
-            raise PermanentError(f"Choose which QuickBooks employee or vendor {entry.user.email} is (QuickBooks "
-                                 "settings); their time was not sent.")
+        person = self.person_for(entry.user)
         entity, _, person_id = person.partition(":")
         item = self.booking_for(entry.project_id)
         if not item:
@@ -301,7 +342,7 @@ class QuickBooksConnector(Connector, Pulls, Pushes, ReceivesWebhooks, Accounting
                                      json=body, idempotency_key=request.idempotency_key).json()
         return str(answer["TimeActivity"]["Id"])
 
-    def push(self, request: PushRequest, run: RunContext) -> str:
+    def push(self, request: PushRequest, run: RunContext) -> str | Pushed:
         if request.kind == "time_entry":
             return self._push_time(request, run)
         if request.kind == "client":
@@ -311,15 +352,15 @@ class QuickBooksConnector(Connector, Pulls, Pushes, ReceivesWebhooks, Accounting
             if invoice.status == "paid":
                 return request.external_id  # paid here: nothing to change there
             return self._update_invoice(request.external_id, self._invoice_body(
-                invoice, self.remote_customer_id(invoice.client, run)))
+                invoice, self.remote_customer_id(invoice.client, run)), request.remote_version)
         body = self._invoice_body(invoice, self.remote_customer_id(invoice.client, run))
         if request.earlier_attempts:
             found = self._by_number(invoice.number)  # an earlier attempt may have arrived unanswered
             if found is not None:
                 return self._update_invoice(str(found["Id"]), body)
         answer = self.client.request("POST", "invoice", params=_params(requestid=request.idempotency_key),
-                                     json=body, idempotency_key=request.idempotency_key).json()
-        return str(answer["Invoice"]["Id"])
+                                     json=body, idempotency_key=request.idempotency_key).json()["Invoice"]
+        return Pushed(str(answer["Id"]), invoice_version(answer))
 
     def delete_remote(self, kind: str, external_id: str, run: RunContext) -> None:
         """A deleted invoice is voided (QuickBooks keeps the number, amounts become 0), a time
@@ -345,9 +386,17 @@ class QuickBooksConnector(Connector, Pulls, Pushes, ReceivesWebhooks, Accounting
 
     @staticmethod
     def _status_record(invoice: dict) -> RemoteRecord:
-        paid = float(invoice.get("TotalAmt", 0)) > 0 and float(invoice.get("Balance", 1)) == 0
-        return RemoteRecord(kind="invoice", external_id=str(invoice["Id"]),
-                            version=str(invoice.get("SyncToken")), fields={"paid": paid})
+        """Paid or not, and what TimeHub sent as it stands now (an accountant may have edited
+        it): the engine compares it with the invoice when its version is not TimeHub's write."""
+        total = float(invoice.get("TotalAmt", 0))
+        voided = total == 0 and (invoice.get("PrivateNote") or "").startswith("Voided")
+        subtotal = sum(float(line.get("Amount", 0)) for line in invoice.get("Line") or []
+                       if line.get("DetailType") == "SalesItemLineDetail")
+        return RemoteRecord(kind="invoice", external_id=str(invoice["Id"]), version=invoice_version(invoice),
+                            fields={"paid": total > 0 and float(invoice.get("Balance", 1)) == 0,
+                                    "provider": SPEC.name, "removed": "voided" if voided else "",
+                                    "number": invoice.get("DocNumber"), "issue_date": invoice.get("TxnDate"),
+                                    "subtotal": None if voided else round(subtotal, 2)})
 
     def pull(self, stream: str, cursor: str | None, run: RunContext) -> Iterator[SyncPage]:
         """Invoices changed since the cursor (their last update time), oldest first."""

@@ -52,9 +52,10 @@ def limit_for(spec) -> RateLimit:
 class SlotUnavailable(Exception):
     """No slot within the allowed wait; `retry_after` says when one is expected."""
 
-    def __init__(self, retry_after: float):
+    def __init__(self, retry_after: float, reason: str = ""):
         super().__init__(f"no rate-limit slot within the allowed wait (next in {retry_after:.1f} s)")
         self.retry_after = retry_after
+        self.reason = reason  # why the limiter is held, when a provider said so
 
 
 class Limiter:
@@ -73,9 +74,14 @@ class Limiter:
     def release(self, ticket: str) -> None:
         raise NotImplementedError
 
-    def hold(self, seconds: float) -> None:
-        """Hand out no slot for `seconds` (the provider said so with a 429)."""
+    def hold(self, seconds: float, reason: str = "") -> None:
+        """Hand out no slot for `seconds` (the provider said so with a 429, or its budget
+        headers did); `reason` names the limit for whoever is refused meanwhile."""
         raise NotImplementedError
+
+    def held_reason(self) -> str:
+        """The reason of a hold in force, or ""."""
+        return ""
 
     @contextmanager
     def slot(self, max_wait: float = tuning.MAX_LIMITER_WAIT_SECONDS) -> Iterator[None]:
@@ -94,7 +100,7 @@ class Limiter:
                 return ticket
             remaining = deadline - self._clock()
             if wait > remaining:
-                raise SlotUnavailable(wait)
+                raise SlotUnavailable(wait, self.held_reason())
             self._sleep(wait)
 
 
@@ -107,6 +113,7 @@ class LocalLimiter(Limiter):
         self._finished: deque[float] = deque()   # finish times still inside the window
         self._in_flight: set[str] = set()
         self._held_until = 0.0
+        self._held_reason = ""
 
     def try_acquire(self) -> tuple[str | None, float]:
         with self._lock:
@@ -130,9 +137,15 @@ class LocalLimiter(Limiter):
                 self._in_flight.discard(ticket)
                 self._finished.append(self._clock())
 
-    def hold(self, seconds: float) -> None:
+    def hold(self, seconds: float, reason: str = "") -> None:
         with self._lock:
-            self._held_until = max(self._held_until, self._clock() + seconds)
+            until = self._clock() + seconds
+            if until >= self._held_until:
+                self._held_until, self._held_reason = until, reason
+
+    def held_reason(self) -> str:
+        with self._lock:
+            return self._held_reason if self._clock() < self._held_until else ""
 
 
 def _wait_for(limit: RateLimit, in_flight: int, finished: int, oldest_expires_in: float | None) -> float:
@@ -227,16 +240,27 @@ class RedisLimiter(Limiter):
         except redis.RedisError:
             pass  # the lease expires by itself
 
-    def hold(self, seconds: float) -> None:
+    def hold(self, seconds: float, reason: str = "") -> None:
         if self._fallback is not None:
-            self._fallback.hold(seconds)
+            self._fallback.hold(seconds, reason)
             return
         try:
             current = self._redis.pttl(self._hold_key)
             if int(seconds * 1000) > max(int(current or 0), 0):
-                self._redis.set(self._hold_key, "1", px=max(int(seconds * 1000), 1))
+                # The key's value is the reason, so every process refused meanwhile can say why.
+                self._redis.set(self._hold_key, reason or "1", px=max(int(seconds * 1000), 1))
         except redis.RedisError:
             pass
+
+    def held_reason(self) -> str:
+        if self._fallback is not None:
+            return self._fallback.held_reason()
+        try:
+            value = self._redis.get(self._hold_key)
+        except redis.RedisError:
+            return ""
+        reason = value.decode() if isinstance(value, bytes) else (value or "")
+        return "" if reason == "1" else reason
 
 
 _local_limiters: dict[str, LocalLimiter] = {}

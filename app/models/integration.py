@@ -152,6 +152,9 @@ class ExternalLink(TimestampMixin, db.Model):
     external_id: Mapped[str] = mapped_column(String(200))
     # The provider's own version marker (updated timestamp, etag) to skip unchanged records.
     remote_version: Mapped[str | None] = mapped_column(String(200))
+    # What the provider's side did to the copy since TimeHub wrote it (an accountant's edit):
+    # shown beside the record, and the copy is not overwritten while it is set.
+    remote_note: Mapped[str | None] = mapped_column(Text)
 
 
 class SyncCursor(TimestampMixin, db.Model):

@@ -65,8 +65,10 @@ def customers(integration_id: int):
                                page=None, problem=exc.message, create_new=CREATE_NEW)
     if request.method == "POST":
         choices = {match.client.id: request.form.get(f"client:{match.client.id}", "") for match in page.matches}
+        bookings = {project.id: request.form.get(f"project:{project.id}", "") for project in page.projects}
         try:
-            accounting_service.save_matching(integration, page, choices, request.form.get("booking_default") or None)
+            accounting_service.save_matching(integration, page, choices, request.form.get("booking_default") or None,
+                                             bookings)
         except accounting_service.MatchingError as exc:
             db.session.rollback()
             flash(exc.message, "error")

@@ -18,7 +18,7 @@ from app.integrations import registry
 from app.integrations.capabilities import BOOKING_SETTING, CREATE_NEW, CUSTOMER_MATCHES_SETTING, Accounting
 from app.integrations.exchange import AccountingParty, AllowListOption
 from app.integrations.http import INTERACTIVE_RETRY
-from app.models import Client, ExternalLink, Integration, Invoice, OutboxItem
+from app.models import Client, ExternalLink, Integration, Invoice, OutboxItem, Project
 from app.models.base import utcnow
 from app.models.integration import IntegrationStatus
 from app.services import work_queue
@@ -30,7 +30,7 @@ from app.services.sync_service import SessionLinks
 class ExportState:
     integration_id: int
     provider_name: str
-    state: str            # "sent", "waiting", "failed", "paid", "not sent"
+    state: str            # "sent", "waiting", "failed", "paid", "not sent", "changed" (at the provider)
     reason: str = ""      # the provider's words when failed
     remote_id: str | None = None
 
@@ -64,14 +64,21 @@ def _latest(integration_id: int, kind: str, local_id: int) -> OutboxItem | None:
 
 def export_states(invoice: Invoice) -> list[ExportState]:
     """Where `invoice` stands at each accounting connection; a failed client push (its
-    customer) counts as the invoice's failure, since the invoice waits for it."""
+    customer) counts as the invoice's failure, since the invoice waits for it. An edit made
+    at the provider (the link's remote note) is shown before anything else: TimeHub leaves
+    that copy alone."""
     states = []
     for integration in accounting_integrations():
         name = registry.get_spec(integration.provider).name
         remote_id = _link(integration.id, "invoice", invoice.id)
+        note = db.session.scalar(select(ExternalLink.remote_note).where(
+            ExternalLink.integration_id == integration.id, ExternalLink.local_kind == "invoice",
+            ExternalLink.local_id == invoice.id))
         latest = _latest(integration.id, "invoice", invoice.id)
         customer = _latest(integration.id, "client", invoice.client_id)
-        if latest is not None and latest.status == "failed":
+        if note:
+            state = ExportState(integration.id, name, "changed", note, remote_id)
+        elif latest is not None and latest.status == "failed":
             state = ExportState(integration.id, name, "failed", latest.last_error or "", remote_id)
         elif customer is not None and customer.status == "failed" and remote_id is None:
             state = ExportState(integration.id, name, "failed", customer.last_error or "", None)
@@ -122,11 +129,14 @@ class MatchingPage:
     candidates: list[AccountingParty]
     bookings: list[AllowListOption]
     booking_default: str | None
+    projects: list[Project]                 # client projects, each may override the default booking
+    project_bookings: dict[str, str]        # project id -> booking option chosen for its lines
 
 
 def matching_page(integration: Integration) -> MatchingPage:
     """Every client with its link, the admin's choice and the look-alikes among every
-    provider customer (read with all pages); what lines can be booked to."""
+    provider customer (read with all pages); what lines can be booked to, by default and
+    per project."""
     connector = connector_for(integration, retry=INTERACTIVE_RETRY)
     candidates = connector.customer_candidates()
     bookings = connector.booking_options()
@@ -136,7 +146,10 @@ def matching_page(integration: Integration) -> MatchingPage:
         matches.append(ClientMatch(client, _link(integration.id, "client", client.id), chosen.get(str(client.id)),
                                    connector.suggestions(client, candidates)))
     booking = (integration.settings or {}).get(BOOKING_SETTING) or {}
-    return MatchingPage(matches, candidates, bookings, booking.get("default"))
+    projects = list(db.session.scalars(select(Project).join(Client).where(
+        Project.archived.is_(False), Client.archived.is_(False)).order_by(Client.name, Project.name)))
+    return MatchingPage(matches, candidates, bookings, booking.get("default"), projects,
+                        {str(k): str(v) for k, v in (booking.get("projects") or {}).items()})
 
 
 class MatchingError(Exception):
@@ -146,10 +159,10 @@ class MatchingError(Exception):
 
 
 def save_matching(integration: Integration, page: MatchingPage, choices: dict[int, str],
-                  booking_default: str | None) -> None:
+                  booking_default: str | None, project_bookings: dict[int, str] | None = None) -> None:
     """Save the admin's choices: "" (decide later), CREATE_NEW, or a remote id that exists
-    at the provider; and the default booking among the provider's options. Nothing is saved
-    when one choice is not valid."""
+    at the provider; the default booking and each project's override ("" = the default)
+    among the provider's options. Nothing is saved when one choice is not valid."""
     known = {party.remote_id for party in page.candidates}
     saved = {}
     for client_id, choice in choices.items():
@@ -158,13 +171,25 @@ def save_matching(integration: Integration, page: MatchingPage, choices: dict[in
         if choice != CREATE_NEW and choice not in known:
             raise MatchingError("One of the chosen customers no longer exists at the provider; reload the page.")
         saved[str(client_id)] = choice
-    if booking_default and booking_default not in {option.external_id for option in page.bookings}:
+    offered = {option.external_id for option in page.bookings}
+    if booking_default and booking_default not in offered:
         raise MatchingError("Choose what invoice lines are booked to from the list.")
+    overrides = {}
+    for project_id, choice in (project_bookings or {}).items():
+        if not choice:
+            continue
+        if choice not in offered:
+            raise MatchingError("Choose each project's booking from the list (or leave it on the default).")
+        overrides[str(project_id)] = choice
     settings = dict(integration.settings or {})
     settings[CUSTOMER_MATCHES_SETTING] = saved
     booking = dict(settings.get(BOOKING_SETTING) or {})
     if booking_default:
         booking["default"] = booking_default
+    if overrides:
+        booking["projects"] = overrides
+    else:
+        booking.pop("projects", None)  # every project on the default
     settings[BOOKING_SETTING] = booking
     integration.settings = settings
     db.session.commit()

@@ -6,11 +6,14 @@ looks up, once per page, what the records refer to locally (users by e-mail).
 """
 from __future__ import annotations
 
+from decimal import Decimal
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.integrations.exchange import RemoteRecord
 from app.models import CalendarEvent, CalendarEventPerson, Invoice, Project, Task, User
+from app.models.invoice import CENTS
 from app.models.task import TASK_STATUSES
 
 
@@ -181,6 +184,32 @@ class InvoicePaymentApplier:
             invoice.status = "paid"
             return True
         return False
+
+    @staticmethod
+    def remote_note(invoice: Invoice, record: RemoteRecord) -> str | None:
+        """What someone did to the provider's copy since TimeHub wrote it, in words, or None.
+        Only records whose version differs from TimeHub's own last write get here (the engine
+        skips the others), so a difference from the local invoice is someone else's edit; a
+        payment alone changes nothing TimeHub sent. `fields`: provider, removed ("voided" /
+        "deleted" / ""), number, issue_date (ISO), subtotal."""
+        fields = record.fields
+        where = fields.get("provider") or "the provider"
+        if fields.get("removed"):
+            return f"{fields['removed'].capitalize()} in {where}; TimeHub does not send it again."
+        changes = []
+        if fields.get("number") not in (None, invoice.number):
+            changes.append(f"number {fields['number']} (here {invoice.number})")
+        if fields.get("issue_date") not in (None, invoice.issue_date.isoformat()):
+            changes.append(f"date {fields['issue_date']} (here {invoice.issue_date.isoformat()})")
+        subtotal = fields.get("subtotal")
+        # A provider may round each line's half cent the other way (Xero multiplies itself):
+        # a cent a line is rounding, more is an edit.
+        rounding = CENTS * max(len(invoice.lines), 1)
+        if subtotal is not None and abs(Decimal(str(subtotal)) - invoice.subtotal) > rounding:
+            changes.append(f"amount before tax {Decimal(str(subtotal)).quantize(CENTS)} (here {invoice.subtotal})")
+        if not changes:
+            return None
+        return f"Changed in {where}: {', '.join(changes)}. TimeHub does not overwrite the accountant's edit."
 
 
 APPLIERS = {"project": ProjectApplier, "task": TaskApplier, "calendar_event": CalendarEventApplier,

@@ -26,8 +26,8 @@ from app.extensions import db
 from app.integrations import registry
 from app.integrations.base import Connector
 from app.integrations.capabilities import ManagesRemoteSetup, Pulls, Pushes
-from app.integrations.exchange import PushRequest, PushSkipped, RemoteRecord, RunContext, SyncPage
-from app.integrations.http import AuthError, NotFoundError, PermanentError, ProviderError
+from app.integrations.exchange import Pushed, PushRequest, PushSkipped, RemoteRecord, RunContext, SyncPage
+from app.integrations.http import AuthError, NotFoundError, PermanentError, ProviderError, RateLimitedError
 from app.models import (
     Client,
     ExternalLink,
@@ -153,6 +153,8 @@ def _apply_kind(session: Session, integration_id: int, kind: str, records: list[
                 plan.note(kind, "update", record.external_id, label_of(record))
         else:
             result.unchanged += 1
+        if hasattr(applier, "remote_note"):  # a kind whose copies the provider's side may edit
+            link.remote_note = applier.remote_note(local, record)
         if link.remote_version != record.version:
             link.remote_version = record.version
 
@@ -263,7 +265,7 @@ def run_sync(integration_id: int, *, trigger: str = "manual", connector_factory:
         session.rollback()
         if isinstance(exc, AuthError) and integration.status == IntegrationStatus.ACTIVE:
             connection_state.needs_reconnect(integration)
-        finish_run(session, integration, run, exc.message)
+        finish_run(session, integration, run, run_error(exc))
         return run
     except Exception as exc:
         session.rollback()
@@ -486,15 +488,23 @@ def _push_one(session: Session, integration: Integration, connector: Pushes, con
                     pass  # already gone at the provider: the goal is reached
                 session.delete(link)
         else:
+            if link is not None and link.remote_note:
+                # The provider's side changed the copy (an accountant's edit): never overwritten.
+                raise PermanentError(link.remote_note)
             request = PushRequest(kind, record, link.external_id if link else None,
                                   idempotency_key=f"timehub-{last.id}",
-                                  earlier_attempts=max(item.attempts for item in items))
-            external_id = _push_as_author(connector, authors, request, context)
+                                  earlier_attempts=max(item.attempts for item in items),
+                                  remote_version=link.remote_version if link else None)
+            pushed = _push_as_author(connector, authors, request, context)
+            external_id, version = (pushed.external_id, pushed.version) if isinstance(pushed, Pushed) \
+                else (pushed, None)
             if link is None:
                 session.add(ExternalLink(integration_id=integration.id, local_kind=kind, local_id=local_id,
-                                         external_id=external_id))
-            elif link.external_id != external_id:
+                                         external_id=external_id, remote_version=version))
+            else:
                 link.external_id = external_id
+                if version is not None:
+                    link.remote_version = version
     except PushSkipped as skipped:  # the connector removed any remote copy already
         if link is not None:
             session.delete(link)
@@ -502,6 +512,8 @@ def _push_one(session: Session, integration: Integration, connector: Pushes, con
             item.status, item.last_error = "skipped", skipped.reason[:2000]
         return True
     except ProviderError as exc:
+        if isinstance(exc, RateLimitedError) and (exc.retry_after or 0) > tuning.MAX_RATE_LIMIT_WAIT_SECONDS:
+            _wait_for_budget(session, items, exc)
         give_up = isinstance(exc, PermanentError) or last.attempts + 1 >= tuning.PUSH_MAX_ATTEMPTS
         for item in items:
             item.attempts += 1
@@ -515,7 +527,7 @@ def _push_one(session: Session, integration: Integration, connector: Pushes, con
 
 
 def _push_as_author(connector: Pushes, authors: personal_links.Authors, request: PushRequest,
-                    context: RunContext) -> str:
+                    context: RunContext) -> str | Pushed:
     """Through the record's author's own link when they have one, else (or once the provider
     refuses that link) through the team connection, on their behalf."""
     author = authors.connector_for(request.record)
@@ -529,6 +541,25 @@ def _push_as_author(connector: Pushes, authors: personal_links.Authors, request:
                 authors.lost(request.record, exc)
             # 403: the author may not do it there; the team connection may
     return connector.push(request, context)
+
+
+def _wait_for_budget(session: Session, items: list[OutboxItem], exc: RateLimitedError) -> None:
+    """A long pause (a provider's daily limit): the change waits until then without using up
+    its attempts, and the run stops (every other change would be refused the same way), with
+    the resume time in its error for the integration's page."""
+    for item in items:
+        item.last_error = run_error(exc)[:2000]
+        item.next_attempt_at = utcnow() + timedelta(seconds=exc.retry_after)
+    session.commit()
+    raise exc
+
+
+def run_error(exc: ProviderError | TokenError) -> str:
+    """A run's error in words; a long rate-limit pause says when work resumes."""
+    if isinstance(exc, RateLimitedError) and (exc.retry_after or 0) > tuning.MAX_RATE_LIMIT_WAIT_SECONDS:
+        resume = utcnow() + timedelta(seconds=exc.retry_after)
+        return f"{exc.message}; waiting changes go from about {resume:%d %b %H:%M} UTC"
+    return exc.message
 
 
 def push_pending(integration_id: int, connector_factory: ConnectorFactory = connector_for) -> int:
@@ -551,7 +582,7 @@ def push_pending(integration_id: int, connector_factory: ConnectorFactory = conn
             if isinstance(connector, Pushes) else 0
     except (ProviderError, TokenError) as exc:  # no usable token: the changes wait in the outbox
         session.rollback()
-        finish_run(session, integration, run, exc.message)
+        finish_run(session, integration, run, run_error(exc))
         return 0
     except Exception as exc:
         session.rollback()

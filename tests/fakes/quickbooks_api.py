@@ -21,7 +21,8 @@ fake does, under `/v3/company/{realmId}/`:
 - faults for tests: `drop_answers(n)` does the work of the next n POSTs and then closes
   the connection without an answer; `fail_next(n)` answers 503.
 
-`pay(invoice_id)` records a Payment as someone in QuickBooks would;
+`pay(invoice_id)` records a Payment and `edit_in_quickbooks(invoice_id, ...)` changes the lines
+as someone in QuickBooks would;
 `signed_webhook(entities)` builds a delivery with its `intuit-signature`.
 """
 from __future__ import annotations
@@ -77,6 +78,9 @@ class QuickBooksApi:
         self.time_activities: dict[str, dict] = {}
         self.request_ids: dict[str, tuple[int, str]] = {}
         self.closed_before: date | None = None
+        # The id of an invoice someone e-mails from QuickBooks just after TimeHub's next read
+        # of it: its SyncToken moves, nothing TimeHub sent changes.
+        self.email_after_read: str | None = None
         self.minute_limit, self.concurrent_limit = minute_limit, concurrent_limit
         self.calls: deque[float] = deque()
         self.in_flight = self.most_in_flight = self.rate_limited = 0
@@ -107,6 +111,31 @@ class QuickBooksApi:
                                       **({"PrimaryEmailAddr": {"Address": email}} if email else {})})
             self.customers[customer["Id"]] = customer
             return customer
+
+    def add_item(self, name: str) -> dict:
+        with self.lock:
+            item = self._stamped({"Id": self._id(), "Name": name, "Type": "Service", "SyncToken": "0"})
+            self.items[item["Id"]] = item
+            return item
+
+    def add_person(self, entity: str, name: str, email: str = "") -> dict:
+        """An Employee or Vendor, as someone sets them up in QuickBooks."""
+        with self.lock:
+            person = self._stamped({"Id": self._id(), "DisplayName": name, "SyncToken": "0",
+                                    **({"PrimaryEmailAddr": {"Address": email}} if email else {})})
+            (self.employees if entity == "Employee" else self.vendors)[person["Id"]] = person
+            return person
+
+    def edit_in_quickbooks(self, invoice_id: str, *, unit_price: float) -> None:
+        """An accountant's edit in QuickBooks: every line's price (and amount) changed."""
+        with self.lock:
+            invoice = self.invoices[invoice_id]
+            for line in invoice["Line"]:
+                detail = line["SalesItemLineDetail"]
+                detail["UnitPrice"] = unit_price
+                line["Amount"] = round(unit_price * float(detail.get("Qty", 1)), 2)
+            self._totals(invoice)
+            self._bump(invoice)
 
     def by_number(self, number: str) -> list[dict]:
         return [i for i in self.invoices.values() if i.get("DocNumber") == number]
@@ -196,11 +225,17 @@ class QuickBooksApi:
                      "timeactivity": self.time_activities}.get(entity)
             with self.lock:
                 row = (store or {}).get(parts[1])
-            if row is None:
+                answer = None if row is None else _json({"TimeActivity" if entity == "timeactivity"
+                                                         else entity.capitalize(): row})
+                if row is not None and self.email_after_read == parts[1]:
+                    self.email_after_read = None
+                    row["EmailStatus"] = "EmailSent"  # someone e-mails it right after TimeHub's read
+                    self._bump(row)
+            if answer is None:
                 return fault(400, "610", "Object Not Found", f"Object Not Found : Something you're trying to use "
                              f"has been made inactive. Check the fields with accounts, customers, items, vendors "
                              f"or employees.")
-            return _json({"TimeActivity" if entity == "timeactivity" else entity.capitalize(): row})
+            return answer
         if request.method == "POST" and entity in ("customer", "invoice", "timeactivity") and len(parts) == 1:
             request_id = request.args.get("requestid")
             with self.lock:

@@ -15,12 +15,13 @@ What Xero documents and this fake does (developer.xero.com, Accounting API):
 - an `Idempotency-Key` seen before answers the first answer again without doing the
   work twice (`forget_idempotency_keys()` ends that memory, as Xero's keys expire);
 - limits per tenant: 60 calls in any minute, 5 at once, 5,000 a day; over one: 429 with
-  `Retry-After` and `X-Rate-Limit-Problem` (minute / concurrent / day); every answer
-  carries `X-MinLimit-Remaining` and `X-DayLimit-Remaining`;
+  `Retry-After` and `X-Rate-Limit-Problem` (minute / concurrent / day); every answer, a
+  429 too, carries `X-MinLimit-Remaining`, `X-DayLimit-Remaining` and `X-AppMinLimit-Remaining`;
 - faults for tests: `drop_answers(n)` does the work of the next n writes and then closes
   the connection without an answer; `fail_next(n)` answers 503.
 
-`pay(invoice_id)` and `edit_at_xero(invoice_id, ...)` act as someone in Xero would;
+`pay(invoice_id)` and `edit_at_xero(invoice_id, ...)` act as someone in Xero would, and
+`lock_date` is the organisation's period lock date (a document dated on or before it is refused);
 `signed_webhook(events)` builds a delivery with its `x-xero-signature`.
 """
 from __future__ import annotations
@@ -36,7 +37,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from werkzeug.wrappers import Request, Response
 
@@ -81,6 +82,8 @@ class XeroAccounting:
                           {"Name": "No GST", "TaxType": "NONE", "CanApplyToRevenue": True, "EffectiveRate": 0,
                            "Status": "ACTIVE"}]
         self.idempotency: dict[str, tuple[int, str]] = {}
+        # The organisation's period lock date (Settings > Advanced): no document dated on or before it.
+        self.lock_date: date | None = None
         self.minute_limit, self.concurrent_limit, self.day_limit = minute_limit, concurrent_limit, day_limit
         self.calls: deque[float] = deque()
         self.day_calls = 0
@@ -117,6 +120,17 @@ class XeroAccounting:
         with self.lock:
             invoice = self.invoices[invoice_id]
             invoice.update(Status="PAID", AmountPaid=invoice["Total"], AmountDue=0.0)
+            self._touch(invoice)
+
+    def edit_at_xero(self, invoice_id: str, **changes) -> None:
+        """An accountant's edit in Xero: `unit_amount` for every line, or any invoice field."""
+        with self.lock:
+            invoice = self.invoices[invoice_id]
+            if "unit_amount" in changes:
+                invoice["LineItems"] = [{**line, "UnitAmount": changes.pop("unit_amount")}
+                                        for line in invoice["LineItems"]]
+            invoice.update(changes)
+            self._totals(invoice)
             self._touch(invoice)
 
     def by_number(self, number: str) -> list[dict]:
@@ -159,9 +173,15 @@ class XeroAccounting:
             environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
             # Written to a closed socket: the server drops the connection quietly.
             return response(environ, start_response)
+        self._remaining(response)
+        return response(environ, start_response)
+
+    def _remaining(self, response: Response) -> Response:
+        """What every answer of Xero's says is left, 429s included."""
         response.headers["X-MinLimit-Remaining"] = str(max(self.minute_limit - len(self.calls), 0))
         response.headers["X-DayLimit-Remaining"] = str(max(self.day_limit - self.day_calls, 0))
-        return response(environ, start_response)
+        response.headers["X-AppMinLimit-Remaining"] = "10000"
+        return response
 
     def _refusal(self, request: Request) -> Response | None:
         if not bearer_is_valid(self.xero.oauth, request.headers.get("Authorization")):
@@ -189,7 +209,8 @@ class XeroAccounting:
                 problem, wait = "concurrent", 1
             if problem:
                 self.rate_limited += 1
-                return Response("", 429, headers={"Retry-After": str(wait), "X-Rate-Limit-Problem": problem})
+                return self._remaining(Response("", 429, headers={"Retry-After": str(wait),
+                                                                   "X-Rate-Limit-Problem": problem}))
             self.calls.append(now)
             self.day_calls += 1
         return None
@@ -288,6 +309,9 @@ class XeroAccounting:
             problems.append("Invoices must have at least one line item")
         if invoice.get("Status") not in ("DRAFT", "SUBMITTED", "AUTHORISED"):
             problems.append("Invoice not of valid status for creation")
+        if self.lock_date and invoice.get("Date") and date.fromisoformat(invoice["Date"][:10]) <= self.lock_date:
+            problems.append(f"The document date cannot be before the period lock date of "
+                            f"{self.lock_date:%d %b %Y}")
         return problems
 
     def _create_invoices(self, body: dict) -> Response:

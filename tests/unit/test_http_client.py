@@ -111,6 +111,14 @@ def test_post_with_idempotency_key_is_repeated_with_the_same_key():
     assert [r.headers["Idempotency-Key"] for r in script.requests] == ["entry-42"] * 3
 
 
+def test_a_lost_answer_is_repeated_at_once_the_first_time_and_backs_off_after():
+    script = Script(httpx2.RemoteProtocolError("disconnected"), httpx2.ReadError("reset"), answer(201))
+    client, slept = make_client(script)
+    assert client.request("POST", "things", json={}, idempotency_key="k").status_code == 201
+    assert len(script.requests) == 3
+    assert len(slept) == 2 and slept[0] == 0.0 and slept[1] > 0
+
+
 def test_post_is_repeated_after_a_connect_error_but_not_after_a_lost_answer():
     connect = Script(httpx2.ConnectError("refused"), answer(201))
     client, _ = make_client(connect)

@@ -137,7 +137,7 @@ def test_limits_come_from_each_providers_spec_unless_overridden(monkeypatch):
     from app.integrations import xero
     from app.integrations.spec import DEFAULT_RATE_LIMIT
     from tests.fakes.paged_connector import SPEC as PAGED_SPEC
-    assert limit_for(xero.SPEC) == RateLimit(55, 60.0, 5)
+    assert limit_for(xero.SPEC) == RateLimit(58, 60.0, 5)
     assert limit_for(PAGED_SPEC) == DEFAULT_RATE_LIMIT  # a spec that states none
     monkeypatch.setitem(ratelimit.overrides, "xero", RateLimit(1, 1.0))
     assert limit_for(xero.SPEC) == RateLimit(1, 1.0)
@@ -166,6 +166,17 @@ def redis_key():
     client = redis.Redis.from_url(REDIS_URL)
     client.delete(*[f"timehub:ratelimit:{key}:{part}" for part in ("finished", "in_flight", "hold")])
     client.close()
+
+
+def test_a_hold_says_why_to_whoever_it_refuses_until_it_ends():
+    clock = ManualClock()
+    limiter = local(RateLimit(100, 1.0), clock)
+    limiter.hold(3600.0, "the day's calls are used up")
+    with pytest.raises(SlotUnavailable) as refused:
+        limiter.acquire(max_wait=1.0)
+    assert refused.value.reason == "the day's calls are used up" and refused.value.retry_after == pytest.approx(3600)
+    clock.now += 3600.0
+    assert limiter.held_reason() == ""
 
 
 def redis_limiter(limit: RateLimit, key: str) -> RedisLimiter:
@@ -197,9 +208,10 @@ def test_redis_limiter_caps_concurrency_and_holds_across_instances(redis_key):
     ticket, _ = two.try_acquire()
     assert ticket is not None
     two.release(ticket)
-    one.hold(20.0)
+    one.hold(20.0, "the day's calls are used up")
     ticket, wait = two.try_acquire()
     assert ticket is None and 19.0 < wait <= 20.0
+    assert two.held_reason() == "the day's calls are used up"
 
 
 def test_redis_limiter_falls_back_to_this_process_when_redis_is_down(caplog):
