@@ -11,8 +11,10 @@ delivery job is enqueued; a page request never waits on the provider.
 Delivery claims each row with a conditional UPDATE (pending -> sending) before
 posting, so two workers never post the same row; a 429 puts the row back with the
 provider's Retry-After and stops the run (the whole workspace is limited), a 5xx
-or timeout retries with backoff up to NOTIFY_MAX_ATTEMPTS, a refused token marks
-the integration needs-reconnect and the rows wait for the reconnection.
+or a connection never made retries with backoff up to NOTIFY_MAX_ATTEMPTS, a post
+sent but never answered is not repeated (it may be in the channel already), a
+refused token marks the integration needs-reconnect and the rows wait for the
+reconnection.
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ from app.integrations.capabilities import (
     Notifies,
 )
 from app.integrations.exchange import Notice
-from app.integrations.http import AuthError, PermanentError, ProviderError, RateLimitedError
+from app.integrations.http import AuthError, PermanentError, ProviderError, RateLimitedError, TransientError
 from app.models import Integration, Invoice, Notification, SyncRun, TimeEntry, User
 from app.models.base import utcnow
 from app.models.integration import IntegrationStatus
@@ -364,15 +366,30 @@ def _post(session: Session, integration: Integration, connector: Notifies, chann
         row.status, row.claimed_at, row.last_error = "failed", None, exc.message[:1000]
         row.attempts += 1
         return None
-    except ProviderError as exc:  # 5xx, timeouts: later, a bounded number of times
-        row.attempts += 1
-        row.claimed_at, row.last_error = None, exc.message[:1000]
-        row.status = "failed" if row.attempts >= NOTIFY_MAX_ATTEMPTS else "pending"
-        row.next_attempt_at = utcnow() + backoff(row.attempts)
+    except TransientError as exc:
+        if not exc.unanswered:
+            return _later(row, exc)
+        # Sent, never answered: the message may be in the channel. Neither provider's
+        # description lets TimeHub look (docs/design.md, issue 12), so it is not posted
+        # again: a lost notice is better than a doubled one, and the admin sees why.
+        row.status, row.claimed_at, row.attempts = "failed", None, row.attempts + 1
+        row.last_error = (f"{exc.message} after the message was sent: it may have been posted, so it was not "
+                          "posted again")[:1000]
         return None
+    except ProviderError as exc:  # 5xx, a connection never made: later
+        return _later(row, exc)
     row.status, row.claimed_at, row.sent_at, row.last_error = "sent", None, utcnow(), None
     row.attempts += 1
     return True
+
+
+def _later(row: Notification, exc: ProviderError) -> None:
+    """Try the row again after a backoff, a bounded number of times."""
+    row.attempts += 1
+    row.claimed_at, row.last_error = None, exc.message[:1000]
+    row.status = "failed" if row.attempts >= NOTIFY_MAX_ATTEMPTS else "pending"
+    row.next_attempt_at = utcnow() + backoff(row.attempts)
+    return None
 
 
 def send_test(integration: Integration, channel: str, connector_factory) -> str:

@@ -13,7 +13,9 @@ The subset TimeHub calls, with Slack's own behaviour where a client meets it:
   chat.postMessage about one a second per channel, with a short burst),
   answered with 429, `Retry-After` and `{"ok": false, "error": "ratelimited"}`;
   `throttle_next(method, n)` answers the next n calls with 429 deterministically
-  and `fail_next(method, n, status)` with 5xx;
+  and `fail_next(method, n, status)` with 5xx; `lose_answers_next(method, n)` does
+  the work of the next n successful calls (the message is stored) and then drops
+  the connection before the answer leaves, as a timeout after sending looks;
 - conversations.list paged with `limit` (at most 1000, and the fake hands out
   at most `page_cap` however many are asked) and an opaque cursor in
   `response_metadata.next_cursor` ("" on the last page); private channels are
@@ -31,6 +33,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import socket
 import threading
 import time
 from collections import deque
@@ -97,6 +100,7 @@ class FakeSlack:
         self._windows: dict[str, _Window] = {}
         self._throttle: dict[str, list[float]] = {}
         self._failures: dict[str, list[int]] = {}
+        self._lose: dict[str, int] = {}
         self.server = FakeServer(self._app, description=SLACK_DESCRIPTION)
 
     # -- lifecycle and seeding ------------------------------------------------------
@@ -132,6 +136,17 @@ class FakeSlack:
         with self._lock:
             self._failures.setdefault(method, []).extend([status] * count)
 
+    def lose_answers_next(self, method: str, count: int) -> None:
+        with self._lock:
+            self._lose[method] = self._lose.get(method, 0) + count
+
+    def _loses_answer(self, method: str) -> bool:
+        with self._lock:
+            if self._lose.get(method, 0) > 0:
+                self._lose[method] -= 1
+                return True
+            return False
+
     def calls(self, method: str) -> list:
         return [r for r in self.server.requests if r.path == f"/api/{method}"]
 
@@ -153,6 +168,8 @@ class FakeSlack:
         request = Request(environ)
         method = request.path.removeprefix("/api/")
         status, body, headers = self._answer(request, method)
+        if body.get("ok") and self._loses_answer(method):  # done, but the answer never arrives
+            environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
         response = Response(json.dumps(body), status=status, headers=headers, content_type="application/json")
         return response(environ, start_response)
 

@@ -252,6 +252,24 @@ def test_a_5xx_is_retried_later_and_sent_once(db, slack, admin):
     assert len(slack.posted) == 1 and statuses(db) == {"sent": 1}
 
 
+def test_a_post_stored_by_slack_but_never_answered_is_not_posted_again(db, slack, admin):
+    choose(db, slack.general.id, events=["timer_started", "timer_stopped"])
+    work_a_little(admin)
+    slack.lose_answers_next("chat.postMessage", 1)  # the first message is in the channel; its answer is lost
+    assert deliver(db) == 1
+    db.session.expire_all()
+    first, second = db.session.scalars(select(Notification).order_by(Notification.id)).all()
+    assert first.status == "failed" and "may have been posted" in first.last_error
+    assert second.status == "sent"
+    for row in (first, second):  # however often delivery runs again, the lost answer is not re-posted
+        row.next_attempt_at = utcnow()
+    db.session.commit()
+    assert deliver(db) == 0
+    assert [p.text.splitlines()[0] for p in slack.posted] == ["Ada Admin started a timer",
+                                                            "Ada Admin stopped a timer after 0.1 h"]
+    assert len(slack.calls("chat.postMessage")) == 2
+
+
 def test_two_workers_delivering_at_once_post_each_message_once(db, app, slack, admin):
     choose(db, slack.general.id, events=["timer_started", "timer_stopped"])
     for _ in range(5):
