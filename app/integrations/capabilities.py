@@ -244,6 +244,9 @@ NOTIFY_EVENTS_SETTING = "notify_events"          # list of NOTIFY_EVENTS keys
 NOTIFY_LONG_HOURS_SETTING = "notify_long_entry_hours"
 NOTIFY_DAILY_AT_SETTING = "notify_daily_at"      # "HH:MM", local time of NOTIFY_TIMEZONE_SETTING
 NOTIFY_TIMEZONE_SETTING = "notify_timezone"
+# The manual mapping of command senders, {remote user id: TimeHub user id}: a MappingTable
+# of the connector, which the command engine reads before matching by e-mail.
+COMMAND_USER_MAP_SETTING = "command_user_map"
 
 # What can be announced, with the settings page's words.
 NOTIFY_EVENTS: dict[str, str] = {

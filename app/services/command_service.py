@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from app import timefmt
 from app.extensions import db
 from app.integrations import registry
-from app.integrations.capabilities import AnswersCommands
+from app.integrations.capabilities import COMMAND_USER_MAP_SETTING, AnswersCommands
 from app.integrations.exchange import WebhookRejected
 from app.integrations.http import INTERACTIVE_RETRY, ProviderError
 from app.models import Integration, Project, Task, TimeEntry, User, WebhookDelivery
@@ -26,9 +26,6 @@ from app.models.integration import IntegrationStatus
 from app.services import lookups, time_service
 from app.services.connections import connector_for
 from app.services.token_service import TokenError
-
-# Settings key of the manual mapping: {remote user id: TimeHub user id}.
-COMMAND_USER_MAP_SETTING = "command_user_map"
 
 HELP = ("/timehub start <project> [task]: start a timer\n"
         "/timehub stop: stop your timer\n"

@@ -16,7 +16,7 @@ The subset TimeHub calls, with Slack's own behaviour where a client meets it:
   and `fail_next(method, n, status)` with 5xx; `lose_answers_next(method, n)` does
   the work of the next n successful calls (the message is stored) and then drops
   the connection before the answer leaves, as a timeout after sending looks;
-- conversations.list paged with `limit` (at most 1000, and the fake hands out
+- conversations.list and users.list paged with `limit` (at most 1000, and the fake hands out
   at most `page_cap` however many are asked) and an opaque cursor in
   `response_metadata.next_cursor` ("" on the last page); private channels are
   listed only when the bot is in them, as Slack does;
@@ -48,7 +48,8 @@ from tests.fakes.server import FakeServer
 SLACK_DESCRIPTION = Description("slack")
 MAX_LIST_LIMIT = 1000
 # (requests, per seconds) of each method's tier (api.slack.com/apis/rate-limits).
-TIERS = {"conversations.list": (20, 60.0), "users.info": (100, 60.0), "auth.test": (100, 60.0)}
+TIERS = {"conversations.list": (20, 60.0), "users.list": (20, 60.0), "users.info": (100, 60.0),
+         "auth.test": (100, 60.0)}
 POST_MESSAGE_PER_CHANNEL = (3, 1.0)  # "1 per second" with short bursts allowed
 SCOPES = {"chat.postMessage": "chat:write", "users.info": "users:read"}
 
@@ -121,8 +122,10 @@ class FakeSlack:
         self.channels[channel.id] = channel
         return channel
 
-    def add_user(self, user_id: str, email: str | None, name: str = "someone") -> None:
-        self.users[user_id] = {"id": user_id, "name": name, "profile": {"email": email, "real_name": name}}
+    def add_user(self, user_id: str, email: str | None, name: str = "someone", **flags) -> None:
+        """`flags`: Slack's user flags, such as is_bot=True or deleted=True."""
+        self.users[user_id] = {"id": user_id, "name": name, "deleted": False, "is_bot": False, **flags,
+                               "profile": {"email": email, "real_name": name}}
 
     def throttle_next(self, method: str, count: int, retry_after: float = 1) -> None:
         with self._lock:
@@ -187,7 +190,7 @@ class FakeSlack:
         if not scopes:
             return 200, {"ok": False, "error": "invalid_auth"}, {}
         handler = {"chat.postMessage": self._post_message, "conversations.list": self._list,
-                   "users.info": self._user_info}.get(method)
+                   "users.info": self._user_info, "users.list": self._user_list}.get(method)
         if handler is None:
             return 200, {"ok": False, "error": "unknown_method"}, {}
         return handler(request, scopes)
@@ -232,6 +235,19 @@ class FakeSlack:
         return 200, {"ok": True, "channel": channel.id, "ts": ts,
                      "message": {"type": "message", "text": data.get("text") or "", "ts": ts}}, {}
 
+    @staticmethod
+    def _page_of(request: Request, rows: list, cap: int) -> tuple[list, str] | None:
+        """(the page asked for with `limit` and `cursor`, the next cursor or ""); None: a bad cursor."""
+        try:
+            limit = min(int(request.args.get("limit") or 100), MAX_LIST_LIMIT, cap)
+            start = int(base64.b64decode(request.args["cursor"]).decode().removeprefix("next:")) \
+                if request.args.get("cursor") else 0
+        except (ValueError, UnicodeDecodeError):
+            return None
+        following = start + limit
+        cursor = base64.b64encode(f"next:{following}".encode()).decode() if following < len(rows) else ""
+        return rows[start:following], cursor
+
     def _list(self, request: Request, scopes: set[str]) -> tuple[int, dict, dict]:
         types = set((request.args.get("types") or "public_channel").split(","))
         for kind, scope in (("public_channel", "channels:read"), ("private_channel", "groups:read")):
@@ -240,19 +256,14 @@ class FakeSlack:
         limited = self._over_limit("conversations.list", TIERS["conversations.list"])
         if limited:
             return limited
-        try:
-            limit = min(int(request.args.get("limit") or 100), MAX_LIST_LIMIT, self.page_cap)
-            start = int(base64.b64decode(request.args["cursor"]).decode().removeprefix("next:")) \
-                if request.args.get("cursor") else 0
-        except (ValueError, UnicodeDecodeError):
-            return 200, {"ok": False, "error": "invalid_cursor"}, {}
         exclude_archived = request.args.get("exclude_archived") in ("true", "1")
         listed = [c for c in self.channels.values()
                   if (("private_channel" if c.private else "public_channel") in types)
                   and (not c.private or c.member) and not (exclude_archived and c.archived)]
-        page = listed[start:start + limit]
-        following = start + limit
-        cursor = base64.b64encode(f"next:{following}".encode()).decode() if following < len(listed) else ""
+        paged = self._page_of(request, listed, self.page_cap)
+        if paged is None:
+            return 200, {"ok": False, "error": "invalid_cursor"}, {}
+        page, cursor = paged
         return 200, {"ok": True, "channels": [{
             "id": c.id, "name": c.name, "is_channel": not c.private, "is_private": c.private,
             "is_member": c.member, "is_archived": c.archived} for c in page],
@@ -271,6 +282,24 @@ class FakeSlack:
         if "users:read.email" not in scopes or not profile.get("email"):
             profile.pop("email", None)
         return 200, {"ok": True, "user": {**user, "profile": profile}}, {}
+
+
+    def _user_list(self, request: Request, scopes: set[str]) -> tuple[int, dict, dict]:
+        """users.list: everyone in the workspace, bots and deactivated people included (flagged)."""
+        if "users:read" not in scopes:
+            return self._missing("users:read", scopes)
+        limited = self._over_limit("users.list", TIERS["users.list"])
+        if limited:
+            return limited
+        paged = self._page_of(request, list(self.users.values()), self.page_cap)
+        if paged is None:
+            return 200, {"ok": False, "error": "invalid_cursor"}, {}
+        page, cursor = paged
+        email_visible = "users:read.email" in scopes
+        members = [{**user, "profile": {key: value for key, value in user["profile"].items()
+                                        if value is not None and (key != "email" or email_visible)}}
+                   for user in page]
+        return 200, {"ok": True, "members": members, "response_metadata": {"next_cursor": cursor}}, {}
 
 
 def signed_command(secret: str, *, text: str, user_id: str = "U0ANN", timestamp: int | None = None,

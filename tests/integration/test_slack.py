@@ -411,6 +411,31 @@ def test_the_manual_mapping_wins_over_the_email(db, slack, client, admin, make_u
     assert slack.calls("users.info") == []
 
 
+def test_the_settings_page_maps_slack_users_listed_from_every_page(db, slack, client, admin_client, make_user):
+    bob = make_user("bob@example.com", name="Bob")
+    slack.add_user("U0ANN", "admin@example.com", "Ada Lovelace")
+    slack.add_user("U0BOB", "robert@elsewhere.example", "Bob Builder")
+    slack.add_user("U0NOMAIL", None, "Nell Nomail")
+    slack.add_user("U0BOT", None, "timehub-bot", is_bot=True)
+    slack.add_user("U0GONE", "gone@example.com", "Gone Person", deleted=True)
+    found = integration(db)
+    page = admin_client.get(f"/integrations/{found.id}/settings").get_data(as_text=True)
+    assert len(slack.calls("users.list")) == 3  # five people, two a page
+    assert "Bob Builder" in page and "by e-mail (robert@elsewhere.example)" in page
+    assert "Nell Nomail" in page and "nobody (no e-mail visible)" in page
+    assert "timehub-bot" not in page and "Gone Person" not in page
+    settings_form = {"notify_long_entry_hours": "10", "notify_daily_at": "17:00", "notify_timezone": "UTC"}
+    refused = post_form(admin_client, f"/integrations/{found.id}/settings", {
+        **settings_form, "map:command_user_map:U0BOB": "999999"}, page=f"/integrations/{found.id}/settings")
+    assert refused.status_code == 422 and "command_user_map" not in integration(db).settings
+    response = post_form(admin_client, f"/integrations/{found.id}/settings", {
+        **settings_form, "map:command_user_map:U0BOB": str(bob.id)}, page=f"/integrations/{found.id}/settings")
+    assert response.status_code == 302
+    assert integration(db).settings["command_user_map"] == {"U0BOB": bob.id}
+    assert "No timer is running" in command(client, db, "status", user_id="U0BOB").json["text"]
+    assert slack.calls("users.info") == []  # the mapping answered who it is
+
+
 def test_a_forged_signature_is_refused(db, slack, client, admin):
     answer = command(client, db, "stop", secret="not-the-secret")
     assert answer.status_code == 401
