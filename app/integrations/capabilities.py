@@ -283,8 +283,13 @@ class Notifies(ABC):
 
 class AnswersCommands(ABC):
     """People type commands in the provider's chat (/timehub start ...); TimeHub answers
-    at once, in the same request. The engine runs the command; the connector verifies
-    the request, names its sender and shapes the answer."""
+    at once, in the same request, or through the request's reply URL when the work may
+    take longer than the provider waits. The engine runs the command; the connector
+    verifies the request, names its sender and shapes the answer."""
+
+    # Hosts the provider's reply URLs live on (HTTPS only); the engine posts a deferred
+    # answer there or to the configured API base, nowhere else a request names.
+    command_reply_hosts: tuple[str, ...] = ()
 
     @classmethod
     @abstractmethod

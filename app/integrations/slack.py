@@ -132,6 +132,7 @@ def blocks_for(notice: Notice) -> tuple[list[dict], str]:
 
 class SlackConnector(Connector, Notifies, AnswersCommands, MappingTables):
     spec = SPEC
+    command_reply_hosts = ("hooks.slack.com",)  # a slash command's response_url
 
     # -- who is who (the manual mapping on the settings page) ------------------------
 

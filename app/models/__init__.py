@@ -1,6 +1,7 @@
 """All models, imported here so that Alembic and the app see every table."""
 from app.models.calendar_event import CalendarEvent, CalendarEventPerson, CalendarSeriesChoice
 from app.models.client import Client
+from app.models.command_sender import CommandSender
 from app.models.integration import (
     ExternalLink,
     Integration,
@@ -20,7 +21,7 @@ from app.models.user import ApiToken, User
 from app.models.user_session import UserSession
 
 __all__ = [
-    "ApiToken", "CalendarEvent", "CalendarEventPerson", "CalendarSeriesChoice", "Client", "ExternalLink", "Integration",
+    "ApiToken", "CalendarEvent", "CalendarEventPerson", "CalendarSeriesChoice", "Client", "CommandSender", "ExternalLink", "Integration",
     "IntegrationCredential", "Invoice", "InvoiceLine", "Notification", "OutboxItem", "Project", "ProviderApp",
     "SyncCursor", "SyncRun", "Task", "TimeEntry", "User",
     "UserSession", "WebhookDelivery",

@@ -19,6 +19,9 @@ class WorkQueue(Protocol):
     def notify(self, integration_id: int) -> None:
         """Post the integration's waiting notifications."""
 
+    def command(self, integration_id: int, remote_user_id: str, text: str, reply_url: str) -> None:
+        """Run a chat command and post its answer to the reply URL."""
+
 
 _installed: WorkQueue | None = None
 
@@ -44,3 +47,7 @@ def queue_push(integration_id: int) -> None:
 
 def queue_notify(integration_id: int) -> None:
     _queue().notify(integration_id)
+
+
+def queue_command(integration_id: int, remote_user_id: str, text: str, reply_url: str) -> None:
+    _queue().command(integration_id, remote_user_id, text, reply_url)

@@ -21,7 +21,9 @@ The subset TimeHub calls, with Slack's own behaviour where a client meets it:
   `response_metadata.next_cursor` ("" on the last page); private channels are
   listed only when the bot is in them, as Slack does;
 - `signed_command()` builds a slash-command request signed with the app's
-  signing secret (v0 HMAC-SHA256), as Slack sends it.
+  signing secret (v0 HMAC-SHA256), as Slack sends it; `response_url()` hands out
+  a reply address on this fake (as Slack's hooks.slack.com/commands/...), whose
+  POSTed answers are kept in `replies` (an address it never handed out: 404).
 
 Every request is checked against Slack's description (../shared/specs/slack.json,
 converted to OpenAPI 3 by tests/contract.py).
@@ -45,7 +47,11 @@ from werkzeug.wrappers import Request, Response
 from tests.contract import Description
 from tests.fakes.server import FakeServer
 
-SLACK_DESCRIPTION = Description("slack")
+# A slash command's response_url is not a Web API method (Slack documents it with the
+# commands, not in the Web API's description): the only path left unchecked.
+REPLY_PREFIX = "/commands/"
+SLACK_DESCRIPTION = Description(
+    "slack", locate=lambda recorded: None if recorded.path.startswith(REPLY_PREFIX) else recorded)
 MAX_LIST_LIMIT = 1000
 # (requests, per seconds) of each method's tier (api.slack.com/apis/rate-limits).
 TIERS = {"conversations.list": (20, 60.0), "users.list": (20, 60.0), "users.info": (100, 60.0),
@@ -102,6 +108,8 @@ class FakeSlack:
         self._throttle: dict[str, list[float]] = {}
         self._failures: dict[str, list[int]] = {}
         self._lose: dict[str, int] = {}
+        self._reply_paths: set[str] = set()
+        self.replies: list[dict] = []           # the JSON bodies POSTed to a response_url
         self.server = FakeServer(self._app, description=SLACK_DESCRIPTION)
 
     # -- lifecycle and seeding ------------------------------------------------------
@@ -139,6 +147,11 @@ class FakeSlack:
         with self._lock:
             self._failures.setdefault(method, []).extend([status] * count)
 
+    def response_url(self) -> str:
+        path = f"{REPLY_PREFIX}T0FAKE001/{next(self._ts)}/{base64.urlsafe_b64encode(bytes(8)).decode()}"
+        self._reply_paths.add(path)
+        return f"{self.server.base_url}{path}"
+
     def lose_answers_next(self, method: str, count: int) -> None:
         with self._lock:
             self._lose[method] = self._lose.get(method, 0) + count
@@ -169,12 +182,25 @@ class FakeSlack:
 
     def _app(self, environ, start_response):
         request = Request(environ)
+        if request.path.startswith(REPLY_PREFIX):
+            return self._reply(request)(environ, start_response)
         method = request.path.removeprefix("/api/")
         status, body, headers = self._answer(request, method)
         if body.get("ok") and self._loses_answer(method):  # done, but the answer never arrives
             environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
         response = Response(json.dumps(body), status=status, headers=headers, content_type="application/json")
         return response(environ, start_response)
+
+    def _reply(self, request: Request) -> Response:
+        """A POST to a response_url: Slack shows the JSON message to the command's sender."""
+        if request.method != "POST" or request.path not in self._reply_paths:
+            return Response("no_active_hooks", status=404, content_type="text/plain")
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or not body.get("text"):
+            return Response("no_text", status=400, content_type="text/plain")
+        with self._lock:
+            self.replies.append(body)
+        return Response("ok", status=200, content_type="text/plain")
 
     def _answer(self, request: Request, method: str) -> tuple[int, dict, dict]:
         with self._lock:
@@ -303,11 +329,12 @@ class FakeSlack:
 
 
 def signed_command(secret: str, *, text: str, user_id: str = "U0ANN", timestamp: int | None = None,
-                   team_id: str = "T0FAKE001") -> tuple[dict, bytes]:
+                   team_id: str = "T0FAKE001",
+                   response_url: str = "https://hooks.slack.com/commands/T0FAKE001/1/abc") -> tuple[dict, bytes]:
     """(headers, body) of a /timehub request as Slack sends it, signed with `secret`."""
     body = urlencode({"token": "deprecated-verification-token", "team_id": team_id, "channel_id": "C00000001",
                       "user_id": user_id, "user_name": "ann", "command": "/timehub", "text": text,
-                      "response_url": "https://hooks.slack.com/commands/T0FAKE001/1/abc",
+                      "response_url": response_url,
                       "trigger_id": "1.2.3"}).encode()
     stamp = str(int(time.time()) if timestamp is None else timestamp)
     signature = "v0=" + hmac.new(secret.encode(), b"v0:" + stamp.encode() + b":" + body, hashlib.sha256).hexdigest()
