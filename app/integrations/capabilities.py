@@ -25,6 +25,7 @@ from app.integrations.exchange import (
     AccountInfo,
     AccountingParty,
     AllowListOption,
+    ChannelGroup,
     ChannelOption,
     CommandRequest,
     LinkLookup,
@@ -269,8 +270,19 @@ class Notifies(ABC):
     provider's reason, in words a person can act on)."""
 
     @abstractmethod
-    def channel_options(self) -> list[ChannelOption]:
-        """Every channel the connection may post to (every page)."""
+    def channel_options(self, group_id: str | None = None) -> list[ChannelOption]:
+        """The channels the connection may post to (every page): those of `group_id` when
+        the provider nests channels in groups, else all of them."""
+
+    def channel_groups(self) -> list[ChannelGroup] | None:
+        """The groups a channel is picked in first (every page), for a two-step picker;
+        None (the default) when channels are picked directly."""
+        return None
+
+    @classmethod
+    def channel_group_of(cls, channel_id: str) -> str | None:
+        """The group a stored channel id belongs to (None: no groups)."""
+        return None
 
     @abstractmethod
     def post_notice(self, channel_id: str, notice: Notice) -> str:

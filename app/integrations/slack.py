@@ -157,8 +157,9 @@ class SlackConnector(Connector, Notifies, AnswersCommands, MappingTables):
 
     # -- notifications ------------------------------------------------------------
 
-    def channel_options(self) -> list[ChannelOption]:
-        """Public and private channels the app is in, every page of conversations.list."""
+    def channel_options(self, group_id: str | None = None) -> list[ChannelOption]:
+        """Public and private channels the app is in, every page of conversations.list
+        (Slack has no groups: `group_id` is never set)."""
         pages = cursor_pages(self.client, "conversations.list", params={
             "types": "public_channel,private_channel", "exclude_archived": "true", "limit": CHANNEL_PAGE_SIZE,
         }, records=lambda body: _answer(body).get("channels") or [],

@@ -282,7 +282,8 @@ def edit(integration_id: int):
     integration, spec = managed_integration(integration_id)
     connector_class = registry.get_connector(spec.slug)
     offer = _offer(integration, spec, connector_class)
-    channels = notify_settings.channels(integration, spec) if issubclass(connector_class, Notifies) else None
+    channels = notify_settings.channels(integration, spec, notify_settings.chosen_group(integration, connector_class)) \
+        if issubclass(connector_class, Notifies) else None
     if request.method == "GET":
         return _page(integration, spec, connector_class, offer, _saved_values(integration, connector_class, offer), {},
                      channels=channels)

@@ -1,4 +1,4 @@
-"""Chat commands (Slack's /timehub): verify, find the TimeHub user, act, answer.
+"""Chat commands (such as a /timehub slash command): verify, find the TimeHub user, act, answer.
 
 Slack waits three seconds for the answer. A command whose sender is known without
 asking the provider (the manual mapping, or the e-mail the provider gave within the
@@ -141,9 +141,10 @@ def answer_later(integration_id: int, remote_user_id: str, text: str, reply_url:
 
 
 def reply_target(integration: Integration, connector_class, reply_url: str | None) -> str | None:
-    """The origin to post a deferred answer to, or None. Only the provider's own reply host
-    (Slack's hooks.slack.com, over HTTPS) or the origin of the API base TimeHub is set up
-    with: the URL comes in the request, and TimeHub must not be made to call anywhere else."""
+    """The origin to post a deferred answer to, or None. Only the provider's own reply hosts
+    (the connector's `command_reply_hosts`, over HTTPS) or the origin of the API base TimeHub
+    is set up with: the URL comes in the request, and TimeHub must not be made to call
+    anywhere else."""
     if not reply_url or len(reply_url) > 2000:
         return None
     try:

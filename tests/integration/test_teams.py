@@ -60,10 +60,50 @@ def test_teams_then_channels_are_listed_from_every_page(db, teams):
     assert len(joined) == 2 and joined[1].args == {"$skiptoken": "2"}  # three teams, two a page
 
 
-def test_the_settings_page_groups_channels_by_team_and_has_no_interval(db, teams, admin_client):
-    page = admin_client.get(f"/integrations/{integration(db).id}/settings").get_data(as_text=True)
-    assert '<optgroup label="Sales">' in page and "Reviews" in page
+def requests_to(teams, path: str) -> list:
+    return [r for r in teams.server.requests if r.path == path]
+
+
+def test_the_picker_lists_the_teams_first_then_the_chosen_teams_channels(db, teams, admin_client):
+    found = integration(db)
+    page = admin_client.get(f"/integrations/{found.id}/settings").get_data(as_text=True)
     assert 'name="sync_interval_minutes"' not in page
+    # Step one: the teams, from every page of joinedTeams; no team's channels are read yet.
+    assert len(requests_to(teams, "/v1.0/me/joinedTeams")) == 2  # three teams, two a page
+    assert all("/channels" not in r.path for r in teams.server.requests)
+    assert '<select id="notify_group" name="notify_group" form="notify-group-picker"' in page
+    assert ">Sales</option>" in page and ">Design</option>" in page and ">Left</option>" not in page
+    assert "Choose a team first" in page
+    design = next(t for t in teams.teams.values() if t.name == "Design")
+    # Step two: that team's channels only, from every page of its channel listing.
+    page = admin_client.get(f"/integrations/{found.id}/settings?notify_group={design.id}").get_data(as_text=True)
+    assert len(requests_to(teams, f"/v1.0/teams/{design.id}/channels")) == 2  # three channels, two a page
+    assert requests_to(teams, f"/v1.0/teams/{teams.sales.id}/channels") == []
+    assert '<optgroup label="Design">' in page and "Reviews" in page and "Assets" in page and "Wins" not in page
+    assert f'value="{design.id}" selected' in page
+
+
+def test_a_channel_of_the_chosen_team_is_saved_and_the_page_reopens_on_that_team(db, teams, admin_client):
+    found = integration(db)
+    wins = channel_of(teams.sales, "Wins")
+    form = {"notify_channel": wins, "notify_event": ["timer_started"], "notify_long_entry_hours": "10",
+            "notify_daily_at": "17:00", "notify_timezone": "UTC"}
+    response = post_form(admin_client, f"/integrations/{found.id}/settings", form,
+                         page=f"/integrations/{found.id}/settings?notify_group={teams.sales.id}")
+    assert response.status_code == 302
+    assert integration(db).settings["notify_channel"] == wins
+    page = admin_client.get(f"/integrations/{found.id}/settings").get_data(as_text=True)
+    assert f'value="{teams.sales.id}" selected' in page and f'value="{wins}" selected' in page
+
+
+def test_a_channel_of_a_team_the_account_left_is_refused(db, teams, admin_client):
+    found = integration(db)
+    left = next(t for t in teams.teams.values() if t.name == "Left")
+    response = post_form(admin_client, f"/integrations/{found.id}/settings", {
+        "notify_channel": channel_of(left, "General"), "notify_long_entry_hours": "10",
+        "notify_daily_at": "17:00", "notify_timezone": "UTC"}, page=f"/integrations/{found.id}/settings")
+    assert response.status_code == 422 and "Choose one of the listed channels" in response.get_data(as_text=True)
+    assert "notify_channel" not in (integration(db).settings or {})
 
 
 def test_the_setup_page_says_messages_are_posted_as_the_connecting_account(db, teams, admin_client):
