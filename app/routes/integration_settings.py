@@ -330,5 +330,6 @@ def _page(integration: Integration, spec: ProviderSpec, connector_class: type[Co
         today=timefmt.today_in(current_user.tz).isoformat(),
         pulls=issubclass(connector_class, Pulls), channels=channels, notify_events=notify_settings.NOTIFY_EVENTS,
         command_url=notify_settings.command_url(integration, connector_class),
+        outbox=notify_settings.outbox(integration) if channels is not None else None,
         timezones=notify_settings.COMMON_TIMEZONES,
     ), status

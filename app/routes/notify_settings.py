@@ -10,6 +10,7 @@ from datetime import time
 from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_login import login_required
 
+from app.extensions import db
 from app.integrations import registry
 from app.integrations.capabilities import (
     AnswersCommands,
@@ -90,6 +91,12 @@ def channels(integration, spec, group_id: str | None = None) -> Channels:
         return Channels(error=f"Could not list the channels of {spec.name}: {exc.message}")
     finally:
         connector.client.close()
+
+
+def outbox(integration) -> dict:
+    """How many notices wait, were sent or failed, and the latest failures with their reason."""
+    return {"counts": notification_service.counts(db.session, integration.id),
+            "failures": notification_service.recent_failures(db.session, integration.id)}
 
 
 def command_url(integration, connector_class) -> str | None:

@@ -50,9 +50,11 @@ from app.services.token_service import TokenError
 log = logging.getLogger(__name__)
 
 NOTIFY_MAX_ATTEMPTS = 8
-# A claim older than this lost its worker (a crash between claim and answer): the row is
-# offered again. Far longer than one post with its retries can take.
+# A claim older than this lost its worker (a crash between claim and answer). Far longer
+# than one post with its retries can take.
 NOTIFY_CLAIM_SECONDS = 600
+STOPPED_WHILE_POSTING = ("The worker posting this stopped before the answer was recorded: it may have been "
+                         "posted, so it was not posted again")
 NOTIFY_BATCH = 50
 DEFAULT_LONG_ENTRY_HOURS = 10
 DEFAULT_DAILY_AT = "17:00"
@@ -293,10 +295,12 @@ def due_integrations(now: datetime | None = None) -> list[int]:
 
 
 def _release_stale_claims(session: Session, now: datetime) -> None:
+    """A claim this old lost its worker somewhere between claiming and recording the answer:
+    the message may be in the channel, so (as after a lost answer) it is not posted again."""
     session.execute(update(Notification).where(
         Notification.status == "sending",
         Notification.claimed_at < now - timedelta(seconds=NOTIFY_CLAIM_SECONDS),
-    ).values(status="pending", claimed_at=None))
+    ).values(status="failed", claimed_at=None, last_error=STOPPED_WHILE_POSTING))
     session.commit()
 
 
@@ -373,8 +377,8 @@ def _post(session: Session, integration: Integration, connector: Notifies, chann
         # description lets TimeHub look (docs/design.md, issue 12), so it is not posted
         # again: a lost notice is better than a doubled one, and the admin sees why.
         row.status, row.claimed_at, row.attempts = "failed", None, row.attempts + 1
-        row.last_error = (f"{exc.message} after the message was sent: it may have been posted, so it was not "
-                          "posted again")[:1000]
+        row.last_error = (f"No answer came after the message was sent ({exc.message}): it may have been posted, "
+                          "so it was not posted again")[:1000]
         return None
     except ProviderError as exc:  # 5xx, a connection never made: later
         return _later(row, exc)
@@ -402,6 +406,13 @@ def send_test(integration: Integration, channel: str, connector_factory) -> str:
             _link(f"/integrations/{integration.id}/settings"), "Notification settings"))
     finally:
         connector.client.close()
+
+
+def recent_failures(session: Session, integration_id: int, limit: int = 5) -> list[Notification]:
+    """The latest notices that were not posted, with why (for the settings page)."""
+    return list(session.scalars(select(Notification).where(
+        Notification.integration_id == integration_id, Notification.status == "failed")
+        .order_by(Notification.updated_at.desc(), Notification.id.desc()).limit(limit)))
 
 
 def counts(session: Session, integration_id: int) -> dict[str, int]:

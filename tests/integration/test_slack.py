@@ -271,6 +271,30 @@ def test_a_post_stored_by_slack_but_never_answered_is_not_posted_again(db, slack
     assert len(slack.calls("chat.postMessage")) == 2
 
 
+def test_the_settings_page_says_which_notices_were_not_posted_and_why(db, slack, admin, admin_client):
+    choose(db, slack.general.id, events=["timer_started", "timer_stopped"])
+    work_a_little(admin)
+    slack.lose_answers_next("chat.postMessage", 1)
+    deliver(db)
+    page = admin_client.get(f"/integrations/{integration(db).id}/settings").get_data(as_text=True)
+    assert "1 failed, 1 sent" in page
+    assert "<li>Ada Admin started a timer: No answer came after the message was sent" in page
+    assert "it may have been posted, so it was not posted again</li>" in page
+
+
+def test_a_claim_whose_worker_vanished_is_not_posted_again(db, slack, admin):
+    choose(db, slack.general.id, events=["timer_started"])
+    time_service.start_timer(admin)
+    row = db.session.scalars(select(Notification)).one()
+    row.status, row.claimed_at = "sending", utcnow() - timedelta(seconds=notification_service.NOTIFY_CLAIM_SECONDS + 5)
+    db.session.commit()  # as a worker leaves it that died after claiming, maybe after posting
+    assert notification_service.due_integrations() == []
+    assert deliver(db) == 0 and slack.posted == []
+    db.session.expire_all()
+    row = db.session.scalars(select(Notification)).one()
+    assert row.status == "failed" and "may have been posted" in row.last_error
+
+
 def test_two_workers_delivering_at_once_post_each_message_once(db, app, slack, admin):
     choose(db, slack.general.id, events=["timer_started", "timer_stopped"])
     for _ in range(5):
