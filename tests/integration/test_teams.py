@@ -162,3 +162,20 @@ def test_a_missing_send_permission_is_shown_on_the_test_message(db, teams, admin
                          {"notify_channel": channel_of(teams.sales, "General")},
                          page=f"/integrations/{found.id}/settings", follow_redirects=True)
     assert "ChannelMessage.Send" in response.get_data(as_text=True)
+
+
+def test_a_message_graph_stored_but_never_answered_is_not_posted_again(db, teams, admin):
+    found = integration(db)
+    found.settings = {**found.settings, "notify_channel": channel_of(teams.ops, "General"),
+                      "notify_events": ["timer_started"]}
+    db.session.commit()
+    time_service.start_timer(admin)
+    teams.lose_answers_next(1)
+    assert notification_service.deliver(found.id) == (0, None)
+    db.session.expire_all()
+    row = db.session.scalars(select(Notification)).one()
+    assert row.status == "failed" and "may have been posted" in row.last_error
+    row.next_attempt_at = utcnow()
+    db.session.commit()
+    assert notification_service.deliver(found.id) == (0, None)
+    assert len(teams.messages) == 1
