@@ -37,6 +37,7 @@ from app.services.token_service import TokenError
 log = logging.getLogger(__name__)
 
 RECONNECT_ANSWER = "TimeHub's connection to this workspace needs attention; ask a TimeHub admin to reconnect it."
+WORKING_ANSWER = "Working on it: the answer follows in a moment."
 # Commands whose work may be long (a big day's entries): always answered through the reply URL.
 SLOW_COMMANDS = frozenset({"today"})
 # How long the provider's answer about a sender (its e-mail address) is trusted.
@@ -113,8 +114,12 @@ def _answer_now_or_later(integration: Integration, connector_class, request) -> 
         return COMMANDS[verb](user, rest) if user is not None else problem
     if reply_target(integration, connector_class, request.reply_url) is None:
         return _run(integration, connector_class, request.remote_user_id, request.text, INTERACTIVE_RETRY)
-    work_queue.queue_command(integration.id, request.remote_user_id, request.text, request.reply_url)
-    return "Working on it: the answer follows in a moment."
+    try:
+        work_queue.queue_command(integration.id, request.remote_user_id, request.text, request.reply_url)
+    except Exception:  # noqa: BLE001 - any queue failure: answer in the request, late rather than never
+        log.warning("could not queue the command of integration %s; answering in the request", integration.id)
+        return _run(integration, connector_class, request.remote_user_id, request.text, INTERACTIVE_RETRY)
+    return WORKING_ANSWER
 
 
 def answer_later(integration_id: int, remote_user_id: str, text: str, reply_url: str) -> bool:

@@ -463,6 +463,21 @@ def test_a_new_sender_is_answered_at_once_and_the_work_posted_to_response_url(db
     assert len(slack.calls("users.info")) == 1
 
 
+def test_when_the_job_queue_is_down_the_command_is_answered_in_the_request(db, app, slack, client, admin,
+                                                                          monkeypatch):
+    from app.services import work_queue
+
+    class QueueDown:
+        def command(self, *args):
+            raise ConnectionError("the job store is unreachable")
+
+    slack.add_user("U0ANN", "admin@example.com", "ada")
+    monkeypatch.setattr(work_queue, "_installed", QueueDown())
+    answer = command(client, db, "status", reply_to=slack.response_url())
+    assert answer.status_code == 200 and answer.json["text"].startswith("No timer is running")
+    assert slack.replies == []
+
+
 @pytest.mark.parametrize("reply_to", [
     "https://hooks.slack.com.attacker.example/commands/T1/2/x",
     "http://hooks.slack.com/commands/T1/2/x",
