@@ -127,11 +127,17 @@ def test_a_notification_is_posted_once_as_html(db, app, teams, admin):
     assert "Fish &amp; &lt;chips&gt;" in message.content and 'href="https://timehub.example/"' in message.content
 
 
-def test_a_429_then_a_503_are_retried_and_the_message_posted_once(db, teams, admin):
+def timer_notices_to_ops(db, teams) -> Integration:
+    """Started timers announced in Operations' General channel."""
     found = integration(db)
     found.settings = {**found.settings, "notify_channel": channel_of(teams.ops, "General"),
                       "notify_events": ["timer_started"]}
     db.session.commit()
+    return found
+
+
+def test_a_429_then_a_503_are_retried_and_the_message_posted_once(db, teams, admin):
+    found = timer_notices_to_ops(db, teams)
     time_service.start_timer(admin)
     teams.throttle_next(1, retry_after=1)  # the client waits it out itself
     teams.fail_next(1)                     # a POST is not repeated on 5xx: the job tries again later
@@ -165,10 +171,7 @@ def test_a_missing_send_permission_is_shown_on_the_test_message(db, teams, admin
 
 
 def test_a_message_graph_stored_but_never_answered_is_not_posted_again(db, teams, admin):
-    found = integration(db)
-    found.settings = {**found.settings, "notify_channel": channel_of(teams.ops, "General"),
-                      "notify_events": ["timer_started"]}
-    db.session.commit()
+    found = timer_notices_to_ops(db, teams)
     time_service.start_timer(admin)
     teams.lose_answers_next(1)
     assert notification_service.deliver(found.id) == (0, None)
