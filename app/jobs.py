@@ -28,7 +28,7 @@ from app.services import session_service, work_queue
 from app.services.sync_service import SyncAlreadyRunning, due_work, push_pending, run_sync, running_trigger
 from app.services.token_service import refresh_idle_connections
 from app.services.webhook_service import process_delivery
-from app.services import account_links, notification_service, sync_preview
+from app.services import account_links, command_service, notification_service, sync_preview
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,9 @@ class HueyWorkQueue:
 
     def password_reset(self, email: str, base_url: str) -> None:
         send_password_reset(email, base_url)
+
+    def command(self, integration_id: int, remote_user_id: str, text: str, reply_url: str) -> None:
+        answer_command(integration_id, remote_user_id, text, reply_url)
 
 
 def in_app_context(fn):
@@ -216,6 +219,14 @@ def deliver_notifications(integration_id: int) -> None:
     _posted, wait = notification_service.deliver(integration_id)
     if wait is not None:
         deliver_notifications.schedule((integration_id,), delay=wait)
+
+
+@huey.task(name="answer_command")
+@in_app_context
+def answer_command(integration_id: int, remote_user_id: str, text: str, reply_url: str) -> None:
+    """A chat command whose answer could not wait: run it, post the answer to its reply URL.
+    Not retried: the sender can type it again, and a command must not run twice."""
+    command_service.answer_later(integration_id, remote_user_id, text, reply_url)
 
 
 @huey.periodic_task(crontab(minute="*"), name="schedule_notifications")

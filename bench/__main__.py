@@ -13,6 +13,7 @@ BENCHMARKS = {
     "concurrent_writers": "signed-in clients starting and stopping timers at once",
     "calendar_page": "/calendar's week view with N entries and N calendar events stored",
     "invoice_export": "N issued invoices exported to the fake QuickBooks or Xero, with faults",
+    "slack_command": "/timehub answered in the request or through response_url, new and known senders",
 }
 
 

@@ -25,6 +25,7 @@ from app.integrations.exchange import (
     AccountInfo,
     AccountingParty,
     AllowListOption,
+    ChannelGroup,
     ChannelOption,
     CommandRequest,
     LinkLookup,
@@ -245,6 +246,9 @@ NOTIFY_EVENTS_SETTING = "notify_events"          # list of NOTIFY_EVENTS keys
 NOTIFY_LONG_HOURS_SETTING = "notify_long_entry_hours"
 NOTIFY_DAILY_AT_SETTING = "notify_daily_at"      # "HH:MM", local time of NOTIFY_TIMEZONE_SETTING
 NOTIFY_TIMEZONE_SETTING = "notify_timezone"
+# The manual mapping of command senders, {remote user id: TimeHub user id}: a MappingTable
+# of the connector, which the command engine reads before matching by e-mail.
+COMMAND_USER_MAP_SETTING = "command_user_map"
 
 # What can be announced, with the settings page's words.
 NOTIFY_EVENTS: dict[str, str] = {
@@ -267,8 +271,19 @@ class Notifies(ABC):
     provider's reason, in words a person can act on)."""
 
     @abstractmethod
-    def channel_options(self) -> list[ChannelOption]:
-        """Every channel the connection may post to (every page)."""
+    def channel_options(self, group_id: str | None = None) -> list[ChannelOption]:
+        """The channels the connection may post to (every page): those of `group_id` when
+        the provider nests channels in groups, else all of them."""
+
+    def channel_groups(self) -> list[ChannelGroup] | None:
+        """The groups a channel is picked in first (every page), for a two-step picker;
+        None (the default) when channels are picked directly."""
+        return None
+
+    @classmethod
+    def channel_group_of(cls, channel_id: str) -> str | None:
+        """The group a stored channel id belongs to (None: no groups)."""
+        return None
 
     @abstractmethod
     def post_notice(self, channel_id: str, notice: Notice) -> str:
@@ -281,8 +296,13 @@ class Notifies(ABC):
 
 class AnswersCommands(ABC):
     """People type commands in the provider's chat (/timehub start ...); TimeHub answers
-    at once, in the same request. The engine runs the command; the connector verifies
-    the request, names its sender and shapes the answer."""
+    at once, in the same request, or through the request's reply URL when the work may
+    take longer than the provider waits. The engine runs the command; the connector
+    verifies the request, names its sender and shapes the answer."""
+
+    # Hosts the provider's reply URLs live on (HTTPS only); the engine posts a deferred
+    # answer there or to the configured API base, nowhere else a request names.
+    command_reply_hosts: tuple[str, ...] = ()
 
     @classmethod
     @abstractmethod

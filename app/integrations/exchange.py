@@ -234,6 +234,14 @@ class ChannelOption:
 
 
 @dataclass(frozen=True)
+class ChannelGroup:
+    """What a channel is picked in first, where the provider nests them (a Teams team)."""
+
+    group_id: str
+    label: str
+
+
+@dataclass(frozen=True)
 class CommandRequest:
     """A verified chat command (Slack's /timehub). `delivery_id` is unique per request,
     so a replayed one is recognised; `challenge` is set instead when the provider only

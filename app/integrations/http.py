@@ -70,7 +70,11 @@ class RateLimitedError(ProviderError):
 
 
 class TransientError(ProviderError):
-    """Connection failures, timeouts and 5xx: worth retrying later."""
+    """Connection failures, timeouts and 5xx: worth retrying later. `unanswered`: the
+    request was sent and no answer came (a read timeout, a dropped connection), so the
+    provider may have acted on it; a caller that cannot look must not simply repeat it."""
+
+    unanswered = False
 
 
 class PermanentError(ProviderError):
@@ -414,8 +418,11 @@ class ProviderClient:
 
     def _transport_error(self, exc: httpx2.TransportError) -> TransientError:
         if isinstance(exc, httpx2.TimeoutException):
-            return TransientError(f"{self.provider_name} did not answer in time")
-        return TransientError(f"could not reach {self.provider_name} ({type(exc).__name__})")
+            error = TransientError(f"{self.provider_name} did not answer in time")
+        else:
+            error = TransientError(f"could not reach {self.provider_name} ({type(exc).__name__})")
+        error.unanswered = not isinstance(exc, NOT_SENT_ERRORS)
+        return error
 
 
 class _HideQueryStrings(logging.Filter):

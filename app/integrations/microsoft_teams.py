@@ -11,7 +11,7 @@ from html import escape
 from urllib.parse import quote
 
 from app.integrations.capabilities import Notifies
-from app.integrations.exchange import ChannelOption, Notice
+from app.integrations.exchange import ChannelGroup, ChannelOption, Notice
 from app.integrations.http import NotFoundError, PermanentError
 from app.integrations.pagination import cursor_pages
 from app.integrations.ratelimit import RateLimit
@@ -67,17 +67,26 @@ class MicrosoftTeamsConnector(MicrosoftIdentity, Notifies):
         """Graph pages with "@odata.nextLink" (the next page's full URL)."""
         return cursor_pages(self.client, path, records="value", next_cursor="@odata.nextLink", cursor_param=None)
 
-    def channel_options(self) -> list[ChannelOption]:
-        """The teams the account joined, then each team's channels (every page of both)."""
+    def channel_groups(self) -> list[ChannelGroup]:
+        """The teams the connected account joined (every page): the picker's first step."""
+        return [ChannelGroup(team["id"], team.get("displayName") or team["id"])
+                for page in self._listing("me/joinedTeams") for team in page]
+
+    def channel_options(self, group_id: str | None = None) -> list[ChannelOption]:
+        """The channels of team `group_id` (every page), or of every joined team."""
+        teams = [ChannelGroup(group_id, "")] if group_id else self.channel_groups()
         options = []
-        for page in self._listing("me/joinedTeams"):
-            for team in page:
-                team_name = team.get("displayName") or team["id"]
-                for channels in self._listing(f"teams/{quote(team['id'], safe='')}/channels"):
-                    options += [ChannelOption(f"{team['id']}{SEPARATOR}{channel['id']}",
-                                              channel.get("displayName") or channel["id"], team_name)
-                                for channel in channels]
+        for team in teams:
+            for channels in self._listing(f"teams/{quote(team.group_id, safe='')}/channels"):
+                options += [ChannelOption(f"{team.group_id}{SEPARATOR}{channel['id']}",
+                                          channel.get("displayName") or channel["id"], team.label)
+                            for channel in channels]
         return options
+
+    @classmethod
+    def channel_group_of(cls, channel_id: str) -> str | None:
+        team_id, separator, _ = channel_id.partition(SEPARATOR)
+        return team_id if separator else None
 
     def post_notice(self, channel_id: str, notice: Notice) -> str:
         team_id, _, channel = channel_id.partition(SEPARATOR)

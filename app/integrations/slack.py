@@ -13,8 +13,9 @@ import json
 from urllib.parse import parse_qs
 
 from app.integrations.base import Connector
-from app.integrations.capabilities import AnswersCommands, Notifies
-from app.integrations.exchange import ChannelOption, CommandRequest, Notice, WebhookRejected
+from app.integrations.capabilities import COMMAND_USER_MAP_SETTING, AnswersCommands, MappingTables, Notifies
+from app.integrations.exchange import (ChannelOption, CommandRequest, MappingRow, MappingTable, Notice,
+                                      WebhookRejected)
 from app.integrations.pagination import cursor_pages
 from app.integrations.ratelimit import RateLimit
 from app.integrations.spec import OAUTH_APP_FIELDS, OAuthProfile, ProviderSpec, SetupField
@@ -54,6 +55,7 @@ SPEC = ProviderSpec(
     rate_limit=RateLimit(45, 60.0, 2),
     method_rate_limits={
         "conversations.list": RateLimit(18, 60.0),
+        "users.list": RateLimit(18, 60.0),
         "users.info": RateLimit(90, 60.0),
         "chat.postMessage": RateLimit(2, 2.0),
     },
@@ -83,6 +85,7 @@ RECONNECT = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_exp
 # The signed request must be this fresh (Slack's own recommendation: 5 minutes).
 COMMAND_MAX_AGE_SECONDS = 300
 CHANNEL_PAGE_SIZE = 200  # conversations.list: at most 1000, fewer recommended
+USER_PAGE_SIZE = 200     # users.list: Slack recommends no more than 200
 
 
 def _answer(body) -> dict:
@@ -104,6 +107,15 @@ def _mrkdwn(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _email(member: dict) -> str | None:
+    return (member.get("profile") or {}).get("email") or None
+
+
+def _person_label(member: dict) -> str:
+    profile = member.get("profile") or {}
+    return profile.get("real_name") or member.get("real_name") or member.get("name") or member["id"]
+
+
 def blocks_for(notice: Notice) -> tuple[list[dict], str]:
     """(Block Kit blocks, the plain-text fallback for notifications and old clients)."""
     blocks: list[dict] = [{"type": "section", "text": {"type": "mrkdwn", "text": f"*{_mrkdwn(notice.title)}*"}}]
@@ -118,13 +130,36 @@ def blocks_for(notice: Notice) -> tuple[list[dict], str]:
     return blocks, fallback
 
 
-class SlackConnector(Connector, Notifies, AnswersCommands):
+class SlackConnector(Connector, Notifies, AnswersCommands, MappingTables):
     spec = SPEC
+    command_reply_hosts = ("hooks.slack.com",)  # a slash command's response_url
+
+    # -- who is who (the manual mapping on the settings page) ------------------------
+
+    def mapping_tables(self) -> list[MappingTable]:
+        """The workspace's people (every page of users.list), for mapping a Slack user to a
+        TimeHub user by hand where the e-mail addresses differ."""
+        return [MappingTable(
+            COMMAND_USER_MAP_SETTING, "Slack users",
+            "A Slack user who types /timehub acts as the TimeHub user with the same e-mail address. "
+            "Choose someone by hand where the addresses differ.", "user", tuple(
+                MappingRow(member["id"], _person_label(member),
+                           f"by e-mail ({email})" if (email := _email(member)) else "nobody (no e-mail visible)")
+                for member in self._people()))]
+
+    def _people(self) -> list[dict]:
+        pages = cursor_pages(self.client, "users.list", params={"limit": USER_PAGE_SIZE},
+                             records=lambda body: _answer(body).get("members") or [],
+                             next_cursor=("response_metadata", "next_cursor"))
+        people = [member for page in pages for member in page
+                  if not member.get("deleted") and not member.get("is_bot") and member.get("id") != "USLACKBOT"]
+        return sorted(people, key=lambda member: _person_label(member).lower())
 
     # -- notifications ------------------------------------------------------------
 
-    def channel_options(self) -> list[ChannelOption]:
-        """Public and private channels the app is in, every page of conversations.list."""
+    def channel_options(self, group_id: str | None = None) -> list[ChannelOption]:
+        """Public and private channels the app is in, every page of conversations.list
+        (Slack has no groups: `group_id` is never set)."""
         pages = cursor_pages(self.client, "conversations.list", params={
             "types": "public_channel,private_channel", "exclude_archived": "true", "limit": CHANNEL_PAGE_SIZE,
         }, records=lambda body: _answer(body).get("channels") or [],

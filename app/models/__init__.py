@@ -2,6 +2,7 @@
 from app.models.account_token import AccountToken
 from app.models.calendar_event import CalendarEvent, CalendarEventPerson, CalendarSeriesChoice
 from app.models.client import Client
+from app.models.command_sender import CommandSender
 from app.models.integration import (
     ExternalLink,
     Integration,
@@ -25,7 +26,8 @@ from app.models.user import ApiToken, User
 from app.models.user_session import UserSession
 
 __all__ = [
-    "AccountToken", "ApiToken", "CalendarEvent", "CalendarEventPerson", "CalendarSeriesChoice", "Client", "ExternalLink", "Integration",
+    "AccountToken", "ApiToken", "CalendarEvent", "CalendarEventPerson", "CalendarSeriesChoice", "Client", "CommandSender",
+    "ExternalLink", "Integration",
     "IntegrationCredential", "Invoice", "InvoiceLine", "Notification", "OutboxItem", "Project", "ProviderApp",
     "RateSettings", "SellerDetails", "SyncCursor", "SyncPreview", "SyncRun", "Tag", "Task", "TimeEntry", "User",
     "UserSession", "WebhookDelivery", "time_entry_tags",

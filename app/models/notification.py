@@ -14,8 +14,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.extensions import db
 from app.models.base import TimestampMixin, utcnow
 
-# pending -> sending (claimed by one worker) -> sent | failed; sending falls back to pending
-# only when its worker vanished (the claim is older than tuning.NOTIFY_CLAIM_SECONDS).
+# pending -> sending (claimed by one worker) -> sent | failed. A row whose post may have
+# reached the provider unanswered (a lost answer, a worker gone mid-post: its claim older than
+# NOTIFY_CLAIM_SECONDS) becomes failed, never pending again: a notice is posted at most once.
 NOTIFICATION_STATUSES = ("pending", "sending", "sent", "failed")
 
 

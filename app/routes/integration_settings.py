@@ -282,7 +282,8 @@ def edit(integration_id: int):
     integration, spec = managed_integration(integration_id)
     connector_class = registry.get_connector(spec.slug)
     offer = _offer(integration, spec, connector_class)
-    channels = notify_settings.channels(integration, spec) if issubclass(connector_class, Notifies) else None
+    channels = notify_settings.channels(integration, spec, notify_settings.chosen_group(integration, connector_class)) \
+        if issubclass(connector_class, Notifies) else None
     if request.method == "GET":
         return _page(integration, spec, connector_class, offer, _saved_values(integration, connector_class, offer), {},
                      channels=channels)
@@ -329,5 +330,6 @@ def _page(integration: Integration, spec: ProviderSpec, connector_class: type[Co
         today=timefmt.today_in(current_user.tz).isoformat(),
         pulls=issubclass(connector_class, Pulls), channels=channels, notify_events=notify_settings.NOTIFY_EVENTS,
         command_url=notify_settings.command_url(integration, connector_class),
+        outbox=notify_settings.outbox(integration) if channels is not None else None,
         timezones=notify_settings.COMMON_TIMEZONES,
     ), status

@@ -4,12 +4,13 @@ and the "send a test message" button, whose answer is the provider's own.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import time
 
 from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_login import login_required
 
+from app.extensions import db
 from app.integrations import registry
 from app.integrations.capabilities import (
     AnswersCommands,
@@ -21,7 +22,7 @@ from app.integrations.capabilities import (
     NOTIFY_TIMEZONE_SETTING,
     Notifies,
 )
-from app.integrations.exchange import ChannelOption
+from app.integrations.exchange import ChannelGroup, ChannelOption
 from app.integrations.http import INTERACTIVE_RETRY, ProviderError
 from app.services import notification_service
 from app.services.connections import connector_for
@@ -32,25 +33,44 @@ from app.timezones import COMMON_TIMEZONES
 bp = Blueprint("notify_settings", __name__)
 
 EVENT_FIELD = "notify_event"
+GROUP_FIELD = "notify_group"  # the team picker's choice (Teams): not stored, the channel id holds it
 
 
 @dataclass
 class Channels:
+    """What the picker offers. `groups` is None for a provider whose channels are picked
+    directly (Slack); else the first step (Teams' teams), with `group` the one chosen and
+    `options` its channels."""
+
     options: list[ChannelOption] = field(default_factory=list)
     error: str | None = None
+    groups: list[ChannelGroup] | None = None
+    group: str | None = None
 
     @property
     def ids(self) -> set[str]:
         return {option.channel_id for option in self.options}
 
-    def groups(self) -> list[tuple[str, list[ChannelOption]]]:
+    def groups_of_options(self) -> list[tuple[str, list[ChannelOption]]]:
         grouped: dict[str, list[ChannelOption]] = {}
         for option in self.options:
             grouped.setdefault(option.group, []).append(option)
         return list(grouped.items())
 
 
-def channels(integration, spec) -> Channels:
+def chosen_group(integration, connector_class) -> str | None:
+    """The group whose channels to list: on a GET the one asked for (the team picker) or
+    the saved channel's; on a POST the posted channel's, which is what is checked."""
+    if request.method == "POST":
+        channel = request.form.get(NOTIFY_CHANNEL_SETTING, "").strip()
+        asked = request.form.get(GROUP_FIELD, "")
+        return connector_class.channel_group_of(channel) or asked.strip()[:200] or None
+    asked = request.args.get(GROUP_FIELD, "").strip()[:200]
+    saved_channel = (integration.settings or {}).get(NOTIFY_CHANNEL_SETTING) or ""
+    return asked or connector_class.channel_group_of(saved_channel) or None
+
+
+def channels(integration, spec, group_id: str | None = None) -> Channels:
     """The channels the connection can post to, read live (someone waits on the page)."""
     if integration.credential is None:
         return Channels(error=f"{spec.name} is not connected: connect it to pick a channel.")
@@ -59,11 +79,24 @@ def channels(integration, spec) -> Channels:
     except TokenError as exc:
         return Channels(error=exc.message)
     try:
-        return Channels(connector.channel_options())
+        groups = connector.channel_groups()
+        if groups is None:
+            return Channels(connector.channel_options())
+        labels = {group.group_id: group.label for group in groups}
+        if group_id not in labels:
+            return Channels(groups=groups)  # a team first, then its channels
+        options = [replace(option, group=labels[group_id]) for option in connector.channel_options(group_id)]
+        return Channels(options, groups=groups, group=group_id)
     except (ProviderError, TokenError) as exc:
         return Channels(error=f"Could not list the channels of {spec.name}: {exc.message}")
     finally:
         connector.client.close()
+
+
+def outbox(integration) -> dict:
+    """How many notices wait, were sent or failed, and the latest failures with their reason."""
+    return {"counts": notification_service.counts(db.session, integration.id),
+            "failures": notification_service.recent_failures(db.session, integration.id)}
 
 
 def command_url(integration, connector_class) -> str | None:

@@ -51,11 +51,8 @@ def connector_for(integration: Integration, *, retry: RetryPolicy | None = None,
     grant = author or integration
     if integration.credential is None or grant.credential is None:
         raise NotConnected(f"{spec.name} is not connected")
-    # The admin's setup values (GitLab host, Microsoft tenant) and what the connection
-    # itself learnt (site, tenant, company) both shape where calls go.
-    app = lookups.app_credentials(db.session, spec.slug)
-    connection = {**(app.settings if app else {}), **(integration.connection_facts or {})}
-    api_base = connector_class.api_base_for(spec.endpoints(connection).api_base, connection)
+    connection = _connection(integration)
+    api_base = api_base_of(integration, connection)
     headers = connector_class.api_headers(connection)
     # One budget per connected account, shared by every worker through Redis when there is one.
     budget = f"{current_app.config['TIMEHUB_QUEUE_NAME']}:{spec.slug}:{grant.id}"
@@ -74,6 +71,20 @@ def connector_for(integration: Integration, *, retry: RetryPolicy | None = None,
         client = ProviderClient(spec.name, api_base, auth=_RefreshingBearer(grant), auth_headers=headers,
                                 **options)
     return connector_class(integration, client)
+
+
+def _connection(integration: Integration) -> dict:
+    """The admin's setup values (GitLab host, Microsoft tenant) and what the connection
+    itself learnt (site, tenant, company): both shape where calls go."""
+    app = lookups.app_credentials(db.session, integration.provider)
+    return {**(app.settings if app else {}), **(integration.connection_facts or {})}
+
+
+def api_base_of(integration: Integration, connection: dict | None = None) -> str:
+    """Where the integration's API calls go (the provider's, or the one configured)."""
+    connector_class = registry.get_connector(integration.provider)
+    connection = _connection(integration) if connection is None else connection
+    return connector_class.api_base_for(connector_class.spec.endpoints(connection).api_base, connection)
 
 
 def webhook_url_for(integration: Integration) -> str | None:

@@ -11,8 +11,10 @@ delivery job is enqueued; a page request never waits on the provider.
 Delivery claims each row with a conditional UPDATE (pending -> sending) before
 posting, so two workers never post the same row; a 429 puts the row back with the
 provider's Retry-After and stops the run (the whole workspace is limited), a 5xx
-or timeout retries with backoff up to NOTIFY_MAX_ATTEMPTS, a refused token marks
-the integration needs-reconnect and the rows wait for the reconnection.
+or a connection never made retries with backoff up to NOTIFY_MAX_ATTEMPTS, a post
+sent but never answered is not repeated (it may be in the channel already), a
+refused token marks the integration needs-reconnect and the rows wait for the
+reconnection.
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ from app.integrations.capabilities import (
     Notifies,
 )
 from app.integrations.exchange import Notice
-from app.integrations.http import AuthError, PermanentError, ProviderError, RateLimitedError
+from app.integrations.http import AuthError, PermanentError, ProviderError, RateLimitedError, TransientError
 from app.models import Integration, Invoice, Notification, SyncRun, TimeEntry, User
 from app.models.base import utcnow
 from app.models.integration import IntegrationStatus
@@ -48,9 +50,11 @@ from app.services.token_service import TokenError
 log = logging.getLogger(__name__)
 
 NOTIFY_MAX_ATTEMPTS = 8
-# A claim older than this lost its worker (a crash between claim and answer): the row is
-# offered again. Far longer than one post with its retries can take.
+# A claim older than this lost its worker (a crash between claim and answer). Far longer
+# than one post with its retries can take.
 NOTIFY_CLAIM_SECONDS = 600
+STOPPED_WHILE_POSTING = ("The worker posting this stopped before the answer was recorded: it may have been "
+                         "posted, so it was not posted again")
 NOTIFY_BATCH = 50
 DEFAULT_LONG_ENTRY_HOURS = 10
 DEFAULT_DAILY_AT = "17:00"
@@ -292,10 +296,12 @@ def due_integrations(now: datetime | None = None) -> list[int]:
 
 
 def _release_stale_claims(session: Session, now: datetime) -> None:
+    """A claim this old lost its worker somewhere between claiming and recording the answer:
+    the message may be in the channel, so (as after a lost answer) it is not posted again."""
     session.execute(update(Notification).where(
         Notification.status == "sending",
         Notification.claimed_at < now - timedelta(seconds=NOTIFY_CLAIM_SECONDS),
-    ).values(status="pending", claimed_at=None))
+    ).values(status="failed", claimed_at=None, last_error=STOPPED_WHILE_POSTING))
     session.commit()
 
 
@@ -365,15 +371,30 @@ def _post(session: Session, integration: Integration, connector: Notifies, chann
         row.status, row.claimed_at, row.last_error = "failed", None, exc.message[:1000]
         row.attempts += 1
         return None
-    except ProviderError as exc:  # 5xx, timeouts: later, a bounded number of times
-        row.attempts += 1
-        row.claimed_at, row.last_error = None, exc.message[:1000]
-        row.status = "failed" if row.attempts >= NOTIFY_MAX_ATTEMPTS else "pending"
-        row.next_attempt_at = utcnow() + backoff(row.attempts)
+    except TransientError as exc:
+        if not exc.unanswered:
+            return _later(row, exc)
+        # Sent, never answered: the message may be in the channel. Neither provider's
+        # description lets TimeHub look (docs/design.md, issue 12), so it is not posted
+        # again: a lost notice is better than a doubled one, and the admin sees why.
+        row.status, row.claimed_at, row.attempts = "failed", None, row.attempts + 1
+        row.last_error = (f"No answer came after the message was sent ({exc.message}): it may have been posted, "
+                          "so it was not posted again")[:1000]
         return None
+    except ProviderError as exc:  # 5xx, a connection never made: later
+        return _later(row, exc)
     row.status, row.claimed_at, row.sent_at, row.last_error = "sent", None, utcnow(), None
     row.attempts += 1
     return True
+
+
+def _later(row: Notification, exc: ProviderError) -> None:
+    """Try the row again after a backoff, a bounded number of times."""
+    row.attempts += 1
+    row.claimed_at, row.last_error = None, exc.message[:1000]
+    row.status = "failed" if row.attempts >= NOTIFY_MAX_ATTEMPTS else "pending"
+    row.next_attempt_at = utcnow() + backoff(row.attempts)
+    return None
 
 
 def send_test(integration: Integration, channel: str, connector_factory) -> str:
@@ -386,6 +407,13 @@ def send_test(integration: Integration, channel: str, connector_factory) -> str:
             _link(f"/integrations/{integration.id}/settings"), "Notification settings"))
     finally:
         connector.client.close()
+
+
+def recent_failures(session: Session, integration_id: int, limit: int = 5) -> list[Notification]:
+    """The latest notices that were not posted, with why (for the settings page)."""
+    return list(session.scalars(select(Notification).where(
+        Notification.integration_id == integration_id, Notification.status == "failed")
+        .order_by(Notification.updated_at.desc(), Notification.id.desc()).limit(limit)))
 
 
 def counts(session: Session, integration_id: int) -> dict[str, int]:

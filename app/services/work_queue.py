@@ -25,6 +25,9 @@ class WorkQueue(Protocol):
     def password_reset(self, email: str, base_url: str) -> None:
         """Mail a password reset link to `email` if it has an active account."""
 
+    def command(self, integration_id: int, remote_user_id: str, text: str, reply_url: str) -> None:
+        """Run a chat command and post its answer to the reply URL."""
+
 
 _installed: WorkQueue | None = None
 
@@ -58,3 +61,7 @@ def queue_preview(integration_id: int) -> None:
 
 def queue_password_reset(email: str, base_url: str) -> None:
     _queue().password_reset(email, base_url)
+
+
+def queue_command(integration_id: int, remote_user_id: str, text: str, reply_url: str) -> None:
+    _queue().command(integration_id, remote_user_id, text, reply_url)

@@ -1,13 +1,13 @@
 """tags on entries, billable default and budget on projects, per-user and default hourly rates
 
 Revision ID: 0017
-Revises: 0014
+Revises: 0016
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0017'
-down_revision = '0014'
+down_revision = '0016'
 branch_labels = None
 depends_on = None
 

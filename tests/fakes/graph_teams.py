@@ -11,7 +11,8 @@ What TimeHub calls to post to a channel as the signed-in account:
   existing team and channel (404);
 - tokens are the OAuth fake's (a revoked or expired one answers 401
   `InvalidAuthenticationToken`); `throttle_next(n)` answers 429 with Retry-After,
-  `fail_next(n)` 503, as Graph does under load.
+  `fail_next(n)` 503, as Graph does under load; `lose_answers_next(n)` stores the next
+  n posted messages and drops the connection before the 201 leaves.
 
 Every request is checked against Graph's description (../shared/specs/graph.json).
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -63,6 +65,7 @@ class FakeGraphTeams:
         self._lock = threading.Lock()
         self._throttle: list[int] = []
         self._failures: list[int] = []
+        self._lose = 0
         self.server = FakeServer(self._app, description=GRAPH_DESCRIPTION)
 
     def __enter__(self) -> "FakeGraphTeams":
@@ -91,6 +94,10 @@ class FakeGraphTeams:
         with self._lock:
             self._failures.extend([503] * count)
 
+    def lose_answers_next(self, count: int) -> None:
+        with self._lock:
+            self._lose += count
+
     def _scopes(self, request: Request) -> set[str] | None:
         header = request.headers.get("Authorization", "")
         grant = self.oauth.grant_for(header[7:]) if header.startswith("Bearer ") else None
@@ -101,6 +108,11 @@ class FakeGraphTeams:
     def _app(self, environ, start_response):
         request = Request(environ)
         status, body, headers = self._answer(request)
+        if status == 201:
+            with self._lock:
+                lose, self._lose = self._lose > 0, max(self._lose - 1, 0)
+            if lose:  # the message is stored; its answer goes to a dropped connection
+                environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
         response = Response(json.dumps(body) if body is not None else "", status=status, headers=headers,
                             content_type="application/json")
         return response(environ, start_response)

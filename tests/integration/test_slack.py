@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from urllib.parse import urlparse
 from datetime import datetime, timedelta
 
 import pytest
@@ -252,6 +253,48 @@ def test_a_5xx_is_retried_later_and_sent_once(db, slack, admin):
     assert len(slack.posted) == 1 and statuses(db) == {"sent": 1}
 
 
+def test_a_post_stored_by_slack_but_never_answered_is_not_posted_again(db, slack, admin):
+    choose(db, slack.general.id, events=["timer_started", "timer_stopped"])
+    work_a_little(admin)
+    slack.lose_answers_next("chat.postMessage", 1)  # the first message is in the channel; its answer is lost
+    assert deliver(db) == 1
+    db.session.expire_all()
+    first, second = db.session.scalars(select(Notification).order_by(Notification.id)).all()
+    assert first.status == "failed" and "may have been posted" in first.last_error
+    assert second.status == "sent"
+    for row in (first, second):  # however often delivery runs again, the lost answer is not re-posted
+        row.next_attempt_at = utcnow()
+    db.session.commit()
+    assert deliver(db) == 0
+    assert [p.text.splitlines()[0] for p in slack.posted] == ["Ada Admin started a timer",
+                                                            "Ada Admin stopped a timer after 0.1 h"]
+    assert len(slack.calls("chat.postMessage")) == 2
+
+
+def test_the_settings_page_says_which_notices_were_not_posted_and_why(db, slack, admin, admin_client):
+    choose(db, slack.general.id, events=["timer_started", "timer_stopped"])
+    work_a_little(admin)
+    slack.lose_answers_next("chat.postMessage", 1)
+    deliver(db)
+    page = admin_client.get(f"/integrations/{integration(db).id}/settings").get_data(as_text=True)
+    assert "1 failed, 1 sent" in page
+    assert "<li>Ada Admin started a timer: No answer came after the message was sent" in page
+    assert "it may have been posted, so it was not posted again</li>" in page
+
+
+def test_a_claim_whose_worker_vanished_is_not_posted_again(db, slack, admin):
+    choose(db, slack.general.id, events=["timer_started"])
+    time_service.start_timer(admin)
+    row = db.session.scalars(select(Notification)).one()
+    row.status, row.claimed_at = "sending", utcnow() - timedelta(seconds=notification_service.NOTIFY_CLAIM_SECONDS + 5)
+    db.session.commit()  # as a worker leaves it that died after claiming, maybe after posting
+    assert notification_service.due_integrations() == []
+    assert deliver(db) == 0 and slack.posted == []
+    db.session.expire_all()
+    row = db.session.scalars(select(Notification)).one()
+    assert row.status == "failed" and "may have been posted" in row.last_error
+
+
 def test_two_workers_delivering_at_once_post_each_message_once(db, app, slack, admin):
     choose(db, slack.general.id, events=["timer_started", "timer_stopped"])
     for _ in range(5):
@@ -343,44 +386,155 @@ def test_invoice_issued_and_paid_are_announced(db, slack, admin):
 
 
 def command(client, db, text: str, *, secret: str = SIGNING_SECRET, user_id: str = "U0ANN", timestamp=None,
-            prepared=None):
-    headers, body = prepared or signed_command(secret, text=text, user_id=user_id, timestamp=timestamp)
+            prepared=None, reply_to: str | None = None):
+    extra = {"response_url": reply_to} if reply_to else {}
+    headers, body = prepared or signed_command(secret, text=text, user_id=user_id, timestamp=timestamp, **extra)
     return client.post(f"/commands/slack/{integration(db).webhook_token}", data=body, headers=headers)
 
 
-def test_start_status_stop_from_slack(db, slack, client, admin):
+WORKING = "Working on it: the answer follows in a moment."
+
+
+def run_deferred_commands(app) -> int:
+    """Run the queued answer_command jobs, as a worker would; how many ran."""
+    queue = app.extensions["timehub.jobs"]
+    ran, others = 0, []
+    while (task := queue.dequeue()) is not None:
+        if task.name == "answer_command":
+            queue.execute(task)
+            ran += 1
+        else:
+            others.append(task)
+    for task in others:  # other work (notification deliveries) stays queued
+        queue.enqueue(task)
+    return ran
+
+
+def ask(app, client, db, slack, text: str, user_id: str = "U0ANN") -> str:
+    """The answer the sender sees: at once, or (deferred) what the job posted to response_url."""
+    answer = command(client, db, text, user_id=user_id, reply_to=slack.response_url())
+    assert answer.status_code == 200 and answer.json["response_type"] == "ephemeral"
+    if answer.json["text"] != WORKING:
+        return answer.json["text"]
+    before = len(slack.replies)
+    assert run_deferred_commands(app) == 1
+    assert len(slack.replies) == before + 1, "the deferred answer did not reach the response_url"
+    assert slack.replies[-1]["response_type"] == "ephemeral"
+    return slack.replies[-1]["text"]
+
+
+def test_start_status_stop_from_slack(db, app, slack, client, admin):
     slack.add_user("U0ANN", "ADMIN@example.com", "ada")
     project = Project(name="Acme Website")
     db.session.add(project)
     db.session.flush()
     db.session.add(Task(project_id=project.id, title="Homepage"))
     db.session.commit()
-    answer = command(client, db, "start acme website homepage")
-    assert answer.status_code == 200
-    assert answer.json["response_type"] == "ephemeral"
-    assert answer.json["text"].startswith("Timer started on Acme Website / Homepage")
-    assert "running since" in command(client, db, "start acme website").json["text"]  # already running
-    assert command(client, db, "status").json["text"].startswith("Running: Acme Website / Homepage")
-    assert command(client, db, "stop").json["text"].startswith("Stopped the timer on Acme Website / Homepage")
-    assert command(client, db, "today").json["text"].startswith("Today: 0 h")
-    assert "/timehub start" in command(client, db, "help").json["text"]
-    assert slack.calls("users.info")[0].args == {"user": "U0ANN"}
+    assert ask(app, client, db, slack, "start acme website homepage").startswith("Timer started on Acme Website / Homepage")
+    assert "running since" in ask(app, client, db, slack, "start acme website")  # already running
+    assert ask(app, client, db, slack, "status").startswith("Running: Acme Website / Homepage")
+    assert ask(app, client, db, slack, "stop").startswith("Stopped the timer on Acme Website / Homepage")
+    assert ask(app, client, db, slack, "today").startswith("Today: 0 h")
+    assert "/timehub start" in ask(app, client, db, slack, "help")
+    assert [call.args for call in slack.calls("users.info")] == [{"user": "U0ANN"}]  # asked once, then known
 
 
-def test_an_ambiguous_or_unknown_project_gets_a_helpful_answer(db, slack, client, admin):
+def test_a_new_sender_is_answered_at_once_and_the_work_posted_to_response_url(db, app, slack, client, admin):
+    slack.add_user("U0ANN", "admin@example.com", "ada")
+    db.session.add(Project(name="Acme"))
+    db.session.commit()
+    reply_to = slack.response_url()
+    first = command(client, db, "start acme", reply_to=reply_to)
+    assert first.json == {"response_type": "ephemeral", "text": WORKING}
+    assert slack.calls("users.info") == [] and slack.replies == []  # nothing slow happened in the request
+    assert db.session.scalar(select(func.count(TimeEntry.id))) == 0
+    assert run_deferred_commands(app) == 1
+    assert slack.replies[0]["text"].startswith("Timer started on Acme")
+    # The answer went over loopback to the very address the request named, and nowhere else.
+    replies = [r for r in slack.server.requests if r.path.startswith("/commands/")]
+    assert [(r.method, r.path, r.status) for r in replies] == [("POST", urlparse(reply_to).path, 200)]
+    assert "authorization" not in replies[0].headers  # the bot token never goes to a reply address
+    # Known now (users.info's answer is kept a day): answered in the request, no job.
+    second = command(client, db, "status", reply_to=slack.response_url())
+    assert second.json["text"].startswith("Running: Acme") and run_deferred_commands(app) == 0
+    # `today` may read a big day: always through response_url.
+    assert command(client, db, "today", reply_to=slack.response_url()).json["text"] == WORKING
+    assert run_deferred_commands(app) == 1 and slack.replies[-1]["text"].startswith("Today:")
+    assert len(slack.calls("users.info")) == 1
+
+
+def test_when_the_job_queue_is_down_the_command_is_answered_in_the_request(db, app, slack, client, admin,
+                                                                          monkeypatch):
+    from app.services import work_queue
+
+    class QueueDown:
+        def command(self, *args):
+            raise ConnectionError("the job store is unreachable")
+
+    slack.add_user("U0ANN", "admin@example.com", "ada")
+    monkeypatch.setattr(work_queue, "_installed", QueueDown())
+    answer = command(client, db, "status", reply_to=slack.response_url())
+    assert answer.status_code == 200 and answer.json["text"].startswith("No timer is running")
+    assert slack.replies == []
+
+
+@pytest.mark.parametrize("reply_to", [
+    "https://hooks.slack.com.attacker.example/commands/T1/2/x",
+    "http://hooks.slack.com/commands/T1/2/x",
+    "https://someone@hooks.slack.com/commands/T1/2/x",
+    "https://hooks.slack.com:8443/commands/T1/2/x",
+    "http://169.254.169.254/latest/meta-data/",
+    "file:///etc/passwd",
+    "not a url at all",
+])
+def test_a_response_url_elsewhere_is_never_called_the_answer_comes_at_once(db, app, slack, client, admin, reply_to):
+    slack.add_user("U0ANN", "admin@example.com", "ada")
+    answer = command(client, db, "status", reply_to=reply_to)
+    assert answer.status_code == 200 and answer.json["text"].startswith("No timer is running")
+    assert run_deferred_commands(app) == 0
+    assert notification_command_reply_refused(db, reply_to)
+
+
+def notification_command_reply_refused(db, reply_to: str) -> bool:
+    """The job refuses the address too, before any call (it checks again when it runs)."""
+    from app.services import command_service
+    return command_service.answer_later(integration(db).id, "U0ANN", "status", reply_to) is False
+
+
+def test_a_response_url_on_slacks_hooks_host_or_the_configured_base_is_accepted(db, slack):
+    from app.services import command_service
+    from app.integrations.slack import SlackConnector
+    found = integration(db)
+    assert command_service.reply_target(found, SlackConnector, "https://hooks.slack.com/commands/T1/2/x") \
+        == "https://hooks.slack.com"
+    assert command_service.reply_target(found, SlackConnector, slack.response_url()) == slack.server.base_url
+
+
+def test_an_ambiguous_or_unknown_project_gets_a_helpful_answer(db, app, slack, client, admin):
     slack.add_user("U0ANN", "admin@example.com")
     db.session.add_all([Project(name="Acme Website"), Project(name="Acme App"), Project(name="Old", archived=True)])
     db.session.commit()
-    assert "matches several projects: Acme App, Acme Website" in command(client, db, "start acme").json["text"]
-    assert "No open project called \"zebra\"" in command(client, db, "start zebra").json["text"]
-    assert "archived" in command(client, db, "start old").json["text"]
+    assert "matches several projects: Acme App, Acme Website" in ask(app, client, db, slack, "start acme")
+    assert "No open project called \"zebra\"" in ask(app, client, db, slack, "start zebra")
+    assert "archived" in ask(app, client, db, slack, "start old")
     assert db.session.scalar(select(func.count(TimeEntry.id))) == 0
 
 
-def test_an_unknown_slack_user_is_told_what_to_do(db, slack, client, admin):
+def test_an_unknown_slack_user_is_told_what_to_do(db, app, slack, client, admin):
     slack.add_user("U0STRANGER", "stranger@elsewhere.example")
-    answer = command(client, db, "status", user_id="U0STRANGER")
-    assert answer.status_code == 200 and "matches no TimeHub user" in answer.json["text"]
+    assert "matches no TimeHub user" in ask(app, client, db, slack, "status", user_id="U0STRANGER")
+    # Known (as nobody) for a day: the second answer comes at once.
+    again = command(client, db, "status", user_id="U0STRANGER", reply_to=slack.response_url())
+    assert "matches no TimeHub user" in again.json["text"] and len(slack.calls("users.info")) == 1
+
+
+def test_a_deactivated_user_cannot_use_the_command(db, app, slack, client, make_user):
+    gone = make_user("gone@example.com", name="Gone")
+    gone.deactivated_at = utcnow()
+    db.session.commit()
+    slack.add_user("U0GONE", "gone@example.com")
+    assert "deactivated" in ask(app, client, db, slack, "start anything", user_id="U0GONE")
+    assert db.session.scalar(select(func.count(TimeEntry.id))) == 0
 
 
 def test_the_manual_mapping_wins_over_the_email(db, slack, client, admin, make_user):
@@ -391,6 +545,31 @@ def test_the_manual_mapping_wins_over_the_email(db, slack, client, admin, make_u
     db.session.commit()
     assert "No timer is running" in command(client, db, "status", user_id="U0BOB").json["text"]
     assert slack.calls("users.info") == []
+
+
+def test_the_settings_page_maps_slack_users_listed_from_every_page(db, slack, client, admin_client, make_user):
+    bob = make_user("bob@example.com", name="Bob")
+    slack.add_user("U0ANN", "admin@example.com", "Ada Lovelace")
+    slack.add_user("U0BOB", "robert@elsewhere.example", "Bob Builder")
+    slack.add_user("U0NOMAIL", None, "Nell Nomail")
+    slack.add_user("U0BOT", None, "timehub-bot", is_bot=True)
+    slack.add_user("U0GONE", "gone@example.com", "Gone Person", deleted=True)
+    found = integration(db)
+    page = admin_client.get(f"/integrations/{found.id}/settings").get_data(as_text=True)
+    assert len(slack.calls("users.list")) == 3  # five people, two a page
+    assert "Bob Builder" in page and "by e-mail (robert@elsewhere.example)" in page
+    assert "Nell Nomail" in page and "nobody (no e-mail visible)" in page
+    assert "timehub-bot" not in page and "Gone Person" not in page
+    settings_form = {"notify_long_entry_hours": "10", "notify_daily_at": "17:00", "notify_timezone": "UTC"}
+    refused = post_form(admin_client, f"/integrations/{found.id}/settings", {
+        **settings_form, "map:command_user_map:U0BOB": "999999"}, page=f"/integrations/{found.id}/settings")
+    assert refused.status_code == 422 and "command_user_map" not in integration(db).settings
+    response = post_form(admin_client, f"/integrations/{found.id}/settings", {
+        **settings_form, "map:command_user_map:U0BOB": str(bob.id)}, page=f"/integrations/{found.id}/settings")
+    assert response.status_code == 302
+    assert integration(db).settings["command_user_map"] == {"U0BOB": bob.id}
+    assert "No timer is running" in command(client, db, "status", user_id="U0BOB").json["text"]
+    assert slack.calls("users.info") == []  # the mapping answered who it is
 
 
 def test_a_forged_signature_is_refused(db, slack, client, admin):

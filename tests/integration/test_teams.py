@@ -60,10 +60,50 @@ def test_teams_then_channels_are_listed_from_every_page(db, teams):
     assert len(joined) == 2 and joined[1].args == {"$skiptoken": "2"}  # three teams, two a page
 
 
-def test_the_settings_page_groups_channels_by_team_and_has_no_interval(db, teams, admin_client):
-    page = admin_client.get(f"/integrations/{integration(db).id}/settings").get_data(as_text=True)
-    assert '<optgroup label="Sales">' in page and "Reviews" in page
+def requests_to(teams, path: str) -> list:
+    return [r for r in teams.server.requests if r.path == path]
+
+
+def test_the_picker_lists_the_teams_first_then_the_chosen_teams_channels(db, teams, admin_client):
+    found = integration(db)
+    page = admin_client.get(f"/integrations/{found.id}/settings").get_data(as_text=True)
     assert 'name="sync_interval_minutes"' not in page
+    # Step one: the teams, from every page of joinedTeams; no team's channels are read yet.
+    assert len(requests_to(teams, "/v1.0/me/joinedTeams")) == 2  # three teams, two a page
+    assert all("/channels" not in r.path for r in teams.server.requests)
+    assert '<select id="notify_group" name="notify_group" form="notify-group-picker"' in page
+    assert ">Sales</option>" in page and ">Design</option>" in page and ">Left</option>" not in page
+    assert "Choose a team first" in page
+    design = next(t for t in teams.teams.values() if t.name == "Design")
+    # Step two: that team's channels only, from every page of its channel listing.
+    page = admin_client.get(f"/integrations/{found.id}/settings?notify_group={design.id}").get_data(as_text=True)
+    assert len(requests_to(teams, f"/v1.0/teams/{design.id}/channels")) == 2  # three channels, two a page
+    assert requests_to(teams, f"/v1.0/teams/{teams.sales.id}/channels") == []
+    assert '<optgroup label="Design">' in page and "Reviews" in page and "Assets" in page and "Wins" not in page
+    assert f'value="{design.id}" selected' in page
+
+
+def test_a_channel_of_the_chosen_team_is_saved_and_the_page_reopens_on_that_team(db, teams, admin_client):
+    found = integration(db)
+    wins = channel_of(teams.sales, "Wins")
+    form = {"notify_channel": wins, "notify_event": ["timer_started"], "notify_long_entry_hours": "10",
+            "notify_daily_at": "17:00", "notify_timezone": "UTC"}
+    response = post_form(admin_client, f"/integrations/{found.id}/settings", form,
+                         page=f"/integrations/{found.id}/settings?notify_group={teams.sales.id}")
+    assert response.status_code == 302
+    assert integration(db).settings["notify_channel"] == wins
+    page = admin_client.get(f"/integrations/{found.id}/settings").get_data(as_text=True)
+    assert f'value="{teams.sales.id}" selected' in page and f'value="{wins}" selected' in page
+
+
+def test_a_channel_of_a_team_the_account_left_is_refused(db, teams, admin_client):
+    found = integration(db)
+    left = next(t for t in teams.teams.values() if t.name == "Left")
+    response = post_form(admin_client, f"/integrations/{found.id}/settings", {
+        "notify_channel": channel_of(left, "General"), "notify_long_entry_hours": "10",
+        "notify_daily_at": "17:00", "notify_timezone": "UTC"}, page=f"/integrations/{found.id}/settings")
+    assert response.status_code == 422 and "Choose one of the listed channels" in response.get_data(as_text=True)
+    assert "notify_channel" not in (integration(db).settings or {})
 
 
 def test_the_setup_page_says_messages_are_posted_as_the_connecting_account(db, teams, admin_client):
@@ -87,11 +127,17 @@ def test_a_notification_is_posted_once_as_html(db, app, teams, admin):
     assert "Fish &amp; &lt;chips&gt;" in message.content and 'href="https://timehub.example/"' in message.content
 
 
-def test_a_429_then_a_503_are_retried_and_the_message_posted_once(db, teams, admin):
+def timer_notices_to_ops(db, teams) -> Integration:
+    """Started timers announced in Operations' General channel."""
     found = integration(db)
     found.settings = {**found.settings, "notify_channel": channel_of(teams.ops, "General"),
                       "notify_events": ["timer_started"]}
     db.session.commit()
+    return found
+
+
+def test_a_429_then_a_503_are_retried_and_the_message_posted_once(db, teams, admin):
+    found = timer_notices_to_ops(db, teams)
     time_service.start_timer(admin)
     teams.throttle_next(1, retry_after=1)  # the client waits it out itself
     teams.fail_next(1)                     # a POST is not repeated on 5xx: the job tries again later
@@ -122,3 +168,17 @@ def test_a_missing_send_permission_is_shown_on_the_test_message(db, teams, admin
                          {"notify_channel": channel_of(teams.sales, "General")},
                          page=f"/integrations/{found.id}/settings", follow_redirects=True)
     assert "ChannelMessage.Send" in response.get_data(as_text=True)
+
+
+def test_a_message_graph_stored_but_never_answered_is_not_posted_again(db, teams, admin):
+    found = timer_notices_to_ops(db, teams)
+    time_service.start_timer(admin)
+    teams.lose_answers_next(1)
+    assert notification_service.deliver(found.id) == (0, None)
+    db.session.expire_all()
+    row = db.session.scalars(select(Notification)).one()
+    assert row.status == "failed" and "may have been posted" in row.last_error
+    row.next_attempt_at = utcnow()
+    db.session.commit()
+    assert notification_service.deliver(found.id) == (0, None)
+    assert len(teams.messages) == 1
