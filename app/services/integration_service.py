@@ -26,6 +26,7 @@ from app.integrations import oauth, registry
 from app.integrations.capabilities import (
     ManagesRemoteSetup,
     Pulls,
+    moves_data,
     ReleasesUnchosenAccounts,
     VerifiesApiKey,
 )
@@ -34,16 +35,16 @@ from app.integrations.http import AuthError, ProviderError
 from app.integrations.spec import ProviderSpec
 from app.models import Integration, IntegrationCredential, ProviderApp, User
 from app.models.integration import IntegrationStatus
-from app.services import connection_state, lookups, token_service, work_queue
+from app.services import connection_state, lookups, sync_service, token_service, work_queue
 from app.services.connections import connector_for, run_context
-from app.services.errors import Forbidden, IntegrationError, NotFound
+from app.services.errors import Forbidden, IntegrationError, NotFound, SyncRefused
 from app.services.lookups import AppCredentials
 from app.services.token_service import TokenError
 
 log = logging.getLogger(__name__)
 
 __all__ = ["AppCredentials", "Forbidden", "IntegrationError", "IntegrationService", "IntegrationView", "NotFound",
-           "rotate_all_secrets"]
+           "SyncRefused", "rotate_all_secrets"]
 
 
 @dataclass(frozen=True)
@@ -349,6 +350,17 @@ class IntegrationService:
             log.warning("Could not release the %s accounts not chosen: %s", integration.provider, exc.message)
 
     # -- background work ----------------------------------------------------------------
+
+    def request_sync(self, actor: User, integration: Integration | None, spec: ProviderSpec) -> None:
+        """"Sync now": queue a manual sync, or say why not (Forbidden, SyncRefused)."""
+        self.require_manage(actor, spec)
+        if integration is None or not integration.connected:
+            raise SyncRefused(f"{spec.name} is not connected: connect it before syncing.", "not_connected")
+        if not moves_data(registry.get_connector(spec.slug)):
+            raise SyncRefused(f"The {spec.name} connector does not import or push anything yet.", "nothing_to_sync")
+        if sync_service.active_run(self.session, integration.id) is not None:
+            raise SyncRefused(f"A sync of {spec.name} is already running; wait for it to finish.", "running")
+        self.queue_sync(integration, "manual")
 
     @staticmethod
     def queue_sync(integration: Integration, trigger: str) -> None:
