@@ -73,8 +73,9 @@ def write(op_id: str, summary: str, ref: str | None, *, body: str | None, status
                  "responses": {str(status): _json(ref, summary) if ref else {"description": summary},
                                **_problems(*problems, *((412,) if conditional else ()))}}
     if body is not None:
-        operation["requestBody"] = {"required": body_required, "content": {"application/json": {"schema": REQUESTS[body]}}}
-        operation["responses"].update(_problems(415, 422))
+        operation["requestBody"] = {"required": body_required,
+                                    "content": {"application/json": {"schema": REQUESTS[body]}}}
+        operation["responses"].update(_problems(400, 415, 422))  # 400: not a JSON object
     return operation
 
 

@@ -14,14 +14,33 @@ from __future__ import annotations
 from flask import Blueprint, g, request
 from flask_login import current_user
 from sqlalchemy import select
+from werkzeug.routing import BaseConverter
 
 from app.errors import problem
 from app.extensions import csrf, db
+from app.inputs import INT_MAX
 from app.models import ApiToken
 from app.models.base import utcnow
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)  # writes need a Bearer token (see the module's docstring)
+
+
+class IdConverter(BaseConverter):
+    """`<id:...>`: any run of digits; one beyond the database's integer becomes 0, which no
+    row has, so it is the resource's 404 (app.inputs' bounded `int` makes werkzeug answer
+    405 for a PATCH or DELETE to such a path, as if the address had no such method)."""
+
+    regex = r"\d{1,30}"
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        return number if number <= INT_MAX else 0
+
+
+@bp.record_once
+def _register_converter(state) -> None:
+    state.app.url_map.converters["id"] = IdConverter  # before the rules below are added
 
 PUBLIC_ENDPOINTS = {"api.openapi"}
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}

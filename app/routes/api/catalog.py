@@ -81,7 +81,7 @@ def list_clients():
     return list_response([client_json(c) for c in clients], next_cursor)
 
 
-@bp.get("/clients/<int:client_id>")
+@bp.get("/clients/<id:client_id>")
 def get_client(client_id: int):
     return jsonify(client_json(_get(Client, client_id, "client")))
 
@@ -99,12 +99,12 @@ def create_client():
     return _saved(catalog_service.save_client, client, _client_fields(body, client), client_json, 201)
 
 
-@bp.patch("/clients/<int:client_id>")
+@bp.patch("/clients/<id:client_id>")
 def update_client(client_id: int):
     require_admin()
     client = _get(Client, client_id, "client")
-    check_if_match(client_json(client))
     body = json_body("ClientUpdate")
+    check_if_match(client_json(client))
     return _saved(catalog_service.save_client, client, _client_fields(body, client), client_json)
 
 
@@ -119,7 +119,7 @@ def list_projects():
     return list_response([project_json(p) for p in projects], next_cursor)
 
 
-@bp.get("/projects/<int:project_id>")
+@bp.get("/projects/<id:project_id>")
 def get_project(project_id: int):
     return jsonify(project_json(_get(Project, project_id, "project")))
 
@@ -139,12 +139,12 @@ def create_project():
     return _saved(catalog_service.save_project, project, _project_fields(body, project), project_json, 201)
 
 
-@bp.patch("/projects/<int:project_id>")
+@bp.patch("/projects/<id:project_id>")
 def update_project(project_id: int):
     require_admin()
     project = _get(Project, project_id, "project")
-    check_if_match(project_json(project))
     body = json_body("ProjectUpdate")
+    check_if_match(project_json(project))
     return _saved(catalog_service.save_project, project, _project_fields(body, project), project_json)
 
 
@@ -161,7 +161,7 @@ def list_tasks():
     return list_response([task_json(t) for t in tasks], next_cursor)
 
 
-@bp.get("/tasks/<int:task_id>")
+@bp.get("/tasks/<id:task_id>")
 def get_task(task_id: int):
     return jsonify(task_json(_get(Task, task_id, "task")))
 
@@ -183,9 +183,9 @@ def create_task():
     return _saved(catalog_service.save_task, task, _task_fields(body, task), task_json, 201)
 
 
-@bp.patch("/tasks/<int:task_id>")
+@bp.patch("/tasks/<id:task_id>")
 def update_task(task_id: int):
     task = _get(Task, task_id, "task")
-    check_if_match(task_json(task))
     body = json_body("TaskUpdate")
+    check_if_match(task_json(task))
     return _saved(catalog_service.save_task, task, _task_fields(body, task), task_json)

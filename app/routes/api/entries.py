@@ -22,6 +22,7 @@ from app.routes.api.support import (
     page_of,
     query_date,
     query_id,
+    query_user,
     with_etag,
 )
 from app.services import time_service
@@ -70,7 +71,7 @@ def _fields(body: dict, entry: TimeEntry | None = None) -> EntryFields:
 def list_entries():
     viewer = caller()
     try:
-        user_ids = time_service.visible_user_ids(viewer, request.args.get("user"))
+        user_ids = time_service.visible_user_ids(viewer, query_user())
     except LookupError:
         raise not_found("user") from None
     first, last = query_date("from"), query_date("to")
@@ -92,16 +93,16 @@ def create_entry():
     return with_etag(jsonify(entry_json(entry))), 201
 
 
-@bp.get("/time-entries/<int:entry_id>")
+@bp.get("/time-entries/<id:entry_id>")
 def get_entry(entry_id: int):
     return jsonify(entry_json(_entry_or_404(entry_id)))
 
 
-@bp.patch("/time-entries/<int:entry_id>")
+@bp.patch("/time-entries/<id:entry_id>")
 def update_entry(entry_id: int):
     entry = _entry_or_404(entry_id)
-    check_if_match(entry_json(entry))
     body = json_body("TimeEntryUpdate")
+    check_if_match(entry_json(entry))
     try:
         time_service.update_entry(entry, _fields(body, entry))
     except TimeEntryLocked as exc:
@@ -111,7 +112,7 @@ def update_entry(entry_id: int):
     return with_etag(jsonify(entry_json(entry)))
 
 
-@bp.delete("/time-entries/<int:entry_id>")
+@bp.delete("/time-entries/<id:entry_id>")
 def delete_entry(entry_id: int):
     entry = _entry_or_404(entry_id)
     check_if_match(entry_json(entry))

@@ -37,7 +37,7 @@ def list_invoices():
     return list_response([invoice_json(i) for i in invoices], next_cursor)
 
 
-@bp.get("/invoices/<int:invoice_id>")
+@bp.get("/invoices/<id:invoice_id>")
 def get_invoice(invoice_id: int):
     require_admin()
     invoice = db.session.get(Invoice, invoice_id)

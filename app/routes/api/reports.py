@@ -1,11 +1,11 @@
 """Reports as /reports computes them (app.services.report_service), in the caller's time zone."""
 from __future__ import annotations
 
-from flask import jsonify, request
+from flask import jsonify
 
 from app import timefmt
 from app.routes.api import bp
-from app.routes.api.support import caller, invalid, not_found, query_choice, query_date, query_id
+from app.routes.api.support import caller, invalid, not_found, query_choice, query_date, query_id, query_user
 from app.services import report_service, time_service
 from app.services.report_service import GROUPS, PERIODS, ReportInvalid, Row
 
@@ -22,7 +22,7 @@ def get_report():
     group = query_choice("group", GROUPS, "project")
     anchor = query_date("date") or timefmt.today_in(viewer.tz)
     try:
-        user_ids = time_service.visible_user_ids(viewer, request.args.get("user"))
+        user_ids = time_service.visible_user_ids(viewer, query_user())
     except LookupError:
         raise not_found("user") from None
     try:

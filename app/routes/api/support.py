@@ -137,6 +137,14 @@ def query_choice(name: str, choices: tuple[str, ...], default: str | None = None
     return value
 
 
+def query_user() -> str | None:
+    """`?user=`: whose time, a user id or "all" (time_service.visible_user_ids decides who may)."""
+    value = request.args.get("user")
+    if value is not None and value != "all":
+        query_id("user")
+    return value
+
+
 def query_bool(name: str) -> bool | None:
     value = request.args.get(name)
     if value is None:

@@ -22,7 +22,7 @@ def list_users():
     return list_response([user_json(u) for u in users], next_cursor)
 
 
-@bp.get("/users/<int:user_id>")
+@bp.get("/users/<id:user_id>")
 def get_user(user_id: int):
     require_admin()
     user = db.session.get(User, user_id)
