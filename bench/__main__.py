@@ -13,6 +13,7 @@ BENCHMARKS = {
     "concurrent_writers": "signed-in clients starting and stopping timers at once",
     "calendar_page": "/calendar's week view with N entries and N calendar events stored",
     "invoice_export": "N issued invoices exported to the fake QuickBooks or Xero, with faults",
+    "pages": "the time page, a month report, /integrations and the week view with 1,000 users and 100,000 entries",
 }
 
 
