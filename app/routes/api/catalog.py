@@ -3,6 +3,8 @@ administrators, tasks by anyone (the same rules as the pages, app/routes/project
 Hourly rates are shown to administrators only."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 
 from flask import jsonify
@@ -57,20 +59,45 @@ def _archived_filter(query, model):
     return query.where(model.archived.is_(bool(query_bool("archived"))))
 
 
-def _saved(save, row, fields, as_json, status: int = 200):
-    try:
-        save(row, fields)
-    except CatalogInvalid as exc:
-        db.session.rollback()
-        raise invalid(exc.errors) from None
-    return with_etag(jsonify(as_json(row))), status
-
-
 def _get(model, ident: int, what: str):
     row = db.session.get(model, ident)
     if row is None:
         raise not_found(what)
     return row
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How one kind is read from a body, saved (catalog_service) and shown."""
+
+    model: type
+    what: str
+    as_json: Callable
+    fields: Callable  # (body, row) -> the service's fields, the row's values where the body is silent
+    save: Callable
+    create_schema: str
+    update_schema: str
+
+
+def _saved(kind: Kind, row, body: dict, status: int):
+    try:
+        kind.save(row, kind.fields(body, row))
+    except CatalogInvalid as exc:
+        db.session.rollback()
+        raise invalid(exc.errors) from None
+    return with_etag(jsonify(kind.as_json(row))), status
+
+
+def _create(kind: Kind, body: dict | None = None, **values):
+    body = json_body(kind.create_schema) if body is None else body
+    return _saved(kind, kind.model(**values), body, 201)
+
+
+def _update(kind: Kind, ident: int):
+    row = _get(kind.model, ident, kind.what)
+    body = json_body(kind.update_schema)
+    check_if_match(kind.as_json(row))
+    return _saved(kind, row, body, 200)
 
 
 # ---- clients ---------------------------------------------------------------------------------
@@ -91,21 +118,20 @@ def _client_fields(body: dict, client: Client) -> ClientFields:
                         currency=body.get("currency", client.currency or "USD"))
 
 
+CLIENTS = Kind(Client, "client", client_json, _client_fields, catalog_service.save_client, "ClientInput",
+               "ClientUpdate")
+
+
 @bp.post("/clients")
 def create_client():
     require_admin()
-    body = json_body("ClientInput")
-    client = Client()
-    return _saved(catalog_service.save_client, client, _client_fields(body, client), client_json, 201)
+    return _create(CLIENTS)
 
 
 @bp.patch("/clients/<id:client_id>")
 def update_client(client_id: int):
     require_admin()
-    client = _get(Client, client_id, "client")
-    body = json_body("ClientUpdate")
-    check_if_match(client_json(client))
-    return _saved(catalog_service.save_client, client, _client_fields(body, client), client_json)
+    return _update(CLIENTS, client_id)
 
 
 # ---- projects --------------------------------------------------------------------------------
@@ -131,21 +157,20 @@ def _project_fields(body: dict, project: Project) -> ProjectFields:
                          hourly_rate=Decimal(rate) if rate is not None else (project.hourly_rate or Decimal("0")))
 
 
+PROJECTS = Kind(Project, "project", project_json, _project_fields, catalog_service.save_project, "ProjectInput",
+                "ProjectUpdate")
+
+
 @bp.post("/projects")
 def create_project():
     require_admin()
-    body = json_body("ProjectInput")
-    project = Project()
-    return _saved(catalog_service.save_project, project, _project_fields(body, project), project_json, 201)
+    return _create(PROJECTS)
 
 
 @bp.patch("/projects/<id:project_id>")
 def update_project(project_id: int):
     require_admin()
-    project = _get(Project, project_id, "project")
-    body = json_body("ProjectUpdate")
-    check_if_match(project_json(project))
-    return _saved(catalog_service.save_project, project, _project_fields(body, project), project_json)
+    return _update(PROJECTS, project_id)
 
 
 # ---- tasks -----------------------------------------------------------------------------------
@@ -173,19 +198,18 @@ def _task_fields(body: dict, task: Task) -> TaskFields:
     return TaskFields(**keep)
 
 
+TASKS = Kind(Task, "task", task_json, _task_fields, catalog_service.save_task, "TaskInput", "TaskUpdate")
+
+
 @bp.post("/tasks")
 def create_task():
     body = json_body("TaskInput")
     project = db.session.get(Project, body["project_id"])
     if project is None or project.archived:
         raise invalid({"project_id": "No such active project."})
-    task = Task(project_id=project.id)
-    return _saved(catalog_service.save_task, task, _task_fields(body, task), task_json, 201)
+    return _create(TASKS, body, project_id=project.id)
 
 
 @bp.patch("/tasks/<id:task_id>")
 def update_task(task_id: int):
-    task = _get(Task, task_id, "task")
-    body = json_body("TaskUpdate")
-    check_if_match(task_json(task))
-    return _saved(catalog_service.save_task, task, _task_fields(body, task), task_json)
+    return _update(TASKS, task_id)
