@@ -29,7 +29,8 @@ from app.models.base import utcnow
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
           response_schema_conformance, negative_data_rejection]
-EXAMPLES = 10  # per operation and phase: about 30 operations in about a minute on SQLite
+EXAMPLES = 8  # per operation and phase: about 30 operations in under a minute on SQLite
+USER_EXAMPLES = 4  # the user's run mostly meets 403s and 404s, which need fewer
 
 
 def seed(db, admin, user) -> None:
@@ -56,21 +57,34 @@ def seed(db, admin, user) -> None:
     db.session.commit()
 
 
+def _wsgi(app):
+    def isolated(environ, start_response):
+        # Each request in its own app context, as in production (see IsolatedClient in conftest).
+        with app.app_context():
+            return app(environ, start_response)
+    return isolated
+
+
+def _token(db, owner) -> dict:
+    token, plain = ApiToken.issue(owner, "schemathesis")
+    db.session.add(token)
+    db.session.commit()
+    return {"Authorization": f"Bearer {plain}"}
+
+
 @pytest.fixture
 def api(app, db, admin, user) -> dict:
     """The app as a WSGI callable and the admin's token: every operation is reachable,
     admin-only ones included."""
     seed(db, admin, user)
-    token, plain = ApiToken.issue(admin, "schemathesis")
-    db.session.add(token)
-    db.session.commit()
+    return {"app": _wsgi(app), "headers": _token(db, admin)}
 
-    def isolated(environ, start_response):
-        # Each request in its own app context, as in production (see IsolatedClient in conftest).
-        with app.app_context():
-            return app(environ, start_response)
 
-    return {"app": isolated, "headers": {"Authorization": f"Bearer {plain}"}}
+@pytest.fixture
+def user_api(app, db, admin, user) -> dict:
+    """The same with a user's token: the admin-only answers (403) and others' rows (404)."""
+    seed(db, admin, user)
+    return {"app": _wsgi(app), "headers": _token(db, user)}
 
 
 # The document the app serves (test_api.py checks that it is this one and valid OpenAPI 3.1).
@@ -83,3 +97,11 @@ schema = schemathesis.openapi.from_dict(openapi_document("http://localhost"))
                                  HealthCheck.filter_too_much, HealthCheck.data_too_large])
 def test_the_api_answers_as_its_document_says(case, api):
     case.call_and_validate(app=api["app"], headers=api["headers"], checks=CHECKS)
+
+
+@schema.parametrize()
+@settings(max_examples=USER_EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                 HealthCheck.filter_too_much, HealthCheck.data_too_large])
+def test_the_api_answers_a_user_as_its_document_says(case, user_api):
+    case.call_and_validate(app=user_api["app"], headers=user_api["headers"], checks=CHECKS)
