@@ -13,7 +13,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Client, Project, Task
 from app.models.task import TASK_STATUSES
-from app.routes.api import bp
+from app.routes.api.blueprint import bp
 from app.routes.api.support import (
     caller,
     check_if_match,

@@ -7,7 +7,7 @@ from sqlalchemy.orm import selectinload
 
 from app import timefmt
 from app.models import TimeEntry
-from app.routes.api import bp
+from app.routes.api.blueprint import bp
 from app.routes.api.support import (
     ApiProblem,
     body_moment,

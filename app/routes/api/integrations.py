@@ -6,7 +6,7 @@ from flask import jsonify
 from sqlalchemy import select
 
 from app.models import SyncRun
-from app.routes.api import bp
+from app.routes.api.blueprint import bp
 from app.routes.api.support import ApiProblem, caller, conflict, iso, list_response, not_found, page_of
 from app.services.integration_service import Forbidden, IntegrationService, IntegrationView, NotFound, SyncRefused
 

@@ -8,7 +8,7 @@ from sqlalchemy.orm import selectinload
 from app.extensions import db
 from app.models import Invoice
 from app.models.invoice import INVOICE_STATUSES
-from app.routes.api import bp
+from app.routes.api.blueprint import bp
 from app.routes.api.support import iso, list_response, not_found, page_of, query_choice, query_id, require_admin
 
 

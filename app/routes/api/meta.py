@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import jsonify, request
 
 from app.api_spec import openapi_document
-from app.routes.api import bp
+from app.routes.api.blueprint import bp
 from app.routes.api.support import caller
 from app.routes.api.users import user_json
 

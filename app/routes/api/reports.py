@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import jsonify
 
 from app import timefmt
-from app.routes.api import bp
+from app.routes.api.blueprint import bp
 from app.routes.api.support import caller, invalid, not_found, query_choice, query_date, query_id, query_user
 from app.services import report_service, time_service
 from app.services.report_service import GROUPS, PERIODS, ReportInvalid, Row

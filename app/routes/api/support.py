@@ -19,7 +19,7 @@ from app.errors import problem
 from app.inputs import DATE_RANGE_MESSAGE, INT_MAX, check_date, has_control_characters, parse_int
 from app.extensions import db
 from app.models import User
-from app.routes.api import bp
+from app.routes.api.blueprint import bp
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 100
 CURSOR_MAX = 200  # characters: a cursor holds one or two sort values

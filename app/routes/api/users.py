@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import User
-from app.routes.api import bp
+from app.routes.api.blueprint import bp
 from app.routes.api.support import iso, list_response, not_found, page_of, require_admin
 
 
