@@ -58,6 +58,19 @@ def database_url(instance: Path) -> str:
     return url
 
 
+MAX_PROXY_HOPS = 5
+
+
+def proxy_hops(value: str) -> int:
+    try:
+        hops = int(value)
+    except ValueError:
+        raise SystemExit(f"TIMEHUB_PROXY_HOPS must be a whole number from 0 to {MAX_PROXY_HOPS}, not {value!r}")
+    if not 0 <= hops <= MAX_PROXY_HOPS:
+        raise SystemExit(f"TIMEHUB_PROXY_HOPS must be from 0 to {MAX_PROXY_HOPS}, not {hops}")
+    return hops
+
+
 def load_config() -> dict:
     instance = instance_path()
     secret_key = os.environ.get("TIMEHUB_SECRET_KEY") or read_or_create_secret_file(
@@ -74,6 +87,9 @@ def load_config() -> dict:
         "TIMEHUB_ENCRYPTION_KEYS": os.environ.get("TIMEHUB_ENCRYPTION_KEYS", ""),
         # Public base URL when behind a reverse proxy; used for OAuth redirect URIs.
         "TIMEHUB_EXTERNAL_URL": (os.environ.get("TIMEHUB_EXTERNAL_URL") or "").rstrip("/") or None,
+        # How many reverse proxies in front of TimeHub set X-Forwarded-For/-Proto/-Host; 0 trusts
+        # none (a client could otherwise pick its own address, and its own sign-in limit).
+        "TIMEHUB_PROXY_HOPS": proxy_hops(os.environ.get("TIMEHUB_PROXY_HOPS", "0")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": os.environ.get("TIMEHUB_SECURE_COOKIES", "0") == "1",

@@ -27,7 +27,7 @@ from app.services import session_service, work_queue
 from app.services.sync_service import SyncAlreadyRunning, due_work, push_pending, run_sync, running_trigger
 from app.services.token_service import refresh_idle_connections
 from app.services.webhook_service import process_delivery
-from app.services import notification_service
+from app.services import notification_service, sync_preview
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,9 @@ class HueyWorkQueue:
 
     def notify(self, integration_id: int) -> None:
         deliver_notifications(integration_id)
+
+    def preview(self, integration_id: int) -> None:
+        preview_sync(integration_id)
 
 
 def in_app_context(fn):
@@ -114,6 +117,12 @@ def sync_integration(integration_id: int, trigger: str = "schedule") -> None:
 @in_app_context
 def push_outbox(integration_id: int) -> None:
     push_pending(integration_id)
+
+
+@huey.task(name="preview_sync")
+@in_app_context
+def preview_sync(integration_id: int) -> None:
+    sync_preview.run_preview(integration_id)
 
 
 @huey.task(name="process_webhook")

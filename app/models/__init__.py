@@ -8,6 +8,7 @@ from app.models.integration import (
     OutboxItem,
     ProviderApp,
     SyncCursor,
+    SyncPreview,
     SyncRun,
     WebhookDelivery,
 )
@@ -22,6 +23,6 @@ from app.models.user_session import UserSession
 __all__ = [
     "ApiToken", "CalendarEvent", "CalendarEventPerson", "CalendarSeriesChoice", "Client", "ExternalLink", "Integration",
     "IntegrationCredential", "Invoice", "InvoiceLine", "Notification", "OutboxItem", "Project", "ProviderApp",
-    "SyncCursor", "SyncRun", "Task", "TimeEntry", "User",
+    "SyncCursor", "SyncPreview", "SyncRun", "Task", "TimeEntry", "User",
     "UserSession", "WebhookDelivery",
 ]

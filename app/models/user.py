@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 from flask_login import UserMixin
 from sqlalchemy import CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
-from werkzeug.security import check_password_hash, generate_password_hash
 
+from app import password_hashing
 from app.extensions import db
 from app.models.base import TimestampMixin, utcnow
 
@@ -60,10 +60,10 @@ class User(UserMixin, TimestampMixin, db.Model):
         return self.session_key
 
     def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password)
+        self.password_hash = password_hashing.hash_password(password)
 
     def check_password(self, password: str) -> bool:
-        return check_password_hash(self.password_hash, password)
+        return password_hashing.matches(self.password_hash, password)
 
     def __repr__(self) -> str:
         return f"<User {self.email}>"

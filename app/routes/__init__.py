@@ -18,14 +18,16 @@ def register_blueprints(app: Flask) -> None:
         notify_settings,
         oauth,
         oauth_choosers,
+        personal_links,
         projects,
         reports,
         sync,
+        sync_preview,
         time_entries,
         webhooks,
     )
 
-    for module in (auth, account, time_entries, projects, invoices, calendar, reports, integrations, sync,
+    for module in (auth, account, time_entries, projects, invoices, calendar, reports, integrations, sync, sync_preview,
                    integration_settings, oauth, oauth_choosers, admin, api, webhooks, commands, notify_settings,
-                   banners, accounting):
+                   banners, accounting, personal_links):
         app.register_blueprint(module.bp)

@@ -19,6 +19,9 @@ class WorkQueue(Protocol):
     def notify(self, integration_id: int) -> None:
         """Post the integration's waiting notifications."""
 
+    def preview(self, integration_id: int) -> None:
+        """Compute what the integration's next sync would change, writing nothing."""
+
 
 _installed: WorkQueue | None = None
 
@@ -44,3 +47,7 @@ def queue_push(integration_id: int) -> None:
 
 def queue_notify(integration_id: int) -> None:
     _queue().notify(integration_id)
+
+
+def queue_preview(integration_id: int) -> None:
+    _queue().preview(integration_id)
