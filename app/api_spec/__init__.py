@@ -167,14 +167,28 @@ def _paths() -> dict:
         "/reports": {"get": read("getReport", "Finished time over a period, summed per project, client or user "
                                  "(the caller's own; administrators: anyone's).", "Report",
                                  params=report_filters, problems=(404, 422))},
-        "/invoices": {"get": read("listInvoices", "Invoices, newest first (administrators).", "InvoicePage",
+        "/invoices": {"post": write("createInvoice", "A draft from a client's billable, uninvoiced time in a "
+                                    "date range (administrators).", "Invoice", body="InvoiceInput", status=201,
+                                    problems=(403,)),
+                      "get": read("listInvoices", "Invoices, newest first (administrators).", "InvoicePage",
                                   paged=True, problems=(403,), params=[
                                       _query("status", {"type": "string",
                                                         "enum": COMPONENTS["Invoice"]["properties"]["status"]["enum"]},
                                              "Invoices in this status only."),
                                       _query("client_id", ID_SCHEMA, "Invoices of this client only.")])},
-        "/invoices/{invoice_id}": {"get": read("getInvoice", "One invoice with its lines (administrators).",
-                                               "Invoice", params=[invoice_id], problems=(403, 404))},
+        "/invoices/{invoice_id}": {
+            "get": read("getInvoice", "One invoice with its lines (administrators).", "Invoice",
+                        params=[invoice_id], problems=(403, 404)),
+            "patch": write("updateInvoice", "Change a draft's terms (administrators); issued ones are final (409).",
+                           "Invoice", body="InvoiceUpdate", params=[invoice_id], problems=(403, 404, 409),
+                           conditional=True),
+        },
+        "/invoices/{invoice_id}/issue": {"post": write(
+            "issueInvoice", "Issue a draft (administrators): its time is locked.", "Invoice", body=None,
+            params=[invoice_id], problems=(403, 404, 409))},
+        "/invoices/{invoice_id}/pay": {"post": write(
+            "payInvoice", "Mark an issued invoice paid (administrators).", "Invoice", body=None,
+            params=[invoice_id], problems=(403, 404, 409))},
         "/users": {"get": read("listUsers", "Accounts, by id (administrators).", "UserPage", paged=True,
                                problems=(403,))},
         "/users/{user_id}": {"get": read("getUser", "One account (administrators).", "User", params=[user_id],

@@ -146,6 +146,13 @@ ENTRY_FIELDS = {"description": text(DESCRIPTION_MAX), "project_id": OPTIONAL_ID,
 ENTRY_INPUT = obj({"started_at": MOMENT, "ended_at": OPTIONAL_MOMENT, **ENTRY_FIELDS},
                   required=["started_at", "ended_at"])
 TIMER_INPUT = obj(ENTRY_FIELDS, required=[])
+TAX_RATE = {"type": "string", "pattern": r"^\d{1,3}(\.\d{1,2})?$", "example": "20.00",
+            "description": "Percent, 0 to 100."}
+INVOICE_TERMS = {"due_date": {"type": ["string", "null"], "format": "date"}, "tax_rate": TAX_RATE,
+                 "notes": text(2000)}
+INVOICE_INPUT = obj({"client_id": ID, "start": {**DAY, "description": "First day of the time invoiced."},
+                     "end": {**DAY, "description": "Last day (inclusive), in the caller's time zone."},
+                     "issue_date": DAY, **INVOICE_TERMS}, required=["client_id", "start", "end", "issue_date"])
 
 
 def update_of(schema: dict, fixed: tuple[str, ...] = ()) -> dict:
@@ -170,4 +177,5 @@ REQUESTS = {
     "TaskInput": TASK_INPUT, "TaskUpdate": update_of(TASK_INPUT, fixed=("project_id",)),
     "TimeEntryInput": ENTRY_INPUT, "TimeEntryUpdate": update_of(ENTRY_INPUT),
     "TimerStart": TIMER_INPUT,
+    "InvoiceInput": INVOICE_INPUT, "InvoiceUpdate": obj(INVOICE_TERMS, required=[], minProperties=1),
 }

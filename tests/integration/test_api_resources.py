@@ -231,3 +231,26 @@ def test_sync_now_queues_for_admins_and_refuses_what_cannot_sync(client, admin, 
     assert client.get("/api/v1/integrations/nope", headers=bearer(admin)).status_code == 404
     runs = client.get("/api/v1/integrations/github/runs", headers=bearer(admin)).get_json()
     assert runs == {"items": [], "next_cursor": None}
+
+
+def test_an_admin_invoices_time_issues_it_and_its_entries_lock(client, admin, user, project, bearer, db):
+    entry = add_entries(db, user, project, 1, start=utcnow().replace(year=2026, month=11, day=10, hour=9))[0]
+    headers = bearer(admin)
+    asked = {"client_id": project.client_id, "start": "2026-11-01", "end": "2026-11-30", "issue_date": "2026-12-01"}
+    assert client.post("/api/v1/invoices", json=asked, headers=bearer(user)).status_code == 403
+    created = client.post("/api/v1/invoices", json={**asked, "tax_rate": "20"}, headers=headers)
+    assert created.status_code == 201, created.get_json()
+    invoice = created.get_json()
+    assert invoice["status"] == "draft" and invoice["lines"][0]["hours"] == "1.00"
+    assert invoice["subtotal"] == "80.00" and invoice["total"] == "96.00"
+    nothing_left = client.post("/api/v1/invoices", json=asked, headers=headers)
+    assert nothing_left.status_code == 422
+    terms = client.patch(f"/api/v1/invoices/{invoice['id']}", json={"notes": "Thanks"}, headers=headers)
+    assert terms.status_code == 200 and terms.get_json()["notes"] == "Thanks"
+    issued = client.post(f"/api/v1/invoices/{invoice['id']}/issue", headers=headers)
+    assert issued.status_code == 200 and issued.get_json()["status"] == "issued"
+    assert client.patch(f"/api/v1/invoices/{invoice['id']}", json={"notes": "x"}, headers=headers).status_code == 409
+    assert client.post(f"/api/v1/invoices/{invoice['id']}/issue", headers=headers).status_code == 409
+    locked = client.patch(f"/api/v1/time-entries/{entry.id}", json={"description": "x"}, headers=bearer(user))
+    assert locked.status_code == 409
+    assert client.post(f"/api/v1/invoices/{invoice['id']}/pay", headers=headers).get_json()["status"] == "paid"

@@ -103,6 +103,17 @@ def body_moment(body: dict, field: str) -> datetime | None:
         raise invalid({field: DATE_RANGE_MESSAGE}) from None
 
 
+def body_day(body: dict, field: str) -> date | None:
+    """A YYYY-MM-DD member of the body, between 1970 and 2100 (None when absent or null)."""
+    value = body.get(field)
+    if value is None:
+        return None
+    try:
+        return timefmt.parse_date(value)
+    except timefmt.TimeInputError as exc:
+        raise invalid({field: exc.message}) from None
+
+
 def iso(moment: datetime | None) -> str | None:
     """A stored naive-UTC datetime as RFC 3339 in UTC."""
     return moment.isoformat(timespec="seconds") + "Z" if moment else None
