@@ -20,7 +20,6 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from wtforms import BooleanField, DecimalField, EmailField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (
@@ -42,7 +41,7 @@ from app.models.project import BUDGET_KINDS
 from app.models.task import TASK_STATUSES
 from app.routes.admin import admin_required
 from app.routes.invoices import cents
-from app.services import rate_service, user_service
+from app.services import catalog_service, rate_service, user_service
 from app.services.sync_service import record_change
 
 bp = Blueprint("projects", __name__)
@@ -136,13 +135,6 @@ def _assignee_choices(keep: int | None = None) -> list[tuple[int, str]]:
     return choices
 
 
-def _client_name_taken(name: str, except_id: int | None = None) -> bool:
-    query = select(func.count(Client.id)).where(func.lower(Client.name) == name.lower())
-    if except_id is not None:
-        query = query.where(Client.id != except_id)
-    return bool(db.session.scalar(query))
-
-
 # --- clients -------------------------------------------------------------------------------------------------
 
 @bp.get("/clients")
@@ -161,18 +153,14 @@ def clients():
 
 def _save_client(form: ClientForm, client: Client) -> bool:
     """Copy the form into `client` and commit; False (with a field error) when the name is taken."""
-    if _client_name_taken(form.name.data, client.id):
-        form.name.errors.append("A client with this name already exists.")
+    if catalog_service.client_name_taken(form.name.data, client.id):
+        form.name.errors.append(catalog_service.NAME_TAKEN)
         return False
     form.populate_obj(client)
-    db.session.add(client)
     try:
-        db.session.flush()
-        record_change(db.session, "client", client, "upsert")  # accounting integrations mirror clients
-        db.session.commit()
-    except IntegrityError:  # someone took the name between the check and the commit
-        db.session.rollback()
-        form.name.errors.append("A client with this name already exists.")
+        catalog_service.commit_client(client)
+    except catalog_service.CatalogInvalid as exc:
+        form.name.errors.append(exc.errors["name"])
         return False
     return True
 

@@ -20,13 +20,14 @@ from app.integrations.spec import ProviderSpec
 from app.models import Integration, OutboxItem, SyncRun
 from app.models.base import utcnow
 from app.services import personal_links, sync_service, work_queue
-from app.services.integration_service import Forbidden, IntegrationError, IntegrationService, NotFound
+from app.services.integration_service import Forbidden, IntegrationError, IntegrationService, NotFound, SyncRefused
 
 bp = Blueprint("sync", __name__)
 timefmt.register_filters(bp)
 
 HISTORY_LIMIT = 30  # runs in the table and bars in the chart
 PUSHES_SHOWN_LIMIT = 200
+REFUSAL_CATEGORY = {"not_connected": "error", "nothing_to_sync": "info", "running": "warning"}
 
 
 # -- lookups ---------------------------------------------------------------------
@@ -59,10 +60,7 @@ def _managed(integration_id: int) -> tuple[Integration, ProviderSpec]:
 
 
 def _active_run(integration_id: int) -> SyncRun | None:
-    """The run in progress, if its worker is alive."""
-    run = db.session.scalars(select(SyncRun).where(
-        SyncRun.integration_id == integration_id, SyncRun.status == "running")).first()
-    return None if run is None or sync_service.is_stale(run) else run
+    return sync_service.active_run(db.session, integration_id)
 
 
 def _latest_run(integration_id: int) -> SyncRun | None:
@@ -223,19 +221,16 @@ def progress(integration_id: int):
 @bp.post("/integrations/<int:integration_id>/sync")
 @login_required
 def sync_now(integration_id: int):
-    integration, spec = _managed(integration_id)
+    svc, integration, spec = _visible(integration_id)
     page = url_for("sync.show", integration_id=integration_id)
-    if not integration.connected:
-        flash(f"{spec.name} is not connected: connect it before syncing.", "error")
-        return redirect(page)
-    if not _syncs_anything(spec.slug):
-        flash(f"The {spec.name} connector does not import or push anything yet.", "info")
-        return redirect(page)
-    if _active_run(integration_id) is not None:
-        flash(f"A sync of {spec.name} is already running; wait for it to finish.", "warning")
-        return redirect(page)
     latest = _latest_run(integration_id)
-    IntegrationService.queue_sync(integration, "manual")
+    try:
+        svc.request_sync(current_user, integration, spec)
+    except Forbidden:
+        abort(403)
+    except SyncRefused as exc:
+        flash(exc.message, REFUSAL_CATEGORY[exc.reason])
+        return redirect(page)
     flash(f"Sync of {spec.name} queued.", "info")
     return redirect(url_for("sync.show", integration_id=integration_id, after=latest.id if latest else 0))
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import or_, select
@@ -21,6 +21,7 @@ from app.inputs import parse_int
 from app.models import Project, Task, TimeEntry, User
 from app.models.base import utcnow
 from app.routes.auth import safe_next
+from app.routes.widgets import QuickSelect
 from app.services import tag_service, time_service, user_service
 from app.services.time_service import EntryFields, TimeEntryInvalid, TimeEntryLocked
 
@@ -37,8 +38,8 @@ class EntryDetailsForm(FlaskForm):
 
     description = StringField("Description", validators=[Length(max=time_service.DESCRIPTION_MAX)])
     # Choices are checked by time_service, which gives clearer messages than "Not a valid choice".
-    project = SelectField("Project", choices=[], validate_choice=False)
-    task = SelectField("Task", choices=[], validate_choice=False)
+    project = SelectField("Project", choices=[], validate_choice=False, widget=QuickSelect())
+    task = SelectField("Task", choices=[], validate_choice=False, widget=QuickSelect())
     billable = BooleanField("Billable", default=True)
     # Existing tags are picked from the team's list, new ones typed (comma-separated).
     tags = SelectMultipleField("Tags", choices=[], validate_choice=False)
@@ -75,14 +76,22 @@ def manual_form(**kwargs) -> ManualEntryForm:
 
 def fill_choices(form: EntryDetailsForm, entry: TimeEntry | None = None) -> EntryDetailsForm:
     """Active projects and tasks, plus the entry's own ones even if archived since."""
-    keep_project = entry.project_id if entry else None
-    keep_task = entry.task_id if entry else None
+    keep = (entry.project_id, entry.task_id) if entry else (None, None)
+    # The time page has two forms with the same pickers: read them once per request.
+    cache = g.setdefault("entry_choices", {})
+    if keep not in cache:
+        cache[keep] = _choices(*keep)
+    form.project.choices, form.task.choices, form.tags.choices = cache[keep]
+    return form
+
+
+def _choices(keep_project: int | None, keep_task: int | None) -> tuple[list, list, list]:
     projects = db.session.scalars(
         select(Project).options(selectinload(Project.client))
         .where(or_(Project.archived.is_(False), Project.id == keep_project)).order_by(Project.name)
     )
     # data-billable lets the page set the billable box to the chosen project's default.
-    form.project.choices = [("", "No project")] + [
+    project_choices = [("", "No project")] + [
         (str(p.id), project_label(p), {"data-billable": "1" if p.billable_by_default else "0"}) for p in projects]
     tasks = db.session.scalars(
         select(Task).join(Task.project).options(selectinload(Task.project))
@@ -90,10 +99,10 @@ def fill_choices(form: EntryDetailsForm, entry: TimeEntry | None = None) -> Entr
         .order_by(Project.name, Task.title)
     )
     # data-project lets the page narrow the task list to the chosen project.
-    form.task.choices = [("", "No task")] + [
+    task_choices = [("", "No task")] + [
         (str(t.id), task_label(t), {"data-project": str(t.project_id)}) for t in tasks]
-    form.tags.choices = [(str(tag.id), tag.name) for tag in tag_service.all_tags()]
-    return form
+    tag_choices = [(str(tag.id), tag.name) for tag in tag_service.all_tags()]
+    return project_choices, task_choices, tag_choices
 
 
 def project_label(project: Project) -> str:

@@ -17,3 +17,11 @@ class Forbidden(Exception):
 
 class NotFound(Exception):
     """Unknown provider, or an integration the actor may not see (404)."""
+
+
+class SyncRefused(IntegrationError):
+    """A manual sync that cannot be queued; `reason` is not_connected, nothing_to_sync or running."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason

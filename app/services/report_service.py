@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import date, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -148,9 +149,14 @@ class Report:
         """Every currency an amount is in, named ones first."""
         return sorted(self.total.amounts, key=lambda c: (c == "", c))
 
+    @cached_property
+    def largest_seconds(self) -> int:
+        return max((r.seconds for r in self.rows), default=0)
+
     def share(self, row: Row) -> float:
-        """The row's part of the largest row, 0..1, for the bars of the chart."""
-        largest = max((r.seconds for r in self.rows), default=0)
+        """The row's part of the largest row, 0..1, for the bars of the chart (the largest is
+        found once: per row, it made a report of 200 projects 40,000 steps)."""
+        largest = self.largest_seconds
         return row.seconds / largest if largest else 0.0
 
     @property

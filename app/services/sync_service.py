@@ -226,6 +226,13 @@ def start_run(session: Session, integration: Integration, trigger: str) -> SyncR
     return run
 
 
+def active_run(session: Session, integration_id: int) -> SyncRun | None:
+    """The run in progress, if its worker is alive."""
+    run = session.scalars(select(SyncRun).where(
+        SyncRun.integration_id == integration_id, SyncRun.status == "running")).first()
+    return None if run is None or is_stale(run) else run
+
+
 def running_trigger(integration_id: int) -> str | None:
     """What the integration's running run was started for ("push", "manual", ...), if one runs."""
     return db.session.scalar(select(SyncRun.trigger).where(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -110,14 +110,26 @@ def visible_user_ids(viewer: User, requested: str | None) -> list[int] | None:
     return [user_id]
 
 
-def entries_between(user_ids: list[int] | None, start: datetime, end: datetime | None) -> list[TimeEntry]:
-    """Entries that start in [start, end) (end None = open), newest first."""
-    # Tags in one more query, not one per listed entry.
-    query = select(TimeEntry).options(selectinload(TimeEntry.tags)).where(TimeEntry.started_at >= start)
+def entries_select(user_ids: list[int] | None, start: datetime | None, end: datetime | None,
+                   project_id: int | None = None) -> Select:
+    """Entries that start in [start, end) (None = open on that side), of `user_ids`
+    (None = everyone) and, when given, of one project; unordered."""
+    query = select(TimeEntry)
+    if start is not None:
+        query = query.where(TimeEntry.started_at >= start)
     if end is not None:
         query = query.where(TimeEntry.started_at < end)
     if user_ids is not None:
         query = query.where(TimeEntry.user_id.in_(user_ids))
+    if project_id is not None:
+        query = query.where(TimeEntry.project_id == project_id)
+    return query
+
+
+def entries_between(user_ids: list[int] | None, start: datetime, end: datetime | None) -> list[TimeEntry]:
+    """Entries that start in [start, end) (end None = open), newest first."""
+    # Tags in one more query, not one per listed entry.
+    query = entries_select(user_ids, start, end).options(selectinload(TimeEntry.tags))
     return list(db.session.scalars(query.order_by(TimeEntry.started_at.desc(), TimeEntry.id.desc())))
 
 

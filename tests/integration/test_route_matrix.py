@@ -285,6 +285,41 @@ ROWS: list[Row] = [
     # -- API and webhooks: their own answers ---------------------------------------------------
     page("api.integrations", "/api/v1/integrations", 401, 200, 200),
     page("api.openapi", "/api/v1/openapi.json", 200, 200, 200, "the API's public description"),
+    # The session cookie reads; every write needs a Bearer token (401), see tests/integration/test_api.py.
+    page("api.me", "/api/v1/me", 401, 200, 200),
+    page("api.list_clients", "/api/v1/clients", 401, 200, 200),
+    page("api.get_client", "/api/v1/clients/{client}", 401, 200, 200),
+    page("api.list_projects", "/api/v1/projects", 401, 200, 200),
+    page("api.get_project", "/api/v1/projects/{project}", 401, 200, 200),
+    page("api.list_tasks", "/api/v1/tasks", 401, 200, 200),
+    page("api.get_task", "/api/v1/tasks/{task}", 401, 200, 200),
+    page("api.list_entries", "/api/v1/time-entries", 401, 200, 200),
+    page("api.get_entry", "/api/v1/time-entries/{other_entry}", 401, 404, 200, "another user's entry"),
+    page("api.get_timer", "/api/v1/timer", 401, 200, 200),
+    page("api.get_report", "/api/v1/reports", 401, 200, 200),
+    page("api.list_invoices", "/api/v1/invoices", 401, 403, 200),
+    page("api.get_invoice", "/api/v1/invoices/{invoice}", 401, 403, 200),
+    page("api.list_users", "/api/v1/users", 401, 403, 200),
+    page("api.get_user", "/api/v1/users/{other_user}", 401, 403, 200),
+    page("api.get_integration", "/api/v1/integrations/xero", 401, 200, 200),
+    page("api.list_runs", "/api/v1/integrations/xero/runs", 401, 200, 200),
+    action("api.create_client", "/api/v1/clients", 401, 401, 401, "a cookie cannot write"),
+    action("api.create_project", "/api/v1/projects", 401, 401, 401, "a cookie cannot write"),
+    action("api.create_task", "/api/v1/tasks", 401, 401, 401, "a cookie cannot write"),
+    action("api.create_entry", "/api/v1/time-entries", 401, 401, 401, "a cookie cannot write"),
+    action("api.start_timer", "/api/v1/timer/start", 401, 401, 401, "a cookie cannot write"),
+    action("api.stop_timer", "/api/v1/timer/stop", 401, 401, 401, "a cookie cannot write"),
+    action("api.sync_now", "/api/v1/integrations/xero/sync", 401, 401, 401, "a cookie cannot write"),
+    action("api.create_invoice", "/api/v1/invoices", 401, 401, 401, "a cookie cannot write"),
+    action("api.issue_invoice", "/api/v1/invoices/{invoice}/issue", 401, 401, 401, "a cookie cannot write"),
+    action("api.pay_invoice", "/api/v1/invoices/{invoice}/pay", 401, 401, 401, "a cookie cannot write"),
+    Row("api.update_invoice", "PATCH", "/api/v1/invoices/{invoice}", 401, 401, 401, "a cookie cannot write"),
+    Row("api.update_client", "PATCH", "/api/v1/clients/{client}", 401, 401, 401, "a cookie cannot write"),
+    Row("api.update_project", "PATCH", "/api/v1/projects/{project}", 401, 401, 401, "a cookie cannot write"),
+    Row("api.update_task", "PATCH", "/api/v1/tasks/{task}", 401, 401, 401, "a cookie cannot write"),
+    Row("api.update_entry", "PATCH", "/api/v1/time-entries/{user_entry}", 401, 401, 401, "a cookie cannot write"),
+    Row("api.delete_entry", "DELETE", "/api/v1/time-entries/{user_entry}", 401, 401, 401,
+        "a cookie cannot write"),
     # A configured integration whose connector verifies webhooks refuses an unsigned delivery (401).
     action("webhooks.receive", "/webhooks/github/{webhook_token}", 415, 415, 415,
            "a form body: refused as not JSON before any signature is read"),
@@ -375,6 +410,8 @@ def ask(app, world: dict, row: Row, role: str):
         return client.get(path)
     if row.method == "HEAD":
         return client.head(path)
+    if row.method in ("PATCH", "DELETE"):
+        return client.open(path, method=row.method, json={})
     return client.post(path, data={"csrf_token": csrf_token(client, "/login")})
 
 
