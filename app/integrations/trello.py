@@ -2,7 +2,11 @@
 
 Import: the member's boards (a whole listing each sync) and, per allowed board,
 its cards (1,000 per request, paged backwards with `before`), with the board's
-lists (for the status mapping) and members (for the assignee). Incremental:
+lists (for the status mapping) and members (for the assignee). The lists come
+with their cards' ids only (Trello's nested `cards`, `card_fields=id`): that
+names the board's oldest card, so the paging stops on the page holding it and a
+board of exactly 1,000 * k cards costs k card requests, not one empty page more.
+Incremental:
 a board's actions `since` the newest action seen there; a board with no new
 action costs that one request, a changed board is listed again (cheap at
 1,000 cards a page, and the only way to see every field of every card the
@@ -118,6 +122,16 @@ def version_moment(version: str) -> datetime:
     return parse_trello_time(version.split("|", 1)[0])
 
 
+def _older_page_before(cards: list[dict], oldest: str | None) -> str | None:
+    """Where the next (older) page of a board's cards starts, or None when there is none:
+    a short page is the last, and so is a full one holding the board's oldest card (ids
+    order by creation). A card created meanwhile is newer, so it cannot hide an older page;
+    one deleted meanwhile only costs the empty page this spares."""
+    if len(cards) < CARD_PAGE_SIZE or cards[0]["id"].lower() == oldest:
+        return None
+    return cards[0]["id"]
+
+
 def signature(secret: str, body: bytes, callback_url: str) -> str:
     digest = hmac.new(secret.encode(), body + callback_url.encode(), hashlib.sha1).digest()
     return base64.b64encode(digest).decode()
@@ -197,8 +211,11 @@ class TrelloConnector(Connector, VerifiesApiKey, Pulls, ReceivesWebhooks, AllowL
                          "user", user_rows),
         ]
 
-    def _lists(self, board_id: str) -> list[dict]:
-        return self.client.get_json(f"boards/{board_id}/lists", params={"filter": "all", "fields": "name,closed"})
+    def _lists(self, board_id: str, *, card_ids: bool = False) -> list[dict]:
+        params = {"filter": "all", "fields": "name,closed"}
+        if card_ids:  # every card of every list (archived ones too), as ids only
+            params.update(cards="all", card_fields="id")
+        return self.client.get_json(f"boards/{board_id}/lists", params=params)
 
     def _members(self, board_id: str) -> list[dict]:
         return self.client.get_json(f"boards/{board_id}/members")
@@ -256,10 +273,10 @@ class TrelloConnector(Connector, VerifiesApiKey, Pulls, ReceivesWebhooks, AllowL
                                listing_complete="task" if whole and not later else None)
                 first = False
                 continue
-            statuses, people = self._board_context(board_id)
+            statuses, people, oldest = self._board_context(board_id)
             pages = cursor_pages(self.client, f"boards/{board_id}/cards", cursor_param="before",
                                  params={"filter": "all", "limit": CARD_PAGE_SIZE, "fields": CARD_FIELDS},
-                                 next_cursor=lambda cards: cards[0]["id"] if len(cards) >= CARD_PAGE_SIZE else None,
+                                 next_cursor=lambda cards, oldest=oldest: _older_page_before(cards, oldest),
                                  start=resume)
             resume = None
             for cards in pages:
@@ -296,10 +313,13 @@ class TrelloConnector(Connector, VerifiesApiKey, Pulls, ReceivesWebhooks, AllowL
                 gone.append(RemoteRecord("task", card["id"], None, deleted=True))
         return bool(actions) and len(gone) < len(actions), gone, mark
 
-    def _board_context(self, board_id: str) -> tuple[dict, dict]:
-        """The board's lists (id -> (name, closed)) and members (id -> member)."""
-        lists = {lst["id"]: (lst.get("name", ""), bool(lst.get("closed"))) for lst in self._lists(board_id)}
-        return lists, {member["id"]: member for member in self._members(board_id)}
+    def _board_context(self, board_id: str) -> tuple[dict, dict, str | None]:
+        """The board's lists (id -> (name, closed)), members (id -> member) and the id of
+        its oldest card (None on an empty board)."""
+        answer = self._lists(board_id, card_ids=True)
+        lists = {lst["id"]: (lst.get("name", ""), bool(lst.get("closed"))) for lst in answer}
+        ids = [card["id"].lower() for lst in answer for card in lst.get("cards") or [] if card.get("id")]
+        return lists, {member["id"]: member for member in self._members(board_id)}, min(ids, default=None)
 
     @staticmethod
     def _whole_listing_due(state: dict) -> bool:

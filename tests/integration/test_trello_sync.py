@@ -113,6 +113,26 @@ def test_a_first_import_of_several_pages_creates_projects_and_tasks(db, admin, m
     assert all(int(r.args["limit"]) == 1000 for r in trello.requests[since:] if r.path.endswith("/cards"))
 
 
+def test_boards_of_exact_multiples_of_1000_cards_cost_no_empty_page(db, admin, trello, seeded):
+    """requests == min_requests: ceil(N / 1,000) card requests a board plus the fixed calls
+    (the boards; per board its newest action, lists and members), also at 2,000 and 1,000."""
+    tess, hidden, acme, beta, other, lists = seeded
+    for n in range(2000):
+        trello.add_card(lists["Acme", "To do" if n % 2 else "Done"], f"Acme {n}", closed=n == 7)
+    for n in range(1000):
+        trello.add_card(lists["Beta", "Doing"], f"Beta {n}")
+    integration = connect_trello(db, admin, trello, tess, [acme, beta])
+    since = len(trello.requests)
+
+    sync(integration)
+    made = calls(trello, since)
+    assert made.count(f"GET boards/{acme.id}/cards") == 2 and made.count(f"GET boards/{beta.id}/cards") == 1
+    assert len(made) == (1 + 3 * 2) + 2 + 1
+    assert len(tasks_by_card(db)) == 2999   # every card but the archived one, the oldest page's included
+    listed = [r for r in trello.requests[since:] if r.path.endswith("/lists")]
+    assert listed and all((r.args["cards"], r.args["card_fields"]) == ("all", "id") for r in listed)
+
+
 def test_nothing_is_imported_until_boards_are_chosen(db, admin, trello, seeded):
     tess, *_ = seeded
     integration = connect_trello(db, admin, trello, tess)
