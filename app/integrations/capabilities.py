@@ -28,6 +28,7 @@ from app.integrations.exchange import (
     ChannelOption,
     CommandRequest,
     LinkLookup,
+    MappingRow,
     MappingTable,
     Notice,
     PushRequest,
@@ -37,6 +38,10 @@ from app.integrations.exchange import (
     WebhookEvent,
 )
 from app.integrations.http import PermanentError
+from app.models.task import TASK_STATUS_LABELS
+
+# The settings the generic settings page saves a connector's mapping tables under.
+STATUS_MAP_SETTING, USER_MAP_SETTING = "status_map", "user_map"
 
 # Preference keys the generic settings page writes (integration.settings).
 ALLOW_LIST_SETTING = "allow_list"      # list of external ids, or absent
@@ -160,11 +165,38 @@ class AllowList(ABC):
 
 
 class MappingTables(ABC):
-    """The settings page offers override tables filled from the provider (statuses, people)."""
+    """The settings page offers override tables filled from the provider (statuses, people).
+    The helpers below read what the admin chose, the same way for every connector."""
 
     @abstractmethod
     def mapping_tables(self) -> list[MappingTable]:
         """The tables, read from the provider."""
+
+    def mapped_assignee(self, person_key: str | None, email: str | None) -> dict:
+        """An assignee as the engine applies it: the TimeHub user the admin chose for
+        `person_key` in the user mapping, else whoever has `email` (unassigned without)."""
+        chosen = (self.preferences.get(USER_MAP_SETTING) or {}).get(person_key) if person_key else None
+        return {"email": email or None, "user_id": int(chosen) if chosen else None}
+
+    # Issue trackers with two states and free labels (GitHub, GitLab): the rows are
+    # "state:<open state>", "state:closed" and one "label:<name>" per label.
+
+    @staticmethod
+    def label_status_rows(open_state: str, labels) -> tuple[MappingRow, ...]:
+        return (MappingRow(f"state:{open_state}", "Open (no mapped label)", TASK_STATUS_LABELS["todo"]),
+                MappingRow("state:closed", "Closed", TASK_STATUS_LABELS["done"])) + tuple(
+            MappingRow(f"label:{name}", f"Label: {name}", "the issue's state") for name in sorted(labels, key=str.lower))
+
+    def label_status(self, closed: bool, labels: list[str], open_state: str) -> str:
+        """Closed issues are done, open ones to do, unless mapped: a closed issue by its
+        state, an open one by its first mapped label (in name order), else by its state."""
+        chosen = self.preferences.get(STATUS_MAP_SETTING) or {}
+        if closed:
+            return chosen.get("state:closed") or "done"
+        for name in sorted(labels, key=str.lower):
+            if chosen.get(f"label:{name}"):
+                return chosen[f"label:{name}"]
+        return chosen.get(f"state:{open_state}") or "todo"
 
 
 class ManagesRemoteSetup(ABC):

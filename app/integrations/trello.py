@@ -28,6 +28,8 @@ from datetime import datetime, timedelta, timezone
 
 from app.integrations.base import Connector
 from app.integrations.capabilities import (
+    STATUS_MAP_SETTING,
+    USER_MAP_SETTING,
     AllowList,
     ManagesRemoteSetup,
     MappingTables,
@@ -61,7 +63,6 @@ CARD_FIELDS = "name,idList,idBoard,idMembers,closed,idShort,shortLink,url,dateLa
 CARD_ACTIONS = ("createCard,updateCard,deleteCard,copyCard,moveCardToBoard,moveCardFromBoard,"
                 "addMemberToCard,removeMemberFromCard,updateList,convertToCardFromCheckItem")
 WHOLE_LISTING_EVERY_HOURS = 24
-STATUS_MAP_SETTING, USER_MAP_SETTING = "status_map", "user_map"
 WEBHOOK_STATE = "webhooks"
 EXISTING_BOARDS = "existing_boards"
 APP_SECRET_FIELD = "app_secret"
@@ -349,9 +350,7 @@ class TrelloConnector(Connector, VerifiesApiKey, Pulls, ReceivesWebhooks, AllowL
     def _assignee(self, member_ids: list[str], people: dict) -> dict | None:
         if not member_ids:
             return None
-        chosen = (self.preferences.get(USER_MAP_SETTING) or {}).get(member_ids[0])
-        email = (people.get(member_ids[0]) or {}).get("email")
-        return {"email": email, "user_id": int(chosen) if chosen else None}
+        return self.mapped_assignee(member_ids[0], (people.get(member_ids[0]) or {}).get("email"))
 
     # -- webhooks -------------------------------------------------------------------------
 

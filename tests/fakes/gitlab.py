@@ -3,7 +3,7 @@
 The OAuth side is the strict FakeOAuthProvider (standard dialect, rotating refresh
 tokens, as GitLab). The API server answers, under `/api/v4`:
 
-- `GET /user`; `GET /projects` (membership, keyset pagination ordered by id);
+- `GET /user`; `GET /users/:id` (`public_email`; `email` only with `admin_token`); `GET /projects` (membership, keyset pagination ordered by id);
   `GET /projects/:id/issues` (`updated_after` inclusive, keyset pagination ordered by
   `updated_at` or `created_at`, `scope`, `state`); `GET /projects/:id/labels` (offset
   pages); `POST /projects/:id/hooks`, `DELETE /projects/:id/hooks/:hook_id`.
@@ -86,6 +86,8 @@ class FakeGitLab(FakeProviderWithApi):
         self.issues: dict[str, list[dict]] = {}
         self.labels: dict[str, list[str]] = {}
         self.users: dict[str, dict] = {}
+        self.user_emails: dict[str, tuple[str | None, str | None]] = {}   # username -> (public, primary)
+        self.admin_token = False     # the connected account is an instance administrator
         self.hooks: dict[str, list[dict]] = {}
         self.timelogs: dict[int, list[dict]] = {}   # issue id -> timelogs
         self.created_timelogs: list[str] = []
@@ -98,11 +100,15 @@ class FakeGitLab(FakeProviderWithApi):
 
     # -- data --------------------------------------------------------------------------
 
-    def add_user(self, username: str, name: str | None = None) -> dict:
+    def add_user(self, username: str, name: str | None = None, *, public_email: str | None = None,
+                 email: str | None = None) -> dict:
+        """`public_email`: what the users API shows everyone; `email`: the primary address,
+        shown only to administrators (`admin_token = True`)."""
         with self._lock:
             user = {"id": next(self._ids), "username": username, "name": name or username, "state": "active",
                     "web_url": f"https://gitlab.example.com/{username}", "avatar_url": None}
             self.users[username] = user
+            self.user_emails[username] = (public_email, email)
             return user
 
     def add_project(self, path: str, labels: tuple[str, ...] = ()) -> dict:
@@ -298,6 +304,8 @@ class FakeGitLab(FakeProviderWithApi):
             return 200, {"id": 4201, "username": self.oauth.username, "name": self.oauth.account["name"],
                          "state": "active", "web_url": "https://gitlab.example.com/" + self.oauth.username,
                          "email": self.oauth.account["email"]}
+        if len(parts) == 2 and parts[0] == "users" and method == "GET":
+            return self._single_user(parts[1])
         if parts == ["projects"] and method == "GET":
             if request.args.get("pagination") == "keyset" and request.args.get("order_by") != "id":
                 return 405, {"error": "Keyset pagination is not yet available for this type of request"}
@@ -317,6 +325,18 @@ class FakeGitLab(FakeProviderWithApi):
             if parts[2] == "hooks":
                 return self._hooks(request, project, parts[3:])
         return 404, {"message": "404 Not Found"}
+
+    def _single_user(self, user_id: str) -> tuple[int, dict]:
+        """`GET /users/:id`: `public_email` for every caller ("" when none is public), `email`
+        for administrators only."""
+        user = next((u for u in self.users.values() if str(u["id"]) == user_id), None)
+        if user is None:
+            return 404, {"message": "404 User Not Found"}
+        public, primary = self.user_emails.get(user["username"], (None, None))
+        found = {**user, "public_email": public or ""}
+        if self.admin_token and primary:
+            found["email"] = primary
+        return 200, found
 
     def _list_issues(self, request: Request, environ, path: str):
         args = request.args

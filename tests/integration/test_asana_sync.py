@@ -199,6 +199,31 @@ def test_the_mappings_win(db, admin, admin_client, make_user, seeded):
     assert (tasks_by_gid(db)[task["gid"]].assignee_id, tasks_by_gid(db)[task["gid"]].status) == (hal.id, "in_progress")
 
 
+def test_each_section_seen_gets_a_status_row_and_a_mapped_section_wins(db, admin, admin_client, seeded):
+    asana, ann, acme, beta, other = seeded
+    review = asana.add_project("Review board", sections=("Backlog", "Waiting for QA"))
+    backlog = asana.add_task(review, "Not yet", section="Backlog")
+    waiting = asana.add_task(review, "With QA", section="Waiting for QA")
+    doing = asana.add_task(acme, "Under way", section="Doing")
+    asana.add_task(other, "Not synced", section="Done")
+    integration = connect_asana(db, admin, admin_client, asana, [acme, review])
+    assert [row.remote_id for row in connector_for(integration).mapping_tables()[0].rows] == ["completed", "open"]
+    sync(integration)
+
+    rows = {row.label: row for row in connector_for(current(db)).mapping_tables()[0].rows}
+    assert {label: row.automatic for label, row in rows.items() if "/" in label} == {
+        "Acme / Doing": "In progress", "Review board / Backlog": "To do", "Review board / Waiting for QA": "To do"}
+    assert tasks_by_gid(db)[waiting["gid"]].status == "todo"
+    integration = current(db)
+    integration.settings = {**integration.settings, "status_map": {
+        rows["Review board / Waiting for QA"].remote_id: "in_progress", "open": "done"}}
+    settings_changed(db.session, integration)
+    sync(integration)
+    tasks = tasks_by_gid(db)
+    assert tasks[waiting["gid"]].status == "in_progress"              # its section's choice wins
+    assert (tasks[backlog["gid"]].status, tasks[doing["gid"]].status) == ("done", "done")   # the open tasks' one
+
+
 # -- push ------------------------------------------------------------------------------------
 
 MORNING = datetime(2026, 11, 25, 23, 30)   # naive UTC; already the 26th in Tokyo

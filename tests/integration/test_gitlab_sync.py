@@ -152,6 +152,52 @@ def test_a_first_import_of_several_keyset_pages_with_labels_mapped_and_assignees
     assert [row.remote_id for row in users.rows] == ["bob-gl"]
 
 
+def test_assignees_map_by_the_email_the_users_api_shows_once_per_person_manual_choice_wins(
+        db, admin, admin_client, make_user, start_gitlab):
+    gitlab = start_gitlab()
+    ann, bob, cy = (make_user(f"{name}@example.com", name=name.title()) for name in ("ann", "bob", "cy"))
+    gitlab.add_user("ann-gl", "Ann", public_email="ann@example.com")
+    gitlab.add_user("bob-gl", "Bob", email="bob@example.com")              # primary only: admins see it
+    gitlab.add_user("cy-gl", "Cy", public_email="cy@example.com")
+    gitlab.add_user("dee-gl", "Dee")                                       # nothing public
+    seeded(gitlab, per_project=0)
+    for number in range(3):
+        gitlab.add_issue("acme/web", f"Ann's {number}", assignee="ann-gl", updated=AT + timedelta(seconds=number))
+    gitlab.add_issue("acme/web", "Bob's", assignee="bob-gl", updated=AT + timedelta(minutes=1))
+    gitlab.add_issue("acme/web", "Cy's", assignee="cy-gl", updated=AT + timedelta(minutes=2))
+    gitlab.add_issue("acme/web", "Dee's", assignee="dee-gl", updated=AT + timedelta(minutes=3))
+    integration = connect_gitlab(db, admin, admin_client, gitlab, ["acme/web"])
+    set_setting(db, integration, user_map={"cy-gl": str(ann.id)})          # the manual choice wins
+    gitlab.api.clear()
+
+    sync(integration)
+    tasks = tasks_by_key(db)
+    assert {tasks[f"acme/web#{n}"].assignee_id for n in (1, 2, 3)} == {ann.id}
+    assert tasks["acme/web#4"].assignee_id is None       # bob's address is not public
+    assert tasks["acme/web#5"].assignee_id == ann.id and tasks["acme/web#6"].assignee_id is None
+    looked_up = [r.path for r in gitlab.api.requests if r.path.startswith("/api/v4/users/")]
+    assert sorted(looked_up) == sorted(f"/api/v4/users/{gitlab.users[u]['id']}"
+                                       for u in ("ann-gl", "bob-gl", "cy-gl", "dee-gl"))   # once a person
+    statuses, users = connector_for(current(db)).mapping_tables()
+    assert {row.remote_id: row.automatic for row in users.rows} == {
+        "ann-gl": "by e-mail (ann@example.com)", "bob-gl": "unassigned (no public e-mail)",
+        "cy-gl": "by e-mail (cy@example.com)", "dee-gl": "unassigned (no public e-mail)"}
+
+    # Later runs read people from the connector state; connected as an administrator, the next
+    # whole listing sees primary addresses too.
+    gitlab.update_issue("acme/web", 1, title="Ann's, renamed", updated=AT + timedelta(hours=1))
+    before = len(gitlab.api.requests)
+    sync(integration)
+    assert not [r for r in gitlab.api.requests[before:] if r.path.startswith("/api/v4/users/")]
+    gitlab.admin_token = True
+    set_setting(db, current(db), updated_since="2026-01-01")   # a new scope: a whole listing reads people again
+    gitlab.update_issue("acme/web", 4, title="Bob's, renamed", updated=AT + timedelta(hours=2))
+    sync(current(db))
+    assert tasks_by_key(db)["acme/web#4"].assignee_id == bob.id and cy.id not in {
+        t.assignee_id for t in tasks_by_key(db).values()}
+    check_contract(gitlab)
+
+
 def test_incremental_no_change_and_whole_listing(db, admin, admin_client, start_gitlab, monkeypatch):
     gitlab = start_gitlab()
     seeded(gitlab)
