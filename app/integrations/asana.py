@@ -108,7 +108,8 @@ SPEC = ProviderSpec(
     setup_fields=OAUTH_APP_FIELDS,
     rate_limit=RateLimit(140, 60.0, 10),  # 150 per minute (free), 50 concurrent GETs
     features={
-        "import": "Asana projects and their tasks become TimeHub projects and tasks.",
+        "import": "Asana projects you choose and their tasks become TimeHub projects and tasks, with their status "
+                  "and assignee.",
         "push": "Time logged on them becomes Asana time tracking entries (where the plan has time tracking).",
         "webhooks": "Changes arrive at once through Asana webhooks.",
     },

@@ -87,7 +87,8 @@ SPEC = ProviderSpec(
     ),
     rate_limit=RateLimit(4_500, 3_600.0, 4),  # 5,000 per hour per token; secondary limits dislike concurrency
     features={
-        "import": "Issues of the repositories you choose become TimeHub tasks.",
+        "import": "Issues (not pull requests) of the repositories you choose become TimeHub tasks, with their "
+                  "status and assignee. Nothing is sent back: GitHub has no time tracking.",
         "webhooks": "Changes arrive at once through repository webhooks.",
     },
     defaults={"sync_interval_minutes": 15},

@@ -96,7 +96,7 @@ SPEC = ProviderSpec(
     ),
     rate_limit=RateLimit(25, 1.0, 4),  # gitlab.com: 2,000 per minute per user
     features={
-        "import": "Project issues become TimeHub tasks.",
+        "import": "Issues of the projects you choose become TimeHub tasks, with their status and assignee.",
         "push": "Time logged on them is added as spent time, on the day it was worked.",
         "webhooks": "Changes arrive at once through project webhooks.",
     },

@@ -93,7 +93,8 @@ SPEC = ProviderSpec(
     ),
     rate_limit=RateLimit(90, 10.0, 4),  # 100 per 10 s per token
     features={
-        "import": "Boards become TimeHub projects and their cards become tasks.",
+        "import": "Boards you choose become TimeHub projects and their cards tasks, their list giving the status. "
+                  "Nothing is sent back: Trello has no time tracking.",
         "webhooks": "Changes arrive at once through Trello webhooks.",
     },
     defaults={"sync_interval_minutes": 15},

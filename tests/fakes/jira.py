@@ -76,6 +76,7 @@ from tests.fakes.jira_webhooks import (
     worklog_errors,
     worklog_fields,
 )
+from tests.fakes.injected_faults import draw_fault, fault_answer
 from tests.fakes.oauth_provider import _Grant
 from tests.fakes.paged_provider import Faults
 
@@ -400,26 +401,10 @@ class FakeJira(FakeAtlassian):
                     wait = max(1, math.ceil(window - (now - self._accepted[0])))
                     return 429, None, {"Retry-After": str(wait)}
                 self._accepted.append(now)
-            fault, error_status = None, 500
-            if self.faults is not None and self.faults.rate and self._fault_rng.random() < self.faults.rate:
-                fault = self._fault_rng.choice(self.faults.kinds)
-                error_status = self._fault_rng.choice((500, 502, 503))
-        if fault == "latency":
-            time.sleep(self.faults.latency)
-        elif fault == "error":
-            return error_status, {"errorMessages": ["Internal server error"], "errors": {}}, {}
-        elif fault == "rate_limit":
-            return 429, None, {"Retry-After": self.faults.retry_after}
-        elif fault == "timeout":
-            time.sleep(self.faults.hang)
-            return 504, None, {}
-        elif fault == "reset":
-            # Close the connection under werkzeug's feet: the client sees it drop with no answer.
-            sock = environ.get("werkzeug.socket")
-            if sock is not None:
-                sock.shutdown(socket.SHUT_RDWR)
-            return 500, None, {}
-        return None
+            fault, error_status = draw_fault(self.faults, self._fault_rng)
+        return fault_answer(fault, error_status, self.faults, environ,
+                            error_body={"errorMessages": ["Internal server error"], "errors": {}},
+                            rate_limited=(429, None))
 
     def _route(self, request: Request, path: str, base: str) -> tuple[int, dict | list | None]:
         method, args = request.method, request.args
