@@ -189,15 +189,7 @@ class AsanaConnector(Connector, Pulls, Pushes, ReceivesWebhooks, ConfirmsWebhook
     @classmethod
     def status_facts(cls, state: dict) -> list[tuple[str, str]]:
         hooks = state.get(WEBHOOK_STATE) or {}
-        if hooks.get("hooks"):
-            value = f"registered for {len(hooks['hooks'])} project(s)"
-            if hooks.get("error"):
-                value += f"; the last attempt to update them failed: {hooks['error']}"
-        elif hooks.get("error"):
-            value = f"none: {hooks['error']}"
-        else:
-            value = "registered at the next sync, once projects are chosen"
-        facts = [("Webhooks", value)]
+        facts = [cls.webhook_fact(len(hooks.get("hooks") or {}), hooks.get("error"), "project", "projects")]
         tracking = state.get(TIME_TRACKING_STATE) or {}
         if tracking.get("available") is False:
             facts.append(("Time tracking", NO_TIME_TRACKING))
@@ -301,7 +293,7 @@ class AsanaConnector(Connector, Pulls, Pushes, ReceivesWebhooks, ConfirmsWebhook
         if state.get("plan"):
             plan, whole, first = state["plan"], state["whole"], False
         else:
-            whole = state.get("scope") != projects or self._due(state.get("listed_at"), WHOLE_LISTING_EVERY_HOURS)
+            whole = state.get("scope") != projects or self.due_since(state.get("listed_at"), WHOLE_LISTING_EVERY_HOURS)
             plan, first = list(projects), True
         listed_at = datetime.now(timezone.utc).isoformat() if whole and first else state.get("listed_at")
         tokens = {gid: token for gid, token in tokens.items() if gid in projects}
@@ -400,10 +392,6 @@ class AsanaConnector(Connector, Pulls, Pushes, ReceivesWebhooks, ConfirmsWebhook
         pages = _offset_pages(self.client, "tasks", {"project": project, "modified_since": since,
                                                      "opt_fields": TASK_FIELDS})
         return pages, list(gone.values())
-
-    @staticmethod
-    def _due(moment: str | None, hours: int) -> bool:
-        return moment is None or datetime.fromisoformat(moment) + timedelta(hours=hours) <= datetime.now(timezone.utc)
 
     def _task_record(self, task: dict, listed_in: str | None, emails: dict[str, str],
                      sections: dict | None = None) -> RemoteRecord:
@@ -555,7 +543,7 @@ class AsanaConnector(Connector, Pulls, Pushes, ReceivesWebhooks, ConfirmsWebhook
         if run.carry.get(SECTIONS):
             state[SECTIONS_STATE] = {**(state.get(SECTIONS_STATE) or {}), **run.carry[SECTIONS]}
         tracking = state.get(TIME_TRACKING_STATE) or {}
-        if run.carry.get(A_TASK) and self._due(tracking.get("checked_at"), TIME_TRACKING_CHECK_EVERY_HOURS):
+        if run.carry.get(A_TASK) and self.due_since(tracking.get("checked_at"), TIME_TRACKING_CHECK_EVERY_HOURS):
             state[TIME_TRACKING_STATE] = self._check_time_tracking(run.carry[A_TASK]) or tracking
         return state if state != dict(self.state) else None
 

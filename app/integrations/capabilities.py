@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 from app.integrations.exchange import (
@@ -72,6 +72,14 @@ class Pulls(ABC):
         if not value:
             return None
         return datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=timezone.utc)
+
+    @staticmethod
+    def due_since(moment: str | None, every_hours: float) -> bool:
+        """Whether something done every `every_hours` is due again: never done (`moment`
+        None) or done that long ago (`moment`: an ISO time with its offset). The whole
+        listings use it: they see what an incremental one cannot (deletions, moves away)."""
+        return moment is None or datetime.fromisoformat(moment) + timedelta(
+            hours=every_hours) <= datetime.now(timezone.utc)
 
 
 class Pushes(ABC):
@@ -185,7 +193,8 @@ class MappingTables(ABC):
     def label_status_rows(open_state: str, labels) -> tuple[MappingRow, ...]:
         return (MappingRow(f"state:{open_state}", "Open (no mapped label)", TASK_STATUS_LABELS["todo"]),
                 MappingRow("state:closed", "Closed", TASK_STATUS_LABELS["done"])) + tuple(
-            MappingRow(f"label:{name}", f"Label: {name}", "the issue's state") for name in sorted(labels, key=str.lower))
+            MappingRow(f"label:{name}", f"Label: {name}", "the issue's state")
+            for name in sorted(labels, key=str.lower))
 
     def label_status(self, closed: bool, labels: list[str], open_state: str) -> str:
         """Closed issues are done, open ones to do, unless mapped: a closed issue by its
@@ -216,6 +225,20 @@ class ManagesRemoteSetup(ABC):
     def status_facts(cls, state: Mapping[str, Any]) -> list[tuple[str, str]]:
         """(label, value) pairs the integration's page shows about the set-up."""
         return []
+
+    @staticmethod
+    def webhook_fact(registered: int, error: str | None, one: str, many: str) -> tuple[str, str]:
+        """The page's line on webhooks kept one per chosen container (`one` / `many`: its
+        name, "board" / "boards"), with the last failure to update them."""
+        if registered:
+            value = f"registered for {registered} {one if registered == 1 else many}"
+            if error:
+                value += f"; the last attempt to update them failed: {error}"
+        elif error:
+            value = f"none: {error}"
+        else:
+            value = f"registered at the next sync, once {many} are chosen"
+        return ("Webhooks", value)
 
 
 class ReleasesUnchosenAccounts(ABC):

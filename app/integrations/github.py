@@ -20,7 +20,7 @@ import hashlib
 import hmac
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from app.integrations.base import Connector
 from app.integrations.capabilities import (
@@ -157,16 +157,7 @@ class GitHubConnector(Connector, Pulls, ReceivesWebhooks, AllowList, MappingTabl
     @classmethod
     def status_facts(cls, state) -> list[tuple[str, str]]:
         hooks = state.get(WEBHOOK_STATE) or {}
-        registered = hooks.get("repos") or {}
-        if registered:
-            value = f"registered on {len(registered)} repositor{'y' if len(registered) == 1 else 'ies'}"
-            if hooks.get("error"):
-                value += f"; the last attempt to update them failed: {hooks['error']}"
-        elif hooks.get("error"):
-            value = f"none: {hooks['error']}"
-        else:
-            value = "registered at the next sync, once repositories are chosen"
-        return [("Webhooks", value)]
+        return [cls.webhook_fact(len(hooks.get("repos") or {}), hooks.get("error"), "repository", "repositories")]
 
     # -- settings page ----------------------------------------------------------------
 
@@ -244,7 +235,7 @@ class GitHubConnector(Connector, Pulls, ReceivesWebhooks, AllowList, MappingTabl
             whole, began = state["whole"], state["began"]
         else:
             began = datetime.now(timezone.utc).isoformat()
-            whole = state.get("scope") != scope or self._whole_listing_due(state)
+            whole = state.get("scope") != scope or self.due_since(state.get("listed_at"), WHOLE_LISTING_EVERY_HOURS)
         listed_at = began if whole else state.get("listed_at")
         repos_state: dict[str, dict] = {} if whole and "current" not in state else dict(state.get("repos") or {})
         seen = run.carry.setdefault(SEEN_IN_RUN, {"labels": set(), "people": {}})
@@ -304,12 +295,6 @@ class GitHubConnector(Connector, Pulls, ReceivesWebhooks, AllowList, MappingTabl
         moments = [moment for moment in (self.backfill_since,
                                          parse_github_time(incremental) if incremental else None) if moment]
         return github_time(max(moments)) if moments else None
-
-    @staticmethod
-    def _whole_listing_due(state: dict) -> bool:
-        listed_at = state.get("listed_at")
-        return listed_at is None or datetime.fromisoformat(listed_at) + timedelta(
-            hours=WHOLE_LISTING_EVERY_HOURS) <= datetime.now(timezone.utc)
 
     def _issue_record(self, issue: dict, repo_id: str, full_name: str, seen: dict | None = None) -> RemoteRecord:
         labels = [label.get("name") if isinstance(label, dict) else str(label) for label in issue.get("labels") or []]

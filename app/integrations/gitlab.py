@@ -28,7 +28,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from app.integrations.base import Connector
 from app.integrations.capabilities import (
@@ -177,16 +177,7 @@ class GitLabConnector(Connector, Pulls, Pushes, ReceivesWebhooks, AllowList, Map
     @classmethod
     def status_facts(cls, state) -> list[tuple[str, str]]:
         hooks = state.get(WEBHOOK_STATE) or {}
-        registered = hooks.get("projects") or {}
-        if registered:
-            value = f"registered on {len(registered)} project{'' if len(registered) == 1 else 's'}"
-            if hooks.get("error"):
-                value += f"; the last attempt to update them failed: {hooks['error']}"
-        elif hooks.get("error"):
-            value = f"none: {hooks['error']}"
-        else:
-            value = "registered at the next sync, once projects are chosen"
-        return [("Webhooks", value)]
+        return [cls.webhook_fact(len(hooks.get("projects") or {}), hooks.get("error"), "project", "projects")]
 
     @property
     def graphql_url(self) -> str:
@@ -265,7 +256,7 @@ class GitLabConnector(Connector, Pulls, Pushes, ReceivesWebhooks, AllowList, Map
             todo = [item for item in todo if item[0] >= state["current"]]
         else:
             began = datetime.now(timezone.utc).isoformat()
-            whole = state.get("scope") != scope or self._whole_listing_due(state)
+            whole = state.get("scope") != scope or self.due_since(state.get("listed_at"), WHOLE_LISTING_EVERY_HOURS)
         listed_at = began if whole else state.get("listed_at")
         highs: dict[str, str] = {} if whole and not resuming else dict(state.get("highs") or {})
         seen = run.carry.setdefault(SEEN_IN_RUN, {"people": {}, "fresh": whole})
@@ -309,12 +300,6 @@ class GitLabConnector(Connector, Pulls, Pushes, ReceivesWebhooks, AllowList, Map
     def _since(self, incremental: str | None) -> str | None:
         moments = [m for m in (self.backfill_since, parse_gitlab_time(incremental) if incremental else None) if m]
         return gitlab_time(max(moments)) if moments else None
-
-    @staticmethod
-    def _whole_listing_due(state: dict) -> bool:
-        listed_at = state.get("listed_at")
-        return listed_at is None or datetime.fromisoformat(listed_at) + timedelta(
-            hours=WHOLE_LISTING_EVERY_HOURS) <= datetime.now(timezone.utc)
 
     def _issue_record(self, issue: dict, project_id: str, path: str, seen: dict) -> RemoteRecord:
         labels = [label if isinstance(label, str) else (label or {}).get("name") or (label or {}).get("title")

@@ -24,7 +24,7 @@ import hashlib
 import hmac
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from app.integrations.base import Connector
 from app.integrations.capabilities import (
@@ -169,14 +169,7 @@ class TrelloConnector(Connector, VerifiesApiKey, Pulls, ReceivesWebhooks, AllowL
     @classmethod
     def status_facts(cls, state: dict) -> list[tuple[str, str]]:
         hooks = state.get(WEBHOOK_STATE) or {}
-        if hooks.get("error"):
-            value = f"none: {hooks['error']}" if not hooks.get("ids") else \
-                f"{len(hooks['ids'])} registered; the last attempt to update them failed: {hooks['error']}"
-        elif hooks.get("ids"):
-            value = f"registered for {len(hooks['ids'])} board(s)"
-        else:
-            value = "registered at the next sync, once boards are chosen"
-        return [("Webhooks", value)]
+        return [cls.webhook_fact(len(hooks.get("ids") or {}), hooks.get("error"), "board", "boards")]
 
     # -- settings page ------------------------------------------------------------------
 
@@ -252,7 +245,7 @@ class TrelloConnector(Connector, VerifiesApiKey, Pulls, ReceivesWebhooks, AllowL
         if state.get("plan"):                       # a run interrupted mid-way: carry on
             plan, whole, first = state["plan"], state["whole"], False
         else:
-            whole = state.get("scope") != boards or self._whole_listing_due(state)
+            whole = state.get("scope") != boards or self.due_since(state.get("listed_at"), WHOLE_LISTING_EVERY_HOURS)
             plan, first = list(boards), True
         listed_at = datetime.now(timezone.utc).isoformat() if whole and first else state.get("listed_at")
         if not plan:
@@ -322,12 +315,6 @@ class TrelloConnector(Connector, VerifiesApiKey, Pulls, ReceivesWebhooks, AllowL
         lists = {lst["id"]: (lst.get("name", ""), bool(lst.get("closed"))) for lst in answer}
         ids = [card["id"].lower() for lst in answer for card in lst.get("cards") or [] if card.get("id")]
         return lists, {member["id"]: member for member in self._members(board_id)}, min(ids, default=None)
-
-    @staticmethod
-    def _whole_listing_due(state: dict) -> bool:
-        listed_at = state.get("listed_at")
-        return listed_at is None or datetime.fromisoformat(listed_at) + timedelta(
-            hours=WHOLE_LISTING_EVERY_HOURS) <= datetime.now(timezone.utc)
 
     def _card_record(self, card: dict, lists: dict, people: dict) -> RemoteRecord:
         list_name, list_closed = lists.get(card.get("idList"), ("", False))

@@ -210,7 +210,7 @@ def test_webhooks_are_registered_verified_deduplicated_and_removed(db, admin, tr
     assert sorted(h.id_model for h in hooks) == sorted([acme.id, beta.id])
     assert all(h.callback_url == address for h in hooks)   # and each answered Trello's HEAD check
     assert dict(trello_connector.TrelloConnector.status_facts(current(db).connector_state))["Webhooks"] \
-        == "registered for 2 board(s)"
+        == "registered for 2 boards"
     hook = next(h for h in hooks if h.id_model == acme.id)
 
     action = trello.update_card(card, name="Renamed, said a webhook", to_list=lists["Acme", "Done"])
