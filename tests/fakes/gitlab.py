@@ -33,7 +33,6 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import math
 import random
 import re
 import socket
@@ -48,7 +47,7 @@ import graphql
 from werkzeug.wrappers import Request, Response
 
 from tests.contract import Description, graphql_schema
-from tests.fakes.injected_faults import draw_fault, fault_answer
+from tests.fakes.injected_faults import draw_fault, fault_answer, window_wait
 from tests.fakes.issue_tracker import NumberedIssues, offset_page, post_delivery
 from tests.fakes.oauth_provider import FakeOAuthProvider, FakeProviderWithApi
 from tests.fakes.paged_provider import Faults
@@ -241,17 +240,11 @@ class FakeGitLab(NumberedIssues, FakeProviderWithApi):
 
     def _gate(self, environ):
         with self._lock:
-            now = time.monotonic()
-            if self.rate_limit is not None:
-                limit, window = self.rate_limit
-                while self._accepted and now - self._accepted[0] >= window:
-                    self._accepted.popleft()
-                if len(self._accepted) >= limit:
-                    wait = max(1, math.ceil(window - (now - self._accepted[0])))
-                    return 429, {"message": "Retry later"}, {
-                        "Retry-After": str(wait), "RateLimit-Limit": str(limit), "RateLimit-Remaining": "0",
-                        "RateLimit-Reset": str(int(time.time()) + wait)}
-                self._accepted.append(now)
+            wait = window_wait(self._accepted, self.rate_limit)
+            if wait is not None:
+                return 429, {"message": "Retry later"}, {
+                    "Retry-After": str(wait), "RateLimit-Limit": str(self.rate_limit[0]), "RateLimit-Remaining": "0",
+                    "RateLimit-Reset": str(int(time.time()) + wait)}
             fault, error_status = draw_fault(self.faults, self._fault_rng)
         return fault_answer(fault, error_status, self.faults, environ,
                             error_body={"message": "500 Internal Server Error"},

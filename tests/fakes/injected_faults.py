@@ -1,10 +1,13 @@
-"""Injected faults as the provider fakes built on FakeServer answer them (GitHub, GitLab, Jira):
-drawn per call before it is handled, each answered with the provider's own error body and
-rate-limit status. (The generic paged fake has its own: it does the work before a timeout.)"""
+"""Injected faults and rate limits as the provider fakes built on FakeServer answer them
+(GitHub, GitLab, Jira; Asana's window too): faults drawn per call before it is handled, each
+answered with the provider's own error body and rate-limit status; a sliding window of calls
+for a rate limit. (The generic paged fake has its own: it does the work before a timeout.)"""
 from __future__ import annotations
 
+import math
 import socket
 import time
+from collections import deque
 
 from tests.fakes.paged_provider import Faults
 
@@ -36,3 +39,20 @@ def fault_answer(fault: str | None, error_status: int, faults: Faults, environ, 
             sock.shutdown(socket.SHUT_RDWR)
         return 500, None, {}
     return None
+
+
+def window_wait(accepted: deque, rate_limit: tuple[int, float] | None) -> int | None:
+    """A sliding-window rate limit of `rate_limit` = (calls, seconds) over the `accepted` call
+    times (the caller holds its lock): None lets this call through (and counts it), else the
+    whole seconds until the window frees a call, for `Retry-After`."""
+    if rate_limit is None:
+        return None
+    limit, window = rate_limit
+    now = time.monotonic()
+    while accepted and now - accepted[0] >= window:
+        accepted.popleft()
+    if len(accepted) >= limit:
+        return max(1, math.ceil(window - (now - accepted[0])))
+    accepted.append(now)
+    return None
+

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import random
 import re
 import secrets
@@ -76,7 +75,7 @@ from tests.fakes.jira_webhooks import (
     worklog_errors,
     worklog_fields,
 )
-from tests.fakes.injected_faults import draw_fault, fault_answer
+from tests.fakes.injected_faults import draw_fault, fault_answer, window_wait
 from tests.fakes.oauth_provider import _Grant
 from tests.fakes.paged_provider import Faults
 
@@ -392,15 +391,9 @@ class FakeJira(FakeAtlassian):
     def _gate(self, environ) -> tuple[int, dict | None, dict] | None:
         """An injected fault or the rate limit, decided before any work; None lets the call through."""
         with self._lock:
-            now = time.monotonic()
-            if self.rate_limit is not None:
-                limit, window = self.rate_limit
-                while self._accepted and now - self._accepted[0] >= window:
-                    self._accepted.popleft()
-                if len(self._accepted) >= limit:
-                    wait = max(1, math.ceil(window - (now - self._accepted[0])))
-                    return 429, None, {"Retry-After": str(wait)}
-                self._accepted.append(now)
+            wait = window_wait(self._accepted, self.rate_limit)
+            if wait is not None:
+                return 429, None, {"Retry-After": str(wait)}
             fault, error_status = draw_fault(self.faults, self._fault_rng)
         return fault_answer(fault, error_status, self.faults, environ,
                             error_body={"errorMessages": ["Internal server error"], "errors": {}},
