@@ -9,6 +9,7 @@ from flask import Flask, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import inputs, sqlite_writes
 from app.config import load_config
@@ -22,6 +23,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(load_config())
     app.config.update(overrides or {})
+    if hops := app.config.get("TIMEHUB_PROXY_HOPS"):
+        # Behind reverse proxies: the client's address (sign-in limits, logs), scheme and host.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     # httpx2 logs full request URLs at INFO; Trello's carry key and token.
     logging.getLogger("httpx2").setLevel(logging.WARNING)

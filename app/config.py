@@ -58,6 +58,19 @@ def database_url(instance: Path) -> str:
     return url
 
 
+MAX_PROXY_HOPS = 5
+
+
+def proxy_hops(value: str) -> int:
+    try:
+        hops = int(value)
+    except ValueError:
+        raise SystemExit(f"TIMEHUB_PROXY_HOPS must be a whole number from 0 to {MAX_PROXY_HOPS}, not {value!r}")
+    if not 0 <= hops <= MAX_PROXY_HOPS:
+        raise SystemExit(f"TIMEHUB_PROXY_HOPS must be from 0 to {MAX_PROXY_HOPS}, not {hops}")
+    return hops
+
+
 def load_config() -> dict:
     instance = instance_path()
     secret_key = os.environ.get("TIMEHUB_SECRET_KEY") or read_or_create_secret_file(
@@ -74,9 +87,26 @@ def load_config() -> dict:
         "TIMEHUB_ENCRYPTION_KEYS": os.environ.get("TIMEHUB_ENCRYPTION_KEYS", ""),
         # Public base URL when behind a reverse proxy; used for OAuth redirect URIs.
         "TIMEHUB_EXTERNAL_URL": (os.environ.get("TIMEHUB_EXTERNAL_URL") or "").rstrip("/") or None,
+        # How many reverse proxies in front of TimeHub set X-Forwarded-For/-Proto/-Host; 0 trusts
+        # none (a client could otherwise pick its own address, and its own sign-in limit).
+        "TIMEHUB_PROXY_HOPS": proxy_hops(os.environ.get("TIMEHUB_PROXY_HOPS", "0")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": os.environ.get("TIMEHUB_SECURE_COOKIES", "0") == "1",
         "WTF_CSRF_TIME_LIMIT": None,  # tokens live as long as the session
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+        **smtp_settings(),
+    }
+
+
+def smtp_settings() -> dict:
+    """Outgoing mail for invitations and password resets (app.mailer); off without a host."""
+    return {
+        "TIMEHUB_SMTP_HOST": os.environ.get("TIMEHUB_SMTP_HOST") or None,
+        "TIMEHUB_SMTP_PORT": int(os.environ.get("TIMEHUB_SMTP_PORT") or 587),
+        "TIMEHUB_SMTP_USER": os.environ.get("TIMEHUB_SMTP_USER") or None,
+        "TIMEHUB_SMTP_PASSWORD": os.environ.get("TIMEHUB_SMTP_PASSWORD") or None,
+        "TIMEHUB_SMTP_FROM": os.environ.get("TIMEHUB_SMTP_FROM") or None,
+        # starttls (port 587), ssl (port 465) or none (a relay on the same host or network)
+        "TIMEHUB_SMTP_SECURITY": (os.environ.get("TIMEHUB_SMTP_SECURITY") or "starttls").lower(),
     }

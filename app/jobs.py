@@ -23,11 +23,12 @@ from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
 
 from app import tuning
 from app.extensions import db
+from app.mailer import MailError
 from app.services import session_service, work_queue
 from app.services.sync_service import SyncAlreadyRunning, due_work, push_pending, run_sync, running_trigger
 from app.services.token_service import refresh_idle_connections
 from app.services.webhook_service import process_delivery
-from app.services import notification_service
+from app.services import account_links, notification_service, sync_preview
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,12 @@ class HueyWorkQueue:
 
     def notify(self, integration_id: int) -> None:
         deliver_notifications(integration_id)
+
+    def preview(self, integration_id: int) -> None:
+        preview_sync(integration_id)
+
+    def password_reset(self, email: str, base_url: str) -> None:
+        send_password_reset(email, base_url)
 
 
 def in_app_context(fn):
@@ -114,6 +121,12 @@ def sync_integration(integration_id: int, trigger: str = "schedule") -> None:
 @in_app_context
 def push_outbox(integration_id: int) -> None:
     push_pending(integration_id)
+
+
+@huey.task(name="preview_sync")
+@in_app_context
+def preview_sync(integration_id: int) -> None:
+    sync_preview.run_preview(integration_id)
 
 
 @huey.task(name="process_webhook")
@@ -212,6 +225,17 @@ def schedule_notifications() -> None:
     notification_service.queue_summaries()
     for integration_id in notification_service.due_integrations():
         deliver_notifications(integration_id)
+
+
+@huey.task(name="send_password_reset")
+@in_app_context
+def send_password_reset(email: str, base_url: str) -> None:
+    """Queued for every address asked about, known or not, so the page answers alike
+    in content and in time; only an active account gets a mail."""
+    try:
+        account_links.send_reset_mail(email, base_url)
+    except MailError as exc:
+        log.warning("password reset mail not sent: %s", exc)
 
 
 @huey.periodic_task(crontab(minute="23", hour="3"), name="refresh_idle_tokens")

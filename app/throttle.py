@@ -1,6 +1,8 @@
 """Sign-in throttling (Flask-Limiter): failed attempts are counted per account and per
 client address; past the limit the login answers 429 with Retry-After, and says so in
-the log.
+the log. The pages around signing in are throttled alike: asking for a password reset
+(every request counts: each may send a mail), and the invitation and reset links
+(failed attempts count, so guessing links is as slow as guessing passwords).
 
 Counters live in Redis when REDIS_URL is set, so every web process shares them, and
 in memory otherwise (the embedded default runs one process). Only failed attempts
@@ -23,18 +25,30 @@ log = logging.getLogger(__name__)
 PER_ACCOUNT = "5 per minute; 30 per hour"
 PER_ADDRESS = "20 per minute; 100 per hour"
 LOGIN_ENDPOINT = "auth.login"
+# Per account and per address, as sign-in: a mailbox is not flooded with reset mails.
+RESET_REQUEST_ENDPOINT = "password_reset.forgot"
+RESET_REQUESTS_PER_ACCOUNT = "3 per minute; 10 per hour"
+LINK_ENDPOINTS = ("invitations.accept", "password_reset.reset")
 
 
 def _account_key() -> str:
-    return "account:" + (request.form.get("email") or "").strip().lower()[:254]
+    return f"{request.endpoint}:account:" + (request.form.get("email") or "").strip().lower()[:254]
 
 
 def _address_key() -> str:
-    return "address:" + (get_remote_address() or "unknown")
+    return f"{request.endpoint}:address:" + (get_remote_address() or "unknown")
 
 
 def _failed(response) -> bool:
     return response.status_code != 302  # a successful sign-in redirects
+
+
+def _always(_response) -> bool:
+    return True
+
+
+def _link_refused(response) -> bool:
+    return response.status_code == 404  # an unknown, used or expired link, opened or posted to
 
 
 def _log_breach(limit: RequestLimit) -> None:
@@ -49,10 +63,20 @@ def init_app(app: Flask) -> Limiter:
     app.config.setdefault("RATELIMIT_KEY_PREFIX", f"{app.config.get('TIMEHUB_QUEUE_NAME', 'timehub')}-signin")
     limiter = Limiter(key_func=get_remote_address, on_breach=_log_breach)
     limiter.init_app(app)
-    view = app.view_functions[LOGIN_ENDPOINT]
-    for limit, key in ((PER_ACCOUNT, _account_key), (PER_ADDRESS, _address_key)):
-        view = limiter.limit(limit, key_func=key, methods=["POST"], deduct_when=_failed,
-                             error_message="Too many sign-in attempts; wait a little and try again.")(view)
-    app.view_functions[LOGIN_ENDPOINT] = view
+    message = "Too many attempts; wait a little and try again."
+    throttled = {
+        LOGIN_ENDPOINT: (((PER_ACCOUNT, _account_key), (PER_ADDRESS, _address_key)), _failed),
+        RESET_REQUEST_ENDPOINT: (((RESET_REQUESTS_PER_ACCOUNT, _account_key), (PER_ADDRESS, _address_key)), _always),
+        **{endpoint: (((PER_ADDRESS, _address_key),), _link_refused) for endpoint in LINK_ENDPOINTS},
+    }
+    for endpoint, (limits, deduct_when) in throttled.items():
+        methods = None if endpoint in LINK_ENDPOINTS else ["POST"]
+        if endpoint not in app.view_functions:
+            continue
+        view = app.view_functions[endpoint]
+        for limit, key in limits:
+            view = limiter.limit(limit, key_func=key, methods=methods, deduct_when=deduct_when,
+                                 error_message=message)(view)
+        app.view_functions[endpoint] = view
     app.extensions["timehub.signin_limiter"] = limiter
     return limiter

@@ -25,6 +25,7 @@ POSTGRES_URL = os.environ.get("DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 ENCRYPTION_KEY = Fernet.generate_key().decode()
 PASSWORD = "correct horse battery"
+TEST_PASSWORD_HASH = "pbkdf2:sha256:1000"
 
 
 pytest_plugins = ["pytester"]  # tests/unit/test_timeouts.py runs pytest on a hanging test
@@ -147,6 +148,8 @@ def app(database_url, tmp_path, monkeypatch):
     # PostgreSQL with Redis (when REDIS_URL is set; else the SQLite queue).
     redis_url = os.environ.get("REDIS_URL") if database_url.startswith("postgresql") else None
     application = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "REDIS_URL": redis_url,
+                              # a cheap hash: the suite makes thousands of accounts (app/password_hashing.py)
+                              "PASSWORD_HASH_METHOD": TEST_PASSWORD_HASH,
                               # each test its own job queue, also on a shared Redis
                               "TIMEHUB_QUEUE_NAME": f"test-{uuid.uuid4().hex[:12]}"})
     application.test_client_class = IsolatedClient

@@ -261,7 +261,8 @@ FEATURES: dict[str, type] = {
 def capabilities_of(connector_class: type) -> frozenset[type]:
     """The capability classes a connector class implements."""
     every = (Pulls, Pushes, ReceivesWebhooks, VerifiesApiKey, AllowList, MappingTables, ManagesRemoteSetup,
-             ReleasesUnchosenAccounts, ConfirmsWebhookHandshake, Notifies, AnswersCommands, Accounting)
+             ReleasesUnchosenAccounts, ConfirmsWebhookHandshake, Notifies, AnswersCommands, Accounting,
+             LinksPersonalAccounts)
     return frozenset(capability for capability in every if issubclass(connector_class, capability))
 
 
@@ -459,3 +460,24 @@ class Accounting(ABC):
 
 
 FEATURES["accounting"] = Accounting
+
+
+class LinksPersonalAccounts(ABC):
+    """Each user may link their own account at this global provider (a second consent with the
+    same OAuth app), so that what they push through the team connection is authored by them
+    (Jira worklogs) rather than by whoever connected the team. The link is an integration row
+    of its own (`Integration.team_integration_id`), refreshed and revoked like any grant; the
+    engine pushes a linked user's records through it (PushRequest.as_author) and falls back to
+    the team connection when it is gone."""
+
+    personal_link_action: ClassVar[str]  # the account page's button, e.g. "Log my Jira time as me"
+
+    @classmethod
+    @abstractmethod
+    def personal_account(cls, provider, token, team_facts: Mapping[str, Any]):
+        """The oauth.ConnectedAccount the personal `token` reached, checked to reach the team
+        connection's place too (its `connection_facts`: Jira's site); raises oauth.OAuthFlowError
+        with a message for the user when it cannot act there."""
+
+
+FEATURES["personal_links"] = LinksPersonalAccounts

@@ -101,6 +101,9 @@ class PushRequest:
     external_id: str | None
     idempotency_key: str
     earlier_attempts: int = 0
+    # Sent through the record's author's own linked account (LinksPersonalAccounts), so the
+    # provider shows them as its author; False: through the team connection, on their behalf.
+    as_author: bool = False
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from app.integrations import jwt_hs256, oauth
 from app.integrations.base import Connector
 from app.integrations.capabilities import (
     AllowList,
+    LinksPersonalAccounts,
     ManagesRemoteSetup,
     MappingTables,
     Pulls,
@@ -90,6 +91,8 @@ SPEC = ProviderSpec(
         "import": "Jira issues become TimeHub tasks.",
         "push": "Time logged on them becomes Jira worklogs.",
         "webhooks": "Changes made in Jira arrive at once through webhooks.",
+        "personal_links": "Each person can link their own Atlassian account on their account page, so that "
+                          "Jira shows them as the author of their worklogs.",
     },
     defaults={"sync_interval_minutes": 15},
     # Atlassian 3LO: the API audience, consent every time (for offline_access); refresh tokens
@@ -159,8 +162,10 @@ def adf_paragraph(text: str) -> dict:
             "content": [{"type": "paragraph", "content": [{"type": "text", "text": text}]}]}
 
 
-class JiraConnector(Connector, Pulls, Pushes, ReceivesWebhooks, AllowList, MappingTables, ManagesRemoteSetup):
+class JiraConnector(Connector, Pulls, Pushes, ReceivesWebhooks, AllowList, MappingTables, ManagesRemoteSetup,
+                    LinksPersonalAccounts):
     spec = SPEC
+    personal_link_action = "Log my Jira time as me"
     streams = ("projects", "issues")
     push_kinds = frozenset({"time_entry"})
     allow_list_label = "Projects"
@@ -181,6 +186,23 @@ class JiraConnector(Connector, Pulls, Pushes, ReceivesWebhooks, AllowList, Mappi
             provider, token, ACCESSIBLE_RESOURCES_PATH, _site_option, noun="site",
             none_message="The Atlassian account you signed in with gave TimeHub access to no Jira site. "
                          "Connect again and pick a Jira Cloud site on Atlassian's consent screen.")
+
+    @classmethod
+    def personal_account(cls, provider: oauth.OAuthProvider, token: oauth.TokenSet,
+                         team_facts: dict) -> oauth.ConnectedAccount:
+        """A person's own Atlassian account, which must reach the team's Jira site."""
+        cloud_id = team_facts.get("cloud_id")
+        with provider.api_client(token) as client:
+            sites = client.get_json(ACCESSIBLE_RESOURCES_PATH)
+            if not any(isinstance(site, dict) and site.get("id") == cloud_id and _is_jira_site(site)
+                       for site in (sites if isinstance(sites, list) else [])):
+                raise oauth.OAuthFlowError(
+                    f"The Atlassian account you signed in with cannot reach the team's Jira site "
+                    f"({team_facts.get('site_name') or cloud_id}). Sign in to Atlassian with your account "
+                    "on that site, then link again.")
+            me = client.get_json(f"ex/jira/{cloud_id}/rest/api/3/myself")
+        return oauth.ConnectedAccount(label=me.get("displayName") or me.get("accountId") or "your account",
+                                      settings={"account_id": me.get("accountId")})
 
     @classmethod
     def status_facts(cls, state: dict) -> list[tuple[str, str]]:
@@ -379,7 +401,7 @@ class JiraConnector(Connector, Pulls, Pushes, ReceivesWebhooks, AllowList, Mappi
             if external_id:
                 self.delete_remote(request.kind, external_id, run)
             raise PushSkipped(reason)
-        body = self._worklog(entry)
+        body = self._worklog(entry, request.as_author)
         if external_id:
             old_issue, worklog_id = external_id.split("/", 1)
             if old_issue == issue_id:
@@ -412,10 +434,12 @@ class JiraConnector(Connector, Pulls, Pushes, ReceivesWebhooks, AllowList, Mappi
             return SHORT_WORKLOG
         return None
 
-    def _worklog(self, entry) -> dict:
+    def _worklog(self, entry, as_author: bool) -> dict:
         started = entry.started_at.replace(tzinfo=timezone.utc).astimezone(entry.user.tz)
-        who = entry.user.name or entry.user.email
-        text = f"Logged in TimeHub by {who}" + (f": {entry.description}" if entry.description else "")
+        # Through the author's own link Jira names them; through the team connection it names
+        # whoever connected the team, so the comment says for whom it was logged.
+        text = "Logged in TimeHub" if as_author else f"Logged in TimeHub for {entry.user.name or entry.user.email}"
+        text += f": {entry.description}" if entry.description else ""
         return {"timeSpentSeconds": int(entry.duration.total_seconds()), "started": jira_timestamp(started),
                 "comment": adf_paragraph(text),
                 "properties": [{"key": "timehub", "value": {"entry_id": entry.id}}]}

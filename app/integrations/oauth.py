@@ -265,10 +265,15 @@ class PendingAuthorization:
     redirect_uri: str
     code_verifier: str | None = field(default=None, repr=False)
     created_at: float = 0.0
+    purpose: str = "connect"  # or PERSONAL_LINK
+
+
+# The purpose of an authorization that links one user's own account to a team connection.
+PERSONAL_LINK = "personal_link"
 
 
 def start_authorization(provider: OAuthProvider, session: MutableMapping, *, user_id: int,
-                        redirect_uri: str, now: float | None = None) -> str:
+                        redirect_uri: str, now: float | None = None, purpose: str = "connect") -> str:
     """Remember a fresh state (and PKCE verifier) in `session`; return the URL to send the browser to."""
     if not provider.endpoints.authorize_url:
         raise OAuthFlowError(f"{provider.spec.name} has no authorization endpoint configured.")
@@ -277,7 +282,7 @@ def start_authorization(provider: OAuthProvider, session: MutableMapping, *, use
     verifier = secrets.token_urlsafe(64) if provider.profile.pkce else None
     pending = _live_pending(session, now)
     pending[state] = {"slug": provider.spec.slug, "user_id": user_id, "redirect_uri": redirect_uri,
-                      "code_verifier": verifier, "created_at": now}
+                      "code_verifier": verifier, "created_at": now, "purpose": purpose}
     # Oldest first; drop the oldest when a user keeps opening consent screens.
     while len(pending) > tuning.MAX_PENDING_AUTHORIZATIONS:
         pending.pop(next(iter(pending)))
@@ -311,7 +316,15 @@ def take_pending(session: MutableMapping, *, slug: str, user_id: int, state: str
     if record.get("slug") != slug or record.get("user_id") != user_id:
         raise StateError("This sign-in response does not belong to this connection.")
     return PendingAuthorization(slug=slug, user_id=user_id, redirect_uri=record["redirect_uri"],
-                                code_verifier=record.get("code_verifier"), created_at=record["created_at"])
+                                code_verifier=record.get("code_verifier"), created_at=record["created_at"],
+                                purpose=record.get("purpose", "connect"))
+
+
+def pending_purpose(session: MutableMapping, state: str | None) -> str | None:
+    """What the authorization `state` names was started for, without consuming it (the
+    callback decides from it who may complete it); None when there is no such state."""
+    record = (session.get(SESSION_KEY) or {}).get(state) if state else None
+    return record.get("purpose", "connect") if isinstance(record, dict) else None
 
 
 def _live_pending(session: MutableMapping, now: float) -> dict:

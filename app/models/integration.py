@@ -96,6 +96,12 @@ class Integration(TimestampMixin, db.Model):
     last_sync_status: Mapped[str | None] = mapped_column(String(20))
     # Unguessable path segment of this integration's webhook URL.
     webhook_token: Mapped[str] = mapped_column(String(64), unique=True, default=lambda: pysecrets.token_urlsafe(24))
+    # Set on a *personal link*: one user's own grant at a global provider, so that what they
+    # push through the team connection (this id) is authored by them (services/personal_links).
+    # It is no connection of its own: it pulls nothing, receives no webhooks, is listed nowhere
+    # but on its owner's account page. Not a foreign key: SQLite adds columns only without one,
+    # and integration rows are never deleted.
+    team_integration_id: Mapped[int | None] = mapped_column(index=True)
 
     user = relationship("User", back_populates="integrations")
     credential = relationship("IntegrationCredential", uselist=False, back_populates="integration",
@@ -104,6 +110,16 @@ class Integration(TimestampMixin, db.Model):
     @property
     def connected(self) -> bool:
         return self.credential is not None
+
+    @property
+    def is_personal_link(self) -> bool:
+        return self.team_integration_id is not None
+
+    @classmethod
+    def is_connection(cls):
+        """The SQL condition of a real connection (not a personal link): every listing of
+        integrations that syncs, pushes, notifies or shows them uses it."""
+        return cls.team_integration_id.is_(None)
 
 
 class IntegrationCredential(TimestampMixin, EncryptedPayload, db.Model):
@@ -177,6 +193,25 @@ class SyncRun(db.Model):
     archived: Mapped[int] = mapped_column(default=0)
     pushed: Mapped[int] = mapped_column(default=0)
     failed: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(String(2000))
+
+
+PREVIEW_STATUSES = ("queued", "running", "done", "failed")
+
+
+class SyncPreview(db.Model):
+    """The latest preview of an integration's next sync (app/services/sync_preview.py): one row
+    per integration, replaced by each new request."""
+    __tablename__ = "sync_previews"
+    __table_args__ = (CheckConstraint(f"status IN {_in(PREVIEW_STATUSES)}", name="status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"), unique=True)
+    status: Mapped[str] = mapped_column(String(10), default="queued")
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    # [{"kind", "action" (create/update/archive/push), "count", "examples": [labels]}]
+    changes: Mapped[list | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(String(2000))
 
 

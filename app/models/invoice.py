@@ -10,6 +10,8 @@ from app.extensions import db
 from app.models.base import TimestampMixin
 
 INVOICE_STATUSES = ("draft", "issued", "paid")
+# How an invoice's lines group its time, chosen when it is created.
+LINE_GROUPINGS = ("project", "task", "entry")
 CENTS = Decimal("0.01")
 
 
@@ -26,6 +28,17 @@ class Invoice(TimestampMixin, db.Model):
     due_date: Mapped[date | None]
     tax_rate: Mapped[Decimal] = mapped_column(Numeric(5, 2), default=Decimal("0"))  # percent
     notes: Mapped[str] = mapped_column(String(2000), default="")
+    # The dates the invoice covers (inclusive); None on invoices made before they were kept.
+    period_start: Mapped[date | None]
+    period_end: Mapped[date | None]
+    # The zone the period (and per-entry dates) are read in: the creating admin's.
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    line_grouping: Mapped[str] = mapped_column(String(10), default="project", server_default="project")
+    # The seller as printed, copied from SellerDetails when the invoice is issued (None on a draft).
+    seller_name: Mapped[str | None] = mapped_column(String(200))
+    seller_address: Mapped[str | None] = mapped_column(String(1000))
+    seller_tax_id: Mapped[str | None] = mapped_column(String(64))
+    seller_payment_terms: Mapped[str | None] = mapped_column(String(2000))
 
     client = relationship("Client", back_populates="invoices")
     lines = relationship("InvoiceLine", back_populates="invoice", cascade="all, delete-orphan",

@@ -35,6 +35,7 @@ class TimeEntry(TimestampMixin, db.Model):
     project = relationship("Project")
     task = relationship("Task")
     invoice = relationship("Invoice", back_populates="time_entries")
+    tags = relationship("Tag", secondary="time_entry_tags", order_by="Tag.name_key")
 
     @property
     def is_running(self) -> bool:

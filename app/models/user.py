@@ -3,13 +3,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
-from werkzeug.security import check_password_hash, generate_password_hash
 
+from app import password_hashing
 from app.extensions import db
 from app.models.base import TimestampMixin, utcnow
 
@@ -28,6 +29,8 @@ class User(UserMixin, TimestampMixin, db.Model):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     # Set when an admin deactivates the account: it cannot sign in, its history stays.
     deactivated_at: Mapped[datetime | None]
+    # The user's own hourly rate, used where a project has none (NULL: the team's default).
+    hourly_rate: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
 
     # Deleting a user removes what is theirs alone (ORM and database agree).
     integrations = relationship("Integration", back_populates="user", cascade="all, delete-orphan", passive_deletes=True)
@@ -60,10 +63,10 @@ class User(UserMixin, TimestampMixin, db.Model):
         return self.session_key
 
     def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password)
+        self.password_hash = password_hashing.hash_password(password)
 
     def check_password(self, password: str) -> bool:
-        return check_password_hash(self.password_hash, password)
+        return password_hashing.matches(self.password_hash, password)
 
     def __repr__(self) -> str:
         return f"<User {self.email}>"

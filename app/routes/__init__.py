@@ -14,18 +14,24 @@ def register_blueprints(app: Flask) -> None:
         commands,
         integration_settings,
         integrations,
+        invitations,
         invoices,
         notify_settings,
         oauth,
         oauth_choosers,
+        personal_links,
+        password_reset,
         projects,
+        rates,
         reports,
+        timesheet,
         sync,
+        sync_preview,
         time_entries,
         webhooks,
     )
 
-    for module in (auth, account, time_entries, projects, invoices, calendar, reports, integrations, sync,
+    for module in (auth, account, time_entries, projects, invoices, calendar, reports, integrations, sync, sync_preview,
                    integration_settings, oauth, oauth_choosers, admin, api, webhooks, commands, notify_settings,
-                   banners, accounting):
+                   banners, accounting, personal_links, invitations, password_reset, rates, timesheet):
         app.register_blueprint(module.bp)

@@ -15,7 +15,8 @@ from wtforms.validators import DataRequired, EqualTo, Length
 
 from app.extensions import db
 from app.models import ApiToken
-from app.services import user_service
+from app.integrations import registry
+from app.services import personal_links, user_service
 from app.services.user_service import MIN_PASSWORD_LENGTH, UserError
 from app.timezones import COMMON_TIMEZONES
 
@@ -52,8 +53,16 @@ def _page(*, profile=None, password=None, token=None, new_token: str | None = No
         profile=profile or _profile_form(formdata=None),
         password=password or ChangePasswordForm(formdata=None),
         token=token or NewTokenForm(formdata=None),
-        tokens=tokens, new_token=new_token,
+        tokens=tokens, new_token=new_token, links=_personal_links(),
     ), status
+
+
+def _personal_links() -> list[tuple]:
+    """(its spec, the link button's words, the user's own link or None) for each team connection
+    whose provider lets people link their own account."""
+    return [(registry.get_spec(team.provider), registry.get_connector(team.provider).personal_link_action,
+             personal_links.link_of(db.session, current_user.id, team))
+            for team in personal_links.linkable_teams(db.session)]
 
 
 @bp.route("/account", methods=["GET", "POST"])

@@ -37,12 +37,16 @@ def new_account_email(_form, field) -> None:
             raise ValidationError(exc.message) from None
 
 
-class SetupForm(FlaskForm):
+class NewAccountFields(FlaskForm):
+    """What a person gives for their own new account (first run, an accepted invitation)."""
     name = StringField("Your name", validators=[DataRequired(), Length(max=120)])
-    email = EmailField("E-mail", validators=[DataRequired(), new_account_email])
     password = PasswordField("Password", validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH)])
     confirm = PasswordField("Repeat password", validators=[DataRequired(), EqualTo("password", "Passwords differ.")])
     timezone = SelectField("Time zone", choices=COMMON_TIMEZONES, default="UTC")
+
+
+class SetupForm(NewAccountFields):
+    email = EmailField("E-mail", validators=[DataRequired(), new_account_email])
 
 
 def safe_next(target: str | None) -> str:

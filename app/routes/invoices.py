@@ -1,5 +1,5 @@
 """Invoices: list, create from a client's billable time, detail (print-friendly),
-issue, mark paid, delete a draft.
+PDF, issue, mark paid, delete a draft; the seller's details printed on them.
 
 Invoices are for admins only (users get 403): they show totals and hourly
 rates, which users do not see; users see their own time. The rules live in
@@ -10,11 +10,11 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
-from wtforms import DateField, DecimalField, SelectField, TextAreaField
+from wtforms import DateField, DecimalField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (
     DataRequired,
@@ -26,12 +26,14 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from app.currencies import format_money
 from app.extensions import db
 from app.inputs import optional_id, sane_date
 from app.models import Client, Invoice
+from app.models import seller as seller_limits
 from app.models.invoice import INVOICE_STATUSES
 from app.routes.admin import admin_required
-from app.services import accounting_service, invoice_service
+from app.services import accounting_service, invoice_pdf, invoice_service
 from app.services.invoice_service import InvoiceError, InvoiceRequest
 
 bp = Blueprint("invoices", __name__)
@@ -41,11 +43,7 @@ PAYMENT_TERMS = timedelta(days=30)
 
 @bp.app_template_filter("money")
 def money(value: Decimal | None, currency: str | None = None) -> str:
-    """1234.5 -> "1,234.50 EUR": always two decimals, never through float."""
-    if value is None:
-        return ""
-    text = f"{Decimal(value).quantize(Decimal('0.01')):,}"
-    return f"{text} {currency}" if currency else text
+    return format_money(value, currency)
 
 
 def cents(_form, field):
@@ -68,6 +66,8 @@ class NewInvoiceForm(FlaskForm):
     tax_rate = DecimalField("Tax rate (%)", places=2, default=Decimal("0"),
                             validators=[InputRequired(), cents, NumberRange(min=0, max=100)])
     notes = TextAreaField("Notes", validators=[Length(max=2000)], description="Printed at the bottom of the invoice.")
+    line_grouping = RadioField("One line per", default="project", choices=[
+        SelectChoice("project", "project"), SelectChoice("task", "task"), SelectChoice("entry", "time entry")])
 
     def validate_end(self, field):
         if self.start.data and field.data and field.data < self.start.data:
@@ -76,6 +76,14 @@ class NewInvoiceForm(FlaskForm):
     def validate_due_date(self, field):
         if self.issue_date.data and field.data and field.data < self.issue_date.data:
             raise ValidationError("The due date is before the issue date.")
+
+
+class SellerForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=seller_limits.NAME_MAX)])
+    address = TextAreaField("Address", validators=[Length(max=seller_limits.ADDRESS_MAX)])
+    tax_id = StringField("Tax ID (VAT number)", validators=[Length(max=seller_limits.TAX_ID_MAX)])
+    payment_terms = TextAreaField("Payment terms and bank details", validators=[Length(max=seller_limits.PAYMENT_TERMS_MAX)],
+                                  description="Printed under every invoice, e.g. \"Pay within 30 days to IBAN ...\".")
 
 
 class DraftTermsForm(FlaskForm):
@@ -131,7 +139,7 @@ def new():
             invoice = invoice_service.create_invoice(InvoiceRequest(
                 client_id=form.client_id.data, start=form.start.data, end=form.end.data,
                 issue_date=form.issue_date.data, due_date=form.due_date.data, tax_rate=form.tax_rate.data,
-                notes=form.notes.data or "", timezone=current_user.timezone,
+                notes=form.notes.data or "", timezone=current_user.timezone, line_grouping=form.line_grouping.data,
             ))
         except InvoiceError as exc:
             form.client_id.errors.append(exc.message)
@@ -147,7 +155,31 @@ def detail(invoice_id: int):
     invoice = get_invoice_or_404(invoice_id)
     exports = accounting_service.export_states(invoice) if current_user.is_admin else []
     return render_template("invoices/detail.html", invoice=invoice, exports=exports,
-                           entry_count=invoice_service.entry_count(invoice))
+                           entry_count=invoice_service.entry_count(invoice),
+                           seller=invoice_service.seller_of(invoice))
+
+
+@bp.get("/invoices/<int:invoice_id>.pdf")
+@admin_required
+def pdf(invoice_id: int):
+    invoice = get_invoice_or_404(invoice_id)
+    name = f"{'draft-' if invoice.status == 'draft' else ''}{invoice.number}.pdf"
+    return Response(invoice_pdf.render(invoice), mimetype="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@bp.route("/invoices/seller", methods=["GET", "POST"])
+@admin_required
+def seller():
+    """Who the invoices are from: set once, copied onto each invoice when it is issued."""
+    details = invoice_service.seller_details()
+    form = SellerForm(obj=details)
+    if form.validate_on_submit():
+        invoice_service.save_seller_details(name=form.name.data, address=form.address.data or "",
+                                            tax_id=form.tax_id.data or "", payment_terms=form.payment_terms.data or "")
+        flash("Saved the seller's details; invoices issued from now on carry them.", "success")
+        return redirect(url_for("invoices.index"))
+    return render_template("invoices/seller.html", form=form), 422 if form.errors else 200
 
 
 @bp.route("/invoices/<int:invoice_id>/edit", methods=["GET", "POST"])

@@ -17,11 +17,11 @@ from decimal import Decimal
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_login import login_required
+from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from wtforms import DecimalField, EmailField, SelectField, StringField
+from wtforms import BooleanField, DecimalField, EmailField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (
     DataRequired,
@@ -38,10 +38,11 @@ from app.currencies import iso_4217
 from app.extensions import db
 from app.inputs import optional_id
 from app.models import Client, Project, Task, User
+from app.models.project import BUDGET_KINDS
 from app.models.task import TASK_STATUSES
 from app.routes.admin import admin_required
 from app.routes.invoices import cents
-from app.services import user_service
+from app.services import rate_service, user_service
 from app.services.sync_service import record_change
 
 bp = Blueprint("projects", __name__)
@@ -77,6 +78,16 @@ class ProjectForm(FlaskForm):
                                # InputRequired, not DataRequired: a zero rate (unbilled work) is legitimate.
                                validators=[InputRequired(message="Enter a rate (0 for unbilled work)."), cents,
                                            NumberRange(min=0, max=Decimal("99999999.99"))])
+    billable_by_default = BooleanField("New entries are billable", default=True)
+    budget_kind = SelectField("Budget", default="", choices=[
+        SelectChoice("", "No budget"), *(SelectChoice(kind, f"In {kind}") for kind in BUDGET_KINDS)])
+    budget_amount = DecimalField("Budget amount", places=2, validators=[
+        Optional(), cents, NumberRange(min=Decimal("0.01"), max=rate_service.BUDGET_MAX)])
+
+    def validate_budget_kind(self, field):
+        # On the kind: the amount's Optional() stops its own chain when it is empty.
+        if field.data and self.budget_amount.raw_data in (None, [], [""]):
+            raise ValidationError("Give the budget's amount, or choose “No budget”.")
 
 
 def _http_url(_form, field):
@@ -220,6 +231,8 @@ def _project_form(project: Project | None) -> ProjectForm:
     form.client_id.choices = _client_choices(project.client_id if project else None)
     if project is not None and request.method == "GET":
         form.client_id.data = project.client_id or NO_ONE
+    if form.budget_kind.data is None:  # no budget (the project's NULL, or a form without the field)
+        form.budget_kind.data = ""
     return form
 
 
@@ -227,6 +240,9 @@ def _save_project(form: ProjectForm, project: Project) -> None:
     project.name = form.name.data
     project.client_id = form.client_id.data or None
     project.hourly_rate = form.hourly_rate.data
+    project.billable_by_default = form.billable_by_default.data
+    project.budget_kind = form.budget_kind.data or None
+    project.budget_amount = form.budget_amount.data if project.budget_kind else None
     db.session.add(project)
     db.session.commit()
 
@@ -275,7 +291,9 @@ def detail(project_id: int):
     archived = _show_archived()
     tasks = db.session.scalars(select(Task).where(Task.project_id == project.id, Task.archived.is_(archived))
                                .order_by(Task.status != "in_progress", Task.status == "done", Task.id)).all()
-    return render_template("projects/detail.html", project=project, tasks=tasks, archived=archived,
+    # A money budget is money: only admins see it (as they alone see rates).
+    budget = rate_service.budget_use(project) if project.budget_kind == "hours" or current_user.is_admin else None
+    return render_template("projects/detail.html", project=project, tasks=tasks, archived=archived, budget=budget,
                            quick_task=TaskForm(formdata=None), status_form=TaskStatusForm(formdata=None))
 
 

@@ -19,7 +19,7 @@ from app.integrations.capabilities import ManagesRemoteSetup, moves_data
 from app.integrations.spec import ProviderSpec
 from app.models import Integration, OutboxItem, SyncRun
 from app.models.base import utcnow
-from app.services import sync_service, work_queue
+from app.services import personal_links, sync_service, work_queue
 from app.services.integration_service import Forbidden, IntegrationError, IntegrationService, NotFound
 
 bp = Blueprint("sync", __name__)
@@ -191,6 +191,8 @@ def show(integration_id: int):
         min_interval=tuning.MIN_SYNC_INTERVAL_MINUTES, max_interval=tuning.MAX_SYNC_INTERVAL_MINUTES,
         syncs_anything=_syncs_anything(spec.slug),
         facts=_status_facts(integration),
+        linked_people=personal_links.linked_people(db.session, integration)
+        if personal_links.links_personal_accounts(spec.slug) else None,
     )
 
 

@@ -12,7 +12,7 @@ from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
-from wtforms import BooleanField, HiddenField, SelectField, StringField
+from wtforms import BooleanField, HiddenField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import Length
 
 from app import timefmt
@@ -21,7 +21,7 @@ from app.inputs import parse_int
 from app.models import Project, Task, TimeEntry, User
 from app.models.base import utcnow
 from app.routes.auth import safe_next
-from app.services import time_service, user_service
+from app.services import tag_service, time_service, user_service
 from app.services.time_service import EntryFields, TimeEntryInvalid, TimeEntryLocked
 
 bp = Blueprint("time_entries", __name__)
@@ -40,6 +40,9 @@ class EntryDetailsForm(FlaskForm):
     project = SelectField("Project", choices=[], validate_choice=False)
     task = SelectField("Task", choices=[], validate_choice=False)
     billable = BooleanField("Billable", default=True)
+    # Existing tags are picked from the team's list, new ones typed (comma-separated).
+    tags = SelectMultipleField("Tags", choices=[], validate_choice=False)
+    new_tags = StringField("New tags", validators=[Length(max=500)])
 
 
 class TimerForm(EntryDetailsForm):
@@ -78,7 +81,9 @@ def fill_choices(form: EntryDetailsForm, entry: TimeEntry | None = None) -> Entr
         select(Project).options(selectinload(Project.client))
         .where(or_(Project.archived.is_(False), Project.id == keep_project)).order_by(Project.name)
     )
-    form.project.choices = [("", "No project")] + [(str(p.id), project_label(p)) for p in projects]
+    # data-billable lets the page set the billable box to the chosen project's default.
+    form.project.choices = [("", "No project")] + [
+        (str(p.id), project_label(p), {"data-billable": "1" if p.billable_by_default else "0"}) for p in projects]
     tasks = db.session.scalars(
         select(Task).join(Task.project).options(selectinload(Task.project))
         .where(or_((Task.archived.is_(False)) & (Project.archived.is_(False)), Task.id == keep_task))
@@ -87,6 +92,7 @@ def fill_choices(form: EntryDetailsForm, entry: TimeEntry | None = None) -> Entr
     # data-project lets the page narrow the task list to the chosen project.
     form.task.choices = [("", "No task")] + [
         (str(t.id), task_label(t), {"data-project": str(t.project_id)}) for t in tasks]
+    form.tags.choices = [(str(tag.id), tag.name) for tag in tag_service.all_tags()]
     return form
 
 
@@ -118,6 +124,21 @@ def selected_id(form: EntryDetailsForm, name: str) -> int | None:
         return None
 
 
+def chosen_tags(form: EntryDetailsForm) -> tuple[str, ...] | None:
+    """The picked and typed tag names; None after marking an error on the field."""
+    known = {value: label for value, label, *_ in form.tags.choices}
+    picked = [known[value] for value in (form.tags.data or []) if value in known]
+    if len(form.tags.data or []) != len(picked):
+        add_error(form, "tags", "No such tag; reload the page.")
+        return None
+    try:
+        typed = tag_service.parse_names(form.new_tags.data or "")
+    except tag_service.TagInvalid as exc:
+        add_error(form, "new_tags", exc.message)
+        return None
+    return tuple(picked + typed)
+
+
 def show_service_errors(form: FlaskForm, errors: dict[str, str], field_names: dict[str, str]) -> None:
     for key, message in errors.items():
         name = field_names.get(key, key)
@@ -131,6 +152,7 @@ def manual_entry_fields(form: ManualEntryForm) -> EntryFields | None:
     """The manual form's local date, start, end/duration as UTC fields; None after marking errors."""
     tz = current_user.tz
     project_id, task_id = selected_id(form, "project"), selected_id(form, "task")
+    tags = chosen_tags(form)
     ended_at = None
     try:
         day = timefmt.parse_date(form.date.data)
@@ -153,7 +175,7 @@ def manual_entry_fields(form: ManualEntryForm) -> EntryFields | None:
     if any(f.errors for f in form):
         return None
     return EntryFields(started_at=started_at, ended_at=ended_at, description=form.description.data or "",
-                       project_id=project_id, task_id=task_id, billable=form.billable.data)
+                       project_id=project_id, task_id=task_id, billable=form.billable.data, tags=tags)
 
 
 def _moment_on(form, name: str, day, tz) -> datetime | None:
@@ -170,6 +192,7 @@ def _moment_on(form, name: str, day, tz) -> datetime | None:
 def edited_entry_fields(form: EditEntryForm, entry: TimeEntry) -> EntryFields | None:
     tz = current_user.tz
     project_id, task_id = selected_id(form, "project"), selected_id(form, "task")
+    tags = chosen_tags(form)
     started_at = ended_at = None
     try:
         started_at = timefmt.to_utc(timefmt.parse_local_datetime(form.started.data), tz)
@@ -185,7 +208,24 @@ def edited_entry_fields(form: EditEntryForm, entry: TimeEntry) -> EntryFields | 
     if any(f.errors for f in form):
         return None
     return EntryFields(started_at=started_at, ended_at=ended_at, description=form.description.data or "",
-                       project_id=project_id, task_id=task_id, billable=form.billable.data)
+                       project_id=project_id, task_id=task_id, billable=form.billable.data, tags=tags)
+
+
+# ---- the timer in the layout -----------------------------------------------------------------
+
+@bp.app_context_processor
+def layout_timer():
+    """The signed-in user's running timer, shown in every page's top bar (base.html)."""
+    if not current_user.is_authenticated:
+        return {"layout_timer": None}
+    running = time_service.running_entry(current_user)
+    seconds = int((utcnow() - running.started_at).total_seconds()) if running else 0
+    return {"layout_timer": running, "layout_timer_seconds": max(seconds, 0)}
+
+
+def back_to_page():
+    """After the top bar's start/stop: back to the page it was pressed on (a local path only)."""
+    return redirect(safe_next(request.form.get("next")))
 
 
 # ---- pages -----------------------------------------------------------------------------------
@@ -251,17 +291,42 @@ def start_timer():
     form = timer_form()
     if form.validate_on_submit():
         project_id, task_id = selected_id(form, "project"), selected_id(form, "task")
-        if not (form.project.errors or form.task.errors):
+        tags = chosen_tags(form)
+        if not any(f.errors for f in form):
             try:
                 stopped = time_service.running_entry(current_user)
                 time_service.start_timer(current_user, description=form.description.data or "",
-                                         project_id=project_id, task_id=task_id, billable=form.billable.data)
+                                         project_id=project_id, task_id=task_id, billable=form.billable.data,
+                                         tags=tags)
             except TimeEntryInvalid as exc:
-                show_service_errors(form, exc.errors, {})
+                show_service_errors(form, exc.errors, {"tags": "new_tags"})
             else:
                 flash("Stopped the previous timer and started a new one." if stopped else "Timer started.", "success")
-                return redirect(url_for(".index"))
+                return back_to_page()
     return render_index(form, manual_form(formdata=None), 422)
+
+
+@bp.post("/entries/<int:entry_id>/continue")
+@login_required
+def continue_entry(entry_id: int):
+    """Start a timer on what a past entry was about (description, project, task, billable)."""
+    entry = entry_or_404(entry_id)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    if entry.is_running:
+        flash("This entry's timer is running already.", "info")
+        return back_to_page()
+    stopped = time_service.running_entry(current_user)
+    try:
+        time_service.start_timer(current_user, description=entry.description, project_id=entry.project_id,
+                                 task_id=entry.task_id, billable=entry.billable)
+    except TimeEntryInvalid as exc:
+        for message in exc.errors.values():
+            flash(f"Could not continue this entry: {message}", "error")
+    else:
+        flash(f"Continued “{entry.description or 'no description'}”"
+              + (": the previous timer is stopped." if stopped else "."), "success")
+    return back_to_page()
 
 
 def flash_sync_notices(entry) -> None:
@@ -281,7 +346,7 @@ def stop_timer():
     else:
         flash(f"Timer stopped after {timefmt.format_duration(entry.duration)}.", "success")
         flash_sync_notices(entry)
-    return redirect(url_for(".index"))
+    return back_to_page()
 
 
 @bp.post("/entries")
@@ -295,7 +360,8 @@ def create():
                 entry = time_service.create_entry(current_user, fields)
             except TimeEntryInvalid as exc:
                 ended_field = "end" if (form.end.data or "").strip() else "duration"
-                show_service_errors(form, exc.errors, {"started_at": "start", "ended_at": ended_field})
+                show_service_errors(form, exc.errors, {"started_at": "start", "ended_at": ended_field,
+                                                      "tags": "new_tags"})
             else:
                 flash("Entry added.", "success")
                 flash_sync_notices(entry)
@@ -335,6 +401,7 @@ def edit_form(entry: TimeEntry, **kwargs) -> EditEntryForm:
         "ended": timefmt.format_local(entry.ended_at, tz, "%Y-%m-%dT%H:%M"),
         "description": entry.description, "billable": entry.billable,
         "project": str(entry.project_id or ""), "task": str(entry.task_id or ""),
+        "tags": [str(tag.id) for tag in entry.tags],
         "next": request.args.get("next", ""),
     }, **kwargs)
     return fill_choices(form, entry)
@@ -359,7 +426,8 @@ def edit(entry_id: int):
             except TimeEntryLocked as exc:
                 return render_edit(entry, form, 409, exc.message)
             except TimeEntryInvalid as exc:
-                show_service_errors(form, exc.errors, {"started_at": "started", "ended_at": "ended"})
+                show_service_errors(form, exc.errors, {"started_at": "started", "ended_at": "ended",
+                                                      "tags": "new_tags"})
             else:
                 flash("Entry saved.", "success")
                 flash_draft_update(draft_number, entry)

@@ -40,12 +40,16 @@ class _RefreshingBearer(BearerAuth):
         return True
 
 
-def connector_for(integration: Integration, *, retry: RetryPolicy | None = None) -> Connector:
+def connector_for(integration: Integration, *, retry: RetryPolicy | None = None,
+                  author: Integration | None = None) -> Connector:
     """The integration's connector with a client of its own; `retry` is the client's retry
-    policy (quick, INTERACTIVE_RETRY, when someone waits on the answer)."""
+    policy (quick, INTERACTIVE_RETRY, when someone waits on the answer). With `author` (a
+    user's personal link to this team connection) the client authenticates with that link's
+    grant instead, under a request budget of its own, with the team's settings and site."""
     connector_class = registry.get_connector(integration.provider)
     spec = connector_class.spec
-    if integration.credential is None:
+    grant = author or integration
+    if integration.credential is None or grant.credential is None:
         raise NotConnected(f"{spec.name} is not connected")
     # The admin's setup values (GitLab host, Microsoft tenant) and what the connection
     # itself learnt (site, tenant, company) both shape where calls go.
@@ -54,7 +58,7 @@ def connector_for(integration: Integration, *, retry: RetryPolicy | None = None)
     api_base = connector_class.api_base_for(spec.endpoints(connection).api_base, connection)
     headers = connector_class.api_headers(connection)
     # One budget per connected account, shared by every worker through Redis when there is one.
-    budget = f"{current_app.config['TIMEHUB_QUEUE_NAME']}:{spec.slug}:{integration.id}"
+    budget = f"{current_app.config['TIMEHUB_QUEUE_NAME']}:{spec.slug}:{grant.id}"
     redis_url = current_app.config.get("REDIS_URL")
     limiter = limiter_for(budget, limit_for(spec), redis_url=redis_url)
     # Methods the provider limits on their own (Slack's tiers) get a budget of their own too.
@@ -67,7 +71,7 @@ def connector_for(integration: Integration, *, retry: RetryPolicy | None = None)
         client = ProviderClient(spec.name, api_base, auth_params=params, auth_headers={**headers, **key_headers},
                                 **options)
     else:
-        client = ProviderClient(spec.name, api_base, auth=_RefreshingBearer(integration), auth_headers=headers,
+        client = ProviderClient(spec.name, api_base, auth=_RefreshingBearer(grant), auth_headers=headers,
                                 **options)
     return connector_class(integration, client)
 

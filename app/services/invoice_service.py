@@ -2,8 +2,12 @@
 numbered without gaps or duplicates, and moved through draft -> issued -> paid.
 
 Decisions:
-- One line per project: the project's hours in the range times its hourly rate.
-  Clients read invoices per project; task detail stays in TimeHub.
+- Lines group the time as chosen at creation (Invoice.line_grouping): per project (the
+  default), per task (project and task), or one line per entry. Each is priced at the entry's
+  rate (rate_service: project > person > default), so a group whose people are billed at
+  different rates gets one line per rate.
+- The seller's details (SellerDetails, set by an admin) are copied onto the invoice
+  when it is issued: what was sent never changes when the details are edited later.
 - The date range is inclusive and read in the acting admin's time zone: an entry
   belongs to the range when it *started* inside it.
 - Hours are rounded to the cent of an hour (0.01 h, half up) per line, the
@@ -15,19 +19,19 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
-from app.models import Client, Invoice, InvoiceLine, Project, TimeEntry
-from app.services import notification_service
+from app.models import Client, Invoice, InvoiceLine, Project, SellerDetails, TimeEntry
+from app.models.invoice import LINE_GROUPINGS
+from app.services import notification_service, rate_service
+from app.services.hours import hours_for
 from app.services.sync_service import record_change
 
-HOURS_STEP = Decimal("0.01")
-SECONDS_PER_HOUR = Decimal(3600)
 # Two admins creating invoices at the same moment may pick the same number;
 # the database refuses the second, which then tries the next number.
 NUMBER_ATTEMPTS = 5
@@ -50,11 +54,7 @@ class InvoiceRequest:
     tax_rate: Decimal = Decimal("0")
     notes: str = ""
     timezone: str = "UTC"
-
-
-def hours_for(seconds: int | float) -> Decimal:
-    """Seconds of work as billable hours, rounded half up to 0.01 h."""
-    return (Decimal(int(seconds)) / SECONDS_PER_HOUR).quantize(HOURS_STEP, rounding=ROUND_HALF_UP)
+    line_grouping: str = "project"
 
 
 def utc_bounds(start: date, end: date, timezone: str) -> tuple[datetime, datetime]:
@@ -80,15 +80,52 @@ def invoiceable_entries(client_id: int, start: date, end: date, timezone: str) -
     ))
 
 
-def build_lines(entries: list[TimeEntry]) -> list[InvoiceLine]:
-    """One line per project, in project-name order."""
-    seconds: dict[Project, float] = defaultdict(float)
+def build_lines(entries: list[TimeEntry], grouping: str = "project", timezone: str = "UTC") -> list[InvoiceLine]:
+    """The invoice's lines for `entries`, grouped per project, per task or per entry, and per rate."""
+    rate_of = _rates()
+    if grouping == "entry":
+        return [_entry_line(entry, ZoneInfo(timezone), rate_of(entry)) for entry in entries]
+    seconds: dict[tuple[Project, object, Decimal], float] = defaultdict(float)
     for entry in entries:
-        seconds[entry.project] += (entry.ended_at - entry.started_at).total_seconds()
+        task = entry.task if grouping == "task" else None
+        seconds[(entry.project, task, rate_of(entry))] += (entry.ended_at - entry.started_at).total_seconds()
+
+    def order(key):
+        project, task, rate = key
+        return project.name.lower(), project.id, task is not None, task.title.lower() if task else "", \
+            task.id if task else 0, -rate
+
     return [
-        InvoiceLine(description=project.name, hours=hours_for(seconds[project]), unit_price=project.hourly_rate)
-        for project in sorted(seconds, key=lambda p: (p.name.lower(), p.id))
+        InvoiceLine(description=_group_name(project, task), hours=hours_for(seconds[(project, task, rate)]),
+                    unit_price=rate)
+        for project, task, rate in sorted(seconds, key=order)
     ]
+
+
+def _group_name(project: Project, task) -> str:
+    return f"{project.name} › {task.title}"[:500] if task is not None else project.name
+
+
+def _rates():
+    """entry -> the rate its time is billed at; the default rate is read once, when needed."""
+    default: list[Decimal] = []
+
+    def rate_of(entry: TimeEntry) -> Decimal:
+        if entry.project.hourly_rate:
+            return entry.project.hourly_rate
+        if not default:
+            default.append(rate_service.default_rate())
+        return rate_service.rate_for(entry.project.hourly_rate, entry.user.hourly_rate, default[0])
+    return rate_of
+
+
+def _entry_line(entry: TimeEntry, zone: ZoneInfo, rate: Decimal) -> InvoiceLine:
+    """One entry: its local date, what it was about, and where it was booked."""
+    day = entry.started_at.replace(tzinfo=ZoneInfo("UTC")).astimezone(zone).date().isoformat()
+    where = _group_name(entry.project, entry.task)
+    text = f"{day} {entry.description.strip()} ({where})" if entry.description.strip() else f"{day} {where}"
+    seconds = (entry.ended_at - entry.started_at).total_seconds()
+    return InvoiceLine(description=text[:500], hours=hours_for(seconds), unit_price=rate)
 
 
 def next_number(year: int) -> str:
@@ -105,6 +142,8 @@ def create_invoice(request: InvoiceRequest) -> Invoice:
     """Create a draft invoice and mark its entries as invoiced, in one transaction."""
     if request.end < request.start:
         raise InvoiceError("The end date is before the start date.")
+    if request.line_grouping not in LINE_GROUPINGS:
+        raise InvoiceError(f"Unknown line grouping: {request.line_grouping}")
     for _attempt in range(NUMBER_ATTEMPTS):
         number = next_number(request.issue_date.year)
         try:
@@ -131,7 +170,9 @@ def _create_once(request: InvoiceRequest, number: str) -> Invoice:
                            f"{request.start.isoformat()} and {request.end.isoformat()}.")
     invoice = Invoice(number=number, client=client, currency=client.currency,
                       status="draft", issue_date=request.issue_date, due_date=request.due_date,
-                      tax_rate=request.tax_rate, notes=request.notes.strip(), lines=build_lines(entries))
+                      tax_rate=request.tax_rate, notes=request.notes.strip(), period_start=request.start,
+                      period_end=request.end, line_grouping=request.line_grouping, timezone=request.timezone,
+                      lines=build_lines(entries, request.line_grouping, request.timezone))
     db.session.add(invoice)
     db.session.flush()
     ids = [entry.id for entry in entries]
@@ -163,7 +204,8 @@ def refresh_draft(invoice: Invoice) -> list[TimeEntry]:
     deleted; no commit (the caller commits the entry and the draft together).
 
     An entry that no longer belongs on the invoice (made non-billable, moved to another
-    client's project or to none) is released for a later invoice; those are returned.
+    client's project or to none, or out of the invoice's period) is released for a later
+    invoice; those are returned.
     A draft whose last entry went keeps no lines, waiting to be deleted or left."""
     if invoice.status != "draft":
         raise InvoiceError(f"Invoice {invoice.number} is {invoice.status}; only drafts can be changed.")
@@ -171,17 +213,26 @@ def refresh_draft(invoice: Invoice) -> list[TimeEntry]:
     entries = list(db.session.scalars(select(TimeEntry).where(TimeEntry.invoice_id == invoice.id)
                                       .order_by(TimeEntry.started_at, TimeEntry.id)))
     for entry in entries:
-        db.session.expire(entry, ["project"])  # an edit sets project_id; the loaded project is stale
+        db.session.expire(entry, ["project", "task"])  # an edit sets the ids; the loaded objects are stale
     released = [e for e in entries if not _belongs_on(e, invoice)]
     for entry in released:
         entry.invoice_id = None
-    invoice.lines = build_lines([e for e in entries if e not in released])
+    invoice.lines = build_lines([e for e in entries if e not in released], invoice.line_grouping,
+                                invoice.timezone or "UTC")
     return released
 
 
 def _belongs_on(entry: TimeEntry, invoice: Invoice) -> bool:
     return entry.billable and entry.ended_at is not None and entry.project is not None \
-        and entry.project.client_id == invoice.client_id
+        and entry.project.client_id == invoice.client_id and _in_period(entry, invoice)
+
+
+def _in_period(entry: TimeEntry, invoice: Invoice) -> bool:
+    """Within the dates the invoice covers (always, for invoices made before they were kept)."""
+    if invoice.period_start is None or invoice.period_end is None:
+        return True
+    lower, upper = utc_bounds(invoice.period_start, invoice.period_end, invoice.timezone or "UTC")
+    return lower <= entry.started_at < upper
 
 
 def move_to(invoice: Invoice, status: str) -> Invoice:
@@ -189,9 +240,49 @@ def move_to(invoice: Invoice, status: str) -> Invoice:
     if NEXT_STATUS.get(invoice.status) != status:
         raise InvoiceError(f"Invoice {invoice.number} is {invoice.status}; it cannot become {status}.")
     invoice.status = status
+    if status == "issued":
+        _copy_seller(invoice)
     notification_service.invoice_changed(db.session, invoice)
     _commit(invoice, "upsert")
     return invoice
+
+
+def seller_details() -> SellerDetails:
+    """The one row of seller details (empty until an admin fills it in; not yet saved then)."""
+    return db.session.scalar(select(SellerDetails).order_by(SellerDetails.id).limit(1)) or SellerDetails(
+        name="", address="", tax_id="", payment_terms="")
+
+
+def save_seller_details(*, name: str, address: str, tax_id: str, payment_terms: str) -> SellerDetails:
+    details = seller_details()
+    details.name, details.address = name.strip(), address.strip()
+    details.tax_id, details.payment_terms = tax_id.strip(), payment_terms.strip()
+    db.session.add(details)
+    db.session.commit()
+    return details
+
+
+def _copy_seller(invoice: Invoice) -> None:
+    details = seller_details()
+    invoice.seller_name, invoice.seller_address = details.name, details.address
+    invoice.seller_tax_id, invoice.seller_payment_terms = details.tax_id, details.payment_terms
+
+
+@dataclass(frozen=True)
+class Seller:
+    name: str
+    address: str
+    tax_id: str
+    payment_terms: str
+
+
+def seller_of(invoice: Invoice) -> Seller:
+    """Who the invoice is from: as copied at issue, or the current details on a draft."""
+    if invoice.status != "draft" and invoice.seller_name is not None:
+        return Seller(invoice.seller_name, invoice.seller_address or "", invoice.seller_tax_id or "",
+                      invoice.seller_payment_terms or "")
+    details = seller_details()
+    return Seller(details.name, details.address, details.tax_id, details.payment_terms)
 
 
 def delete_draft(invoice: Invoice) -> None:

@@ -50,7 +50,9 @@ def integration_for(session: Session, user: User | None, slug: str) -> Integrati
 
 def visible_integration(session: Session, user: User, integration_id: int) -> Integration:
     integration = session.get(Integration, integration_id)
-    if integration is None or (not integration.is_global and integration.user_id != user.id):
+    # A personal link has no page of its own: its owner manages it from the account page.
+    if integration is None or integration.is_personal_link or \
+            (not integration.is_global and integration.user_id != user.id):
         raise NotFound(integration_id)
     return integration
 

@@ -266,7 +266,8 @@ def _queue_failing(session: Session, now: datetime) -> int:
     admin should look. Found here, once a minute, rather than where the status changes, so
     the token and sync services need not know about messaging."""
     queued = 0
-    for integration in session.scalars(select(Integration).where(Integration.status.in_(
+    # A personal link's owner is told on their own pages, never the admins (personal_links).
+    for integration in session.scalars(select(Integration).where(Integration.is_connection(), Integration.status.in_(
             (IntegrationStatus.ACTIVE, IntegrationStatus.NEEDS_RECONNECT)))):
         if integration.status == IntegrationStatus.NEEDS_RECONNECT:
             queued += integration_problem(session, integration, "needs reconnecting", now.date())

@@ -5,7 +5,12 @@ Decisions:
   Monday-to-Sunday week, the calendar month, or any from..to range); an entry
   belongs to it when it *started* inside it, as for invoices. Running timers
   are left out until they stop.
-- Only hours: rates and amounts are for admins on the invoice pages.
+- Hours for everyone; amounts (billable hours x each entry's rate, see rate_service)
+  only when the caller asks, which the routes do for admins alone. Amounts are summed
+  per currency (the client's), never across currencies; time without a client has no
+  currency ("").
+- Grouped by tag, an entry with two tags counts in both rows: the total is computed
+  from the entries themselves, so it is never double.
 - Who: users see their own time only; admins may pick one user or everyone
   (`visible_user_ids`, the same rule as the time page).
 """
@@ -21,11 +26,14 @@ from sqlalchemy import select
 
 from app import timefmt
 from app.extensions import db
-from app.models import Client, Project, TimeEntry, User
-from app.services.invoice_service import hours_for
+from app.models import Client, Project, Tag, Task, TimeEntry, User, time_entry_tags
+from app.services import rate_service
+from app.services.hours import hours_for
 
 PERIODS = ("day", "week", "month", "custom")
-GROUPS = ("project", "client", "user")
+GROUPS = ("project", "client", "task", "user", "tag")
+GROUP_HEADINGS = {"project": "Project", "client": "Client", "task": "Task", "user": "User", "tag": "Tag"}
+BILLABLE_FILTERS = ("", "yes", "no")  # everything, billable only, non-billable only
 # A custom range longer than this is refused: a report is read, not a data dump.
 MAX_DAYS = 366
 
@@ -90,6 +98,7 @@ class Row:
     billable_seconds: int = 0
     other_seconds: int = 0
     entries: int = 0
+    amounts: dict[str, Decimal] = field(default_factory=dict)  # currency -> billable amount
 
     @property
     def seconds(self) -> int:
@@ -107,63 +116,119 @@ class Row:
     def other_hours(self) -> Decimal:
         return hours_for(self.other_seconds)
 
+    def amount_in(self, currency: str) -> Decimal:
+        """The row's billable amount in `currency`, in cents."""
+        return rate_service.cents(self.amounts.get(currency, Decimal("0")))
+
+    def add(self, seconds: int, billable: bool, currency: str, amount: Decimal | None) -> None:
+        if billable:
+            self.billable_seconds += seconds
+            if amount is not None:
+                self.amounts[currency] = self.amounts.get(currency, Decimal("0")) + amount
+        else:
+            self.other_seconds += seconds
+        self.entries += 1
+
 
 @dataclass
 class Report:
     period: Period
     group: str
     rows: list[Row] = field(default_factory=list)
+    total: Row = field(default_factory=lambda: Row(None, "Total"))
+    days: list[Row] = field(default_factory=list)  # one per day of the period, for the chart
+    with_money: bool = False
 
     @property
-    def total(self) -> Row:
-        total = Row(None, "Total")
-        for row in self.rows:
-            total.billable_seconds += row.billable_seconds
-            total.other_seconds += row.other_seconds
-            total.entries += row.entries
-        return total
+    def heading(self) -> str:
+        return GROUP_HEADINGS[self.group]
+
+    @property
+    def currencies(self) -> list[str]:
+        """Every currency an amount is in, named ones first."""
+        return sorted(self.total.amounts, key=lambda c: (c == "", c))
 
     def share(self, row: Row) -> float:
         """The row's part of the largest row, 0..1, for the bars of the chart."""
         largest = max((r.seconds for r in self.rows), default=0)
         return row.seconds / largest if largest else 0.0
 
+    @property
+    def busiest_day_seconds(self) -> int:
+        return max((day.seconds for day in self.days), default=0)
+
 
 def build_report(period: Period, group: str, tz: ZoneInfo, *, user_ids: list[int] | None,
-                 project_id: int | None = None) -> Report:
+                 project_id: int | None = None, tag_id: int | None = None, billable: str = "",
+                 with_money: bool = False) -> Report:
     """Finished entries that started in `period` (local days in `tz`), summed per `group`."""
     if group not in GROUPS:
         raise ReportInvalid(f"Unknown grouping: {group}")
+    if billable not in BILLABLE_FILTERS:
+        raise ReportInvalid(f"Unknown billable filter: {billable}")
     start, end = timefmt.day_range_utc(period.first, period.last, tz)
-    query = (select(TimeEntry.started_at, TimeEntry.ended_at, TimeEntry.billable, TimeEntry.user_id,
-                    TimeEntry.project_id, Project.name, Project.client_id, Client.name, User.name)
+    query = (select(TimeEntry.id, TimeEntry.started_at, TimeEntry.ended_at, TimeEntry.billable, TimeEntry.user_id,
+                    TimeEntry.project_id, Project.name, Project.client_id, Client.name, User.name,
+                    TimeEntry.task_id, Task.title, Project.hourly_rate, User.hourly_rate, Client.currency)
              .join(User, User.id == TimeEntry.user_id)
              .outerjoin(Project, Project.id == TimeEntry.project_id)
              .outerjoin(Client, Client.id == Project.client_id)
+             .outerjoin(Task, Task.id == TimeEntry.task_id)
              .where(TimeEntry.started_at >= start, TimeEntry.started_at < end, TimeEntry.ended_at.is_not(None)))
     if user_ids is not None:
         query = query.where(TimeEntry.user_id.in_(user_ids))
     if project_id is not None:
         query = query.where(TimeEntry.project_id == project_id)
+    if tag_id is not None:
+        query = query.where(select(time_entry_tags.c.tag_id).where(
+            time_entry_tags.c.time_entry_id == TimeEntry.id, time_entry_tags.c.tag_id == tag_id).exists())
+    if billable:
+        query = query.where(TimeEntry.billable.is_(billable == "yes"))
+    found = db.session.execute(query).all()
+    tags = _tags_of([row[0] for row in found]) if group == "tag" else {}
+    default_rate = rate_service.default_rate() if with_money else None
+    report = Report(period, group, with_money=with_money)
+    days = {period.first + timedelta(days=n): Row(period.first + timedelta(days=n), "") for n in range(period.days)}
     rows: dict[object, Row] = {}
-    for started, ended, billable, user_id, project, project_name, client_id, client_name, user_name \
-            in db.session.execute(query):
-        key, label = {
-            "project": (project, (f"{project_name} ({client_name})" if client_name else project_name)
-                        if project is not None else "No project"),
-            "client": (client_id, client_name or "No client"),
-            "user": (user_id, user_name),
-        }[group]
-        row = rows.setdefault(key, Row(key, label))
+    for (entry_id, started, ended, is_billable, user_id, project, project_name, client_id, client_name, user_name,
+         task_id, task_title, project_rate, user_rate, currency) in found:
         seconds = int((ended - started).total_seconds())
-        if billable:
-            row.billable_seconds += seconds
+        amount = rate_service.amount(seconds, rate_service.rate_for(project_rate, user_rate, default_rate)) \
+            if with_money and is_billable else None
+        currency = currency or ""
+        if group == "tag":
+            keys = tags.get(entry_id) or [(None, "No tag")]
         else:
-            row.other_seconds += seconds
-        row.entries += 1
-    # Biggest first; the "none" row (no project / no client) last among equals.
-    ordered = sorted(rows.values(), key=lambda r: (-r.seconds, r.key is None, r.label.lower()))
-    return Report(period, group, ordered)
+            keys = [{
+                "project": (project, (f"{project_name} ({client_name})" if client_name else project_name)
+                            if project is not None else "No project"),
+                "client": (client_id, client_name or "No client"),
+                "task": (task_id, f"{project_name} › {task_title}" if task_id is not None else "No task"),
+                "user": (user_id, user_name),
+            }[group]]
+        for key, label in keys:
+            rows.setdefault(key, Row(key, label)).add(seconds, is_billable, currency, amount)
+        report.total.add(seconds, is_billable, currency, amount)
+        day = days.get(timefmt.local_date(started, tz))
+        if day is not None:
+            day.add(seconds, is_billable, currency, None)
+    # Biggest first; the "none" row (no project / no client / no tag) last among equals.
+    report.rows = sorted(rows.values(), key=lambda r: (-r.seconds, r.key is None, r.label.lower()))
+    report.days = list(days.values())
+    return report
+
+
+def _tags_of(entry_ids: list[int]) -> dict[int, list[tuple[int, str]]]:
+    """Each entry's tags as (id, name), in chunks so that no query carries an endless IN list."""
+    tags: dict[int, list[tuple[int, str]]] = {}
+    for first in range(0, len(entry_ids), 5000):
+        chunk = entry_ids[first:first + 5000]
+        for entry_id, tag_id, name in db.session.execute(
+                select(time_entry_tags.c.time_entry_id, Tag.id, Tag.name)
+                .join(Tag, Tag.id == time_entry_tags.c.tag_id)
+                .where(time_entry_tags.c.time_entry_id.in_(chunk))):
+            tags.setdefault(entry_id, []).append((tag_id, name))
+    return tags
 
 
 def csv_cell(value: object) -> str:
@@ -172,10 +237,22 @@ def csv_cell(value: object) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def csv_rows(report: Report) -> list[list[str]]:
-    heading = {"project": "Project", "client": "Client", "user": "User"}[report.group]
-    lines = [[heading, "Billable hours", "Non-billable hours", "Total hours", "Entries"]]
+def money_heading(currency: str) -> str:
+    return f"Billable amount ({currency})" if currency else "Billable amount (no client)"
+
+
+def table_rows(report: Report) -> list[list[object]]:
+    """The report as a table: a heading row, a row per group, the total; numbers stay Decimal/int
+    (the CSV writes them as text, the spreadsheet as numbers, the PDF as text)."""
+    heading: list[object] = [report.heading, "Billable hours", "Non-billable hours", "Total hours", "Entries"]
+    currencies = report.currencies if report.with_money else []
+    heading += [money_heading(c) for c in currencies]
+    lines = [heading]
     for row in [*report.rows, report.total]:
-        lines.append([csv_cell(row.label), str(row.billable_hours), str(row.other_hours), str(row.hours),
-                      str(row.entries)])
+        lines.append([row.label, row.billable_hours, row.other_hours, row.hours, row.entries,
+                      *(row.amount_in(c) for c in currencies)])
     return lines
+
+
+def csv_rows(report: Report) -> list[list[str]]:
+    return [[csv_cell(cell) if isinstance(cell, str) else str(cell) for cell in line] for line in table_rows(report)]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sqlalchemy import and_, event, func, not_, select, update
@@ -41,9 +41,10 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.models.integration import IntegrationStatus
-from app.services import connection_state, work_queue
+from app.services import connection_state, personal_links, work_queue
 from app.services.connections import connector_for, run_context
 from app.services.sync_appliers import APPLIERS
+from app.services.sync_plan import DryRun, label_of, local_label
 from app.services.token_service import TokenError
 
 log = logging.getLogger(__name__)
@@ -72,14 +73,17 @@ class PageResult:
 # -- pull ----------------------------------------------------------------------
 
 
-def apply_records(session: Session, integration_id: int, records: list[RemoteRecord]) -> PageResult:
-    """Upsert `records` through external links; the caller commits."""
+def apply_records(session: Session, integration_id: int, records: list[RemoteRecord],
+                  plan: DryRun | None = None) -> PageResult:
+    """Upsert `records` through external links; the caller commits. With a `plan` (a dry run),
+    nothing is added or flushed: what would change is noted on the plan instead, and the
+    caller rolls the session back."""
     result = PageResult()
     kinds = OrderedDict()
     for record in records:
         kinds.setdefault(record.kind, []).append(record)
     for kind, group in kinds.items():
-        _apply_kind(session, integration_id, kind, group, result)
+        _apply_kind(session, integration_id, kind, group, result, plan)
     return result
 
 
@@ -94,7 +98,7 @@ def _links(session: Session, integration_id: int, kind: str, external_ids: Itera
 
 
 def _apply_kind(session: Session, integration_id: int, kind: str, records: list[RemoteRecord],
-                result: PageResult) -> None:
+                result: PageResult, plan: DryRun | None) -> None:
     applier = APPLIERS[kind]
     links = _links(session, integration_id, kind, (r.external_id for r in records))
     parent_kind = getattr(applier, "parent_kind", None)
@@ -110,7 +114,7 @@ def _apply_kind(session: Session, integration_id: int, kind: str, records: list[
         link = links.get(record.external_id)
         local = locals_by_id.get(link.local_id) if link else None
         parent = parents.get(record.parent_id) if record.parent_id else None
-        parent_id = parent.local_id if parent else None
+        parent_id = parent.local_id if parent else _planned_parent(plan, parent_kind, record)
         if parent_kind and parent_id is None and not record.deleted:
             log.warning("%s %s skipped: its %s %s is not synced", kind, record.external_id, parent_kind,
                         record.parent_id)
@@ -123,6 +127,8 @@ def _apply_kind(session: Session, integration_id: int, kind: str, records: list[
             if local is not None and not local.archived:
                 local.archived = True
                 result.archived += 1
+                if plan is not None:
+                    plan.note(kind, "archive", record.external_id, label_of(record))
             continue
         if _older_than_stored(record, link):
             result.unchanged += 1
@@ -131,6 +137,11 @@ def _apply_kind(session: Session, integration_id: int, kind: str, records: list[
                 and link.remote_version == record.version:
             result.unchanged += 1
             continue
+        if local is None and plan is not None:
+            if plan.planned_id(kind, record.external_id) is None:  # not already "created" by this dry run
+                plan.plan_create(record)
+                result.created += 1
+            continue
         if local is None:
             local = applier.create(record, parent_id, context)
             session.add(local)
@@ -138,6 +149,8 @@ def _apply_kind(session: Session, integration_id: int, kind: str, records: list[
             continue
         if applier.update(local, record, parent_id, context):
             result.updated += 1
+            if plan is not None:
+                plan.note(kind, "update", record.external_id, label_of(record))
         else:
             result.unchanged += 1
         if link.remote_version != record.version:
@@ -152,6 +165,11 @@ def _apply_kind(session: Session, integration_id: int, kind: str, records: list[
             else:  # the local copy had been deleted here: relink the new one
                 link.local_id, link.remote_version = local.id, record.version
         result.created += len(created)
+
+
+def _planned_parent(plan: DryRun | None, parent_kind: str | None, record: RemoteRecord) -> int | None:
+    """In a dry run, the stand-in id of a parent that an earlier dry page would have created."""
+    return plan.planned_id(parent_kind, record.parent_id) if plan is not None and parent_kind else None
 
 
 def _older_than_stored(record: RemoteRecord, link: ExternalLink | None) -> bool:
@@ -236,7 +254,7 @@ def run_sync(integration_id: int, *, trigger: str = "manual", connector_factory:
         context = run_context(integration, SessionLinks(session, integration.id))
         if isinstance(connector, Pulls):
             for stream in connector.streams:
-                _pull_stream(session, integration_id, connector, stream, run, context, progress)
+                pull_stream(session, integration_id, connector, stream, run, context, progress)
         if trigger in PULL_TRIGGERS and isinstance(connector, ManagesRemoteSetup):
             _housekeeping(session, integration, connector, context)  # after the pull: it knows what exists now
         if isinstance(connector, Pushes):
@@ -274,8 +292,10 @@ def settings_changed(session: Session, integration: Integration) -> None:
     session.commit()
 
 
-def _pull_stream(session: Session, integration_id: int, connector: Pulls, stream: str, run: SyncRun,
-                 context: RunContext, progress: Progress | None) -> None:
+def pull_stream(session: Session, integration_id: int, connector: Pulls, stream: str, run: SyncRun | None,
+                context: RunContext, progress: Progress | None = None, plan: DryRun | None = None) -> None:
+    """Apply every page of `stream` from its saved cursor, committing each page with its cursor.
+    With a `plan` (a dry run, `run` None) nothing is kept, not even the cursor."""
     cursor = _cursor(session, integration_id, stream)
     seen: set[str] | None = None  # external ids of a whole listing under way in this run
     for page in connector.pull(stream, cursor.cursor, context):
@@ -283,10 +303,12 @@ def _pull_stream(session: Session, integration_id: int, connector: Pulls, stream
             seen = set()
         if seen is not None:
             seen.update(record.external_id for record in page.records if not record.deleted)
-        result = apply_records(session, integration_id, page.records)
+        result = apply_records(session, integration_id, page.records, plan)
         if page.listing_complete and seen is not None:
-            result.archived += archive_unlisted(session, integration_id, page.listing_complete, seen)
+            result.archived += archive_unlisted(session, integration_id, page.listing_complete, seen, plan)
             seen = None
+        if plan is not None:
+            continue
         if cursor.cursor != page.cursor:
             cursor.cursor = page.cursor
         run.pulled += len(page.records)
@@ -299,19 +321,34 @@ def _pull_stream(session: Session, integration_id: int, connector: Pulls, stream
             progress(run, stream, page)
 
 
-def archive_unlisted(session: Session, integration_id: int, kind: str, listed: set[str]) -> int:
-    """Archive the local copies of `kind` whose remote ids a whole listing did not mention."""
+def archive_unlisted(session: Session, integration_id: int, kind: str, listed: set[str],
+                     plan: DryRun | None = None) -> int:
+    """Archive the local copies of `kind` whose remote ids a whole listing did not mention
+    (with a `plan`: note them instead)."""
     model = APPLIERS[kind].model
-    missing = [local_id for external_id, local_id in session.execute(
+    missing = {local_id: external_id for external_id, local_id in session.execute(
         select(ExternalLink.external_id, ExternalLink.local_id).where(
             ExternalLink.integration_id == integration_id, ExternalLink.local_kind == kind))
-        if external_id not in listed]
+        if external_id not in listed}
+    local_ids = list(missing)
     archived = 0
-    for start in range(0, len(missing), ARCHIVE_CHUNK):
+    for start in range(0, len(local_ids), ARCHIVE_CHUNK):
+        chunk = local_ids[start:start + ARCHIVE_CHUNK]
+        if plan is not None:
+            archived += _plan_archive(session, model, kind, {local_id: missing[local_id] for local_id in chunk}, plan)
+            continue
         archived += session.execute(update(model).where(
-            model.id.in_(missing[start:start + ARCHIVE_CHUNK]), model.archived.is_(False),
+            model.id.in_(chunk), model.archived.is_(False),
         ).values(archived=True), execution_options={"synchronize_session": False}).rowcount
     return archived
+
+
+def _plan_archive(session: Session, model, kind: str, external_ids: dict[int, str], plan: DryRun) -> int:
+    rows = session.scalars(select(model).where(model.id.in_(list(external_ids)), model.archived.is_(False)))
+    planned = [row for row in rows if not row.archived]  # not already "archived" earlier in this dry run
+    for row in planned:
+        plan.note(kind, "archive", external_ids[row.id], local_label(row))
+    return len(planned)
 
 
 # Ids per UPDATE when archiving: well under every database's bound-parameter limit.
@@ -338,7 +375,8 @@ class SessionLinks:
 
 def _pushing_integrations(session: Session):
     """(integration, connector class, its links) of every active integration that pushes."""
-    for integration in session.scalars(select(Integration).where(Integration.status == IntegrationStatus.ACTIVE)):
+    for integration in session.scalars(select(Integration).where(Integration.status == IntegrationStatus.ACTIVE,
+                                                                 Integration.is_connection())):
         connector_class = registry.get_connector(integration.provider)
         if issubclass(connector_class, Pushes):
             yield integration, connector_class, SessionLinks(session, integration.id)
@@ -386,13 +424,14 @@ def push_notices(session: Session, kind: str, record) -> list[str]:
     return [notice for notice in notices if notice]
 
 
-def _due(integration_id: int):
+def due_outbox(integration_id: int):
+    """The conditions of an integration's outbox rows that are due now."""
     return (OutboxItem.integration_id == integration_id, OutboxItem.status == "pending",
             OutboxItem.next_attempt_at <= utcnow())
 
 
 def _has_due_items(session: Session, integration_id: int) -> bool:
-    return session.scalar(select(OutboxItem.id).where(*_due(integration_id)).limit(1)) is not None
+    return session.scalar(select(OutboxItem.id).where(*due_outbox(integration_id)).limit(1)) is not None
 
 
 def _due_records(session: Session, integration_id: int) -> OrderedDict[tuple[str, int], int]:
@@ -400,7 +439,7 @@ def _due_records(session: Session, integration_id: int) -> OrderedDict[tuple[str
     themselves are loaded one record at a time, so each commit expires little."""
     latest: OrderedDict[tuple[str, int], int] = OrderedDict()
     for item_id, kind, local_id in session.execute(select(
-            OutboxItem.id, OutboxItem.local_kind, OutboxItem.local_id).where(*_due(integration_id))
+            OutboxItem.id, OutboxItem.local_kind, OutboxItem.local_id).where(*due_outbox(integration_id))
             .order_by(OutboxItem.id)):
         latest[(kind, local_id)] = item_id
     return latest
@@ -411,15 +450,16 @@ def _push(session: Session, integration: Integration, connector: Pushes, run: Sy
     run gets here, so no two workers ever push the same change; changes queued
     while this runs are picked up before it ends."""
     pushed = 0
+    authors = personal_links.Authors(session, integration)
     for _round in range(tuning.PUSH_ROUNDS_PER_RUN):
         latest = _due_records(session, integration.id)
         if not latest:
             break
         for (kind, local_id), newest_id in latest.items():
             items = list(session.scalars(select(OutboxItem).where(
-                *_due(integration.id), OutboxItem.local_kind == kind, OutboxItem.local_id == local_id,
+                *due_outbox(integration.id), OutboxItem.local_kind == kind, OutboxItem.local_id == local_id,
                 OutboxItem.id <= newest_id).order_by(OutboxItem.id)))
-            ok = _push_one(session, integration, connector, context, kind, local_id, items)
+            ok = _push_one(session, integration, connector, context, kind, local_id, items, authors)
             pushed += ok
             run.pushed += ok
             run.failed += not ok and items[-1].status == "failed"
@@ -429,13 +469,13 @@ def _push(session: Session, integration: Integration, connector: Pushes, run: Sy
 
 
 def _push_one(session: Session, integration: Integration, connector: Pushes, context: RunContext, kind: str,
-              local_id: int, items: list[OutboxItem]) -> bool:
+              local_id: int, items: list[OutboxItem], authors: personal_links.Authors) -> bool:
     """Send the latest state of one local record; earlier queued changes collapse into it."""
     last = items[-1]
     link = session.scalars(select(ExternalLink).where(
         ExternalLink.integration_id == integration.id, ExternalLink.local_kind == kind,
         ExternalLink.local_id == local_id)).one_or_none()
-    model = _MODELS[kind]
+    model = PUSHED_MODELS[kind]
     record = session.get(model, local_id) if last.action == "upsert" else None
     try:
         if record is None or last.action == "delete":
@@ -446,9 +486,10 @@ def _push_one(session: Session, integration: Integration, connector: Pushes, con
                     pass  # already gone at the provider: the goal is reached
                 session.delete(link)
         else:
-            external_id = connector.push(PushRequest(
-                kind, record, link.external_id if link else None, idempotency_key=f"timehub-{last.id}",
-                earlier_attempts=max(item.attempts for item in items)), context)
+            request = PushRequest(kind, record, link.external_id if link else None,
+                                  idempotency_key=f"timehub-{last.id}",
+                                  earlier_attempts=max(item.attempts for item in items))
+            external_id = _push_as_author(connector, authors, request, context)
             if link is None:
                 session.add(ExternalLink(integration_id=integration.id, local_kind=kind, local_id=local_id,
                                          external_id=external_id))
@@ -471,6 +512,23 @@ def _push_one(session: Session, integration: Integration, connector: Pushes, con
     for item in items:
         item.status, item.last_error = "done", None
     return True
+
+
+def _push_as_author(connector: Pushes, authors: personal_links.Authors, request: PushRequest,
+                    context: RunContext) -> str:
+    """Through the record's author's own link when they have one, else (or once the provider
+    refuses that link) through the team connection, on their behalf."""
+    author = authors.connector_for(request.record)
+    if author is not None:
+        try:
+            return author.push(replace(request, as_author=True), context)
+        except TokenError as exc:  # the grant is dead
+            authors.lost(request.record, exc)
+        except AuthError as exc:
+            if exc.status == 401:  # refused even after a refresh
+                authors.lost(request.record, exc)
+            # 403: the author may not do it there; the team connection may
+    return connector.push(request, context)
 
 
 def push_pending(integration_id: int, connector_factory: ConnectorFactory = connector_for) -> int:
@@ -512,7 +570,7 @@ def retry_failed(session: Session, integration_id: int) -> int:
     return result.rowcount
 
 
-_MODELS = {"time_entry": TimeEntry, "invoice": Invoice, "client": Client}
+PUSHED_MODELS = {"time_entry": TimeEntry, "invoice": Invoice, "client": Client}
 
 
 # -- scheduling ------------------------------------------------------------------
@@ -525,7 +583,8 @@ def due_work(now=None) -> list[tuple[str, int]]:
     work: list[tuple[str, int]] = []
     running = select(SyncRun.integration_id).where(SyncRun.status == "running", not_(_stale_run()))
     for integration in session.scalars(select(Integration).where(
-            Integration.status == IntegrationStatus.ACTIVE, Integration.id.not_in(running))):
+            Integration.status == IntegrationStatus.ACTIVE, Integration.is_connection(),
+            Integration.id.not_in(running))):
         if not issubclass(registry.get_connector(integration.provider), Pulls):
             continue
         interval = timedelta(minutes=int(integration.settings.get("sync_interval_minutes")

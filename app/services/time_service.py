@@ -17,12 +17,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from app.extensions import db
 from app.inputs import check_date, optional_id
 from app.models import Invoice, Project, Task, TimeEntry, User
 from app.models.base import utcnow
-from app.services import invoice_service, notification_service
+from app.services import invoice_service, notification_service, tag_service
 from app.services.sync_service import push_notices, record_change
 from app.timefmt import MAX_ENTRY_HOURS, local_date
 
@@ -35,7 +36,7 @@ MIN_TIMER_SECONDS = 60
 class TimeEntryInvalid(Exception):
     """Input that would make a wrong entry; `errors` maps a field name to a message.
 
-    Field names: description, project, task, started_at, ended_at.
+    Field names: description, project, task, started_at, ended_at, tags.
     """
 
     def __init__(self, errors: dict[str, str]):
@@ -57,14 +58,18 @@ class TimeEntryLocked(Exception):
 
 @dataclass(frozen=True)
 class EntryFields:
-    """What a person can set on an entry (ended_at None = timer keeps running)."""
+    """What a person can set on an entry (ended_at None = timer keeps running).
+
+    billable None: the project's default on a new entry, unchanged on an existing one.
+    tags: tag names (tag_service.parse_names); None leaves an existing entry's tags as they are."""
 
     started_at: datetime
     ended_at: datetime | None
     description: str = ""
     project_id: int | None = None
     task_id: int | None = None
-    billable: bool = True
+    billable: bool | None = None
+    tags: tuple[str, ...] | None = None
 
 
 # ---- reading ---------------------------------------------------------------------------------
@@ -107,7 +112,8 @@ def visible_user_ids(viewer: User, requested: str | None) -> list[int] | None:
 
 def entries_between(user_ids: list[int] | None, start: datetime, end: datetime | None) -> list[TimeEntry]:
     """Entries that start in [start, end) (end None = open), newest first."""
-    query = select(TimeEntry).where(TimeEntry.started_at >= start)
+    # Tags in one more query, not one per listed entry.
+    query = select(TimeEntry).options(selectinload(TimeEntry.tags)).where(TimeEntry.started_at >= start)
     if end is not None:
         query = query.where(TimeEntry.started_at < end)
     if user_ids is not None:
@@ -137,7 +143,8 @@ def group_by_day(entries: list[TimeEntry], tz: ZoneInfo) -> list[Day]:
 # ---- writing ---------------------------------------------------------------------------------
 
 def start_timer(user: User, *, description: str = "", project_id: int | None = None,
-                task_id: int | None = None, billable: bool = True, now: datetime | None = None) -> TimeEntry:
+                task_id: int | None = None, billable: bool | None = None, tags: tuple[str, ...] | None = None,
+                now: datetime | None = None) -> TimeEntry:
     """Start a timer for `user`, stopping their running one first (at the same instant).
 
     Starting never refuses because another timer runs: switching tasks is one
@@ -146,7 +153,7 @@ def start_timer(user: User, *, description: str = "", project_id: int | None = N
     """
     now = now or utcnow()
     fields = EntryFields(started_at=now, ended_at=None, description=description,
-                         project_id=project_id, task_id=task_id, billable=billable)
+                         project_id=project_id, task_id=task_id, billable=billable, tags=tags)
     _validate(fields)
     running = running_entry(user)
     if running is not None:
@@ -264,6 +271,11 @@ def _validate(fields: EntryFields, current: TimeEntry | None = None) -> None:
             errors["task"] = "No such task."
         elif fields.project_id is not None and task.project_id != fields.project_id:
             errors["task"] = "This task belongs to another project."
+    if fields.tags is not None:
+        try:
+            tag_service.check(fields.tags)
+        except tag_service.TagInvalid as exc:
+            errors["tags"] = exc.message
     if errors:
         raise TimeEntryInvalid(errors)
 
@@ -276,7 +288,13 @@ def _apply(entry: TimeEntry, fields: EntryFields) -> None:
     # A task implies its project, so choosing only a task is enough.
     entry.project_id = fields.project_id if fields.project_id is not None or fields.task_id is None \
         else db.session.get(Task, fields.task_id).project_id
-    entry.billable = fields.billable
+    if fields.billable is not None:
+        entry.billable = fields.billable
+    elif entry.id is None:  # a new entry: billable as its project says, billable without one
+        project = db.session.get(Project, entry.project_id) if entry.project_id is not None else None
+        entry.billable = project.billable_by_default if project is not None else True
+    if fields.tags is not None:
+        entry.tags = tag_service.resolve(list(fields.tags))
 
 
 def _commit(entry: TimeEntry, action: str, *, conflict: str | None = None, draft: Invoice | None = None) -> None:

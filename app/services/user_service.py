@@ -4,9 +4,8 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import delete, func, select
-from werkzeug.security import check_password_hash, generate_password_hash
 
-from app import emails, passwords
+from app import emails, password_hashing, passwords
 from app.extensions import db
 from app.models import ExternalLink, OutboxItem, TimeEntry, User
 from app.models.base import utcnow
@@ -15,8 +14,6 @@ from app.services import session_service
 from app.timezones import COMMON_TIMEZONES
 
 MIN_PASSWORD_LENGTH = passwords.MIN_LENGTH
-# Checked when the e-mail is unknown, so that answer takes as long as a wrong password.
-_DUMMY_HASH = generate_password_hash("no account has this password")
 
 
 class UserError(Exception):
@@ -86,7 +83,7 @@ def authenticate(email: str, password: str) -> User | None:
     password hash too, so the time of the answer does not tell which accounts exist."""
     user = db.session.scalars(select(User).where(User.email == email.strip().lower())).one_or_none()
     if user is None:
-        check_password_hash(_DUMMY_HASH, password)
+        password_hashing.spend_one_check(password)
         return None
     return user if user.check_password(password) else None
 

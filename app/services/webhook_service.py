@@ -75,7 +75,8 @@ class WebhookTarget:
 # are built once (bound parameters), which saves their construction per delivery.
 _TARGET_COLUMNS = (Integration.id, Integration.provider, Integration.status, Integration.is_global,
                    Integration.user_id, Integration.settings, Integration.connector_state)
-_ADDRESS = (Integration.provider == bindparam("slug"), Integration.webhook_token == bindparam("token"))
+_ADDRESS = (Integration.provider == bindparam("slug"), Integration.webhook_token == bindparam("token"),
+            Integration.is_connection())
 _TARGET_SIGNED_WITH_CREDENTIAL = select(*_TARGET_COLUMNS, IntegrationCredential.ciphertext).outerjoin(
     IntegrationCredential, IntegrationCredential.integration_id == Integration.id).where(*_ADDRESS)
 _TARGET_SIGNED_WITH_APP = select(*_TARGET_COLUMNS, ProviderApp.client_id, ProviderApp.ciphertext).outerjoin(

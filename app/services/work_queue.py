@@ -19,6 +19,12 @@ class WorkQueue(Protocol):
     def notify(self, integration_id: int) -> None:
         """Post the integration's waiting notifications."""
 
+    def preview(self, integration_id: int) -> None:
+        """Compute what the integration's next sync would change, writing nothing."""
+
+    def password_reset(self, email: str, base_url: str) -> None:
+        """Mail a password reset link to `email` if it has an active account."""
+
 
 _installed: WorkQueue | None = None
 
@@ -44,3 +50,11 @@ def queue_push(integration_id: int) -> None:
 
 def queue_notify(integration_id: int) -> None:
     _queue().notify(integration_id)
+
+
+def queue_preview(integration_id: int) -> None:
+    _queue().preview(integration_id)
+
+
+def queue_password_reset(email: str, base_url: str) -> None:
+    _queue().password_reset(email, base_url)

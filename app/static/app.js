@@ -34,15 +34,29 @@
   });
 
   // The running timer ticks from the server's elapsed seconds, so a wrong client clock cannot skew it.
+  // The top bar's clock (data-title-clock) also leads the tab title: "▶ 0:12:34 · Invoices · TimeHub".
+  var pageTitle = document.title;
   function startClock(clock) {
     var base = parseInt(clock.dataset.elapsed, 10), loaded = Date.now();
+    var inTitle = clock.hasAttribute("data-title-clock");
     function pad(n) { return (n < 10 ? "0" : "") + n; }
     function tick() {
       var s = base + Math.floor((Date.now() - loaded) / 1000);
       clock.textContent = Math.floor(s / 3600) + ":" + pad(Math.floor(s / 60) % 60) + ":" + pad(s % 60);
+      if (inTitle) { document.title = "\u25B6 " + clock.textContent + " \u00B7 " + pageTitle; }
     }
     tick(); setInterval(tick, 1000);
   }
+
+  // Alt+Shift+S starts or stops the timer from any page: it presses the top bar's button.
+  // event.code, not event.key: Alt changes the character typed on some keyboards (macOS).
+  document.addEventListener("keydown", function (event) {
+    if (!(event.altKey && event.shiftKey && event.code === "KeyS") || event.ctrlKey || event.metaKey) { return; }
+    var toggle = document.querySelector("#layout-timer [data-timer-toggle]");
+    if (!toggle) { return; }
+    event.preventDefault();
+    toggle.form.requestSubmit(toggle);
+  });
 
   // Entry forms: show only the chosen project's tasks; choosing a task selects its project.
   function linkProjectAndTask(form) {
@@ -63,8 +77,7 @@
   }
 
   function ready() {
-    var clock = document.querySelector("#running-timer .clock");
-    if (clock) { startClock(clock); }
+    Array.prototype.forEach.call(document.querySelectorAll(".clock[data-elapsed]"), startClock);
     Array.prototype.forEach.call(document.querySelectorAll("form"), function (form) {
       if (form.querySelector("select[name$='project']") && form.querySelector("select[name$='task'] option[data-project]")) {
         linkProjectAndTask(form);

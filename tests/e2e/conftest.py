@@ -135,6 +135,18 @@ def page(browser, request):
         context.close()
 
 
+def add_entry(page, base_url: str, *, start: str, end: str, project: str, task: str, description: str) -> None:
+    """Log time on the time page's manual form, as a person would (times as HH:MM today)."""
+    page.goto(base_url + "/")
+    page.locator("details", has=page.locator('input[name="entry-start"]')).locator("summary").click()
+    page.fill('input[name="entry-start"]', start)
+    page.fill('input[name="entry-end"]', end)
+    page.select_option('select[name="entry-project"]', label=project)
+    page.select_option('select[name="entry-task"]', label=task)
+    page.fill('input[name="entry-description"]', description)
+    page.get_by_role("button", name="Add entry").click()
+
+
 def sign_in(page, base_url: str, email: str, password: str) -> None:
     """Sign in through the login form, as a person would."""
     page.goto(base_url + "/login")

@@ -57,8 +57,7 @@ def test_admin_sets_up_gitlab_and_a_users_time_becomes_a_dated_timelog(live_serv
 
     page.context.clear_cookies()
     sign_in(page, live_server.url, USER_EMAIL, USER_PASSWORD)
-    page.goto(live_server.url + "/")
-    user_logs_time(page, "acme/web", "acme/web#1 Fix the boiler", "Replaced the valve")
+    user_logs_time(page, live_server.url, "acme/web", "acme/web › acme/web#1 Fix the boiler", "Replaced the valve")
 
     [timelog] = eventually(lambda: gitlab.timelogs_of("acme/web", 1), "the timelog at GitLab")
     assert timelog["timeSpent"] == 90 * 60 and timelog["summary"].startswith("Replaced the valve [TimeHub entry ")

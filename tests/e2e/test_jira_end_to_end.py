@@ -11,7 +11,7 @@ JIRA_API_BASE), and an in-process Huey consumer runs the sync and push jobs.
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import sign_in
 from tests.e2e.tracker_steps import (  # noqa: F401 (worker is a fixture)
@@ -46,15 +46,23 @@ def jira(live_server, monkeypatch):
         yield fake
 
 
+def admin_connects_jira(page: Page, live_server, jira: FakeJira) -> None:
+    admin_connects(page, live_server, "jira", jira)
+    expect(page.locator(".flash").first).to_contain_text("Jira is connected as acme")
+
+
+def admin_picks_acme(page: Page, live_server) -> None:
+    admin_chooses(page, "Acme Corp")
+
+
 @pytest.mark.e2e
 def test_admin_sets_up_jira_and_a_users_time_becomes_a_worklog(live_server, page, jira, worker):
     live_server.create_user(email=ADMIN_EMAIL, password=ADMIN_PASSWORD, admin=True, name="Ada Admin")
     live_server.create_user(email=USER_EMAIL, password=USER_PASSWORD, name="Ulla User")
 
     sign_in(page, live_server.url, ADMIN_EMAIL, ADMIN_PASSWORD)
-    admin_connects(page, live_server, "jira", jira)
-    expect(page.locator(".flash").first).to_contain_text("Jira is connected as acme")
-    admin_chooses(page, "Acme Corp")
+    admin_connects_jira(page, live_server, jira)
+    admin_picks_acme(page, live_server)
 
     # Saving the settings queued a sync: ACME's issues arrive, OPS's do not.
     eventually(lambda: synced_task_keys(live_server) == ["ACME-1", "ACME-2"], "ACME's issues to be imported")
@@ -66,8 +74,7 @@ def test_admin_sets_up_jira_and_a_users_time_becomes_a_worklog(live_server, page
 
     page.context.clear_cookies()
     sign_in(page, live_server.url, USER_EMAIL, USER_PASSWORD)
-    page.goto(live_server.url + "/")
-    user_logs_time(page, "Acme Corp", "ACME-1 Fix the boiler", "Replaced the valve")
+    user_logs_time(page, live_server.url, "Acme Corp", "Acme Corp › ACME-1 Fix the boiler", "Replaced the valve")
 
     [worklog] = eventually(lambda: jira.worklogs_of("ACME-1"), "the worklog at Jira")
     assert worklog["timeSpentSeconds"] == 90 * 60

@@ -60,8 +60,7 @@ def test_admin_sets_up_asana_and_a_users_time_becomes_a_time_tracking_entry(live
 
     page.context.clear_cookies()
     sign_in(page, live_server.url, USER_EMAIL, USER_PASSWORD)
-    page.goto(live_server.url + "/")
-    user_logs_time(page, "Acme Corp", "Fix the boiler")
+    user_logs_time(page, live_server.url, "Acme Corp", "Acme Corp › Fix the boiler", "Boiler")
 
     [entry] = eventually(lambda: asana.entries_of(asana.boiler), "the time tracking entry at Asana")
     assert entry["duration_minutes"] == 90 and entry["attributable_to"] == asana.acme["gid"]

@@ -420,7 +420,8 @@ class FakeJira(FakeAtlassian):
             if route == ("GET", "project", 1):
                 return 200, [self._project_json(p, base) for p in sorted(self.projects.values(), key=_by_key)]
             if route == ("GET", "myself", 1):
-                return 200, dict(self.me, self=f"{base}/rest/api/3/user?accountId={self.me['accountId']}")
+                me = self.caller(request)
+                return 200, dict(me, self=f"{base}/rest/api/3/user?accountId={me['accountId']}")
             if route == ("GET", "status", 1):
                 return 200, [dict(s, self=f"{base}/rest/api/3/status/{s['id']}") for s in self.statuses.values()]
             if route[:2] in (("GET", "users"), ("GET", "user")) and parts[1:] == ["search"]:
@@ -521,8 +522,8 @@ class FakeJira(FakeAtlassian):
             worklog_id = str(next(self._ids))
             now = self._time(datetime.now(timezone.utc))
             worklog = {"self": f"{base}/rest/api/3/issue/{issue['id']}/worklog/{worklog_id}", "id": worklog_id,
-                       "issueId": issue["id"], "author": self._user_json(self.me),
-                       "updateAuthor": self._user_json(self.me), "created": now, "updated": now}
+                       "issueId": issue["id"], "author": self._user_json(self.caller(request)),
+                       "updateAuthor": self._user_json(self.caller(request)), "created": now, "updated": now}
             worklog.update(worklog_fields(body))
             worklogs.append(worklog)
             self.created_worklogs.append(worklog_id)
@@ -536,7 +537,8 @@ class FakeJira(FakeAtlassian):
             errors = worklog_errors(body, creating=False)
             if errors:
                 return _error(400, errors=errors)
-            worklog.update(worklog_fields(body), updated=self._time(datetime.now(timezone.utc)))
+            worklog.update(worklog_fields(body), updated=self._time(datetime.now(timezone.utc)),
+                           updateAuthor=self._user_json(self.caller(request)))
             self.worklog_properties[worklog["id"]] = with_properties(self.worklog_properties.get(worklog["id"], []),
                                                                      body.get("properties"))
             return 200, self._worklog_json(worklog, expand)
@@ -545,6 +547,14 @@ class FakeJira(FakeAtlassian):
             self.worklog_properties.pop(worklog["id"], None)
             return 204, None
         return _error(405, "Method Not Allowed")
+
+    def caller(self, request: Request) -> dict:
+        """The Jira user the request's token acts as: whoever consented to its grant (the
+        authorization server's `account` at the time), else the connecting admin."""
+        header = request.headers.get("Authorization", "")
+        grant = self.oauth.grant_for(header[7:]) if header.startswith("Bearer ") else None
+        email = grant.account_email if grant else None
+        return next((user for user in self.users.values() if email and user.get("emailAddress") == email), self.me)
 
     def _worklog_json(self, worklog: dict, expand_properties: bool) -> dict:
         if not expand_properties:

@@ -102,6 +102,33 @@ def test_failed_sign_ins_are_throttled_per_address(app, user):
     assert "Retry-After" in _fail_login(client, "someone-else@example.com").headers
 
 
+def test_behind_a_trusted_proxy_each_client_address_has_its_own_limit(app, user):
+    """TIMEHUB_PROXY_HOPS=1: the address the proxy saw is the client's; without it, every
+    client behind the proxy would share the proxy's one address, and one limit."""
+    from app import create_app
+    proxied = create_app({key: app.config[key] for key in (
+        "TESTING", "SQLALCHEMY_DATABASE_URI", "REDIS_URL", "TIMEHUB_QUEUE_NAME", "PASSWORD_HASH_METHOD")}
+        | {"TIMEHUB_PROXY_HOPS": 1, "RATELIMIT_KEY_PREFIX": f"proxied-{app.config['TIMEHUB_QUEUE_NAME']}"})
+    client = proxied.test_client()
+
+    def attempt(number: int, address: str) -> int:
+        with proxied.app_context():
+            token = csrf_token(client)
+            return client.post("/login", data={"email": f"nobody{number}@example.com", "password": "wrong",
+                                               "csrf_token": token},
+                               headers={"X-Forwarded-For": address}).status_code
+    assert [attempt(number, "203.0.113.7") for number in range(21)][-1] == 429
+    assert attempt(99, "198.51.100.4") == 422  # another client behind the same proxy
+
+
+def test_the_proxy_hop_count_is_bounded():
+    from app.config import proxy_hops
+    assert proxy_hops("2") == 2
+    for bad in ("-1", "6", "two"):
+        with pytest.raises(SystemExit):
+            proxy_hops(bad)
+
+
 def test_successful_sign_ins_do_not_count(app, user):
     for _ in range(8):
         client = login(app.test_client(), user)

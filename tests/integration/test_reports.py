@@ -87,7 +87,7 @@ def test_users_cannot_see_others_time(user_client, team):
 
 
 def test_bad_input_is_400_or_explained_never_500(user_client, team):
-    for query in ("period=year", "group=tag", "date=yesterday", "project=abc", "from=2026-13-01&period=custom"):
+    for query in ("period=year", "group=tags", "date=yesterday", "tag=abc", "billable=maybe", "project=abc", "from=2026-13-01&period=custom"):
         assert user_client.get(f"/reports?{query}").status_code == 400, query
     response = user_client.get("/reports?period=custom&from=2026-11-05&to=2026-11-01")
     assert response.status_code == 422 and "before the start" in response.get_data(as_text=True)

@@ -79,6 +79,12 @@ ROWS: list[Row] = [
     page("auth.setup", "/setup", 404, 404, 404, "accounts exist: the one-time setup is gone"),
     action("auth.setup", "/setup", 404, 404, 404, "accounts exist: the one-time setup is gone"),
     page("static", "/static/style.css", 200, 200, 200),
+    page("password_reset.forgot", "/password/forgot", 404, 404, 404, "no mail server: not offered"),
+    action("password_reset.forgot", "/password/forgot", 404, 404, 404, "no mail server: not offered"),
+    page("password_reset.reset", "/password/reset/1.unknown", 404, 404, 404, "an unknown link"),
+    action("password_reset.reset", "/password/reset/1.unknown", 404, 404, 404, "an unknown link"),
+    page("invitations.accept", "/invite/1.unknown", 404, 404, 404, "an unknown link"),
+    action("invitations.accept", "/invite/1.unknown", 404, 404, 404, "an unknown link"),
 
     # -- own account -----------------------------------------------------------------
     page("account.profile", "/account", LOGIN, 200, 200),
@@ -86,6 +92,10 @@ ROWS: list[Row] = [
     action("account.profile", "/account", LOGIN, 302, 302, "no fields: nothing changes"),
     action("account.change_password", "/account/password", LOGIN, 422, 422, "empty form"),
     action("account.create_token", "/account/tokens", LOGIN, 422, 422, "empty form"),
+    # Linking one's own account needs the team connection (not connected here: back to the account page).
+    action("personal_links.link", "/account/links/jira", LOGIN, 302, 302, "the team's Jira is not connected"),
+    action("personal_links.link", "/account/links/slack", LOGIN, 404, 404, "Slack has no personal links"),
+    action("personal_links.unlink", "/account/links/jira/remove", LOGIN, 302, 302, "nothing linked"),
     action("account.revoke_token", "/account/tokens/{user_token}/revoke", LOGIN, 302, 404,
            "the user's token: nobody else's to revoke"),
 
@@ -102,6 +112,10 @@ ROWS: list[Row] = [
     action("time_entries.delete", "/entries/{user_entry}/delete", LOGIN, 302, 302, "the user's own entry",
            isolate=True),
     action("time_entries.delete", "/entries/{other_entry}/delete", LOGIN, 404, 302, "another user's entry"),
+    action("time_entries.continue_entry", "/entries/{user_entry}/continue", LOGIN, 302, 302, "the user's own entry",
+           isolate=True),
+    action("time_entries.continue_entry", "/entries/{other_entry}/continue", LOGIN, 404, 302,
+           "another user's entry: an admin continues it as their own timer"),
 
     # -- calendar ----------------------------------------------------------------------
     page("calendar.week", "/calendar", LOGIN, 200, 200),
@@ -113,6 +127,13 @@ ROWS: list[Row] = [
     page("reports.index", "/reports?user={other_user}", LOGIN, 404, 200, "another user's time"),
     page("reports.export_csv", "/reports/export.csv", LOGIN, 200, 200),
     page("reports.export_csv", "/reports/export.csv?user=all", LOGIN, 404, 200, "everyone's time"),
+    page("reports.export_xlsx", "/reports/export.xlsx", LOGIN, 200, 200),
+    page("reports.export_xlsx", "/reports/export.xlsx?user=all", LOGIN, 404, 200, "everyone's time"),
+    page("reports.export_pdf", "/reports/export.pdf", LOGIN, 200, 200),
+    page("reports.export_pdf", "/reports/export.pdf?user={other_user}", LOGIN, 404, 200, "another user's time"),
+    page("timesheet.week", "/timesheet", LOGIN, 200, 200),
+    page("timesheet.week", "/timesheet?week=yesterday", LOGIN, 400, 400, "not a date"),
+    action("timesheet.save", "/timesheet", LOGIN, 302, 302, "no cells typed: nothing changes"),
 
     # -- clients and projects ----------------------------------------------------------
     page("projects.clients", "/clients", LOGIN, 200, 200),
@@ -149,6 +170,9 @@ ROWS: list[Row] = [
     action("invoices.issue", "/invoices/{invoice}/issue", LOGIN, 403, 302),
     action("invoices.mark_paid", "/invoices/{invoice}/paid", LOGIN, 403, 302, "a draft: refused with a message"),
     action("invoices.delete", "/invoices/{invoice}/delete", LOGIN, 403, 302),
+    page("invoices.pdf", "/invoices/{invoice}.pdf", LOGIN, 403, 200),
+    page("invoices.seller", "/invoices/seller", LOGIN, 403, 200),
+    action("invoices.seller", "/invoices/seller", LOGIN, 403, 422, "empty form: a name is needed"),
     # -- accounting (an active Xero connection without tokens: the provider cannot be asked) --
     page("accounting.preview", "/invoices/{invoice}/export/{global_integration}/preview", LOGIN, 403, 200,
          "the page says why nothing can be shown"),
@@ -178,6 +202,13 @@ ROWS: list[Row] = [
     action("admin.delete_user", "/admin/users/{newcomer}/delete", LOGIN, 403, 302, "no history: deleted"),
     action("admin.deactivate_user", "/admin/users/{other_user}/deactivate", LOGIN, 403, 302),
     action("admin.reactivate_user", "/admin/users/{other_user}/reactivate", LOGIN, 403, 302),
+    page("invitations.index", "/admin/invitations", LOGIN, 403, 200),
+    action("invitations.index", "/admin/invitations", LOGIN, 403, 422, "empty form"),
+    action("invitations.withdraw", "/admin/invitations/999999/withdraw", LOGIN, 403, 302, "no such invitation: says so"),
+    page("rates.index", "/admin/rates", LOGIN, 403, 200, "rates are for admins"),
+    action("rates.save_default", "/admin/rates/default", LOGIN, 403, 422, "empty form"),
+    action("rates.save_user", "/admin/rates/users/{other_user}", LOGIN, 403, 302, "empty: the default applies"),
+    action("rates.save_user", "/admin/rates/users/999999", LOGIN, 403, 404, "no such user"),
 
     # -- integrations ------------------------------------------------------------------------
     page("integrations.index", "/integrations", LOGIN, 200, 200),
@@ -223,6 +254,15 @@ ROWS: list[Row] = [
            "global: admins only"),
     action("sync.set_interval", "/integrations/{user_integration}/interval", LOGIN, 302, 404,
            "the user's own per-user integration"),
+    page("sync_preview.show", "/integrations/{global_integration}/preview", LOGIN, 403, 200, "global: admins only"),
+    page("sync_preview.show", "/integrations/{user_integration}/preview", LOGIN, 200, 404,
+         "the user's own per-user integration"),
+    page("sync_preview.show", "/integrations/{other_integration}/preview", LOGIN, 404, 404,
+         "another user's per-user integration"),
+    action("sync_preview.request_preview", "/integrations/{global_integration}/preview", LOGIN, 403, 302,
+           "global: admins only"),
+    action("sync_preview.request_preview", "/integrations/{other_integration}/preview", LOGIN, 404, 404,
+           "another user's per-user integration"),
     page("integration_settings.edit", "/integrations/{global_integration}/settings", LOGIN, 403, 200,
          "global: admins only"),
     page("integration_settings.edit", "/integrations/{user_integration}/settings", LOGIN, 200, 404,

@@ -1,0 +1,94 @@
+"""A preview of the next sync: what it would create, update, archive and push, computed by the
+real connector against the provider through the engine's own code (its dry-run mode), without
+writing anything. It runs as a job (the listing can take as long as a sync); its result is kept
+on a SyncPreview row the settings page shows."""
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.extensions import db
+from app.integrations.capabilities import Pulls, Pushes
+from app.integrations.http import ProviderError
+from app.models import Integration, OutboxItem, SyncPreview
+from app.models.base import utcnow
+from app.services import work_queue
+from app.services.connections import connector_for, run_context
+from app.services.sync_plan import DryRun, local_label
+from app.services.sync_service import PUSHED_MODELS, ConnectorFactory, SessionLinks, due_outbox, pull_stream
+from app.services.token_service import TokenError
+
+log = logging.getLogger(__name__)
+
+
+def request_preview(integration: Integration) -> SyncPreview:
+    """Queue a new preview (the page's button); an earlier result is replaced when it is done."""
+    preview = db.session.scalars(select(SyncPreview).where(SyncPreview.integration_id == integration.id)).one_or_none()
+    if preview is None:
+        preview = SyncPreview(integration_id=integration.id)
+        db.session.add(preview)
+    preview.status, preview.requested_at, preview.error = "queued", utcnow(), None
+    db.session.commit()
+    work_queue.queue_preview(integration.id)
+    return preview
+
+
+def latest_preview(integration_id: int) -> SyncPreview | None:
+    return db.session.scalars(select(SyncPreview).where(SyncPreview.integration_id == integration_id)).one_or_none()
+
+
+def run_preview(integration_id: int, connector_factory: ConnectorFactory = connector_for) -> SyncPreview | None:
+    """Compute the preview (the job) and keep it on the integration's SyncPreview row."""
+    preview = latest_preview(integration_id)
+    integration = db.session.get(Integration, integration_id)
+    if preview is None or integration is None:
+        return None
+    preview.status = "running"
+    db.session.commit()
+    try:
+        connector = connector_factory(integration)
+        preview.changes = dry_run(integration, connector).summary() + _waiting_pushes(integration.id, connector)
+        preview.status, preview.error = "done", None
+    except (ProviderError, TokenError) as exc:
+        preview.status, preview.error = "failed", exc.message[:2000]
+    except Exception as exc:
+        log.exception("preview of integration %s failed", integration_id)
+        preview.status, preview.error = "failed", f"internal error ({type(exc).__name__})"
+    preview.finished_at = utcnow()
+    db.session.commit()
+    return preview
+
+
+def dry_run(integration: Integration, connector) -> DryRun:
+    """What a pull of every stream of `integration` would create, update and archive now. The pages
+    are applied in a session of their own that never flushes and is rolled back, so nothing is
+    written (and on SQLite no write lock is taken) while the provider is listed."""
+    plan = DryRun()
+    if isinstance(connector, Pulls):
+        with Session(db.engine, autoflush=False, expire_on_commit=False) as scratch:
+            try:
+                context = run_context(integration, SessionLinks(scratch, integration.id))
+                for stream in connector.streams:
+                    pull_stream(scratch, integration.id, connector, stream, None, context, plan=plan)
+            finally:
+                scratch.rollback()
+    return plan
+
+
+def _waiting_pushes(integration_id: int, connector) -> list[dict]:
+    """What the run would push: the local records with due outbox rows, one per record, by kind."""
+    if not isinstance(connector, Pushes):
+        return []
+    counts = db.session.execute(select(OutboxItem.local_kind, func.count(func.distinct(OutboxItem.local_id)))
+                                .where(*due_outbox(integration_id)).group_by(OutboxItem.local_kind)
+                                .order_by(OutboxItem.local_kind)).all()
+    changes = []
+    for kind, count in counts:
+        local_ids = db.session.scalars(select(OutboxItem.local_id).where(
+            *due_outbox(integration_id), OutboxItem.local_kind == kind).distinct().order_by(OutboxItem.local_id).limit(5))
+        rows = [db.session.get(PUSHED_MODELS[kind], local_id) for local_id in local_ids]
+        changes.append({"kind": kind, "action": "push", "count": count,
+                        "examples": [local_label(row) if row else "(deleted here)" for row in rows]})
+    return changes
