@@ -36,6 +36,8 @@ from app import encryption
 from app.integrations import oauth
 from app.integrations.base import Connector
 from app.integrations.capabilities import (
+    STATUS_MAP_SETTING,
+    USER_MAP_SETTING,
     AllowList,
     ConfirmsWebhookHandshake,
     ManagesRemoteSetup,
@@ -76,9 +78,9 @@ ENTRY_FIELDS = "duration_minutes,entered_on,created_by"
 MODIFIED_OVERLAP = timedelta(minutes=1)
 WHOLE_LISTING_EVERY_HOURS = 24
 TIME_TRACKING_CHECK_EVERY_HOURS = 24
-STATUS_MAP_SETTING, USER_MAP_SETTING, PUSH_SETTING = "status_map", "user_map", "push_time_entries"
-WEBHOOK_STATE, TIME_TRACKING_STATE = "webhooks", "time_tracking"
-EXISTING_PROJECTS, A_TASK, EMAILS = "existing_projects", "a_task", "emails"   # RunContext.carry keys
+PUSH_SETTING = "push_time_entries"
+WEBHOOK_STATE, TIME_TRACKING_STATE, SECTIONS_STATE = "webhooks", "time_tracking", "sections"
+EXISTING_PROJECTS, A_TASK, EMAILS, SECTIONS = "existing_projects", "a_task", "emails", "sections"  # RunContext.carry
 NO_TIME_TRACKING = ("The plan of this Asana workspace has no time tracking, so time entries are not sent to "
                     "Asana; they stay in TimeHub.")
 PAYMENT_REQUIRED = 402          # Asana: a premium feature the workspace's plan lacks
@@ -106,7 +108,8 @@ SPEC = ProviderSpec(
     setup_fields=OAUTH_APP_FIELDS,
     rate_limit=RateLimit(140, 60.0, 10),  # 150 per minute (free), 50 concurrent GETs
     features={
-        "import": "Asana projects and their tasks become TimeHub projects and tasks.",
+        "import": "Asana projects you choose and their tasks become TimeHub projects and tasks, with their status "
+                  "and assignee.",
         "push": "Time logged on them becomes Asana time tracking entries (where the plan has time tracking).",
         "webhooks": "Changes arrive at once through Asana webhooks.",
     },
@@ -186,15 +189,7 @@ class AsanaConnector(Connector, Pulls, Pushes, ReceivesWebhooks, ConfirmsWebhook
     @classmethod
     def status_facts(cls, state: dict) -> list[tuple[str, str]]:
         hooks = state.get(WEBHOOK_STATE) or {}
-        if hooks.get("hooks"):
-            value = f"registered for {len(hooks['hooks'])} project(s)"
-            if hooks.get("error"):
-                value += f"; the last attempt to update them failed: {hooks['error']}"
-        elif hooks.get("error"):
-            value = f"none: {hooks['error']}"
-        else:
-            value = "registered at the next sync, once projects are chosen"
-        facts = [("Webhooks", value)]
+        facts = [cls.webhook_fact(len(hooks.get("hooks") or {}), hooks.get("error"), "project", "projects")]
         tracking = state.get(TIME_TRACKING_STATE) or {}
         if tracking.get("available") is False:
             facts.append(("Time tracking", NO_TIME_TRACKING))
@@ -221,8 +216,9 @@ class AsanaConnector(Connector, Pulls, Pushes, ReceivesWebhooks, ConfirmsWebhook
 
     def mapping_tables(self) -> list[MappingTable]:
         status_rows = (MappingRow("completed", "Completed tasks", TASK_STATUS_LABELS["done"]),
-                       MappingRow("open", "Open tasks",
-                                  "by section: Done... -> Done, Doing / In progress -> In progress, else To do"))
+                       MappingRow("open", "Open tasks (no mapped section)",
+                                  "by section: Done... -> Done, Doing / In progress -> In progress, else To do"),
+                       *self._section_rows())
         people = self._people()
         user_rows = tuple(MappingRow(
             user["gid"], user.get("name") or user["gid"],
@@ -230,13 +226,27 @@ class AsanaConnector(Connector, Pulls, Pushes, ReceivesWebhooks, ConfirmsWebhook
             for user in sorted(people, key=lambda u: (u.get("name") or "").lower()))
         return [
             MappingTable(STATUS_MAP_SETTING, "Status mapping",
-                         "Completed tasks are done; open ones follow their section's name unless you choose.",
+                         "Completed tasks are done; open ones follow their section: by its name unless you "
+                         "choose for it here. Sections appear once tasks in them were imported.",
                          "task_status", status_rows),
             MappingTable(USER_MAP_SETTING, "User mapping",
                          "Assignees become the TimeHub user with the same e-mail address. Choose someone by hand "
                          "for the others; unmapped assignees leave the task unassigned. Time entries are sent "
                          "as the connected Asana user.", "user", user_rows),
         ]
+
+    def _section_rows(self) -> list[MappingRow]:
+        """One row per section seen on the chosen projects' tasks. Asana's description has no
+        listing of a project's sections, so they come from the tasks' memberships.section."""
+        sections = {gid: seen for gid, seen in (self.state.get(SECTIONS_STATE) or {}).items()
+                    if isinstance(seen, dict) and self.is_allowed(seen.get("project") or "")}
+        if not sections:
+            return []
+        names = {project["gid"]: project["name"] for page in self._projects() for project in page}
+        return [MappingRow(f"section:{gid}", f"{names.get(seen['project'], 'Project')} / {seen.get('name') or gid}",
+                           TASK_STATUS_LABELS[section_status(seen.get("name"))])
+                for gid, seen in sorted(sections.items(), key=lambda item: (
+                    names.get(item[1]["project"], "").lower(), (item[1].get("name") or "").lower()))]
 
     def _people(self) -> list[dict]:
         # The task listing's opt_fields cannot reach an assignee's e-mail (Asana's description
@@ -283,7 +293,7 @@ class AsanaConnector(Connector, Pulls, Pushes, ReceivesWebhooks, ConfirmsWebhook
         if state.get("plan"):
             plan, whole, first = state["plan"], state["whole"], False
         else:
-            whole = state.get("scope") != projects or self._due(state.get("listed_at"), WHOLE_LISTING_EVERY_HOURS)
+            whole = state.get("scope") != projects or self.due_since(state.get("listed_at"), WHOLE_LISTING_EVERY_HOURS)
             plan, first = list(projects), True
         listed_at = datetime.now(timezone.utc).isoformat() if whole and first else state.get("listed_at")
         tokens = {gid: token for gid, token in tokens.items() if gid in projects}
@@ -317,7 +327,8 @@ class AsanaConnector(Connector, Pulls, Pushes, ReceivesWebhooks, ConfirmsWebhook
                 continue
             for tasks in pages:
                 emails = self._emails(run) if tasks else {}
-                records = [self._task_record(task, project, emails) for task in tasks] + gone
+                records = [self._task_record(task, project, emails, run.carry.setdefault(SECTIONS, {}))
+                           for task in tasks] + gone
                 gone = []
                 if records:
                     run.carry[A_TASK] = records[0].external_id
@@ -382,11 +393,9 @@ class AsanaConnector(Connector, Pulls, Pushes, ReceivesWebhooks, ConfirmsWebhook
                                                      "opt_fields": TASK_FIELDS})
         return pages, list(gone.values())
 
-    @staticmethod
-    def _due(moment: str | None, hours: int) -> bool:
-        return moment is None or datetime.fromisoformat(moment) + timedelta(hours=hours) <= datetime.now(timezone.utc)
-
-    def _task_record(self, task: dict, listed_in: str | None, emails: dict[str, str]) -> RemoteRecord:
+    def _task_record(self, task: dict, listed_in: str | None, emails: dict[str, str],
+                     sections: dict | None = None) -> RemoteRecord:
+        """`sections` collects the sections seen (gid -> project, name) for the mapping table."""
         memberships = [m for m in task.get("memberships") or [] if isinstance(m, dict)]
         in_projects = sorted((m.get("project") or {}).get("gid") for m in memberships if (m.get("project") or {}))
         allowed = [gid for gid in in_projects if gid and self.is_allowed(gid)]
@@ -395,7 +404,9 @@ class AsanaConnector(Connector, Pulls, Pushes, ReceivesWebhooks, ConfirmsWebhook
         project = allowed[0] if allowed else listed_in      # one parent, the same from every listing
         section = next((m.get("section") or {} for m in memberships
                         if (m.get("project") or {}).get("gid") == project), {})
-        status = self._status(bool(task.get("completed")), section.get("name"))
+        if sections is not None and isinstance(section.get("gid"), str):
+            sections[section["gid"]] = {"project": project, "name": str(section.get("name") or "")}
+        status = self._status(bool(task.get("completed")), section)
         assignee = self._assignee(task.get("assignee"), emails)
         version = "|".join(str(part) for part in (
             task.get("modified_at") or "", status, project, (assignee or {}).get("email") or "",
@@ -408,17 +419,18 @@ class AsanaConnector(Connector, Pulls, Pushes, ReceivesWebhooks, ConfirmsWebhook
             "assignee": assignee,
         }, parent_id=project, version_order=version_moment)
 
-    def _status(self, completed: bool, section_name: str | None) -> str:
-        chosen = (self.preferences.get(STATUS_MAP_SETTING) or {}).get("completed" if completed else "open")
-        if chosen:
-            return chosen
-        return "done" if completed else section_status(section_name)
+    def _status(self, completed: bool, section: dict) -> str:
+        """Completed: as mapped, else done. Open: as its section is mapped, else as open tasks
+        are mapped, else by the section's name."""
+        chosen = self.preferences.get(STATUS_MAP_SETTING) or {}
+        if completed:
+            return chosen.get("completed") or "done"
+        return chosen.get(f"section:{section.get('gid')}") or chosen.get("open") or section_status(section.get("name"))
 
     def _assignee(self, assignee: dict | None, emails: dict[str, str]) -> dict | None:
         if not isinstance(assignee, dict) or not assignee.get("gid"):
             return None
-        chosen = (self.preferences.get(USER_MAP_SETTING) or {}).get(assignee["gid"])
-        return {"email": emails.get(assignee["gid"]), "user_id": int(chosen) if chosen else None}
+        return self.mapped_assignee(assignee["gid"], emails.get(assignee["gid"]))
 
     # -- push: time entries -> time tracking entries ---------------------------------------
 
@@ -528,8 +540,10 @@ class AsanaConnector(Connector, Pulls, Pushes, ReceivesWebhooks, ConfirmsWebhook
     def housekeeping(self, run: RunContext) -> dict | None:
         state = dict(self.state)
         state[WEBHOOK_STATE] = self._webhooks(run)
+        if run.carry.get(SECTIONS):
+            state[SECTIONS_STATE] = {**(state.get(SECTIONS_STATE) or {}), **run.carry[SECTIONS]}
         tracking = state.get(TIME_TRACKING_STATE) or {}
-        if run.carry.get(A_TASK) and self._due(tracking.get("checked_at"), TIME_TRACKING_CHECK_EVERY_HOURS):
+        if run.carry.get(A_TASK) and self.due_since(tracking.get("checked_at"), TIME_TRACKING_CHECK_EVERY_HOURS):
             state[TIME_TRACKING_STATE] = self._check_time_tracking(run.carry[A_TASK]) or tracking
         return state if state != dict(self.state) else None
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 from app.integrations.exchange import (
@@ -29,6 +29,7 @@ from app.integrations.exchange import (
     ChannelOption,
     CommandRequest,
     LinkLookup,
+    MappingRow,
     MappingTable,
     Notice,
     PushRequest,
@@ -38,6 +39,10 @@ from app.integrations.exchange import (
     WebhookEvent,
 )
 from app.integrations.http import PermanentError
+from app.models.task import TASK_STATUS_LABELS
+
+# The settings the generic settings page saves a connector's mapping tables under.
+STATUS_MAP_SETTING, USER_MAP_SETTING = "status_map", "user_map"
 
 # Preference keys the generic settings page writes (integration.settings).
 ALLOW_LIST_SETTING = "allow_list"      # list of external ids, or absent
@@ -68,6 +73,14 @@ class Pulls(ABC):
         if not value:
             return None
         return datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=timezone.utc)
+
+    @staticmethod
+    def due_since(moment: str | None, every_hours: float) -> bool:
+        """Whether something done every `every_hours` is due again: never done (`moment`
+        None) or done that long ago (`moment`: an ISO time with its offset). The whole
+        listings use it: they see what an incremental one cannot (deletions, moves away)."""
+        return moment is None or datetime.fromisoformat(moment) + timedelta(
+            hours=every_hours) <= datetime.now(timezone.utc)
 
 
 class Pushes(ABC):
@@ -161,11 +174,39 @@ class AllowList(ABC):
 
 
 class MappingTables(ABC):
-    """The settings page offers override tables filled from the provider (statuses, people)."""
+    """The settings page offers override tables filled from the provider (statuses, people).
+    The helpers below read what the admin chose, the same way for every connector."""
 
     @abstractmethod
     def mapping_tables(self) -> list[MappingTable]:
         """The tables, read from the provider."""
+
+    def mapped_assignee(self, person_key: str | None, email: str | None) -> dict:
+        """An assignee as the engine applies it: the TimeHub user the admin chose for
+        `person_key` in the user mapping, else whoever has `email` (unassigned without)."""
+        chosen = (self.preferences.get(USER_MAP_SETTING) or {}).get(person_key) if person_key else None
+        return {"email": email or None, "user_id": int(chosen) if chosen else None}
+
+    # Issue trackers with two states and free labels (GitHub, GitLab): the rows are
+    # "state:<open state>", "state:closed" and one "label:<name>" per label.
+
+    @staticmethod
+    def label_status_rows(open_state: str, labels) -> tuple[MappingRow, ...]:
+        return (MappingRow(f"state:{open_state}", "Open (no mapped label)", TASK_STATUS_LABELS["todo"]),
+                MappingRow("state:closed", "Closed", TASK_STATUS_LABELS["done"])) + tuple(
+            MappingRow(f"label:{name}", f"Label: {name}", "the issue's state")
+            for name in sorted(labels, key=str.lower))
+
+    def label_status(self, closed: bool, labels: list[str], open_state: str) -> str:
+        """Closed issues are done, open ones to do, unless mapped: a closed issue by its
+        state, an open one by its first mapped label (in name order), else by its state."""
+        chosen = self.preferences.get(STATUS_MAP_SETTING) or {}
+        if closed:
+            return chosen.get("state:closed") or "done"
+        for name in sorted(labels, key=str.lower):
+            if chosen.get(f"label:{name}"):
+                return chosen[f"label:{name}"]
+        return chosen.get(f"state:{open_state}") or "todo"
 
 
 class ManagesRemoteSetup(ABC):
@@ -185,6 +226,20 @@ class ManagesRemoteSetup(ABC):
     def status_facts(cls, state: Mapping[str, Any]) -> list[tuple[str, str]]:
         """(label, value) pairs the integration's page shows about the set-up."""
         return []
+
+    @staticmethod
+    def webhook_fact(registered: int, error: str | None, one: str, many: str) -> tuple[str, str]:
+        """The page's line on webhooks kept one per chosen container (`one` / `many`: its
+        name, "board" / "boards"), with the last failure to update them."""
+        if registered:
+            value = f"registered for {registered} {one if registered == 1 else many}"
+            if error:
+                value += f"; the last attempt to update them failed: {error}"
+        elif error:
+            value = f"none: {error}"
+        else:
+            value = f"registered at the next sync, once {many} are chosen"
+        return ("Webhooks", value)
 
 
 class ReleasesUnchosenAccounts(ABC):

@@ -20,10 +20,18 @@ import hashlib
 import hmac
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from app.integrations.base import Connector
-from app.integrations.capabilities import AllowList, ManagesRemoteSetup, MappingTables, Pulls, ReceivesWebhooks
+from app.integrations.capabilities import (
+    STATUS_MAP_SETTING,
+    USER_MAP_SETTING,
+    AllowList,
+    ManagesRemoteSetup,
+    MappingTables,
+    Pulls,
+    ReceivesWebhooks,
+)
 from app.integrations.exchange import (
     AllowListOption,
     MappingRow,
@@ -39,7 +47,6 @@ from app.integrations.oauth import ConnectedAccount, OAuthProvider, RevocationFa
 from app.integrations.pagination import link_header_pages
 from app.integrations.ratelimit import RateLimit
 from app.integrations.spec import OAUTH_APP_FIELDS, ProviderSpec, SetupField
-from app.models.task import TASK_STATUS_LABELS
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +55,6 @@ API_HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": 
 PAGE_SIZE = 100                 # the most GitHub returns per page
 # An incremental import cannot see deletions or transfers; a whole listing this often archives them.
 WHOLE_LISTING_EVERY_HOURS = 24
-STATUS_MAP_SETTING, USER_MAP_SETTING = "status_map", "user_map"
 WEBHOOK_STATE, SEEN_STATE = "webhooks", "seen"
 # What the repositories stream tells the issues stream and housekeeping (RunContext.carry).
 REPOSITORIES, SEEN_IN_RUN = "repositories", "seen"
@@ -81,7 +87,8 @@ SPEC = ProviderSpec(
     ),
     rate_limit=RateLimit(4_500, 3_600.0, 4),  # 5,000 per hour per token; secondary limits dislike concurrency
     features={
-        "import": "Issues of the repositories you choose become TimeHub tasks.",
+        "import": "Issues (not pull requests) of the repositories you choose become TimeHub tasks, with their "
+                  "status and assignee. Nothing is sent back: GitHub has no time tracking.",
         "webhooks": "Changes arrive at once through repository webhooks.",
     },
     defaults={"sync_interval_minutes": 15},
@@ -150,16 +157,7 @@ class GitHubConnector(Connector, Pulls, ReceivesWebhooks, AllowList, MappingTabl
     @classmethod
     def status_facts(cls, state) -> list[tuple[str, str]]:
         hooks = state.get(WEBHOOK_STATE) or {}
-        registered = hooks.get("repos") or {}
-        if registered:
-            value = f"registered on {len(registered)} repositor{'y' if len(registered) == 1 else 'ies'}"
-            if hooks.get("error"):
-                value += f"; the last attempt to update them failed: {hooks['error']}"
-        elif hooks.get("error"):
-            value = f"none: {hooks['error']}"
-        else:
-            value = "registered at the next sync, once repositories are chosen"
-        return [("Webhooks", value)]
+        return [cls.webhook_fact(len(hooks.get("repos") or {}), hooks.get("error"), "repository", "repositories")]
 
     # -- settings page ----------------------------------------------------------------
 
@@ -177,10 +175,7 @@ class GitHubConnector(Connector, Pulls, ReceivesWebhooks, AllowList, MappingTabl
         """GitHub has two states and free labels; the labels and people come from the issues
         imported so far (GitHub shows an assignee's e-mail only where they made it public)."""
         seen = self.state.get(SEEN_STATE) or {}
-        status_rows = (MappingRow("state:open", "Open (no mapped label)", TASK_STATUS_LABELS["todo"]),
-                       MappingRow("state:closed", "Closed", TASK_STATUS_LABELS["done"])) + tuple(
-            MappingRow(f"label:{name}", f"Label: {name}", "the issue's state")
-            for name in sorted(seen.get("labels") or [], key=str.lower))
+        status_rows = self.label_status_rows("open", seen.get("labels") or [])
         user_rows = tuple(MappingRow(
             login, login, f"by e-mail ({email})" if email else "unassigned (no public e-mail)")
             for login, email in sorted((seen.get("people") or {}).items(), key=lambda item: item[0].lower()))
@@ -240,7 +235,7 @@ class GitHubConnector(Connector, Pulls, ReceivesWebhooks, AllowList, MappingTabl
             whole, began = state["whole"], state["began"]
         else:
             began = datetime.now(timezone.utc).isoformat()
-            whole = state.get("scope") != scope or self._whole_listing_due(state)
+            whole = state.get("scope") != scope or self.due_since(state.get("listed_at"), WHOLE_LISTING_EVERY_HOURS)
         listed_at = began if whole else state.get("listed_at")
         repos_state: dict[str, dict] = {} if whole and "current" not in state else dict(state.get("repos") or {})
         seen = run.carry.setdefault(SEEN_IN_RUN, {"labels": set(), "people": {}})
@@ -301,12 +296,6 @@ class GitHubConnector(Connector, Pulls, ReceivesWebhooks, AllowList, MappingTabl
                                          parse_github_time(incremental) if incremental else None) if moment]
         return github_time(max(moments)) if moments else None
 
-    @staticmethod
-    def _whole_listing_due(state: dict) -> bool:
-        listed_at = state.get("listed_at")
-        return listed_at is None or datetime.fromisoformat(listed_at) + timedelta(
-            hours=WHOLE_LISTING_EVERY_HOURS) <= datetime.now(timezone.utc)
-
     def _issue_record(self, issue: dict, repo_id: str, full_name: str, seen: dict | None = None) -> RemoteRecord:
         labels = [label.get("name") if isinstance(label, dict) else str(label) for label in issue.get("labels") or []]
         labels = [name for name in labels if name]
@@ -317,26 +306,11 @@ class GitHubConnector(Connector, Pulls, ReceivesWebhooks, AllowList, MappingTabl
                 seen["people"][assignee["login"]] = assignee.get("email")
         return RemoteRecord("task", str(issue["id"]), issue.get("updated_at"), {
             "title": issue.get("title") or f"{full_name}#{issue['number']}",
-            "status": self._status(issue.get("state"), labels),
+            "status": self.label_status(issue.get("state") == "closed", labels, "open"),
             "external_key": f"{full_name}#{issue['number']}",
             "external_url": issue.get("html_url"),
-            "assignee": self._assignee(assignee),
+            "assignee": self.mapped_assignee(assignee.get("login"), assignee.get("email")) if assignee else None,
         }, parent_id=repo_id, version_order=parse_github_time)
-
-    def _status(self, state: str | None, labels: list[str]) -> str:
-        chosen = self.preferences.get(STATUS_MAP_SETTING) or {}
-        if state == "closed":
-            return chosen.get("state:closed") or "done"
-        for name in sorted(labels, key=str.lower):
-            if chosen.get(f"label:{name}"):
-                return chosen[f"label:{name}"]
-        return chosen.get("state:open") or "todo"
-
-    def _assignee(self, assignee: dict | None) -> dict | None:
-        if not assignee:
-            return None
-        chosen = (self.preferences.get(USER_MAP_SETTING) or {}).get(assignee.get("login"))
-        return {"email": assignee.get("email"), "user_id": int(chosen) if chosen else None}
 
     # -- webhooks -------------------------------------------------------------------------
 

@@ -7,6 +7,11 @@ keyset pagination ordered by `updated_at`; once a day (and when the allow-list o
 backfill window changes) the issues are listed whole, which archives deleted and
 moved-away ones. Status: closed issues are done; an open issue's labels (scoped
 labels such as `workflow::doing` included, by their full name) can be mapped.
+Assignees: issues name people without an e-mail address, so each new assignee is
+read once from the users API (`public_email`, or `email` when the connected
+account is an administrator) and kept in the connector state; the daily whole
+listing reads them again. The user mapping overrides; nobody found leaves the task
+unassigned.
 
 Push: REST's `add_spent_time` cannot date an entry, so completed time entries
 become timelogs through GraphQL `timelogCreate` (`spentAt`, `summary`); an edit is
@@ -23,10 +28,12 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from app.integrations.base import Connector
 from app.integrations.capabilities import (
+    STATUS_MAP_SETTING,
+    USER_MAP_SETTING,
     AllowList,
     ManagesRemoteSetup,
     MappingTables,
@@ -52,14 +59,13 @@ from app.integrations.oauth import ConnectedAccount, OAuthProvider, TokenSet
 from app.integrations.pagination import graphql_pages, link_header_pages
 from app.integrations.ratelimit import RateLimit
 from app.integrations.spec import OAUTH_APP_FIELDS, ProviderSpec, SetupField
-from app.models.task import TASK_STATUS_LABELS
 
 log = logging.getLogger(__name__)
 
 GITLAB_COM = "https://gitlab.com"
 PAGE_SIZE = 100                  # the most GitLab returns per page
 WHOLE_LISTING_EVERY_HOURS = 24
-STATUS_MAP_SETTING, USER_MAP_SETTING, PUSH_SETTING = "status_map", "user_map", "push_timelogs"
+PUSH_SETTING = "push_timelogs"
 WEBHOOK_STATE, SEEN_STATE = "webhooks", "seen"
 PROJECTS, SEEN_IN_RUN = "projects", "seen"
 
@@ -90,7 +96,7 @@ SPEC = ProviderSpec(
     ),
     rate_limit=RateLimit(25, 1.0, 4),  # gitlab.com: 2,000 per minute per user
     features={
-        "import": "Project issues become TimeHub tasks.",
+        "import": "Issues of the projects you choose become TimeHub tasks, with their status and assignee.",
         "push": "Time logged on them is added as spent time, on the day it was worked.",
         "webhooks": "Changes arrive at once through project webhooks.",
     },
@@ -171,16 +177,7 @@ class GitLabConnector(Connector, Pulls, Pushes, ReceivesWebhooks, AllowList, Map
     @classmethod
     def status_facts(cls, state) -> list[tuple[str, str]]:
         hooks = state.get(WEBHOOK_STATE) or {}
-        registered = hooks.get("projects") or {}
-        if registered:
-            value = f"registered on {len(registered)} project{'' if len(registered) == 1 else 's'}"
-            if hooks.get("error"):
-                value += f"; the last attempt to update them failed: {hooks['error']}"
-        elif hooks.get("error"):
-            value = f"none: {hooks['error']}"
-        else:
-            value = "registered at the next sync, once projects are chosen"
-        return [("Webhooks", value)]
+        return [cls.webhook_fact(len(hooks.get("projects") or {}), hooks.get("error"), "project", "projects")]
 
     @property
     def graphql_url(self) -> str:
@@ -200,27 +197,26 @@ class GitLabConnector(Connector, Pulls, Pushes, ReceivesWebhooks, AllowList, Map
                 for page in self._projects() for project in page]
 
     def mapping_tables(self) -> list[MappingTable]:
-        """Labels of the chosen projects (every page); people from the issues imported so far
-        (GitLab shows other users' e-mail only to administrators, so most are mapped by hand)."""
+        """Labels of the chosen projects (every page); people from the issues imported so far,
+        with the e-mail address GitLab's users API showed for them."""
         labels: set[str] = set()
         for project_id in sorted(self.allowed_ids or ()):
             for page in link_header_pages(self.client, f"projects/{project_id}/labels",
                                           params={"per_page": PAGE_SIZE}):
                 labels.update(label["name"] for label in page if label.get("name"))
-        status_rows = (MappingRow("state:opened", "Open (no mapped label)", TASK_STATUS_LABELS["todo"]),
-                       MappingRow("state:closed", "Closed", TASK_STATUS_LABELS["done"])) + tuple(
-            MappingRow(f"label:{name}", f"Label: {name}", "the issue's state")
-            for name in sorted(labels, key=str.lower))
+        status_rows = self.label_status_rows("opened", labels)
         people = (self.state.get(SEEN_STATE) or {}).get("people") or {}
-        user_rows = tuple(MappingRow(username, name or username, "unassigned (no e-mail visible)")
-                          for username, name in sorted(people.items(), key=lambda item: item[0].lower()))
+        user_rows = tuple(_person_row(username, _person(known))
+                          for username, known in sorted(people.items(), key=lambda item: item[0].lower()))
         return [
             MappingTable(STATUS_MAP_SETTING, "Status mapping",
                          "Open issues are to do and closed ones done, unless a label of an open issue (a scoped "
                          "label such as workflow::doing too) is mapped here.", "task_status", status_rows),
             MappingTable(USER_MAP_SETTING, "User mapping",
-                         "GitLab does not show other users' e-mail addresses: choose the TimeHub user for each "
-                         "assignee; unmapped assignees leave the task unassigned.", "user", user_rows),
+                         "Assignees become the TimeHub user with the same e-mail address where GitLab shows it "
+                         "(a public e-mail, or any address when TimeHub is connected as an administrator). "
+                         "Choose someone by hand for the others; unmapped assignees leave the task unassigned.",
+                         "user", user_rows),
         ]
 
     # -- import -------------------------------------------------------------------------
@@ -260,10 +256,10 @@ class GitLabConnector(Connector, Pulls, Pushes, ReceivesWebhooks, AllowList, Map
             todo = [item for item in todo if item[0] >= state["current"]]
         else:
             began = datetime.now(timezone.utc).isoformat()
-            whole = state.get("scope") != scope or self._whole_listing_due(state)
+            whole = state.get("scope") != scope or self.due_since(state.get("listed_at"), WHOLE_LISTING_EVERY_HOURS)
         listed_at = began if whole else state.get("listed_at")
         highs: dict[str, str] = {} if whole and not resuming else dict(state.get("highs") or {})
-        seen = run.carry.setdefault(SEEN_IN_RUN, {"people": {}})
+        seen = run.carry.setdefault(SEEN_IN_RUN, {"people": {}, "fresh": whole})
         if not todo:
             yield SyncPage([], json.dumps({"scope": scope, "highs": {}, "listed_at": listed_at}),
                            listing_starts=whole, listing_complete="task" if whole else None)
@@ -305,43 +301,43 @@ class GitLabConnector(Connector, Pulls, Pushes, ReceivesWebhooks, AllowList, Map
         moments = [m for m in (self.backfill_since, parse_gitlab_time(incremental) if incremental else None) if m]
         return gitlab_time(max(moments)) if moments else None
 
-    @staticmethod
-    def _whole_listing_due(state: dict) -> bool:
-        listed_at = state.get("listed_at")
-        return listed_at is None or datetime.fromisoformat(listed_at) + timedelta(
-            hours=WHOLE_LISTING_EVERY_HOURS) <= datetime.now(timezone.utc)
-
-    def _issue_record(self, issue: dict, project_id: str, path: str, seen: dict | None = None) -> RemoteRecord:
+    def _issue_record(self, issue: dict, project_id: str, path: str, seen: dict) -> RemoteRecord:
         labels = [label if isinstance(label, str) else (label or {}).get("name") or (label or {}).get("title")
                   for label in issue.get("labels") or []]
         assignees = issue.get("assignees") or ([issue["assignee"]] if issue.get("assignee") else [])
-        assignee = assignees[0] if assignees else None
-        if seen is not None and assignee and assignee.get("username"):
-            seen["people"][assignee["username"]] = assignee.get("name")
+        assignee = assignees[0] if assignees and isinstance(assignees[0], dict) else None
         key = ((issue.get("references") or {}).get("full")) or f"{path}#{issue['iid']}"
+        username = assignee.get("username") if assignee else None
         return RemoteRecord("task", str(issue["id"]), issue.get("updated_at"), {
             "title": issue.get("title") or key,
-            "status": self._status(issue.get("state"), [name for name in labels if name]),
+            "status": self.label_status(issue.get("state") == "closed", [name for name in labels if name], "opened"),
             "external_key": key,
             "external_url": issue.get("web_url") or issue.get("url"),
-            "assignee": self._assignee(assignee),
+            "assignee": self.mapped_assignee(username, self._email_of(assignee, seen)) if username else None,
         }, parent_id=project_id, version_order=parse_gitlab_time)
 
-    def _status(self, state: str | None, labels: list[str]) -> str:
-        chosen = self.preferences.get(STATUS_MAP_SETTING) or {}
-        if state == "closed":
-            return chosen.get("state:closed") or "done"
-        for name in sorted(labels, key=str.lower):
-            if chosen.get(f"label:{name}"):
-                return chosen[f"label:{name}"]
-        return chosen.get("state:opened") or "todo"
+    def _email_of(self, assignee: dict, seen: dict) -> str | None:
+        """The assignee's address as GitLab's users API shows it: read once per person (per
+        run, then from the connector state until the next whole listing), never per issue."""
+        username = assignee["username"]
+        known = seen["people"].get(username)
+        if known is None and not seen.get("fresh"):
+            known = ((self.state.get(SEEN_STATE) or {}).get("people") or {}).get(username)
+            known = known if isinstance(known, dict) else None   # an older state kept names only
+        if known is None:
+            known = {"name": assignee.get("name"), "email": self._user_email(assignee.get("id"))}
+        seen["people"][username] = {**known, "name": assignee.get("name") or known.get("name")}
+        return known.get("email")
 
-    def _assignee(self, assignee: dict | None) -> dict | None:
-        if not assignee:
+    def _user_email(self, user_id) -> str | None:
+        if not isinstance(user_id, int) or isinstance(user_id, bool):
             return None
-        chosen = (self.preferences.get(USER_MAP_SETTING) or {}).get(assignee.get("username"))
-        email = assignee.get("public_email") or assignee.get("email")
-        return {"email": email or None, "user_id": int(chosen) if chosen else None}
+        try:
+            user = self.client.get_json(f"users/{user_id}")
+        except (NotFoundError, PermanentError):   # a blocked or hidden user: nobody to match
+            return None
+        user = user if isinstance(user, dict) else {}
+        return _address(user.get("public_email")) or _address(user.get("email"))
 
     # -- push: time entries -> timelogs (GraphQL) ----------------------------------------
 
@@ -510,7 +506,28 @@ class GitLabConnector(Connector, Pulls, Pushes, ReceivesWebhooks, AllowList, Map
                  "labels": [label.get("title") for label in labels if isinstance(label, dict)],
                  "assignees": [a for a in payload.get("assignees") or [] if isinstance(a, dict)],
                  "references": {"full": f"{path}#{iid}"}}
-        return [self._issue_record(issue, project_id, path)]
+        return [self._issue_record(issue, project_id, path, self._seen_for_webhook())]
+
+    def _seen_for_webhook(self) -> dict:
+        # A delivery is applied outside a sync run: people it names are looked up against the
+        # connector state; what it learns is not stored (the next sync reads them itself).
+        return {"people": {}, "fresh": False}
+
+
+def _person(known) -> dict:
+    """A person kept in the connector state (older states kept their name only)."""
+    return known if isinstance(known, dict) else {"name": known}
+
+
+def _person_row(username: str, person: dict) -> MappingRow:
+    email = person.get("email")
+    return MappingRow(username, person.get("name") or username,
+                      f"by e-mail ({email})" if email else "unassigned (no public e-mail)")
+
+
+def _address(value) -> str | None:
+    """An e-mail address as GitLab gives it: "" when none is public, "[REDACTED]" in hooks."""
+    return value.strip() if isinstance(value, str) and "@" in value else None
 
 
 def _webhook_time(value: str) -> str:

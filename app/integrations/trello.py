@@ -2,7 +2,11 @@
 
 Import: the member's boards (a whole listing each sync) and, per allowed board,
 its cards (1,000 per request, paged backwards with `before`), with the board's
-lists (for the status mapping) and members (for the assignee). Incremental:
+lists (for the status mapping) and members (for the assignee). The lists come
+with their cards' ids only (Trello's nested `cards`, `card_fields=id`): that
+names the board's oldest card, so the paging stops on the page holding it and a
+board of exactly 1,000 * k cards costs k card requests, not one empty page more.
+Incremental:
 a board's actions `since` the newest action seen there; a board with no new
 action costs that one request, a changed board is listed again (cheap at
 1,000 cards a page, and the only way to see every field of every card the
@@ -20,10 +24,12 @@ import hashlib
 import hmac
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from app.integrations.base import Connector
 from app.integrations.capabilities import (
+    STATUS_MAP_SETTING,
+    USER_MAP_SETTING,
     AllowList,
     ManagesRemoteSetup,
     MappingTables,
@@ -57,7 +63,6 @@ CARD_FIELDS = "name,idList,idBoard,idMembers,closed,idShort,shortLink,url,dateLa
 CARD_ACTIONS = ("createCard,updateCard,deleteCard,copyCard,moveCardToBoard,moveCardFromBoard,"
                 "addMemberToCard,removeMemberFromCard,updateList,convertToCardFromCheckItem")
 WHOLE_LISTING_EVERY_HOURS = 24
-STATUS_MAP_SETTING, USER_MAP_SETTING = "status_map", "user_map"
 WEBHOOK_STATE = "webhooks"
 EXISTING_BOARDS = "existing_boards"
 APP_SECRET_FIELD = "app_secret"
@@ -88,7 +93,8 @@ SPEC = ProviderSpec(
     ),
     rate_limit=RateLimit(90, 10.0, 4),  # 100 per 10 s per token
     features={
-        "import": "Boards become TimeHub projects and their cards become tasks.",
+        "import": "Boards you choose become TimeHub projects and their cards tasks, their list giving the status. "
+                  "Nothing is sent back: Trello has no time tracking.",
         "webhooks": "Changes arrive at once through Trello webhooks.",
     },
     defaults={"sync_interval_minutes": 15},
@@ -116,6 +122,16 @@ def version_moment(version: str) -> datetime:
     """A card's version is its last activity plus what TimeHub derives from it (list,
     status, assignee); only the time orders."""
     return parse_trello_time(version.split("|", 1)[0])
+
+
+def _older_page_before(cards: list[dict], oldest: str | None) -> str | None:
+    """Where the next (older) page of a board's cards starts, or None when there is none:
+    a short page is the last, and so is a full one holding the board's oldest card (ids
+    order by creation). A card created meanwhile is newer, so it cannot hide an older page;
+    one deleted meanwhile only costs the empty page this spares."""
+    if len(cards) < CARD_PAGE_SIZE or cards[0]["id"].lower() == oldest:
+        return None
+    return cards[0]["id"]
 
 
 def signature(secret: str, body: bytes, callback_url: str) -> str:
@@ -153,14 +169,7 @@ class TrelloConnector(Connector, VerifiesApiKey, Pulls, ReceivesWebhooks, AllowL
     @classmethod
     def status_facts(cls, state: dict) -> list[tuple[str, str]]:
         hooks = state.get(WEBHOOK_STATE) or {}
-        if hooks.get("error"):
-            value = f"none: {hooks['error']}" if not hooks.get("ids") else \
-                f"{len(hooks['ids'])} registered; the last attempt to update them failed: {hooks['error']}"
-        elif hooks.get("ids"):
-            value = f"registered for {len(hooks['ids'])} board(s)"
-        else:
-            value = "registered at the next sync, once boards are chosen"
-        return [("Webhooks", value)]
+        return [cls.webhook_fact(len(hooks.get("ids") or {}), hooks.get("error"), "board", "boards")]
 
     # -- settings page ------------------------------------------------------------------
 
@@ -197,8 +206,11 @@ class TrelloConnector(Connector, VerifiesApiKey, Pulls, ReceivesWebhooks, AllowL
                          "user", user_rows),
         ]
 
-    def _lists(self, board_id: str) -> list[dict]:
-        return self.client.get_json(f"boards/{board_id}/lists", params={"filter": "all", "fields": "name,closed"})
+    def _lists(self, board_id: str, *, card_ids: bool = False) -> list[dict]:
+        params = {"filter": "all", "fields": "name,closed"}
+        if card_ids:  # every card of every list (archived ones too), as ids only
+            params.update(cards="all", card_fields="id")
+        return self.client.get_json(f"boards/{board_id}/lists", params=params)
 
     def _members(self, board_id: str) -> list[dict]:
         return self.client.get_json(f"boards/{board_id}/members")
@@ -233,7 +245,7 @@ class TrelloConnector(Connector, VerifiesApiKey, Pulls, ReceivesWebhooks, AllowL
         if state.get("plan"):                       # a run interrupted mid-way: carry on
             plan, whole, first = state["plan"], state["whole"], False
         else:
-            whole = state.get("scope") != boards or self._whole_listing_due(state)
+            whole = state.get("scope") != boards or self.due_since(state.get("listed_at"), WHOLE_LISTING_EVERY_HOURS)
             plan, first = list(boards), True
         listed_at = datetime.now(timezone.utc).isoformat() if whole and first else state.get("listed_at")
         if not plan:
@@ -256,10 +268,10 @@ class TrelloConnector(Connector, VerifiesApiKey, Pulls, ReceivesWebhooks, AllowL
                                listing_complete="task" if whole and not later else None)
                 first = False
                 continue
-            statuses, people = self._board_context(board_id)
+            statuses, people, oldest = self._board_context(board_id)
             pages = cursor_pages(self.client, f"boards/{board_id}/cards", cursor_param="before",
                                  params={"filter": "all", "limit": CARD_PAGE_SIZE, "fields": CARD_FIELDS},
-                                 next_cursor=lambda cards: cards[0]["id"] if len(cards) >= CARD_PAGE_SIZE else None,
+                                 next_cursor=lambda cards, oldest=oldest: _older_page_before(cards, oldest),
                                  start=resume)
             resume = None
             for cards in pages:
@@ -296,16 +308,13 @@ class TrelloConnector(Connector, VerifiesApiKey, Pulls, ReceivesWebhooks, AllowL
                 gone.append(RemoteRecord("task", card["id"], None, deleted=True))
         return bool(actions) and len(gone) < len(actions), gone, mark
 
-    def _board_context(self, board_id: str) -> tuple[dict, dict]:
-        """The board's lists (id -> (name, closed)) and members (id -> member)."""
-        lists = {lst["id"]: (lst.get("name", ""), bool(lst.get("closed"))) for lst in self._lists(board_id)}
-        return lists, {member["id"]: member for member in self._members(board_id)}
-
-    @staticmethod
-    def _whole_listing_due(state: dict) -> bool:
-        listed_at = state.get("listed_at")
-        return listed_at is None or datetime.fromisoformat(listed_at) + timedelta(
-            hours=WHOLE_LISTING_EVERY_HOURS) <= datetime.now(timezone.utc)
+    def _board_context(self, board_id: str) -> tuple[dict, dict, str | None]:
+        """The board's lists (id -> (name, closed)), members (id -> member) and the id of
+        its oldest card (None on an empty board)."""
+        answer = self._lists(board_id, card_ids=True)
+        lists = {lst["id"]: (lst.get("name", ""), bool(lst.get("closed"))) for lst in answer}
+        ids = [card["id"].lower() for lst in answer for card in lst.get("cards") or [] if card.get("id")]
+        return lists, {member["id"]: member for member in self._members(board_id)}, min(ids, default=None)
 
     def _card_record(self, card: dict, lists: dict, people: dict) -> RemoteRecord:
         list_name, list_closed = lists.get(card.get("idList"), ("", False))
@@ -329,9 +338,7 @@ class TrelloConnector(Connector, VerifiesApiKey, Pulls, ReceivesWebhooks, AllowL
     def _assignee(self, member_ids: list[str], people: dict) -> dict | None:
         if not member_ids:
             return None
-        chosen = (self.preferences.get(USER_MAP_SETTING) or {}).get(member_ids[0])
-        email = (people.get(member_ids[0]) or {}).get("email")
-        return {"email": email, "user_id": int(chosen) if chosen else None}
+        return self.mapped_assignee(member_ids[0], (people.get(member_ids[0]) or {}).get("email"))
 
     # -- webhooks -------------------------------------------------------------------------
 

@@ -5,17 +5,24 @@ deletion. Everything runs over loopback, as in test_jira_end_to_end.py."""
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Page, expect
-from sqlalchemy import select
+from playwright.sync_api import expect
 
-from app.extensions import db
-from app.models import Integration
 from tests.e2e.conftest import sign_in
-from tests.e2e.test_jira_end_to_end import eventually, synced_task_keys, worker  # noqa: F401 (fixture)
+from tests.e2e.tracker_steps import (  # noqa: F401 (worker is a fixture)
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    USER_EMAIL,
+    USER_PASSWORD,
+    admin_chooses,
+    admin_connects,
+    eventually,
+    synced_task_keys,
+    user_deletes_the_entry,
+    user_ends_the_entry_at_eleven,
+    user_logs_time,
+    worker,
+)
 from tests.fakes.gitlab import FakeGitLab
-
-ADMIN_EMAIL, ADMIN_PASSWORD = "ada@example.com", "correct horse battery"
-USER_EMAIL, USER_PASSWORD = "ulla@example.com", "staple battery horse"
 
 
 @pytest.fixture
@@ -32,34 +39,15 @@ def gitlab(live_server, monkeypatch):
         yield fake
 
 
-def gitlab_integration_id(live_server) -> int:
-    return live_server.query(lambda: db.session.scalars(
-        select(Integration.id).where(Integration.provider == "gitlab")).one())
-
-
-def admin_connects_gitlab(page: Page, live_server, gitlab: FakeGitLab) -> None:
-    page.goto(live_server.url + "/admin/integrations/gitlab")
-    page.fill('input[name="client_id"]', gitlab.oauth.client_id)
-    page.fill('input[name="client_secret"]', gitlab.oauth.client_secret)
-    page.get_by_role("button", name="Save", exact=True).click()
-    expect(page.locator(".flash").first).to_contain_text("saved")
-    with page.expect_request(lambda r: r.url.startswith(gitlab.oauth.base_url + "/authorize")):
-        page.get_by_role("button", name="Connect", exact=True).click()
-    page.wait_for_url(f"{live_server.url}/integrations/{gitlab_integration_id(live_server)}/settings")
-    expect(page.locator(".flash").first).to_contain_text("GitLab is connected as")
-
-
 @pytest.mark.e2e
 def test_admin_sets_up_gitlab_and_a_users_time_becomes_a_dated_timelog(live_server, page, gitlab, worker):  # noqa: F811
     live_server.create_user(email=ADMIN_EMAIL, password=ADMIN_PASSWORD, admin=True, name="Ada Admin")
     live_server.create_user(email=USER_EMAIL, password=USER_PASSWORD, name="Ulla User")
 
     sign_in(page, live_server.url, ADMIN_EMAIL, ADMIN_PASSWORD)
-    admin_connects_gitlab(page, live_server, gitlab)
-    expect(page.locator('[data-hint="nothing-chosen"]')).to_be_visible()
-    page.get_by_label("acme/web").check()
-    page.get_by_role("button", name="Save settings").click()
-    expect(page.locator(".flash").first).to_contain_text("saved")
+    admin_connects(page, live_server, "gitlab", gitlab)
+    expect(page.locator(".flash").first).to_contain_text("GitLab is connected as")
+    admin_chooses(page, "acme/web")
 
     eventually(lambda: synced_task_keys(live_server) == ["acme/web#1", "acme/web#2"], "acme/web's issues")
     page.goto(live_server.url + "/projects")
@@ -69,29 +57,15 @@ def test_admin_sets_up_gitlab_and_a_users_time_becomes_a_dated_timelog(live_serv
 
     page.context.clear_cookies()
     sign_in(page, live_server.url, USER_EMAIL, USER_PASSWORD)
-    page.goto(live_server.url + "/")
-    page.locator("details", has=page.locator('input[name="entry-start"]')).locator("summary").click()
-    page.fill('input[name="entry-start"]', "09:00")
-    page.fill('input[name="entry-end"]', "10:30")
-    page.select_option('select[name="entry-project"]', label="acme/web")
-    page.select_option('select[name="entry-task"]', label="acme/web › acme/web#1 Fix the boiler")
-    page.fill('input[name="entry-description"]', "Replaced the valve")
-    page.get_by_role("button", name="Add entry").click()
-    expect(page.locator(".flash").first).to_contain_text("Entry added")
+    user_logs_time(page, live_server.url, "acme/web", "acme/web › acme/web#1 Fix the boiler", "Replaced the valve")
 
     [timelog] = eventually(lambda: gitlab.timelogs_of("acme/web", 1), "the timelog at GitLab")
     assert timelog["timeSpent"] == 90 * 60 and timelog["summary"].startswith("Replaced the valve [TimeHub entry ")
     assert "T09:00:00" in timelog["spentAt"]
 
-    page.get_by_role("link", name="Edit").first.click()
-    started = page.input_value('input[name="started"]')
-    page.fill('input[name="ended"]', started[:11] + "11:00")
-    page.get_by_role("button", name="Save", exact=True).click()
-    expect(page.locator(".flash").first).to_contain_text("Entry saved")
+    user_ends_the_entry_at_eleven(page)
     eventually(lambda: [t["timeSpent"] for t in gitlab.timelogs_of("acme/web", 1)] == [2 * 3600],
                "the timelog to follow the edit")
 
-    page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="Delete").first.click()
-    expect(page.locator(".flash").first).to_contain_text("Entry deleted")
+    user_deletes_the_entry(page)
     eventually(lambda: gitlab.timelogs_of("acme/web", 1) == [], "the timelog to be deleted")

@@ -10,21 +10,25 @@ JIRA_API_BASE), and an in-process Huey consumer runs the sync and push jobs.
 """
 from __future__ import annotations
 
-import time
-
 import pytest
 from playwright.sync_api import Page, expect
-from sqlalchemy import select
 
-from app import jobs
-from app.extensions import db
-from app.models import Integration, Task
-from tests.e2e.conftest import add_entry, sign_in
+from tests.e2e.conftest import sign_in
+from tests.e2e.tracker_steps import (  # noqa: F401 (worker is a fixture)
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    USER_EMAIL,
+    USER_PASSWORD,
+    admin_chooses,
+    admin_connects,
+    eventually,
+    synced_task_keys,
+    user_deletes_the_entry,
+    user_ends_the_entry_at_eleven,
+    user_logs_time,
+    worker,
+)
 from tests.fakes.jira import FakeJira
-
-ADMIN_EMAIL, ADMIN_PASSWORD = "ada@example.com", "correct horse battery"
-USER_EMAIL, USER_PASSWORD = "ulla@example.com", "staple battery horse"
-JOB_TIMEOUT_SECONDS = 60.0  # a bound for a hang, not a target: a loaded 2-core machine is slow
 
 
 @pytest.fixture
@@ -42,54 +46,13 @@ def jira(live_server, monkeypatch):
         yield fake
 
 
-@pytest.fixture
-def worker(live_server):
-    """The job consumer `make run` starts inside the web process."""
-    consumer = jobs.start_in_process_consumer(workers=2)
-    try:
-        yield consumer
-    finally:
-        consumer.stop(graceful=True)
-
-
-def eventually(condition, what: str, timeout: float = JOB_TIMEOUT_SECONDS):
-    """Wait for a background job's effect (the consumer polls its queue)."""
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.1)
-    return result
-
-
-def jira_integration_id(live_server) -> int:
-    return live_server.query(lambda: db.session.scalars(
-        select(Integration.id).where(Integration.provider == "jira")).one())
-
-
-def synced_task_keys(live_server) -> list[str]:
-    return live_server.query(lambda: sorted(db.session.scalars(
-        select(Task.external_key).where(Task.external_key.is_not(None), Task.archived.is_(False)))))
-
-
 def admin_connects_jira(page: Page, live_server, jira: FakeJira) -> None:
-    page.goto(live_server.url + "/admin/integrations/jira")
-    page.fill('input[name="client_id"]', jira.oauth.client_id)
-    page.fill('input[name="client_secret"]', jira.oauth.client_secret)
-    page.get_by_role("button", name="Save", exact=True).click()
-    expect(page.locator(".flash").first).to_contain_text("saved")
-    with page.expect_request(lambda r: r.url.startswith(jira.oauth.base_url + "/authorize")):
-        page.get_by_role("button", name="Connect", exact=True).click()
-    # Nothing is imported before projects are picked: the admin lands on the sync settings.
-    page.wait_for_url(f"{live_server.url}/integrations/{jira_integration_id(live_server)}/settings")
+    admin_connects(page, live_server, "jira", jira)
     expect(page.locator(".flash").first).to_contain_text("Jira is connected as acme")
 
 
 def admin_picks_acme(page: Page, live_server) -> None:
-    expect(page.locator('[data-hint="nothing-chosen"]')).to_be_visible()
-    page.get_by_label("Acme Corp").check()
-    page.get_by_role("button", name="Save settings").click()
-    expect(page.locator(".flash").first).to_contain_text("saved")
+    admin_chooses(page, "Acme Corp")
 
 
 @pytest.mark.e2e
@@ -111,23 +74,15 @@ def test_admin_sets_up_jira_and_a_users_time_becomes_a_worklog(live_server, page
 
     page.context.clear_cookies()
     sign_in(page, live_server.url, USER_EMAIL, USER_PASSWORD)
-    add_entry(page, live_server.url, start="09:00", end="10:30", project="Acme Corp",
-              task="Acme Corp › ACME-1 Fix the boiler", description="Replaced the valve")
-    expect(page.locator(".flash").first).to_contain_text("Entry added")
+    user_logs_time(page, live_server.url, "Acme Corp", "Acme Corp › ACME-1 Fix the boiler", "Replaced the valve")
 
     [worklog] = eventually(lambda: jira.worklogs_of("ACME-1"), "the worklog at Jira")
     assert worklog["timeSpentSeconds"] == 90 * 60
     assert "Ulla User" in str(worklog["comment"]) and "Replaced the valve" in str(worklog["comment"])
 
-    page.get_by_role("link", name="Edit").first.click()
-    started = page.input_value('input[name="started"]')
-    page.fill('input[name="ended"]', started[:11] + "11:00")
-    page.get_by_role("button", name="Save", exact=True).click()
-    expect(page.locator(".flash").first).to_contain_text("Entry saved")
+    user_ends_the_entry_at_eleven(page)
     eventually(lambda: [w["timeSpentSeconds"] for w in jira.worklogs_of("ACME-1")] == [2 * 3600],
                "the worklog to follow the edit")
 
-    page.once("dialog", lambda dialog: dialog.accept())  # "Delete this entry?"
-    page.get_by_role("button", name="Delete").first.click()
-    expect(page.locator(".flash").first).to_contain_text("Entry deleted")
+    user_deletes_the_entry(page)
     eventually(lambda: jira.worklogs_of("ACME-1") == [], "the worklog to be deleted")

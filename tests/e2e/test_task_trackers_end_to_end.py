@@ -8,28 +8,26 @@ saves the key, token and secret, picks a board, sees its cards as tasks.
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Page, expect
-from sqlalchemy import select
+from playwright.sync_api import expect
 
-from app.extensions import db
-from app.models import Integration, Task
 from tests.e2e.conftest import sign_in
-from tests.e2e.test_jira_end_to_end import eventually, worker  # noqa: F401 (worker is a fixture)
+from tests.e2e.tracker_steps import (  # noqa: F401 (worker is a fixture)
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    USER_EMAIL,
+    USER_PASSWORD,
+    admin_chooses,
+    admin_connects,
+    eventually,
+    integration_id,
+    task_titles,
+    user_deletes_the_entry,
+    user_ends_the_entry_at_eleven,
+    user_logs_time,
+    worker,
+)
 from tests.fakes.asana import FakeAsana
 from tests.fakes.trello import FakeTrello
-
-ADMIN_EMAIL, ADMIN_PASSWORD = "ada@example.com", "correct horse battery"
-USER_EMAIL, USER_PASSWORD = "ulla@example.com", "staple battery horse"
-
-
-def integration_id(live_server, slug: str) -> int:
-    return live_server.query(lambda: db.session.scalars(
-        select(Integration.id).where(Integration.provider == slug)).one())
-
-
-def task_titles(live_server) -> list[str]:
-    return live_server.query(lambda: sorted(db.session.scalars(
-        select(Task.title).where(Task.archived.is_(False)))))
 
 
 @pytest.fixture
@@ -51,17 +49,8 @@ def test_admin_sets_up_asana_and_a_users_time_becomes_a_time_tracking_entry(live
     live_server.create_user(email=USER_EMAIL, password=USER_PASSWORD, name="Ulla User")
     sign_in(page, live_server.url, ADMIN_EMAIL, ADMIN_PASSWORD)
 
-    page.goto(live_server.url + "/admin/integrations/asana")
-    page.fill('input[name="client_id"]', asana.oauth.client_id)
-    page.fill('input[name="client_secret"]', asana.oauth.client_secret)
-    page.get_by_role("button", name="Save", exact=True).click()
-    expect(page.locator(".flash").first).to_contain_text("saved")
-    page.get_by_role("button", name="Connect", exact=True).click()
-    page.wait_for_url(f"{live_server.url}/integrations/{integration_id(live_server, 'asana')}/settings")
-    expect(page.locator('[data-hint="nothing-chosen"]')).to_be_visible()
-    page.get_by_label("Acme Corp").check()
-    page.get_by_role("button", name="Save settings").click()
-    expect(page.locator(".flash").first).to_contain_text("saved")
+    admin_connects(page, live_server, "asana", asana)
+    admin_chooses(page, "Acme Corp")
 
     eventually(lambda: task_titles(live_server) == ["Fix the boiler", "Paint the fence"], "Acme's tasks")
     page.goto(live_server.url + "/projects")
@@ -71,30 +60,16 @@ def test_admin_sets_up_asana_and_a_users_time_becomes_a_time_tracking_entry(live
 
     page.context.clear_cookies()
     sign_in(page, live_server.url, USER_EMAIL, USER_PASSWORD)
-    page.goto(live_server.url + "/")
-    page.locator("details", has=page.locator('input[name="entry-start"]')).locator("summary").click()
-    page.fill('input[name="entry-start"]', "09:00")
-    page.fill('input[name="entry-end"]', "10:30")
-    page.select_option('select[name="entry-project"]', label="Acme Corp")
-    task_option = page.locator('select[name="entry-task"] option', has_text="Fix the boiler").first
-    page.select_option('select[name="entry-task"]', value=task_option.get_attribute("value"))
-    page.get_by_role("button", name="Add entry").click()
-    expect(page.locator(".flash").first).to_contain_text("Entry added")
+    user_logs_time(page, live_server.url, "Acme Corp", "Acme Corp › Fix the boiler", "Boiler")
 
     [entry] = eventually(lambda: asana.entries_of(asana.boiler), "the time tracking entry at Asana")
     assert entry["duration_minutes"] == 90 and entry["attributable_to"] == asana.acme["gid"]
 
-    page.get_by_role("link", name="Edit").first.click()
-    started = page.input_value('input[name="started"]')
-    page.fill('input[name="ended"]', started[:11] + "11:00")
-    page.get_by_role("button", name="Save", exact=True).click()
-    expect(page.locator(".flash").first).to_contain_text("Entry saved")
+    user_ends_the_entry_at_eleven(page)
     eventually(lambda: [e["duration_minutes"] for e in asana.entries_of(asana.boiler)] == [120],
                "the entry to follow the edit")
 
-    page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="Delete").first.click()
-    expect(page.locator(".flash").first).to_contain_text("Entry deleted")
+    user_deletes_the_entry(page)
     eventually(lambda: asana.entries_of(asana.boiler) == [], "the entry to be deleted")
 
 
@@ -125,9 +100,7 @@ def test_admin_sets_up_trello_by_key_picks_a_board_and_sees_its_cards(live_serve
     assert trello.app_secrets[trello.key] not in page.content()
 
     page.goto(f"{live_server.url}/integrations/{integration_id(live_server, 'trello')}/settings")
-    page.get_by_label("Kitchen").check()
-    page.get_by_role("button", name="Save settings").click()
-    expect(page.locator(".flash").first).to_contain_text("saved")
+    admin_chooses(page, "Kitchen")
     eventually(lambda: task_titles(live_server) == ["Buy tiles", "Measure the wall"], "the Kitchen's cards")
     page.goto(live_server.url + "/projects")
     page.get_by_role("link", name="Kitchen").click()

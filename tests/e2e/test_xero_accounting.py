@@ -21,7 +21,7 @@ from app.models.base import utcnow
 from app.services import invoice_service
 from app.services.invoice_service import InvoiceRequest
 from tests.e2e.conftest import sign_in
-from tests.e2e.test_jira_end_to_end import eventually, worker  # noqa: F401 (fixture)
+from tests.e2e.tracker_steps import eventually, worker  # noqa: F401 (fixture)
 from tests.fakes.xero import FakeXero, connection
 
 ADMIN_EMAIL, ADMIN_PASSWORD = "ada@example.com", "correct horse battery"

@@ -36,7 +36,6 @@ import hashlib
 import hmac
 import itertools
 import json
-import math
 import random
 import secrets
 import socket
@@ -52,6 +51,7 @@ from werkzeug.wrappers import Request, Response
 
 from tests.contract import Description
 from tests.fakes.atlassian import bearer_is_valid
+from tests.fakes.injected_faults import window_wait
 from tests.fakes.oauth_provider import FakeOAuthProvider, FakeProviderWithApi
 from tests.fakes.paged_provider import Faults
 from tests.fakes.server import FakeServer
@@ -328,16 +328,10 @@ class FakeAsana(FakeProviderWithApi):
                 self._throttled -= 1
                 return AsanaError(429, "You have made too many requests recently. Please, be chill.",
                                   headers={"Retry-After": "0"})
-            now = time.monotonic()
-            if self.rate_limit is not None:
-                limit, window = self.rate_limit
-                while self._accepted and now - self._accepted[0] >= window:
-                    self._accepted.popleft()
-                if len(self._accepted) >= limit:
-                    wait = max(1, math.ceil(window - (now - self._accepted[0])))
-                    return AsanaError(429, "You have made too many requests recently. Please, be chill.",
-                                      headers={"Retry-After": str(wait)})
-                self._accepted.append(now)
+            wait = window_wait(self._accepted, self.rate_limit)
+            if wait is not None:
+                return AsanaError(429, "You have made too many requests recently. Please, be chill.",
+                                  headers={"Retry-After": str(wait)})
             fault = None
             if self.faults is not None and self.faults.rate and self._fault_rng.random() < self.faults.rate:
                 fault = self._fault_rng.choice(self.faults.kinds)

@@ -36,22 +36,19 @@ import hashlib
 import hmac
 import itertools
 import json
-import math
 import random
-import socket
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections import deque
 from datetime import datetime, timezone
 from functools import lru_cache
-from urllib.parse import urlencode
 
 from werkzeug.wrappers import Request, Response
 
 from tests.contract import Description, spec_path
+from tests.fakes.injected_faults import draw_fault, fault_answer
+from tests.fakes.issue_tracker import NumberedIssues, offset_page, post_delivery
 from tests.fakes.oauth_provider import FakeOAuthProvider, FakeProviderWithApi, _Grant
 from tests.fakes.paged_provider import Faults
 from tests.fakes.server import FakeServer
@@ -116,7 +113,7 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-class FakeGitHub(FakeProviderWithApi):
+class FakeGitHub(NumberedIssues, FakeProviderWithApi):
     slug = "github"
 
     def __init__(self, *, redirect_uris: tuple[str, ...], client_id: str = "gh-client",
@@ -192,28 +189,11 @@ class FakeGitHub(FakeProviderWithApi):
     def add_issue(self, full_name: str, title: str, *, state: str = "open", labels: tuple[str, ...] = (),
                   assignee: str | None = None, pull_request: bool = False,
                   updated: datetime | None = None) -> dict:
-        with self._lock:
-            repo = self.repos[full_name]
-            repo["counter"] += 1
-            moment = updated or datetime.now(timezone.utc)
-            issue = {"id": next(self._ids), "number": repo["counter"], "title": title, "state": state,
-                     "labels": list(labels), "assignee": assignee, "pull_request": pull_request,
-                     "created": moment, "updated": moment}
-            self.issues[full_name].append(issue)
-            return issue
+        return self._new_issue(full_name, title, state=state, labels=labels, assignee=assignee, updated=updated,
+                               pull_request=pull_request)
 
-    def update_issue(self, full_name: str, number: int, *, updated: datetime | None = None, **changes) -> dict:
-        with self._lock:
-            issue = self._issue(full_name, number)
-            issue.update(changes)
-            issue["updated"] = updated or datetime.now(timezone.utc)
-            return issue
-
-    def delete_issue(self, full_name: str, number: int) -> dict:
-        with self._lock:
-            issue = self._issue(full_name, number)
-            self.issues[full_name].remove(issue)
-            return issue
+    def _container(self, path: str) -> dict:
+        return self.repos[path]
 
     def transfer_issue(self, full_name: str, number: int, to: str) -> dict:
         """Moved to another repository: a new id and number there (as GitHub does)."""
@@ -222,9 +202,6 @@ class FakeGitHub(FakeProviderWithApi):
             moved = self.add_issue(to, issue["title"], state=issue["state"], labels=tuple(issue["labels"]),
                                    assignee=issue["assignee"])
             return {**issue, "_moved": moved}
-
-    def _issue(self, full_name: str, number: int) -> dict:
-        return next(i for i in self.issues[full_name] if i["number"] == number)
 
     # -- JSON as GitHub writes it --------------------------------------------------
 
@@ -296,14 +273,7 @@ class FakeGitHub(FakeProviderWithApi):
                        "X-GitHub-Event": "issues", "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
                        "X-GitHub-Hook-ID": str(hook["id"]),
                        "X-Hub-Signature-256": signature(secret or hook["config"]["secret"], data)}
-            request = urllib.request.Request(hook["config"]["url"], data=data, method="POST", headers=headers)
-            try:
-                with urllib.request.urlopen(request, timeout=10) as response:
-                    status = response.status
-            except urllib.error.HTTPError as error:
-                status = error.code
-            except OSError:
-                status = 0
+            status = post_delivery(hook["config"]["url"], data, headers)
             statuses.append(status)
             with self._lock:
                 self.deliveries.append({"hook": hook["id"], "status": status, "headers": headers, "body": data})
@@ -371,25 +341,9 @@ class FakeGitHub(FakeProviderWithApi):
                 self.secondary_limits -= 1
                 status = 403 if self.secondary_limits % 2 == 0 else 429
                 return status, SECONDARY, {"Retry-After": "1"}
-            fault, error_status = None, 500
-            if self.faults is not None and self.faults.rate and self._fault_rng.random() < self.faults.rate:
-                fault = self._fault_rng.choice(self.faults.kinds)
-                error_status = self._fault_rng.choice((500, 502, 503))
-        if fault == "latency":
-            time.sleep(self.faults.latency)
-        elif fault == "error":
-            return error_status, {"message": "Server Error"}, {}
-        elif fault == "rate_limit":
-            return 403, SECONDARY, {"Retry-After": self.faults.retry_after}
-        elif fault == "timeout":
-            time.sleep(self.faults.hang)
-            return 504, None, {}
-        elif fault == "reset":
-            sock = environ.get("werkzeug.socket")
-            if sock is not None:
-                sock.shutdown(socket.SHUT_RDWR)
-            return 500, None, {}
-        return None
+            fault, error_status = draw_fault(self.faults, self._fault_rng)
+        return fault_answer(fault, error_status, self.faults, environ, error_body={"message": "Server Error"},
+                            rate_limited=(403, SECONDARY))
 
     def _route(self, request: Request, scopes: set[str]) -> tuple[int, dict | list | None]:
         parts = request.path.strip("/").split("/")
@@ -437,23 +391,7 @@ class FakeGitHub(FakeProviderWithApi):
             page = max(int(request.args.get("page", 1)), 1)
         except ValueError:
             return 422, {"message": "Validation Failed"}
-        last = max(math.ceil(len(items) / size), 1)
-        request.environ["fake.link"] = self._link(request, page, last)
-        return 200, [as_json(item) for item in items[(page - 1) * size: page * size]]
-
-    def _link(self, request: Request, page: int, last: int) -> str | None:
-        base = request.base_url
-        others = {k: v for k, v in request.args.items(multi=True) if k != "page"}
-
-        def url(number: int) -> str:
-            return f"{base}?{urlencode([*others.items(), ('page', number)])}"
-
-        links = []
-        if page < last:
-            links += [f'<{url(page + 1)}>; rel="next"', f'<{url(last)}>; rel="last"']
-        if page > 1:
-            links += [f'<{url(1)}>; rel="first"', f'<{url(page - 1)}>; rel="prev"']
-        return ", ".join(links) or None
+        return 200, offset_page(request, items, as_json, size=size, page=page)
 
     def _hooks(self, request: Request, full_name: str, rest: list[str]):
         hooks = self.hooks.setdefault(full_name, [])

@@ -3,7 +3,7 @@
 The OAuth side is the strict FakeOAuthProvider (standard dialect, rotating refresh
 tokens, as GitLab). The API server answers, under `/api/v4`:
 
-- `GET /user`; `GET /projects` (membership, keyset pagination ordered by id);
+- `GET /user`; `GET /users/:id` (`public_email`; `email` only with `admin_token`); `GET /projects` (membership, keyset pagination ordered by id);
   `GET /projects/:id/issues` (`updated_after` inclusive, keyset pagination ordered by
   `updated_at` or `created_at`, `scope`, `state`); `GET /projects/:id/labels` (offset
   pages); `POST /projects/:id/hooks`, `DELETE /projects/:id/hooks/:hook_id`.
@@ -33,14 +33,11 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import math
 import random
 import re
 import socket
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections import deque
 from datetime import datetime, timezone
@@ -50,6 +47,8 @@ import graphql
 from werkzeug.wrappers import Request, Response
 
 from tests.contract import Description, graphql_schema
+from tests.fakes.injected_faults import draw_fault, fault_answer, window_wait
+from tests.fakes.issue_tracker import NumberedIssues, offset_page, post_delivery
 from tests.fakes.oauth_provider import FakeOAuthProvider, FakeProviderWithApi
 from tests.fakes.paged_provider import Faults
 from tests.fakes.server import FakeServer
@@ -70,8 +69,9 @@ def hook_time(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-class FakeGitLab(FakeProviderWithApi):
+class FakeGitLab(NumberedIssues, FakeProviderWithApi):
     slug = "gitlab"
+    number_key = "iid"
 
     def __init__(self, *, redirect_uris: tuple[str, ...], client_id: str = "gl-app", client_secret: str = "gl-secret",
                  rate_limit: tuple[int, float] | None = None, faults: Faults | None = None, fault_seed: int = 0):
@@ -86,6 +86,8 @@ class FakeGitLab(FakeProviderWithApi):
         self.issues: dict[str, list[dict]] = {}
         self.labels: dict[str, list[str]] = {}
         self.users: dict[str, dict] = {}
+        self.user_emails: dict[str, tuple[str | None, str | None]] = {}   # username -> (public, primary)
+        self.admin_token = False     # the connected account is an instance administrator
         self.hooks: dict[str, list[dict]] = {}
         self.timelogs: dict[int, list[dict]] = {}   # issue id -> timelogs
         self.created_timelogs: list[str] = []
@@ -98,11 +100,15 @@ class FakeGitLab(FakeProviderWithApi):
 
     # -- data --------------------------------------------------------------------------
 
-    def add_user(self, username: str, name: str | None = None) -> dict:
+    def add_user(self, username: str, name: str | None = None, *, public_email: str | None = None,
+                 email: str | None = None) -> dict:
+        """`public_email`: what the users API shows everyone; `email`: the primary address,
+        shown only to administrators (`admin_token = True`)."""
         with self._lock:
             user = {"id": next(self._ids), "username": username, "name": name or username, "state": "active",
                     "web_url": f"https://gitlab.example.com/{username}", "avatar_url": None}
             self.users[username] = user
+            self.user_emails[username] = (public_email, email)
             return user
 
     def add_project(self, path: str, labels: tuple[str, ...] = ()) -> dict:
@@ -122,26 +128,14 @@ class FakeGitLab(FakeProviderWithApi):
 
     def add_issue(self, path: str, title: str, *, state: str = "opened", labels: tuple[str, ...] = (),
                   assignee: str | None = None, updated: datetime | None = None) -> dict:
-        with self._lock:
-            project = self.projects[path]
-            project["counter"] += 1
-            moment = updated or datetime.now(timezone.utc)
-            issue = {"id": next(self._ids), "iid": project["counter"], "title": title, "state": state,
-                     "labels": list(labels), "assignee": assignee, "created": moment, "updated": moment}
-            self.issues[path].append(issue)
-            return issue
+        return self._new_issue(path, title, state=state, labels=labels, assignee=assignee, updated=updated)
 
-    def update_issue(self, path: str, iid: int, *, updated: datetime | None = None, **changes) -> dict:
-        with self._lock:
-            issue = self._issue(path, iid)
-            issue.update(changes)
-            issue["updated"] = updated or datetime.now(timezone.utc)
-            return issue
+    def _container(self, path: str) -> dict:
+        return self.projects[path]
 
     def delete_issue(self, path: str, iid: int) -> dict:
         with self._lock:
-            issue = self._issue(path, iid)
-            self.issues[path].remove(issue)
+            issue = super().delete_issue(path, iid)
             self.timelogs.pop(issue["id"], None)
             return issue
 
@@ -156,9 +150,6 @@ class FakeGitLab(FakeProviderWithApi):
     def timelogs_of(self, path: str, iid: int) -> list[dict]:
         with self._lock:
             return [dict(t) for t in self.timelogs.get(self._issue(path, iid)["id"], [])]
-
-    def _issue(self, path: str, iid: int) -> dict:
-        return next(i for i in self.issues[path] if i["iid"] == iid)
 
     # -- JSON as GitLab writes it -----------------------------------------------------------
 
@@ -213,14 +204,7 @@ class FakeGitLab(FakeProviderWithApi):
                        "X-Gitlab-Event-UUID": key, "Idempotency-Key": key,
                        "X-Gitlab-Webhook-UUID": hook["uuid"], "X-Gitlab-Instance": "https://gitlab.example.com"}
             data = body if body is not None else json.dumps(payload).encode()
-            request = urllib.request.Request(hook["url"], data=data, method="POST", headers=headers)
-            try:
-                with urllib.request.urlopen(request, timeout=10) as response:
-                    status = response.status
-            except urllib.error.HTTPError as error:
-                status = error.code
-            except OSError:
-                status = 0
+            status = post_delivery(hook["url"], data, headers)
             statuses.append(status)
             with self._lock:
                 self.deliveries.append({"status": status, "headers": headers, "body": data})
@@ -256,36 +240,15 @@ class FakeGitLab(FakeProviderWithApi):
 
     def _gate(self, environ):
         with self._lock:
-            now = time.monotonic()
-            if self.rate_limit is not None:
-                limit, window = self.rate_limit
-                while self._accepted and now - self._accepted[0] >= window:
-                    self._accepted.popleft()
-                if len(self._accepted) >= limit:
-                    wait = max(1, math.ceil(window - (now - self._accepted[0])))
-                    return 429, {"message": "Retry later"}, {
-                        "Retry-After": str(wait), "RateLimit-Limit": str(limit), "RateLimit-Remaining": "0",
-                        "RateLimit-Reset": str(int(time.time()) + wait)}
-                self._accepted.append(now)
-            fault, error_status = None, 500
-            if self.faults is not None and self.faults.rate and self._fault_rng.random() < self.faults.rate:
-                fault = self._fault_rng.choice(self.faults.kinds)
-                error_status = self._fault_rng.choice((500, 502, 503))
-        if fault == "latency":
-            time.sleep(self.faults.latency)
-        elif fault == "error":
-            return error_status, {"message": "500 Internal Server Error"}, {}
-        elif fault == "rate_limit":
-            return 429, {"message": "Retry later"}, {"Retry-After": self.faults.retry_after}
-        elif fault == "timeout":
-            time.sleep(self.faults.hang)
-            return 504, None, {}
-        elif fault == "reset":
-            sock = environ.get("werkzeug.socket")
-            if sock is not None:
-                sock.shutdown(socket.SHUT_RDWR)
-            return 500, None, {}
-        return None
+            wait = window_wait(self._accepted, self.rate_limit)
+            if wait is not None:
+                return 429, {"message": "Retry later"}, {
+                    "Retry-After": str(wait), "RateLimit-Limit": str(self.rate_limit[0]), "RateLimit-Remaining": "0",
+                    "RateLimit-Reset": str(int(time.time()) + wait)}
+            fault, error_status = draw_fault(self.faults, self._fault_rng)
+        return fault_answer(fault, error_status, self.faults, environ,
+                            error_body={"message": "500 Internal Server Error"},
+                            rate_limited=(429, {"message": "Retry later"}))
 
     def _route(self, request: Request, environ) -> tuple[int, object]:
         path, method = request.path.rstrip("/"), request.method
@@ -298,6 +261,8 @@ class FakeGitLab(FakeProviderWithApi):
             return 200, {"id": 4201, "username": self.oauth.username, "name": self.oauth.account["name"],
                          "state": "active", "web_url": "https://gitlab.example.com/" + self.oauth.username,
                          "email": self.oauth.account["email"]}
+        if len(parts) == 2 and parts[0] == "users" and method == "GET":
+            return self._single_user(parts[1])
         if parts == ["projects"] and method == "GET":
             if request.args.get("pagination") == "keyset" and request.args.get("order_by") != "id":
                 return 405, {"error": "Keyset pagination is not yet available for this type of request"}
@@ -317,6 +282,18 @@ class FakeGitLab(FakeProviderWithApi):
             if parts[2] == "hooks":
                 return self._hooks(request, project, parts[3:])
         return 404, {"message": "404 Not Found"}
+
+    def _single_user(self, user_id: str) -> tuple[int, dict]:
+        """`GET /users/:id`: `public_email` for every caller ("" when none is public), `email`
+        for administrators only."""
+        user = next((u for u in self.users.values() if str(u["id"]) == user_id), None)
+        if user is None:
+            return 404, {"message": "404 User Not Found"}
+        public, primary = self.user_emails.get(user["username"], (None, None))
+        found = {**user, "public_email": public or ""}
+        if self.admin_token and primary:
+            found["email"] = primary
+        return 200, found
 
     def _list_issues(self, request: Request, environ, path: str):
         args = request.args
@@ -366,15 +343,11 @@ class FakeGitLab(FakeProviderWithApi):
         return 200, [as_json(item) for _, item in page]
 
     def _offset(self, request: Request, environ, items: list) -> tuple[int, list]:
-        size = self._size(request)
         try:
             number = max(int(request.args.get("page", 1)), 1)
         except ValueError:
             number = 1
-        if number * size < len(items):
-            others = [(k, v) for k, v in request.args.items(multi=True) if k != "page"]
-            environ["fake.link"] = f'<{request.base_url}?{urlencode([*others, ("page", number + 1)])}>; rel="next"'
-        return 200, items[(number - 1) * size: number * size]
+        return 200, offset_page(request, items, lambda item: item, size=self._size(request), page=number)
 
     def _hooks(self, request: Request, project: dict, rest: list[str]):
         hooks = self.hooks[project["path_with_namespace"]]

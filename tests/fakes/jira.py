@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import random
 import re
 import secrets
@@ -76,6 +75,7 @@ from tests.fakes.jira_webhooks import (
     worklog_errors,
     worklog_fields,
 )
+from tests.fakes.injected_faults import draw_fault, fault_answer, window_wait
 from tests.fakes.oauth_provider import _Grant
 from tests.fakes.paged_provider import Faults
 
@@ -391,35 +391,13 @@ class FakeJira(FakeAtlassian):
     def _gate(self, environ) -> tuple[int, dict | None, dict] | None:
         """An injected fault or the rate limit, decided before any work; None lets the call through."""
         with self._lock:
-            now = time.monotonic()
-            if self.rate_limit is not None:
-                limit, window = self.rate_limit
-                while self._accepted and now - self._accepted[0] >= window:
-                    self._accepted.popleft()
-                if len(self._accepted) >= limit:
-                    wait = max(1, math.ceil(window - (now - self._accepted[0])))
-                    return 429, None, {"Retry-After": str(wait)}
-                self._accepted.append(now)
-            fault, error_status = None, 500
-            if self.faults is not None and self.faults.rate and self._fault_rng.random() < self.faults.rate:
-                fault = self._fault_rng.choice(self.faults.kinds)
-                error_status = self._fault_rng.choice((500, 502, 503))
-        if fault == "latency":
-            time.sleep(self.faults.latency)
-        elif fault == "error":
-            return error_status, {"errorMessages": ["Internal server error"], "errors": {}}, {}
-        elif fault == "rate_limit":
-            return 429, None, {"Retry-After": self.faults.retry_after}
-        elif fault == "timeout":
-            time.sleep(self.faults.hang)
-            return 504, None, {}
-        elif fault == "reset":
-            # Close the connection under werkzeug's feet: the client sees it drop with no answer.
-            sock = environ.get("werkzeug.socket")
-            if sock is not None:
-                sock.shutdown(socket.SHUT_RDWR)
-            return 500, None, {}
-        return None
+            wait = window_wait(self._accepted, self.rate_limit)
+            if wait is not None:
+                return 429, None, {"Retry-After": str(wait)}
+            fault, error_status = draw_fault(self.faults, self._fault_rng)
+        return fault_answer(fault, error_status, self.faults, environ,
+                            error_body={"errorMessages": ["Internal server error"], "errors": {}},
+                            rate_limited=(429, None))
 
     def _route(self, request: Request, path: str, base: str) -> tuple[int, dict | list | None]:
         method, args = request.method, request.args

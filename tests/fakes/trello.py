@@ -19,6 +19,7 @@ matters to a client:
 - rate limits: a per-token window like Trello's (100 requests per 10 s by
   default when enabled) with its `x-rate-limit-api-token-*` headers, or
   `throttle_next(n)` to answer the next n requests with 429 deterministically;
+- board lists with their cards nested (`cards=all|open|closed`, `card_fields`);
 - board actions (`GET /boards/{id}/actions`): every change made through the
   seeding helpers (`update_card`, `delete_card`, `update_list`, ...) is an
   action, newest first, filtered by `filter`, `since` / `before` (action ids
@@ -549,7 +550,16 @@ class FakeTrello:
             lists = [lst for lst in lists if lst.closed == (wanted == "closed")]
         elif wanted == "none":
             lists = []
-        return [_select_fields(lst.as_json(), params.get("fields")) for lst in lists]
+        answer = [_select_fields(lst.as_json(), params.get("fields")) for lst in lists]
+        nested = params.get("cards", "none")   # Trello's nested resource: each list's cards
+        if nested not in LIST_FILTERS:
+            raise TrelloError(400, "invalid value for cards")
+        if nested != "none":
+            for found in answer:
+                cards = sorted((c for c in self.cards.values() if c.list_id == found["id"]), key=lambda c: c.id)
+                found["cards"] = [_select_fields(c.as_json(), params.get("card_fields"))
+                                  for c in cards if nested == "all" or c.closed == (nested == "closed")]
+        return answer
 
     def _board_cards(self, member: Member, params: dict, *, board_id: str) -> list[dict]:
         board = self._visible_board(member, board_id)

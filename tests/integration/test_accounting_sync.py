@@ -28,8 +28,8 @@ from app.services.invoice_service import InvoiceRequest
 from app.services.sync_service import SessionLinks, push_pending, record_change, retry_failed, run_sync
 from tests.fakes.quickbooks import FakeQuickBooks
 from tests.fakes.xero import FakeXero
-from tests.integration.test_jira_sync import live_app, process_deliveries  # noqa: F401 (fixture)
 from tests.oauth_steps import connect
+from tests.tracker_harness import live_app, process_deliveries  # noqa: F401 (fixture)
 
 CALLBACK = "http://localhost/integrations/{slug}/callback"
 

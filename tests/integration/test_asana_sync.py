@@ -14,57 +14,38 @@ from sqlalchemy import func, select
 
 from app import tuning
 from app.integrations import asana as asana_connector
-from app.models import ExternalLink, Integration, OutboxItem, Project, Task
+from app.models import ExternalLink, Integration, Project
 from app.services import time_service
 from app.services.connections import connector_for
 from app.services.integration_service import IntegrationService
 from app.services.sync_service import push_pending, run_sync, settings_changed
 from app.services.time_service import EntryFields
 from bench.sync_noop import WriteCounter
+from tests import tracker_harness as harness
 from tests.fakes.asana import FakeAsana
 from tests.fakes.paged_provider import Faults
-from tests.integration.test_jira_sync import (  # noqa: F401 (live_app is a fixture)
+from tests.oauth_steps import connect
+from tests.tracker_harness import (  # noqa: F401 (live_app is a fixture)
     FAST_RETRIES,
+    connect_oauth,
     live_app,
+    oauth_fake_fixture,
     outbox,
     process_deliveries,
     retry_now,
+    sync,
+    tasks_by_remote_id,
 )
-from tests.oauth_steps import connect
 
-CALLBACK = "http://localhost/integrations/asana/callback"
-
-
-@pytest.fixture
-def start_asana(app, monkeypatch):
-    fakes = []
-
-    def start(**options) -> FakeAsana:
-        external = app.config.get("TIMEHUB_EXTERNAL_URL")
-        callbacks = (CALLBACK, f"{external}/integrations/asana/callback") if external else (CALLBACK,)
-        fake = FakeAsana(redirect_uris=callbacks, **options).__enter__()
-        fakes.append(fake)
-        for name, value in fake.env().items():
-            monkeypatch.setenv(name, value)
-        return fake
-
-    yield start
-    for fake in fakes:
-        fake.__exit__(None, None, None)
+start_asana = oauth_fake_fixture(FakeAsana, "asana")
 
 
 def current(db) -> Integration:
-    db.session.expire_all()
-    return IntegrationService().integration_for(None, "asana")
+    return harness.current(db, "asana")
 
 
 def connect_asana(db, admin, admin_client, fake: FakeAsana, projects=None) -> Integration:
-    IntegrationService().save_app_credentials(admin, "asana", {"client_id": fake.oauth.client_id,
-                                                               "client_secret": fake.oauth.client_secret})
-    response = connect(admin_client, "asana")
-    assert response.status_code == 302, response.get_data(as_text=True)[:300]
-    integration = current(db)
-    assert integration.status == "active"
+    integration = connect_oauth(db, admin, admin_client, "asana", fake)
     assert integration.connection_facts["workspace_gid"] == fake.workspace["gid"]
     if projects is not None:
         allow(db, integration, projects)
@@ -72,21 +53,7 @@ def connect_asana(db, admin, admin_client, fake: FakeAsana, projects=None) -> In
 
 
 def allow(db, integration, projects) -> None:
-    integration.settings = {**(integration.settings or {}), "allow_list": [p["gid"] for p in projects]}
-    settings_changed(db.session, integration)
-
-
-def sync(integration):
-    run = run_sync(integration.id)
-    assert run.status == "succeeded", run.error
-    return run
-
-
-def tasks_by_gid(db) -> dict[str, Task]:
-    db.session.expire_all()
-    links = {link.local_id: link.external_id for link in db.session.scalars(
-        select(ExternalLink).where(ExternalLink.local_kind == "task"))}
-    return {links[task.id]: task for task in db.session.scalars(select(Task)) if task.id in links}
+    harness.allow(db, integration, [p["gid"] for p in projects])
 
 
 def calls(fake: FakeAsana, since: int = 0) -> list[str]:
@@ -114,7 +81,7 @@ def test_a_first_import_of_several_pages_creates_projects_and_tasks(db, admin, a
     since = len(asana.requests)
 
     run = sync(integration)
-    tasks = tasks_by_gid(db)
+    tasks = tasks_by_remote_id(db)
     assert len(tasks) == 252 and run.created == 2 + 252
     assert (tasks[doing["gid"]].status, tasks[doing["gid"]].assignee.email) == ("in_progress", "ann@example.com")
     assert tasks[done["gid"]].status == "done" and tasks[many[0]["gid"]].status == "todo"
@@ -152,7 +119,7 @@ def test_an_incremental_sync_follows_events_and_a_quiet_one_writes_nothing(db, a
     new = asana.add_task(beta, "Born later")
     since = len(asana.requests)
     run = sync(integration)
-    tasks = tasks_by_gid(db)
+    tasks = tasks_by_remote_id(db)
     assert (tasks[first["gid"]].title, tasks[first["gid"]].status) == ("First, renamed", "done")
     assert tasks[second["gid"]].status == "in_progress"
     assert tasks[third["gid"]].archived and tasks[fourth["gid"]].archived
@@ -162,7 +129,7 @@ def test_an_incremental_sync_follows_events_and_a_quiet_one_writes_nothing(db, a
 
     asana.rename_section(acme, "To do", "Done already")    # a section renamed: the project is listed again
     sync(integration)
-    assert tasks_by_gid(db)[many_gid := first["gid"]].status == "done" and many_gid
+    assert tasks_by_remote_id(db)[many_gid := first["gid"]].status == "done" and many_gid
 
 
 def test_an_expired_sync_token_starts_a_new_full_listing(db, admin, admin_client, seeded):
@@ -177,10 +144,10 @@ def test_an_expired_sync_token_starts_a_new_full_listing(db, admin, admin_client
     asana.events.clear()
     since = len(asana.requests)
     sync(integration)                       # 412: the project is listed again at once ...
-    assert tasks_by_gid(db)[kept["gid"]].title == "Kept, renamed"
+    assert tasks_by_remote_id(db)[kept["gid"]].title == "Kept, renamed"
     assert [r.status for r in asana.requests[since:] if r.path.endswith("/events")][0] == 412
     sync(current(db))                       # ... and the next sync is a whole listing, which archives
-    assert tasks_by_gid(db)[dropped["gid"]].archived
+    assert tasks_by_remote_id(db)[dropped["gid"]].archived
 
 
 def test_the_mappings_win(db, admin, admin_client, make_user, seeded):
@@ -196,7 +163,32 @@ def test_the_mappings_win(db, admin, admin_client, make_user, seeded):
                             "status_map": {"open": "in_progress"}}
     settings_changed(db.session, integration)
     sync(integration)
-    assert (tasks_by_gid(db)[task["gid"]].assignee_id, tasks_by_gid(db)[task["gid"]].status) == (hal.id, "in_progress")
+    assert (tasks_by_remote_id(db)[task["gid"]].assignee_id, tasks_by_remote_id(db)[task["gid"]].status) == (hal.id, "in_progress")
+
+
+def test_each_section_seen_gets_a_status_row_and_a_mapped_section_wins(db, admin, admin_client, seeded):
+    asana, ann, acme, beta, other = seeded
+    review = asana.add_project("Review board", sections=("Backlog", "Waiting for QA"))
+    backlog = asana.add_task(review, "Not yet", section="Backlog")
+    waiting = asana.add_task(review, "With QA", section="Waiting for QA")
+    doing = asana.add_task(acme, "Under way", section="Doing")
+    asana.add_task(other, "Not synced", section="Done")
+    integration = connect_asana(db, admin, admin_client, asana, [acme, review])
+    assert [row.remote_id for row in connector_for(integration).mapping_tables()[0].rows] == ["completed", "open"]
+    sync(integration)
+
+    rows = {row.label: row for row in connector_for(current(db)).mapping_tables()[0].rows}
+    assert {label: row.automatic for label, row in rows.items() if "/" in label} == {
+        "Acme / Doing": "In progress", "Review board / Backlog": "To do", "Review board / Waiting for QA": "To do"}
+    assert tasks_by_remote_id(db)[waiting["gid"]].status == "todo"
+    integration = current(db)
+    integration.settings = {**integration.settings, "status_map": {
+        rows["Review board / Waiting for QA"].remote_id: "in_progress", "open": "done"}}
+    settings_changed(db.session, integration)
+    sync(integration)
+    tasks = tasks_by_remote_id(db)
+    assert tasks[waiting["gid"]].status == "in_progress"              # its section's choice wins
+    assert (tasks[backlog["gid"]].status, tasks[doing["gid"]].status) == ("done", "done")   # the open tasks' one
 
 
 # -- push ------------------------------------------------------------------------------------
@@ -211,7 +203,7 @@ def pushing(db, admin, admin_client, make_user, seeded):
     integration = connect_asana(db, admin, admin_client, asana, [acme, beta])
     sync(integration)
     tomo = make_user("tomo@example.com", name="Tomo", timezone="Asia/Tokyo")
-    tasks = tasks_by_gid(db)
+    tasks = tasks_by_remote_id(db)
     return asana, integration, tomo, tasks[one["gid"]], tasks[two["gid"]], one, two, acme, beta
 
 
@@ -268,7 +260,7 @@ def test_a_workspace_without_time_tracking_says_so_once_and_sends_nothing(db, ad
     page = admin_client.get(f"/integrations/{integration.id}").get_data(as_text=True)
     assert page.count(asana_connector.NO_TIME_TRACKING) == 1
     tomo = make_user("tomo@example.com", timezone="Asia/Tokyo")
-    time_service.create_entry(tomo, fields(tasks_by_gid(db)[task["gid"]]))
+    time_service.create_entry(tomo, fields(tasks_by_remote_id(db)[task["gid"]]))
     since = len(asana.requests)
     push_pending(integration.id)
     [(status, reason)] = outbox(db)
@@ -308,12 +300,12 @@ def test_webhooks_handshake_verify_deduplicate_and_go_on_disconnect(db, admin, a
     for malformed in (b'{"events": "x"}', b"[1]", b'{"events": [1]}', b"\xff\xfe", deep):
         assert asana.deliver(hook, body=malformed).status_code == 400
     assert process_deliveries(db) == 1
-    assert (tasks_by_gid(db)[task["gid"]].title, tasks_by_gid(db)[task["gid"]].status) == \
+    assert (tasks_by_remote_id(db)[task["gid"]].title, tasks_by_remote_id(db)[task["gid"]].status) == \
         ("Renamed, said a webhook", "done")
     asana.delete_task(task)
     assert asana.deliver(hook, [asana.task_event(task, "deleted")]).status_code == 202
     process_deliveries(db)
-    assert tasks_by_gid(db)[task["gid"]].archived
+    assert tasks_by_remote_id(db)[task["gid"]].archived
 
     assert IntegrationService().disconnect(admin, "asana") is None
     assert asana.webhooks == {}
@@ -343,7 +335,7 @@ def test_with_20_percent_faults_import_and_pushes_end_as_without(db, admin, admi
     for _attempt in range(10):
         if run_sync(integration.id, connector_factory=fast).status == "succeeded":
             break
-    tasks = tasks_by_gid(db)
+    tasks = tasks_by_remote_id(db)
     assert {gid: (t.title, t.status) for gid, t in tasks.items()} == {
         t["gid"]: (t["name"], "done" if t["completed"] else "todo") for t in made}
 
@@ -387,7 +379,7 @@ def test_several_workspaces_wait_for_the_admin_to_choose(db, admin, admin_client
     allow(db, integration, [project])
     asana.add_task(project, "Second's task")
     sync(integration)
-    assert [t.title for t in tasks_by_gid(db).values()] == ["Second's task"]
+    assert [t.title for t in tasks_by_remote_id(db).values()] == ["Second's task"]
 
 
 def test_an_archived_or_unchosen_project_is_archived_with_its_tasks(db, admin, admin_client, seeded):
@@ -397,9 +389,9 @@ def test_an_archived_or_unchosen_project_is_archived_with_its_tasks(db, admin, a
     sync(integration)
     allow(db, current(db), [acme])
     sync(current(db))
-    assert tasks_by_gid(db)[b["gid"]].archived and not tasks_by_gid(db)[a["gid"]].archived
+    assert tasks_by_remote_id(db)[b["gid"]].archived and not tasks_by_remote_id(db)[a["gid"]].archived
     acme["archived"] = True
     sync(current(db))
     db.session.expire_all()
     assert db.session.scalars(select(Project).where(Project.name == "Acme")).one().archived
-    assert tasks_by_gid(db)[a["gid"]].archived
+    assert tasks_by_remote_id(db)[a["gid"]].archived

@@ -8,81 +8,48 @@ as the fake receives it, and `check_contract` validates the fake's answers too.
 from __future__ import annotations
 
 import json
-import threading
 from datetime import datetime, timedelta, timezone
 
-import pytest
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from app.integrations import github as github_connector
-from app.integrations.http import RetryPolicy
 from app.models import ExternalLink, Integration, Project, Task, WebhookDelivery
-from app.services import webhook_service
 from app.services.connections import connector_for
 from app.services.integration_service import IntegrationService
-from app.services.sync_service import run_sync, settings_changed
+from app.services.sync_service import run_sync
 from bench.sync_noop import WriteCounter
-from tests.contract import Contract
+from tests import tracker_harness as harness
 from tests.fakes.github import FakeGitHub
 from tests.fakes.paged_provider import Faults
-from tests.fakes.server import QuietRequestHandler
-from tests.oauth_steps import connect
+from tests.tracker_harness import (  # noqa: F401 (live_app is a fixture)
+    connect_oauth,
+    fast_connector,
+    live_app,
+    oauth_fake_fixture,
+    process_deliveries,
+    set_setting,
+    sync,
+    tasks_by_key,
+)
 
-CALLBACK = "http://localhost/integrations/github/callback"
 AT = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 
-
-@pytest.fixture
-def start_github(app, monkeypatch):
-    fakes = []
-
-    def start(**options) -> FakeGitHub:
-        external = app.config.get("TIMEHUB_EXTERNAL_URL")
-        callbacks = (CALLBACK, f"{external}/integrations/github/callback") if external else (CALLBACK,)
-        fake = FakeGitHub(redirect_uris=callbacks, **options).__enter__()
-        fakes.append(fake)
-        for name, value in fake.env().items():
-            monkeypatch.setenv(name, value)
-        return fake
-
-    yield start
-    for fake in fakes:
-        fake.__exit__(None, None, None)
+start_github = oauth_fake_fixture(FakeGitHub, "github")
 
 
 def current(db) -> Integration:
-    db.session.expire_all()
-    return IntegrationService().integration_for(None, "github")
+    return harness.current(db, "github")
 
 
 def connect_github(db, admin, admin_client, fake: FakeGitHub, repos: list[str] | None = None) -> Integration:
-    IntegrationService().save_app_credentials(admin, "github", {"client_id": fake.oauth.client_id,
-                                                                "client_secret": fake.oauth.client_secret})
-    response = connect(admin_client, "github")
-    assert response.status_code == 302, response.get_data(as_text=True)[:300]
-    integration = current(db)
-    assert integration.status == "active"
+    integration = connect_oauth(db, admin, admin_client, "github", fake)
     if repos is not None:
         allow(db, integration, fake, repos)
     return integration
 
 
 def allow(db, integration: Integration, fake: FakeGitHub, names: list[str]) -> None:
-    integration.settings = {**(integration.settings or {}),
-                            "allow_list": [str(fake.repos[name]["id"]) for name in names]}
-    settings_changed(db.session, integration)
-
-
-def set_setting(db, integration: Integration, **values) -> None:
-    integration.settings = {**(integration.settings or {}), **values}
-    settings_changed(db.session, integration)
-
-
-def sync(integration: Integration):
-    run = run_sync(integration.id)
-    assert run.status == "succeeded", run.error
-    return run
+    harness.allow(db, integration, [str(fake.repos[name]["id"]) for name in names])
 
 
 def calls(fake: FakeGitHub, since: int = 0) -> list[str]:
@@ -91,19 +58,7 @@ def calls(fake: FakeGitHub, since: int = 0) -> list[str]:
 
 def check_contract(fake: FakeGitHub, since: int = 0) -> int:
     """Validate every REST request the app sent and every answer (a 304 has no body to check)."""
-    contract = Contract.for_provider("github")
-    checked = 0
-    for recorded in fake.api.requests[since:]:
-        contract.check_request(recorded)
-        if recorded.status in (200, 201):
-            contract.check_response(recorded)
-        checked += 1
-    return checked
-
-
-def tasks_by_key(db) -> dict[str, Task]:
-    db.session.expire_all()
-    return {task.external_key: task for task in db.session.scalars(select(Task))}
+    return harness.check_contract("github", fake.api.requests[since:])
 
 
 def seeded(github: FakeGitHub, per_repo: int = 3) -> None:
@@ -271,29 +226,6 @@ def test_a_revoked_grant_fails_the_sync_and_asks_for_a_reconnect(db, admin, admi
 
 # -- webhooks ------------------------------------------------------------------------------------
 
-@pytest.fixture
-def live_app(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietRequestHandler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    app.config["TIMEHUB_EXTERNAL_URL"] = f"http://127.0.0.1:{server.server_port}"
-    try:
-        yield app.config["TIMEHUB_EXTERNAL_URL"]
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
-        server.server_close()
-
-
-def process_deliveries(db) -> int:
-    db.session.expire_all()
-    waiting = db.session.scalars(select(WebhookDelivery.id).where(WebhookDelivery.processed_at.is_(None))).all()
-    for delivery_id in waiting:
-        webhook_service.process_delivery(delivery_id)
-    return len(waiting)
-
-
 def test_repository_webhooks_are_registered_verified_deduplicated_and_removed(
         db, admin, admin_client, start_github, live_app):
     github = start_github()
@@ -362,14 +294,6 @@ def test_malformed_signed_deliveries_are_refused_or_recorded_as_failed_never_cra
 
 
 # -- faults -------------------------------------------------------------------------------------
-
-FAST_RETRIES = RetryPolicy(max_attempts=8, backoff_base=0.005, backoff_cap=0.05, max_total_wait=10,
-                           max_rate_limit_wait=5)
-
-
-def fast_connector(integration):
-    return connector_for(integration, retry=FAST_RETRIES)
-
 
 def test_with_20_percent_faults_the_import_ends_as_without(db, admin, admin_client, start_github):
     github = start_github(faults=Faults(rate=0.2, hang=0.05, latency=0.005, retry_after="0.01"), fault_seed=1)

@@ -8,100 +8,60 @@ documentation (tests/fixtures/gitlab/openapi.json and schema.graphql).
 from __future__ import annotations
 
 import json
-import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from app import tuning
 from app.integrations import gitlab as gitlab_connector
-from app.integrations.http import RetryPolicy
-from app.models import ExternalLink, Integration, OutboxItem, Project, Task, WebhookDelivery
-from app.models.base import utcnow
-from app.services import time_service, webhook_service
+from app.models import ExternalLink, Integration, Project, WebhookDelivery
+from app.services import time_service
 from app.services.connections import connector_for
 from app.services.integration_service import IntegrationService
-from app.services.sync_service import push_pending, run_sync, settings_changed
+from app.services.sync_service import push_pending, run_sync
 from app.services.time_service import EntryFields
 from bench.sync_noop import WriteCounter
-from tests.contract import Contract
+from tests import tracker_harness as harness
 from tests.fakes.gitlab import FakeGitLab
 from tests.fakes.paged_provider import Faults
-from tests.fakes.server import QuietRequestHandler
-from tests.oauth_steps import connect
+from tests.tracker_harness import (  # noqa: F401 (live_app is a fixture)
+    connect_oauth,
+    fast_connector,
+    live_app,
+    oauth_fake_fixture,
+    outbox,
+    process_deliveries,
+    retry_now,
+    set_setting,
+    sync,
+    tasks_by_key,
+)
 
-CALLBACK = "http://localhost/integrations/gitlab/callback"
 AT = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 MORNING = datetime(2026, 11, 25, 23, 30)   # naive UTC: 00:30 the next day in Paris
 
-
-@pytest.fixture
-def start_gitlab(app, monkeypatch):
-    fakes = []
-
-    def start(**options) -> FakeGitLab:
-        external = app.config.get("TIMEHUB_EXTERNAL_URL")
-        callbacks = (CALLBACK, f"{external}/integrations/gitlab/callback") if external else (CALLBACK,)
-        fake = FakeGitLab(redirect_uris=callbacks, **options).__enter__()
-        fakes.append(fake)
-        for name, value in fake.env().items():
-            monkeypatch.setenv(name, value)
-        return fake
-
-    yield start
-    for fake in fakes:
-        fake.__exit__(None, None, None)
+start_gitlab = oauth_fake_fixture(FakeGitLab, "gitlab")
 
 
 def current(db) -> Integration:
-    db.session.expire_all()
-    return IntegrationService().integration_for(None, "gitlab")
+    return harness.current(db, "gitlab")
 
 
 def connect_gitlab(db, admin, admin_client, fake: FakeGitLab, projects: list[str] | None = None) -> Integration:
-    IntegrationService().save_app_credentials(admin, "gitlab", {"client_id": fake.oauth.client_id,
-                                                                "client_secret": fake.oauth.client_secret})
-    response = connect(admin_client, "gitlab")
-    assert response.status_code == 302, response.get_data(as_text=True)[:300]
-    integration = current(db)
-    assert integration.status == "active"
+    integration = connect_oauth(db, admin, admin_client, "gitlab", fake)
     if projects is not None:
         allow(db, integration, fake, projects)
     return integration
 
 
 def allow(db, integration, fake: FakeGitLab, paths: list[str]) -> None:
-    integration.settings = {**(integration.settings or {}),
-                            "allow_list": [str(fake.projects[path]["id"]) for path in paths]}
-    settings_changed(db.session, integration)
-
-
-def set_setting(db, integration, **values) -> None:
-    integration.settings = {**(integration.settings or {}), **values}
-    settings_changed(db.session, integration)
-
-
-def sync(integration):
-    run = run_sync(integration.id)
-    assert run.status == "succeeded", run.error
-    return run
+    harness.allow(db, integration, [str(fake.projects[path]["id"]) for path in paths])
 
 
 def check_contract(fake: FakeGitLab) -> int:
     """Validate every answer the fake gave to a REST call (requests are checked as they arrive)."""
-    contract = Contract.for_provider("gitlab")
-    for recorded in fake.api.requests:
-        contract.check_request(recorded)
-        if recorded.status in (200, 201):
-            contract.check_response(recorded)
-    return len(fake.api.requests)
-
-
-def tasks_by_key(db) -> dict[str, Task]:
-    db.session.expire_all()
-    return {task.external_key: task for task in db.session.scalars(select(Task))}
+    return harness.check_contract("gitlab", fake.api.requests)
 
 
 def seeded(gitlab: FakeGitLab, per_project: int = 3) -> None:
@@ -150,6 +110,52 @@ def test_a_first_import_of_several_keyset_pages_with_labels_mapped_and_assignees
     statuses, users = connector_for(current(db)).mapping_tables()
     assert {"label:bug", "label:workflow::doing", "state:closed"} <= {row.remote_id for row in statuses.rows}
     assert [row.remote_id for row in users.rows] == ["bob-gl"]
+
+
+def test_assignees_map_by_the_email_the_users_api_shows_once_per_person_manual_choice_wins(
+        db, admin, admin_client, make_user, start_gitlab):
+    gitlab = start_gitlab()
+    ann, bob, cy = (make_user(f"{name}@example.com", name=name.title()) for name in ("ann", "bob", "cy"))
+    gitlab.add_user("ann-gl", "Ann", public_email="ann@example.com")
+    gitlab.add_user("bob-gl", "Bob", email="bob@example.com")              # primary only: admins see it
+    gitlab.add_user("cy-gl", "Cy", public_email="cy@example.com")
+    gitlab.add_user("dee-gl", "Dee")                                       # nothing public
+    seeded(gitlab, per_project=0)
+    for number in range(3):
+        gitlab.add_issue("acme/web", f"Ann's {number}", assignee="ann-gl", updated=AT + timedelta(seconds=number))
+    gitlab.add_issue("acme/web", "Bob's", assignee="bob-gl", updated=AT + timedelta(minutes=1))
+    gitlab.add_issue("acme/web", "Cy's", assignee="cy-gl", updated=AT + timedelta(minutes=2))
+    gitlab.add_issue("acme/web", "Dee's", assignee="dee-gl", updated=AT + timedelta(minutes=3))
+    integration = connect_gitlab(db, admin, admin_client, gitlab, ["acme/web"])
+    set_setting(db, integration, user_map={"cy-gl": str(ann.id)})          # the manual choice wins
+    gitlab.api.clear()
+
+    sync(integration)
+    tasks = tasks_by_key(db)
+    assert {tasks[f"acme/web#{n}"].assignee_id for n in (1, 2, 3)} == {ann.id}
+    assert tasks["acme/web#4"].assignee_id is None       # bob's address is not public
+    assert tasks["acme/web#5"].assignee_id == ann.id and tasks["acme/web#6"].assignee_id is None
+    looked_up = [r.path for r in gitlab.api.requests if r.path.startswith("/api/v4/users/")]
+    assert sorted(looked_up) == sorted(f"/api/v4/users/{gitlab.users[u]['id']}"
+                                       for u in ("ann-gl", "bob-gl", "cy-gl", "dee-gl"))   # once a person
+    statuses, users = connector_for(current(db)).mapping_tables()
+    assert {row.remote_id: row.automatic for row in users.rows} == {
+        "ann-gl": "by e-mail (ann@example.com)", "bob-gl": "unassigned (no public e-mail)",
+        "cy-gl": "by e-mail (cy@example.com)", "dee-gl": "unassigned (no public e-mail)"}
+
+    # Later runs read people from the connector state; connected as an administrator, the next
+    # whole listing sees primary addresses too.
+    gitlab.update_issue("acme/web", 1, title="Ann's, renamed", updated=AT + timedelta(hours=1))
+    before = len(gitlab.api.requests)
+    sync(integration)
+    assert not [r for r in gitlab.api.requests[before:] if r.path.startswith("/api/v4/users/")]
+    gitlab.admin_token = True
+    set_setting(db, current(db), updated_since="2026-01-01")   # a new scope: a whole listing reads people again
+    gitlab.update_issue("acme/web", 4, title="Bob's, renamed", updated=AT + timedelta(hours=2))
+    sync(current(db))
+    assert tasks_by_key(db)["acme/web#4"].assignee_id == bob.id and cy.id not in {
+        t.assignee_id for t in tasks_by_key(db).values()}
+    check_contract(gitlab)
 
 
 def test_incremental_no_change_and_whole_listing(db, admin, admin_client, start_gitlab, monkeypatch):
@@ -218,17 +224,6 @@ def entry_fields(task, minutes: float = 90, start: datetime = MORNING, descripti
                        task_id=task.id)
 
 
-def outbox(db) -> list[tuple[str, str | None]]:
-    db.session.expire_all()
-    return [(item.status, item.last_error) for item in db.session.scalars(select(OutboxItem).order_by(OutboxItem.id))]
-
-
-def retry_now(db) -> None:
-    for item in db.session.scalars(select(OutboxItem).where(OutboxItem.status == "pending")):
-        item.next_attempt_at = utcnow() - timedelta(seconds=1)
-    db.session.commit()
-
-
 def graphql_calls(gitlab: FakeGitLab, since: int = 0) -> list[str]:
     names = []
     for r in gitlab.api.requests_to("/api/graphql")[since:]:
@@ -293,29 +288,6 @@ def test_an_entry_on_a_deleted_issue_is_skipped_with_the_reason(db, timelog_setu
 
 # -- webhooks -----------------------------------------------------------------------------------------
 
-@pytest.fixture
-def live_app(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietRequestHandler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    app.config["TIMEHUB_EXTERNAL_URL"] = f"http://127.0.0.1:{server.server_port}"
-    try:
-        yield app.config["TIMEHUB_EXTERNAL_URL"]
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
-        server.server_close()
-
-
-def process_deliveries(db) -> int:
-    db.session.expire_all()
-    waiting = db.session.scalars(select(WebhookDelivery.id).where(WebhookDelivery.processed_at.is_(None))).all()
-    for delivery_id in waiting:
-        webhook_service.process_delivery(delivery_id)
-    return len(waiting)
-
-
 def test_project_hooks_are_registered_verified_deduplicated_and_removed(db, admin, admin_client, start_gitlab,
                                                                         live_app):
     gitlab = start_gitlab()
@@ -354,14 +326,6 @@ def test_project_hooks_are_registered_verified_deduplicated_and_removed(db, admi
 
 
 # -- faults ---------------------------------------------------------------------------------------------
-
-FAST_RETRIES = RetryPolicy(max_attempts=8, backoff_base=0.005, backoff_cap=0.05, max_total_wait=10,
-                           max_rate_limit_wait=5)
-
-
-def fast_connector(integration):
-    return connector_for(integration, retry=FAST_RETRIES)
-
 
 def test_with_20_percent_faults_import_and_timelogs_end_as_without_and_exist_once(
         db, admin, admin_client, make_user, start_gitlab, monkeypatch):

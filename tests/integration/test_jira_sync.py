@@ -8,65 +8,48 @@ connector sends is validated against Atlassian's API description (tests/contract
 from __future__ import annotations
 
 import json
-import threading
 from datetime import datetime, timedelta, timezone
 
 import httpx2
 import pytest
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from app import tuning
 from app.integrations import jira as jira_connector
-from app.integrations.http import RetryPolicy
-from app.models import ExternalLink, Integration, OutboxItem, Project, SyncRun, Task, WebhookDelivery
-from app.models.base import utcnow
-from app.services import time_service, webhook_service
+from app.models import ExternalLink, Integration, OutboxItem, Project, SyncRun, Task
+from app.services import time_service
 from app.services.connections import connector_for
 from app.services.integration_service import IntegrationService
-from app.services.sync_service import push_pending, run_sync, settings_changed
+from app.services.sync_service import push_pending, run_sync
 from app.services.time_service import EntryFields
 from bench.sync_noop import WriteCounter
-from tests.contract import Contract
+from tests import tracker_harness as harness
 from tests.fakes.jira import FakeJira
 from tests.fakes.paged_provider import Faults
-from tests.fakes.server import QuietRequestHandler
 from tests.oauth_steps import connect
-
-CALLBACK = "http://localhost/integrations/jira/callback"
-
+from tests.tracker_harness import (  # noqa: F401 (live_app is a fixture)
+    connect_oauth,
+    fast_connector,
+    live_app,
+    oauth_fake_fixture,
+    outbox,
+    process_deliveries,
+    retry_now,
+    set_setting,
+    sync,
+    tasks_by_key,
+)
 
 # -- set-up: a fake Jira reached through the endpoint settings, connected through OAuth ---------------
 
-@pytest.fixture
-def start_jira(app, monkeypatch):
-    """start_jira(**FakeJira options) -> a running fake the app is pointed at (JIRA_* variables)."""
-    fakes = []
-
-    def start(**options) -> FakeJira:
-        # Behind TIMEHUB_EXTERNAL_URL the callback registered at Atlassian is on that address.
-        external = app.config.get("TIMEHUB_EXTERNAL_URL")
-        callbacks = (CALLBACK, f"{external}/integrations/jira/callback") if external else (CALLBACK,)
-        fake = FakeJira(redirect_uris=callbacks, **options).__enter__()
-        fakes.append(fake)
-        for name, value in fake.env().items():
-            monkeypatch.setenv(name, value)
-        return fake
-
-    yield start
-    for fake in fakes:
-        fake.__exit__(None, None, None)
+start_jira = oauth_fake_fixture(FakeJira, "jira")   # start_jira(**FakeJira options) -> a running fake
 
 
 def connect_jira(db, admin, admin_client, fake: FakeJira, projects: list[str] | None = None) -> Integration:
     """Save the OAuth app as the setup page does, connect through the real OAuth flow, and
     allow `projects` (keys) as the settings page would."""
-    IntegrationService().save_app_credentials(admin, "jira", {"client_id": fake.oauth.client_id,
-                                                              "client_secret": fake.oauth.client_secret})
-    response = connect(admin_client, "jira")
-    assert response.status_code == 302, response.get_data(as_text=True)[:300]
-    integration = current(db)
-    assert integration.status == "active" and integration.connection_facts["cloud_id"] == fake.sites[0]["id"]
+    integration = connect_oauth(db, admin, admin_client, "jira", fake)
+    assert integration.connection_facts["cloud_id"] == fake.sites[0]["id"]
     assert fake.oauth.client_secret not in (integration.credential.ciphertext or "")
     if projects is not None:
         allow(db, integration, fake, projects)
@@ -74,48 +57,23 @@ def connect_jira(db, admin, admin_client, fake: FakeJira, projects: list[str] | 
 
 
 def current(db) -> Integration:
-    db.session.expire_all()
-    return IntegrationService().integration_for(None, "jira")
+    return harness.current(db, "jira")
 
 
 def allow(db, integration: Integration, fake: FakeJira, keys: list[str]) -> None:
     """What the settings page does when the admin saves the allow-list."""
-    ids = [fake.projects[key]["id"] for key in keys]
-    integration.settings = {**(integration.settings or {}), "allow_list": ids}
-    settings_changed(db.session, integration)
-
-
-def set_setting(db, integration: Integration, **values) -> None:
-    integration.settings = {**(integration.settings or {}), **values}
-    settings_changed(db.session, integration)
-
-
-def sync(integration: Integration):
-    run = run_sync(integration.id)
-    assert run.status == "succeeded", run.error
-    return run
+    harness.allow(db, integration, [fake.projects[key]["id"] for key in keys])
 
 
 def check_contract(fake: FakeJira, since: int = 0) -> int:
     """Validate every Jira REST request the app sent (and the fake's answers); the number checked."""
-    contract = Contract.for_provider("jira", server_url=fake.site_api_base())
-    checked = 0
-    for recorded in fake.api.requests[since:]:
-        if recorded.path.startswith(contract.base_path + "/"):
-            contract.check_request(recorded)
-            contract.check_response(recorded)
-            checked += 1
-    return checked
+    return harness.check_contract("jira", fake.api.requests[since:], server_url=fake.site_api_base(),
+                                  only_under_base=True, answers_checked=None)
 
 
 def rest_calls(fake: FakeJira, since: int = 0) -> list[str]:
     return [f"{r.method} {r.path.split('/rest/api/3/')[-1]}" for r in fake.api.requests[since:]
             if "/rest/api/3/" in r.path]
-
-
-def tasks_by_key(db) -> dict[str, Task]:
-    db.session.expire_all()
-    return {task.external_key: task for task in db.session.scalars(select(Task))}
 
 
 def projects_by_name(db) -> dict[str, Project]:
@@ -428,11 +386,6 @@ def push(integration: Integration) -> int:
     return push_pending(integration.id)
 
 
-def outbox(db) -> list[tuple[str, str | None]]:
-    db.session.expire_all()
-    return [(item.status, item.last_error) for item in db.session.scalars(select(OutboxItem).order_by(OutboxItem.id))]
-
-
 def test_a_completed_entry_becomes_a_worklog_and_follows_edits_moves_and_deletion(db, worklog_setup):
     jira, integration, paula, tasks = worklog_setup
     entry = time_service.create_entry(paula, entry_fields(tasks["ACME-1"]))
@@ -534,39 +487,7 @@ def test_a_worklog_deleted_at_jira_is_logged_again_and_an_entry_on_a_deleted_iss
     assert first.id not in statuses
 
 
-def retry_now(db) -> None:
-    """Make every waiting push due now (instead of waiting out its backoff)."""
-    for item in db.session.scalars(select(OutboxItem).where(OutboxItem.status == "pending")):
-        item.next_attempt_at = utcnow() - timedelta(seconds=1)
-    db.session.commit()
-
-
 # -- webhooks ---------------------------------------------------------------------------------------
-
-@pytest.fixture
-def live_app(app):
-    """This test's app served over loopback, and TIMEHUB_EXTERNAL_URL pointing at it."""
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietRequestHandler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    app.config["TIMEHUB_EXTERNAL_URL"] = f"http://127.0.0.1:{server.server_port}"
-    try:
-        yield app.config["TIMEHUB_EXTERNAL_URL"]
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
-        server.server_close()
-
-
-def process_deliveries(db) -> int:
-    """What the webhook job does for every stored, unprocessed delivery."""
-    db.session.expire_all()
-    waiting = db.session.scalars(select(WebhookDelivery.id).where(WebhookDelivery.processed_at.is_(None))).all()
-    for delivery_id in waiting:
-        webhook_service.process_delivery(delivery_id)
-    return len(waiting)
-
 
 def test_webhooks_are_registered_refreshed_moved_verified_and_removed(db, admin, admin_client, start_jira,
                                                                      live_app):
@@ -682,15 +603,6 @@ def test_pushes_wait_in_the_outbox_while_the_grant_is_dead(db, worklog_setup):
 
 
 # -- faults ------------------------------------------------------------------------------------------
-
-FAST_RETRIES = RetryPolicy(max_attempts=8, backoff_base=0.005, backoff_cap=0.05, max_total_wait=10,
-                           max_rate_limit_wait=5)
-
-
-def fast_connector(integration):
-    """The real connector (real auth, real client) with backoffs that cost milliseconds."""
-    return connector_for(integration, retry=FAST_RETRIES)
-
 
 def imported_state(db) -> dict[str, tuple]:
     return {key: (task.title, task.status, task.project.name, task.archived) for key, task in tasks_by_key(db).items()}

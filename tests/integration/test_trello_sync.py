@@ -12,15 +12,15 @@ import pytest
 from sqlalchemy import func, select
 
 from app.integrations import trello as trello_connector
-from app.models import ExternalLink, Integration, Project, Task
+from app.models import Integration, Project
+from app.services.connections import connector_for
 from app.services.integration_service import IntegrationService
 from app.services.sync_service import run_sync, settings_changed
 from bench.sync_noop import WriteCounter
+from tests import tracker_harness as harness
 from tests.fakes.paged_provider import Faults
 from tests.fakes.trello import FakeTrello
-from tests.integration.test_jira_sync import FAST_RETRIES, live_app, process_deliveries  # noqa: F401 (fixture)
-from app.services.connections import connector_for
-
+from tests.tracker_harness import FAST_RETRIES, live_app, process_deliveries, sync, tasks_by_remote_id  # noqa: F401
 
 @pytest.fixture
 def trello(monkeypatch):
@@ -42,31 +42,16 @@ def connect_trello(db, admin, fake: FakeTrello, member, boards=None, *, with_sec
     return integration
 
 
+def calls(fake: FakeTrello, since: int = 0) -> list[str]:
+    return [f"{r.method} {r.path.removeprefix('/1/')}" for r in fake.requests[since:]]
+
+
 def current(db) -> Integration:
-    db.session.expire_all()
-    return IntegrationService().integration_for(None, "trello")
+    return harness.current(db, "trello")
 
 
 def allow(db, integration, ids) -> None:
-    integration.settings = {**(integration.settings or {}), "allow_list": ids}
-    settings_changed(db.session, integration)
-
-
-def sync(integration):
-    run = run_sync(integration.id)
-    assert run.status == "succeeded", run.error
-    return run
-
-
-def tasks_by_card(db) -> dict[str, Task]:
-    db.session.expire_all()
-    links = {link.local_id: link.external_id for link in db.session.scalars(
-        select(ExternalLink).where(ExternalLink.local_kind == "task"))}
-    return {links[task.id]: task for task in db.session.scalars(select(Task)) if task.id in links}
-
-
-def calls(fake: FakeTrello, since: int = 0) -> list[str]:
-    return [f"{r.method} {r.path.removeprefix('/1/')}" for r in fake.requests[since:]]
+    harness.allow(db, integration, ids)
 
 
 @pytest.fixture
@@ -98,7 +83,7 @@ def test_a_first_import_of_several_pages_creates_projects_and_tasks(db, admin, m
     since = len(trello.requests)
 
     run = sync(integration)
-    tasks = tasks_by_card(db)
+    tasks = tasks_by_remote_id(db)
     assert len(tasks) == 2102 and run.created == 2 + 2102
     assert archived.id not in tasks and not any(t.archived for t in tasks.values())  # archived: not imported
     assert (tasks[doing.id].status, tasks[doing.id].assignee.email) == ("in_progress", "tess@example.com")
@@ -113,11 +98,31 @@ def test_a_first_import_of_several_pages_creates_projects_and_tasks(db, admin, m
     assert all(int(r.args["limit"]) == 1000 for r in trello.requests[since:] if r.path.endswith("/cards"))
 
 
+def test_boards_of_exact_multiples_of_1000_cards_cost_no_empty_page(db, admin, trello, seeded):
+    """requests == min_requests: ceil(N / 1,000) card requests a board plus the fixed calls
+    (the boards; per board its newest action, lists and members), also at 2,000 and 1,000."""
+    tess, hidden, acme, beta, other, lists = seeded
+    for n in range(2000):
+        trello.add_card(lists["Acme", "To do" if n % 2 else "Done"], f"Acme {n}", closed=n == 7)
+    for n in range(1000):
+        trello.add_card(lists["Beta", "Doing"], f"Beta {n}")
+    integration = connect_trello(db, admin, trello, tess, [acme, beta])
+    since = len(trello.requests)
+
+    sync(integration)
+    made = calls(trello, since)
+    assert made.count(f"GET boards/{acme.id}/cards") == 2 and made.count(f"GET boards/{beta.id}/cards") == 1
+    assert len(made) == (1 + 3 * 2) + 2 + 1
+    assert len(tasks_by_remote_id(db)) == 2999   # every card but the archived one, the oldest page's included
+    listed = [r for r in trello.requests[since:] if r.path.endswith("/lists")]
+    assert listed and all((r.args["cards"], r.args["card_fields"]) == ("all", "id") for r in listed)
+
+
 def test_nothing_is_imported_until_boards_are_chosen(db, admin, trello, seeded):
     tess, *_ = seeded
     integration = connect_trello(db, admin, trello, tess)
     sync(integration)
-    assert tasks_by_card(db) == {} and db.session.scalar(select(func.count()).select_from(Project)) == 0
+    assert tasks_by_remote_id(db) == {} and db.session.scalar(select(func.count()).select_from(Project)) == 0
 
 
 def test_an_incremental_sync_follows_changes_and_a_quiet_one_writes_nothing(db, admin, app, trello, seeded):
@@ -146,7 +151,7 @@ def test_an_incremental_sync_follows_changes_and_a_quiet_one_writes_nothing(db, 
     trello.move_card_to_board(fourth, lists["Other", "To do"])  # moved out of the allowed boards
     new = trello.add_card(lists["Beta", "Doing"], "Born later")
     run = sync(integration)
-    tasks = tasks_by_card(db)
+    tasks = tasks_by_remote_id(db)
     assert (tasks[first.id].title, tasks[first.id].status) == ("First, renamed", "done")
     assert tasks[second.id].archived and tasks[third.id].archived and tasks[fourth.id].archived
     assert tasks[new.id].status == "in_progress" and not tasks[new.id].archived
@@ -154,7 +159,7 @@ def test_an_incremental_sync_follows_changes_and_a_quiet_one_writes_nothing(db, 
 
     trello.update_list(lists["Acme", "Done"], name="Waiting")   # a list renamed: its cards' status follows
     sync(integration)
-    assert tasks_by_card(db)[first.id].status == "todo"
+    assert tasks_by_remote_id(db)[first.id].status == "todo"
     assert sync(integration).updated == 0
 
 
@@ -173,7 +178,7 @@ def test_the_status_mapping_and_the_user_mapping_win(db, admin, make_user, trell
                             "user_map": {hidden.id: str(hal.id)}}
     settings_changed(db.session, integration)
     sync(integration)
-    task = tasks_by_card(db)[card.id]
+    task = tasks_by_remote_id(db)[card.id]
     assert (task.status, task.assignee_id) == ("in_progress", hal.id)
 
 
@@ -185,7 +190,7 @@ def test_a_board_dropped_from_the_allow_list_or_archived_is_archived(db, admin, 
     sync(integration)
     allow(db, current(db), [acme.id])
     sync(current(db))
-    tasks = tasks_by_card(db)
+    tasks = tasks_by_remote_id(db)
     assert tasks[dropped.id].archived and not tasks[kept.id].archived
     acme.closed = True
     sync(current(db))
@@ -205,7 +210,7 @@ def test_webhooks_are_registered_verified_deduplicated_and_removed(db, admin, tr
     assert sorted(h.id_model for h in hooks) == sorted([acme.id, beta.id])
     assert all(h.callback_url == address for h in hooks)   # and each answered Trello's HEAD check
     assert dict(trello_connector.TrelloConnector.status_facts(current(db).connector_state))["Webhooks"] \
-        == "registered for 2 board(s)"
+        == "registered for 2 boards"
     hook = next(h for h in hooks if h.id_model == acme.id)
 
     action = trello.update_card(card, name="Renamed, said a webhook", to_list=lists["Acme", "Done"])
@@ -222,12 +227,12 @@ def test_webhooks_are_registered_verified_deduplicated_and_removed(db, admin, tr
         signed = trello.signature(hook.api_key, malformed, address)
         assert trello.deliver(hook, action, body=malformed, signature=signed).status_code == 400
     assert process_deliveries(db) == 1
-    task = tasks_by_card(db)[card.id]
+    task = tasks_by_remote_id(db)[card.id]
     assert (task.title, task.status) == ("Renamed, said a webhook", "done")
     deleted = trello.delete_card(card)
     assert trello.deliver(hook, deleted).status_code == 202
     process_deliveries(db)
-    assert tasks_by_card(db)[card.id].archived
+    assert tasks_by_remote_id(db)[card.id].archived
 
     allow(db, current(db), [acme.id])
     sync(current(db))
@@ -277,7 +282,7 @@ def test_with_20_percent_faults_the_import_and_the_incremental_end_as_without(db
     for _attempt in range(10):
         if run_sync(integration.id, connector_factory=fast).status == "succeeded":
             break
-    tasks = tasks_by_card(db)
+    tasks = tasks_by_remote_id(db)
     expected = {c.id: (c.name, "done" if trello.lists[c.list_id].name == "Done" else "todo")
                 for c in trello.cards.values() if c.board_id in (acme.id, beta.id)}
     assert {key: (t.title, t.status) for key, t in tasks.items() if not t.archived} == expected
