@@ -20,9 +20,13 @@ from app.models.base import TimestampMixin
 
 class CalendarEvent(TimestampMixin, db.Model):
     __tablename__ = "calendar_events"
-    __table_args__ = (Index("ix_calendar_events_starts", "starts_at"),)
+    __table_args__ = (Index("ix_calendar_events_starts", "starts_at"),
+                      Index("ix_calendar_events_integration", "integration_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # The connection it was imported through: disconnecting it removes its suggestions.
+    # (None only for rows older than migration 0015 that no link names.)
+    integration_id: Mapped[int | None] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(String(500), default="")
     starts_at: Mapped[datetime]       # naive UTC
     ends_at: Mapped[datetime]         # naive UTC, after starts_at

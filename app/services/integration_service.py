@@ -34,7 +34,7 @@ from app.integrations.http import AuthError, ProviderError
 from app.integrations.spec import ProviderSpec
 from app.models import Integration, IntegrationCredential, ProviderApp, User
 from app.models.integration import IntegrationStatus
-from app.services import connection_state, lookups, token_service, work_queue
+from app.services import connection_state, lookups, sync_service, token_service, work_queue
 from app.services.connections import connector_for, run_context
 from app.services.errors import Forbidden, IntegrationError, NotFound
 from app.services.lookups import AppCredentials
@@ -245,6 +245,7 @@ class IntegrationService:
             if integration.credential.kind == "oauth2":
                 warning = self._revoke(integration) or warning
             self.session.delete(integration.credential)
+        sync_service.forget_imported(self.session, integration)
         connection_state.disconnected(integration)
         self.session.commit()
         return warning
