@@ -15,20 +15,11 @@ depends_on = None
 
 
 def upgrade():
-    if 'integration_id' in {c['name'] for c in sa.inspect(op.get_bind()).get_columns('calendar_events')}:
-        # SQLite kept the column on downgrade (below): only the index comes back.
-        op.create_index('ix_calendar_events_integration', 'calendar_events', ['integration_id'])
-        return
-    # Plain ALTER TABLE (no batch): a batch would copy and drop calendar_events, and on SQLite
-    # that cascade-deletes every calendar_event_people row. SQLite takes the reference only
-    # inline in ADD COLUMN; Alembic adds it as a separate constraint elsewhere.
-    if op.get_bind().dialect.name == 'sqlite':
-        op.execute("ALTER TABLE calendar_events ADD COLUMN integration_id INTEGER "
-                   "REFERENCES integrations (id) ON DELETE CASCADE")
-    else:
-        op.add_column('calendar_events', sa.Column('integration_id', sa.Integer(), nullable=True))
-        op.create_foreign_key('fk_calendar_events_integration_id_integrations', 'calendar_events',
-                              'integrations', ['integration_id'], ['id'], ondelete='CASCADE')
+    # Plain add_column (no batch): a batch would copy and drop calendar_events, and on SQLite
+    # that cascade-deletes every calendar_event_people row. No foreign key: SQLite takes one
+    # only inline in ADD COLUMN, unnamed, and integration rows are never deleted anyway (the
+    # disconnect removes the events itself).
+    op.add_column('calendar_events', sa.Column('integration_id', sa.Integer(), nullable=True))
     op.create_index('ix_calendar_events_integration', 'calendar_events', ['integration_id'])
     # Existing events: the integration whose link names them.
     op.execute(
@@ -39,9 +30,4 @@ def upgrade():
 
 def downgrade():
     op.drop_index('ix_calendar_events_integration', table_name='calendar_events')
-    if op.get_bind().dialect.name == 'sqlite':
-        # SQLite (3.35+) drops a plain column, but not one a foreign key constraint names;
-        # the data stays meaningful without it, so the column is left as it is there.
-        return
-    op.drop_constraint('fk_calendar_events_integration_id_integrations', 'calendar_events', type_='foreignkey')
-    op.drop_column('calendar_events', 'integration_id')
+    op.drop_column('calendar_events', 'integration_id')  # SQLite 3.35+ drops a plain column in place

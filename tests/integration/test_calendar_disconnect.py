@@ -116,6 +116,7 @@ def test_0015_ties_existing_events_to_their_link_and_survives_down_and_up(empty_
         assert sorted(rows("SELECT title, integration_id FROM calendar_events")) == \
             [("linked", integration_id), ("orphan", None)]
         downgrade(revision="0013")
+        assert "integration_id" not in {c["name"] for c in inspect(database.engine).get_columns("calendar_events")}
         upgrade()
         assert "ix_calendar_events_integration" in {i["name"] for i in inspect(database.engine).get_indexes(
             "calendar_events")}
