@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from datetime import date, datetime, timezone
 from typing import Any, ClassVar
 
@@ -33,6 +34,7 @@ from app.integrations.exchange import (
     PushRequest,
     RemoteRecord,
     RunContext,
+    SingleChoice,
     SyncPage,
     WebhookEvent,
 )
@@ -159,6 +161,26 @@ class AllowList(ABC):
         return allowed is None or str(external_id) in allowed
 
 
+class SingleChoices(ABC):
+    """The settings page offers a few single picks read from the provider (Google: the calendar
+    that receives the entries; Outlook: the team calendar). The page checks a posted value is
+    one of the options; an empty one removes the setting (the default applies)."""
+
+    # The picks, with no options: what the page shows when the provider cannot be asked.
+    choice_fields: ClassVar[tuple[SingleChoice, ...]]
+
+    @abstractmethod
+    def choice_options(self, setting: str) -> list[AllowListOption]:
+        """Every option of the pick stored under `setting`, read from the provider (every page)."""
+
+    def single_choices(self) -> list[SingleChoice]:
+        return [replace(choice, options=tuple(self.choice_options(choice.setting))) for choice in self.choice_fields]
+
+    def chosen(self, setting: str) -> str | None:
+        value = self.preferences.get(setting)
+        return str(value) if value else None
+
+
 class MappingTables(ABC):
     """The settings page offers override tables filled from the provider (statuses, people)."""
 
@@ -205,8 +227,8 @@ FEATURES: dict[str, type] = {
 
 def capabilities_of(connector_class: type) -> frozenset[type]:
     """The capability classes a connector class implements."""
-    every = (Pulls, Pushes, ReceivesWebhooks, VerifiesApiKey, AllowList, MappingTables, ManagesRemoteSetup,
-             ReleasesUnchosenAccounts, ConfirmsWebhookHandshake, Notifies, AnswersCommands, Accounting)
+    every = (Pulls, Pushes, ReceivesWebhooks, VerifiesApiKey, AllowList, SingleChoices, MappingTables,
+             ManagesRemoteSetup, ReleasesUnchosenAccounts, ConfirmsWebhookHandshake, Notifies, AnswersCommands, Accounting)
     return frozenset(capability for capability in every if issubclass(connector_class, capability))
 
 

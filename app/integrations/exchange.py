@@ -149,6 +149,18 @@ class AllowListOption:
 
 
 @dataclass(frozen=True)
+class SingleChoice:
+    """One pick among options read from the provider, stored as the option's id under
+    `setting` (absent: `default_label` applies), e.g. the calendar receiving the entries."""
+
+    setting: str
+    label: str
+    options: tuple[AllowListOption, ...]
+    default_label: str
+    help: str = ""
+
+
+@dataclass(frozen=True)
 class SettingToggle:
     """A yes/no choice on a connection's settings page, kept in its preferences."""
 

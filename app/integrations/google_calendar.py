@@ -27,8 +27,10 @@ from urllib.parse import quote
 
 from app.integrations.base import Connector
 from app.integrations.calendar_times import EventTimeUnreadable, rfc3339, to_utc_naive
-from app.integrations.capabilities import AllowList, Pulls, Pushes
-from app.integrations.exchange import AllowListOption, PushRequest, PushSkipped, RemoteRecord, RunContext, SyncPage
+from app.integrations.capabilities import AllowList, Pulls, Pushes, SingleChoices
+from app.integrations.exchange import (
+    AllowListOption, PushRequest, PushSkipped, RemoteRecord, RunContext, SingleChoice, SyncPage,
+)
 from app.integrations.http import NotFoundError, PermanentError
 from app.integrations.pagination import cursor_pages, delta_pages
 from app.integrations.ratelimit import RateLimit
@@ -93,11 +95,18 @@ SPEC = ProviderSpec(
 )
 
 
-class GoogleCalendarConnector(Connector, Pulls, Pushes, AllowList):
+# Calendars a user may add events to (calendarList accessRole).
+WRITABLE_ROLES = ("owner", "writer")
+
+
+class GoogleCalendarConnector(Connector, Pulls, Pushes, AllowList, SingleChoices):
     spec = SPEC
     streams = ("calendar_events",)
     push_kinds = frozenset({"time_entry"})
     allow_list_label = "Calendars read for suggestions"
+    choice_fields = (SingleChoice(
+        PUSH_CALENDAR_SETTING, "Calendar that receives your time entries", (), "Your primary calendar",
+        "Entries already there stay where they are; new ones go to the calendar chosen here."),)
 
     @classmethod
     def oauth_connected_account(cls, provider: OAuthProvider, token: TokenSet,
@@ -114,13 +123,27 @@ class GoogleCalendarConnector(Connector, Pulls, Pushes, AllowList):
 
     # -- which calendars -----------------------------------------------------------------
 
+    def _calendar_list(self) -> list[dict]:
+        """Every page of the user's calendar list, read once per connector: the settings page
+        asks for it twice (calendars read, push calendar) within one request."""
+        if getattr(self, "_listed_calendars", None) is None:
+            self._listed_calendars = [item for page in cursor_pages(
+                self.client, "users/me/calendarList", params={"maxResults": CALENDAR_LIST_PAGE_SIZE},
+                records="items", next_cursor="nextPageToken", cursor_param="pageToken") for item in page]
+        return self._listed_calendars
+
+    @staticmethod
+    def _option(calendar: dict) -> AllowListOption:
+        return AllowListOption(calendar["id"], calendar.get("summaryOverride") or calendar.get("summary")
+                               or calendar["id"], "primary" if calendar.get("primary") else
+                               calendar.get("accessRole", ""))
+
     def allow_list_options(self) -> list[AllowListOption]:
-        calendars = [item for page in cursor_pages(
-            self.client, "users/me/calendarList", params={"maxResults": CALENDAR_LIST_PAGE_SIZE},
-            records="items", next_cursor="nextPageToken", cursor_param="pageToken") for item in page]
-        return [AllowListOption(c["id"], c.get("summaryOverride") or c.get("summary") or c["id"],
-                                "primary" if c.get("primary") else c.get("accessRole", ""))
-                for c in calendars]
+        return [self._option(c) for c in self._calendar_list()]
+
+    def choice_options(self, setting: str) -> list[AllowListOption]:
+        """The push calendar: only calendars the user may write to."""
+        return [self._option(c) for c in self._calendar_list() if c.get("accessRole") in WRITABLE_ROLES]
 
     def read_calendars(self) -> list[str]:
         """The calendars read for suggestions: the chosen ones, or the primary one."""
@@ -129,7 +152,7 @@ class GoogleCalendarConnector(Connector, Pulls, Pushes, AllowList):
 
     @property
     def push_calendar(self) -> str:
-        return str(self.preferences.get(PUSH_CALENDAR_SETTING) or "primary")
+        return self.chosen(PUSH_CALENDAR_SETTING) or "primary"
 
     # -- import ----------------------------------------------------------------------------
 

@@ -24,8 +24,10 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
 from app.integrations.calendar_times import EventTimeUnreadable, rfc3339, to_utc_naive
-from app.integrations.capabilities import AllowList, Pulls, Pushes
-from app.integrations.exchange import AllowListOption, PushRequest, PushSkipped, RemoteRecord, RunContext, SyncPage
+from app.integrations.capabilities import ALLOW_LIST_SETTING, Pulls, Pushes, SingleChoices
+from app.integrations.exchange import (
+    AllowListOption, PushRequest, PushSkipped, RemoteRecord, RunContext, SingleChoice, SyncPage,
+)
 from app.integrations.http import NotFoundError, PermanentError
 from app.integrations.pagination import cursor_pages, delta_pages
 from app.integrations.ratelimit import RateLimit
@@ -47,6 +49,8 @@ WINDOW_AHEAD_DAYS = 92
 # The extended property marking TimeHub's events: a String property in TimeHub's own namespace.
 ENTRY_PROPERTY_ID = "String {6f2b4c1e-6a43-4f1c-9a0e-7d7b4a1e5c11} Name TimeHubEntryId"
 TRANSACTION_PREFIX = "timehub-entry-"
+# The preference holding the team calendar's id (absent: the account's default calendar).
+TEAM_CALENDAR_SETTING = "team_calendar"
 EXTERNAL_ID_MAX = 200
 
 SPEC = ProviderSpec(
@@ -71,15 +75,18 @@ SPEC = ProviderSpec(
 )
 
 
-class OutlookCalendarConnector(MicrosoftIdentity, Pulls, Pushes, AllowList):
+class OutlookCalendarConnector(MicrosoftIdentity, Pulls, Pushes, SingleChoices):
     spec = SPEC
     streams = ("calendar_events",)
     push_kinds = frozenset({"time_entry"})
-    allow_list_label = "Team calendar (the first one ticked)"
+    choice_fields = (SingleChoice(
+        TEAM_CALENDAR_SETTING, "Team calendar", (), "The account's default calendar",
+        "Every calendar the account can write: its own, and shared or group calendars added to it in "
+        "Outlook. Its events become suggestions; everyone's entries go there."),)
 
     # -- the team calendar -----------------------------------------------------------------
 
-    def allow_list_options(self) -> list[AllowListOption]:
+    def choice_options(self, setting: str) -> list[AllowListOption]:
         calendars = [item for page in cursor_pages(
             self.client, "me/calendars", params={"$select": "id,name,canEdit,owner"}, records="value",
             next_cursor="@odata.nextLink", cursor_param=None) for item in page]
@@ -89,8 +96,10 @@ class OutlookCalendarConnector(MicrosoftIdentity, Pulls, Pushes, AllowList):
 
     @property
     def calendar_path(self) -> str:
-        chosen = sorted(self.allowed_ids or ())
-        return f"me/calendars/{quote(chosen[0], safe='')}" if chosen else "me"
+        # Before the single choice, the team calendar was the first id of the allow-list.
+        chosen = self.chosen(TEAM_CALENDAR_SETTING) or next(iter(sorted(self.preferences.get(ALLOW_LIST_SETTING)
+                                                                         or ())), None)
+        return f"me/calendars/{quote(chosen, safe='')}" if chosen else "me"
 
     # -- import ----------------------------------------------------------------------------
 

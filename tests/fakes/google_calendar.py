@@ -62,6 +62,7 @@ class Calendar:
     id: str
     summary: str
     primary: bool = False
+    access_role: str = "owner"   # calendarList's accessRole: owner, writer, reader, freeBusyReader
     events: dict[str, dict] = field(default_factory=dict)
 
 
@@ -87,15 +88,16 @@ class FakeGoogleCalendar(FakeProviderWithApi):
 
     # -- test data -------------------------------------------------------------------
 
-    def calendar(self, email: str, calendar_id: str | None = None, summary: str | None = None) -> Calendar:
-        """The account's calendar (created when new; the primary one without an id)."""
+    def calendar(self, email: str, calendar_id: str | None = None, summary: str | None = None,
+                 access_role: str = "owner") -> Calendar:
+        """The account's calendar (created when new, with `access_role`; the primary one without an id)."""
         with self._lock:
             calendars = self.accounts.setdefault(email, {})
             if not calendars:
                 calendars[email] = Calendar(email, email, primary=True)
             key = calendar_id or email
             if key not in calendars:
-                calendars[key] = Calendar(key, summary or key)
+                calendars[key] = Calendar(key, summary or key, access_role=access_role)
             return calendars[key]
 
     def add_event(self, email: str, summary: str, start: dict, end: dict | None, *, calendar_id: str | None = None,
@@ -202,7 +204,7 @@ class FakeGoogleCalendar(FakeProviderWithApi):
     def _calendar_list(self, email: str, args) -> tuple[int, dict]:
         with self._lock:
             self.calendar(email)
-            items = [{"kind": "calendar#calendarListEntry", "id": c.id, "summary": c.summary, "accessRole": "owner",
+            items = [{"kind": "calendar#calendarListEntry", "id": c.id, "summary": c.summary, "accessRole": c.access_role,
                       **({"primary": True} if c.primary else {})} for c in self.accounts[email].values()]
         size = min(int(args.get("maxResults", DEFAULT_CALENDARS_PAGE)), MAX_CALENDARS_PAGE)
         offset = int(args.get("pageToken") or 0)
