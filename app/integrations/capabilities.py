@@ -103,6 +103,16 @@ class ReceivesWebhooks(ABC):
     """The provider calls TimeHub's webhook address when something changes. (An address
     also answers HEAD, for providers that check it before registering it.)"""
 
+    # Deliveries whose body is empty (Google's push notifications say everything in headers):
+    # the intake reads an empty body as {} instead of refusing it as no JSON.
+    bodyless_deliveries: ClassVar[bool] = False
+
+    @classmethod
+    def delivery_asks_for_pull(cls, event: str | None) -> bool:
+        """Whether a delivery only says that something changed, without the records: the engine
+        then queues an incremental pull once it is processed (webhook_records may return [])."""
+        return False
+
     @classmethod
     @abstractmethod
     def verify_webhook(cls, integration, secrets: Mapping[str, str], headers, body: bytes,

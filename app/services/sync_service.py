@@ -54,7 +54,9 @@ Progress = Callable[[SyncRun, str, SyncPage], None]
 
 
 # Runs that pull every stream; "push" and "webhook" runs only hold the integration briefly.
-PULL_TRIGGERS = ("schedule", "manual", "connect")
+# A pull a provider's change notification asked for (ReceivesWebhooks.delivery_asks_for_pull).
+NOTIFIED_TRIGGER = "notification"
+PULL_TRIGGERS = ("schedule", "manual", "connect", NOTIFIED_TRIGGER)
 
 
 class SyncAlreadyRunning(Exception):
