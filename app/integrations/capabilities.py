@@ -267,6 +267,12 @@ class ConfirmsWebhookHandshake(ABC):
     def webhook_handshake(cls, headers, body: bytes) -> dict[str, str] | None:
         """The headers to answer a handshake with; None when the request is no handshake."""
 
+    @classmethod
+    def webhook_handshake_text(cls, query: Mapping[str, str]) -> str | None:
+        """A challenge in the address's query string that must come back as a text/plain body
+        (Graph's `validationToken`); None when the request is no such handshake."""
+        return None
+
 
 # -- messaging -------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ class Intake:
     message: str
     integration_id: int | None = None
     headers: dict = field(default_factory=dict)  # a handshake's echo
+    text: str | None = None  # a handshake echoed as a text/plain body
 
 
 DELIVERY_ID_MAX = 128  # longer ids (and ids that look like a digest) are stored as their digest
@@ -123,7 +124,7 @@ def is_known_address(slug: str, token: str) -> bool:
     return status is not None and status != IntegrationStatus.NOT_CONFIGURED
 
 
-def receive(slug: str, token: str, headers, body: bytes, url: str) -> Intake:
+def receive(slug: str, token: str, headers, body: bytes, url: str, query=None) -> Intake:
     """Verify and store one delivery. Raises WebhookRejected for forged or malformed ones:
     the body must be a UTF-8 JSON object of bounded depth (app.integrations.webhook_body) before a
     connector reads it, and have the provider's shape (ReceivesWebhooks.delivery_problem) before it is
@@ -144,6 +145,9 @@ def receive(slug: str, token: str, headers, body: bytes, url: str) -> Intake:
             raise WebhookRejected(404, "unknown webhook address")
         target, client_id, ciphertext = found
         if issubclass(connector_class, ConfirmsWebhookHandshake):
+            echoed = connector_class.webhook_handshake_text(query or {})
+            if echoed is not None:
+                return Intake(200, None, "handshake confirmed", target.id, text=echoed)
             echo = connector_class.webhook_handshake(headers, body)
             if echo is not None:  # a configured address confirming a registration under way
                 return Intake(200, None, "handshake confirmed", target.id, headers=echo)
