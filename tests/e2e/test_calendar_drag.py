@@ -2,38 +2,20 @@
 project picked in it, at the event's own time, once; the suggestion leaves the grid."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Integration, Project, TimeEntry
-from app.services.sync_service import run_sync
-from tests.e2e.conftest import sign_in
-from tests.e2e.test_calendar_suggestions import EMAIL, GOOGLE_ACCOUNT, PASSWORD, SLUG, google  # noqa: F401
-from tests.fakes.google_calendar import at
+from app.models import TimeEntry
+from tests.e2e.test_calendar_suggestions import connected_with_an_event, google  # noqa: F401
 
 
 @pytest.mark.e2e
 def test_dragging_a_suggestion_onto_the_grid_makes_it_an_entry(live_server, page: Page, google):  # noqa: F811
-    live_server.create_user(email=EMAIL, password=PASSWORD, name="Gina")
-    live_server.query(lambda: (db.session.add(Project(name="Acme")), db.session.commit()))
-    start = (datetime.now(timezone.utc) + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
-    google.add_event(GOOGLE_ACCOUNT, "Sprint planning", at(start.isoformat()),
-                     at((start + timedelta(minutes=90)).isoformat()))
-
-    sign_in(page, live_server.url, EMAIL, PASSWORD)
-    page.goto(live_server.url + "/integrations")
-    page.locator(f'article.card.integration[data-provider="{SLUG}"]').get_by_role(
-        "button", name="Connect my account").click()
-    page.wait_for_url(live_server.url + "/integrations")
-
-    def sync():
-        integration = db.session.scalars(select(Integration).where(Integration.provider == SLUG)).one()
-        return run_sync(integration.id).status
-    assert live_server.query(sync) == "succeeded"
+    start = connected_with_an_event(live_server, page, google, "Sprint planning", 9, 90)
 
     page.set_viewport_size({"width": 1280, "height": 900})
     page.goto(f"{live_server.url}/calendar?week={start.date().isoformat()}")
