@@ -88,6 +88,12 @@ app.services.connections.connector_for):
     carry: dict[str, Any] = field(default_factory=dict)
     webhook_secrets: dict[str, str] = field(default_factory=dict)
 
+    def webhook_url_in(self, schemes: tuple[str, ...]) -> str | None:
+        """`webhook_url` if the provider delivers to its scheme (Google and Graph call only
+        HTTPS addresses), else None."""
+        url = self.webhook_url
+        return url if url and url.split(":", 1)[0].lower() in schemes else None
+
 
 @dataclass(frozen=True)
 class PushRequest:

@@ -79,6 +79,9 @@ CHANNEL_RENEW_BEFORE = timedelta(days=1)
 CHANNELS_STATE = "channels"      # connector state: {calendar id: channel}
 # X-Goog-Resource-State values: "sync" confirms a new channel; the others say something changed.
 CHANGE_STATES = ("exists", "not_exists")
+# Google delivers only to HTTPS addresses (with a valid certificate); a plain-HTTP address gets
+# no channels, and the periodic sync alone (tests over loopback widen this).
+NOTIFIED_SCHEMES = ("https",)
 RESOURCE_STATES = ("sync",) + CHANGE_STATES
 
 SPEC = ProviderSpec(
@@ -263,7 +266,7 @@ class GoogleCalendarConnector(Connector, Pulls, Pushes, AllowList, SingleChoices
         """Every calendar read has a live channel to this integration's address (none without
         one): new ones watched, ones near expiry replaced, others stopped."""
         channels = dict(self.state.get(CHANNELS_STATE) or {})
-        wanted = set(self.read_calendars()) if run.webhook_url else set()
+        wanted = set(self.read_calendars()) if run.webhook_url_in(NOTIFIED_SCHEMES) else set()
         for calendar_id in [c for c in channels if c not in wanted]:
             self._stop_channel(channels.pop(calendar_id))
         renew_by = datetime.now(timezone.utc) + CHANNEL_RENEW_BEFORE

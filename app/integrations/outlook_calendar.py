@@ -69,6 +69,8 @@ SUBSCRIPTION_LIFETIME = timedelta(days=3)
 SUBSCRIPTION_RENEW_BEFORE = timedelta(days=1)
 SUBSCRIPTION_STATE = "subscription"   # connector state: {"id", "resource", "address", "client_state", "expires"}
 VALIDATION_TOKEN_MAX = 1024
+# Graph calls only HTTPS notification URLs; a plain-HTTP address gets no subscription (tests widen this).
+NOTIFIED_SCHEMES = ("https",)
 # The preference holding the team calendar's id (absent: the account's default calendar).
 TEAM_CALENDAR_SETTING = "team_calendar"
 EXTERNAL_ID_MAX = 200
@@ -220,7 +222,7 @@ class OutlookCalendarConnector(MicrosoftIdentity, Pulls, Pushes, SingleChoices, 
         (none without one)."""
         current = dict(self.state.get(SUBSCRIPTION_STATE) or {})
         resource = f"{self.calendar_path}/events"
-        if not run.webhook_url:
+        if not run.webhook_url_in(NOTIFIED_SCHEMES):
             if current:
                 self._unsubscribe(current)
             return self._with_subscription({})

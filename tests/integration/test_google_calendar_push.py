@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import httpx2
+import pytest
 from sqlalchemy import select
 
 from app.integrations import google_calendar
@@ -18,6 +19,12 @@ from tests.integration.test_github_sync import live_app, process_deliveries  # n
 from tests.integration.test_google_calendar import (  # noqa: F401
     connect, event_at, event_list_calls, google, soon, suggested_titles, sync,
 )
+
+@pytest.fixture(autouse=True)
+def loopback_is_notifiable(monkeypatch):
+    """The fakes call TimeHub over plain-HTTP loopback; the real providers need HTTPS."""
+    monkeypatch.setattr(google_calendar, "NOTIFIED_SCHEMES", ("https", "http"))
+
 
 SLUG = "google_calendar"
 
@@ -121,9 +128,13 @@ def test_channels_are_renewed_before_expiry_follow_the_calendars_read_and_stop_o
     assert channels_of(db, integration) == {}
 
 
-def test_without_a_public_address_nothing_is_watched(db, app, google, make_user):
+def test_without_a_public_https_address_nothing_is_watched(db, app, google, make_user, monkeypatch):
     ann = make_user("ann@example.com", name="Ann")
     integration = connect(db, google, ann, "ann@gmail.example")
+    sync(integration)
+    assert google.channels == {} and channels_of(db, integration) == {}
+    monkeypatch.setattr(google_calendar, "NOTIFIED_SCHEMES", ("https",))  # as in production
+    app.config["TIMEHUB_EXTERNAL_URL"] = "http://timehub.example"  # Google would refuse to call it
     sync(integration)
     assert google.channels == {} and channels_of(db, integration) == {}
     facts = google_calendar.GoogleCalendarConnector.status_facts({})

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import httpx2
+import pytest
 from sqlalchemy import select
 
 from app.integrations import outlook_calendar
@@ -17,6 +18,12 @@ from app.services.sync_service import NOTIFIED_TRIGGER
 from tests.integration.test_github_sync import live_app, process_deliveries  # noqa: F401
 from tests.integration.test_google_calendar_push import queued_pulls
 from tests.integration.test_outlook_calendar import delta_calls, graph, soon, sync, team, titles_for  # noqa: F401
+
+@pytest.fixture(autouse=True)
+def loopback_is_notifiable(monkeypatch):
+    """The fakes call TimeHub over plain-HTTP loopback; the real providers need HTTPS."""
+    monkeypatch.setattr(outlook_calendar, "NOTIFIED_SCHEMES", ("https", "http"))
+
 
 SLUG = "outlook_calendar"
 
