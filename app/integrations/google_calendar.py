@@ -189,11 +189,18 @@ class GoogleCalendarConnector(Connector, Pulls, Pushes, AllowList, SingleChoices
         tokens = {cal: token for cal, token in (state.get("tokens") or {}).items()}
         calendars = self.read_calendars()
         tokens = {cal: token for cal, token in tokens.items() if cal in calendars}
-        for calendar_id in calendars:
+        # Every calendar read whole in this run (the first read, or after the settings changed):
+        # a whole listing, so the engine archives the events of calendars no longer read.
+        whole = not state.get("at") and not tokens
+        for number, calendar_id in enumerate(calendars):
             resume = (state.get("page"), state.get("with")) if state.get("at") == calendar_id else (None, None)
-            yield from self._read_calendar(calendar_id, tokens, *resume)
+            yield from self._read_calendar(calendar_id, tokens, *resume,
+                                           listing=(whole and number == 0, whole and number == len(calendars) - 1))
 
-    def _read_calendar(self, calendar_id: str, tokens: dict, page: str | None, started_with: str | None):
+    def _read_calendar(self, calendar_id: str, tokens: dict, page: str | None, started_with: str | None,
+                       listing: tuple[bool, bool] = (False, False)):
+        """One calendar's events; `listing`: whether its first page starts, and its last page
+        ends, a whole listing of every calendar read."""
         sync_token = started_with if page else tokens.get(calendar_id)
         if sync_token:
             params = {"syncToken": sync_token}
@@ -202,6 +209,7 @@ class GoogleCalendarConnector(Connector, Pulls, Pushes, AllowList, SingleChoices
             params = {"timeMin": rfc3339(now - timedelta(days=WINDOW_PAST_DAYS)),
                       "timeMax": rfc3339(now + timedelta(days=WINDOW_AHEAD_DAYS))}
         params.update({"singleEvents": "true", "maxResults": EVENT_PAGE_SIZE})
+        first = True
         try:
             for listed in delta_pages(self.client, f"calendars/{_quoted(calendar_id)}/events", params=params,
                                       records="items", next_page="nextPageToken", follow_up="nextSyncToken",
@@ -210,7 +218,10 @@ class GoogleCalendarConnector(Connector, Pulls, Pushes, AllowList, SingleChoices
                     tokens[calendar_id] = listed.follow_up
                 cursor = json.dumps({"tokens": tokens, "at": calendar_id if listed.resume else None,
                                      "page": listed.resume, "with": sync_token})
-                yield SyncPage([self._record(calendar_id, event) for event in listed], cursor)
+                yield SyncPage([self._record(calendar_id, event) for event in listed], cursor,
+                               listing_starts=listing[0] and first,
+                               listing_complete="calendar_event" if listing[1] and not listed.resume else None)
+                first = False
         except PermanentError as exc:
             if exc.status != 410 or not sync_token:
                 raise

@@ -147,12 +147,16 @@ class OutlookCalendarConnector(MicrosoftIdentity, Pulls, Pushes, SingleChoices, 
             now = datetime.now(timezone.utc).replace(tzinfo=None)
             params = {"startDateTime": rfc3339(now - timedelta(days=WINDOW_PAST_DAYS)),
                       "endDateTime": rfc3339(now + timedelta(days=WINDOW_AHEAD_DAYS))}
+        whole, first = link is None, True  # a read from the start lists every event of the window
         for listed in delta_pages(self.client, link or f"{self.calendar_path}/calendarView/delta", params=params,
                                   records="value", next_page="@odata.nextLink", follow_up="@odata.deltaLink",
                                   page_param=None, headers=headers):
             following = listed.resume or listed.follow_up
             yield SyncPage([self._record(event) for event in listed],
-                           json.dumps({"link": following, "calendar": self.calendar_path}))
+                           json.dumps({"link": following, "calendar": self.calendar_path}),
+                           listing_starts=whole and first,
+                           listing_complete="calendar_event" if whole and not listed.resume else None)
+            first = False
 
     def _record(self, event: dict) -> RemoteRecord:
         external_id = _external_id(event["id"])

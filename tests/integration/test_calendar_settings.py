@@ -114,3 +114,37 @@ def test_the_admin_picks_the_team_calendar_among_the_writable_ones(db, app, grap
     user_client = login(app.test_client(), ann)
     assert user_client.get(settings_url(team)).status_code == 403
     assert save(user_client, team, **{TEAM_FIELD: ""}).status_code == 403
+
+
+def test_events_of_a_calendar_no_longer_read_stop_being_suggested(db, app, google, make_user):
+    from app.services.sync_service import settings_changed
+    from tests.integration.test_google_calendar import event_at, soon, suggested_titles, sync
+    ann = make_user("ann@example.com", name="Ann")
+    event_at(google, "ann@gmail.example", "Standup", soon(9))
+    google.calendar("ann@gmail.example", "work@group.example", "Work")
+    google.add_event("ann@gmail.example", "Work review", *[{"dateTime": t.isoformat()} for t in
+                                                            (soon(10), soon(11))], calendar_id="work@group.example")
+    integration = connect(db, google, ann, "ann@gmail.example")
+    client = login(app.test_client(), ann)
+    save(client, integration, allow_mode="chosen", allow_list=["ann@gmail.example", "work@group.example"])
+    sync(integration)
+    assert suggested_titles(db, ann) == ["Standup", "Work review"]
+
+    save(client, integration, allow_mode="chosen", allow_list=["ann@gmail.example"])  # clears the cursors
+    sync(integration)
+    assert suggested_titles(db, ann) == ["Standup"]
+    sync(integration)  # an incremental read (sync tokens) archives nothing
+    assert suggested_titles(db, ann) == ["Standup"]
+
+
+def test_events_of_the_old_team_calendar_stop_being_suggested(db, app, graph, team, admin, make_user):  # noqa: F811
+    from tests.integration.test_outlook_calendar import soon, sync, titles_for
+    ann = make_user("ann@example.com", name="Ann")
+    graph.add_calendar("AAMkTeam", "Team")
+    graph.add_event("Old standup", soon(1), attendees=("ann@example.com",))
+    graph.add_event("Team retro", soon(2), attendees=("ann@example.com",), calendar_id="AAMkTeam")
+    sync(team)
+    assert titles_for(db, ann) == ["Old standup"]
+    assert save(login(app.test_client(), admin), team, **{TEAM_FIELD: "AAMkTeam"}).status_code == 302
+    sync(team)
+    assert titles_for(db, ann) == ["Team retro"]
