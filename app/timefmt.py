@@ -160,9 +160,18 @@ def format_local(utc_naive: datetime | None, tz: ZoneInfo, fmt: str = "%H:%M") -
 
 
 def viewer_tz() -> ZoneInfo:
-    """The zone pages are shown in: the signed-in user's, else UTC."""
+    """The zone pages are shown in: the signed-in user's, else UTC. Kept on `g` for the request's
+    signed-in user (Flask-Login's `g._login_user`), since a week page asks for it for each of
+    its hundreds of times; a sign-in, a sign-out or a new zone within the request is seen."""
+    from flask import g
+    user, cached = g.get("_login_user"), g.get("_viewer_tz")
+    if cached is not None and cached[0] is user and cached[1] == getattr(user, "timezone", None):
+        return cached[2]
     from flask_login import current_user
-    return current_user.tz if getattr(current_user, "is_authenticated", False) else UTC_ZONE
+    tz = current_user.tz if getattr(current_user, "is_authenticated", False) else UTC_ZONE
+    user = g.get("_login_user")
+    g._viewer_tz = (user, getattr(user, "timezone", None), tz)
+    return tz
 
 
 def local_filter(utc_naive: datetime | None, fmt: str = "%H:%M") -> str:

@@ -83,14 +83,14 @@ def run(args, slug: str) -> None:
                     start = now - timedelta(days=360) + step * n
                     fake.add_event(email, f"Event {n}", at(start.isoformat()),
                                    at((start + timedelta(minutes=30)).isoformat()))
-                user = create_user(email="bench@example.com", password="bench-password-1", name="Bench")
+                user = create_user(email="bench@example.com", password="calendar-import-1", name="Bench")
                 token = _token(fake.oauth, "openid email https://www.googleapis.com/auth/calendar.events", email)
                 integration = _integration(slug, fake, token, user)
             else:
                 for n in range(records):
                     fake.add_event(f"Event {n}", now - timedelta(days=360) + step * n, 30,
                                    attendees=("bench@example.com",))
-                create_user(email="bench@example.com", password="bench-password-1", name="Bench")
+                create_user(email="bench@example.com", password="calendar-import-1", name="Bench")
                 token = _token(fake.oauth, "offline_access User.Read Calendars.ReadWrite", "team@contoso.example")
                 integration = _integration(slug, fake, token)
             baseline = current_rss_mb()

@@ -44,3 +44,4 @@ def to_utc_naive(value: str, zone_name: str | None = None) -> datetime:
 def rfc3339(utc_naive: datetime) -> str:
     """A naive UTC datetime as RFC 3339 ("2026-03-29T09:00:00Z")."""
     return utc_naive.replace(microsecond=0).isoformat() + "Z"
+

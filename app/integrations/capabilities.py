@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, ClassVar
 
@@ -35,6 +36,7 @@ from app.integrations.exchange import (
     PushRequest,
     RemoteRecord,
     RunContext,
+    SingleChoice,
     SyncPage,
     WebhookEvent,
 )
@@ -115,6 +117,16 @@ class ReceivesWebhooks(ABC):
     """The provider calls TimeHub's webhook address when something changes. (An address
     also answers HEAD, for providers that check it before registering it.)"""
 
+    # Deliveries whose body is empty (Google's push notifications say everything in headers):
+    # the intake reads an empty body as {} instead of refusing it as no JSON.
+    bodyless_deliveries: ClassVar[bool] = False
+
+    @classmethod
+    def delivery_asks_for_pull(cls, event: str | None) -> bool:
+        """Whether a delivery only says that something changed, without the records: the engine
+        then queues an incremental pull once it is processed (webhook_records may return [])."""
+        return False
+
     @classmethod
     @abstractmethod
     def verify_webhook(cls, integration, secrets: Mapping[str, str], headers, body: bytes,
@@ -171,6 +183,26 @@ class AllowList(ABC):
     def is_allowed(self, external_id: str) -> bool:
         allowed = self.allowed_ids
         return allowed is None or str(external_id) in allowed
+
+
+class SingleChoices(ABC):
+    """The settings page offers a few single picks read from the provider (Google: the calendar
+    that receives the entries; Outlook: the team calendar). The page checks a posted value is
+    one of the options; an empty one removes the setting (the default applies)."""
+
+    # The picks, with no options: what the page shows when the provider cannot be asked.
+    choice_fields: ClassVar[tuple[SingleChoice, ...]]
+
+    @abstractmethod
+    def choice_options(self, setting: str) -> list[AllowListOption]:
+        """Every option of the pick stored under `setting`, read from the provider (every page)."""
+
+    def single_choices(self) -> list[SingleChoice]:
+        return [replace(choice, options=tuple(self.choice_options(choice.setting))) for choice in self.choice_fields]
+
+    def chosen(self, setting: str) -> str | None:
+        value = self.preferences.get(setting)
+        return str(value) if value else None
 
 
 class MappingTables(ABC):
@@ -261,8 +293,8 @@ FEATURES: dict[str, type] = {
 
 def capabilities_of(connector_class: type) -> frozenset[type]:
     """The capability classes a connector class implements."""
-    every = (Pulls, Pushes, ReceivesWebhooks, VerifiesApiKey, AllowList, MappingTables, ManagesRemoteSetup,
-             ReleasesUnchosenAccounts, ConfirmsWebhookHandshake, Notifies, AnswersCommands, Accounting,
+    every = (Pulls, Pushes, ReceivesWebhooks, VerifiesApiKey, AllowList, SingleChoices, MappingTables,
+             ManagesRemoteSetup, ReleasesUnchosenAccounts, ConfirmsWebhookHandshake, Notifies, AnswersCommands, Accounting,
              LinksPersonalAccounts)
     return frozenset(capability for capability in every if issubclass(connector_class, capability))
 
@@ -291,6 +323,12 @@ class ConfirmsWebhookHandshake(ABC):
     @abstractmethod
     def webhook_handshake(cls, headers, body: bytes) -> dict[str, str] | None:
         """The headers to answer a handshake with; None when the request is no handshake."""
+
+    @classmethod
+    def webhook_handshake_text(cls, query: Mapping[str, str]) -> str | None:
+        """A challenge in the address's query string that must come back as a text/plain body
+        (Graph's `validationToken`); None when the request is no such handshake."""
+        return None
 
 
 # -- messaging -------------------------------------------------------------------

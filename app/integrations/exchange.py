@@ -91,6 +91,12 @@ app.services.connections.connector_for):
     carry: dict[str, Any] = field(default_factory=dict)
     webhook_secrets: dict[str, str] = field(default_factory=dict)
 
+    def webhook_url_in(self, schemes: tuple[str, ...]) -> str | None:
+        """`webhook_url` if the provider delivers to its scheme (Google and Graph call only
+        HTTPS addresses), else None."""
+        url = self.webhook_url
+        return url if url and url.split(":", 1)[0].lower() in schemes else None
+
 
 @dataclass(frozen=True)
 class PushRequest:
@@ -172,6 +178,18 @@ class AllowListOption:
     external_id: str
     label: str
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class SingleChoice:
+    """One pick among options read from the provider, stored as the option's id under
+    `setting` (absent: `default_label` applies), e.g. the calendar receiving the entries."""
+
+    setting: str
+    label: str
+    options: tuple[AllowListOption, ...]
+    default_label: str
+    help: str = ""
 
 
 @dataclass(frozen=True)

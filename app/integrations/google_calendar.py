@@ -8,6 +8,13 @@ Every event becomes a local "calendar_event" of this user; all-day, declined,
 free ("transparent") and TimeHub's own pushed events are kept but never
 suggested.
 
+Push notifications: with a public address (TIMEHUB_EXTERNAL_URL), each calendar read
+is watched (`events.watch`, a channel with a random token of its own); Google then
+calls the webhook address when something changed there, and TimeHub pulls the
+changes at once (an incremental read: one request per calendar). Channels are
+renewed a day before they expire, after any pull, and stopped on disconnect or when
+the calendar is no longer read; the periodic sync stays the safety net.
+
 Push: the user's completed time entries become events in their primary
 calendar (or the one they chose), marked with a private extended property
 holding the entry id: an edit patches the event, a delete deletes it, and a
@@ -19,16 +26,24 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import json
 import logging
+import secrets
+import uuid
+from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
 from app.integrations.base import Connector
 from app.integrations.calendar_times import EventTimeUnreadable, rfc3339, to_utc_naive
-from app.integrations.capabilities import AllowList, Pulls, Pushes
-from app.integrations.exchange import AllowListOption, PushRequest, PushSkipped, RemoteRecord, RunContext, SyncPage
+from app.integrations.capabilities import AllowList, ManagesRemoteSetup, Pulls, Pushes, ReceivesWebhooks, SingleChoices
+from app.integrations.exchange import (
+    AllowListOption, PushRequest, PushSkipped, RemoteRecord, RunContext, SingleChoice, SyncPage, WebhookEvent,
+    WebhookRejected,
+)
 from app.integrations.http import NotFoundError, PermanentError
 from app.integrations.pagination import cursor_pages, delta_pages
 from app.integrations.ratelimit import RateLimit
@@ -57,6 +72,17 @@ ENTRY_PROPERTY = "timehubEntryId"
 # Where time entries go unless the user picked another calendar (a preference).
 PUSH_CALENDAR_SETTING = "push_calendar"
 EXTERNAL_ID_MAX = 200            # external_links.external_id
+# Push notification channels (events.watch): asked to live a week (Google's most for events),
+# renewed when less than a day is left; pulls run every 15 minutes, so one always comes first.
+CHANNEL_TTL_SECONDS = 7 * 24 * 3600
+CHANNEL_RENEW_BEFORE = timedelta(days=1)
+CHANNELS_STATE = "channels"      # connector state: {calendar id: channel}
+# X-Goog-Resource-State values: "sync" confirms a new channel; the others say something changed.
+CHANGE_STATES = ("exists", "not_exists")
+# Google delivers only to HTTPS addresses (with a valid certificate); a plain-HTTP address gets
+# no channels, and the periodic sync alone (tests over loopback widen this).
+NOTIFIED_SCHEMES = ("https",)
+RESOURCE_STATES = ("sync",) + CHANGE_STATES
 
 SPEC = ProviderSpec(
     slug="google_calendar",
@@ -93,11 +119,19 @@ SPEC = ProviderSpec(
 )
 
 
-class GoogleCalendarConnector(Connector, Pulls, Pushes, AllowList):
+# Calendars a user may add events to (calendarList accessRole).
+WRITABLE_ROLES = ("owner", "writer")
+
+
+class GoogleCalendarConnector(Connector, Pulls, Pushes, AllowList, SingleChoices, ReceivesWebhooks,
+                              ManagesRemoteSetup):
     spec = SPEC
     streams = ("calendar_events",)
     push_kinds = frozenset({"time_entry"})
     allow_list_label = "Calendars read for suggestions"
+    choice_fields = (SingleChoice(
+        PUSH_CALENDAR_SETTING, "Calendar that receives your time entries", (), "Your primary calendar",
+        "Entries already there stay where they are; new ones go to the calendar chosen here."),)
 
     @classmethod
     def oauth_connected_account(cls, provider: OAuthProvider, token: TokenSet,
@@ -114,13 +148,27 @@ class GoogleCalendarConnector(Connector, Pulls, Pushes, AllowList):
 
     # -- which calendars -----------------------------------------------------------------
 
+    def _calendar_list(self) -> list[dict]:
+        """Every page of the user's calendar list, read once per connector: the settings page
+        asks for it twice (calendars read, push calendar) within one request."""
+        if getattr(self, "_listed_calendars", None) is None:
+            self._listed_calendars = [item for page in cursor_pages(
+                self.client, "users/me/calendarList", params={"maxResults": CALENDAR_LIST_PAGE_SIZE},
+                records="items", next_cursor="nextPageToken", cursor_param="pageToken") for item in page]
+        return self._listed_calendars
+
+    @staticmethod
+    def _option(calendar: dict) -> AllowListOption:
+        return AllowListOption(calendar["id"], calendar.get("summaryOverride") or calendar.get("summary")
+                               or calendar["id"], "primary" if calendar.get("primary") else
+                               calendar.get("accessRole", ""))
+
     def allow_list_options(self) -> list[AllowListOption]:
-        calendars = [item for page in cursor_pages(
-            self.client, "users/me/calendarList", params={"maxResults": CALENDAR_LIST_PAGE_SIZE},
-            records="items", next_cursor="nextPageToken", cursor_param="pageToken") for item in page]
-        return [AllowListOption(c["id"], c.get("summaryOverride") or c.get("summary") or c["id"],
-                                "primary" if c.get("primary") else c.get("accessRole", ""))
-                for c in calendars]
+        return [self._option(c) for c in self._calendar_list()]
+
+    def choice_options(self, setting: str) -> list[AllowListOption]:
+        """The push calendar: only calendars the user may write to."""
+        return [self._option(c) for c in self._calendar_list() if c.get("accessRole") in WRITABLE_ROLES]
 
     def read_calendars(self) -> list[str]:
         """The calendars read for suggestions: the chosen ones, or the primary one."""
@@ -129,7 +177,7 @@ class GoogleCalendarConnector(Connector, Pulls, Pushes, AllowList):
 
     @property
     def push_calendar(self) -> str:
-        return str(self.preferences.get(PUSH_CALENDAR_SETTING) or "primary")
+        return self.chosen(PUSH_CALENDAR_SETTING) or "primary"
 
     # -- import ----------------------------------------------------------------------------
 
@@ -141,11 +189,18 @@ class GoogleCalendarConnector(Connector, Pulls, Pushes, AllowList):
         tokens = {cal: token for cal, token in (state.get("tokens") or {}).items()}
         calendars = self.read_calendars()
         tokens = {cal: token for cal, token in tokens.items() if cal in calendars}
-        for calendar_id in calendars:
+        # Every calendar read whole in this run (the first read, or after the settings changed):
+        # a whole listing, so the engine archives the events of calendars no longer read.
+        whole = not state.get("at") and not tokens
+        for number, calendar_id in enumerate(calendars):
             resume = (state.get("page"), state.get("with")) if state.get("at") == calendar_id else (None, None)
-            yield from self._read_calendar(calendar_id, tokens, *resume)
+            yield from self._read_calendar(calendar_id, tokens, *resume,
+                                           listing=(whole and number == 0, whole and number == len(calendars) - 1))
 
-    def _read_calendar(self, calendar_id: str, tokens: dict, page: str | None, started_with: str | None):
+    def _read_calendar(self, calendar_id: str, tokens: dict, page: str | None, started_with: str | None,
+                       listing: tuple[bool, bool] = (False, False)):
+        """One calendar's events; `listing`: whether its first page starts, and its last page
+        ends, a whole listing of every calendar read."""
         sync_token = started_with if page else tokens.get(calendar_id)
         if sync_token:
             params = {"syncToken": sync_token}
@@ -154,6 +209,7 @@ class GoogleCalendarConnector(Connector, Pulls, Pushes, AllowList):
             params = {"timeMin": rfc3339(now - timedelta(days=WINDOW_PAST_DAYS)),
                       "timeMax": rfc3339(now + timedelta(days=WINDOW_AHEAD_DAYS))}
         params.update({"singleEvents": "true", "maxResults": EVENT_PAGE_SIZE})
+        first = True
         try:
             for listed in delta_pages(self.client, f"calendars/{_quoted(calendar_id)}/events", params=params,
                                       records="items", next_page="nextPageToken", follow_up="nextSyncToken",
@@ -162,7 +218,10 @@ class GoogleCalendarConnector(Connector, Pulls, Pushes, AllowList):
                     tokens[calendar_id] = listed.follow_up
                 cursor = json.dumps({"tokens": tokens, "at": calendar_id if listed.resume else None,
                                      "page": listed.resume, "with": sync_token})
-                yield SyncPage([self._record(calendar_id, event) for event in listed], cursor)
+                yield SyncPage([self._record(calendar_id, event) for event in listed], cursor,
+                               listing_starts=listing[0] and first,
+                               listing_complete="calendar_event" if listing[1] and not listed.resume else None)
+                first = False
         except PermanentError as exc:
             if exc.status != 410 or not sync_token:
                 raise
@@ -180,6 +239,90 @@ class GoogleCalendarConnector(Connector, Pulls, Pushes, AllowList):
         reason = fields.get("skip_reason") or _not_suggested_because(event)
         fields["suggestible"], fields["skip_reason"] = reason is None, reason
         return RemoteRecord("calendar_event", external_id, event.get("etag"), fields)
+
+    # -- push notifications (events.watch channels) ---------------------------------------
+
+    bodyless_deliveries = True  # everything is in the X-Goog-* headers
+
+    @classmethod
+    def verify_webhook(cls, integration, secrets_: Mapping[str, str], headers, body: bytes,
+                       url: str) -> WebhookEvent:
+        """A notification names its channel and carries the channel's own token, compared in
+        constant time with the one TimeHub made for it; the message number makes the delivery id."""
+        channel_id = headers.get("X-Goog-Channel-ID") or ""
+        channels = ((integration.state or {}).get(CHANNELS_STATE) or {}).values()
+        channel = next((c for c in channels if c.get("id") == channel_id), None)
+        token = (headers.get("X-Goog-Channel-Token") or "").encode()
+        expected = (channel or {}).get("token", secrets.token_urlsafe(32)).encode()
+        if not hmac.compare_digest(token, expected) or channel is None:
+            raise WebhookRejected(401, "unknown channel or wrong channel token")
+        resource = headers.get("X-Goog-Resource-ID")
+        if resource is not None and resource != channel.get("resource_id"):
+            raise WebhookRejected(401, "the notification names another resource than its channel")
+        state, number = headers.get("X-Goog-Resource-State"), headers.get("X-Goog-Message-Number") or ""
+        if state not in RESOURCE_STATES:
+            raise WebhookRejected(400, "unknown X-Goog-Resource-State")
+        if not number.isdigit() or len(number) > 20:
+            raise WebhookRejected(400, "X-Goog-Message-Number is not a number")
+        return WebhookEvent(f"{channel_id}:{number}", state, accepted_status=200)
+
+    def webhook_records(self, event: str | None, payload: dict) -> list[RemoteRecord]:
+        return []  # a notification says only that the calendar changed: the pull reads what
+
+    @classmethod
+    def delivery_asks_for_pull(cls, event: str | None) -> bool:
+        return event in CHANGE_STATES
+
+    def housekeeping(self, run: RunContext) -> dict | None:
+        """Every calendar read has a live channel to this integration's address (none without
+        one): new ones watched, ones near expiry replaced, others stopped."""
+        channels = dict(self.state.get(CHANNELS_STATE) or {})
+        wanted = set(self.read_calendars()) if run.webhook_url_in(NOTIFIED_SCHEMES) else set()
+        for calendar_id in [c for c in channels if c not in wanted]:
+            self._stop_channel(channels.pop(calendar_id))
+        renew_by = datetime.now(timezone.utc) + CHANNEL_RENEW_BEFORE
+        for calendar_id in sorted(wanted):
+            old = channels.get(calendar_id)
+            if old and old.get("address") == run.webhook_url and \
+                    datetime.fromtimestamp(old["expires_ms"] / 1000, timezone.utc) > renew_by:
+                continue
+            channels[calendar_id] = self._watch(calendar_id, run.webhook_url)
+            if old:
+                self._stop_channel(old)  # after its successor exists: no change goes unnoticed
+        state = {**self.state, CHANNELS_STATE: channels}
+        return None if state == dict(self.state) else state
+
+    def before_disconnect(self, run: RunContext) -> dict:
+        for channel in (self.state.get(CHANNELS_STATE) or {}).values():
+            self._stop_channel(channel)
+        return {**self.state, CHANNELS_STATE: {}}
+
+    @classmethod
+    def status_facts(cls, state: Mapping[str, Any]) -> list[tuple[str, str]]:
+        channels = (state.get(CHANNELS_STATE) or {}).values()
+        if not channels:
+            return [("Push notifications", "none: changes arrive with the periodic sync")]
+        soonest = min(c["expires_ms"] for c in channels) / 1000
+        return [("Push notifications", f"{len(channels)} calendar(s) watched; renewed before "
+                 f"{datetime.fromtimestamp(soonest, timezone.utc):%Y-%m-%d %H:%M} UTC")]
+
+    def _watch(self, calendar_id: str, address: str) -> dict:
+        token = secrets.token_urlsafe(32)
+        answer = self.client.request("POST", f"calendars/{_quoted(calendar_id)}/events/watch", json={
+            "id": str(uuid.uuid4()), "type": "web_hook", "address": address, "token": token,
+            "params": {"ttl": str(CHANNEL_TTL_SECONDS)}}).json()
+        expires = answer.get("expiration")
+        expires_ms = int(expires) if str(expires or "").isdigit() else \
+            int((datetime.now(timezone.utc).timestamp() + CHANNEL_TTL_SECONDS) * 1000)
+        return {"id": answer["id"], "resource_id": answer.get("resourceId"), "token": token, "address": address,
+                "expires_ms": expires_ms}
+
+    def _stop_channel(self, channel: dict) -> None:
+        try:
+            self.client.request("POST", "channels/stop", json={"id": channel["id"],
+                                                               "resourceId": channel.get("resource_id")})
+        except NotFoundError:
+            pass  # expired or stopped already
 
     # -- push ------------------------------------------------------------------------------
 

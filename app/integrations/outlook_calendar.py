@@ -9,6 +9,14 @@ page for the next read of changes; times are asked for in UTC
 among its organiser and attendees (by e-mail), except those who declined;
 all-day, cancelled, free ("show as available") and TimeHub's own events never.
 
+Change notifications: with a public address (TIMEHUB_EXTERNAL_URL), a Graph subscription
+on the team calendar's events calls the webhook address when something changed there
+(after Graph checked the address with a `validationToken` it must echo as text/plain);
+each notification carries the subscription's `clientState`, compared in constant time,
+and makes TimeHub read the delta at once. The subscription is renewed a day before it
+expires, moved when the team calendar changes and deleted on disconnect; the periodic
+sync stays the safety net.
+
 Push: every user's completed time entries become events "User · Project · Task"
 in the team calendar, created with a `transactionId` (Graph answers a repeated
 create with the event it made) and marked with a single-value extended property
@@ -18,14 +26,22 @@ property. Edits patch the stored event, deletes delete it.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import secrets
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
 from app.integrations.calendar_times import EventTimeUnreadable, rfc3339, to_utc_naive
-from app.integrations.capabilities import AllowList, Pulls, Pushes
-from app.integrations.exchange import AllowListOption, PushRequest, PushSkipped, RemoteRecord, RunContext, SyncPage
+from app.integrations.capabilities import (
+    ALLOW_LIST_SETTING, ConfirmsWebhookHandshake, ManagesRemoteSetup, Pulls, Pushes, ReceivesWebhooks, SingleChoices,
+)
+from app.integrations.exchange import (
+    AllowListOption, PushRequest, PushSkipped, RemoteRecord, RunContext, SingleChoice, SyncPage, WebhookEvent,
+    WebhookRejected,
+)
 from app.integrations.http import NotFoundError, PermanentError
 from app.integrations.pagination import cursor_pages, delta_pages
 from app.integrations.ratelimit import RateLimit
@@ -47,6 +63,16 @@ WINDOW_AHEAD_DAYS = 92
 # The extended property marking TimeHub's events: a String property in TimeHub's own namespace.
 ENTRY_PROPERTY_ID = "String {6f2b4c1e-6a43-4f1c-9a0e-7d7b4a1e5c11} Name TimeHubEntryId"
 TRANSACTION_PREFIX = "timehub-entry-"
+# Change notifications (Graph subscriptions): an event subscription lives at most 10,080 minutes;
+# TimeHub asks for 3 days and renews when less than one is left (pulls run every 15 minutes).
+SUBSCRIPTION_LIFETIME = timedelta(days=3)
+SUBSCRIPTION_RENEW_BEFORE = timedelta(days=1)
+SUBSCRIPTION_STATE = "subscription"   # connector state: {"id", "resource", "address", "client_state", "expires"}
+VALIDATION_TOKEN_MAX = 1024
+# Graph calls only HTTPS notification URLs; a plain-HTTP address gets no subscription (tests widen this).
+NOTIFIED_SCHEMES = ("https",)
+# The preference holding the team calendar's id (absent: the account's default calendar).
+TEAM_CALENDAR_SETTING = "team_calendar"
 EXTERNAL_ID_MAX = 200
 
 SPEC = ProviderSpec(
@@ -71,15 +97,19 @@ SPEC = ProviderSpec(
 )
 
 
-class OutlookCalendarConnector(MicrosoftIdentity, Pulls, Pushes, AllowList):
+class OutlookCalendarConnector(MicrosoftIdentity, Pulls, Pushes, SingleChoices, ReceivesWebhooks,
+                               ConfirmsWebhookHandshake, ManagesRemoteSetup):
     spec = SPEC
     streams = ("calendar_events",)
     push_kinds = frozenset({"time_entry"})
-    allow_list_label = "Team calendar (the first one ticked)"
+    choice_fields = (SingleChoice(
+        TEAM_CALENDAR_SETTING, "Team calendar", (), "The account's default calendar",
+        "Every calendar the account can write: its own, and shared or group calendars added to it in "
+        "Outlook. Its events become suggestions; everyone's entries go there."),)
 
     # -- the team calendar -----------------------------------------------------------------
 
-    def allow_list_options(self) -> list[AllowListOption]:
+    def choice_options(self, setting: str) -> list[AllowListOption]:
         calendars = [item for page in cursor_pages(
             self.client, "me/calendars", params={"$select": "id,name,canEdit,owner"}, records="value",
             next_cursor="@odata.nextLink", cursor_param=None) for item in page]
@@ -89,8 +119,10 @@ class OutlookCalendarConnector(MicrosoftIdentity, Pulls, Pushes, AllowList):
 
     @property
     def calendar_path(self) -> str:
-        chosen = sorted(self.allowed_ids or ())
-        return f"me/calendars/{quote(chosen[0], safe='')}" if chosen else "me"
+        # Before the single choice, the team calendar was the first id of the allow-list.
+        chosen = self.chosen(TEAM_CALENDAR_SETTING) or next(iter(sorted(self.preferences.get(ALLOW_LIST_SETTING)
+                                                                         or ())), None)
+        return f"me/calendars/{quote(chosen, safe='')}" if chosen else "me"
 
     # -- import ----------------------------------------------------------------------------
 
@@ -115,12 +147,16 @@ class OutlookCalendarConnector(MicrosoftIdentity, Pulls, Pushes, AllowList):
             now = datetime.now(timezone.utc).replace(tzinfo=None)
             params = {"startDateTime": rfc3339(now - timedelta(days=WINDOW_PAST_DAYS)),
                       "endDateTime": rfc3339(now + timedelta(days=WINDOW_AHEAD_DAYS))}
+        whole, first = link is None, True  # a read from the start lists every event of the window
         for listed in delta_pages(self.client, link or f"{self.calendar_path}/calendarView/delta", params=params,
                                   records="value", next_page="@odata.nextLink", follow_up="@odata.deltaLink",
                                   page_param=None, headers=headers):
             following = listed.resume or listed.follow_up
             yield SyncPage([self._record(event) for event in listed],
-                           json.dumps({"link": following, "calendar": self.calendar_path}))
+                           json.dumps({"link": following, "calendar": self.calendar_path}),
+                           listing_starts=whole and first,
+                           listing_complete="calendar_event" if whole and not listed.resume else None)
+            first = False
 
     def _record(self, event: dict) -> RemoteRecord:
         external_id = _external_id(event["id"])
@@ -139,6 +175,104 @@ class OutlookCalendarConnector(MicrosoftIdentity, Pulls, Pushes, AllowList):
         reason = fields.get("skip_reason") or _not_suggested_because(event)
         fields["suggestible"], fields["skip_reason"] = reason is None, reason
         return RemoteRecord("calendar_event", external_id, version, fields)
+
+    # -- change notifications (Graph subscriptions) -----------------------------------------
+
+    @classmethod
+    def webhook_handshake(cls, headers, body: bytes) -> dict[str, str] | None:
+        return None  # Graph's handshake is the validationToken in the query (below)
+
+    @classmethod
+    def webhook_handshake_text(cls, query: Mapping[str, str]) -> str | None:
+        """Graph checks a new subscription's address by POSTing ?validationToken=...: the token
+        must come back as text/plain within 10 seconds. Only a configured address gets here."""
+        token = query.get("validationToken")
+        if token is None:
+            return None
+        if not token or len(token) > VALIDATION_TOKEN_MAX or not token.isprintable():
+            raise WebhookRejected(400, "unusable validationToken")
+        return token
+
+    @classmethod
+    def verify_webhook(cls, integration, secrets_: Mapping[str, str], headers, body: bytes,
+                       url: str) -> WebhookEvent:
+        """Every notification of the batch must name TimeHub's subscription and carry its
+        clientState (compared in constant time). Graph gives no delivery id: the body's digest
+        stands in, so a notification Graph sends again is stored once."""
+        stored = (integration.state or {}).get(SUBSCRIPTION_STATE) or {}
+        expected = str(stored.get("client_state") or secrets.token_urlsafe(32)).encode()
+        try:
+            items = json.loads(body).get("value")
+        except (ValueError, AttributeError):
+            items = None
+        if not isinstance(items, list) or not items or not all(isinstance(item, dict) for item in items):
+            raise WebhookRejected(400, "no notifications in the body")
+        for item in items:
+            given = str(item.get("clientState") or "").encode()
+            if not hmac.compare_digest(given, expected) or not stored or \
+                    item.get("subscriptionId") != stored.get("id"):
+                raise WebhookRejected(401, "unknown subscription or wrong clientState")
+        return WebhookEvent("graph:" + hashlib.sha256(body).hexdigest(), "change")
+
+    def webhook_records(self, event: str | None, payload: dict) -> list[RemoteRecord]:
+        return []  # a notification names the event that changed; the delta read brings it
+
+    @classmethod
+    def delivery_asks_for_pull(cls, event: str | None) -> bool:
+        return event == "change"
+
+    def housekeeping(self, run: RunContext) -> dict | None:
+        """One live subscription on the team calendar's events, to this integration's address
+        (none without one)."""
+        current = dict(self.state.get(SUBSCRIPTION_STATE) or {})
+        resource = f"{self.calendar_path}/events"
+        if not run.webhook_url_in(NOTIFIED_SCHEMES):
+            if current:
+                self._unsubscribe(current)
+            return self._with_subscription({})
+        now = datetime.now(timezone.utc)
+        if current and (current.get("resource"), current.get("address")) == (resource, run.webhook_url):
+            if datetime.fromisoformat(current["expires"]) > now + SUBSCRIPTION_RENEW_BEFORE:
+                return None
+            expires = rfc3339((now + SUBSCRIPTION_LIFETIME).replace(tzinfo=None))
+            try:
+                self.client.request("PATCH", f"subscriptions/{quote(current['id'], safe='')}",
+                                    json={"expirationDateTime": expires})
+                return self._with_subscription({**current, "expires": expires.replace("Z", "+00:00")})
+            except NotFoundError:
+                pass  # Graph removed it (expired, or the grant changed): subscribe again
+        elif current:
+            self._unsubscribe(current)  # another calendar or address
+        client_state = secrets.token_urlsafe(32)
+        expires = rfc3339((now + SUBSCRIPTION_LIFETIME).replace(tzinfo=None))
+        created = self.client.request("POST", "subscriptions", json={
+            "changeType": "created,updated,deleted", "notificationUrl": run.webhook_url, "resource": resource,
+            "expirationDateTime": expires, "clientState": client_state}).json()
+        return self._with_subscription({"id": created["id"], "resource": resource, "address": run.webhook_url,
+                                        "client_state": client_state, "expires": expires.replace("Z", "+00:00")})
+
+    def _with_subscription(self, subscription: dict) -> dict | None:
+        state = {**self.state, SUBSCRIPTION_STATE: subscription}
+        return None if state == dict(self.state) else state
+
+    def before_disconnect(self, run: RunContext) -> dict:
+        current = self.state.get(SUBSCRIPTION_STATE) or {}
+        if current:
+            self._unsubscribe(current)
+        return {**self.state, SUBSCRIPTION_STATE: {}}
+
+    @classmethod
+    def status_facts(cls, state) -> list[tuple[str, str]]:
+        current = state.get(SUBSCRIPTION_STATE) or {}
+        if not current:
+            return [("Change notifications", "none: changes arrive with the periodic sync")]
+        return [("Change notifications", f"subscribed; renewed before {current['expires'][:16]} UTC")]
+
+    def _unsubscribe(self, subscription: dict) -> None:
+        try:
+            self.client.request("DELETE", f"subscriptions/{quote(subscription['id'], safe='')}")
+        except NotFoundError:
+            pass  # gone already
 
     # -- push ------------------------------------------------------------------------------
 

@@ -20,9 +20,15 @@ from app.models.base import TimestampMixin
 
 class CalendarEvent(TimestampMixin, db.Model):
     __tablename__ = "calendar_events"
-    __table_args__ = (Index("ix_calendar_events_starts", "starts_at"),)
+    __table_args__ = (Index("ix_calendar_events_starts", "starts_at"),
+                      Index("ix_calendar_events_integration", "integration_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # The connection it was imported through: disconnecting it removes its suggestions
+    # (sync_service.forget_imported). None only for rows older than migration 0015 that no
+    # link names. No foreign key: integration rows are never deleted, and SQLite could add
+    # one to an existing table only unnamed.
+    integration_id: Mapped[int | None]
     title: Mapped[str] = mapped_column(String(500), default="")
     starts_at: Mapped[datetime]       # naive UTC
     ends_at: Mapped[datetime]         # naive UTC, after starts_at

@@ -13,7 +13,7 @@ only; per-user: the owner only), as on the integration's own page.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -24,8 +24,10 @@ from app import timefmt, tuning
 from app.extensions import db
 from app.integrations import registry
 from app.integrations.base import Connector
-from app.integrations.capabilities import ALLOW_LIST_SETTING, BACKFILL_SETTING, AllowList, MappingTables, Notifies, Pulls
-from app.integrations.exchange import AllowListOption, MappingTable
+from app.integrations.capabilities import (
+    ALLOW_LIST_SETTING, BACKFILL_SETTING, AllowList, MappingTables, Notifies, Pulls, SingleChoices,
+)
+from app.integrations.exchange import AllowListOption, MappingTable, SingleChoice
 from app.integrations.http import INTERACTIVE_RETRY, ProviderError
 from app.integrations.spec import ProviderSpec
 from app.models import Integration, User
@@ -52,6 +54,10 @@ def toggle_field(setting: str) -> str:
     return f"toggle:{setting}"
 
 
+def choice_field(setting: str) -> str:
+    return f"choice:{setting}"
+
+
 def after_connecting(integration: Integration) -> str:
     """Where a fresh connection goes next: its settings page when it imports nothing until
     something is picked (Jira's projects), else the integrations page."""
@@ -73,6 +79,7 @@ class Offer:
 
     options: list[AllowListOption] = field(default_factory=list)
     tables: list[MappingTable] = field(default_factory=list)
+    choices: list[SingleChoice] = field(default_factory=list)
     error: str | None = None
 
     @property
@@ -88,8 +95,12 @@ def _has_mappings(connector_class: type[Connector]) -> bool:
     return issubclass(connector_class, MappingTables)
 
 
+def _has_choices(connector_class: type[Connector]) -> bool:
+    return issubclass(connector_class, SingleChoices)
+
+
 def _asks_provider(connector_class: type[Connector]) -> bool:
-    return _has_allow_list(connector_class) or _has_mappings(connector_class)
+    return _has_allow_list(connector_class) or _has_mappings(connector_class) or _has_choices(connector_class)
 
 
 def _offer(integration: Integration, spec: ProviderSpec, connector_class: type[Connector]) -> Offer:
@@ -97,26 +108,43 @@ def _offer(integration: Integration, spec: ProviderSpec, connector_class: type[C
     if not _asks_provider(connector_class):
         return Offer()
     if integration.credential is None:
-        return _offline(saved, f"{spec.name} is not connected: connect it to choose from what it holds.")
+        return _offline(integration, connector_class, saved,
+                        f"{spec.name} is not connected: connect it to choose from what it holds.")
     try:
         connector = connector_for(integration, retry=INTERACTIVE_RETRY)  # someone is waiting on the page
     except TokenError as exc:
-        return _offline(saved, exc.message)
+        return _offline(integration, connector_class, saved, exc.message)
     try:
         options = connector.allow_list_options() if _has_allow_list(connector_class) else []
         tables = connector.mapping_tables() if _has_mappings(connector_class) else []
+        choices = connector.single_choices() if _has_choices(connector_class) else []
     except (ProviderError, TokenError) as exc:
-        return _offline(saved, f"Could not read the choices from {spec.name}: {exc.message}")
+        return _offline(integration, connector_class, saved, f"Could not read the choices from {spec.name}: {exc.message}")
     finally:
         connector.client.close()
     listed = {option.external_id for option in options}
     # Saved ids the provider no longer lists stay visible, so saving does not drop them unseen.
     gone = [AllowListOption(value, value, f"no longer listed by {spec.name}") for value in saved if value not in listed]
-    return Offer(options + gone, tables)
+    return Offer(options + gone, tables, [_with_saved(choice, integration, f"no longer listed by {spec.name}")
+                                          for choice in choices])
 
 
-def _offline(saved: list[str], error: str) -> Offer:
-    return Offer([AllowListOption(value, value, "saved") for value in saved], [], error)
+def _with_saved(choice: SingleChoice, integration: Integration, detail: str) -> SingleChoice:
+    """The choice with its saved value among the options, even when the provider no longer lists it."""
+    saved = (integration.settings or {}).get(choice.setting)
+    if not saved or any(option.external_id == str(saved) for option in choice.options):
+        return choice
+    return replace(choice, options=choice.options + (AllowListOption(str(saved), str(saved), detail),))
+
+
+def _offline(integration: Integration, connector_class: type[Connector], saved: list[str], error: str) -> Offer:
+    """What can be shown without the provider: the saved ids. A single choice can then only
+    be kept or reset to its default (its options are not known)."""
+    choices = []
+    if _has_choices(connector_class):
+        choices = [_with_saved(replace(choice, options=()), integration, "saved")
+                   for choice in connector_class.choice_fields]
+    return Offer([AllowListOption(value, value, "saved") for value in saved], [], choices, error)
 
 
 def _user_choices() -> list[User]:
@@ -134,6 +162,7 @@ class Values:
     allow_list: set[str]
     toggles: dict[str, bool]
     mappings: dict[str, dict[str, str]]               # setting -> remote id -> chosen value ("" automatic)
+    choices: dict[str, str] = field(default_factory=dict)  # setting -> option id ("" the default)
     notify: dict | None = None                        # notify_settings' values, for connectors that Notify
 
 
@@ -148,6 +177,7 @@ def _saved_values(integration: Integration, connector_class: type[Connector], of
         toggles={t.setting: bool(settings.get(t.setting, t.default)) for t in connector_class.setting_toggles},
         mappings={table.setting: {str(k): str(v) for k, v in (settings.get(table.setting) or {}).items()}
                   for table in offer.tables},
+        choices={choice.setting: str(settings.get(choice.setting) or "") for choice in offer.choices},
         notify=notify_settings.saved(integration) if issubclass(connector_class, Notifies) else None,
     )
 
@@ -163,6 +193,7 @@ def _posted_values(connector_class: type[Connector], offer: Offer) -> Values:
         mappings={table.setting: {row.remote_id: form.get(mapping_field(table, row.remote_id), "").strip()
                                   for row in table.rows}
                   for table in offer.tables},
+        choices={choice.setting: form.get(choice_field(choice.setting), "").strip() for choice in offer.choices},
         notify=notify_settings.posted() if issubclass(connector_class, Notifies) else None,
     )
 
@@ -187,6 +218,8 @@ def _check(values: Values, connector_class: type[Connector], offer: Offer,
         changes[ALLOW_LIST_SETTING] = _allow_list(values, connector_class, offer, errors)
     for toggle in connector_class.setting_toggles:
         changes[toggle.setting] = values.toggles[toggle.setting]
+    for choice in offer.choices:
+        changes[choice.setting] = _single(choice, values.choices[choice.setting], errors)
     user_ids = {user.id for user in _user_choices()} if any(t.target == "user" for t in offer.tables) else set()
     for table in offer.tables:
         changes[table.setting] = _overrides(table, values.mappings[table.setting], user_ids, errors)
@@ -225,6 +258,15 @@ def _allow_list(values: Values, connector_class: type[Connector], offer: Offer, 
         return None  # the same as an empty choice for these connectors: nothing is imported
     # In the provider's order, so the stored list reads like the page.
     return [option.external_id for option in offer.options if option.external_id in values.allow_list]
+
+
+def _single(choice: SingleChoice, chosen: str, errors: dict) -> str | None:
+    if not chosen:
+        return None
+    if chosen not in {option.external_id for option in choice.options}:
+        errors[choice_field(choice.setting)] = "Choose one of the listed options."
+        return None
+    return chosen
 
 
 def _overrides(table: MappingTable, chosen_by_row: dict[str, str], user_ids: set[int], errors: dict) -> dict | None:
@@ -326,6 +368,7 @@ def _page(integration: Integration, spec: ProviderSpec, connector_class: type[Co
         offer=offer, values=values, errors=errors, users=users, status_labels=TASK_STATUS_LABELS,
         has_mappings=_has_mappings(connector_class),
         nothing_chosen=nothing_chosen, mapping_field=mapping_field, toggle_field=toggle_field,
+        choice_field=choice_field,
         min_interval=tuning.MIN_SYNC_INTERVAL_MINUTES, max_interval=tuning.MAX_SYNC_INTERVAL_MINUTES,
         today=timefmt.today_in(current_user.tz).isoformat(),
         pulls=issubclass(connector_class, Pulls), channels=channels, notify_events=notify_settings.NOTIFY_EVENTS,

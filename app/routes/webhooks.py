@@ -1,7 +1,7 @@
 """POST /webhooks/<slug>/<token>: verify, store, answer, process later."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from app import tuning
 from app.extensions import csrf
@@ -29,10 +29,12 @@ def receive(slug: str, token: str):
     if len(body) > tuning.WEBHOOK_MAX_BODY_BYTES:
         return jsonify(error="payload too large"), 413
     try:
-        intake = webhook_service.receive(slug, token, request.headers, body, request.url)
+        intake = webhook_service.receive(slug, token, request.headers, body, request.url, request.args)
     except WebhookRejected as exc:
         return jsonify(error=exc.reason), exc.status
     _log_as(slug, intake.integration_id)
+    if intake.text is not None:
+        return Response(intake.text, intake.status, mimetype="text/plain")
     if intake.delivery_id is not None:
         webhook_enqueuer.add(intake.delivery_id)  # stored already: a queue failure only delays it
     return jsonify(status=intake.message), intake.status, intake.headers

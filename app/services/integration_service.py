@@ -257,6 +257,7 @@ class IntegrationService:
                 warning = self._revoke(integration) or warning
             self.session.delete(integration.credential)
         personal_links.forget_all(self.session, integration)
+        sync_service.forget_imported(self.session, integration)
         connection_state.disconnected(integration)
         self.session.commit()
         return warning

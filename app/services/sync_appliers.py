@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import Session
 
 from app.integrations.exchange import RemoteRecord
@@ -108,6 +108,23 @@ class CalendarEventApplier:
     turned it into time."""
 
     model = CalendarEvent
+    # An event is a suggestion of the connection it came through (CalendarEvent.integration_id):
+    # disconnecting removes it (sync_service.forget_imported).
+    owned_by_integration = True
+
+    @staticmethod
+    def forget(session: Session, integration_id: int) -> int:
+        """Remove the connection's events nobody turned into time, and the suggestions left to
+        others on the ones somebody did (those stay, so a reconnect finds them converted and
+        never offers them again). Returns how many events went."""
+        ours = select(CalendarEvent.id).where(CalendarEvent.integration_id == integration_id)
+        session.execute(delete(CalendarEventPerson).where(
+            CalendarEventPerson.event_id.in_(ours), CalendarEventPerson.converted_at.is_(None)),
+            execution_options={"synchronize_session": False})
+        someone_converted = exists().where(CalendarEventPerson.event_id == CalendarEvent.id)
+        return session.execute(delete(CalendarEvent).where(
+            CalendarEvent.integration_id == integration_id, ~someone_converted),
+            execution_options={"synchronize_session": False}).rowcount
 
     @staticmethod
     def prepare(session: Session, records: list[RemoteRecord]) -> dict:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from sqlalchemy import and_, event, func, not_, select, update
+from sqlalchemy import and_, delete, event, func, not_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -55,7 +55,9 @@ Progress = Callable[[SyncRun, str, SyncPage], None]
 
 
 # Runs that pull every stream; "push" and "webhook" runs only hold the integration briefly.
-PULL_TRIGGERS = ("schedule", "manual", "connect")
+# A pull a provider's change notification asked for (ReceivesWebhooks.delivery_asks_for_pull).
+NOTIFIED_TRIGGER = "notification"
+PULL_TRIGGERS = ("schedule", "manual", "connect", NOTIFIED_TRIGGER)
 
 
 class SyncAlreadyRunning(Exception):
@@ -144,6 +146,8 @@ def _apply_kind(session: Session, integration_id: int, kind: str, records: list[
             continue
         if local is None:
             local = applier.create(record, parent_id, context)
+            if getattr(applier, "owned_by_integration", False):  # see forget_imported
+                local.integration_id = integration_id
             session.add(local)
             created.append((record, local, link))
             continue
@@ -294,11 +298,36 @@ def _housekeeping(session: Session, integration: Integration, connector: Manages
 def settings_changed(session: Session, integration: Integration) -> None:
     """After the sync settings changed (allow-list, window, mappings): the next sync lists
     everything again and re-applies every record, writing only what now differs."""
-    session.execute(update(SyncCursor).where(SyncCursor.integration_id == integration.id).values(cursor=None))
-    session.execute(update(ExternalLink).where(
-        ExternalLink.integration_id == integration.id, ExternalLink.local_kind.in_(tuple(APPLIERS)),
-    ).values(remote_version=None))
+    _read_everything_again(session, integration.id)
     session.commit()
+
+
+def _read_everything_again(session: Session, integration_id: int) -> None:
+    session.execute(update(SyncCursor).where(SyncCursor.integration_id == integration_id).values(cursor=None))
+    session.execute(update(ExternalLink).where(
+        ExternalLink.integration_id == integration_id, ExternalLink.local_kind.in_(tuple(APPLIERS)),
+    ).values(remote_version=None))
+
+
+def forget_imported(session: Session, integration: Integration) -> int:
+    """On disconnect: remove the local rows that exist only because this connection is there
+    (appliers marked `owned_by_integration`: calendar suggestions), with their links. What a
+    person already made something of stays (the applier decides), and the next connection reads
+    everything again, so a reconnect re-links what stayed instead of duplicating it. Uncommitted:
+    the caller commits it with the disconnect. Returns how many rows went."""
+    removed = 0
+    for kind, applier in APPLIERS.items():
+        if not getattr(applier, "owned_by_integration", False):
+            continue
+        gone = applier.forget(session, integration.id)
+        if gone:
+            row_exists = select(applier.model.id).where(applier.model.id == ExternalLink.local_id).exists()
+            session.execute(delete(ExternalLink).where(
+                ExternalLink.integration_id == integration.id, ExternalLink.local_kind == kind, ~row_exists),
+                execution_options={"synchronize_session": False})
+        removed += gone
+    _read_everything_again(session, integration.id)
+    return removed
 
 
 def pull_stream(session: Session, integration_id: int, connector: Pulls, stream: str, run: SyncRun | None,

@@ -26,8 +26,9 @@ from app.integrations import webhook_body
 from app.models import Integration, IntegrationCredential, ProviderApp, SyncRun, WebhookDelivery
 from app.models.base import utcnow
 from app.models.integration import IntegrationStatus
+from app.services import work_queue
 from app.services.connections import connector_for
-from app.services.sync_service import apply_records, finish_run, start_run
+from app.services.sync_service import NOTIFIED_TRIGGER, apply_records, finish_run, start_run
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class Intake:
     message: str
     integration_id: int | None = None
     headers: dict = field(default_factory=dict)  # a handshake's echo
+    text: str | None = None  # a handshake echoed as a text/plain body
 
 
 DELIVERY_ID_MAX = 128  # longer ids (and ids that look like a digest) are stored as their digest
@@ -123,7 +125,7 @@ def is_known_address(slug: str, token: str) -> bool:
     return status is not None and status != IntegrationStatus.NOT_CONFIGURED
 
 
-def receive(slug: str, token: str, headers, body: bytes, url: str) -> Intake:
+def receive(slug: str, token: str, headers, body: bytes, url: str, query=None) -> Intake:
     """Verify and store one delivery. Raises WebhookRejected for forged or malformed ones:
     the body must be a UTF-8 JSON object of bounded depth (app.integrations.webhook_body) before a
     connector reads it, and have the provider's shape (ReceivesWebhooks.delivery_problem) before it is
@@ -144,11 +146,17 @@ def receive(slug: str, token: str, headers, body: bytes, url: str) -> Intake:
             raise WebhookRejected(404, "unknown webhook address")
         target, client_id, ciphertext = found
         if issubclass(connector_class, ConfirmsWebhookHandshake):
+            echoed = connector_class.webhook_handshake_text(query or {})
+            if echoed is not None:
+                return Intake(200, None, "handshake confirmed", target.id, text=echoed)
             echo = connector_class.webhook_handshake(headers, body)
             if echo is not None:  # a configured address confirming a registration under way
                 return Intake(200, None, "handshake confirmed", target.id, headers=echo)
-        webhook_body.check_content_type(headers.get("Content-Type"))
-        text, payload = webhook_body.parse(body)
+        if connector_class.bodyless_deliveries and not body:
+            text, payload = "{}", {}
+        else:
+            webhook_body.check_content_type(headers.get("Content-Type"))
+            text, payload = webhook_body.parse(body)
         secrets = _webhook_secrets(ciphertext) if ciphertext is not None else _env_secrets(connector_class.spec)
         if client_id and "client_id" not in secrets:
             secrets["client_id"] = client_id
@@ -248,7 +256,20 @@ def process_delivery(delivery_id: int, connector_factory=connector_for) -> None:
     delivery = session.get(WebhookDelivery, delivery_id)
     delivery.error = error
     delivery.processed_at = utcnow()
+    event = delivery.event
     finish_run(session, integration, session.get(SyncRun, run.id), error)
+    if error is None and registry.get_connector(integration.provider).delivery_asks_for_pull(event):
+        _queue_pull(integration.id)
+
+
+def _queue_pull(integration_id: int) -> None:
+    """An incremental pull for a delivery that only said something changed. The queue being
+    unreachable loses nothing for long: the periodic sync reads the same changes."""
+    try:
+        work_queue.queue_sync(integration_id, NOTIFIED_TRIGGER)
+    except Exception:
+        log.warning("could not queue the pull a notification asked for (integration %s)", integration_id,
+                    exc_info=True)
 
 
 def _failure_reason(exc: Exception) -> str:

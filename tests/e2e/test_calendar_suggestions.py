@@ -32,13 +32,13 @@ def google(live_server, monkeypatch):
         yield fake
 
 
-@pytest.mark.e2e
-def test_a_calendar_event_becomes_time_and_goes_back_to_google(live_server, page: Page, google):
+def connected_with_an_event(live_server, page: Page, google, title: str, hour: int, minutes: int) -> datetime:
+    """Gina (with a project Acme) has `title` in her Google calendar tomorrow at `hour` UTC,
+    connects Google in the browser and her calendar is read; returns the event's start."""
     live_server.create_user(email=EMAIL, password=PASSWORD, name="Gina")
     live_server.query(lambda: (db.session.add(Project(name="Acme")), db.session.commit()))
-    start = (datetime.now(timezone.utc) + timedelta(days=1)).replace(hour=10, minute=0, second=0, microsecond=0)
-    google.add_event(GOOGLE_ACCOUNT, "Design review", at(start.isoformat()),
-                     at((start + timedelta(hours=1)).isoformat()))
+    start = (datetime.now(timezone.utc) + timedelta(days=1)).replace(hour=hour, minute=0, second=0, microsecond=0)
+    google.add_event(GOOGLE_ACCOUNT, title, at(start.isoformat()), at((start + timedelta(minutes=minutes)).isoformat()))
 
     sign_in(page, live_server.url, EMAIL, PASSWORD)
     page.goto(live_server.url + "/integrations")
@@ -51,6 +51,12 @@ def test_a_calendar_event_becomes_time_and_goes_back_to_google(live_server, page
         integration = db.session.scalars(select(Integration).where(Integration.provider == SLUG)).one()
         return run_sync(integration.id).status
     assert live_server.query(sync) == "succeeded"
+    return start
+
+
+@pytest.mark.e2e
+def test_a_calendar_event_becomes_time_and_goes_back_to_google(live_server, page: Page, google):
+    start = connected_with_an_event(live_server, page, google, "Design review", 10, 60)
 
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"{live_server.url}/calendar?week={start.date().isoformat()}")

@@ -18,6 +18,17 @@ What it does like Google (calendar v3 reference):
   410 again; an unknown one 404; an unknown calendar 404);
 - 401 without a live bearer token, 403 `insufficientPermissions` without the scope.
 
+Push notifications (calendar v3 "Push notifications" guide):
+- `POST calendars/{id}/events/watch` with a Channel (`id`, `type` web_hook, `address`, optional
+  `token` and `params.ttl` in seconds) answers the channel with a `resourceId` and an
+  `expiration` (ms since the epoch; at most a week ahead); a channel id in use is 400;
+- `POST channels/stop` with `id` and `resourceId` ends it (unknown: 404);
+- notifications are real POSTs with an empty body to the channel's address, carrying
+  `X-Goog-Channel-ID`, `X-Goog-Channel-Token`, `X-Goog-Channel-Expiration`,
+  `X-Goog-Resource-ID`, `X-Goog-Resource-URI`, `X-Goog-Resource-State` (`sync` right after a
+  watch, `exists` after a change) and `X-Goog-Message-Number`. They are queued and sent when
+  the test calls `deliver_notifications()` (so a test decides when the provider calls back).
+
 Test hooks: `lose_insert_answers = n` (the next n inserts happen but their answer
 is a dropped connection), `fail_next(n, status)` (the next n API calls answer
 `status`; a 429 says `rateLimitExceeded` with `Retry-After`), `expire_sync_tokens()`.
@@ -32,6 +43,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+import httpx2
 from werkzeug.wrappers import Request, Response
 
 from tests.contract import Description
@@ -46,6 +58,7 @@ LIST_SCOPES = EVENTS_SCOPES[:1] + ("https://www.googleapis.com/auth/calendar.rea
                                    "https://www.googleapis.com/auth/calendar.calendarlist.readonly")
 MAX_EVENTS_PAGE, DEFAULT_EVENTS_PAGE = 2500, 250
 MAX_CALENDARS_PAGE, DEFAULT_CALENDARS_PAGE = 250, 100
+MAX_CHANNEL_TTL = 7 * 24 * 3600  # seconds; Google caps an events channel at about a week
 
 
 def at(text: str) -> dict:
@@ -62,6 +75,7 @@ class Calendar:
     id: str
     summary: str
     primary: bool = False
+    access_role: str = "owner"   # calendarList's accessRole: owner, writer, reader, freeBusyReader
     events: dict[str, dict] = field(default_factory=dict)
 
 
@@ -81,21 +95,25 @@ class FakeGoogleCalendar(FakeProviderWithApi):
         self._page_tokens: dict[str, dict] = {}
         self._failures: list[int] = []
         self.lose_insert_answers = 0
+        self.channels: dict[str, dict] = {}                   # channel id -> channel (with "calendar")
+        self.stopped: list[str] = []                          # channel ids stopped, in order
+        self._outbox: list[tuple[dict, str]] = []             # (channel, resource state) to notify
 
     def env(self, slug: str | None = None) -> dict[str, str]:
         return {**super().env(slug), f"{(slug or self.slug).upper()}_API_BASE": self.api.base_url + BASE_PATH}
 
     # -- test data -------------------------------------------------------------------
 
-    def calendar(self, email: str, calendar_id: str | None = None, summary: str | None = None) -> Calendar:
-        """The account's calendar (created when new; the primary one without an id)."""
+    def calendar(self, email: str, calendar_id: str | None = None, summary: str | None = None,
+                 access_role: str = "owner") -> Calendar:
+        """The account's calendar (created when new, with `access_role`; the primary one without an id)."""
         with self._lock:
             calendars = self.accounts.setdefault(email, {})
             if not calendars:
                 calendars[email] = Calendar(email, email, primary=True)
             key = calendar_id or email
             if key not in calendars:
-                calendars[key] = Calendar(key, summary or key)
+                calendars[key] = Calendar(key, summary or key, access_role=access_role)
             return calendars[key]
 
     def add_event(self, email: str, summary: str, start: dict, end: dict | None, *, calendar_id: str | None = None,
@@ -147,6 +165,52 @@ class FakeGoogleCalendar(FakeProviderWithApi):
         event["etag"] = f'"{number}"'
         calendar.events[event["id"]] = event
         self._changed[(calendar.id, event["id"])] = number
+        self._outbox.extend((channel, "exists") for channel in self.channels.values()
+                            if channel["calendar"] == calendar.id)
+
+    # -- push notifications --------------------------------------------------------
+
+    def deliver_notifications(self) -> list[int]:
+        """Send every queued notification to its channel's address; the HTTP statuses answered."""
+        with self._lock:
+            queued, self._outbox = self._outbox, []
+        statuses = []
+        for channel, state in queued:
+            channel["messages"] += 1
+            headers = {"X-Goog-Channel-ID": channel["id"], "X-Goog-Channel-Expiration": channel["expiration_text"],
+                       "X-Goog-Resource-ID": channel["resourceId"], "X-Goog-Resource-URI": channel["resourceUri"],
+                       "X-Goog-Resource-State": state, "X-Goog-Message-Number": str(channel["messages"])}
+            if channel.get("token") is not None:
+                headers["X-Goog-Channel-Token"] = channel["token"]
+            statuses.append(httpx2.post(channel["address"], headers=headers, content=b"", timeout=10).status_code)
+        return statuses
+
+    def _watch(self, calendar: Calendar, body: dict | None) -> tuple[int, dict]:
+        body = body or {}
+        if not body.get("id") or body.get("type") not in ("web_hook", "webhook") or not body.get("address"):
+            return 400, _error(400, "required", "Required: id, type web_hook, address")
+        if body["id"] in self.channels:
+            return 400, _error(400, "channelIdNotUnique", "Channel id not unique")
+        ttl = min(int((body.get("params") or {}).get("ttl") or MAX_CHANNEL_TTL), MAX_CHANNEL_TTL)
+        expiration = int((datetime.now(timezone.utc) + timedelta(seconds=ttl)).timestamp() * 1000)
+        channel = {"kind": "api#channel", "id": body["id"], "resourceId": "res-" + secrets.token_hex(6),
+                   "resourceUri": f"https://www.googleapis.com/calendar/v3/calendars/{calendar.id}/events",
+                   "expiration": str(expiration), **({"token": body["token"]} if "token" in body else {})}
+        self.channels[body["id"]] = {**channel, "calendar": calendar.id, "address": body["address"],
+                                     "messages": 0, "expiration_text": datetime.fromtimestamp(
+                                         expiration / 1000, timezone.utc).strftime("%a, %d %b %Y %H:%M:%S GMT")}
+        self._outbox.append((self.channels[body["id"]], "sync"))
+        return 200, channel
+
+    def _stop(self, body: dict | None) -> tuple[int, dict | None]:
+        body = body or {}
+        channel = self.channels.get(body.get("id") or "")
+        if channel is None or channel["resourceId"] != body.get("resourceId"):
+            return 404, _error(404, "notFound", "Channel not found")
+        del self.channels[channel["id"]]
+        self._outbox = [(queued, state) for queued, state in self._outbox if queued["id"] != channel["id"]]
+        self.stopped.append(channel["id"])
+        return 204, None
 
     # -- the API ------------------------------------------------------------------------
 
@@ -183,6 +247,9 @@ class FakeGoogleCalendar(FakeProviderWithApi):
             return self._calendar_list(email, request.args)
         if not scopes & set(EVENTS_SCOPES):
             return 403, _error(403, "insufficientPermissions", "Request had insufficient authentication scopes.")
+        if parts == ["channels", "stop"] and request.method == "POST":
+            with self._lock:
+                return self._stop(request.get_json(silent=True))
         if len(parts) < 3 or parts[0] != "calendars" or parts[2] != "events":
             return 404, _error(404, "notFound", "Not Found")
         with self._lock:
@@ -195,6 +262,8 @@ class FakeGoogleCalendar(FakeProviderWithApi):
                 return self._list(calendar, request.args)
             if len(parts) == 3 and request.method == "POST":
                 return self._insert(calendar, request.get_json(silent=True))
+            if parts[3:] == ["watch"] and request.method == "POST":
+                return self._watch(calendar, request.get_json(silent=True))
             if len(parts) == 4:
                 return self._one(calendar, parts[3], request)
         return 405, _error(405, "methodNotAllowed", "Method Not Allowed")
@@ -202,7 +271,7 @@ class FakeGoogleCalendar(FakeProviderWithApi):
     def _calendar_list(self, email: str, args) -> tuple[int, dict]:
         with self._lock:
             self.calendar(email)
-            items = [{"kind": "calendar#calendarListEntry", "id": c.id, "summary": c.summary, "accessRole": "owner",
+            items = [{"kind": "calendar#calendarListEntry", "id": c.id, "summary": c.summary, "accessRole": c.access_role,
                       **({"primary": True} if c.primary else {})} for c in self.accounts[email].values()]
         size = min(int(args.get("maxResults", DEFAULT_CALENDARS_PAGE)), MAX_CALENDARS_PAGE)
         offset = int(args.get("pageToken") or 0)

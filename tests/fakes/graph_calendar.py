@@ -14,6 +14,18 @@ bearer token of the authorization server (`self.oauth`):
   `GET .../events?$filter=singleValueExtendedProperties/any(...)`;
 - an unknown calendar or event is 404 `ErrorItemNotFound`.
 
+Change notifications (Graph "subscription" resource; not in the trimmed graph.json, so these
+calls are checked here against Graph's "Create subscription" reference instead):
+- `POST subscriptions` needs `changeType`, `notificationUrl`, `resource` (`me/events` or
+  `me/calendars/{id}/events`), `expirationDateTime` (at most 10,080 minutes ahead) and a
+  `clientState` of at most 128 characters; before answering 201 it POSTs
+  `notificationUrl?validationToken=<token>` and wants 200, text/plain, the token as the body
+  (within 10 s), else 400 `ValidationError`;
+- `PATCH subscriptions/{id}` (`expirationDateTime`), `DELETE subscriptions/{id}` (204; unknown 404);
+- a change in a subscribed calendar queues a notification `{"value": [{subscriptionId,
+  clientState, changeType, resource, resourceData, subscriptionExpirationDateTime, tenantId}]}`,
+  POSTed as JSON when the test calls `deliver_notifications()`.
+
 Test hooks: `lose_create_answers = n`, `expire_delta_tokens()` (answers 410
 `SyncStateNotFound`, as Graph does for a delta token it no longer knows).
 """
@@ -27,6 +39,7 @@ import socket
 import threading
 from datetime import datetime, timedelta, timezone
 
+import httpx2
 from werkzeug.wrappers import Request, Response
 
 from tests.contract import Description
@@ -34,7 +47,12 @@ from tests.fakes.oauth_provider import FakeOAuthProvider, FakeProviderWithApi
 from tests.fakes.server import FakeServer
 
 BASE_PATH = "/v1.0"
-GRAPH = Description("graph")
+def _described(recorded):
+    """Graph's subscription calls are not in the trimmed graph.json (see the module's docstring)."""
+    return None if recorded.path.startswith(BASE_PATH + "/subscriptions") else recorded
+
+
+GRAPH = Description("graph", locate=_described)
 DEFAULT_PAGE, MAX_PAGE = 10, 1000
 DEFAULT_CALENDAR = "AAMkDefaultCalendar"
 PROPERTY_FILTER = re.compile(r"ep/id eq '([^']+)' and ep/value eq '([^']*)'")
@@ -69,6 +87,10 @@ class FakeGraphCalendar(FakeProviderWithApi):
         self._changed: dict[str, int] = {}
         self._tokens: dict[str, dict] = {}
         self.lose_create_answers = 0
+        self.subscriptions: dict[str, dict] = {}
+        self._seen: set[str] = set()                     # event ids that existed before
+        self.validations: list[tuple[int, str]] = []   # (status, content type) of each address check
+        self._outbox: list[tuple[dict, str, str]] = []   # (subscription, change type, event id)
 
     def env(self, slug: str | None = None) -> dict[str, str]:
         return {**super().env(slug), f"{(slug or self.slug).upper()}_API_BASE": self.api.base_url + BASE_PATH}
@@ -121,6 +143,65 @@ class FakeGraphCalendar(FakeProviderWithApi):
         event["lastModifiedDateTime"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         self.calendars[calendar_id]["events"][event["id"]] = event
         self._changed[event["id"]] = number
+        change = "deleted" if event.get("_deleted") else "updated" if event["id"] in self._seen else "created"
+        self._seen.add(event["id"])
+        self._outbox.extend((sub, change, event["id"]) for sub in self.subscriptions.values()
+                            if sub["calendar"] == calendar_id)
+
+    # -- change notifications -------------------------------------------------------
+
+    def deliver_notifications(self) -> list[int]:
+        """POST every queued notification to its subscription's address; the statuses answered."""
+        with self._lock:
+            queued, self._outbox = self._outbox, []
+        statuses = []
+        for sub, change, event_id in queued:
+            body = {"value": [{"subscriptionId": sub["id"], "clientState": sub.get("clientState"),
+                               "changeType": change, "resource": f"Users/u-1/Events/{event_id}",
+                               "subscriptionExpirationDateTime": sub["expirationDateTime"],
+                               "tenantId": "tenant-1",
+                               "resourceData": {"@odata.type": "#Microsoft.Graph.Event", "id": event_id}}]}
+            statuses.append(httpx2.post(sub["notificationUrl"], json=body, timeout=10).status_code)
+        return statuses
+
+    def _subscribe(self, body: dict | None) -> tuple[int, dict, dict]:
+        body = body or {}
+        missing = [name for name in ("changeType", "notificationUrl", "resource", "expirationDateTime")
+                   if not body.get(name)]
+        match = re.fullmatch(r"me/(?:calendars/([^/]+)/)?events", body.get("resource") or "")
+        if missing or match is None or len(body.get("clientState") or "") > 128:
+            return 400, _error("InvalidRequest", f"Invalid subscription: {missing or body.get('resource')}"), {}
+        if _parse(body["expirationDateTime"]) > datetime.now(timezone.utc) + timedelta(minutes=10080):
+            return 400, _error("InvalidRequest", "expirationDateTime is beyond the maximum"), {}
+        calendar_id = match.group(1) or DEFAULT_CALENDAR
+        if calendar_id not in self.calendars:
+            return 404, _error("ErrorItemNotFound", "The specified object was not found in the store."), {}
+        token = secrets.token_urlsafe(24)
+        answer = httpx2.post(body["notificationUrl"], params={"validationToken": token}, content=b"",
+                             headers={"Content-Type": "text/plain; charset=utf-8"}, timeout=10)
+        content_type = answer.headers.get("content-type", "")
+        self.validations.append((answer.status_code, content_type))
+        if answer.status_code != 200 or not content_type.startswith("text/plain") or answer.text != token:
+            return 400, _error("ValidationError", "Subscription validation request failed."), {}
+        sub = {"id": "sub-" + secrets.token_hex(6), "resource": body["resource"], "changeType": body["changeType"],
+               "notificationUrl": body["notificationUrl"], "expirationDateTime": body["expirationDateTime"],
+               "clientState": body.get("clientState")}
+        self.subscriptions[sub["id"]] = {**sub, "calendar": calendar_id}
+        return 201, sub, {}
+
+    def _subscription(self, sub_id: str, request: Request) -> tuple[int, dict | None, dict]:
+        sub = self.subscriptions.get(sub_id)
+        if sub is None:
+            return 404, _error("ResourceNotFound", "The object was not found."), {}
+        if request.method == "DELETE":
+            del self.subscriptions[sub_id]
+            self._outbox = [queued for queued in self._outbox if queued[0]["id"] != sub_id]
+            return 204, None, {}
+        expires = (request.get_json(silent=True) or {}).get("expirationDateTime")
+        if not expires or _parse(expires) > datetime.now(timezone.utc) + timedelta(minutes=10080):
+            return 400, _error("InvalidRequest", "Invalid expirationDateTime"), {}
+        sub["expirationDateTime"] = expires
+        return 200, {k: v for k, v in sub.items() if k != "calendar"}, {}
 
     def _find(self, event_id: str) -> tuple[str, dict] | tuple[None, None]:
         for calendar_id, calendar in self.calendars.items():
@@ -149,6 +230,13 @@ class FakeGraphCalendar(FakeProviderWithApi):
         if self.oauth._bearer_grant(request.headers) is None:
             return 401, _error("InvalidAuthenticationToken", "Access token is empty or invalid."), {}
         parts = request.path[len(BASE_PATH) + 1:].split("/")
+        if parts[0] == "subscriptions":
+            if parts == ["subscriptions"] and request.method == "POST":
+                return self._subscribe(request.get_json(silent=True))  # unlocked: it calls the address back
+            if len(parts) == 2 and request.method in ("PATCH", "DELETE"):
+                with self._lock:
+                    return self._subscription(parts[1], request)
+            return 405, _error("MethodNotAllowed", "Method not allowed"), {}
         if parts[0] != "me":
             return 404, _error("ResourceNotFound", "Not found"), {}
         rest = parts[1:]

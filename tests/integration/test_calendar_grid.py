@@ -99,3 +99,17 @@ def test_converting_needs_the_form_token_and_an_own_event(app, db, make_user):
     assert client.post("/calendar/events/1/convert", data={}).status_code == 400  # no CSRF token
     assert post_form(client, "/calendar/events/9999/convert", {"target": "task:abc"},
                      page="/calendar").status_code == 404
+
+
+def test_the_viewers_zone_is_kept_per_request_yet_follows_a_sign_in_a_new_zone_and_a_sign_out(app, make_user):
+    from app import timefmt
+    from app.services.session_service import sign_in, sign_out
+    paris = make_user("paris@example.com", timezone="Europe/Paris")
+    with app.test_request_context("/calendar"):
+        assert timefmt.viewer_tz().key == "UTC"
+        sign_in(paris)
+        assert timefmt.viewer_tz().key == "Europe/Paris"
+        paris.timezone = "America/New_York"
+        assert timefmt.viewer_tz().key == "America/New_York"
+        sign_out()
+        assert timefmt.viewer_tz().key == "UTC"

@@ -140,7 +140,7 @@ def test_everyones_entries_go_to_the_team_calendar_once(db, graph, team, make_us
 
 def test_a_team_calendar_that_is_gone_stops_the_push_with_a_clear_error(db, graph, team, make_user):
     graph.add_calendar("AAMkTeam", "Team")
-    team.settings = {**(team.settings or {}), "allow_list": ["AAMkTeam"]}
+    team.settings = {**(team.settings or {}), outlook_calendar.TEAM_CALENDAR_SETTING: "AAMkTeam"}
     settings_changed(db.session, team)
     ann = make_user("ann@example.com", name="Ann")
     start = datetime(2026, 11, 25, 8, 0)
