@@ -35,6 +35,7 @@ from app.integrations.capabilities import (
     STATUS_MAP_SETTING,
     USER_MAP_SETTING,
     AllowList,
+    LinksPersonalAccounts,
     ManagesRemoteSetup,
     MappingTables,
     Pulls,
@@ -55,7 +56,7 @@ from app.integrations.exchange import (
     WebhookRejected,
 )
 from app.integrations.http import NotFoundError, PermanentError, ProviderError
-from app.integrations.oauth import ConnectedAccount, OAuthProvider, TokenSet
+from app.integrations.oauth import ConnectedAccount, OAuthFlowError, OAuthProvider, TokenSet
 from app.integrations.pagination import graphql_pages, link_header_pages
 from app.integrations.ratelimit import RateLimit
 from app.integrations.spec import OAUTH_APP_FIELDS, ProviderSpec, SetupField
@@ -99,6 +100,8 @@ SPEC = ProviderSpec(
         "import": "Issues of the projects you choose become TimeHub tasks, with their status and assignee.",
         "push": "Time logged on them is added as spent time, on the day it was worked.",
         "webhooks": "Changes arrive at once through project webhooks.",
+        "personal_links": "Each person can link their own GitLab account on their account page, so that "
+                          "their spent time is added as them.",
     },
     defaults={"sync_interval_minutes": 15},
 )
@@ -149,7 +152,8 @@ query($id: IssueID!, $after: String) {
 }"""
 
 
-class GitLabConnector(Connector, Pulls, Pushes, ReceivesWebhooks, AllowList, MappingTables, ManagesRemoteSetup):
+class GitLabConnector(Connector, Pulls, Pushes, ReceivesWebhooks, AllowList, MappingTables, ManagesRemoteSetup,
+                      LinksPersonalAccounts):
     spec = SPEC
     streams = ("projects", "issues")
     push_kinds = frozenset({"time_entry"})
@@ -173,6 +177,17 @@ class GitLabConnector(Connector, Pulls, Pushes, ReceivesWebhooks, AllowList, Map
         base_url = provider.app_settings.get("base_url") or GITLAB_COM
         settings = {"gitlab_user_id": user.get("id"), "base_url": base_url.rstrip("/")}
         return ConnectedAccount(label=user.get("username"), settings={k: v for k, v in settings.items() if v})
+
+    personal_link_action = "Log my GitLab time as me"
+
+    @classmethod
+    def personal_account(cls, provider: OAuthProvider, token: TokenSet, team_facts: dict) -> ConnectedAccount:
+        """A person's own GitLab account, on the team's instance (the same OAuth app, so the
+        same host): its timelogs are then theirs."""
+        account = cls.oauth_connected_account(provider, token, {})
+        if account.settings.get("base_url") != team_facts.get("base_url"):
+            raise OAuthFlowError("That GitLab account is on another instance than the team's connection.")
+        return account
 
     @classmethod
     def status_facts(cls, state) -> list[tuple[str, str]]:
@@ -359,7 +374,9 @@ class GitLabConnector(Connector, Pulls, Pushes, ReceivesWebhooks, AllowList, Map
             if existing:
                 return existing  # an earlier create got through though its answer was lost
         started = entry.started_at.replace(tzinfo=timezone.utc).astimezone(entry.user.tz)
-        summary = f"{entry.description or 'Logged in TimeHub'} {entry_marker(entry.id)}"
+        # Through the team connection GitLab names whoever connected it: say for whom it was logged.
+        on_behalf = "" if request.as_author else f" (logged for {entry.user.name or entry.user.email})"
+        summary = f"{entry.description or 'Logged in TimeHub'}{on_behalf} {entry_marker(entry.id)}"
         try:
             answer = self._mutate(TIMELOG_CREATE, {
                 "issuableId": f"gid://gitlab/Issue/{issue_id}", "timeSpent": duration_text(

@@ -60,7 +60,7 @@ def test_admin_sets_up_gitlab_and_a_users_time_becomes_a_dated_timelog(live_serv
     user_logs_time(page, live_server.url, "acme/web", "acme/web › acme/web#1 Fix the boiler", "Replaced the valve")
 
     [timelog] = eventually(lambda: gitlab.timelogs_of("acme/web", 1), "the timelog at GitLab")
-    assert timelog["timeSpent"] == 90 * 60 and timelog["summary"].startswith("Replaced the valve [TimeHub entry ")
+    assert timelog["timeSpent"] == 90 * 60 and timelog["summary"].startswith("Replaced the valve (logged for Ulla User) [TimeHub entry ")
     assert "T09:00:00" in timelog["spentAt"]
 
     user_ends_the_entry_at_eleven(page)

@@ -233,6 +233,15 @@ class FakeGitLab(NumberedIssues, FakeProviderWithApi):
             response.headers[name] = value
         return response(environ, start_response)
 
+    def caller(self, header: str | None) -> str:
+        """The username the token acts as: the user whose primary e-mail consented to its grant
+        (the authorization server's `account` then), else the connecting admin."""
+        token = header[7:] if header and header.startswith("Bearer ") else ""
+        grant = self.oauth.grant_for(token) if token else None
+        email = grant.account_email if grant else None
+        return next((username for username, (_public, primary) in self.user_emails.items()
+                     if email and primary == email), self.oauth.username)
+
     def _authorised(self, header: str | None) -> bool:
         token = header[7:] if header and header.startswith("Bearer ") else ""
         grant = self.oauth.grant_for(token) if token else None
@@ -258,6 +267,10 @@ class FakeGitLab(NumberedIssues, FakeProviderWithApi):
             return 404, {"message": "404 Not Found"}
         parts = path[len("/api/v4/"):].split("/")
         if parts == ["user"] and method == "GET":
+            username = self.caller(request.headers.get("Authorization"))
+            if username != self.oauth.username:
+                user = self.users[username]
+                return 200, dict(user, email=self.user_emails[username][1])
             return 200, {"id": 4201, "username": self.oauth.username, "name": self.oauth.account["name"],
                          "state": "active", "web_url": "https://gitlab.example.com/" + self.oauth.username,
                          "email": self.oauth.account["email"]}
@@ -437,7 +450,8 @@ class FakeGitLab(NumberedIssues, FakeProviderWithApi):
             return {"errors": ["Spent at is invalid"], "timelog": None, "clientMutationId": None}
         seconds = int(match[1] or 0) * 3600 + int(match[2] or 0) * 60
         timelog = {"id": f"gid://gitlab/Timelog/{next(self._ids)}", "timeSpent": seconds,
-                   "spentAt": values["spentAt"], "summary": values["summary"]}
+                   "spentAt": values["spentAt"], "summary": values["summary"],
+                   "author": self.caller(environ.get("HTTP_AUTHORIZATION"))}  # GitLab's `user`: the token's
         self.timelogs.setdefault(issue_id, []).append(timelog)
         self.created_timelogs.append(timelog["id"])
         if self.lose_timelog_answers > 0:

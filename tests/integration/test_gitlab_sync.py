@@ -240,14 +240,14 @@ def test_an_entry_becomes_a_dated_timelog_and_edits_moves_and_deletes_follow(db,
     [timelog] = gitlab.timelogs_of("acme/web", 1)
     assert timelog["timeSpent"] == 5400
     assert timelog["spentAt"] == "2026-11-26T00:30:00+01:00"  # the day it was worked, where Paula is
-    assert timelog["summary"] == f"Boiler [TimeHub entry {entry.id}]"
+    assert timelog["summary"] == f"Boiler (logged for Paula) [TimeHub entry {entry.id}]"
     link = db.session.scalars(select(ExternalLink).where(ExternalLink.local_kind == "time_entry")).one()
     assert link.external_id == f"{gitlab.issues['acme/web'][0]['id']}/{timelog['id'].rsplit('/', 1)[1]}"
 
     time_service.update_entry(entry, entry_fields(tasks["acme/web#1"], minutes=30, description="Pipes"))
     push_pending(integration.id)
     [edited] = gitlab.timelogs_of("acme/web", 1)
-    assert (edited["timeSpent"], edited["summary"]) == (1800, f"Pipes [TimeHub entry {entry.id}]")
+    assert (edited["timeSpent"], edited["summary"]) == (1800, f"Pipes (logged for Paula) [TimeHub entry {entry.id}]")
     assert edited["id"] != timelog["id"]
 
     time_service.update_entry(entry, entry_fields(tasks["acme/api#2"], minutes=30))

@@ -123,3 +123,28 @@ def test_unlinking_revokes_the_grant_and_the_team_disconnect_removes_every_link(
     link_own_account(paula_client, jira, "acc-paula", "Paula", "paula@atlassian.example")
     IntegrationService().disconnect(admin, "jira")
     assert db.session.scalars(select(Integration).where(Integration.team_integration_id == team.id)).all() == []
+
+
+# -- GitLab: the same capability, on the team's instance ------------------------------------------
+
+from tests.integration.test_gitlab_sync import entry_fields as gitlab_entry  # noqa: E402
+from tests.integration.test_gitlab_sync import start_gitlab, timelog_setup  # noqa: E402,F401 - fixtures
+
+
+def test_a_linked_gitlab_user_adds_spent_time_as_themselves(db, app, timelog_setup, make_user):
+    gitlab, team, paula, tasks = timelog_setup
+    ann = make_user("ann@example.com", name="Ann")
+    gitlab.add_user("paula-gl", "Paula at GitLab", email="paula@gitlab.example")
+    gitlab.oauth.account = {"id": "paula-gl", "name": "Paula at GitLab", "email": "paula@gitlab.example"}
+    client = signed_in(app, paula)
+    response = post_form(client, "/account/links/gitlab", page="/account")
+    done = finish(client, "gitlab", at_provider(response.headers["Location"]))
+    assert done.status_code == 302 and "paula-gl" in client.get("/account").get_data(as_text=True)
+
+    time_service.create_entry(paula, gitlab_entry(tasks["acme/web#1"], description="Boiler"))
+    time_service.create_entry(ann, gitlab_entry(tasks["acme/web#1"], description="Pipes"))
+    assert push(team) == 2
+    by_author = {timelog["author"]: timelog["summary"] for timelog in gitlab.timelogs_of("acme/web", 1)}
+    assert set(by_author) == {"paula-gl", gitlab.oauth.username}
+    assert not by_author["paula-gl"].startswith("Boiler (logged for")
+    assert by_author[gitlab.oauth.username].startswith("Pipes (logged for Ann) ")
