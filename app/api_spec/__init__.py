@@ -79,6 +79,11 @@ def write(op_id: str, summary: str, ref: str | None, *, body: str | None, status
     return operation
 
 
+def _also_answers(operation: dict, status: int, ref: str, summary: str) -> dict:
+    operation["responses"][str(status)] = _json(ref, summary)
+    return operation
+
+
 def _paths() -> dict:
     client_id, project_id, task_id = path_id("client_id", "client"), path_id("project_id", "project"), \
         path_id("task_id", "task")
@@ -93,6 +98,7 @@ def _paths() -> dict:
         _query("from", day, "Entries that started on or after this local day (the caller's time zone)."),
         _query("to", day, "... and on or before this local day."),
         _query("project_id", ID_SCHEMA, "Entries of this project only."),
+        _query("tag_id", ID_SCHEMA, "Entries carrying this tag only."),
         _query("user", {"type": "string", "pattern": r"^(all|[1-9][0-9]{0,9})$"},
                "Whose entries (administrators): a user id, or all. Others always get their own."),
     ]
@@ -103,6 +109,8 @@ def _paths() -> dict:
         _query("to", day, "Last day of a custom period (at most 366 days)."),
         _query("group", {"type": "string", "enum": list(GROUPS), "default": "project"}, "Sum per what."),
         _query("project_id", ID_SCHEMA, "Time of this project only."),
+        _query("tag_id", ID_SCHEMA, "Time carrying this tag only."),
+        _query("billable", {"type": "string", "enum": ["yes", "no"]}, "Billable time only (yes) or the rest (no)."),
         _query("user", {"type": "string", "pattern": r"^(all|[1-9][0-9]{0,9})$"},
                "Whose time (administrators): a user id, or all."),
     ]
@@ -143,6 +151,11 @@ def _paths() -> dict:
             "patch": write("updateTask", "Change a task (anyone).", "Task", body="TaskUpdate", params=[task_id],
                            problems=(404,), conditional=True),
         },
+        "/tags": {
+            "get": read("listTags", "The team's tags, by id.", "TagPage", paged=True),
+            "post": _also_answers(write("createTag", "Add a tag to the team's list (anyone).", "Tag",
+                                        body="TagInput", status=201), 200, "Tag", "The team has that tag already."),
+        },
         "/time-entries": {
             "get": read("listTimeEntries", "Time entries, newest first: the caller's own (administrators: "
                         "anyone's with ?user=).", "TimeEntryPage", params=entry_filters, paged=True,
@@ -164,7 +177,8 @@ def _paths() -> dict:
                                        "TimeEntry", body="TimerStart", status=201, body_required=False)},
         "/timer/stop": {"post": write("stopTimer", "Stop the running timer (under a minute it is discarded).",
                                       "TimerStopped", body=None, problems=(409,))},
-        "/reports": {"get": read("getReport", "Finished time over a period, summed per project, client or user "
+        "/reports": {"get": read("getReport", "Finished time over a period, summed per project, client, task, user "
+                                 "or tag "
                                  "(the caller's own; administrators: anyone's).", "Report",
                                  params=report_filters, problems=(404, 422))},
         "/invoices": {"post": write("createInvoice", "A draft from a client's billable, uninvoiced time in a "

@@ -9,8 +9,10 @@ from app.inputs import INT_MAX
 from app.models.integration import INTEGRATION_STATUSES, SYNC_RUN_STATUSES
 from app.models.invoice import INVOICE_STATUSES
 from app.models.task import TASK_STATUSES
+from app.models.tag import TAG_NAME_MAX
 from app.models.user import ROLES
 from app.services.report_service import GROUPS, PERIODS
+from app.services.tag_service import MAX_TAGS_PER_ENTRY
 from app.services.time_service import DESCRIPTION_MAX
 
 ID = {"type": "integer", "minimum": 1, "maximum": INT_MAX}
@@ -56,11 +58,16 @@ TIME_ENTRY = obj({
     "running": {"type": "boolean"},
     "duration_seconds": {"type": ["integer", "null"], "minimum": 0, "description": "null while the timer runs."},
     "billable": {"type": "boolean"},
+    "tags": {"type": "array", "items": text(TAG_NAME_MAX, min_length=1), "maxItems": MAX_TAGS_PER_ENTRY,
+             "description": "The entry's tags by name (see /tags)."},
     "locked": {"type": "boolean", "description": "On an issued or paid invoice: it can no longer change."},
     "invoice_id": {**OPTIONAL_ID, "description": "Shown to administrators only."},
     **TIMESTAMPS,
 }, required=["id", "user_id", "project_id", "task_id", "description", "started_at", "ended_at", "running",
-             "duration_seconds", "billable", "locked", "created_at", "updated_at"])
+             "duration_seconds", "billable", "tags", "locked", "created_at", "updated_at"])
+
+TAG = obj({"id": ID, "name": text(TAG_NAME_MAX, min_length=1)})
+TAG_INPUT = obj({"name": text(TAG_NAME_MAX, min_length=1)})
 
 TIMER = obj({"running": {"oneOf": [{"$ref": "#/components/schemas/TimeEntry"}, {"type": "null"}]}})
 
@@ -142,7 +149,10 @@ TASK_INPUT = obj({"project_id": ID, "title": text(500, min_length=1),
                   "external_key": text(100, nullable=True), "external_url": text(1000, nullable=True)},
                  required=["project_id", "title"])
 ENTRY_FIELDS = {"description": text(DESCRIPTION_MAX), "project_id": OPTIONAL_ID, "task_id": OPTIONAL_ID,
-                "billable": {"type": "boolean"}}
+                "billable": {"type": "boolean", "description": "Default on a new entry: the project's."},
+                "tags": {"type": "array", "items": text(TAG_NAME_MAX, min_length=1),
+                         "maxItems": MAX_TAGS_PER_ENTRY,
+                         "description": "Tag names; new ones join the team's list. On an update, replaces them."}}
 ENTRY_INPUT = obj({"started_at": MOMENT, "ended_at": OPTIONAL_MOMENT, **ENTRY_FIELDS},
                   required=["started_at", "ended_at"])
 TIMER_INPUT = obj(ENTRY_FIELDS, required=[])
@@ -162,18 +172,19 @@ def update_of(schema: dict, fixed: tuple[str, ...] = ()) -> dict:
 
 
 COMPONENTS = {
-    "Client": CLIENT, "Project": PROJECT, "Task": TASK, "TimeEntry": TIME_ENTRY, "Timer": TIMER,
+    "Client": CLIENT, "Project": PROJECT, "Task": TASK, "Tag": TAG, "TimeEntry": TIME_ENTRY, "Timer": TIMER,
     "TimerStopped": TIMER_STOPPED, "Report": REPORT, "ReportRow": REPORT_ROW, "Invoice": INVOICE,
     "InvoiceLine": INVOICE_LINE, "User": USER, "Integration": INTEGRATION, "SyncRun": SYNC_RUN,
     "SyncQueued": SYNC_QUEUED, "Problem": PROBLEM,
     "ClientPage": page_of("Client"), "ProjectPage": page_of("Project"), "TaskPage": page_of("Task"),
-    "TimeEntryPage": page_of("TimeEntry"), "InvoicePage": page_of("Invoice"), "UserPage": page_of("User"),
+    "TagPage": page_of("Tag"), "TimeEntryPage": page_of("TimeEntry"), "InvoicePage": page_of("Invoice"), "UserPage": page_of("User"),
     "SyncRunPage": page_of("SyncRun"),
 }
 
 REQUESTS = {
     "ClientInput": CLIENT_INPUT, "ClientUpdate": update_of(CLIENT_INPUT),
     "ProjectInput": PROJECT_INPUT, "ProjectUpdate": update_of(PROJECT_INPUT),
+    "TagInput": TAG_INPUT,
     "TaskInput": TASK_INPUT, "TaskUpdate": update_of(TASK_INPUT, fixed=("project_id",)),
     "TimeEntryInput": ENTRY_INPUT, "TimeEntryUpdate": update_of(ENTRY_INPUT),
     "TimerStart": TIMER_INPUT,

@@ -9,6 +9,7 @@ from app.routes.api import (  # noqa: F401  (importing a module registers its ro
     invoices,
     meta,
     reports,
+    tags,
     users,
 )
 from app.routes.api.blueprint import bp

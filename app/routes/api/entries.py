@@ -6,7 +6,7 @@ from flask import jsonify, request
 from sqlalchemy.orm import selectinload
 
 from app import timefmt
-from app.models import TimeEntry
+from app.models import Tag, TimeEntry
 from app.routes.api.blueprint import bp
 from app.routes.api.support import (
     ApiProblem,
@@ -38,7 +38,8 @@ def entry_json(entry: TimeEntry) -> dict:
         "description": entry.description, "started_at": iso(entry.started_at), "ended_at": iso(entry.ended_at),
         "running": entry.is_running,
         "duration_seconds": None if entry.is_running else int(entry.duration.total_seconds()),
-        "billable": entry.billable, "locked": time_service.is_locked(entry),
+        "billable": entry.billable, "tags": sorted(tag.name for tag in entry.tags),
+        "locked": time_service.is_locked(entry),
     }
     if caller().is_admin:
         body["invoice_id"] = entry.invoice_id
@@ -63,8 +64,11 @@ def _fields(body: dict, entry: TimeEntry | None = None) -> EntryFields:
 
     started = body_moment(body, "started_at") if "started_at" in body else entry.started_at
     ended = body_moment(body, "ended_at") if "ended_at" in body else entry.ended_at
+    # billable None: a new entry takes its project's default. tags None: an update keeps them.
     return EntryFields(started_at=started, ended_at=ended, description=pick("description", ""),
-                       project_id=pick("project_id"), task_id=pick("task_id"), billable=pick("billable", True))
+                       project_id=pick("project_id"), task_id=pick("task_id"),
+                       billable=body["billable"] if "billable" in body else (None if entry is None else entry.billable),
+                       tags=tuple(body["tags"]) if "tags" in body else None)
 
 
 @bp.get("/time-entries")
@@ -78,7 +82,9 @@ def list_entries():
     start = timefmt.day_start_utc(first, viewer.tz) if first else None
     end = timefmt.day_range_utc(last, last, viewer.tz)[1] if last else None
     query = time_service.entries_select(user_ids, start, end, query_id("project_id"))
-    entries, next_cursor = page_of(query.options(selectinload(TimeEntry.invoice)),
+    if (tag_id := query_id("tag_id")) is not None:
+        query = query.where(TimeEntry.tags.any(Tag.id == tag_id))
+    entries, next_cursor = page_of(query.options(selectinload(TimeEntry.invoice), selectinload(TimeEntry.tags)),
                                    (TimeEntry.started_at, TimeEntry.id), descending=True)
     return list_response([entry_json(e) for e in entries], next_cursor)
 
@@ -137,7 +143,7 @@ def start_timer():
     try:
         entry = time_service.start_timer(caller(), description=body.get("description", ""),
                                          project_id=body.get("project_id"), task_id=body.get("task_id"),
-                                         billable=body.get("billable", True))
+                                         billable=body.get("billable"))
     except TimeEntryInvalid as exc:
         raise _invalid(exc) from None
     return with_etag(jsonify(entry_json(entry))), 201

@@ -30,7 +30,8 @@ def get_report():
     except ReportInvalid as exc:
         raise invalid({"period": exc.message}) from None
     report = report_service.build_report(period, group, viewer.tz, user_ids=user_ids,
-                                         project_id=query_id("project_id"))
+                                         project_id=query_id("project_id"), tag_id=query_id("tag_id"),
+                                         billable=query_choice("billable", ("yes", "no")) or "")
     return jsonify(period={"kind": period.kind, "first": period.first.isoformat(), "last": period.last.isoformat()},
                    group=group, timezone=viewer.timezone, rows=[row_json(r) for r in report.rows],
                    total=row_json(report.total))
