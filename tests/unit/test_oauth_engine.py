@@ -116,8 +116,10 @@ def test_client_secret_basic_when_the_profile_asks_for_it(fake):
     basic = provider_for(fake, profile=oauth.OAuthProfile(token_auth_method="client_secret_basic"))
     assert connect(fake, basic).access_token
     assert fake.requests[-1]["client_auth"] == "client_secret_basic"
-    with pytest.raises(oauth.TokenRequestRejected, match="invalid_client"):
+    with pytest.raises(oauth.TokenRequestRejected) as caught:
         connect(fake, provider_for(fake))  # client_secret_post is refused by this provider
+    assert caught.value.message == "Google Calendar refused the token request: invalid_client"
+    assert caught.value.error == "invalid_client"
 
 
 def test_state_is_single_use(fake):
@@ -128,7 +130,17 @@ def test_state_is_single_use(fake):
         oauth.take_pending(session, slug=SLUG, user_id=1, state=params["state"])
 
 
-@pytest.mark.parametrize("case", ["missing", "unknown", "other_user", "other_provider", "expired"])
+# What the callback page tells the person, for each way a state can be bad.
+STATE_ERRORS = {
+    "missing": "The sign-in response carried no state.",
+    "unknown": "This sign-in link is unknown or was already used.",
+    "other_user": "This sign-in response does not belong to this connection.",
+    "other_provider": "This sign-in response does not belong to this connection.",
+    "expired": "This sign-in took longer than 10 minutes and expired.",
+}
+
+
+@pytest.mark.parametrize("case", list(STATE_ERRORS))
 def test_bad_states_are_refused_and_consumed(fake, case):
     session: dict = {}
     params = authorize(fake, provider_for(fake), session)
@@ -143,8 +155,9 @@ def test_bad_states_are_refused_and_consumed(fake, case):
         slug = "jira"
     elif case == "expired":
         now += tuning.STATE_TTL_SECONDS + 1
-    with pytest.raises(oauth.StateError):
+    with pytest.raises(oauth.StateError) as caught:
         oauth.take_pending(session, slug=slug, user_id=user_id, state=state, now=now)
+    assert caught.value.message == STATE_ERRORS[case]
     if case != "missing" and case != "unknown":
         assert params["state"] not in session[oauth.SESSION_KEY]
 
