@@ -203,11 +203,12 @@ def test_the_settings_page_reads_every_project_status_and_person_from_jira(db, a
     statuses, users = connector.mapping_tables()
     assert (statuses.setting, statuses.target, users.setting, users.target) == (
         "status_map", "task_status", "user_map", "user")
+    assert (statuses.title, users.title) == ("Status mapping", "User mapping")  # the page's headings
     qa = jira.statuses["Waiting for QA"]["id"]
     assert {row.remote_id: row.automatic for row in statuses.rows}[qa] == "In progress"
     automatic = {row.remote_id: row.automatic for row in users.rows}
     assert automatic["acc-ann"] == "by e-mail (ann@example.com)"
-    assert automatic["acc-hidden"].startswith("unassigned") and "acc-bot" not in automatic
+    assert automatic["acc-hidden"] == "unassigned (no e-mail visible)" and "acc-bot" not in automatic
     assert check_contract(jira) == len(rest_calls(jira))
 
 
