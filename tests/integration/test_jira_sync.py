@@ -741,3 +741,42 @@ def test_with_20_percent_faults_import_and_worklogs_end_as_without_and_worklogs_
     faulted = [r for r in jira.api.requests if r.status in (429, 500, 502, 503, 504)]
     assert len(faulted) >= 3                  # faults really happened: injected ones (recorded 429/5xx) ...
     assert jira.lose_worklog_answers == 0     # ... and the two lost answers (recorded as the 201s the fake wrote)
+
+
+# -- the shape a delivery must have before it is stored (the reason is in the 422 answer) ----------------
+
+ISSUE = {"id": "10001", "key": "P-1"}
+SHAPE_PROBLEMS = [
+    ({"issue": [1]}, "jira:issue_updated", "issue is not an object"),
+    ({"issue": {"id": True, "key": "P-1"}}, "jira:issue_updated", "issue.id is missing or not an id"),
+    ({"issue": {"id": "", "key": "P-1"}}, "jira:issue_updated", "issue.id is missing or not an id"),
+    ({"issue": {"id": "1"}}, "jira:issue_updated", "issue.key is missing"),
+    ({"issue": {**ISSUE, "fields": "x"}}, "jira:issue_updated", "issue.fields is not an object"),
+    ({"issue": {**ISSUE, "fields": {"project": "P"}}}, None, "issue.fields.project is not an object"),
+    ({"issue": {**ISSUE, "fields": {"assignee": ["a"]}}}, None, "issue.fields.assignee is not an object"),
+    ({"issue": {**ISSUE, "fields": {"status": {"statusCategory": "done"}}}}, None,
+     "issue.fields.status.statusCategory is not an object"),
+    ({"issue": {**ISSUE, "fields": {"assignee": {"accountId": 7}}}}, None,
+     "issue.fields.assignee.accountId is not text"),
+    ({"issue": {**ISSUE, "fields": {"status": {"statusCategory": {"key": 2}}}}}, None,
+     "issue.fields.status.statusCategory.key is not text"),
+    ({"issue": {**ISSUE, "fields": {"updated": 1}}}, None, "issue.fields.updated is not text"),
+    ({"issue": {**ISSUE, "fields": {"summary": ["s"]}}}, None, "issue.fields.summary is not text"),
+]
+
+
+@pytest.mark.parametrize("payload, event, problem", SHAPE_PROBLEMS)
+def test_a_delivery_of_the_wrong_shape_is_refused_with_the_field_that_is_wrong(payload, event, problem):
+    assert jira_connector.JiraConnector.delivery_problem(event, payload) == problem
+
+
+@pytest.mark.parametrize("payload, event", [
+    ({"webhookEvent": "jira:worklog_updated"}, "jira:worklog_updated"),       # no issue: stored, applies nothing
+    ({"issue": {"id": 10001}}, "jira:issue_deleted"),                           # a deletion needs no key
+    ({"issue": ISSUE}, "jira:issue_updated"),                                   # no fields
+    ({"issue": {**ISSUE, "fields": {"summary": "S", "updated": "2026-11-29T09:00:00.000+0100", "project": {"id": "1"},
+                                    "status": {"statusCategory": {"key": "done"}}, "assignee": {"accountId": "a"}}}},
+     "jira:issue_updated"),
+])
+def test_deliveries_jira_sends_pass_the_shape_check(payload, event):
+    assert jira_connector.JiraConnector.delivery_problem(event, payload) is None
