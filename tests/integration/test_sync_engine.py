@@ -177,6 +177,17 @@ def test_a_run_whose_worker_died_is_closed_and_no_longer_blocks(db, fake, integr
     assert dead.status == "failed" and "stopped" in dead.error
 
 
+def test_a_run_that_has_not_reported_yet_counts_from_its_start_and_still_holds_the_integration(db, integration):
+    quiet = start_run(db.session, integration, "schedule")
+    quiet.heartbeat_at = None  # no report yet: its start is what counts
+    db.session.commit()
+    assert not sync_service.is_stale(quiet)
+    assert ("sync", integration.id) not in sync_service.due_work()
+    with pytest.raises(SyncAlreadyRunning):
+        start_run(db.session, integration, "schedule")
+    db.session.refresh(quiet)
+    assert quiet.status == "running"
+
 def test_provider_errors_fail_the_run_with_the_providers_message(db, integration, monkeypatch, paged_registered):
     monkeypatch.setenv("PAGED_API_BASE", "http://127.0.0.1:9")  # nothing listens there
     run = run_sync(integration.id, connector_factory=fast_factory("http://127.0.0.1:9"))
