@@ -96,6 +96,16 @@ def test_first_import_creates_every_record_once_and_saves_the_cursor(db, fake, i
     assert integration.last_sync_status == "succeeded"
 
 
+def test_progress_is_told_each_committed_page_of_each_stream(db, fake, integration):
+    seen = []
+
+    def progress(run, stream, page):
+        committed = db.session.scalar(select(func.count()).select_from(ExternalLink))
+        seen.append((stream, len(page.records), run.pulled, committed))
+
+    run_sync(integration.id, progress=progress)
+    assert seen == [("items", 100, 100, 100), ("items", 100, 200, 200), ("items", 50, 250, 250)]
+
 def test_a_resync_with_nothing_changed_makes_one_request_and_no_writes(db, fake, integration):
     run_sync(integration.id)
     requests_before = fake.stats.requests
