@@ -265,9 +265,18 @@ def test_a_push_that_keeps_failing_stops_and_can_be_retried(db, integration, use
     item = db.session.scalars(select(OutboxItem)).one()
     db.session.refresh(item)
     assert item.status == "failed" and item.attempts == 2 and "Paged fake" in item.last_error
+    other = Integration(provider="jira", is_global=True, status="active", settings={})  # its failures are its own
+    db.session.add(other)
+    db.session.flush()
+    others = OutboxItem(integration_id=other.id, local_kind="time_entry", local_id=entry.id, action="upsert",
+                        status="failed", attempts=2)
+    db.session.add(others)
+    db.session.commit()
     assert sync_service.retry_failed(db.session, integration.id) == 1
     db.session.refresh(item)
+    db.session.refresh(others)
     assert item.status == "pending" and item.attempts == 0 and entry.id == item.local_id
+    assert (others.status, others.attempts) == ("failed", 2)
 
 
 def test_the_time_service_writes_outbox_rows_in_the_same_transaction(db, fake, integration, user):
