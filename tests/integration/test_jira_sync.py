@@ -18,7 +18,7 @@ from werkzeug.serving import make_server
 
 from app import tuning
 from app.integrations import jira as jira_connector
-from app.integrations.http import RetryPolicy
+from app.integrations.http import PermanentError, RetryPolicy
 from app.models import ExternalLink, Integration, OutboxItem, Project, SyncRun, Task, WebhookDelivery
 from app.models.base import utcnow
 from app.services import time_service, webhook_service
@@ -170,6 +170,11 @@ def test_a_first_import_of_several_pages_creates_projects_and_tasks(db, app, adm
     assert len(searches) == 3                                                         # 100 + 100 + 50
     assert all(json.loads(r.body)["maxResults"] == 100 for r in searches)
     assert check_contract(jira) == len(rest_calls(jira))
+    # Without a public address no webhook can be registered, and the page says why.
+    webhooks = current(db).connector_state["webhooks"]
+    assert webhooks == {"error": "Set TIMEHUB_EXTERNAL_URL to a public address to receive Jira webhooks."}
+    assert jira_connector.JiraConnector.status_facts(current(db).connector_state) == [
+        ("Webhooks", f"none: {webhooks['error']}")]
 
 
 def test_the_manual_user_map_wins_over_the_e_mail(db, admin, admin_client, make_user, start_jira):
@@ -780,3 +785,28 @@ def test_a_delivery_of_the_wrong_shape_is_refused_with_the_field_that_is_wrong(p
 ])
 def test_deliveries_jira_sends_pass_the_shape_check(payload, event):
     assert jira_connector.JiraConnector.delivery_problem(event, payload) is None
+
+
+def test_the_site_a_grant_reaches_is_addressed_through_the_gateway_and_offered_by_name():
+    assert jira_connector.site_api_base({"cloud_id": "c-1"}, "https://gw.example/") == "https://gw.example/ex/jira/c-1"
+    with pytest.raises(PermanentError, match="No Jira site is chosen"):
+        jira_connector.site_api_base({}, "https://gw.example")
+    unnamed = jira_connector._site_option({"id": "c-1", "url": "https://acme.atlassian.net",
+                                           "scopes": ["read:jira-work"]})
+    assert (unnamed.key, unnamed.detail, unnamed.account.label) == ("c-1", "https://acme.atlassian.net",
+                                                                   "https://acme.atlassian.net")
+    assert unnamed.account.settings == {"cloud_id": "c-1", "site_url": "https://acme.atlassian.net",
+                                        "site_name": "https://acme.atlassian.net"}
+    bare = jira_connector._site_option({"id": "c-3", "name": "Old site"})  # no scopes listed: taken as Jira's
+    assert (bare.account.label, bare.detail) == ("Old site", "")
+    assert jira_connector._site_option({"id": "c-2", "name": "Wiki", "scopes": ["read:confluence-content.all"]}) \
+        is None
+
+
+def test_the_webhook_line_of_the_status_says_until_when_and_what_failed():
+    facts = jira_connector.JiraConnector.status_facts
+    until = int(datetime(2026, 12, 30, tzinfo=timezone.utc).timestamp() * 1000)
+    assert facts({"webhooks": {"ids": [1], "expires": until}}) == [("Webhooks", "registered, renewed until 2026-12-30")]
+    assert facts({"webhooks": {"ids": [1], "expires": until, "error": "Jira answered 500"}}) == [
+        ("Webhooks", "registered, renewed until 2026-12-30; the last attempt to update them failed: Jira answered 500")]
+    assert facts({}) == [("Webhooks", "registered at the next sync, once projects are chosen")]
