@@ -289,7 +289,10 @@ def test_token_set_round_trips_through_the_stored_payload():
     token = oauth.TokenSet.from_response({"access_token": "a", "refresh_token": "r", "expires_in": 60,
                                           "scope": "x y", "token_type": "bearer"}, now=1000)
     assert token.expires_at == 1060
+    # What is stored is what the provider said: the granted scopes (read by the scope checks) and the type.
+    assert (token.scope, token.token_type, token.obtained_at) == ("x y", "bearer", 1000)
     assert oauth.TokenSet.from_payload(token.payload()) == token
+    assert oauth.TokenSet.from_payload({"access_token": "a"}).token_type == "Bearer"
     assert token.expires_within(60, now=1000) and not token.expires_within(59, now=1000)
     no_expiry = oauth.TokenSet.from_response({"access_token": "a"})
     assert no_expiry.expires_at is None and not no_expiry.expires_within(10 ** 9)
