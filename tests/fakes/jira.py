@@ -83,6 +83,7 @@ STATUS_CATEGORIES = {  # Jira's built-in status categories
     "new": {"id": 2, "key": "new", "name": "To Do", "colorName": "blue-gray"},
     "indeterminate": {"id": 4, "key": "indeterminate", "name": "In Progress", "colorName": "yellow"},
     "done": {"id": 3, "key": "done", "name": "Done", "colorName": "green"},
+    "undefined": {"id": 1, "key": "undefined", "name": "No Category", "colorName": "medium-gray"},
 }
 DEFAULT_PAGE, MAX_PAGE = 50, 100            # project/search, users/search, webhook paging
 SEARCH_DEFAULT_PAGE = 50

@@ -197,6 +197,8 @@ def test_the_settings_page_reads_every_project_status_and_person_from_jira(db, a
     jira.add_status("Waiting for QA", "indeterminate")
     jira.add_user("acc-ann", "Ann", "ann@example.com")
     jira.add_user("acc-hidden", "Hidden", None)
+    jira.add_user("acc-carl", "carl", "carl@example.com")
+    jira.add_status("Parked", "undefined")          # Jira's "No Category"
     jira.users["acc-bot"] = {"accountId": "acc-bot", "displayName": "Automation", "active": True,
                              "accountType": "app", "timeZone": "UTC"}
     integration = connect_jira(db, admin, admin_client, jira)
@@ -211,6 +213,10 @@ def test_the_settings_page_reads_every_project_status_and_person_from_jira(db, a
     assert (statuses.title, users.title) == ("Status mapping", "User mapping")  # the page's headings
     qa = jira.statuses["Waiting for QA"]["id"]
     assert {row.remote_id: row.automatic for row in statuses.rows}[qa] == "In progress"
+    assert {row.label: row.automatic for row in statuses.rows}["Parked"] == "To do"  # no category: to do
+    assert [row.label for row in statuses.rows] == sorted((row.label for row in statuses.rows), key=str.lower)
+    people = [row.label for row in users.rows]
+    assert people.index("Ann") < people.index("carl") < people.index("Hidden")  # by name, whatever the case
     automatic = {row.remote_id: row.automatic for row in users.rows}
     assert automatic["acc-ann"] == "by e-mail (ann@example.com)"
     assert automatic["acc-hidden"] == "unassigned (no e-mail visible)" and "acc-bot" not in automatic

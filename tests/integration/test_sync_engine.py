@@ -253,6 +253,9 @@ def test_pushes_wait_in_the_outbox_while_no_worker_runs(db, fake, integration, u
     assert [job for job, _ in sync_service.due_work()].count("push") == 0  # a sync is due first: it pushes too
     run = run_sync(integration.id)
     assert run.pushed == 3 and sorted(r["title"] for r in fake.created) == ["entry 0", "entry 1", "entry 2"]
+    finished_entry(db, user, "entry 3")  # the sync is not due again yet: the scheduler pushes it alone
+    assert ("push", integration.id) in sync_service.due_work()
+    assert ("sync", integration.id) not in sync_service.due_work()
 
 
 def test_a_push_that_keeps_failing_stops_and_can_be_retried(db, integration, user, monkeypatch):
