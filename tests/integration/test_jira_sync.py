@@ -642,6 +642,17 @@ def test_webhooks_are_registered_refreshed_moved_verified_and_removed(db, admin,
     assert check_contract(jira) == len(rest_calls(jira))
 
 
+def test_a_webhook_jira_refuses_leaves_the_sync_working_and_says_why(db, admin, admin_client, start_jira, live_app):
+    jira = start_jira()
+    seeded(jira)
+    jira.refuse_webhooks = ["The limit of webhooks was reached.", "Try later."]
+    integration = connect_jira(db, admin, admin_client, jira, ["ACME"])
+    run = sync(integration)
+    assert run.created == 4  # the project and its three issues
+    assert current(db).connector_state["webhooks"] == {
+        "error": "Jira refused the webhook: The limit of webhooks was reached.; Try later."}
+    assert jira.webhooks == []
+
 def test_webhooks_verify_with_the_client_secret_from_the_environment_too(db, admin, admin_client, start_jira,
                                                                        live_app, monkeypatch):
     jira = start_jira()
