@@ -18,6 +18,7 @@ from werkzeug.serving import make_server
 
 from app import tuning
 from app.integrations import jira as jira_connector
+from app.integrations.exchange import WebhookRejected
 from app.integrations.http import PermanentError, RetryPolicy
 from app.models import ExternalLink, Integration, OutboxItem, Project, SyncRun, Task, WebhookDelivery
 from app.models.base import utcnow
@@ -827,3 +828,14 @@ def test_the_webhook_line_of_the_status_says_until_when_and_what_failed():
     assert facts({"webhooks": {"ids": [1], "expires": until, "error": "Jira answered 500"}}) == [
         ("Webhooks", "registered, renewed until 2026-12-30; the last attempt to update them failed: Jira answered 500")]
     assert facts({}) == [("Webhooks", "registered at the next sync, once projects are chosen")]
+
+
+@pytest.mark.parametrize("headers, secrets", [
+    ({}, {"client_secret": "s"}),                                    # no JWT at all
+    ({"Authorization": "Basic dXNlcjpwdw=="}, {"client_secret": "s"}),  # not a bearer token
+    ({"Authorization": "Bearer x.y.z"}, {}),                          # no secret to check it with
+])
+def test_a_delivery_without_a_checkable_jwt_is_401(headers, secrets):
+    with pytest.raises(WebhookRejected) as caught:
+        jira_connector.JiraConnector.verify_webhook(None, secrets, headers, b"{}", "https://timehub.test/webhooks/jira/t")
+    assert (caught.value.status, caught.value.reason) == (401, "no Atlassian JWT")
