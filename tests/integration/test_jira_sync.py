@@ -18,7 +18,8 @@ from werkzeug.serving import make_server
 
 from app import tuning
 from app.integrations import jira as jira_connector
-from app.integrations.exchange import WebhookRejected
+from app.integrations import jwt_hs256
+from app.integrations.exchange import WebhookEvent, WebhookRejected
 from app.integrations.http import PermanentError, RetryPolicy
 from app.models import ExternalLink, Integration, OutboxItem, Project, SyncRun, Task, WebhookDelivery
 from app.models.base import utcnow
@@ -839,3 +840,26 @@ def test_a_delivery_without_a_checkable_jwt_is_401(headers, secrets):
     with pytest.raises(WebhookRejected) as caught:
         jira_connector.JiraConnector.verify_webhook(None, secrets, headers, b"{}", "https://timehub.test/webhooks/jira/t")
     assert (caught.value.status, caught.value.reason) == (401, "no Atlassian JWT")
+
+
+def test_a_signed_delivery_is_read_and_its_request_hash_and_shape_are_checked():
+    from tests.fakes.jira_webhooks import hs256_jwt, webhook_jwt
+
+    url, secrets = "https://timehub.test/webhooks/jira/t", {"client_id": "cid", "client_secret": "s"}
+    verify = jira_connector.JiraConnector.verify_webhook
+    signed = {"Authorization": f"Bearer {webhook_jwt('cid', 's')}", "X-Atlassian-Webhook-Identifier": "d-1"}
+    body = json.dumps({"webhookEvent": "jira:issue_updated"}).encode()
+    assert verify(None, secrets, signed, body, url) == WebhookEvent("d-1", "jira:issue_updated")
+
+    def refused(headers, body=body) -> tuple[int, str]:
+        with pytest.raises(WebhookRejected) as caught:
+            verify(None, secrets, headers, body, url)
+        return caught.value.status, caught.value.reason
+
+    assert refused(signed, b"[1]") == (400, "body is not a JSON object")
+    assert refused({"Authorization": signed["Authorization"]}) == (400, "X-Atlassian-Webhook-Identifier missing")
+    now = int(datetime.now(timezone.utc).timestamp())
+    other_request = hs256_jwt({"iss": "cid", "iat": now, "exp": now + 60,
+                               "qsh": jwt_hs256.query_hash("POST", url + "-other")}, "s")
+    assert refused({**signed, "Authorization": f"Bearer {other_request}"}) == (
+        401, "Atlassian JWT refused: made for another request (qsh)")
