@@ -21,12 +21,12 @@ from app.integrations import jira as jira_connector
 from app.integrations import jwt_hs256
 from app.integrations.exchange import WebhookEvent, WebhookRejected
 from app.integrations.http import PermanentError, RetryPolicy
-from app.models import ExternalLink, Integration, OutboxItem, Project, SyncRun, Task, WebhookDelivery
+from app.models import ExternalLink, Integration, OutboxItem, Project, SyncRun, Task, TimeEntry, WebhookDelivery
 from app.models.base import utcnow
 from app.services import time_service, webhook_service
 from app.services.connections import connector_for
 from app.services.integration_service import IntegrationService
-from app.services.sync_service import push_pending, run_sync, settings_changed
+from app.services.sync_service import push_notices, push_pending, run_sync, settings_changed
 from app.services.time_service import EntryFields
 from bench.sync_noop import WriteCounter
 from tests.contract import Contract
@@ -483,13 +483,15 @@ def test_a_completed_entry_becomes_a_worklog_and_follows_edits_moves_and_deletio
 
 def test_short_entries_are_skipped_with_the_reason_and_running_timers_never_pushed(db, worklog_setup):
     jira, integration, paula, tasks = worklog_setup
-    time_service.create_entry(paula, entry_fields(tasks["ACME-1"], minutes=0.5))
+    short = time_service.create_entry(paula, entry_fields(tasks["ACME-1"], minutes=0.5))
+    # The person saving it is told at once; a long entry needs no word.
+    assert push_notices(db.session, "time_entry", short) == [jira_connector.SHORT_WORKLOG]
     push(integration)
     assert jira.worklogs_of("ACME-1") == []
     [(status, reason)] = outbox(db)
     assert status == "skipped" and "under a minute" in reason
 
-    time_service.start_timer(paula, task_id=tasks["ACME-2"].id, now=MORNING)
+    timer = time_service.start_timer(paula, task_id=tasks["ACME-2"].id, now=MORNING)
     push(integration)
     assert jira.worklogs_of("ACME-2") == [] and len(outbox(db)) == 1   # a running timer queues nothing
 
@@ -497,6 +499,7 @@ def test_short_entries_are_skipped_with_the_reason_and_running_timers_never_push
     push(integration)
     [stopped] = jira.worklogs_of("ACME-2")
     assert stopped["timeSpentSeconds"] == 300
+    assert push_notices(db.session, "time_entry", db.session.get(TimeEntry, timer.id)) == []
 
     pushed = time_service.create_entry(paula, entry_fields(tasks["ACME-3"], minutes=10, start=MORNING + timedelta(hours=2)))
     push(integration)

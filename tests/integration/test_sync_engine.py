@@ -192,6 +192,7 @@ def test_a_run_that_has_not_reported_yet_counts_from_its_start_and_still_holds_t
     quiet.heartbeat_at = None  # no report yet: its start is what counts
     db.session.commit()
     assert not sync_service.is_stale(quiet)
+    assert sync_service.running_trigger(integration.id) == "schedule"  # what the sync page shows
     assert ("sync", integration.id) not in sync_service.due_work()
     with pytest.raises(SyncAlreadyRunning):
         start_run(db.session, integration, "schedule")
