@@ -26,7 +26,7 @@ from app.models.base import utcnow
 from app.services import time_service, webhook_service
 from app.services.connections import connector_for
 from app.services.integration_service import IntegrationService
-from app.services.sync_service import push_notices, push_pending, run_sync, settings_changed
+from app.services.sync_service import push_notices, push_pending, record_change, run_sync, settings_changed
 from app.services.time_service import EntryFields
 from bench.sync_noop import WriteCounter
 from tests.contract import Contract
@@ -510,6 +510,18 @@ def test_short_entries_are_skipped_with_the_reason_and_running_timers_never_push
     assert outbox(db)[-1][0] == "skipped"
     assert check_contract(jira) == len(rest_calls(jira))
 
+
+def test_a_pushed_entry_that_runs_again_is_taken_off_jira_with_the_reason(db, worklog_setup):
+    jira, integration, paula, tasks = worklog_setup
+    entry = time_service.create_entry(paula, entry_fields(tasks["ACME-1"]))
+    push(integration)
+    assert len(jira.worklogs_of("ACME-1")) == 1
+    entry.ended_at = None  # running again (its end taken away): no worklog can say how long
+    record_change(db.session, "time_entry", entry, "upsert")
+    db.session.commit()
+    push(integration)
+    assert jira.worklogs_of("ACME-1") == []
+    assert outbox(db)[-1] == ("skipped", "Running timers are not pushed.")
 
 def test_a_worklog_whose_answer_was_lost_is_found_again_not_created_twice(db, worklog_setup):
     jira, integration, paula, tasks = worklog_setup
