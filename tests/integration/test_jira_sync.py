@@ -854,7 +854,7 @@ def test_the_webhook_line_of_the_status_says_until_when_and_what_failed():
 ])
 def test_a_delivery_without_a_checkable_jwt_is_401(headers, secrets):
     with pytest.raises(WebhookRejected) as caught:
-        jira_connector.JiraConnector.verify_webhook(None, secrets, headers, b"{}", "https://timehub.test/webhooks/jira/t")
+        jira_connector.JiraConnector.verify_webhook(None, secrets, headers, b"{}", "https://timehub.test/webhooks/j")
     assert (caught.value.status, caught.value.reason) == (401, "no Atlassian JWT")
 
 

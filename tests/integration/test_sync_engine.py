@@ -11,7 +11,8 @@ from sqlalchemy import event, func, select
 
 from app.integrations import registry
 from app.integrations.http import ProviderClient, RetryPolicy
-from app.models import ExternalLink, Integration, IntegrationCredential, OutboxItem, Project, SyncCursor, TimeEntry
+from app.models import (ExternalLink, Integration, IntegrationCredential, OutboxItem, Project, SyncCursor, SyncRun,
+                        TimeEntry)
 from app.models.base import utcnow
 from app.services import sync_service
 from app.services.sync_service import SyncAlreadyRunning, record_change, run_sync, start_run
@@ -282,6 +283,19 @@ def test_a_push_that_keeps_failing_stops_and_can_be_retried(db, integration, use
     assert item.status == "pending" and item.attempts == 0 and entry.id == item.local_id
     assert (others.status, others.attempts) == ("failed", 2)
 
+
+def test_a_push_that_breaks_inside_closes_its_run_and_keeps_the_change(db, integration, user):
+    finished_entry(db, user)
+
+    def broken(integration):
+        raise RuntimeError("a bug, not the provider")
+
+    with pytest.raises(RuntimeError):
+        sync_service.push_pending(integration.id, connector_factory=broken)
+    run = db.session.scalars(select(SyncRun).where(SyncRun.trigger == "push")).one()
+    db.session.refresh(run)
+    assert (run.status, run.error) == ("failed", "internal error (RuntimeError)")
+    assert db.session.scalars(select(OutboxItem.status)).all() == ["pending"]  # sent by a later push
 
 def test_the_time_service_writes_outbox_rows_in_the_same_transaction(db, fake, integration, user):
     """Timer, manual entry, edit and delete all reach the provider through the outbox."""
