@@ -37,7 +37,10 @@ from openapi_core.testing import MockRequest, MockResponse
 from tests.fakes.server import RecordedRequest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SPECS_DIR = REPO_ROOT.parent / "shared" / "specs"
+# mutmut runs the suite from its copy of the project in <repo>/mutants/, one level deeper than
+# the checkout, so the shared folder is looked for beside the checkout there too.
+_CHECKOUT = REPO_ROOT.parent if REPO_ROOT.name == "mutants" else REPO_ROOT
+SPECS_DIR = _CHECKOUT.parent / "shared" / "specs"
 
 
 # Providers that publish no API description: one written from their documentation, kept

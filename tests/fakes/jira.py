@@ -83,6 +83,7 @@ STATUS_CATEGORIES = {  # Jira's built-in status categories
     "new": {"id": 2, "key": "new", "name": "To Do", "colorName": "blue-gray"},
     "indeterminate": {"id": 4, "key": "indeterminate", "name": "In Progress", "colorName": "yellow"},
     "done": {"id": 3, "key": "done", "name": "Done", "colorName": "green"},
+    "undefined": {"id": 1, "key": "undefined", "name": "No Category", "colorName": "medium-gray"},
 }
 DEFAULT_PAGE, MAX_PAGE = 50, 100            # project/search, users/search, webhook paging
 SEARCH_DEFAULT_PAGE = 50
@@ -123,6 +124,7 @@ class FakeJira(FakeAtlassian):
         self.lose_worklog_answers = 0
         self.while_listing = None
         self.webhooks: list[dict] = []
+        self.refuse_webhooks: list[str] = []         # errors Jira answers a registration with (e.g. its limit)
         self.deliveries: list[dict] = []             # {url, status, body, headers} of every delivery sent
         self.statuses: dict[str, dict] = {}
         for name, category in (("To Do", "new"), ("In Progress", "indeterminate"), ("Done", "done")):
@@ -597,6 +599,8 @@ class FakeJira(FakeAtlassian):
         return _error(404, "Not Found")
 
     def _register(self, url: str, details, now_ms: int) -> dict:
+        if self.refuse_webhooks:
+            return {"errors": list(self.refuse_webhooks)}
         if not isinstance(details, dict) or not isinstance(details.get("jqlFilter"), str):
             return {"errors": ["The webhook jqlFilter is required."]}
         events = details.get("events")

@@ -71,7 +71,18 @@ def time_spent(seconds: int) -> str:
 
 def is_adf_doc(value) -> bool:
     return (isinstance(value, dict) and value.get("type") == "doc" and value.get("version") == 1
-            and isinstance(value.get("content"), list))
+            and isinstance(value.get("content"), list) and all(map(_is_adf_node, value["content"])))
+
+
+def _is_adf_node(node) -> bool:
+    """As Jira's ADF schema has it: every node names its type, a text node carries its text,
+    and child nodes come as a list."""
+    if not isinstance(node, dict) or not isinstance(node.get("type"), str):
+        return False
+    if node["type"] == "text" and not isinstance(node.get("text"), str):
+        return False
+    content = node.get("content", [])
+    return isinstance(content, list) and all(map(_is_adf_node, content))
 
 
 def worklog_errors(body, *, creating: bool) -> dict[str, str]:

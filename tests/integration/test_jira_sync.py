@@ -16,11 +16,14 @@ from sqlalchemy import func, select
 
 from app import tuning
 from app.integrations import jira as jira_connector
-from app.models import ExternalLink, Integration, OutboxItem, Project, SyncRun, Task
+from app.integrations import jwt_hs256
+from app.integrations.exchange import WebhookEvent, WebhookRejected
+from app.integrations.http import PermanentError
+from app.models import ExternalLink, Integration, OutboxItem, Project, SyncRun, Task, TimeEntry
 from app.services import time_service
 from app.services.connections import connector_for
 from app.services.integration_service import IntegrationService
-from app.services.sync_service import push_pending, run_sync
+from app.services.sync_service import push_notices, push_pending, record_change, run_sync
 from app.services.time_service import EntryFields
 from bench.sync_noop import WriteCounter
 from tests import tracker_harness as harness
@@ -128,6 +131,11 @@ def test_a_first_import_of_several_pages_creates_projects_and_tasks(db, app, adm
     assert len(searches) == 3                                                         # 100 + 100 + 50
     assert all(json.loads(r.body)["maxResults"] == 100 for r in searches)
     assert check_contract(jira) == len(rest_calls(jira))
+    # Without a public address no webhook can be registered, and the page says why.
+    webhooks = current(db).connector_state["webhooks"]
+    assert webhooks == {"error": "Set TIMEHUB_EXTERNAL_URL to a public address to receive Jira webhooks."}
+    assert jira_connector.JiraConnector.status_facts(current(db).connector_state) == [
+        ("Webhooks", f"none: {webhooks['error']}")]
 
 
 def test_the_manual_user_map_wins_over_the_e_mail(db, admin, admin_client, make_user, start_jira):
@@ -150,6 +158,8 @@ def test_the_settings_page_reads_every_project_status_and_person_from_jira(db, a
     jira.add_status("Waiting for QA", "indeterminate")
     jira.add_user("acc-ann", "Ann", "ann@example.com")
     jira.add_user("acc-hidden", "Hidden", None)
+    jira.add_user("acc-carl", "carl", "carl@example.com")
+    jira.add_status("Parked", "undefined")          # Jira's "No Category"
     jira.users["acc-bot"] = {"accountId": "acc-bot", "displayName": "Automation", "active": True,
                              "accountType": "app", "timeZone": "UTC"}
     integration = connect_jira(db, admin, admin_client, jira)
@@ -161,11 +171,16 @@ def test_the_settings_page_reads_every_project_status_and_person_from_jira(db, a
     statuses, users = connector.mapping_tables()
     assert (statuses.setting, statuses.target, users.setting, users.target) == (
         "status_map", "task_status", "user_map", "user")
+    assert (statuses.title, users.title) == ("Status mapping", "User mapping")  # the page's headings
     qa = jira.statuses["Waiting for QA"]["id"]
     assert {row.remote_id: row.automatic for row in statuses.rows}[qa] == "In progress"
+    assert {row.label: row.automatic for row in statuses.rows}["Parked"] == "To do"  # no category: to do
+    assert [row.label for row in statuses.rows] == sorted((row.label for row in statuses.rows), key=str.lower)
+    people = [row.label for row in users.rows]
+    assert people.index("Ann") < people.index("carl") < people.index("Hidden")  # by name, whatever the case
     automatic = {row.remote_id: row.automatic for row in users.rows}
     assert automatic["acc-ann"] == "by e-mail (ann@example.com)"
-    assert automatic["acc-hidden"].startswith("unassigned") and "acc-bot" not in automatic
+    assert automatic["acc-hidden"] == "unassigned (no e-mail visible)" and "acc-bot" not in automatic
     assert check_contract(jira) == len(rest_calls(jira))
 
 
@@ -422,13 +437,15 @@ def test_a_completed_entry_becomes_a_worklog_and_follows_edits_moves_and_deletio
 
 def test_short_entries_are_skipped_with_the_reason_and_running_timers_never_pushed(db, worklog_setup):
     jira, integration, paula, tasks = worklog_setup
-    time_service.create_entry(paula, entry_fields(tasks["ACME-1"], minutes=0.5))
+    short = time_service.create_entry(paula, entry_fields(tasks["ACME-1"], minutes=0.5))
+    # The person saving it is told at once; a long entry needs no word.
+    assert push_notices(db.session, "time_entry", short) == [jira_connector.SHORT_WORKLOG]
     push(integration)
     assert jira.worklogs_of("ACME-1") == []
     [(status, reason)] = outbox(db)
     assert status == "skipped" and "under a minute" in reason
 
-    time_service.start_timer(paula, task_id=tasks["ACME-2"].id, now=MORNING)
+    timer = time_service.start_timer(paula, task_id=tasks["ACME-2"].id, now=MORNING)
     push(integration)
     assert jira.worklogs_of("ACME-2") == [] and len(outbox(db)) == 1   # a running timer queues nothing
 
@@ -436,6 +453,7 @@ def test_short_entries_are_skipped_with_the_reason_and_running_timers_never_push
     push(integration)
     [stopped] = jira.worklogs_of("ACME-2")
     assert stopped["timeSpentSeconds"] == 300
+    assert push_notices(db.session, "time_entry", db.session.get(TimeEntry, timer.id)) == []
 
     pushed = time_service.create_entry(paula, entry_fields(tasks["ACME-3"], minutes=10, start=MORNING + timedelta(hours=2)))
     push(integration)
@@ -446,6 +464,18 @@ def test_short_entries_are_skipped_with_the_reason_and_running_timers_never_push
     assert outbox(db)[-1][0] == "skipped"
     assert check_contract(jira) == len(rest_calls(jira))
 
+
+def test_a_pushed_entry_that_runs_again_is_taken_off_jira_with_the_reason(db, worklog_setup):
+    jira, integration, paula, tasks = worklog_setup
+    entry = time_service.create_entry(paula, entry_fields(tasks["ACME-1"]))
+    push(integration)
+    assert len(jira.worklogs_of("ACME-1")) == 1
+    entry.ended_at = None  # running again (its end taken away): no worklog can say how long
+    record_change(db.session, "time_entry", entry, "upsert")
+    db.session.commit()
+    push(integration)
+    assert jira.worklogs_of("ACME-1") == []
+    assert outbox(db)[-1] == ("skipped", "Running timers are not pushed.")
 
 def test_a_worklog_whose_answer_was_lost_is_found_again_not_created_twice(db, worklog_setup):
     jira, integration, paula, tasks = worklog_setup
@@ -483,7 +513,8 @@ def test_a_worklog_deleted_at_jira_is_logged_again_and_an_entry_on_a_deleted_iss
     assert again["timeSpentSeconds"] == 2700 and again["id"] != worklog["id"]
     statuses = {item.local_id: (item.status, item.last_error) for item in db.session.scalars(
         select(OutboxItem).where(OutboxItem.status != "done"))}
-    assert statuses[second.id][0] == "skipped" and "no longer exists" in statuses[second.id][1]
+    assert statuses[second.id] == ("skipped", "The Jira issue this entry is on no longer exists, or TimeHub may "
+                                              "no longer see it.")
     assert first.id not in statuses
 
 
@@ -550,6 +581,17 @@ def test_webhooks_are_registered_refreshed_moved_verified_and_removed(db, admin,
     assert [hook["jqlFilter"] for hook in jira.webhooks] == [moved["jqlFilter"]]
     assert check_contract(jira) == len(rest_calls(jira))
 
+
+def test_a_webhook_jira_refuses_leaves_the_sync_working_and_says_why(db, admin, admin_client, start_jira, live_app):
+    jira = start_jira()
+    seeded(jira)
+    jira.refuse_webhooks = ["The limit of webhooks was reached.", "Try later."]
+    integration = connect_jira(db, admin, admin_client, jira, ["ACME"])
+    run = sync(integration)
+    assert run.created == 4  # the project and its three issues
+    assert current(db).connector_state["webhooks"] == {
+        "error": "Jira refused the webhook: The limit of webhooks was reached.; Try later."}
+    assert jira.webhooks == []
 
 def test_webhooks_verify_with_the_client_secret_from_the_environment_too(db, admin, admin_client, start_jira,
                                                                        live_app, monkeypatch):
@@ -652,3 +694,101 @@ def test_with_20_percent_faults_import_and_worklogs_end_as_without_and_worklogs_
     faulted = [r for r in jira.api.requests if r.status in (429, 500, 502, 503, 504)]
     assert len(faulted) >= 3                  # faults really happened: injected ones (recorded 429/5xx) ...
     assert jira.lose_worklog_answers == 0     # ... and the two lost answers (recorded as the 201s the fake wrote)
+
+
+# -- the shape a delivery must have before it is stored (the reason is in the 422 answer) ----------------
+
+ISSUE = {"id": "10001", "key": "P-1"}
+SHAPE_PROBLEMS = [
+    ({"issue": [1]}, "jira:issue_updated", "issue is not an object"),
+    ({"issue": {"id": True, "key": "P-1"}}, "jira:issue_updated", "issue.id is missing or not an id"),
+    ({"issue": {"id": "", "key": "P-1"}}, "jira:issue_updated", "issue.id is missing or not an id"),
+    ({"issue": {"id": "1"}}, "jira:issue_updated", "issue.key is missing"),
+    ({"issue": {**ISSUE, "fields": "x"}}, "jira:issue_updated", "issue.fields is not an object"),
+    ({"issue": {**ISSUE, "fields": {"project": "P"}}}, None, "issue.fields.project is not an object"),
+    ({"issue": {**ISSUE, "fields": {"assignee": ["a"]}}}, None, "issue.fields.assignee is not an object"),
+    ({"issue": {**ISSUE, "fields": {"status": {"statusCategory": "done"}}}}, None,
+     "issue.fields.status.statusCategory is not an object"),
+    ({"issue": {**ISSUE, "fields": {"assignee": {"accountId": 7}}}}, None,
+     "issue.fields.assignee.accountId is not text"),
+    ({"issue": {**ISSUE, "fields": {"status": {"statusCategory": {"key": 2}}}}}, None,
+     "issue.fields.status.statusCategory.key is not text"),
+    ({"issue": {**ISSUE, "fields": {"updated": 1}}}, None, "issue.fields.updated is not text"),
+    ({"issue": {**ISSUE, "fields": {"summary": ["s"]}}}, None, "issue.fields.summary is not text"),
+]
+
+
+@pytest.mark.parametrize("payload, event, problem", SHAPE_PROBLEMS)
+def test_a_delivery_of_the_wrong_shape_is_refused_with_the_field_that_is_wrong(payload, event, problem):
+    assert jira_connector.JiraConnector.delivery_problem(event, payload) == problem
+
+
+@pytest.mark.parametrize("payload, event", [
+    ({"webhookEvent": "jira:worklog_updated"}, "jira:worklog_updated"),       # no issue: stored, applies nothing
+    ({"issue": {"id": 10001}}, "jira:issue_deleted"),                           # a deletion needs no key
+    ({"issue": ISSUE}, "jira:issue_updated"),                                   # no fields
+    ({"issue": {**ISSUE, "fields": {"summary": "S", "updated": "2026-11-29T09:00:00.000+0100", "project": {"id": "1"},
+                                    "status": {"statusCategory": {"key": "done"}}, "assignee": {"accountId": "a"}}}},
+     "jira:issue_updated"),
+])
+def test_deliveries_jira_sends_pass_the_shape_check(payload, event):
+    assert jira_connector.JiraConnector.delivery_problem(event, payload) is None
+
+
+def test_the_site_a_grant_reaches_is_addressed_through_the_gateway_and_offered_by_name():
+    assert jira_connector.site_api_base({"cloud_id": "c-1"}, "https://gw.example/") == "https://gw.example/ex/jira/c-1"
+    with pytest.raises(PermanentError, match="No Jira site is chosen"):
+        jira_connector.site_api_base({}, "https://gw.example")
+    unnamed = jira_connector._site_option({"id": "c-1", "url": "https://acme.atlassian.net",
+                                           "scopes": ["read:jira-work"]})
+    assert (unnamed.key, unnamed.detail, unnamed.account.label) == ("c-1", "https://acme.atlassian.net",
+                                                                   "https://acme.atlassian.net")
+    assert unnamed.account.settings == {"cloud_id": "c-1", "site_url": "https://acme.atlassian.net",
+                                        "site_name": "https://acme.atlassian.net"}
+    bare = jira_connector._site_option({"id": "c-3", "name": "Old site"})  # no scopes listed: taken as Jira's
+    assert (bare.account.label, bare.detail) == ("Old site", "")
+    assert jira_connector._site_option({"id": "c-2", "name": "Wiki", "scopes": ["read:confluence-content.all"]}) \
+        is None
+
+
+def test_the_webhook_line_of_the_status_says_until_when_and_what_failed():
+    facts = jira_connector.JiraConnector.status_facts
+    until = int(datetime(2026, 12, 30, tzinfo=timezone.utc).timestamp() * 1000)
+    assert facts({"webhooks": {"ids": [1], "expires": until}}) == [("Webhooks", "registered, renewed until 2026-12-30")]
+    assert facts({"webhooks": {"ids": [1], "expires": until, "error": "Jira answered 500"}}) == [
+        ("Webhooks", "registered, renewed until 2026-12-30; the last attempt to update them failed: Jira answered 500")]
+    assert facts({}) == [("Webhooks", "registered at the next sync, once projects are chosen")]
+
+
+@pytest.mark.parametrize("headers, secrets", [
+    ({}, {"client_secret": "s"}),                                    # no JWT at all
+    ({"Authorization": "Basic dXNlcjpwdw=="}, {"client_secret": "s"}),  # not a bearer token
+    ({"Authorization": "Bearer x.y.z"}, {}),                          # no secret to check it with
+])
+def test_a_delivery_without_a_checkable_jwt_is_401(headers, secrets):
+    with pytest.raises(WebhookRejected) as caught:
+        jira_connector.JiraConnector.verify_webhook(None, secrets, headers, b"{}", "https://timehub.test/webhooks/j")
+    assert (caught.value.status, caught.value.reason) == (401, "no Atlassian JWT")
+
+
+def test_a_signed_delivery_is_read_and_its_request_hash_and_shape_are_checked():
+    from tests.fakes.jira_webhooks import hs256_jwt, webhook_jwt
+
+    url, secrets = "https://timehub.test/webhooks/jira/t", {"client_id": "cid", "client_secret": "s"}
+    verify = jira_connector.JiraConnector.verify_webhook
+    signed = {"Authorization": f"Bearer {webhook_jwt('cid', 's')}", "X-Atlassian-Webhook-Identifier": "d-1"}
+    body = json.dumps({"webhookEvent": "jira:issue_updated"}).encode()
+    assert verify(None, secrets, signed, body, url) == WebhookEvent("d-1", "jira:issue_updated")
+
+    def refused(headers, body=body) -> tuple[int, str]:
+        with pytest.raises(WebhookRejected) as caught:
+            verify(None, secrets, headers, body, url)
+        return caught.value.status, caught.value.reason
+
+    assert refused(signed, b"[1]") == (400, "body is not a JSON object")
+    assert refused({"Authorization": signed["Authorization"]}) == (400, "X-Atlassian-Webhook-Identifier missing")
+    now = int(datetime.now(timezone.utc).timestamp())
+    other_request = hs256_jwt({"iss": "cid", "iat": now, "exp": now + 60,
+                               "qsh": jwt_hs256.query_hash("POST", url + "-other")}, "s")
+    assert refused({**signed, "Authorization": f"Bearer {other_request}"}) == (
+        401, "Atlassian JWT refused: made for another request (qsh)")

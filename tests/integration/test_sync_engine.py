@@ -11,7 +11,8 @@ from sqlalchemy import event, func, select
 
 from app.integrations import registry
 from app.integrations.http import ProviderClient, RetryPolicy
-from app.models import ExternalLink, Integration, IntegrationCredential, OutboxItem, Project, SyncCursor, TimeEntry
+from app.models import (ExternalLink, Integration, IntegrationCredential, OutboxItem, Project, SyncCursor, SyncRun,
+                        TimeEntry)
 from app.models.base import utcnow
 from app.services import sync_service
 from app.services.sync_service import SyncAlreadyRunning, record_change, run_sync, start_run
@@ -96,6 +97,16 @@ def test_first_import_creates_every_record_once_and_saves_the_cursor(db, fake, i
     assert integration.last_sync_status == "succeeded"
 
 
+def test_progress_is_told_each_committed_page_of_each_stream(db, fake, integration):
+    seen = []
+
+    def progress(run, stream, page):
+        committed = db.session.scalar(select(func.count()).select_from(ExternalLink))
+        seen.append((stream, len(page.records), run.pulled, committed))
+
+    run_sync(integration.id, progress=progress)
+    assert seen == [("items", 100, 100, 100), ("items", 100, 200, 200), ("items", 50, 250, 250)]
+
 def test_a_resync_with_nothing_changed_makes_one_request_and_no_writes(db, fake, integration):
     run_sync(integration.id)
     requests_before = fake.stats.requests
@@ -177,6 +188,18 @@ def test_a_run_whose_worker_died_is_closed_and_no_longer_blocks(db, fake, integr
     assert dead.status == "failed" and "stopped" in dead.error
 
 
+def test_a_run_that_has_not_reported_yet_counts_from_its_start_and_still_holds_the_integration(db, integration):
+    quiet = start_run(db.session, integration, "schedule")
+    quiet.heartbeat_at = None  # no report yet: its start is what counts
+    db.session.commit()
+    assert not sync_service.is_stale(quiet)
+    assert sync_service.running_trigger(integration.id) == "schedule"  # what the sync page shows
+    assert ("sync", integration.id) not in sync_service.due_work()
+    with pytest.raises(SyncAlreadyRunning):
+        start_run(db.session, integration, "schedule")
+    db.session.refresh(quiet)
+    assert quiet.status == "running"
+
 def test_provider_errors_fail_the_run_with_the_providers_message(db, integration, monkeypatch, paged_registered):
     monkeypatch.setenv("PAGED_API_BASE", "http://127.0.0.1:9")  # nothing listens there
     run = run_sync(integration.id, connector_factory=fast_factory("http://127.0.0.1:9"))
@@ -232,6 +255,9 @@ def test_pushes_wait_in_the_outbox_while_no_worker_runs(db, fake, integration, u
     assert [job for job, _ in sync_service.due_work()].count("push") == 0  # a sync is due first: it pushes too
     run = run_sync(integration.id)
     assert run.pushed == 3 and sorted(r["title"] for r in fake.created) == ["entry 0", "entry 1", "entry 2"]
+    finished_entry(db, user, "entry 3")  # the sync is not due again yet: the scheduler pushes it alone
+    assert ("push", integration.id) in sync_service.due_work()
+    assert ("sync", integration.id) not in sync_service.due_work()
 
 
 def test_a_push_that_keeps_failing_stops_and_can_be_retried(db, integration, user, monkeypatch):
@@ -244,10 +270,32 @@ def test_a_push_that_keeps_failing_stops_and_can_be_retried(db, integration, use
     item = db.session.scalars(select(OutboxItem)).one()
     db.session.refresh(item)
     assert item.status == "failed" and item.attempts == 2 and "Paged fake" in item.last_error
+    other = Integration(provider="jira", is_global=True, status="active", settings={})  # its failures are its own
+    db.session.add(other)
+    db.session.flush()
+    others = OutboxItem(integration_id=other.id, local_kind="time_entry", local_id=entry.id, action="upsert",
+                        status="failed", attempts=2)
+    db.session.add(others)
+    db.session.commit()
     assert sync_service.retry_failed(db.session, integration.id) == 1
     db.session.refresh(item)
+    db.session.refresh(others)
     assert item.status == "pending" and item.attempts == 0 and entry.id == item.local_id
+    assert (others.status, others.attempts) == ("failed", 2)
 
+
+def test_a_push_that_breaks_inside_closes_its_run_and_keeps_the_change(db, integration, user):
+    finished_entry(db, user)
+
+    def broken(integration):
+        raise RuntimeError("a bug, not the provider")
+
+    with pytest.raises(RuntimeError):
+        sync_service.push_pending(integration.id, connector_factory=broken)
+    run = db.session.scalars(select(SyncRun).where(SyncRun.trigger == "push")).one()
+    db.session.refresh(run)
+    assert (run.status, run.error) == ("failed", "internal error (RuntimeError)")
+    assert db.session.scalars(select(OutboxItem.status)).all() == ["pending"]  # sent by a later push
 
 def test_the_time_service_writes_outbox_rows_in_the_same_transaction(db, fake, integration, user):
     """Timer, manual entry, edit and delete all reach the provider through the outbox."""

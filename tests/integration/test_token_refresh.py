@@ -251,6 +251,7 @@ def _process_worker(environ: dict, database_url: str, integration_id: int, start
         t.join()
 
 
+@pytest.mark.slow  # real worker processes, like the others of its kind (docs/testing.md, "No test can hang")
 def test_concurrent_worker_processes_spend_the_refresh_token_once(app, db, fake, admin):
     import multiprocessing
 

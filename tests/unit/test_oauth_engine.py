@@ -116,8 +116,10 @@ def test_client_secret_basic_when_the_profile_asks_for_it(fake):
     basic = provider_for(fake, profile=oauth.OAuthProfile(token_auth_method="client_secret_basic"))
     assert connect(fake, basic).access_token
     assert fake.requests[-1]["client_auth"] == "client_secret_basic"
-    with pytest.raises(oauth.TokenRequestRejected, match="invalid_client"):
+    with pytest.raises(oauth.TokenRequestRejected) as caught:
         connect(fake, provider_for(fake))  # client_secret_post is refused by this provider
+    assert caught.value.message == "Google Calendar refused the token request: invalid_client"
+    assert caught.value.error == "invalid_client"
 
 
 def test_state_is_single_use(fake):
@@ -128,7 +130,17 @@ def test_state_is_single_use(fake):
         oauth.take_pending(session, slug=SLUG, user_id=1, state=params["state"])
 
 
-@pytest.mark.parametrize("case", ["missing", "unknown", "other_user", "other_provider", "expired"])
+# What the callback page tells the person, for each way a state can be bad.
+STATE_ERRORS = {
+    "missing": "The sign-in response carried no state.",
+    "unknown": "This sign-in link is unknown or was already used.",
+    "other_user": "This sign-in response does not belong to this connection.",
+    "other_provider": "This sign-in response does not belong to this connection.",
+    "expired": "This sign-in took longer than 10 minutes and expired.",
+}
+
+
+@pytest.mark.parametrize("case", list(STATE_ERRORS))
 def test_bad_states_are_refused_and_consumed(fake, case):
     session: dict = {}
     params = authorize(fake, provider_for(fake), session)
@@ -143,8 +155,9 @@ def test_bad_states_are_refused_and_consumed(fake, case):
         slug = "jira"
     elif case == "expired":
         now += tuning.STATE_TTL_SECONDS + 1
-    with pytest.raises(oauth.StateError):
+    with pytest.raises(oauth.StateError) as caught:
         oauth.take_pending(session, slug=slug, user_id=user_id, state=state, now=now)
+    assert caught.value.message == STATE_ERRORS[case]
     if case != "missing" and case != "unknown":
         assert params["state"] not in session[oauth.SESSION_KEY]
 
@@ -276,7 +289,71 @@ def test_token_set_round_trips_through_the_stored_payload():
     token = oauth.TokenSet.from_response({"access_token": "a", "refresh_token": "r", "expires_in": 60,
                                           "scope": "x y", "token_type": "bearer"}, now=1000)
     assert token.expires_at == 1060
+    # What is stored is what the provider said: the granted scopes (read by the scope checks) and the type.
+    assert (token.scope, token.token_type, token.obtained_at) == ("x y", "bearer", 1000)
     assert oauth.TokenSet.from_payload(token.payload()) == token
+    assert oauth.TokenSet.from_payload({"access_token": "a"}).token_type == "Bearer"
     assert token.expires_within(60, now=1000) and not token.expires_within(59, now=1000)
     no_expiry = oauth.TokenSet.from_response({"access_token": "a"})
     assert no_expiry.expires_at is None and not no_expiry.expires_within(10 ** 9)
+
+
+# -- what the errors tell the person connecting (shown on the pages as they are) ----------------
+
+def test_flow_errors_name_the_provider_and_what_went_wrong(fake, monkeypatch):
+    provider = provider_for(fake)
+    with pytest.raises(oauth.OAuthFlowError) as caught:
+        oauth.exchange_code(provider, oauth.PendingAuthorization(SLUG, 1, REDIRECT_URI), "")
+    assert caught.value.message == "Google Calendar sent no authorization code."
+    assert str(caught.value) == caught.value.message
+    no_authorize = dataclasses.replace(provider, endpoints=dataclasses.replace(provider.endpoints,
+                                                                               authorize_url=None))
+    with pytest.raises(oauth.OAuthFlowError) as caught:
+        oauth.start_authorization(no_authorize, {}, user_id=1, redirect_uri=REDIRECT_URI)
+    assert caught.value.message == "Google Calendar has no authorization endpoint configured."
+
+
+def test_token_endpoint_errors_carry_the_providers_error_code(fake):
+    provider = provider_for(fake)
+    token = connect(fake, provider)
+    fake.fail_next_token_requests(1, status=400, error="slow_down")
+    with pytest.raises(oauth.TokenEndpointUnavailable) as caught:
+        oauth.refresh(provider, token.refresh_token)
+    assert caught.value.error == "slow_down"
+    assert caught.value.message == "Google Calendar refused the token request: slow_down"
+    fake.revoke_all()
+    with pytest.raises(oauth.InvalidGrant) as caught:
+        oauth.refresh(provider, token.refresh_token)
+    assert caught.value.error == "invalid_grant"
+
+
+def test_a_failed_revocation_says_why(fake, monkeypatch):
+    token = connect(fake, provider_for(fake))
+    monkeypatch.setenv("GOOGLE_CALENDAR_REVOKE_URL", fake.base_url + "/nowhere")
+    with pytest.raises(oauth.RevocationFailed) as caught:
+        oauth.revoke(provider_for(fake), token)
+    assert caught.value.message == "Google Calendar answered 404 to the revocation request"
+    assert str(caught.value) == caught.value.message
+    # A provider that does not answer: the token endpoint of the fake, told to hang, stands in for it.
+    monkeypatch.setenv("GOOGLE_CALENDAR_REVOKE_URL", fake.base_url + "/token")
+    monkeypatch.setattr(tuning, "TOKEN_ENDPOINT_TIMEOUT", httpx2.Timeout(0.2))
+    fake.hang_next_token_requests(1)
+    with pytest.raises(oauth.RevocationFailed) as caught:
+        oauth.revoke(provider_for(fake), token)
+    assert caught.value.message == "Google Calendar did not answer the revocation request in time"
+
+
+def test_revocation_goes_through_the_connectors_own_hook(fake):
+    revoked = []
+
+    class Connector(oauth.OAuthHooks):
+        @classmethod
+        def oauth_revoke(cls, provider, token):
+            revoked.append((provider.spec.slug, token.access_token))
+            return False
+
+    token = connect(fake, provider_for(fake))
+    provider = oauth.OAuthProvider.build(registry.get_spec(SLUG), fake.client_id, fake.client_secret, {}, Connector)
+    assert oauth.revoke(provider, token) is False
+    assert revoked == [(SLUG, token.access_token)]
+    assert fake.counts["revoke"] == 0
