@@ -14,7 +14,7 @@ BENCHMARKS = {
     "calendar_page": "/calendar's week view with N entries and N calendar events stored",
     "invoice_export": "N issued invoices exported to the fake QuickBooks or Xero, with faults",
     "slack_command": "/timehub answered in the request or through response_url, new and known senders",
-    "pages": "the time page, a month report, /integrations and the week view with 1,000 users and 100,000 entries",
+    "pages": "the time page, month reports, /integrations, the calendar week and the timesheet with 1,000 users and 100,000 entries",
 }
 
 

@@ -2,7 +2,7 @@
 M time entries over a year (default 1,000 and 100,000), 20 clients and 200 projects.
 p50 and p95 of the server-side time of a request (test client: no network, a real
 session and database) for the time page, a month report (the viewer's own, and an
-admin's of everyone), /integrations and the calendar's week view."""
+admin's of everyone), /integrations, the calendar's week view and the weekly timesheet."""
 from __future__ import annotations
 
 import argparse
@@ -109,6 +109,7 @@ def run(args: argparse.Namespace) -> None:
             "month_report_everyone": (admin, f"/reports?period=month&date={month}&user=all"),
             "integrations": (viewer, "/integrations"),
             "calendar_week": (viewer, "/calendar?week=2026-06-15"),
+            "timesheet_week": (viewer, "/timesheet?week=2026-06-15"),
         }
         clients = {email: _signed_in(bench.app, email) for email in {viewer, admin}}
         queries = [0]
