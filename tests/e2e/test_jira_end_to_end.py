@@ -55,17 +55,20 @@ def admin_picks_acme(page: Page, live_server) -> None:
     admin_chooses(page, "Acme Corp")
 
 
-@pytest.mark.e2e
-def test_admin_sets_up_jira_and_a_users_time_becomes_a_worklog(live_server, page, jira, worker):
+def admin_sets_up_jira_with_acme(page: Page, live_server, jira: FakeJira) -> None:
+    """Ada (admin) and Ulla exist; Ada connects Jira and picks ACME, whose issues arrive."""
     live_server.create_user(email=ADMIN_EMAIL, password=ADMIN_PASSWORD, admin=True, name="Ada Admin")
     live_server.create_user(email=USER_EMAIL, password=USER_PASSWORD, name="Ulla User")
-
     sign_in(page, live_server.url, ADMIN_EMAIL, ADMIN_PASSWORD)
     admin_connects_jira(page, live_server, jira)
     admin_picks_acme(page, live_server)
-
     # Saving the settings queued a sync: ACME's issues arrive, OPS's do not.
     eventually(lambda: synced_task_keys(live_server) == ["ACME-1", "ACME-2"], "ACME's issues to be imported")
+
+
+@pytest.mark.e2e
+def test_admin_sets_up_jira_and_a_users_time_becomes_a_worklog(live_server, page, jira, worker):
+    admin_sets_up_jira_with_acme(page, live_server, jira)
     page.goto(live_server.url + "/projects")
     page.get_by_role("link", name="Acme Corp").click()
     expect(page.get_by_text("Fix the boiler")).to_be_visible()

@@ -8,27 +8,18 @@ from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import add_entry, sign_in
 from tests.e2e.test_jira_end_to_end import (  # noqa: F401 - fixtures
-    ADMIN_EMAIL,
-    ADMIN_PASSWORD,
     USER_EMAIL,
     USER_PASSWORD,
-    admin_connects_jira,
-    admin_picks_acme,
+    admin_sets_up_jira_with_acme,
     eventually,
     jira,
-    synced_task_keys,
     worker,
 )
 
 
 @pytest.mark.e2e
 def test_a_user_links_their_own_jira_account_and_authors_their_worklogs(live_server, page: Page, jira, worker):
-    live_server.create_user(email=ADMIN_EMAIL, password=ADMIN_PASSWORD, admin=True, name="Ada Admin")
-    live_server.create_user(email=USER_EMAIL, password=USER_PASSWORD, name="Ulla User")
-    sign_in(page, live_server.url, ADMIN_EMAIL, ADMIN_PASSWORD)
-    admin_connects_jira(page, live_server, jira)
-    admin_picks_acme(page, live_server)
-    eventually(lambda: synced_task_keys(live_server) == ["ACME-1", "ACME-2"], "ACME's issues to be imported")
+    admin_sets_up_jira_with_acme(page, live_server, jira)
 
     page.context.clear_cookies()
     sign_in(page, live_server.url, USER_EMAIL, USER_PASSWORD)
