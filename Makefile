@@ -20,9 +20,12 @@ run: install
 	$(BIN)/timehub db upgrade
 	$(BIN)/timehub serve
 
+# One pytest worker per CPU (pytest-xdist), each file whole on one worker (its module-scoped
+# fakes built once); TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= auto
 test: install
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # Mutation testing ([tool.mutmut] in pyproject.toml), at the lowest priority with one child; not part of
 # `make test`. By default the sample of docs/testing.md ("Mutation runs"): of the sync engine, the OAuth

@@ -29,7 +29,8 @@ def test_billable_follows_the_project_and_tags_are_typed_then_picked(live_server
     live_server.create_user(email=EMAIL, password=PASSWORD)
     live_server.query(lambda: _seed(ids))
     sign_in(page, live_server.url, EMAIL, PASSWORD)
-    billable = page.locator('input[name="timer-billable"]')
+    timer = page.get_by_role("region", name="Timer")  # the time page's form, not the top bar's
+    billable = timer.get_by_role("checkbox", name="Billable")
     assert billable.is_checked()
     page.select_option('select[name="timer-project"]', str(ids["internal"]))
     assert not billable.is_checked()
@@ -40,7 +41,7 @@ def test_billable_follows_the_project_and_tags_are_typed_then_picked(live_server
     assert not billable.is_checked()
 
     page.fill('input[name="timer-new_tags"]', "Planning, internal")
-    page.get_by_role("button", name="Start timer").click()
+    timer.get_by_role("button", name="Start timer").click()
     page.wait_for_selector("text=Timer started.")
     assert page.locator("#running-timer .badge.tag").all_text_contents() == ["internal", "Planning"]
     assert live_server.query(_entries) == [(False, ["internal", "Planning"])]

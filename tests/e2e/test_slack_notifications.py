@@ -51,8 +51,9 @@ def test_an_admin_sets_up_slack_and_a_started_timer_reaches_the_channel(live_ser
         page.context.clear_cookies()
         sign_in(page, live_server.url, USER, PASSWORD)
         page.goto(live_server.url + "/")
-        page.get_by_role("button", name="Start timer").click()
-        expect(page.get_by_role("button", name="Stop", exact=True)).to_be_visible()
+        timer = page.get_by_role("region", name="Timer")  # the time page's, not the top bar's
+        timer.get_by_role("button", name="Start timer").click()
+        expect(page.get_by_role("region", name="Timer").get_by_role("button", name="Stop", exact=True)).to_be_visible()
         assert len(slack.posted) == 1  # the page did not wait on Slack
 
         live_server.query(lambda: notification_service.deliver(integration_id))  # the delivery job's work
