@@ -1,12 +1,13 @@
 """A preview of the next sync: what it would create, update, archive and push, computed by the
 real connector against the provider through the engine's own code (its dry-run mode), without
 writing anything. It runs as a job (the listing can take as long as a sync); its result is kept
-on a SyncPreview row the settings page shows."""
+on the integration's one SyncPreview row, which /integrations/<id>/preview shows."""
 from __future__ import annotations
 
 import logging
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.extensions import db
@@ -25,12 +26,16 @@ log = logging.getLogger(__name__)
 
 def request_preview(integration: Integration) -> SyncPreview:
     """Queue a new preview (the page's button); an earlier result is replaced when it is done."""
-    preview = db.session.scalars(select(SyncPreview).where(SyncPreview.integration_id == integration.id)).one_or_none()
+    preview = latest_preview(integration.id)
     if preview is None:
         preview = SyncPreview(integration_id=integration.id)
         db.session.add(preview)
     preview.status, preview.requested_at, preview.error = "queued", utcnow(), None
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:  # two presses at once: the other one made the row; it is queued already
+        db.session.rollback()
+        return latest_preview(integration.id)
     work_queue.queue_preview(integration.id)
     return preview
 
