@@ -69,6 +69,7 @@ PAGES = {
     "integration-setup": "/admin/integrations/jira",
     "sync-history": "/integrations/{integration}",
     "sync-settings": "/integrations/{integration}/settings",
+    "sync-preview": "/integrations/{integration}/preview",
     "users": "/admin/users",
     "user-edit": "/admin/users/{admin}/edit",
     "invitations": "/admin/invitations",
