@@ -837,3 +837,16 @@ def test_a_signed_delivery_is_read_and_its_request_hash_and_shape_are_checked():
                                "qsh": jwt_hs256.query_hash("POST", url + "-other")}, "s")
     assert refused({**signed, "Authorization": f"Bearer {other_request}"}) == (
         401, "Atlassian JWT refused: made for another request (qsh)")
+
+
+def test_a_site_listing_that_fails_while_connecting_names_jira_and_its_answer(db, admin, admin_client, start_jira):
+    jira = start_jira()
+    IntegrationService().save_app_credentials(admin, "jira", {"client_id": jira.oauth.client_id,
+                                                              "client_secret": jira.oauth.client_secret})
+    jira.sites_unavailable = True
+
+    response = connect(admin_client, "jira")
+
+    assert response.status_code == 502
+    assert "Jira answered 503: Service Unavailable. Please try connecting again." in response.get_data(as_text=True)
+    assert db.session.scalars(select(Integration).where(Integration.status == "active")).all() == []
