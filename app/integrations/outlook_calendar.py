@@ -36,8 +36,8 @@ import hashlib
 import hmac
 import json
 import secrets
-from contextlib import contextmanager
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote

@@ -42,7 +42,8 @@ calls are checked here against Graph's "Create subscription" reference instead):
   POSTed as JSON when the test calls `deliver_notifications()`.
 
 Test hooks: `lose_create_answers = n`, `expire_delta_tokens()` (answers 410
-`SyncStateNotFound`, as Graph does for a delta token it no longer knows).
+`SyncStateNotFound`, as Graph does for a delta token it no longer knows), `add_group()`,
+`delete_group()`; `oauth.scope` set before connecting grants fewer scopes than asked.
 """
 from __future__ import annotations
 
@@ -52,8 +53,8 @@ import re
 import secrets
 import socket
 import threading
-from urllib.parse import urlencode
 from datetime import datetime, timedelta, timezone
+from urllib.parse import urlencode
 
 import httpx2
 from werkzeug.wrappers import Request, Response
@@ -343,7 +344,8 @@ class FakeGraphCalendar(FakeProviderWithApi):
         rows = [{"@odata.type": "#microsoft.graph.group", "id": gid,
                  **({"displayName": g["displayName"], "groupTypes": g["groupTypes"]} if readable else {})}
                 for gid, g in self.groups.items() if not g["deleted"]]
-        body = {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#groups", "value": rows[start:start + size]}
+        body = {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#groups",
+                "value": rows[start:start + size]}
         if start + size < len(rows):
             body["@odata.nextLink"] = (f"{request.host_url.rstrip('/')}{request.path}?$top={size}"
                                        f"&$skiptoken={start + size}")

@@ -49,8 +49,8 @@ def group_calls(graph, method: str | None = None) -> list:  # noqa: F811
             and (method is None or r.method == method)]
 
 
-def test_the_picker_offers_own_shared_and_group_calendars_but_nothing_unwritable(db, app, graph, team, admin,  # noqa: F811
-                                                                                 monkeypatch):
+def test_the_picker_offers_own_shared_and_group_calendars_but_nothing_unwritable(  # noqa: F811
+        db, app, graph, team, admin, monkeypatch):  # noqa: F811
     monkeypatch.setattr(outlook_calendar, "GROUP_PAGE_SIZE", 2)
     graph.add_calendar("AAMkTeam", "Team")
     graph.add_calendar("AAMkAna", "Projects", owner="ana@contoso.example")
