@@ -145,6 +145,9 @@ def test_later_exports_of_a_confirmed_client_go_straight_through_and_another_cli
     assert html.escape(HELD.format(provider=provider(side), client="Borealis")) in page
     assert "Confirm and export" not in admin_client.get(
         f"/invoices/{second.id}/export/{integration.id}/preview").get_data(as_text=True)
+    requests_before = len(side.fake.api.requests)
+    response = confirm(admin_client, second, integration, "0" * 64)  # nothing of it waits: refused, no provider call
+    assert response.status_code == 302 and len(side.fake.api.requests) == requests_before
 
 
 def test_the_sync_preview_shows_held_exports_as_held_as_the_next_push_does(db, admin, side):
@@ -180,3 +183,16 @@ def test_only_an_admin_confirms_and_only_with_a_csrf_token(db, admin, admin_clie
     push(db, side.slug)
     assert writes(side) == []
     assert [i.status for i in outbox(db, "invoice")] == ["pending"]
+
+
+def test_a_provider_that_cannot_be_asked_at_confirmation_confirms_nothing(db, admin, admin_client, side):
+    client, invoice = issued_invoice(db, admin)
+    integration = integration_of(db, side.slug)
+    push(db, side.slug)
+    digest = shown_digest(admin_client, invoice, integration)
+    side.api.fail_next(50)  # the provider down when the admin presses the button
+
+    response = confirm(admin_client, invoice, integration, digest)
+    assert response.status_code == 502 and "could not be asked" in response.get_data(as_text=True)
+    assert not export_gate.is_confirmed(db.session, integration_of(db, side.slug), client.id)
+    assert writes(side) == []
