@@ -196,3 +196,17 @@ def test_a_provider_that_cannot_be_asked_at_confirmation_confirms_nothing(db, ad
     assert response.status_code == 502 and "could not be asked" in response.get_data(as_text=True)
     assert not export_gate.is_confirmed(db.session, integration_of(db, side.slug), client.id)
     assert writes(side) == []
+
+
+def test_a_client_exported_before_the_gate_existed_is_not_held(db, admin, side):
+    client = billable_client(db, admin)  # confirmed, then its first invoice exported
+    first = draft_for(client)
+    invoice_service.move_to(db.session.get(Invoice, first.id), "issued")
+    push(db, side.slug)
+    integration = integration_of(db, side.slug)
+    integration.settings = {k: v for k, v in integration.settings.items() if k != export_gate.CONFIRMED_SETTING}
+    db.session.commit()  # as a connection made before the gate: no list, one invoice linked
+
+    second = another_invoice(db, admin, client)
+    push(db, side.slug)
+    assert len(side.invoices(first.number)) == 1 and len(side.invoices(second.number)) == 1
