@@ -106,7 +106,7 @@ def test_jira_connects_through_its_fake_imports_the_issues_and_takes_a_worklog(s
     integration = IntegrationService().integration_for(None, "jira")
     assert integration.status == "active"
 
-    allow(db, integration, [jira.projects["WEB"]["id"]])   # the settings page: "Acme website" ticked
+    allow(db, integration, [jira.projects["WEB"]["id"]])   # the settings page: "Website relaunch" ticked
     assert run_sync(integration.id).status == "succeeded"
     imported = {t.external_key: t for t in db.session.scalars(select(Task).where(Task.external_key.is_not(None)))}
     assert sorted(imported) == ["WEB-1", "WEB-2", "WEB-3"]
@@ -148,12 +148,18 @@ def test_an_issued_invoice_reaches_the_fake_xero(sandbox):
 
 # -- the banner and the instance folder ------------------------------------------------------------
 
-def test_the_banner_shows_on_every_page_only_when_the_flag_is_set(app, client, monkeypatch):
-    for path in ("/login", "/no-such-page"):
-        assert BANNER not in client.get(path).get_data(as_text=True)
+def test_the_banner_shows_on_every_page_only_when_the_flag_is_set(app, user_client, monkeypatch):
+    # Signed in and out, and an error page (whose template empties the other banners).
+    visits = ((user_client, "/", 200), (app.test_client(), "/login", 200), (user_client, "/no-such-page", 404))
+
+    def pages() -> list[str]:
+        answers = [(client.get(path), status) for client, path, status in visits]
+        assert [response.status_code for response, _ in answers] == [status for _, status in answers]
+        return [response.get_data(as_text=True) for response, _ in answers]
+
+    assert not any(BANNER in page for page in pages())
     app.config["TIMEHUB_SANDBOX"] = True
-    for path in ("/login", "/no-such-page"):                # a page, and an error page without banners
-        assert BANNER in client.get(path).get_data(as_text=True)
+    assert all(BANNER in page for page in pages())
 
     monkeypatch.delenv("TIMEHUB_SANDBOX", raising=False)
     assert load_config()["TIMEHUB_SANDBOX"] is False

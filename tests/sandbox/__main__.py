@@ -5,6 +5,7 @@ folder (instance-sandbox/, emptied at every start: the fakes keep nothing either
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 from werkzeug.serving import run_simple
@@ -33,6 +34,10 @@ def main() -> None:
     host, port = os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "5000"))
     instance = Path(os.environ.get("SANDBOX_INSTANCE", "instance-sandbox"))
     sandbox = build(instance, f"http://{host}:{port}", setenv=os.environ.__setitem__)
+    # Ctrl-C (or a TERM) stops the server, the job consumer and every fake, also when the
+    # sandbox was started in the background, where SIGINT starts out ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     consumer = jobs.start_in_process_consumer()
     print(what_to_try(sandbox), flush=True)
     try:

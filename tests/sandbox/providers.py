@@ -66,14 +66,14 @@ def jira(stack: contextlib.ExitStack, base_url: str) -> SandboxProvider:
     fake = stack.enter_context(FakeJira(redirect_uris=callback(base_url, "jira")))
     for user in USERS:
         fake.add_user(f"acc-{user.key}", user.name, email=user.email)
-    fake.add_project("WEB", "Acme website")
+    fake.add_project("WEB", "Website relaunch")
     fake.add_project("OPS", "Operations")
     fake.add_issue("WEB", "Redesign the landing page", status="In Progress", assignee=f"acc-{USERS[0].key}")
     fake.add_issue("WEB", "Fix the contact form")
     fake.add_issue("WEB", "Speed up the image gallery", assignee=f"acc-{USERS[1].key}")
     fake.add_issue("OPS", "Rotate the TLS certificates")
     return SandboxProvider("jira", fake, fake.env(), oauth_app(fake.oauth),
-                           "as the admin: Integrations > Jira > Connect, tick 'Acme website'; log time on WEB-1 "
+                           "as the admin: Integrations > Jira > Connect, tick 'Website relaunch'; log time on WEB-1 "
                            "and the worklog appears at the fake")
 
 
