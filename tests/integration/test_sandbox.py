@@ -2,12 +2,12 @@
 seeds the team and a week of time, points all eleven providers at running fakes through
 the endpoint settings, and real flows work through it: Jira connected through its fake's
 OAuth, its issues imported and a worklog pushed; an invoice exported to the fake Xero.
-And the banner: every page says "sandbox" when TIMEHUB_SANDBOX is set, and only then.
 
 The sandbox is SQLite by design (its own instance folder), whatever stack the run uses.
 """
 from __future__ import annotations
 
+import contextlib
 import socket
 import uuid
 from datetime import date, datetime, time, timedelta, timezone
@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import func, select
 
-from app.config import load_config
 from app.extensions import db
 from app.integrations import registry
 from app.integrations.capabilities import BOOKING_SETTING, CUSTOMER_MATCHES_SETTING
@@ -37,12 +36,12 @@ from tests.tracker_harness import allow, retry_now
 
 BASE_URL = "http://localhost"          # the test client's host: the callbacks registered at the fakes
 TODAY = date(2026, 11, 26)             # a Thursday: the week before it is Thursday to Wednesday
-BANNER = "every provider here is a local fake"
+BANNER = "every provider here is a local fake"   # tests/integration/test_sandbox_banner.py
 
 
-@pytest.fixture
-def sandbox(tmp_path, monkeypatch):
-    built = build(tmp_path / "instance-sandbox", BASE_URL, setenv=monkeypatch.setenv, today=TODAY,
+@contextlib.contextmanager
+def running_sandbox(folder, setenv):
+    built = build(folder / "instance-sandbox", BASE_URL, setenv=setenv, today=TODAY,
                   config={"TESTING": True, "PASSWORD_HASH_METHOD": TEST_PASSWORD_HASH,
                           "TIMEHUB_QUEUE_NAME": f"test-{uuid.uuid4().hex[:12]}"})
     built.app.test_client_class = IsolatedClient
@@ -54,6 +53,21 @@ def sandbox(tmp_path, monkeypatch):
         violations = built.close()
         if violations:
             raise DescriptionViolation.of(violations)
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory):
+    """One sandbox for the tests that only look (a build costs seconds)."""
+    with pytest.MonkeyPatch.context() as monkeypatch, \
+            running_sandbox(tmp_path_factory.mktemp("sandbox"), monkeypatch.setenv) as built:
+        yield built
+
+
+@pytest.fixture
+def sandbox(tmp_path, monkeypatch):
+    """A sandbox of the test's own, for the flows that change it."""
+    with running_sandbox(tmp_path, monkeypatch.setenv) as built:
+        yield built
 
 
 def signed_in(sandbox, email: str):
@@ -68,7 +82,8 @@ def user(email: str) -> User:
     return db.session.scalars(select(User).where(User.email == email)).one()
 
 
-def test_the_team_and_a_week_of_entries_are_seeded(sandbox):
+def test_the_team_and_a_week_of_entries_are_seeded(seeded):
+    sandbox = seeded
     assert {(u.email, u.is_admin) for u in db.session.scalars(select(User))} == {(p.email, p.admin) for p in TEAM}
     assert all(authenticate(email, password) for email, password in sandbox.passwords.items())
     assert len(set(sandbox.passwords.values())) == len(TEAM)       # each its own
@@ -83,7 +98,8 @@ def test_the_team_and_a_week_of_entries_are_seeded(sandbox):
     assert BANNER in page and "Mock-ups for the landing page" in page
 
 
-def test_every_provider_reaches_a_running_fake_through_its_endpoint_settings(sandbox):
+def test_every_provider_reaches_a_running_fake_through_its_endpoint_settings(seeded):
+    sandbox = seeded
     assert sorted(SLUGS) == sorted(spec.slug for spec in registry.all_specs()) and len(SLUGS) == 11
     service = IntegrationService()
     for slug in SLUGS:
@@ -146,26 +162,7 @@ def test_an_issued_invoice_reaches_the_fake_xero(sandbox):
         ExternalLink.local_kind == "invoice", ExternalLink.local_id == invoice.id)) == sent["InvoiceID"]
 
 
-# -- the banner and the instance folder ------------------------------------------------------------
-
-def test_the_banner_shows_on_every_page_only_when_the_flag_is_set(app, user_client, monkeypatch):
-    # Signed in and out, and an error page (whose template empties the other banners).
-    visits = ((user_client, "/", 200), (app.test_client(), "/login", 200), (user_client, "/no-such-page", 404))
-
-    def pages() -> list[str]:
-        answers = [(client.get(path), status) for client, path, status in visits]
-        assert [response.status_code for response, _ in answers] == [status for _, status in answers]
-        return [response.get_data(as_text=True) for response, _ in answers]
-
-    assert not any(BANNER in page for page in pages())
-    app.config["TIMEHUB_SANDBOX"] = True
-    assert all(BANNER in page for page in pages())
-
-    monkeypatch.delenv("TIMEHUB_SANDBOX", raising=False)
-    assert load_config()["TIMEHUB_SANDBOX"] is False
-    monkeypatch.setenv("TIMEHUB_SANDBOX", "1")
-    assert load_config()["TIMEHUB_SANDBOX"] is True
-
+# -- the instance folder ---------------------------------------------------------------------------
 
 def test_only_a_sandbox_instance_folder_is_ever_emptied(tmp_path):
     real = tmp_path / "instance"
