@@ -8,6 +8,8 @@ The sandbox is SQLite by design (its own instance folder), whatever stack the ru
 from __future__ import annotations
 
 import contextlib
+import html
+import re
 import socket
 import uuid
 from datetime import date, datetime, time, timedelta, timezone
@@ -15,6 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import func, select
+from werkzeug.test import Client as WsgiClient
 
 from app.extensions import db
 from app.integrations import registry
@@ -26,10 +29,11 @@ from app.services.invoice_service import InvoiceRequest
 from app.services.sync_service import push_pending, run_sync
 from app.services.time_service import EntryFields
 from app.services.user_service import authenticate
-from tests.conftest import IsolatedClient, TEST_PASSWORD_HASH, csrf_token
+from tests.conftest import TEST_PASSWORD_HASH, IsolatedClient, csrf_token
 from tests.fakes.server import DescriptionViolation
 from tests.oauth_steps import connect
 from tests.sandbox.build import MARKER, build, fresh_instance
+from tests.sandbox.console import console_app
 from tests.sandbox.people import ADMIN, CLIENT_NAME, TEAM, USERS
 from tests.sandbox.providers import SLUGS
 from tests.tracker_harness import allow, retry_now
@@ -136,6 +140,15 @@ def test_jira_connects_through_its_fake_imports_the_issues_and_takes_a_worklog(s
     push_pending(integration.id)
     [worklog] = jira.worklogs_of("WEB-1")
     assert worklog["timeSpentSeconds"] == 90 * 60 and "Hero image" in str(worklog["comment"])
+
+    # The sandbox's console shows the visitor that write, and no credential.
+    page = html.unescape(WsgiClient(console_app(sandbox.providers)).get("/").get_data(as_text=True))
+    assert re.search(r"POST /ex/jira/[^/]+/rest/api/3/issue/\d+/worklog</b> → 201", page)
+    assert '"timeSpentSeconds": 5400' in page and "for Ulla User: Hero image" in page
+    assert "/webhooks/jira/***" in page and not re.search(r"/webhooks/jira/(?!\*\*\*)", page)
+    db.session.expire_all()
+    secrets = [*integration.credential.payload.values(), jira.oauth.client_secret, sandbox.providers["trello"].fake.token]
+    assert not [secret for secret in secrets if isinstance(secret, str) and len(secret) > 8 and secret in page]
 
 
 def test_an_issued_invoice_reaches_the_fake_xero(sandbox):

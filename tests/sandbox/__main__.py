@@ -1,22 +1,25 @@
 """Serve the sandbox: `python -m tests.sandbox` (what `make sandbox` runs).
 
-HOST / PORT as for `make run` (127.0.0.1:5000); SANDBOX_INSTANCE names the instance
-folder (instance-sandbox/, emptied at every start: the fakes keep nothing either)."""
+HOST / PORT as for `make run` (127.0.0.1:5000); SANDBOX_CONSOLE_PORT the page of what the
+fakes received (PORT + 1); SANDBOX_INSTANCE the instance folder (instance-sandbox/,
+emptied at every start: the fakes keep nothing either)."""
 from __future__ import annotations
 
 import os
 import signal
+import threading
 from pathlib import Path
 
-from werkzeug.serving import run_simple
+from werkzeug.serving import make_server, run_simple
 
 from app import jobs
 from app.web_security import QuietRequestHandler
 from tests.sandbox.build import ENDPOINTS_FILE, Sandbox, build
+from tests.sandbox.console import console_app
 from tests.sandbox.people import ADMIN, TEAM
 
 
-def what_to_try(sandbox: Sandbox) -> str:
+def what_to_try(sandbox: Sandbox, console_url: str) -> str:
     width = max(len(person.email) for person in TEAM)
     lines = [f"TimeHub sandbox on {sandbox.base_url}  (open this address: the OAuth callbacks are registered on it)",
              "", "Sign in as:"]
@@ -25,6 +28,7 @@ def what_to_try(sandbox: Sandbox) -> str:
     lines += ["", f"Every provider is a fake on loopback; {len(sandbox.providers)} set up "
                   f"(endpoints in {sandbox.instance / ENDPOINTS_FILE}). What to try:"]
     lines += [f"  {provider.slug:<17} {provider.try_it}" for provider in sandbox.providers.values()]
+    lines += ["", f"What TimeHub wrote to each fake (worklogs, invoices, messages): {console_url}"]
     lines += ["", f"{sandbox.entries} entries seeded over the last week. The admin ({ADMIN.email}) sets up the team "
                   "integrations under Integrations. Ctrl-C stops everything."]
     return "\n".join(lines)
@@ -38,12 +42,17 @@ def main() -> None:
     # sandbox was started in the background, where SIGINT starts out ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    console_port = int(os.environ.get("SANDBOX_CONSOLE_PORT", port + 1))
+    console = make_server(host, console_port, console_app(sandbox.providers), threaded=True,
+                          request_handler=QuietRequestHandler)
+    threading.Thread(target=console.serve_forever, name="sandbox-console", daemon=True).start()
     consumer = jobs.start_in_process_consumer()
-    print(what_to_try(sandbox), flush=True)
+    print(what_to_try(sandbox, f"http://{host}:{console_port}/"), flush=True)
     try:
         run_simple(host, port, sandbox.app, threaded=True, request_handler=QuietRequestHandler)
     finally:
         consumer.stop(graceful=False)
+        console.shutdown()
         violations = sandbox.close()
         if violations:
             print(f"{len(violations)} request(s) to the fakes broke their provider's API description:")
