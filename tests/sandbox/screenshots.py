@@ -3,7 +3,8 @@
 Builds a sandbox in a temporary folder, serves it on a free loopback port with in-process
 jobs, and clicks through it in Debian's Chromium (Playwright, no browser download) as a
 visitor would: Ulla's Google Calendar events as suggestions in her week, the admin's
-integrations page, the admin connecting Jira and seeing its issues arrive. Writes docs/screenshots/sandbox-*.png."""
+integrations page, the admin connecting Jira and seeing its issues arrive, then issuing an
+invoice to Xero (checked, not pictured). Writes docs/screenshots/sandbox-*.png."""
 from __future__ import annotations
 
 import os
@@ -20,7 +21,10 @@ from werkzeug.serving import make_server
 
 from app import jobs
 from app.extensions import db
-from app.models import Task
+from app.models import Client, Task
+from app.services import invoice_service
+from app.services.integration_service import IntegrationService
+from app.services.invoice_service import InvoiceRequest
 from app.web_security import QuietRequestHandler
 from tests.e2e.conftest import CHROMIUM_ARGS, chromium_executable, sign_in
 from tests.sandbox.build import Sandbox, build
@@ -86,6 +90,31 @@ def admin_connects_jira(page: Page, sandbox: Sandbox) -> None:
     page.screenshot(path=str(OUT / "sandbox-jira.png"))
 
 
+def admin_issues_an_invoice_to_xero(page: Page, sandbox: Sandbox) -> None:
+    """The README's Xero steps, checked (no picture): connect, confirm the match, issue."""
+    page.goto(sandbox.base_url + "/admin/integrations/xero")
+    page.get_by_role("button", name="Connect", exact=True).click()
+    expect(page.locator(".flash").first).to_contain_text("Demo Company (NZ)")
+    with sandbox.app.app_context():
+        integration_id = IntegrationService().integration_for(None, "xero").id
+        client = db.session.scalars(select(Client)).one()
+        today = date.today()
+        invoice = invoice_service.create_invoice(InvoiceRequest(client_id=client.id, start=today - timedelta(days=7),
+                                                                end=today, issue_date=today))
+        invoice_id, number, client_name = invoice.id, invoice.number, client.name
+        db.session.remove()
+    page.goto(f"{sandbox.base_url}/integrations/{integration_id}/customers")
+    page.get_by_label(f"Customer for {client_name}").select_option(label=f"{client_name} (suggested)")
+    page.select_option('select[name="booking_default"]', index=1)
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".flash").first).to_contain_text("Saved")
+    page.goto(f"{sandbox.base_url}/invoices/{invoice_id}")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Issue invoice").click()
+    xero = sandbox.providers["xero"].fake
+    wait_for(lambda: xero.accounting.by_number(number), "the invoice to reach the fake Xero")
+
+
 def main() -> None:
     executable = chromium_executable()
     if executable is None:
@@ -103,6 +132,7 @@ def main() -> None:
                 page.set_default_timeout(20_000)
                 ullas_week(page, sandbox)
                 admin_connects_jira(page, sandbox)
+                admin_issues_an_invoice_to_xero(page, sandbox)
                 browser.close()
         finally:
             consumer.stop(graceful=False)
