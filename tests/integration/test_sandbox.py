@@ -113,8 +113,8 @@ def test_every_provider_reaches_a_running_fake_through_its_endpoint_settings(san
             assert service.app_credentials(slug).client_id == provider.app_values["client_id"], slug
 
 
-def test_every_other_oauth_provider_connects_through_its_fake_and_syncs(sandbox):
-    """Jira and Xero get a flow of their own below; Trello connects by key (its own tests)."""
+def test_every_other_provider_connects_through_its_fake_and_syncs(sandbox):
+    """Jira and Xero get a flow of their own below; Trello connects by key and token."""
     for slug in [s for s in SLUGS if s not in ("jira", "xero", "trello")]:
         person = USERS[0] if slug == "google_calendar" else ADMIN      # the one personal integration
         response = connect(signed_in(sandbox, person.email), slug)
@@ -122,6 +122,10 @@ def test_every_other_oauth_provider_connects_through_its_fake_and_syncs(sandbox)
         integration = IntegrationService().integration_for(user(person.email), slug)
         assert integration.status == "active", (slug, integration.status)
         assert run_sync(integration.id).status == "succeeded", slug
+    trello = sandbox.providers["trello"].fake                          # the setup page's key + token form
+    integration = IntegrationService().save_api_key(user(ADMIN.email), "trello", {
+        "api_key": trello.key, "token": trello.token, "app_secret": trello.app_secrets[trello.key]})
+    assert integration.status == "active" and run_sync(integration.id).status == "succeeded"
     imported = dict(db.session.execute(select(Integration.provider, func.count(CalendarEvent.id)).join(
         CalendarEvent, CalendarEvent.integration_id == Integration.id).group_by(Integration.provider)).all())
     assert imported == {"google_calendar": 5, "outlook_calendar": 3}     # the seeded events
