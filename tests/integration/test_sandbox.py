@@ -163,9 +163,10 @@ def test_jira_connects_through_its_fake_imports_the_issues_and_takes_a_worklog(s
     assert not [secret for secret in secrets if isinstance(secret, str) and len(secret) > 8 and secret in page]
 
 
-def test_an_issued_invoice_reaches_the_fake_xero(sandbox):
+def test_an_issued_invoice_reaches_the_fake_xero_once_its_first_export_is_confirmed(sandbox):
     xero = sandbox.providers["xero"].fake
-    response = connect(signed_in(sandbox, ADMIN.email), "xero")
+    admin_client = signed_in(sandbox, ADMIN.email)
+    response = connect(admin_client, "xero")
     assert response.status_code == 302, response.get_data(as_text=True)[:300]
     integration = IntegrationService().integration_for(None, "xero")
     assert integration.status == "active"
@@ -179,6 +180,14 @@ def test_an_issued_invoice_reaches_the_fake_xero(sandbox):
         client_id=client.id, start=TODAY - timedelta(days=7), end=TODAY, issue_date=TODAY))
     invoice_service.move_to(db.session.get(Invoice, invoice.id), "issued")
     retry_now(db)
+    push_pending(integration.id)
+    assert xero.accounting.by_number(invoice.number) == []       # Acme's first export waits for its preview
+
+    preview = f"/invoices/{invoice.id}/export/{integration.id}/preview"
+    digest = re.search(r'name="digest" value="([0-9a-f]{64})"', admin_client.get(preview).get_data(as_text=True))
+    response = admin_client.post(f"/invoices/{invoice.id}/export/{integration.id}/confirm",
+                                 data={"digest": digest.group(1), "csrf_token": csrf_token(admin_client, preview)})
+    assert response.status_code == 302, response.get_data(as_text=True)[:300]
     push_pending(integration.id)
 
     [sent] = xero.accounting.by_number(invoice.number)

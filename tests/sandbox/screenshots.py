@@ -91,7 +91,8 @@ def admin_connects_jira(page: Page, sandbox: Sandbox) -> None:
 
 
 def admin_issues_an_invoice_to_xero(page: Page, sandbox: Sandbox) -> None:
-    """The README's Xero steps, checked (no picture): connect, confirm the match, issue."""
+    """The README's Xero steps, checked (no picture): connect, confirm the match, issue, confirm
+    the first export's preview."""
     page.goto(sandbox.base_url + "/admin/integrations/xero")
     page.get_by_role("button", name="Connect", exact=True).click()
     expect(page.locator(".flash").first).to_contain_text("Demo Company (NZ)")
@@ -111,6 +112,8 @@ def admin_issues_an_invoice_to_xero(page: Page, sandbox: Sandbox) -> None:
     page.goto(f"{sandbox.base_url}/invoices/{invoice_id}")
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Issue invoice").click()
+    page.get_by_role("link", name="Review and confirm").click()   # a client's first export waits for it
+    page.get_by_role("button", name="Confirm and export").click()
     xero = sandbox.providers["xero"].fake
     wait_for(lambda: xero.accounting.by_number(number), "the invoice to reach the fake Xero")
 
