@@ -69,17 +69,6 @@ def test_a_malformed_key_is_reported_without_echoing_it(tmp_path):
     assert "not-a-fernet-key" not in str(excinfo.value)
 
 
-def test_secrets_never_reach_the_sqlite_file(app, db, admin):
-    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        pytest.skip("inspects the SQLite file itself")
-    IntegrationService().save_app_credentials(admin, "jira", {"client_id": "c", "client_secret": "PLAINTEXT-MARKER-42"})
-    db.session.remove()
-    db.engine.dispose()  # checkpoint the WAL into the file
-    path = Path(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///"))
-    data = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
-    assert b"PLAINTEXT-MARKER-42" not in data
-
-
 def test_cli_creates_users(app, db):
     runner = app.test_cli_runner()
     result = runner.invoke(args=["users", "create", "--email", "Boss@Example.com", "--password", "longenough",
