@@ -189,7 +189,10 @@ def init_app(app: Flask) -> None:
     def forget_request_id(_exc=None):
         token = g.pop("request_id_token", None)
         if token is not None:
-            request_id_var.reset(token)
+            try:
+                request_id_var.reset(token)
+            except ValueError:  # torn down in another context (a streamed response): just clear it
+                request_id_var.set(None)
 
 
 # -- jobs ---------------------------------------------------------------------------------------------
