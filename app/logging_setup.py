@@ -32,7 +32,8 @@ SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,%d}" % MAX_REQUEST_ID_LENGTH)
 SECRET_URL_ARGUMENT = re.compile(r"token|secret", re.IGNORECASE)
 REQUEST_LOGGER = "timehub.request"
 # Record attributes that go into the JSON object when set (extra= or the factory).
-EXTRA_FIELDS = ("request_id", "method", "path", "status", "duration_ms", "user_id", "job", "job_id")
+EXTRA_FIELDS = ("request_id", "method", "path", "status", "duration_ms", "user_id", "job", "job_id",
+                "enqueued_job", "enqueued_job_id")
 
 request_id_var: ContextVar[str | None] = ContextVar("timehub_request_id", default=None)
 job_var: ContextVar[tuple[str, str] | None] = ContextVar("timehub_job", default=None)
@@ -210,7 +211,9 @@ def init_jobs(huey) -> None:
 
     @huey.signal(SIGNAL_ENQUEUED)
     def note_enqueued(signal, task, *_args, **_kwargs):
-        job_log.info("enqueued job %s %s", task.name, task.id, extra={"job": task.name, "job_id": task.id})
+        # Not "job"/"job_id": those name the running job, when a job enqueues another.
+        job_log.info("enqueued job %s %s", task.name, task.id,
+                     extra={"enqueued_job": task.name, "enqueued_job_id": task.id})
 
     # A worker thread has no request id; a job run inside a request (huey's immediate
     # mode) keeps that request's.

@@ -22,7 +22,7 @@ import httpx2
 import pytest
 
 from app import jobs
-from app.logging_setup import MAX_REQUEST_ID_LENGTH, JsonFormatter, StderrHandler, configure
+from app.logging_setup import MAX_REQUEST_ID_LENGTH, JsonFormatter, StderrHandler, configure, job_var
 
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -121,11 +121,11 @@ def test_records_made_during_a_request_carry_its_id_and_so_does_the_enqueued_job
     assert (inside["request_id"], inside["level"], inside["logger"]) == ("trace-42", "WARNING", "tests.view")
     [enqueued] = [entry for entry in entries if entry["logger"] == "timehub.jobs"]
     assert enqueued["request_id"] == "trace-42"
-    assert enqueued["job"] == "sync_integration"
+    assert enqueued["enqueued_job"] == "sync_integration" and "job" not in enqueued
 
     # A worker thread runs the job: its records name the job (the id the enqueue line gave), not the request.
     task = jobs.huey.dequeue()
-    assert task.id == enqueued["job_id"]
+    assert task.id == enqueued["enqueued_job_id"]
     worker = threading.Thread(target=jobs.huey.execute, args=(task,))
     worker.start()
     worker.join(30)
@@ -133,6 +133,19 @@ def test_records_made_during_a_request_carry_its_id_and_so_does_the_enqueued_job
     failure = [entry for entry in job_entries if entry["message"].startswith("Unhandled exception in task")]
     assert failure and "LookupError: 987654" in failure[0]["exception"]  # no such integration
     assert all(entry["job"] == "sync_integration" and "request_id" not in entry for entry in job_entries)
+
+
+def test_a_job_that_enqueues_a_job_names_both(app, capsys):
+    """As push_outbox's caller, the sync job, does inside a worker."""
+    task = jobs.push_outbox.s(424242)
+    token = job_var.set(("sync_integration", "running-job-1"))
+    try:
+        jobs.huey.enqueue(task)
+    finally:
+        job_var.reset(token)
+    [enqueued] = [entry for entry in json_lines(capsys.readouterr().err) if entry["logger"] == "timehub.jobs"]
+    assert (enqueued["job"], enqueued["job_id"]) == ("sync_integration", "running-job-1")
+    assert (enqueued["enqueued_job"], enqueued["enqueued_job_id"]) == ("push_outbox", task.id)
 
 
 def test_an_oauth_callbacks_code_and_state_are_not_logged(app, user_client, capsys, caplog):
