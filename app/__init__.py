@@ -11,7 +11,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import inputs, sqlite_writes
+from app import inputs, logging_setup, sqlite_writes
 from app.config import load_config
 from app.extensions import csrf, db, login_manager, migrate
 
@@ -27,6 +27,9 @@ def create_app(overrides: dict | None = None) -> Flask:
         # Behind reverse proxies: the client's address (sign-in limits, logs), scheme and host.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
+    # The first request hooks (before CSRF's): every answer, refusals too, gets its request id and log record.
+    logging_setup.init_app(app)
+
     # httpx2 logs full request URLs at INFO; Trello's carry key and token.
     logging.getLogger("httpx2").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -37,6 +40,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     db.init_app(app)
     from app import jobs
     jobs.init_app(app)
+    logging_setup.init_jobs(jobs.huey)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
@@ -60,7 +64,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     @app.before_request
     def first_run_setup():
         """Until an account exists, every page leads to the one-time admin set-up."""
-        if request.endpoint in ("auth.setup", "static") or request.blueprint in ("api", "webhooks") \
+        if request.endpoint in ("auth.setup", "static") or request.blueprint in ("api", "webhooks", "health") \
                 or app.config.get("_HAS_USERS"):
             return None
         if db.session.scalar(select(func.count(models.User.id))):

@@ -71,6 +71,18 @@ def proxy_hops(value: str) -> int:
     return hops
 
 
+LOG_FORMATS = ("text", "json")
+
+
+def log_format() -> str:
+    """TIMEHUB_LOG_FORMAT: "text" (the default, for a person at a terminal) or "json"
+    (one object per line, for a log collector; app.logging_setup)."""
+    value = (os.environ.get("TIMEHUB_LOG_FORMAT") or "text").strip().lower()
+    if value not in LOG_FORMATS:
+        raise SystemExit(f"TIMEHUB_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {value!r}")
+    return value
+
+
 def load_config() -> dict:
     instance = instance_path()
     secret_key = os.environ.get("TIMEHUB_SECRET_KEY") or read_or_create_secret_file(
@@ -90,6 +102,7 @@ def load_config() -> dict:
         # How many reverse proxies in front of TimeHub set X-Forwarded-For/-Proto/-Host; 0 trusts
         # none (a client could otherwise pick its own address, and its own sign-in limit).
         "TIMEHUB_PROXY_HOPS": proxy_hops(os.environ.get("TIMEHUB_PROXY_HOPS", "0")),
+        "TIMEHUB_LOG_FORMAT": log_format(),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": os.environ.get("TIMEHUB_SECURE_COOKIES", "0") == "1",

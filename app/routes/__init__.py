@@ -12,6 +12,7 @@ def register_blueprints(app: Flask) -> None:
         banners,
         calendar,
         commands,
+        health,
         integration_settings,
         integrations,
         invitations,
@@ -33,5 +34,5 @@ def register_blueprints(app: Flask) -> None:
 
     for module in (auth, account, time_entries, projects, invoices, calendar, reports, integrations, sync, sync_preview,
                    integration_settings, oauth, oauth_choosers, admin, api, webhooks, commands, notify_settings,
-                   banners, accounting, personal_links, invitations, password_reset, rates, timesheet):
+                   banners, accounting, personal_links, invitations, password_reset, rates, timesheet, health):
         app.register_blueprint(module.bp)

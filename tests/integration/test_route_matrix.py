@@ -101,6 +101,9 @@ ROWS: list[Row] = [
     page("auth.setup", "/setup", 404, 404, 404, "accounts exist: the one-time setup is gone"),
     action("auth.setup", "/setup", 404, 404, 404, "accounts exist: the one-time setup is gone"),
     page("static", "/static/style.css", 200, 200, 200),
+    # Health checks for load balancers: nobody signs in to them (app/routes/health.py).
+    page("health.healthz", "/healthz", 200, 200, 200),
+    page("health.readyz", "/readyz", 200, 200, 200, "database, queue and migrations all current"),
     page("password_reset.forgot", "/password/forgot", 404, 404, 404, "no mail server: not offered"),
     # Isolated: reset requests are throttled per account (3 a minute), and every role asks for the same empty one.
     action("password_reset.forgot", "/password/forgot", 404, 404, 404, "no mail server: not offered", isolate=True),
