@@ -48,6 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a provider slug (jira); without it the generic paged fake is used")
     parser.add_argument("--unlimited", action="store_true",
                         help="lift TimeHub's own request budget for the provider (its spec's rate_limit)")
+    parser.add_argument("--profile", metavar="PATH", default=None,
+                        help="--provider jira: cProfile the import alone (run_sync) into PATH")
 
 
 def check_provider(slug: str) -> None:
@@ -148,9 +150,11 @@ def run_jira(args: argparse.Namespace) -> None:
             f"projects; RSS before the import {baseline} MB; request budget "
             f"{'lifted' if args.unlimited else 'as configured'}")
         fake.api.clear()
+        profile = _start_profile(args.profile)
         started, cpu_started = time.perf_counter(), time.process_time()
         sync_run = run_sync(integration.id, progress=progress_reporter())
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        _dump_profile(profile, args.profile)
         created = args.records + projects
         if sync_run.status != "succeeded" or sync_run.created != created:
             raise SystemExit(f"sync_import: the run {sync_run.status} with {sync_run.created} of {created} "
@@ -168,6 +172,25 @@ def run_jira(args: argparse.Namespace) -> None:
             "peak_rss_mb": peak_rss_mb(),
             "load_average": round(os.getloadavg()[0], 2),
         })
+
+
+def _start_profile(path: str | None):
+    if path is None:
+        return None
+    import cProfile
+
+    profile = cProfile.Profile()
+    profile.enable()
+    return profile
+
+
+def _dump_profile(profile, path: str | None) -> None:
+    """The profile of the import alone (it slows the import: not for the figures)."""
+    if profile is None:
+        return
+    profile.disable()
+    profile.dump_stats(path)
+    say(f"profile of run_sync written to {path}")
 
 
 def run_tracker(args: argparse.Namespace) -> None:
