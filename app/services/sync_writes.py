@@ -54,11 +54,12 @@ def insert_rows(session: Session, model, rows: list[dict]) -> list[int]:
 
 
 def insert_plain(session: Session, model, rows: list[dict]) -> None:
-    """Insert `rows` whose ids nobody needs (one executemany per set of columns)."""
+    """Insert `rows` whose ids nobody needs, one multi-row INSERT per set of columns (RETURNING
+    makes SQLAlchemy batch them on PostgreSQL too, as upsert_links says)."""
     table = model.__table__
     connection = session.connection()
     for indexes in _by_columns(rows).values():
-        connection.execute(insert(table), [rows[index] for index in indexes])
+        connection.execute(insert(table).returning(table.c.id), [rows[index] for index in indexes])
 
 
 def upsert_links(session: Session, integration_id: int, kind: str, links: list[tuple[str, int, str | None]]) -> None:
@@ -73,6 +74,9 @@ def upsert_links(session: Session, integration_id: int, kind: str, links: list[t
         index_elements=[table.c.integration_id, table.c.local_kind, table.c.external_id],
         set_={"local_id": statement.excluded.local_id, "remote_version": statement.excluded.remote_version,
               "updated_at": statement.excluded.updated_at})
+    # RETURNING, though the ids are not needed: it makes SQLAlchemy send the page as one
+    # multi-row INSERT (insertmanyvalues) where psycopg would send one INSERT per link.
+    statement = statement.returning(table.c.id)
     now = utcnow()
     session.connection().execute(statement, [
         {"integration_id": integration_id, "local_kind": kind, "external_id": external_id, "local_id": local_id,
