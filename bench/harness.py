@@ -144,8 +144,6 @@ def jira_fake(records: int, *, projects: int = JIRA_PROJECTS, unlimited: bool = 
     before the next (as an old site's issues are), with the app pointed at it through the
     JIRA_* endpoint variables. `unlimited` lifts TimeHub's own Jira request budget
     (ratelimit.overrides) to measure the engine rather than the budget."""
-    from datetime import datetime, timedelta, timezone
-
     from app.integrations import ratelimit
     from tests.fakes.jira import FakeJira
 
@@ -154,13 +152,20 @@ def jira_fake(records: int, *, projects: int = JIRA_PROJECTS, unlimited: bool = 
             os.environ[name] = value
         if unlimited:
             ratelimit.overrides["jira"] = ratelimit.RateLimit(UNREACHED_REQUESTS_PER_SECOND, 1.0)
-        keys = [f"P{number}" for number in range(projects)]
-        for key in keys:
-            fake.add_project(key, f"Project {key}")
-        oldest = datetime.now(timezone.utc) - timedelta(minutes=records + 10)
-        for number in range(records):
-            fake.add_issue(keys[number % projects], f"Issue {number}", updated=oldest + timedelta(minutes=number))
+        seed_jira(fake, records, projects)
         yield fake
+
+
+def seed_jira(fake, records: int, projects: int = JIRA_PROJECTS) -> None:
+    """`records` issues over `projects` projects, each updated a minute before the next."""
+    from datetime import datetime, timedelta, timezone
+
+    keys = [f"P{number}" for number in range(projects)]
+    for key in keys:
+        fake.add_project(key, f"Project {key}")
+    oldest = datetime.now(timezone.utc) - timedelta(minutes=records + 10)
+    for number in range(records):
+        fake.add_issue(keys[number % projects], f"Issue {number}", updated=oldest + timedelta(minutes=number))
 
 
 def make_jira_integration(fake):

@@ -148,7 +148,12 @@ def jira_timestamp(moment: datetime) -> str:
 
 
 def parse_jira_timestamp(value: str) -> datetime:
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
+    # fromisoformat reads Jira's offset without a colon since Python 3.11, at a tenth of
+    # strptime's cost (twice per imported issue: a record's version order and the cursor).
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:  # strptime's %z insisted on the offset: so does this
+        raise ValueError(f"no UTC offset in {value!r}")
+    return moment
 
 
 def jql_moment(moment: datetime, zone: ZoneInfo) -> str:

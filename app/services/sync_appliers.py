@@ -1,8 +1,10 @@
 """How a RemoteRecord becomes a local row, per local kind.
 
-Each applier creates or updates one model from a record's fields and says
-whether anything changed, so an unchanged record costs no write. `prepare`
-looks up, once per page, what the records refer to locally (users by e-mail).
+Each applier gives the columns of a new row (`new_values`) and the columns of a
+linked row that differ from a record (`changes`: empty when nothing changed, so an
+unchanged record costs no write); the engine writes them in bulk per page
+(app/services/sync_writes.py). `prepare` looks up, once per page, what the records
+refer to locally (users by e-mail).
 """
 from __future__ import annotations
 
@@ -15,6 +17,12 @@ from app.integrations.exchange import RemoteRecord
 from app.models import CalendarEvent, CalendarEventPerson, Invoice, Project, Task, User
 from app.models.invoice import CENTS
 from app.models.task import TASK_STATUSES
+from app.services import sync_writes
+
+
+def _differences(row, values: dict) -> dict:
+    """The items of `values` that differ from what `row` holds."""
+    return {name: value for name, value in values.items() if getattr(row, name) != value}
 
 
 class ProjectApplier:
@@ -25,18 +33,12 @@ class ProjectApplier:
         return None
 
     @staticmethod
-    def create(record: RemoteRecord, parent_id: int | None, context) -> Project:
-        return Project(name=record.fields["name"][:200])
+    def new_values(record: RemoteRecord, parent_id: int | None, context) -> dict:
+        return {"name": record.fields["name"][:200]}
 
     @staticmethod
-    def update(project: Project, record: RemoteRecord, parent_id: int | None, context) -> bool:
-        changed = False
-        name = record.fields["name"][:200]
-        if project.name != name:
-            project.name, changed = name, True
-        if project.archived:
-            project.archived, changed = False, True
-        return changed
+    def changes(project: Project, record: RemoteRecord, parent_id: int | None, context) -> dict:
+        return _differences(project, {"name": record.fields["name"][:200], "archived": False})
 
 
 class TaskApplier:
@@ -85,17 +87,12 @@ class TaskApplier:
         return values
 
     @classmethod
-    def create(cls, record: RemoteRecord, parent_id: int | None, users: dict) -> Task:
-        return Task(**cls._values(record, parent_id, users))
+    def new_values(cls, record: RemoteRecord, parent_id: int | None, users: dict) -> dict:
+        return cls._values(record, parent_id, users)
 
     @classmethod
-    def update(cls, task: Task, record: RemoteRecord, parent_id: int | None, users: dict) -> bool:
-        changed = False
-        for name, value in cls._values(record, parent_id, users).items():
-            if getattr(task, name) != value:
-                setattr(task, name, value)
-                changed = True
-        return changed
+    def changes(cls, task: Task, record: RemoteRecord, parent_id: int | None, users: dict) -> dict:
+        return _differences(task, cls._values(record, parent_id, users))
 
 
 class CalendarEventApplier:
@@ -154,18 +151,24 @@ class CalendarEventApplier:
                 "skip_reason": (fields.get("skip_reason") or None), "archived": False}
 
     @classmethod
-    def create(cls, record: RemoteRecord, parent_id: int | None, users: dict) -> CalendarEvent:
-        event = CalendarEvent(**cls._values(record))
-        event.people = [CalendarEventPerson(user_id=user_id) for user_id in sorted(cls._people(record, users))]
-        return event
+    def new_values(cls, record: RemoteRecord, parent_id: int | None, users: dict) -> dict:
+        return cls._values(record)
 
     @classmethod
-    def update(cls, event: CalendarEvent, record: RemoteRecord, parent_id: int | None, users: dict) -> bool:
+    def after_insert(cls, session: Session, created: list[tuple[int, RemoteRecord]], users: dict) -> None:
+        """The people of the events just inserted, in one statement."""
+        sync_writes.insert_plain(session, CalendarEventPerson, [
+            {"event_id": event_id, "user_id": user_id}
+            for event_id, record in created for user_id in sorted(cls._people(record, users))])
+
+    @classmethod
+    def changes(cls, event: CalendarEvent, record: RemoteRecord, parent_id: int | None, users: dict) -> dict:
+        return _differences(event, cls._values(record))
+
+    @classmethod
+    def update_related(cls, event: CalendarEvent, record: RemoteRecord, users: dict) -> bool:
+        """Whose the event is, through the ORM (people change rarely); True if anyone came or went."""
         changed = False
-        for name, value in cls._values(record).items():
-            if getattr(event, name) != value:
-                setattr(event, name, value)
-                changed = True
         wanted = cls._people(record, users)
         present = {person.user_id for person in event.people}
         for person in list(event.people):
@@ -192,15 +195,12 @@ class InvoicePaymentApplier:
         return None
 
     @staticmethod
-    def create(record: RemoteRecord, parent_id: int | None, context) -> Invoice:
+    def new_values(record: RemoteRecord, parent_id: int | None, context) -> dict:
         raise AssertionError("invoices are never created from a provider's records")
 
     @staticmethod
-    def update(invoice: Invoice, record: RemoteRecord, parent_id: int | None, context) -> bool:
-        if record.fields.get("paid") and invoice.status == "issued":
-            invoice.status = "paid"
-            return True
-        return False
+    def changes(invoice: Invoice, record: RemoteRecord, parent_id: int | None, context) -> dict:
+        return {"status": "paid"} if record.fields.get("paid") and invoice.status == "issued" else {}
 
     @staticmethod
     def remote_note(invoice: Invoice, record: RemoteRecord) -> str | None:

@@ -14,12 +14,13 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from sqlalchemy import and_, delete, event, func, not_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app import tuning
 from app.extensions import db
@@ -41,7 +42,7 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.models.integration import IntegrationStatus
-from app.services import connection_state, export_gate, personal_links, work_queue
+from app.services import connection_state, export_gate, personal_links, sync_writes, work_queue
 from app.services.connections import connector_for, run_context
 from app.services.sync_appliers import APPLIERS
 from app.services.sync_plan import DryRun, label_of, local_label
@@ -102,6 +103,7 @@ def _links(session: Session, integration_id: int, kind: str, external_ids: Itera
 def _apply_kind(session: Session, integration_id: int, kind: str, records: list[RemoteRecord],
                 result: PageResult, plan: DryRun | None) -> None:
     applier = APPLIERS[kind]
+    records = _latest_per_id(records)
     links = _links(session, integration_id, kind, (r.external_id for r in records))
     parent_kind = getattr(applier, "parent_kind", None)
     parents = _links(session, integration_id, parent_kind, (r.parent_id for r in records if r.parent_id)) \
@@ -111,7 +113,7 @@ def _apply_kind(session: Session, integration_id: int, kind: str, records: list[
         select(applier.model).where(applier.model.id.in_(local_ids)))} if local_ids else {}
 
     context = applier.prepare(session, [r for r in records if not r.deleted])
-    created = []
+    writes = _PageWrites()
     for record in records:
         link = links.get(record.external_id)
         local = locals_by_id.get(link.local_id) if link else None
@@ -127,7 +129,7 @@ def _apply_kind(session: Session, integration_id: int, kind: str, records: list[
             continue
         if record.deleted:
             if local is not None and not local.archived:
-                local.archived = True
+                writes.change(local, {"archived": True})
                 result.archived += 1
                 if plan is not None:
                     plan.note(kind, "archive", record.external_id, label_of(record))
@@ -145,32 +147,76 @@ def _apply_kind(session: Session, integration_id: int, kind: str, records: list[
                 result.created += 1
             continue
         if local is None:
-            local = applier.create(record, parent_id, context)
+            values = applier.new_values(record, parent_id, context)
             if getattr(applier, "owned_by_integration", False):  # see forget_imported
-                local.integration_id = integration_id
-            session.add(local)
-            created.append((record, local, link))
+                values["integration_id"] = integration_id
+            writes.new_rows.append(values)
+            writes.new_records.append(record)
             continue
-        if applier.update(local, record, parent_id, context):
+        changes = applier.changes(local, record, parent_id, context)
+        writes.change(local, changes)
+        related = hasattr(applier, "update_related") and applier.update_related(local, record, context)
+        if changes or related:
             result.updated += 1
             if plan is not None:
                 plan.note(kind, "update", record.external_id, label_of(record))
         else:
             result.unchanged += 1
+        link_changes = {}
         if hasattr(applier, "remote_note"):  # a kind whose copies the provider's side may edit
-            link.remote_note = applier.remote_note(local, record)
+            note = applier.remote_note(local, record)
+            if link.remote_note != note:
+                link_changes["remote_note"] = note
         if link.remote_version != record.version:
-            link.remote_version = record.version
+            link_changes["remote_version"] = record.version
+        writes.change(link, link_changes)
 
-    if created:
-        session.flush()  # assigns ids to the new local rows
-        for record, local, link in created:
-            if link is None:
-                session.add(ExternalLink(integration_id=integration_id, local_kind=kind, local_id=local.id,
-                                         external_id=record.external_id, remote_version=record.version))
-            else:  # the local copy had been deleted here: relink the new one
-                link.local_id, link.remote_version = local.id, record.version
+    if plan is not None:
+        writes.apply_to_objects()  # the dry run's session is rolled back: later pages see this page
+        return
+    sync_writes.update_rows(session, writes.changes)
+    if writes.new_rows:
+        new_ids = sync_writes.insert_rows(session, applier.model, writes.new_rows)
+        created = list(zip(new_ids, writes.new_records))
+        if hasattr(applier, "after_insert"):
+            applier.after_insert(session, created, context)
+        sync_writes.upsert_links(session, integration_id, kind,
+                                 [(record.external_id, new_id, record.version) for new_id, record in created])
+        for new_id, record in created:  # a link whose local copy had been deleted here now names the new one
+            if (link := links.get(record.external_id)) is not None:
+                set_committed_value(link, "local_id", new_id)
+                set_committed_value(link, "remote_version", record.version)
         result.created += len(created)
+
+
+@dataclass
+class _PageWrites:
+    """What a page changes of one kind, gathered so it is written in bulk at the end."""
+
+    new_rows: list[dict] = field(default_factory=list)         # column values of each new local row
+    new_records: list[RemoteRecord] = field(default_factory=list)  # the record of each, in the same order
+    changes: list[tuple[object, dict]] = field(default_factory=list)  # (loaded row or link, changed columns)
+
+    def change(self, obj, values: dict) -> None:
+        if values:
+            self.changes.append((obj, values))
+
+    def apply_to_objects(self) -> None:
+        for obj, values in self.changes:
+            for name, value in values.items():
+                setattr(obj, name, value)
+
+
+def _latest_per_id(records: list[RemoteRecord]) -> list[RemoteRecord]:
+    """One record per external id: a page naming a record twice counts its later mention,
+    unless that one orders before the earlier (an older version never overwrites a newer)."""
+    latest: dict[str, RemoteRecord] = {}
+    for record in records:
+        kept = latest.get(record.external_id)
+        if kept is None or not _orders_before(record, kept.version):
+            latest.pop(record.external_id, None)  # re-inserted: the later mention's place in the order
+            latest[record.external_id] = record
+    return list(latest.values()) if len(latest) < len(records) else records
 
 
 def _planned_parent(plan: DryRun | None, parent_kind: str | None, record: RemoteRecord) -> int | None:
@@ -180,12 +226,17 @@ def _planned_parent(plan: DryRun | None, parent_kind: str | None, record: Remote
 
 def _older_than_stored(record: RemoteRecord, link: ExternalLink | None) -> bool:
     """Whether the provider's version of `record` orders before the one already applied: an
-    older delivery or page must not overwrite newer data. Unordered or unreadable versions
+    older delivery or page must not overwrite newer data."""
+    return link is not None and _orders_before(record, link.remote_version)
+
+
+def _orders_before(record: RemoteRecord, version: str | None) -> bool:
+    """Whether `record`'s version orders before `version`. Unordered or unreadable versions
     are never older."""
-    if record.version_order is None or link is None or link.remote_version is None or record.version is None:
+    if record.version_order is None or version is None or record.version is None:
         return False
     try:
-        return record.version_order(record.version) < record.version_order(link.remote_version)
+        return record.version_order(record.version) < record.version_order(version)
     except (TypeError, ValueError):
         return False
 

@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import event, func, select
 
 from app.integrations import registry
+from app.integrations.exchange import RemoteRecord
 from app.integrations.http import ProviderClient, RetryPolicy
 from app.models import (ExternalLink, Integration, IntegrationCredential, OutboxItem, Project, SyncCursor, SyncRun,
-                        TimeEntry)
+                        Task, TimeEntry)
 from app.models.base import utcnow
 from app.services import sync_service
 from app.services.sync_service import SyncAlreadyRunning, record_change, run_sync, start_run
@@ -408,3 +409,122 @@ def test_with_20_percent_faults_a_push_of_1000_entries_creates_each_exactly_once
     assert pushed == 1000
     assert sorted(titles) == [f"entry {n:04d}" for n in range(1000)]
     assert db.session.scalar(select(func.count()).select_from(ExternalLink)) == 1000
+
+
+# -- bulk page writes -------------------------------------------------------------
+
+
+class StatementCounter:
+    """Counts the statements sent to the database by their first word and table."""
+
+    def __init__(self, engine):
+        self.seen: list[tuple[str, str]] = []
+        self.engine = engine
+        event.listen(engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, conn, cursor, statement, parameters, context, executemany):
+        words = statement.split()
+        verb = words[0].upper()
+        table = (words[1] if verb == "UPDATE" else words[2] if verb in ("INSERT", "DELETE") else "").strip('"')
+        self.seen.append((verb, table.lower()))
+
+    def count(self, verb: str, table: str | None = None) -> int:
+        return sum(1 for v, t in self.seen if v == verb and (table is None or t == table))
+
+    def close(self):
+        event.remove(self.engine, "before_cursor_execute", self._seen)
+
+
+def project_record(number: int, version: int, name: str | None = None, deleted: bool = False) -> RemoteRecord:
+    return RemoteRecord("project", f"p-{number}", str(version), {} if deleted else {"name": name or f"P {number}"},
+                        deleted=deleted, version_order=int)
+
+
+def task_record(number: int, project: int, assignee: dict | None = None) -> RemoteRecord:
+    fields = {"title": f"Task {number}", "status": "todo", "external_key": f"T-{number}"}
+    if assignee is not None:
+        fields["assignee"] = assignee
+    return RemoteRecord("task", f"t-{number}", "1", fields, parent_id=f"p-{project}")
+
+
+def test_a_page_of_100_new_records_takes_one_insert_per_table_and_column_set(db, integration, user):
+    projects = [project_record(number, 1) for number in range(2)]
+    # Two column sets of tasks: with an assignee field (half of them the user, by e-mail) and without.
+    tasks = [task_record(number, number % 2, {"email": user.email.upper(), "user_id": None} if number % 2 else None)
+             for number in range(98)]
+    counter = StatementCounter(db.engine)
+    try:
+        result = sync_service.apply_records(db.session, integration.id, projects + tasks)
+    finally:
+        counter.close()
+    db.session.commit()
+    assert result.created == 100
+    assert counter.count("INSERT", "projects") == 1
+    assert counter.count("INSERT", "tasks") == 2          # one per column set, not one per task
+    assert counter.count("INSERT", "external_links") == 2  # one per kind
+    assert counter.count("UPDATE") == 0
+    assert len(counter.seen) <= 12  # the page's look-ups included
+    # every link names the row made of its own record (ids paired with their rows, in order)
+    for link in db.session.scalars(select(ExternalLink).where(ExternalLink.local_kind == "task")):
+        task = db.session.get(Task, link.local_id)
+        number = int(link.external_id.removeprefix("t-"))
+        assert (task.title, task.external_key) == (f"Task {number}", f"T-{number}")
+        assert task.assignee_id == (user.id if number % 2 else None)
+        project_link = db.session.scalars(select(ExternalLink).where(
+            ExternalLink.local_kind == "project", ExternalLink.local_id == task.project_id)).one()
+        assert project_link.external_id == f"p-{number % 2}"
+
+
+def test_a_page_of_existing_records_is_updated_with_one_statement_per_column_set(db, integration):
+    sync_service.apply_records(db.session, integration.id, [project_record(n, 1) for n in range(100)])
+    db.session.commit()
+    counter = StatementCounter(db.engine)
+    try:
+        result = sync_service.apply_records(db.session, integration.id,
+                                            [project_record(n, 2, f"Renamed {n}") for n in range(100)])
+    finally:
+        counter.close()
+    db.session.commit()
+    assert result.updated == 100
+    assert counter.count("UPDATE", "projects") == 1 and counter.count("UPDATE", "external_links") == 1
+    assert counter.count("INSERT") == 0
+    assert project_names(db) == sorted(f"Renamed {n}" for n in range(100))
+
+
+def test_a_page_mixing_new_and_existing_records_keeps_the_newer_version(db, integration):
+    sync_service.apply_records(db.session, integration.id,
+                               [project_record(1, 5, "One v5"), project_record(2, 5, "Two v5"),
+                                project_record(3, 5, "Three v5")])
+    db.session.commit()
+    result = sync_service.apply_records(db.session, integration.id, [
+        project_record(1, 3, "One v3"),            # older than stored: ignored
+        project_record(2, 7, "Two v7"),            # newer: updated
+        project_record(4, 1, "Four v1"),           # new
+        project_record(5, 9, "Five v9"), project_record(5, 8, "Five v8"),  # twice in the page: the newer counts
+        project_record(3, 6, deleted=True),        # deleted at the provider: archived
+    ])
+    db.session.commit()
+    assert (result.created, result.updated, result.archived, result.unchanged) == (2, 1, 1, 1)
+    rows = {link.external_id: (db.session.get(Project, link.local_id), link.remote_version)
+            for link in db.session.scalars(select(ExternalLink))}
+    assert {key: (project.name, version) for key, (project, version) in rows.items()} == {
+        "p-1": ("One v5", "5"), "p-2": ("Two v7", "7"), "p-3": ("Three v5", "5"),
+        "p-4": ("Four v1", "1"), "p-5": ("Five v9", "9")}
+    assert rows["p-3"][0].archived is True and count(db, Project) == 5
+    # a re-run of the same page changes nothing more
+    again = sync_service.apply_records(db.session, integration.id, [project_record(2, 7, "Two v7"),
+                                                                    project_record(4, 1, "Four v1")])
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 2)
+
+
+def test_a_record_whose_local_copy_was_deleted_is_created_again_and_relinked(db, integration):
+    sync_service.apply_records(db.session, integration.id, [project_record(1, 1, "First")])
+    db.session.commit()
+    link = db.session.scalars(select(ExternalLink)).one()
+    db.session.delete(db.session.get(Project, link.local_id))
+    db.session.commit()
+    result = sync_service.apply_records(db.session, integration.id, [project_record(1, 2, "Back")])
+    db.session.commit()
+    assert result.created == 1
+    link = db.session.scalars(select(ExternalLink)).one()  # the same link, pointing at the new row
+    assert db.session.get(Project, link.local_id).name == "Back" and link.remote_version == "2"
