@@ -18,6 +18,7 @@ import json
 import logging
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from typing import ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.integrations import jwt_hs256, oauth
@@ -162,10 +163,12 @@ def adf_paragraph(text: str) -> dict:
             "content": [{"type": "paragraph", "content": [{"type": "text", "text": text}]}]}
 
 
-class JiraConnector(Connector, Pulls, Pushes, ReceivesWebhooks, AllowList, MappingTables, ManagesRemoteSetup,
-                    LinksPersonalAccounts):
-    spec = SPEC
-    personal_link_action = "Log my Jira time as me"
+class JiraSite(Connector, Pulls, Pushes, ReceivesWebhooks, AllowList, MappingTables, ManagesRemoteSetup):
+    """What Jira Cloud and Jira Data Center share: projects and issues imported by JQL, time
+    entries pushed as worklogs, issue webhooks applied. A subclass says where the REST API
+    is (`rest`), how it pages, how users are named and how webhooks are kept."""
+
+    rest: ClassVar[str] = "rest/api/3"
     streams = ("projects", "issues")
     push_kinds = frozenset({"time_entry"})
     allow_list_label = "Projects"
@@ -174,53 +177,10 @@ class JiraConnector(Connector, Pulls, Pushes, ReceivesWebhooks, AllowList, Mappi
     setting_toggles = (SettingToggle(PUSH_WORKLOGS_SETTING, "Push time entries as Jira worklogs", default=True,
                                      help="Completed entries on tasks linked to Jira issues become worklogs."),)
 
-    @classmethod
-    def api_base_for(cls, api_base: str, connection: dict) -> str:
-        return site_api_base(connection, api_base)
-
-    @classmethod
-    def oauth_connected_account(cls, provider: oauth.OAuthProvider, token: oauth.TokenSet,
-                                callback_params: dict) -> oauth.ConnectedAccount:
-        """One site: connect to it. Several: the admin picks one. None: refuse."""
-        return oauth.account_from_list(
-            provider, token, ACCESSIBLE_RESOURCES_PATH, _site_option, noun="site",
-            none_message="The Atlassian account you signed in with gave TimeHub access to no Jira site. "
-                         "Connect again and pick a Jira Cloud site on Atlassian's consent screen.")
-
-    @classmethod
-    def personal_account(cls, provider: oauth.OAuthProvider, token: oauth.TokenSet,
-                         team_facts: dict) -> oauth.ConnectedAccount:
-        """A person's own Atlassian account, which must reach the team's Jira site."""
-        cloud_id = team_facts.get("cloud_id")
-        with provider.api_client(token) as client:
-            sites = client.get_json(ACCESSIBLE_RESOURCES_PATH)
-            if not any(isinstance(site, dict) and site.get("id") == cloud_id and _is_jira_site(site)
-                       for site in (sites if isinstance(sites, list) else [])):
-                raise oauth.OAuthFlowError(
-                    f"The Atlassian account you signed in with cannot reach the team's Jira site "
-                    f"({team_facts.get('site_name') or cloud_id}). Sign in to Atlassian with your account "
-                    "on that site, then link again.")
-            me = client.get_json(f"ex/jira/{cloud_id}/rest/api/3/myself")
-        return oauth.ConnectedAccount(label=me.get("displayName") or me.get("accountId") or "your account",
-                                      settings={"account_id": me.get("accountId")})
-
-    @classmethod
-    def status_facts(cls, state: dict) -> list[tuple[str, str]]:
-        state = state.get(WEBHOOK_STATE) or {}
-        if state.get("ids"):
-            until = datetime.fromtimestamp(state.get("expires", 0) / 1000, timezone.utc).strftime("%Y-%m-%d")
-            value = f"registered, renewed until {until}"
-            if state.get("error"):
-                value += f"; the last attempt to update them failed: {state['error']}"
-        elif state.get("error"):
-            value = f"none: {state['error']}"
-        else:
-            value = "registered at the next sync, once projects are chosen"
-        return [("Webhooks", value)]
-
     # -- settings page ----------------------------------------------------------------
 
     def _projects(self, start: int = 0):
+        """Pages of projects from `start` (Cloud: project/search, 100 a page)."""
         return offset_pages(self.client, "rest/api/3/project/search", page_size=PROJECT_PAGE_SIZE,
                             params={"orderBy": "key"}, records="values", offset_param="startAt",
                             limit_param="maxResults", total="total", start=start)
@@ -230,13 +190,13 @@ class JiraConnector(Connector, Pulls, Pushes, ReceivesWebhooks, AllowList, Mappi
                 for page in self._projects() for project in page]
 
     def mapping_tables(self) -> list[MappingTable]:
-        statuses = self.client.get_json("rest/api/3/status")
+        statuses = self.client.get_json(f"{self.rest}/status")
         status_rows = tuple(MappingRow(
             str(status["id"]), status["name"],
             TASK_STATUS_LABELS[CATEGORY_STATUS.get(status.get("statusCategory", {}).get("key"), "todo")])
             for status in sorted(statuses, key=lambda s: s["name"].lower()))
         user_rows = tuple(MappingRow(
-            user["accountId"], user.get("displayName") or user["accountId"],
+            self.user_key(user), user.get("displayName") or self.user_key(user),
             f"by e-mail ({user['emailAddress']})" if user.get("emailAddress") else "unassigned (no e-mail visible)")
             for user in self._people())
         return [
@@ -248,6 +208,11 @@ class JiraConnector(Connector, Pulls, Pushes, ReceivesWebhooks, AllowList, Mappi
                          "Choose someone by hand for the others; unmapped assignees leave the task unassigned.",
                          "user", user_rows),
         ]
+
+    @staticmethod
+    def user_key(user: dict) -> str | None:
+        """How the site names a user for good (Cloud: the account id)."""
+        return user.get("accountId")
 
     def _people(self) -> list[dict]:
         people = []
@@ -301,12 +266,7 @@ class JiraConnector(Connector, Pulls, Pushes, ReceivesWebhooks, AllowList, Mappi
         high = state.get("high") if "token" in state else state.get("since")
         listed_at = began if whole else state.get("listed_at")
         first = "token" not in state
-        pages = body_cursor_pages(
-            self.client, "rest/api/3/search/jql", body={"jql": jql, "fields": ISSUE_FIELDS,
-                                                         "maxResults": ISSUE_PAGE_SIZE},
-            cursor_field="nextPageToken", records="issues", start=state.get("token"),
-            next_cursor=lambda answer: None if answer.get("isLast") else answer.get("nextPageToken"))
-        for issues in pages:
+        for issues in self._issue_pages(jql, state.get("token")):
             for issue in issues:
                 updated = issue["fields"].get("updated")
                 if updated and (high is None or parse_jira_timestamp(updated) > datetime.fromisoformat(high)):
@@ -321,6 +281,15 @@ class JiraConnector(Connector, Pulls, Pushes, ReceivesWebhooks, AllowList, Mappi
                            listing_complete="task" if whole and not issues.resume else None)
             first = False
 
+    def _issue_pages(self, jql: str, start):
+        """Pages of the issues `jql` finds, from `start` (a page's `resume`; Cloud: the
+        enhanced search's nextPageToken)."""
+        return body_cursor_pages(
+            self.client, f"{self.rest}/search/jql", body={"jql": jql, "fields": ISSUE_FIELDS,
+                                                           "maxResults": ISSUE_PAGE_SIZE},
+            cursor_field="nextPageToken", records="issues", start=start,
+            next_cursor=lambda answer: None if answer.get("isLast") else answer.get("nextPageToken"))
+
     def _projects_to_search(self, run: RunContext) -> list[str]:
         """The allowed projects, less those this run's listing found deleted: JQL (and a
         webhook's filter) naming a project that no longer exists is refused whole."""
@@ -330,7 +299,7 @@ class JiraConnector(Connector, Pulls, Pushes, ReceivesWebhooks, AllowList, Mappi
 
     def _zone(self, state: dict) -> ZoneInfo:
         """The account's time zone, which JQL dates are read in; asked once, kept in the cursor."""
-        name = state.get("tz") or self.client.get_json("rest/api/3/myself").get("timeZone") or "UTC"
+        name = state.get("tz") or self.client.get_json(f"{self.rest}/myself").get("timeZone") or "UTC"
         try:
             return ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
@@ -359,7 +328,7 @@ class JiraConnector(Connector, Pulls, Pushes, ReceivesWebhooks, AllowList, Mappi
         project_id = str((fields.get("project") or {}).get("id", ""))
         if not self.is_allowed(project_id):  # moved out of the allow-list (seen through a webhook)
             return RemoteRecord("task", str(issue["id"]), None, deleted=True)
-        site_url = (self.connection.get("site_url") or "").rstrip("/")
+        site_url = self.site_url()
         return RemoteRecord("task", str(issue["id"]), fields.get("updated"), {
             "title": fields.get("summary") or issue["key"],
             "status": self._status(fields.get("status") or {}),
@@ -368,6 +337,10 @@ class JiraConnector(Connector, Pulls, Pushes, ReceivesWebhooks, AllowList, Mappi
             "assignee": self._assignee(fields.get("assignee")),
         }, parent_id=project_id, version_order=parse_jira_timestamp)
 
+    def site_url(self) -> str:
+        """Where people open the site in a browser (issue links point there)."""
+        return (self.connection.get("site_url") or "").rstrip("/")
+
     def _status(self, status: dict) -> str:
         chosen = (self.preferences.get(STATUS_MAP_SETTING) or {}).get(str(status.get("id")))
         return chosen or CATEGORY_STATUS.get((status.get("statusCategory") or {}).get("key"), "todo")
@@ -375,7 +348,7 @@ class JiraConnector(Connector, Pulls, Pushes, ReceivesWebhooks, AllowList, Mappi
     def _assignee(self, assignee: dict | None) -> dict | None:
         if not assignee:
             return None
-        chosen = (self.preferences.get(USER_MAP_SETTING) or {}).get(assignee.get("accountId"))
+        chosen = (self.preferences.get(USER_MAP_SETTING) or {}).get(self.user_key(assignee))
         return {"email": assignee.get("emailAddress"), "user_id": int(chosen) if chosen else None}
 
     # -- push: time entries -> worklogs ------------------------------------------------
@@ -406,7 +379,7 @@ class JiraConnector(Connector, Pulls, Pushes, ReceivesWebhooks, AllowList, Mappi
             old_issue, worklog_id = external_id.split("/", 1)
             if old_issue == issue_id:
                 try:
-                    self.client.request("PUT", f"rest/api/3/issue/{issue_id}/worklog/{worklog_id}", json=body)
+                    self.client.request("PUT", f"{self.rest}/issue/{issue_id}/worklog/{worklog_id}", json=body)
                     return external_id
                 except NotFoundError:
                     pass  # someone deleted it in Jira; the entry still stands here, so it is logged again
@@ -417,7 +390,7 @@ class JiraConnector(Connector, Pulls, Pushes, ReceivesWebhooks, AllowList, Mappi
             if existing and existing != external_id:  # an earlier POST got through though its answer was lost
                 return self.push(replace(request, external_id=existing), run)
         try:
-            created = self.client.request("POST", f"rest/api/3/issue/{issue_id}/worklog", json=body).json()
+            created = self.client.request("POST", f"{self.rest}/issue/{issue_id}/worklog", json=body).json()
         except NotFoundError:  # retrying cannot help; the next sync archives the task
             raise PushSkipped("The Jira issue this entry is on no longer exists, or TimeHub may no longer "
                               "see it.") from None
@@ -441,29 +414,135 @@ class JiraConnector(Connector, Pulls, Pushes, ReceivesWebhooks, AllowList, Mappi
         text = "Logged in TimeHub" if as_author else f"Logged in TimeHub for {entry.user.name or entry.user.email}"
         text += f": {entry.description}" if entry.description else ""
         return {"timeSpentSeconds": int(entry.duration.total_seconds()), "started": jira_timestamp(started),
-                "comment": adf_paragraph(text),
-                "properties": [{"key": "timehub", "value": {"entry_id": entry.id}}]}
+                **self._worklog_note(entry.id, text)}
+
+    @staticmethod
+    def _worklog_note(entry_id: int, text: str) -> dict:
+        """The worklog's comment, and what finds it again after a lost answer (Cloud: an ADF
+        comment and an entity property naming the entry)."""
+        return {"comment": adf_paragraph(text), "properties": [{"key": "timehub", "value": {"entry_id": entry_id}}]}
 
     def _pushed_before(self, issue_id: str, entry_id: int) -> str | None:
-        """The worklog an earlier, unanswered attempt created for this entry (by its property)."""
-        pages = offset_pages(self.client, f"rest/api/3/issue/{issue_id}/worklog", page_size=5000,
-                             params={"expand": "properties"}, records="worklogs", offset_param="startAt",
-                             limit_param="maxResults", total="total")
+        """The worklog an earlier, unanswered attempt created for this entry."""
         try:
-            for worklog in (worklog for page in pages for worklog in page):
-                for prop in worklog.get("properties") or []:
-                    if prop.get("key") == "timehub" and (prop.get("value") or {}).get("entry_id") == entry_id:
-                        return f"{issue_id}/{worklog['id']}"
+            for worklog in self._worklogs_of(issue_id):
+                if self._is_worklog_of(worklog, entry_id):
+                    return f"{issue_id}/{worklog['id']}"
         except NotFoundError:
             pass  # the issue is gone: the POST that follows says so
         return None
 
+    def _worklogs_of(self, issue_id: str):
+        """Every worklog of the issue, with what `_is_worklog_of` reads (Cloud: properties)."""
+        pages = offset_pages(self.client, f"{self.rest}/issue/{issue_id}/worklog", page_size=5000,
+                             params={"expand": "properties"}, records="worklogs", offset_param="startAt",
+                             limit_param="maxResults", total="total")
+        return (worklog for page in pages for worklog in page)
+
+    @staticmethod
+    def _is_worklog_of(worklog: dict, entry_id: int) -> bool:
+        return any(prop.get("key") == "timehub" and (prop.get("value") or {}).get("entry_id") == entry_id
+                   for prop in worklog.get("properties") or [])
+
     def delete_remote(self, kind: str, external_id: str, run: RunContext) -> None:
         issue_id, worklog_id = external_id.split("/", 1)
         try:
-            self.client.request("DELETE", f"rest/api/3/issue/{issue_id}/worklog/{worklog_id}")
+            self.client.request("DELETE", f"{self.rest}/issue/{issue_id}/worklog/{worklog_id}")
         except NotFoundError:
             pass  # deleted in Jira already, or its issue is gone
+
+    @classmethod
+    def delivery_problem(cls, event: str | None, payload: dict) -> str | None:
+        """Checked before a delivery is stored, so that one accepted with 2xx can be applied later."""
+        issue = payload.get("issue")
+        if issue is None:
+            return None  # not an issue event: stored, applies nothing
+        if not isinstance(issue, dict):
+            return "issue is not an object"
+        if not isinstance(issue.get("id"), (str, int)) or isinstance(issue.get("id"), bool) or issue.get("id") in ("", None):
+            return "issue.id is missing or not an id"
+        if event != "jira:issue_deleted" and not (isinstance(issue.get("key"), str) and issue["key"]):
+            return "issue.key is missing"
+        fields = issue.get("fields")
+        if fields is None:
+            return None
+        if not isinstance(fields, dict):
+            return "issue.fields is not an object"
+        for name in ("project", "status", "assignee"):
+            if fields.get(name) is not None and not isinstance(fields[name], dict):
+                return f"issue.fields.{name} is not an object"
+        status = fields.get("status") or {}
+        if status.get("statusCategory") is not None and not isinstance(status["statusCategory"], dict):
+            return "issue.fields.status.statusCategory is not an object"
+        assignee = fields.get("assignee") or {}
+        if assignee.get("accountId") is not None and not isinstance(assignee["accountId"], str):
+            return "issue.fields.assignee.accountId is not text"
+        category = status.get("statusCategory") or {}
+        if category.get("key") is not None and not isinstance(category["key"], str):
+            return "issue.fields.status.statusCategory.key is not text"
+        for name in ("summary", "updated"):
+            if fields.get(name) is not None and not isinstance(fields[name], str):
+                return f"issue.fields.{name} is not text"
+        return None
+
+    def webhook_records(self, event: str | None, payload: dict) -> list:
+        issue = payload.get("issue") or {}
+        if not issue.get("id"):
+            return []
+        if event == "jira:issue_deleted":
+            return [RemoteRecord("task", str(issue["id"]), None, deleted=True)]
+        return [self._issue_record(issue)]
+
+
+class JiraConnector(JiraSite, LinksPersonalAccounts):
+    """Jira Cloud, through Atlassian's gateway with a 3LO token."""
+
+    spec = SPEC
+    personal_link_action = "Log my Jira time as me"
+
+    @classmethod
+    def api_base_for(cls, api_base: str, connection: dict) -> str:
+        return site_api_base(connection, api_base)
+
+    @classmethod
+    def oauth_connected_account(cls, provider: oauth.OAuthProvider, token: oauth.TokenSet,
+                                callback_params: dict) -> oauth.ConnectedAccount:
+        """One site: connect to it. Several: the admin picks one. None: refuse."""
+        return oauth.account_from_list(
+            provider, token, ACCESSIBLE_RESOURCES_PATH, _site_option, noun="site",
+            none_message="The Atlassian account you signed in with gave TimeHub access to no Jira site. "
+                         "Connect again and pick a Jira Cloud site on Atlassian's consent screen.")
+
+    @classmethod
+    def personal_account(cls, provider: oauth.OAuthProvider, token: oauth.TokenSet,
+                         team_facts: dict) -> oauth.ConnectedAccount:
+        """A person's own Atlassian account, which must reach the team's Jira site."""
+        cloud_id = team_facts.get("cloud_id")
+        with provider.api_client(token) as client:
+            sites = client.get_json(ACCESSIBLE_RESOURCES_PATH)
+            if not any(isinstance(site, dict) and site.get("id") == cloud_id and _is_jira_site(site)
+                       for site in (sites if isinstance(sites, list) else [])):
+                raise oauth.OAuthFlowError(
+                    f"The Atlassian account you signed in with cannot reach the team's Jira site "
+                    f"({team_facts.get('site_name') or cloud_id}). Sign in to Atlassian with your account "
+                    "on that site, then link again.")
+            me = client.get_json(f"ex/jira/{cloud_id}/rest/api/3/myself")
+        return oauth.ConnectedAccount(label=me.get("displayName") or me.get("accountId") or "your account",
+                                      settings={"account_id": me.get("accountId")})
+
+    @classmethod
+    def status_facts(cls, state: dict) -> list[tuple[str, str]]:
+        state = state.get(WEBHOOK_STATE) or {}
+        if state.get("ids"):
+            until = datetime.fromtimestamp(state.get("expires", 0) / 1000, timezone.utc).strftime("%Y-%m-%d")
+            value = f"registered, renewed until {until}"
+            if state.get("error"):
+                value += f"; the last attempt to update them failed: {state['error']}"
+        elif state.get("error"):
+            value = f"none: {state['error']}"
+        else:
+            value = "registered at the next sync, once projects are chosen"
+        return [("Webhooks", value)]
 
     # -- webhooks -------------------------------------------------------------------------
 
@@ -541,45 +620,3 @@ class JiraConnector(Connector, Pulls, Pushes, ReceivesWebhooks, AllowList, Mappi
         if not delivery:
             raise WebhookRejected(400, "X-Atlassian-Webhook-Identifier missing")
         return WebhookEvent(delivery, event)
-
-    @classmethod
-    def delivery_problem(cls, event: str | None, payload: dict) -> str | None:
-        """Checked before a delivery is stored, so that one accepted with 2xx can be applied later."""
-        issue = payload.get("issue")
-        if issue is None:
-            return None  # not an issue event: stored, applies nothing
-        if not isinstance(issue, dict):
-            return "issue is not an object"
-        if not isinstance(issue.get("id"), (str, int)) or isinstance(issue.get("id"), bool) or issue.get("id") in ("", None):
-            return "issue.id is missing or not an id"
-        if event != "jira:issue_deleted" and not (isinstance(issue.get("key"), str) and issue["key"]):
-            return "issue.key is missing"
-        fields = issue.get("fields")
-        if fields is None:
-            return None
-        if not isinstance(fields, dict):
-            return "issue.fields is not an object"
-        for name in ("project", "status", "assignee"):
-            if fields.get(name) is not None and not isinstance(fields[name], dict):
-                return f"issue.fields.{name} is not an object"
-        status = fields.get("status") or {}
-        if status.get("statusCategory") is not None and not isinstance(status["statusCategory"], dict):
-            return "issue.fields.status.statusCategory is not an object"
-        assignee = fields.get("assignee") or {}
-        if assignee.get("accountId") is not None and not isinstance(assignee["accountId"], str):
-            return "issue.fields.assignee.accountId is not text"
-        category = status.get("statusCategory") or {}
-        if category.get("key") is not None and not isinstance(category["key"], str):
-            return "issue.fields.status.statusCategory.key is not text"
-        for name in ("summary", "updated"):
-            if fields.get(name) is not None and not isinstance(fields[name], str):
-                return f"issue.fields.{name} is not text"
-        return None
-
-    def webhook_records(self, event: str | None, payload: dict) -> list:
-        issue = payload.get("issue") or {}
-        if not issue.get("id"):
-            return []
-        if event == "jira:issue_deleted":
-            return [RemoteRecord("task", str(issue["id"]), None, deleted=True)]
-        return [self._issue_record(issue)]
