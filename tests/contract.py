@@ -46,7 +46,8 @@ SPECS_DIR = _CHECKOUT.parent / "shared" / "specs"
 # Providers that publish no API description: one written from their documentation, kept
 # as a test fixture (its info.description names the sources).
 FIXTURES_DIR = REPO_ROOT / "tests" / "fixtures"
-FIXTURE_SPECS = {"gitlab": FIXTURES_DIR / "gitlab" / "openapi.json"}
+FIXTURE_SPECS = {"gitlab": FIXTURES_DIR / "gitlab" / "openapi.json",
+                 "jira_datacenter": FIXTURES_DIR / "jira-datacenter" / "openapi.json"}
 # GraphQL endpoints: the schema (SDL) the documents sent there are validated against.
 GRAPHQL_SCHEMAS = {"gitlab": FIXTURES_DIR / "gitlab" / "schema.graphql"}
 
