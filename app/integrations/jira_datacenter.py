@@ -1,5 +1,5 @@
 """Jira Data Center (8.22+), on the organisation's own host: the Cloud connector's import,
-push, mappings and settings (app.integrations.jira.JiraSite), over REST API v2.
+push, mappings and settings (app.integrations.jira_site.JiraSite), over REST API v2.
 
 Only the differences live here:
 - every address hangs off the admin's base URL: OAuth 2.0 at `/rest/oauth2/latest/
@@ -30,8 +30,8 @@ from app.integrations.http import (
     ProviderClient,
     ProviderError,
 )
-from app.integrations.jira import SPEC as CLOUD_SPEC
-from app.integrations.jira import WEBHOOK_EVENTS, WEBHOOK_STATE, JiraSite
+from app.integrations.jira_site import JIRA_ERRORS, WEBHOOK_EVENTS, WEBHOOK_STATE, JiraSite
+from app.integrations.ratelimit import RateLimit
 from app.integrations.pagination import Page, offset_pages
 from app.integrations.spec import ProviderSpec, SetupField
 
@@ -94,14 +94,14 @@ SPEC = ProviderSpec(
         SetupField("webhook_secret", "Webhook secret", secret=True, required=False, generated=True,
                    help="Jira signs every webhook delivery with it; generated for you when left empty."),
     ),
-    rate_limit=CLOUD_SPEC.rate_limit,
+    rate_limit=RateLimit(10, 1.0, 4),  # Data Center's rate limit is its admin's choice; a steady 10/s is modest
     features={
         "import": "Jira issues become TimeHub tasks.",
         "push": "Time logged on them becomes Jira worklogs.",
         "webhooks": "Changes made in Jira arrive at once through a webhook (with the Admin permission).",
     },
     defaults={"sync_interval_minutes": 15},
-    errors=CLOUD_SPEC.errors,  # {"errorMessages": [...], "errors": {...}}, as Cloud
+    errors=JIRA_ERRORS,  # {"errorMessages": [...], "errors": {...}}, as Cloud
 )
 
 

@@ -140,7 +140,8 @@ class IntegrationService:
         rows = self.session.scalars(select(Integration).where(
             or_(Integration.is_global.is_(True), Integration.user_id == user.id)))
         visible = {(row.provider, row.is_global): row for row in rows}
-        saved_apps = set(self.session.scalars(select(ProviderApp.provider)))
+        # A saved setup without a client id (Jira Data Center with a personal access token) is no OAuth app.
+        saved_apps = set(self.session.scalars(select(ProviderApp.provider).where(ProviderApp.client_id != "")))
         views = [self._view(user, spec, visible.get((spec.slug, spec.is_global)),
                             spec.slug in saved_apps or bool(spec.env_app_credentials()))
                  for spec in registry.all_specs()]

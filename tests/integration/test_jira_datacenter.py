@@ -32,7 +32,6 @@ from tests.tracker_harness import (  # noqa: F401 (live_app is a fixture)
     outbox,
     process_deliveries,
     retry_now,
-    set_setting,
     sync,
     tasks_by_key,
 )
@@ -150,6 +149,8 @@ def test_a_personal_access_token_connects_as_bearer_and_a_refused_one_saves_noth
     assert fake.api.requests[-1].status == 401
     assert json.loads(fake.api.requests[-1].response_body)["errorMessages"]
 
+    cards = admin_client.get("/integrations").get_data(as_text=True)
+    assert f'/integrations/{SLUG}/connect' not in cards    # no OAuth app saved: no OAuth button
     integration = connect_with_token(db, admin, admin_client, fake)
     assert integration.account_label == fake.me["displayName"]
     page = admin_client.get(f"/admin/integrations/{SLUG}").get_data(as_text=True)
