@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export HOST PORT
 
-.PHONY: run test install clean mutants
+.PHONY: run test install clean mutants sandbox
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,12 @@ install: $(BIN)/.installed
 run: install
 	$(BIN)/timehub db upgrade
 	$(BIN)/timehub serve
+
+# An offline demo (README "Try it offline"): every provider replaced by the fake the tests use
+# (tests/fakes/, hence the test extras `install` brings), demo data, in-process jobs, on HOST:PORT.
+# instance-sandbox/ is emptied at every start. Ctrl-C stops it all.
+sandbox: install
+	$(BIN)/python -m tests.sandbox
 
 # One pytest worker per CPU (pytest-xdist), each file whole on one worker (its module-scoped
 # fakes built once); TEST_WORKERS=0 runs in one process.

@@ -95,6 +95,8 @@ def load_config() -> dict:
         "SESSION_COOKIE_SECURE": os.environ.get("TIMEHUB_SECURE_COOKIES", "0") == "1",
         "WTF_CSRF_TIME_LIMIT": None,  # tokens live as long as the session
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+        # `make sandbox` (tests/sandbox/): every page says its providers are local fakes.
+        "TIMEHUB_SANDBOX": os.environ.get("TIMEHUB_SANDBOX", "0") == "1",
         **smtp_settings(),
     }
 

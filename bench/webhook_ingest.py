@@ -2,6 +2,9 @@
 a threaded WSGI server (werkzeug) on loopback.
 
 `--server gunicorn` serves it with gunicorn worker processes instead. The
+same server first answers EMPTY_PATH (202, nothing read, stored or queued) to the
+same client for the same time: the rate and p99 against that baseline travel
+between machines, where absolute rates do not. The
 load comes from a separate process (bench/webhook_load.py), so the client
 does not compete with the server for this process's GIL. Latency is
 measured per request on the client side. Afterwards every accepted delivery
@@ -31,6 +34,18 @@ from bench.webhook_load import SECRET, generate_load
 
 GUNICORN_APP = "bench.wsgi:application"
 ACCEPTED = 202
+EMPTY_PATH = "/bench/empty"  # the baseline: an endpoint of the same server that does nothing
+
+
+def with_empty_endpoint(app):
+    """`app` behind a WSGI layer answering EMPTY_PATH with 202 at once (the body is not even
+    read), so the baseline pays only for the server and the client."""
+    def serve(environ, start_response):
+        if environ.get("PATH_INFO") == EMPTY_PATH:
+            start_response("202 Accepted", [("Content-Length", "0")])
+            return [b""]
+        return app(environ, start_response)
+    return serve
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -98,7 +113,7 @@ def _serve(app):
         def log_request(self, *args, **kwargs):
             pass
 
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=Quiet)
+    server = make_server("127.0.0.1", 0, with_empty_endpoint(app), threaded=True, request_handler=Quiet)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="timehub-web",
                      daemon=True).start()
@@ -118,6 +133,21 @@ def _wait_for_report(loader, results, timeout: float) -> dict:
         return report
     loader.terminate()
     raise SystemExit("webhook_ingest: the load generator did not report in time")
+
+
+def _load(url: str, args: argparse.Namespace) -> dict:
+    """`args.concurrency` connections POSTing signed deliveries to `url` for `args.seconds`,
+    from a process of their own; the load generator's report."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    loader = context.Process(target=generate_load, args=(url, args.seconds, args.concurrency, args.max_deliveries,
+                                                         results))
+    loader.start()
+    return _wait_for_report(loader, results, args.seconds + 120)
+
+
+def _accepted_latencies(report: dict) -> list[float]:
+    return sorted(ms for _, status, ms in report["outcomes"] if status == ACCEPTED)
 
 
 def _percentile(sorted_values: list[float], fraction: float) -> float:
@@ -170,13 +200,8 @@ def run(args: argparse.Namespace) -> None:
         with serving as port:
             say(f"serving on 127.0.0.1:{port} ({how}); {args.concurrency} connections for "
                 f"{args.seconds:g} s (at most {args.max_deliveries} deliveries)")
-            context = multiprocessing.get_context("spawn")
-            results = context.Queue()
-            loader = context.Process(target=generate_load, args=(f"http://127.0.0.1:{port}/webhooks/paged/{token}",
-                                                         args.seconds, args.concurrency, args.max_deliveries,
-                                                         results))
-            loader.start()
-            report = _wait_for_report(loader, results, args.seconds + 120)
+            empty = _load(f"http://127.0.0.1:{port}{EMPTY_PATH}", args)
+            report = _load(f"http://127.0.0.1:{port}/webhooks/paged/{token}", args)
 
         if served is not None and args.profile:
             served.dump(args.profile)
@@ -187,14 +212,24 @@ def run(args: argparse.Namespace) -> None:
             select(WebhookDelivery.delivery_id).where(WebhookDelivery.integration_id == integration_id)))
         stored_once = sum(1 for delivery in accepted if stored_counts[delivery] == 1)
         say(_queue_coverage(integration_id))
-        latencies = sorted(ms for _, status, ms in outcomes if status == ACCEPTED)
+        latencies = _accepted_latencies(report)
+        empty_latencies = _accepted_latencies(empty)
+        rate = len(accepted) / report["elapsed"]
+        empty_rate = len(empty_latencies) / empty["elapsed"]
+        p99, empty_p99 = _percentile(latencies, 0.99), _percentile(empty_latencies, 0.99)
+        say(f"baseline (same server, same client, {EMPTY_PATH} answering 202 at once): "
+            f"{empty_rate:.1f}/s, p99 {empty_p99:.2f} ms")
         say(f"{len(outcomes)} sent in {report['elapsed']:.2f} s; answers {dict(statuses)}; "
             f"{len(stored_counts)} rows stored, {stored_once} accepted deliveries stored exactly once; "
             f"mean latency {statistics.fmean(latencies) if latencies else 0:.1f} ms, "
             f"max {latencies[-1] if latencies else 0:.1f} ms")
         emit({
-            "deliveries_per_s": round(len(accepted) / report["elapsed"], 1),
+            "deliveries_per_s": round(rate, 1),
             "p50_ms": round(_percentile(latencies, 0.50), 2),
-            "p99_ms": round(_percentile(latencies, 0.99), 2),
+            "p99_ms": round(p99, 2),
             "lost": len(accepted) - stored_once,
+            "empty_per_s": round(empty_rate, 1),
+            "empty_p99_ms": round(empty_p99, 2),
+            "rate_vs_empty": round(rate / empty_rate, 3) if empty_rate else None,   # goal >= 0.5
+            "p99_vs_empty": round(p99 / empty_p99, 2) if empty_p99 else None,      # goal <= 2
         })

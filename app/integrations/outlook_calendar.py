@@ -1,13 +1,18 @@
 """Outlook Calendar (Microsoft Graph): a shared team calendar <-> every user's time entries.
 
 An admin connects once and picks the team calendar (any calendar the account can
-write: its own, a shared or a group calendar; the account's default calendar until
-one is picked). Import: Graph's `calendarView/delta` over a window around today,
+write: its own, one shared with it, or a Microsoft 365 group's; the account's default
+calendar until one is picked). Import: Graph's `calendarView/delta` over a window around today,
 page after page (`@odata.nextLink`), keeping the `@odata.deltaLink` of the last
 page for the next read of changes; times are asked for in UTC
 (`Prefer: outlook.timezone`). An event becomes a suggestion for the TimeHub users
 among its organiser and attendees (by e-mail), except those who declined;
 all-day, cancelled, free ("show as available") and TimeHub's own events never.
+
+A group calendar has no delta and no change notifications in Graph v1.0: each pull reads
+`groups/{id}/calendarView` over the same window, page after page, as one whole listing, so
+an event no longer listed is archived; it is addressed at `groups/{id}/calendar/events`
+and needs the Group.ReadWrite.All permission.
 
 Change notifications: with a public address (TIMEHUB_EXTERNAL_URL), a Graph subscription
 on the team calendar's events calls the webhook address when something changed there
@@ -21,7 +26,9 @@ Push: every user's completed time entries become events "User · Project · Task
 in the team calendar, created with a `transactionId` (Graph answers a repeated
 create with the event it made) and marked with a single-value extended property
 holding the entry id; a retry after a lost answer also looks the event up by that
-property. Edits patch the stored event, deletes delete it.
+property. Edits patch the stored event, deletes delete it, both addressed under the
+team calendar's path (Graph's "Update event" and "Delete event" accept
+`me/calendars/{id}/events/{id}`, which also reaches a calendar shared from another mailbox).
 """
 from __future__ import annotations
 
@@ -30,6 +37,7 @@ import hmac
 import json
 import secrets
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
@@ -42,7 +50,7 @@ from app.integrations.exchange import (
     AllowListOption, PushRequest, PushSkipped, RemoteRecord, RunContext, SingleChoice, SyncPage, WebhookEvent,
     WebhookRejected,
 )
-from app.integrations.http import NotFoundError, PermanentError
+from app.integrations.http import AuthError, NotFoundError, PermanentError
 from app.integrations.pagination import cursor_pages, delta_pages
 from app.integrations.ratelimit import RateLimit
 from app.integrations.spec import ProviderSpec
@@ -58,6 +66,10 @@ from app.integrations.microsoft import (
 
 # Graph documents no cap for an event delta page; it honours odata.maxpagesize up to its own limit.
 DELTA_PAGE_SIZE = 1000
+# A group's calendarView pages with $top (Graph's default page is 10 events).
+GROUP_VIEW_PAGE_SIZE = 1000
+# Directory listings (memberOf) take $top up to 999.
+GROUP_PAGE_SIZE = 999
 WINDOW_PAST_DAYS = 366
 WINDOW_AHEAD_DAYS = 92
 # The extended property marking TimeHub's events: a String property in TimeHub's own namespace.
@@ -73,6 +85,7 @@ VALIDATION_TOKEN_MAX = 1024
 NOTIFIED_SCHEMES = ("https",)
 # The preference holding the team calendar's id (absent: the account's default calendar).
 TEAM_CALENDAR_SETTING = "team_calendar"
+GROUP_PREFIX = "group:"  # the team calendar setting of a Microsoft 365 group's calendar: group:<group id>
 EXTERNAL_ID_MAX = 200
 
 SPEC = ProviderSpec(
@@ -83,7 +96,8 @@ SPEC = ProviderSpec(
     authorize_url=MICROSOFT_AUTHORIZE_URL,
     token_url=MICROSOFT_TOKEN_URL,
     api_base=GRAPH_API,
-    scopes=("offline_access", "User.Read", "Calendars.ReadWrite", "Calendars.ReadWrite.Shared"),
+    # Group.ReadWrite.All: a Microsoft 365 group's calendar (delegated; needs an admin's consent).
+    scopes=("offline_access", "User.Read", "Calendars.ReadWrite", "Calendars.ReadWrite.Shared", "Group.ReadWrite.All"),
     console_url=MICROSOFT_CONSOLE_URL,
     register_steps=MICROSOFT_REGISTER_STEPS,
     setup_fields=MICROSOFT_APP_FIELDS,
@@ -104,25 +118,82 @@ class OutlookCalendarConnector(MicrosoftIdentity, Pulls, Pushes, SingleChoices, 
     push_kinds = frozenset({"time_entry"})
     choice_fields = (SingleChoice(
         TEAM_CALENDAR_SETTING, "Team calendar", (), "The account's default calendar",
-        "Every calendar the account can write: its own, and shared or group calendars added to it in "
-        "Outlook. Its events become suggestions; everyone's entries go there."),)
+        "Every calendar the account can write: its own, those shared with it (added in Outlook), and the "
+        "calendars of its Microsoft 365 groups. Its events become suggestions; everyone's entries go there."),)
 
     # -- the team calendar -----------------------------------------------------------------
 
     def choice_options(self, setting: str) -> list[AllowListOption]:
-        calendars = [item for page in cursor_pages(
-            self.client, "me/calendars", params={"$select": "id,name,canEdit,owner"}, records="value",
-            next_cursor="@odata.nextLink", cursor_param=None) for item in page]
-        return [AllowListOption(c["id"], c.get("name") or c["id"],
-                                ((c.get("owner") or {}).get("address") or ""))
-                for c in calendars if c.get("canEdit", True)]
+        """The account's own calendars, then those shared with it (named with their owner),
+        then its Microsoft 365 groups; a calendar Graph does not say is writable is left out."""
+        me = self.client.get_json("me", params={"$select": "mail,userPrincipalName"})
+        own_addresses = {(me.get(key) or "").lower() for key in ("mail", "userPrincipalName")} - {""}
+        own, shared = [], []
+        for page in cursor_pages(self.client, "me/calendars", params={"$select": "id,name,canEdit,owner"},
+                                 records="value", next_cursor="@odata.nextLink", cursor_param=None):
+            for calendar in page:
+                if calendar.get("canEdit") is not True:
+                    continue
+                owner = calendar.get("owner") or {}
+                address = (owner.get("address") or "").lower()
+                label = calendar.get("name") or calendar["id"]
+                if not address or address in own_addresses:
+                    own.append(AllowListOption(calendar["id"], label))
+                else:
+                    shared.append(AllowListOption(calendar["id"], label, f"shared by {owner.get('address')}"))
+        return own + shared + self._group_options()
+
+    def _group_options(self) -> list[AllowListOption]:
+        """Microsoft 365 groups ("Unified"): only they have a calendar; security groups do not."""
+        groups = []
+        for page in cursor_pages(self.client, "me/memberOf/microsoft.graph.group",
+                                 params={"$select": "id,displayName,groupTypes", "$top": GROUP_PAGE_SIZE},
+                                 records="value", next_cursor="@odata.nextLink", cursor_param=None):
+            groups += [AllowListOption(GROUP_PREFIX + group["id"], group.get("displayName") or group["id"],
+                                       "Microsoft 365 group")
+                       for group in page if "Unified" in (group.get("groupTypes") or ())]
+        return groups
+
+    @property
+    def _chosen_calendar(self) -> str | None:
+        # Before the single choice, the team calendar was the first id of the allow-list.
+        return self.chosen(TEAM_CALENDAR_SETTING) or next(iter(sorted(self.preferences.get(ALLOW_LIST_SETTING)
+                                                                      or ())), None)
+
+    @property
+    def group_id(self) -> str | None:
+        """The Microsoft 365 group whose calendar is the team calendar, if it is one."""
+        chosen = self._chosen_calendar
+        return chosen[len(GROUP_PREFIX):] if chosen and chosen.startswith(GROUP_PREFIX) else None
 
     @property
     def calendar_path(self) -> str:
-        # Before the single choice, the team calendar was the first id of the allow-list.
-        chosen = self.chosen(TEAM_CALENDAR_SETTING) or next(iter(sorted(self.preferences.get(ALLOW_LIST_SETTING)
-                                                                         or ())), None)
+        """Where the team calendar's events live: `{calendar_path}/events`."""
+        if self.group_id:
+            return f"groups/{quote(self.group_id, safe='')}/calendar"
+        chosen = self._chosen_calendar
         return f"me/calendars/{quote(chosen, safe='')}" if chosen else "me"
+
+    def _event_path(self, event_id: str) -> str:
+        return f"{self.calendar_path}/events/{quote(event_id, safe='')}"
+
+    @contextmanager
+    def _group_refusals(self):
+        """On a group calendar, Graph's refusals in words: a missing permission needs a
+        reconnect (and an admin's consent), a deleted group another pick."""
+        if not self.group_id:
+            yield
+            return
+        try:
+            yield
+        except AuthError as exc:
+            if exc.status != 403:
+                raise
+            raise AuthError(f"Outlook Calendar: the group calendar needs the Group.ReadWrite.All permission, "
+                            f"which this connection lacks; reconnect after an admin consented to it ({exc.message})",
+                            403) from None
+        except NotFoundError:
+            raise _calendar_gone() from None
 
     # -- import ----------------------------------------------------------------------------
 
@@ -131,6 +202,10 @@ class OutlookCalendarConnector(MicrosoftIdentity, Pulls, Pushes, SingleChoices, 
         deltaLink of the last one (JSON {"link": ..., "calendar": ...}). A link of another
         calendar than the chosen one is dropped, and so is a delta link Graph no longer
         knows (410): the calendar is read whole again."""
+        if self.group_id:
+            with self._group_refusals():
+                yield from self._read_group()
+            return
         state = json.loads(cursor) if cursor else {}
         link = state.get("link") if state.get("calendar") == self.calendar_path else None
         try:
@@ -156,6 +231,20 @@ class OutlookCalendarConnector(MicrosoftIdentity, Pulls, Pushes, SingleChoices, 
                            json.dumps({"link": following, "calendar": self.calendar_path}),
                            listing_starts=whole and first,
                            listing_complete="calendar_event" if whole and not listed.resume else None)
+            first = False
+
+    def _read_group(self):
+        """Graph has no delta for a group calendar: every read lists the whole window again.
+        Event times come in UTC: Graph's default without `Prefer: outlook.timezone`."""
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        params = {"startDateTime": rfc3339(now - timedelta(days=WINDOW_PAST_DAYS)),
+                  "endDateTime": rfc3339(now + timedelta(days=WINDOW_AHEAD_DAYS)), "$top": GROUP_VIEW_PAGE_SIZE}
+        cursor = json.dumps({"link": None, "calendar": self.calendar_path})
+        first = True
+        for page in cursor_pages(self.client, f"groups/{quote(self.group_id, safe='')}/calendarView", params=params,
+                                 records="value", next_cursor="@odata.nextLink", cursor_param=None):
+            yield SyncPage([self._record(event) for event in page], cursor, listing_starts=first,
+                           listing_complete="calendar_event" if page.resume is None else None)
             first = False
 
     def _record(self, event: dict) -> RemoteRecord:
@@ -223,10 +312,11 @@ class OutlookCalendarConnector(MicrosoftIdentity, Pulls, Pushes, SingleChoices, 
 
     def housekeeping(self, run: RunContext) -> dict | None:
         """One live subscription on the team calendar's events, to this integration's address
-        (none without one)."""
+        (none without one, nor for a group calendar)."""
         current = dict(self.state.get(SUBSCRIPTION_STATE) or {})
         resource = f"{self.calendar_path}/events"
-        if not run.webhook_url_in(NOTIFIED_SCHEMES):
+        # Graph v1.0 notifies no changes of a group calendar's events: the periodic read covers it.
+        if self.group_id or not run.webhook_url_in(NOTIFIED_SCHEMES):
             if current:
                 self._unsubscribe(current)
             return self._with_subscription({})
@@ -286,23 +376,27 @@ class OutlookCalendarConnector(MicrosoftIdentity, Pulls, Pushes, SingleChoices, 
             if external_id:
                 self.delete_remote(request.kind, external_id, run)
             raise PushSkipped("Running timers go to the team calendar once they stop.")
+        with self._group_refusals():
+            return self._upsert(request, run)
+
+    def _upsert(self, request: PushRequest, run: RunContext) -> str:
+        entry, external_id = request.record, request.external_id
         body = _event_body(entry)
         if external_id:
             try:
-                return self.client.request("PATCH", f"me/events/{quote(external_id, safe='')}", json=body).json()["id"]
+                return self.client.request("PATCH", self._event_path(external_id), json=body).json()["id"]
             except NotFoundError:
-                pass  # deleted in Outlook; the entry still stands, so it goes there again
+                pass  # deleted in Outlook (or made in an earlier team calendar): the entry goes there again
         if request.earlier_attempts:
             existing = self._pushed_before(entry.id)
             if existing and existing != external_id:
-                return self.push(replace(request, external_id=existing, earlier_attempts=0), run)
+                return self._upsert(replace(request, external_id=existing, earlier_attempts=0), run)
         created = {**body, "transactionId": f"{TRANSACTION_PREFIX}{entry.id}",
                    "singleValueExtendedProperties": [{"id": ENTRY_PROPERTY_ID, "value": str(entry.id)}]}
         try:
             return self.client.request("POST", f"{self.calendar_path}/events", json=created).json()["id"]
         except NotFoundError:
-            raise PermanentError("Outlook Calendar: the team calendar no longer exists or is no longer shared "
-                                 "with the connected account; pick another one.", 404) from None
+            raise _calendar_gone() from None
 
     def _pushed_before(self, entry_id: int) -> str | None:
         found = self.client.get_json(f"{self.calendar_path}/events", params={
@@ -312,10 +406,16 @@ class OutlookCalendarConnector(MicrosoftIdentity, Pulls, Pushes, SingleChoices, 
         return items[0]["id"] if items else None
 
     def delete_remote(self, kind: str, external_id: str, run: RunContext) -> None:
-        try:
-            self.client.request("DELETE", f"me/events/{quote(external_id, safe='')}")
-        except NotFoundError:
-            pass
+        with self._group_refusals():
+            try:
+                self.client.request("DELETE", self._event_path(external_id))
+            except NotFoundError:
+                pass  # gone already (with its group, too)
+
+
+def _calendar_gone() -> PermanentError:
+    return PermanentError("Outlook Calendar: the team calendar no longer exists or is no longer shared "
+                          "with the connected account; pick another one.", 404)
 
 
 def _external_id(event_id: str) -> str:

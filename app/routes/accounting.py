@@ -1,9 +1,11 @@
 """Accounting pages: an invoice's export to each accounting connection (state, preview,
-send / retry) and a connection's customer matching and booking. Admins only; every
+send / retry, the confirmation of a client's first export) and a connection's customer
+matching and booking. Admins only; every
 provider is served by the same pages (app.services.accounting_service)."""
 from __future__ import annotations
 
 import json
+import re
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
@@ -13,10 +15,13 @@ from app.integrations.http import ProviderError
 from app.integrations import registry
 from app.models import Invoice
 from app.routes.admin import admin_required
-from app.services import accounting_service
+from app.services import accounting_service, export_gate
 from app.services.token_service import TokenError
 
 bp = Blueprint("accounting", __name__)
+
+# export_gate.digest: a SHA-256 in hex.
+DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 def _invoice_and_integration(invoice_id: int, integration_id: int):
@@ -31,15 +36,50 @@ def _invoice_and_integration(invoice_id: int, integration_id: int):
 @admin_required
 def preview(invoice_id: int, integration_id: int):
     invoice, integration = _invoice_and_integration(invoice_id, integration_id)
-    provider_name = registry.get_spec(integration.provider).name
     try:
         body = accounting_service.preview(invoice, integration)
         problem = None
     except (ProviderError, TokenError) as exc:
         body, problem = None, exc.message
-    return render_template("accounting/preview.html", invoice=invoice, integration=integration,
-                           provider_name=provider_name, problem=problem,
-                           shown=json.dumps(body, indent=2, sort_keys=True) if body is not None else None)
+    return _preview_page(invoice, integration, body, problem)
+
+
+def _preview_page(invoice: Invoice, integration, body: dict | None, problem: str | None, *,
+                  stale: bool = False, status: int = 200):
+    """The preview; while the client's first export waits for it, with "Confirm and export"
+    carrying the digest of exactly what is shown."""
+    return render_template(
+        "accounting/preview.html", invoice=invoice, integration=integration,
+        provider_name=registry.get_spec(integration.provider).name, problem=problem, stale=stale,
+        shown=json.dumps(body, indent=2, sort_keys=True) if body is not None else None,
+        digest=export_gate.digest(body) if body is not None else None,
+        held=accounting_service.is_held(invoice, integration)), status
+
+
+@bp.post("/invoices/<int:invoice_id>/export/<int:integration_id>/confirm")
+@admin_required
+def confirm(invoice_id: int, integration_id: int):
+    """Confirm the preview of a client's first export (the digest of what was shown)."""
+    invoice, integration = _invoice_and_integration(invoice_id, integration_id)
+    shown = request.form.get("digest", "")
+    if not DIGEST.fullmatch(shown):
+        abort(400)
+    provider_name = registry.get_spec(integration.provider).name
+    try:
+        accounting_service.confirm_first_export(invoice, integration, shown)
+    except accounting_service.StalePreview as stale:
+        db.session.rollback()
+        return _preview_page(invoice, integration, stale.current, None, stale=True, status=409)
+    except (ProviderError, TokenError) as exc:
+        db.session.rollback()
+        return _preview_page(invoice, integration, None, exc.message, status=502)
+    except export_gate.GateError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("invoices.detail", invoice_id=invoice.id))
+    flash(f"Confirmed: {invoice.client.name}'s exports go to {provider_name} from now on, "
+          f"starting with invoice {invoice.number}.", "success")
+    return redirect(url_for("invoices.detail", invoice_id=invoice.id))
 
 
 @bp.post("/invoices/<int:invoice_id>/export/<int:integration_id>")

@@ -21,7 +21,7 @@ from app.integrations.http import INTERACTIVE_RETRY
 from app.models import Client, ExternalLink, Integration, Invoice, OutboxItem, Project
 from app.models.base import utcnow
 from app.models.integration import IntegrationStatus
-from app.services import work_queue
+from app.services import export_gate, work_queue
 from app.services.connections import connector_for, run_context
 from app.services.sync_service import SessionLinks
 
@@ -30,7 +30,9 @@ from app.services.sync_service import SessionLinks
 class ExportState:
     integration_id: int
     provider_name: str
-    state: str            # "sent", "waiting", "failed", "paid", "not sent", "changed" (at the provider)
+    # "sent", "waiting", "held" (the client's first export waits for the admin's preview),
+    # "failed", "paid", "not sent", "changed" (at the provider)
+    state: str
     reason: str = ""      # the provider's words when failed
     remote_id: str | None = None
 
@@ -82,6 +84,10 @@ def export_states(invoice: Invoice) -> list[ExportState]:
             state = ExportState(integration.id, name, "failed", latest.last_error or "", remote_id)
         elif customer is not None and customer.status == "failed" and remote_id is None:
             state = ExportState(integration.id, name, "failed", customer.last_error or "", None)
+        elif latest is not None and latest.status == "pending" \
+                and not export_gate.is_confirmed(db.session, integration, invoice.client_id):
+            state = ExportState(integration.id, name, "held", export_gate.hold_message(integration, invoice.client),
+                                remote_id)
         elif latest is not None and latest.status == "pending":
             state = ExportState(integration.id, name, "waiting", latest.last_error or "", remote_id)
         elif remote_id is not None:
@@ -111,6 +117,35 @@ def preview(invoice: Invoice, integration: Integration) -> dict:
     """Exactly what an export of `invoice` would send now (ProviderError when unreachable)."""
     connector = connector_for(integration, retry=INTERACTIVE_RETRY)
     return connector.invoice_preview(invoice, run_context(integration, SessionLinks(db.session, integration.id)))
+
+
+class StalePreview(Exception):
+    """What an export would send changed since the preview the admin confirmed."""
+
+    def __init__(self, current: dict):
+        super().__init__("the preview changed")
+        self.current = current
+
+
+def is_held(invoice: Invoice, integration: Integration) -> bool:
+    """Whether `invoice`'s export there is queued and waits for its client's first export to be confirmed."""
+    latest = _latest(integration.id, "invoice", invoice.id)
+    return latest is not None and latest.status == "pending" \
+        and not export_gate.is_confirmed(db.session, integration, invoice.client_id)
+
+
+def confirm_first_export(invoice: Invoice, integration: Integration, shown_digest: str) -> None:
+    """The admin confirms the preview they saw (its digest): when it is still exactly what an
+    export sends, the client is confirmed there and its held changes go now. Otherwise
+    StalePreview carries the new preview and nothing changes (ProviderError when unreachable)."""
+    if not is_held(invoice, integration):
+        raise export_gate.GateError(f"Invoice {invoice.number} does not wait for a confirmation; nothing was changed.")
+    current = preview(invoice, integration)
+    if export_gate.digest(current) != shown_digest:
+        raise StalePreview(current)
+    export_gate.confirm(db.session, integration, invoice.client_id)
+    db.session.commit()
+    work_queue.queue_push(integration.id)
 
 
 # -- customer matching ---------------------------------------------------------------------

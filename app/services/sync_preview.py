@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -15,9 +15,9 @@ from app.integrations.capabilities import Pulls, Pushes
 from app.integrations.http import ProviderError
 from app.models import Integration, OutboxItem, SyncPreview
 from app.models.base import utcnow
-from app.services import work_queue
+from app.services import export_gate, work_queue
 from app.services.connections import connector_for, run_context
-from app.services.sync_plan import DryRun, local_label
+from app.services.sync_plan import EXAMPLES_PER_ACTION, DryRun, local_label
 from app.services.sync_service import PUSHED_MODELS, ConnectorFactory, SessionLinks, due_outbox, pull_stream
 from app.services.token_service import TokenError
 
@@ -54,7 +54,7 @@ def run_preview(integration_id: int, connector_factory: ConnectorFactory = conne
     db.session.commit()
     try:
         connector = connector_factory(integration)
-        preview.changes = dry_run(integration, connector).summary() + _waiting_pushes(integration.id, connector)
+        preview.changes = dry_run(integration, connector).summary() + _waiting_pushes(integration, connector)
         preview.status, preview.error = "done", None
     except (ProviderError, TokenError) as exc:
         preview.status, preview.error = "failed", exc.message[:2000]
@@ -82,18 +82,33 @@ def dry_run(integration: Integration, connector) -> DryRun:
     return plan
 
 
-def _waiting_pushes(integration_id: int, connector) -> list[dict]:
-    """What the run would push: the local records with due outbox rows, one per record, by kind."""
+def _waiting_pushes(integration: Integration, connector) -> list[dict]:
+    """What the run would push: the local records with due outbox rows, one per record, by kind;
+    then what the accounting export gate holds until an admin confirms it (app.services.export_gate)."""
     if not isinstance(connector, Pushes):
         return []
+    held = export_gate.held_changes(db.session, integration)
+    due = due_outbox(integration.id)
     counts = db.session.execute(select(OutboxItem.local_kind, func.count(func.distinct(OutboxItem.local_id)))
-                                .where(*due_outbox(integration_id)).group_by(OutboxItem.local_kind)
+                                .where(*due).group_by(OutboxItem.local_kind)
                                 .order_by(OutboxItem.local_kind)).all()
     changes = []
     for kind, count in counts:
+        not_held = OutboxItem.local_id.not_in(held[kind]) if kind in held else true()
+        if kind in held:  # the records the gate holds are listed apart, below
+            count = db.session.scalar(select(func.count(func.distinct(OutboxItem.local_id)))
+                                      .where(*due, OutboxItem.local_kind == kind, not_held))
+        if not count:
+            continue
         local_ids = db.session.scalars(select(OutboxItem.local_id).where(
-            *due_outbox(integration_id), OutboxItem.local_kind == kind).distinct().order_by(OutboxItem.local_id).limit(5))
-        rows = [db.session.get(PUSHED_MODELS[kind], local_id) for local_id in local_ids]
-        changes.append({"kind": kind, "action": "push", "count": count,
-                        "examples": [local_label(row) if row else "(deleted here)" for row in rows]})
+            *due, OutboxItem.local_kind == kind, not_held).distinct().order_by(OutboxItem.local_id)
+            .limit(EXAMPLES_PER_ACTION))
+        changes.append(_change(kind, "push", count, local_ids))
+    changes += [_change(kind, "held", len(ids), ids[:EXAMPLES_PER_ACTION]) for kind, ids in sorted(held.items())]
     return changes
+
+
+def _change(kind: str, action: str, count: int, local_ids) -> dict:
+    rows = [db.session.get(PUSHED_MODELS[kind], local_id) for local_id in local_ids]
+    return {"kind": kind, "action": action, "count": count,
+            "examples": [local_label(row) if row else "(deleted here)" for row in rows]}

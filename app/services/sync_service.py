@@ -41,7 +41,7 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.models.integration import IntegrationStatus
-from app.services import connection_state, personal_links, work_queue
+from app.services import connection_state, export_gate, personal_links, work_queue
 from app.services.connections import connector_for, run_context
 from app.services.sync_appliers import APPLIERS
 from app.services.sync_plan import DryRun, label_of, local_label
@@ -497,6 +497,11 @@ def _push(session: Session, integration: Integration, connector: Pushes, run: Sy
             items = list(session.scalars(select(OutboxItem).where(
                 *due_outbox(integration.id), OutboxItem.local_kind == kind, OutboxItem.local_id == local_id,
                 OutboxItem.id <= newest_id).order_by(OutboxItem.id)))
+            held_for = export_gate.holds(session, integration, kind, local_id, items[-1].action)
+            if held_for is not None:  # a client's first accounting export waits for the admin's preview
+                export_gate.park(integration, held_for, items)
+                session.commit()
+                continue
             ok = _push_one(session, integration, connector, context, kind, local_id, items, authors)
             pushed += ok
             run.pushed += ok

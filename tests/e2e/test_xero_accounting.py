@@ -1,6 +1,6 @@
 """Xero accounting in a real browser: an admin connects Xero through the fake (two
-organisations: the chooser), confirms the match of a look-alike contact, issues an invoice
-and sees it sent, then paid once the payment is recorded at Xero and a sync runs.
+organisations: the chooser), confirms the match of a look-alike contact, issues an invoice,
+confirms the preview of Acme's first export and sees it sent, then paid once the payment is recorded at Xero and a sync runs.
 
 The browser goes to the fake's /authorize, the app calls the fake Xero through the XERO_*
 endpoint variables, and an in-process job consumer runs the pushes and the sync.
@@ -92,6 +92,14 @@ def test_admin_connects_xero_confirms_a_contact_and_sees_the_invoice_sent_then_p
     page.goto(f"{live_server.url}/invoices/{invoice_id}")
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Issue invoice").click()
+    # Acme's first export waits for the admin to see what goes, then to confirm it.
+    export_row = page.locator(f'[data-export="{integration_id}"]')
+    expect(export_row).to_contain_text("Waiting for your preview")
+    export_row.get_by_role("link", name="Review and confirm").click()
+    expect(page.locator("[data-preview]")).to_contain_text(look_alike["ContactID"])
+    assert remote_id(live_server, invoice_id) is None and xero.accounting.by_number(number) == []
+    page.get_by_role("button", name="Confirm and export").click()
+    expect(page.locator(".flash").first).to_contain_text("Confirmed")
     eventually(lambda: remote_id(live_server, invoice_id), "the invoice to reach Xero")
     page.reload()
     expect(page.locator(f'[data-export="{integration_id}"]')).to_contain_text("sent")

@@ -104,6 +104,7 @@ class FakeAtlassian(FakeProviderWithApi):
         self.oauth = FakeOAuthProvider(client_id=client_id, client_secret=client_secret, redirect_uris=redirect_uris,
                                        client_auth_methods=("client_secret_post",))
         self.sites: list[dict] = [site("acme")]
+        self.sites_unavailable = False     # accessible-resources answers 503, as in an Atlassian outage
         self.api = FakeServer(self._app, description=JIRA_DESCRIPTION)
 
 
@@ -114,6 +115,8 @@ class FakeAtlassian(FakeProviderWithApi):
             response = Response('{"message": "Not Found"}', 404, content_type="application/json")
         elif not bearer_is_valid(self.oauth, request.headers.get("Authorization")):
             response = Response('{"code": 401, "message": "Unauthorized"}', 401, content_type="application/json")
+        elif self.sites_unavailable:
+            response = Response('{"code": 503, "message": "Service Unavailable"}', 503, content_type="application/json")
         else:
             response = Response(json.dumps(self.sites), 200, content_type="application/json")
         return response(environ, start_response)

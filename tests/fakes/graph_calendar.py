@@ -12,7 +12,22 @@ bearer token of the authorization server (`self.oauth`):
 - `POST me[/calendars/{id}]/events`: a `transactionId` seen before answers the event
   it created then, instead of a second one; `PATCH`/`DELETE me/events/{id}`;
   `GET .../events?$filter=singleValueExtendedProperties/any(...)`;
-- an unknown calendar or event is 404 `ErrorItemNotFound`.
+- `PATCH`/`DELETE me/calendars/{id}/events/{id}`: only an event of that calendar;
+- an unknown calendar or event is 404 `ErrorItemNotFound`;
+- `me/calendars` lists `canEdit` only when the test gave one, and a shared calendar's owner.
+
+Microsoft 365 groups (described by tests/fixtures/graph-groups/openapi.json, written from
+Graph's reference; its info.description names the pages):
+- `GET me/memberOf/microsoft.graph.group`: the account's groups, `$top` (at most 999, default
+  100) a page, linked by `@odata.nextLink` (`$skiptoken`); without a group-reading scope
+  (Group.Read.All, Group.ReadWrite.All, GroupMember.Read.All, Directory.Read.All) each group
+  comes with its id alone, as Graph returns directory objects it may not read;
+- `GET groups/{id}/calendarView` (startDateTime and endDateTime required; `$top`, default 10,
+  at most 1000; `@odata.nextLink` carries `$skip`), times in UTC (Graph's default); no delta;
+- `POST`/`GET($filter) groups/{id}/calendar/events`, `PATCH`/`DELETE .../events/{id}`, with
+  the same transactionId rule as above;
+- reads need Group.Read.All or Group.ReadWrite.All, writes Group.ReadWrite.All: 403
+  `ErrorAccessDenied` otherwise; a deleted (or unknown) group is 404 `Request_ResourceNotFound`.
 
 Change notifications (Graph "subscription" resource; not in the trimmed graph.json, so these
 calls are checked here against Graph's "Create subscription" reference instead):
@@ -27,7 +42,8 @@ calls are checked here against Graph's "Create subscription" reference instead):
   POSTed as JSON when the test calls `deliver_notifications()`.
 
 Test hooks: `lose_create_answers = n`, `expire_delta_tokens()` (answers 410
-`SyncStateNotFound`, as Graph does for a delta token it no longer knows).
+`SyncStateNotFound`, as Graph does for a delta token it no longer knows), `add_group()`,
+`delete_group()`; `oauth.scope` set before connecting grants fewer scopes than asked.
 """
 from __future__ import annotations
 
@@ -38,6 +54,7 @@ import secrets
 import socket
 import threading
 from datetime import datetime, timedelta, timezone
+from urllib.parse import urlencode
 
 import httpx2
 from werkzeug.wrappers import Request, Response
@@ -47,12 +64,37 @@ from tests.fakes.oauth_provider import FakeOAuthProvider, FakeProviderWithApi
 from tests.fakes.server import FakeServer
 
 BASE_PATH = "/v1.0"
+# Calls the trimmed graph.json leaves out, checked against tests/fixtures/graph-groups/openapi.json.
+GROUP_CALLS = re.compile(r"/v1\.0/(groups/.*|me/memberOf/.*|me/calendars/[^/]+/events/[^/]+)")
+
+
 def _described(recorded):
     """Graph's subscription calls are not in the trimmed graph.json (see the module's docstring)."""
-    return None if recorded.path.startswith(BASE_PATH + "/subscriptions") else recorded
+    if recorded.path.startswith(BASE_PATH + "/subscriptions") or GROUP_CALLS.fullmatch(recorded.path):
+        return None
+    return recorded
+
+
+def _group_call(recorded):
+    return recorded if GROUP_CALLS.fullmatch(recorded.path) else None
+
+
+class Descriptions:
+    """Several descriptions, each checking the requests its `locate` takes."""
+
+    def __init__(self, *descriptions: Description):
+        self.descriptions = descriptions
+
+    def violations(self, recorded) -> list[str]:
+        return [line for description in self.descriptions for line in description.violations(recorded)]
 
 
 GRAPH = Description("graph", locate=_described)
+GRAPH_GROUPS = Description("graph-groups", locate=_group_call)
+GROUP_KEY = "group:"   # a group's calendar among `calendars`: group:<group id>
+GROUP_READ_SCOPES = {"Group.Read.All", "Group.ReadWrite.All"}
+DIRECTORY_READ_SCOPES = GROUP_READ_SCOPES | {"GroupMember.Read.All", "Directory.Read.All"}
+DEFAULT_GROUP_PAGE, MAX_GROUP_PAGE = 100, 999
 DEFAULT_PAGE, MAX_PAGE = 10, 1000
 DEFAULT_CALENDAR = "AAMkDefaultCalendar"
 PROPERTY_FILTER = re.compile(r"ep/id eq '([^']+)' and ep/value eq '([^']*)'")
@@ -80,9 +122,10 @@ class FakeGraphCalendar(FakeProviderWithApi):
                  client_secret: str = "graph-secret"):
         self.oauth = FakeOAuthProvider(client_id=client_id, client_secret=client_secret, redirect_uris=redirect_uris)
         self.oauth.account = {"id": "u-1", "name": "Team Account", "email": "team@contoso.example"}
-        self.api = FakeServer(self._app, description=GRAPH)
+        self.api = FakeServer(self._app, description=Descriptions(GRAPH, GRAPH_GROUPS))
         self._lock = threading.RLock()
         self.calendars: dict[str, dict] = {DEFAULT_CALENDAR: {"name": "Calendar", "canEdit": True, "events": {}}}
+        self.groups: dict[str, dict] = {}   # id -> {"displayName", "groupTypes", "deleted"}
         self._seq = itertools.count(1)
         self._changed: dict[str, int] = {}
         self._tokens: dict[str, dict] = {}
@@ -97,9 +140,26 @@ class FakeGraphCalendar(FakeProviderWithApi):
 
     # -- test data -------------------------------------------------------------------
 
-    def add_calendar(self, calendar_id: str, name: str, *, can_edit: bool = True) -> None:
+    def add_calendar(self, calendar_id: str, name: str, *, can_edit: bool | None = True,
+                     owner: str | None = None) -> None:
+        """`can_edit=None`: listed without `canEdit`; `owner`: shared by that address."""
         with self._lock:
-            self.calendars[calendar_id] = {"name": name, "canEdit": can_edit, "events": {}}
+            self.calendars[calendar_id] = {"name": name, "canEdit": can_edit, "events": {}, "owner": owner}
+
+    def add_group(self, group_id: str, name: str, *, unified: bool = True) -> str:
+        """A group the account is a member of; a Microsoft 365 ("Unified") one has a calendar,
+        `calendars[GROUP_KEY + id]`. Returns that key."""
+        with self._lock:
+            self.groups[group_id] = {"displayName": name, "groupTypes": ["Unified"] if unified else [],
+                                     "deleted": False}
+            if unified:
+                self.calendars[GROUP_KEY + group_id] = {"name": "Calendar", "canEdit": True, "events": {},
+                                                        "group": True}
+        return GROUP_KEY + group_id
+
+    def delete_group(self, group_id: str) -> None:
+        with self._lock:
+            self.groups[group_id]["deleted"] = True
 
     def add_event(self, subject: str, start: datetime, minutes: int = 60, *, calendar_id: str = DEFAULT_CALENDAR,
                   organizer: str = "team@contoso.example", attendees: tuple = (), **extra) -> dict:
@@ -237,6 +297,9 @@ class FakeGraphCalendar(FakeProviderWithApi):
                 with self._lock:
                     return self._subscription(parts[1], request)
             return 405, _error("MethodNotAllowed", "Method not allowed"), {}
+        if parts[0] == "groups":
+            with self._lock:
+                return self._group(request, parts)
         if parts[0] != "me":
             return 404, _error("ResourceNotFound", "Not found"), {}
         rest = parts[1:]
@@ -246,13 +309,14 @@ class FakeGraphCalendar(FakeProviderWithApi):
                 return 200, {"id": account["id"], "displayName": account["name"], "mail": account["email"],
                              "userPrincipalName": account["email"]}, {}
             if rest == ["calendars"] and request.method == "GET":
-                return 200, {"value": [{"id": cid, "name": c["name"], "canEdit": c["canEdit"],
-                                        "owner": {"address": self.oauth.account["email"]}}
-                                       for cid, c in self.calendars.items()]}, {}
-            calendar_id = DEFAULT_CALENDAR
+                return 200, {"value": [self._listed_calendar(cid, c) for cid, c in self.calendars.items()
+                                       if not c.get("group")]}, {}
+            if rest == ["memberOf", "microsoft.graph.group"] and request.method == "GET":
+                return self._memberships(request)
+            calendar_id, addressed = DEFAULT_CALENDAR, False
             if rest[:1] == ["calendars"] and len(rest) >= 3:
-                calendar_id, rest = rest[1], rest[2:]
-                if calendar_id not in self.calendars:
+                calendar_id, rest, addressed = rest[1], rest[2:], True
+                if calendar_id not in self.calendars or self.calendars[calendar_id].get("group"):
                     return 404, _error("ErrorItemNotFound", "The specified object was not found in the store."), {}
             if rest == ["calendarView", "delta"] and request.method == "GET":
                 return self._delta(calendar_id, request, parts)
@@ -261,8 +325,73 @@ class FakeGraphCalendar(FakeProviderWithApi):
             if rest == ["events"] and request.method == "GET":
                 return self._filtered(calendar_id, request.args.get("$filter", ""))
             if len(rest) == 2 and rest[0] == "events" and request.method in ("PATCH", "DELETE", "GET"):
-                return self._one(rest[1], request)
+                return self._one(rest[1], request, calendar_id if addressed else None)
         return 405, _error("MethodNotAllowed", "Method not allowed"), {}
+
+    def _listed_calendar(self, calendar_id: str, calendar: dict) -> dict:
+        owner = calendar.get("owner") or self.oauth.account["email"]
+        listed = {"id": calendar_id, "name": calendar["name"], "owner": {"name": owner, "address": owner}}
+        if calendar["canEdit"] is not None:
+            listed["canEdit"] = calendar["canEdit"]
+        return listed
+
+    # -- groups ---------------------------------------------------------------------------
+
+    def _memberships(self, request: Request) -> tuple[int, dict, dict]:
+        readable = bool(self._scopes(request) & DIRECTORY_READ_SCOPES)
+        size = min(int(request.args.get("$top") or DEFAULT_GROUP_PAGE), MAX_GROUP_PAGE)
+        start = int(request.args.get("$skiptoken") or 0)
+        rows = [{"@odata.type": "#microsoft.graph.group", "id": gid,
+                 **({"displayName": g["displayName"], "groupTypes": g["groupTypes"]} if readable else {})}
+                for gid, g in self.groups.items() if not g["deleted"]]
+        body = {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#groups",
+                "value": rows[start:start + size]}
+        if start + size < len(rows):
+            body["@odata.nextLink"] = (f"{request.host_url.rstrip('/')}{request.path}?$top={size}"
+                                       f"&$skiptoken={start + size}")
+        return 200, body, {}
+
+    def _scopes(self, request: Request) -> set[str]:
+        grant = self.oauth._bearer_grant(request.headers)
+        return set(grant.scope.split()) if grant is not None else set()
+
+    def _group(self, request: Request, parts: list[str]) -> tuple[int, dict | None, dict]:
+        group = self.groups.get(parts[1]) if len(parts) > 1 else None
+        if group is None or group["deleted"] or GROUP_KEY + parts[1] not in self.calendars:
+            return 404, _error("Request_ResourceNotFound", f"Resource '{parts[1] if len(parts) > 1 else ''}' does "
+                               "not exist or one of its queried reference-property objects are not present."), {}
+        needed = GROUP_READ_SCOPES if request.method == "GET" else {"Group.ReadWrite.All"}
+        if not self._scopes(request) & needed:
+            return 403, _error("ErrorAccessDenied", "Access is denied. Check credentials and try again."), {}
+        key, rest = GROUP_KEY + parts[1], parts[2:]
+        if rest == ["calendarView"] and request.method == "GET":
+            return self._view(key, request)
+        if rest == ["calendar", "events"] and request.method == "POST":
+            return self._create(key, request.get_json(silent=True))
+        if rest == ["calendar", "events"] and request.method == "GET":
+            return self._filtered(key, request.args.get("$filter", ""))
+        if len(rest) == 3 and rest[:2] == ["calendar", "events"] and request.method in ("PATCH", "DELETE"):
+            return self._one(rest[2], request, key)
+        return 405, _error("MethodNotAllowed", "Method not allowed"), {}
+
+    def _view(self, calendar_id: str, request: Request) -> tuple[int, dict, dict]:
+        """A group's calendarView: every live event of the window, by start, `$top` a page."""
+        args = request.args
+        if not args.get("startDateTime") or not args.get("endDateTime"):
+            return 400, _error("ErrorInvalidParameter", "startDateTime and endDateTime are required."), {}
+        low, high = _parse(args["startDateTime"]), _parse(args["endDateTime"])
+        size = min(int(args.get("$top") or DEFAULT_PAGE), MAX_PAGE)
+        skip = int(args.get("$skip") or 0)
+        live = sorted((e for e in self.calendars[calendar_id]["events"].values() if not e.get("_deleted")
+                       and _parse(e["end"]["dateTime"]) > low and _parse(e["start"]["dateTime"]) < high),
+                      key=lambda e: (e["start"]["dateTime"], e["id"]))
+        body = {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(event)",
+                "value": [self._shown(calendar_id, e["id"], True) for e in live[skip:skip + size]]}
+        if skip + size < len(live):
+            query = urlencode({"startDateTime": args["startDateTime"], "endDateTime": args["endDateTime"],
+                               "$top": size, "$skip": skip + size})
+            body["@odata.nextLink"] = f"{request.host_url.rstrip('/')}{request.path}?{query}"
+        return 200, body, {}
 
     def _page_size(self, request: Request) -> int:
         match = re.search(r"odata\.maxpagesize=(\d+)", request.headers.get("Prefer", ""))
@@ -346,9 +475,13 @@ class FakeGraphCalendar(FakeProviderWithApi):
                  if not e.get("_deleted") and wanted in (e.get("singleValueExtendedProperties") or [])]
         return 200, {"value": found}, {}
 
-    def _one(self, event_id: str, request: Request) -> tuple[int, dict | None, dict]:
+    def _one(self, event_id: str, request: Request, in_calendar: str | None = None) -> tuple[int, dict | None, dict]:
+        """`in_calendar`: the event was addressed under that calendar, so it must be one of its own."""
         calendar_id, event = self._find(event_id)
-        if event is None:
+        # me/events reaches the account's own mailbox only: not a group's nor another owner's calendar.
+        foreign = calendar_id is not None and (self.calendars[calendar_id].get("group")
+                                               or self.calendars[calendar_id].get("owner"))
+        if event is None or (calendar_id != in_calendar if in_calendar is not None else foreign):
             return 404, _error("ErrorItemNotFound", "The specified object was not found in the store."), {}
         if request.method == "GET":
             return 200, self._shown(calendar_id, event_id, True), {}

@@ -123,6 +123,7 @@ class FakeJira(FakeAtlassian):
         self.created_worklogs: list[str] = []        # every worklog id ever created, deleted ones too
         self.lose_worklog_answers = 0
         self.while_listing = None
+        self.while_listing_projects = None
         self.webhooks: list[dict] = []
         self.refuse_webhooks: list[str] = []         # errors Jira answers a registration with (e.g. its limit)
         self.deliveries: list[dict] = []             # {url, status, body, headers} of every delivery sent
@@ -376,7 +377,7 @@ class FakeJira(FakeAtlassian):
         return response(environ, start_response)
 
     def _test_hooks(self, environ, request: Request, path: str, status: int) -> None:
-        """`lose_worklog_answers` and `while_listing`, once the call is handled but not yet answered."""
+        """`lose_worklog_answers`, `while_listing` and `while_listing_projects`, once the call is handled but not yet answered."""
         if status == 201 and request.method == "POST" and path.rstrip("/").endswith("/worklog"):
             with self._lock:
                 lose = self.lose_worklog_answers > 0
@@ -389,6 +390,11 @@ class FakeJira(FakeAtlassian):
                 change, self.while_listing = self.while_listing, None
             if change is not None:
                 change()  # outside the lock: it may change issues and send webhooks
+        elif status == 200 and path.rstrip("/") == "/rest/api/3/project/search":
+            with self._lock:
+                change, self.while_listing_projects = self.while_listing_projects, None
+            if change is not None:
+                change()
 
     def _gate(self, environ) -> tuple[int, dict | None, dict] | None:
         """An injected fault or the rate limit, decided before any work; None lets the call through."""

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from app.integrations.capabilities import BOOKING_SETTING, CREATE_NEW, CUSTOMER_MATCHES_SETTING
 from app.models import Client, ExternalLink, Integration, Invoice, OutboxItem, Project, TimeEntry
 from app.models.base import utcnow
-from app.services import invoice_service
+from app.services import export_gate, invoice_service
 from app.services.connections import connector_for, run_context
 from app.services.integration_service import IntegrationService
 from app.services.invoice_service import InvoiceRequest
@@ -175,13 +175,25 @@ def set_preferences(db, slug: str, values: dict) -> Integration:
     return integration
 
 
+def confirm_first_export(db, client: Client) -> None:
+    """What an admin's "Confirm and export" leaves behind, at every accounting connection: the
+    client's exports go without waiting (tests/integration/test_export_gate.py proves the gate)."""
+    for integration in db.session.scalars(select(Integration)):
+        if export_gate.gated(integration):
+            export_gate.confirm(db.session, integration, client.id)
+    db.session.commit()
+
+
 def billable_client(db, admin, name: str = "Acme", email: str = "billing@acme.test", *,
-                    queued: bool = True) -> Client:
+                    queued: bool = True, confirmed: bool = True) -> Client:
     """A client with two and a half billable hours; `queued`: its creation is queued for the
-    accounting connections, as saving it on the clients page does."""
+    accounting connections, as saving it on the clients page does; `confirmed`: its first
+    export was confirmed already (confirm_first_export)."""
     client = Client(name=name, email=email, currency="EUR")
     db.session.add(client)
     db.session.flush()
+    if confirmed:
+        confirm_first_export(db, client)
     if queued:
         record_change(db.session, "client", client, "upsert")
     project = Project(name=f"{name} site", client_id=client.id, hourly_rate=Decimal("100"))

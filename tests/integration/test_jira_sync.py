@@ -359,6 +359,51 @@ def test_a_change_made_early_in_a_long_listing_is_not_lost_behind_later_ones(db,
             and tasks[f"BETA-{number}"].title != f"Changed {number}"] == []
 
 
+def jira_fails_from_now(jira: FakeJira):
+    """A hook for the fake's `while_listing*`: every later call is answered 500 until `faults` is reset."""
+    return lambda: setattr(jira, "faults", Faults(rate=1.0, kinds=("error",)))
+
+
+def test_an_issue_listing_stopped_between_pages_carries_on_from_the_page_it_reached(db, admin, admin_client,
+                                                                                    start_jira):
+    jira = start_jira()
+    seeded(jira, per_project=125)                      # 250 issues: three pages
+    integration = connect_jira(db, admin, admin_client, jira, ["ACME", "BETA"])
+    jira.while_listing = jira_fails_from_now(jira)     # Jira goes down after the first page
+
+    failed = run_sync(integration.id, connector_factory=fast_connector)
+    assert failed.status == "failed"
+    assert len(tasks_by_key(db)) == 100                # the first page committed with its cursor
+    jira.faults = None
+    jira.api.clear()
+
+    run = sync(integration)
+    searches = [json.loads(r.body) for r in jira.api.requests if r.path.endswith("/search/jql")]
+    assert len(searches) == 2 and searches[0].get("nextPageToken")   # pages two and three, not from the start
+    assert len({s["jql"] for s in searches}) == 1
+    assert run.created == 150 and len(tasks_by_key(db)) == 250
+    assert check_contract(jira) == len(rest_calls(jira))
+
+
+def test_a_project_listing_stopped_between_pages_carries_on_where_it_stopped(db, admin, admin_client, start_jira):
+    jira = start_jira()
+    keys = [f"P{number:03d}" for number in range(jira_connector.PROJECT_PAGE_SIZE + 1)]   # two pages
+    for key in keys:
+        jira.add_project(key, f"Project {key}")
+    integration = connect_jira(db, admin, admin_client, jira, [keys[0], keys[-1]])
+    jira.while_listing_projects = jira_fails_from_now(jira)
+
+    assert run_sync(integration.id, connector_factory=fast_connector).status == "failed"
+    assert sorted(projects_by_name(db)) == [f"Project {keys[0]}"]
+    jira.faults = None
+    jira.api.clear()
+
+    sync(integration)
+    listings = [r for r in jira.api.requests if r.path.endswith("/project/search")]
+    assert listings[0].args["startAt"] == str(jira_connector.PROJECT_PAGE_SIZE)
+    assert sorted(projects_by_name(db)) == [f"Project {keys[0]}", f"Project {keys[-1]}"]
+
+
 def test_a_project_deleted_at_jira_is_archived_with_its_issues_and_the_sync_goes_on(db, admin, admin_client,
                                                                                     start_jira):
     jira = start_jira()
@@ -793,3 +838,16 @@ def test_a_signed_delivery_is_read_and_its_request_hash_and_shape_are_checked():
                                "qsh": jwt_hs256.query_hash("POST", url + "-other")}, "s")
     assert refused({**signed, "Authorization": f"Bearer {other_request}"}) == (
         401, "Atlassian JWT refused: made for another request (qsh)")
+
+
+def test_a_site_listing_that_fails_while_connecting_names_jira_and_its_answer(db, admin, admin_client, start_jira):
+    jira = start_jira()
+    IntegrationService().save_app_credentials(admin, "jira", {"client_id": jira.oauth.client_id,
+                                                              "client_secret": jira.oauth.client_secret})
+    jira.sites_unavailable = True
+
+    response = connect(admin_client, "jira")
+
+    assert response.status_code == 502
+    assert "Jira answered 503: Service Unavailable. Please try connecting again." in response.get_data(as_text=True)
+    assert db.session.scalars(select(Integration).where(Integration.status == "active")).all() == []

@@ -180,6 +180,8 @@ ROWS: list[Row] = [
          "not an accounting connection"),
     action("accounting.send", "/invoices/{invoice}/export/{global_integration}", LOGIN, 403, 302),
     action("accounting.send", "/invoices/999999/export/{global_integration}", LOGIN, 403, 404, "no such invoice"),
+    action("accounting.confirm", "/invoices/{invoice}/export/{global_integration}/confirm", LOGIN, 403, 400,
+           "no digest of a preview: refused"),
     page("accounting.customers", "/integrations/{global_integration}/customers", LOGIN, 403, 200,
          "the page says why nothing can be shown"),
     action("accounting.customers", "/integrations/{global_integration}/customers", LOGIN, 403, 200,
