@@ -89,7 +89,7 @@ SPEC = ProviderSpec(
         SetupField("client_id", "Client ID", required=False,
                    help="From the incoming application link; empty when you connect with a personal access token."),
         SetupField("client_secret", "Client secret", secret=True, required=False),
-        SetupField("access", "Permission", choices=ACCESS_LEVELS, default="WRITE",
+        SetupField("access", "Permission", choices=ACCESS_LEVELS, default="WRITE", required=False,
                    help="The scope TimeHub asks for; the same as on the application link."),
         SetupField("webhook_secret", "Webhook secret", secret=True, required=False, generated=True,
                    help="Jira signs every webhook delivery with it; generated for you when left empty."),
