@@ -22,9 +22,10 @@ from app.integrations import jwt_hs256, oauth
 from app.integrations.capabilities import LinksPersonalAccounts
 from app.integrations.exchange import RunContext, WebhookEvent, WebhookRejected
 from app.integrations.http import PermanentError, ProviderError
-from app.integrations.jira_site import (  # noqa: F401 (JQL_OVERLAP_MINUTES, SHORT_WORKLOG: named by the tests)
+from app.integrations.jira_site import (  # noqa: F401 (JQL_OVERLAP_MINUTES, PROJECT_PAGE_SIZE, SHORT_WORKLOG: named by the tests)
     JIRA_ERRORS,
     JQL_OVERLAP_MINUTES,
+    PROJECT_PAGE_SIZE,
     SHORT_WORKLOG,
     WEBHOOK_EVENTS,
     WEBHOOK_STATE,
