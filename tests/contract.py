@@ -48,7 +48,8 @@ SPECS_DIR = _CHECKOUT.parent / "shared" / "specs"
 FIXTURES_DIR = REPO_ROOT / "tests" / "fixtures"
 FIXTURE_SPECS = {"gitlab": FIXTURES_DIR / "gitlab" / "openapi.json",
                  # Graph's group calendars and calendar-addressed events, absent from the trimmed graph.json.
-                 "graph-groups": FIXTURES_DIR / "graph-groups" / "openapi.json"}
+                 "graph-groups": FIXTURES_DIR / "graph-groups" / "openapi.json",
+                 "jira_datacenter": FIXTURES_DIR / "jira-datacenter" / "openapi.json"}
 # GraphQL endpoints: the schema (SDL) the documents sent there are validated against.
 GRAPHQL_SCHEMAS = {"gitlab": FIXTURES_DIR / "gitlab" / "schema.graphql"}
 

@@ -152,13 +152,17 @@ def offset_pages(client: ProviderClient, path: str, *, page_size: int, params: d
     """`offset` + `limit` (Jira: startAt/maxResults/total). The listing ends at an
     empty page, at a page shorter than `page_size`, or when `total` is reached, so
     `page_size` must not exceed the most the provider returns per page. (A server
-    that ignores the offset and stated no total is stopped by `max_pages`.)"""
+    that ignores the offset answers the same page again: that stops the listing.)"""
     bound = _PageBound(client.provider_name, max_pages)
     offset = start
+    previous = None
     while True:
         bound.count()
         body = client.get_json(path, params={**(params or {}), offset_param: offset, limit_param: page_size})
         found = _records(body, records, client.provider_name)
+        if found and found == previous:  # the offset was ignored: counting on would import a page twice
+            raise PermanentError(f"{client.provider_name} repeated a page of {path} for another offset")
+        previous = found
         offset += len(found)
         known_total = locate(body, total) if total is not None else None
         finished = (len(found) < page_size

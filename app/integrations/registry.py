@@ -7,6 +7,7 @@ from app.integrations import (
     gitlab,
     google_calendar,
     jira,
+    jira_datacenter,
     microsoft_teams,
     outlook_calendar,
     quickbooks,
@@ -21,6 +22,7 @@ _CONNECTORS: dict[str, type[Connector]] = {
     module_connector.spec.slug: module_connector
     for module_connector in (
         jira.JiraConnector,
+        jira_datacenter.JiraDataCenterConnector,
         slack.SlackConnector,
         github.GitHubConnector,
         gitlab.GitLabConnector,

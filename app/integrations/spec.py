@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Callable, Literal
 
 from app.integrations.http import ErrorShape
 from app.integrations.ratelimit import RateLimit
@@ -35,6 +35,9 @@ class SetupField:
     # A secret TimeHub makes up when the admin leaves it empty (a webhook signing secret
     # the admin then copies into the provider's settings).
     generated: bool = False
+    # Why a typed value cannot be used (a message for the form), or None: e.g. a base URL
+    # that must be https. Checked before anything is saved.
+    check: Callable[[str], str | None] | None = None
 
 
 @dataclass(frozen=True)

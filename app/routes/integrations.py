@@ -148,7 +148,40 @@ def setup(slug: str):
         "integrations/setup.html", view=view, spec=spec, form=form, stored=stored, app_source=app_source,
         redirect_uri=redirect_uri_for(slug) if spec.auth_kind == "oauth2" else None,
         endpoints=spec.endpoints(saved),
+        token_form=PersonalTokenForm(formdata=None) if takes_personal_token(slug) else None,
     ), status
+
+
+class PersonalTokenForm(FlaskForm):
+    """Connecting with a personal access token instead of OAuth (Jira Data Center)."""
+
+    token = PasswordField("Personal access token", validators=[Optional(), Length(max=500)],
+                          render_kw={"autocomplete": "off"})
+
+
+def takes_personal_token(slug: str) -> bool:
+    return hasattr(registry.get_connector(slug), "token_account")
+
+
+@bp.post("/admin/integrations/<slug>/token")
+@login_required
+def connect_token(slug: str):
+    svc = service()
+    form = PersonalTokenForm()
+    try:
+        svc.require_admin(current_user)
+        if not takes_personal_token(svc.spec(slug).slug):
+            abort(404)
+        if not form.validate_on_submit():
+            flash("The token form expired or the token is too long; try again.", "error")
+            return redirect(url_for("integrations.setup", slug=slug))
+        integration = svc.connect_with_token(current_user, slug, form.token.data or "")
+        flash(f"{svc.spec(slug).name} is connected as {integration.account_label}.", "success")
+    except (Forbidden, NotFound) as exc:
+        _abort_for(exc)
+    except IntegrationError as exc:
+        flash(exc.message, "error")
+    return redirect(url_for("integrations.setup", slug=slug))
 
 
 @bp.post("/admin/integrations/<slug>/test")

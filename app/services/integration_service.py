@@ -43,6 +43,8 @@ from app.services.token_service import TokenError
 
 log = logging.getLogger(__name__)
 
+MAX_PERSONAL_TOKEN_LENGTH = 500  # Jira's personal access tokens are 44 characters
+
 __all__ = ["AppCredentials", "Forbidden", "IntegrationError", "IntegrationService", "IntegrationView", "NotFound",
            "SyncRefused", "rotate_all_secrets"]
 
@@ -138,7 +140,8 @@ class IntegrationService:
         rows = self.session.scalars(select(Integration).where(
             or_(Integration.is_global.is_(True), Integration.user_id == user.id)))
         visible = {(row.provider, row.is_global): row for row in rows}
-        saved_apps = set(self.session.scalars(select(ProviderApp.provider)))
+        # A saved setup without a client id (Jira Data Center with a personal access token) is no OAuth app.
+        saved_apps = set(self.session.scalars(select(ProviderApp.provider).where(ProviderApp.client_id != "")))
         views = [self._view(user, spec, visible.get((spec.slug, spec.is_global)),
                             spec.slug in saved_apps or bool(spec.env_app_credentials()))
                  for spec in registry.all_specs()]
@@ -177,6 +180,9 @@ class IntegrationService:
                 errors[field.name] = "This field is required."
             if field.choices and value and value not in field.choices:
                 errors[field.name] = "Choose one of the listed values."
+            problem = field.check(value) if field.check and value and not field.secret else None
+            if problem:
+                errors[field.name] = problem
         if errors:
             raise IntegrationError("Some fields need attention.", errors)
         for field in spec.setup_fields:
@@ -185,7 +191,7 @@ class IntegrationService:
         if app is None:
             app = ProviderApp(provider=slug)
             self.session.add(app)
-        app.client_id = settings.pop("client_id")
+        app.client_id = settings.pop("client_id", "")  # empty: no OAuth app (Jira Data Center's token)
         app.settings = settings
         app.payload = secret_values
         if spec.is_global:
@@ -292,6 +298,27 @@ class IntegrationService:
         except oauth.RevocationFailed as exc:
             return f"{exc.message}; the local credentials were deleted anyway."
         return None
+
+    def connect_with_token(self, actor: User, slug: str, token: str, **client_kwargs) -> Integration:
+        """Connect with a personal access token instead of OAuth, for a provider whose connector
+        takes one (Jira Data Center): check it with a real call, then keep it (encrypted) as the
+        connection's bearer token. A refused token saves nothing and says why."""
+        spec = self.spec(slug)
+        self.require_manage(actor, spec)
+        connector = registry.get_connector(slug)
+        token = (token or "").strip()
+        if not hasattr(connector, "token_account"):
+            raise IntegrationError(f"{spec.name} connects through OAuth, not a personal access token")
+        if not token or len(token) > MAX_PERSONAL_TOKEN_LENGTH:
+            raise IntegrationError("Enter the personal access token.", {"token": "Enter the token Jira showed you."})
+        app = self.app_record(slug)
+        if app is None:
+            raise IntegrationError(f"Save the {spec.name} setup first.")
+        try:
+            account = connector.token_account(dict(app.settings), token, **client_kwargs)
+        except ProviderError as exc:
+            raise IntegrationError(f"{spec.name} refused the token: {exc.message}", {"token": exc.message}) from None
+        return self.complete_connection(actor, spec, oauth.TokenSet(access_token=token), account)
 
     # -- OAuth connections ------------------------------------------------------------
 

@@ -64,7 +64,7 @@ def app_record(session: Session, slug: str) -> ProviderApp | None:
 def app_credentials(session: Session, slug: str) -> AppCredentials | None:
     """The registered OAuth app: the admin's saved one, else `<SLUG>_CLIENT_ID/SECRET`."""
     app = app_record(session, slug)
-    if app is not None:
+    if app is not None and app.client_id and app.payload.get("client_secret"):
         return AppCredentials(app.client_id, app.payload["client_secret"], dict(app.settings))
     from_env = spec(slug).env_app_credentials()
     if from_env:

@@ -31,7 +31,7 @@ def test_session_user_gets_every_provider(user_client):
     response = user_client.get("/api/v1/integrations")
     assert response.status_code == 200
     items = {i["slug"]: i for i in response.get_json()["integrations"]}
-    assert len(items) == 11
+    assert len(items) == 12
     assert items["google_calendar"]["scope"] == "per_user"
     assert items["jira"] == {"slug": "jira", "name": "Jira", "scope": "global", "auth_kind": "oauth2",
                              "configured": False, "connected": False, "status": "not_configured",

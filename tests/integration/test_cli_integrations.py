@@ -59,7 +59,7 @@ def test_status_shows_every_integration_without_a_token(app, db, fake, admin, us
     assert calendar_line.endswith("Google Calendar answered 503")
     # Global providers nobody set up are listed too; other users' absent per-user rows are not.
     assert line_for(result.output, "trello").split()[:4] == ["trello", "global", "-", "not_configured"]
-    assert len(result.output.strip().splitlines()) == 1 + 10 + 1
+    assert len(result.output.strip().splitlines()) == 1 + 11 + 1
     for secret in secrets_of(db, xero, calendar):
         assert secret not in result.output
 

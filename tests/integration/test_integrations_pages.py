@@ -17,9 +17,9 @@ def test_one_page_shows_team_and_personal_integrations_apart(admin_client):
         assert marker not in (mine if spec.is_global else team), spec.slug
 
 
-def test_eleven_providers_ten_global_one_per_user_only_trello_uses_a_key():
+def test_twelve_providers_eleven_global_one_per_user_only_trello_uses_a_key():
     specs = registry.all_specs()
-    assert len(specs) == 11
+    assert len(specs) == 12
     assert [s.slug for s in specs if not s.is_global] == ["google_calendar"]
     assert [s.slug for s in specs if s.auth_kind == "api_key"] == ["trello"]
 

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from app import tuning
 from app.integrations import jira as jira_connector
+from app.integrations import jira_site
 from app.integrations import jwt_hs256
 from app.integrations.exchange import WebhookEvent, WebhookRejected
 from app.integrations.http import PermanentError
@@ -299,14 +300,14 @@ def test_deleted_and_moved_away_issues_are_archived_after_the_whole_listing(db, 
     incremental = sync(integration)  # changes only: a deletion is not a change Jira lists
     assert incremental.archived == 0 and not tasks_by_key(db)["ACME-1"].archived
 
-    monkeypatch.setattr(jira_connector, "WHOLE_LISTING_EVERY_HOURS", 0)
+    monkeypatch.setattr(jira_site, "WHOLE_LISTING_EVERY_HOURS", 0)
     whole = sync(integration)
     assert whole.archived == 2
     tasks = tasks_by_key(db)
     assert tasks["ACME-1"].archived and tasks["ACME-2"].archived
     assert not any(task.archived for key, task in tasks.items() if key not in ("ACME-1", "ACME-2"))
 
-    monkeypatch.setattr(jira_connector, "WHOLE_LISTING_EVERY_HOURS", 24)
+    monkeypatch.setattr(jira_site, "WHOLE_LISTING_EVERY_HOURS", 24)
     allow(db, integration, jira, ["BETA"])   # ACME leaves the allow-list
     narrowed = sync(integration)
     projects = projects_by_name(db)

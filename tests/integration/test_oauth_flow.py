@@ -19,8 +19,9 @@ from tests.oauth_steps import at_provider, callback_url, connect, finish, flashe
 
 OAUTH_SLUGS = [spec.slug for spec in registry.all_specs() if spec.auth_kind == "oauth2"]
 # Jira, Xero and QuickBooks ask their own APIs which site, organisation or company was
-# connected; their flows run against their own fakes in test_oauth_quirks_accounting.py.
-OWN_FAKES = {"jira", "xero", "quickbooks"}
+# connected; their flows run against their own fakes in test_oauth_quirks_accounting.py
+# (Jira Data Center's, which asks who connected, in test_jira_datacenter.py).
+OWN_FAKES = {"jira", "jira_datacenter", "xero", "quickbooks"}
 GLOBAL_SLUGS = [slug for slug in OAUTH_SLUGS if registry.get_spec(slug).is_global and slug not in OWN_FAKES]
 
 

@@ -98,7 +98,7 @@ def test_the_team_and_a_week_of_entries_are_seeded(sandbox):
 
 
 def test_every_provider_reaches_a_running_fake_through_its_endpoint_settings(sandbox):
-    assert sorted(SLUGS) == sorted(spec.slug for spec in registry.all_specs()) and len(SLUGS) == 11
+    assert sorted(SLUGS) == sorted(spec.slug for spec in registry.all_specs()) and len(SLUGS) == 12
     service = IntegrationService()
     for slug in SLUGS:
         spec, provider = registry.get_spec(slug), sandbox.providers[slug]

@@ -72,7 +72,7 @@ def test_a_first_preview_writes_nothing_and_lists_exactly_what_the_first_sync_cr
 
 def test_a_preview_after_changes_lists_the_updates_and_archives_the_next_sync_makes(db, admin, admin_client,
                                                                                     start_jira, monkeypatch):
-    from app.integrations import jira as jira_connector
+    from app.integrations import jira_site
     jira = start_jira()
     seeded(jira)
     integration = connect_jira(db, admin, admin_client, jira, ["ACME", "BETA"])
@@ -80,7 +80,7 @@ def test_a_preview_after_changes_lists_the_updates_and_archives_the_next_sync_ma
     jira.update_issue("ACME-1", summary="Renamed at Jira")
     jira.delete_issue("BETA-2")
     jira.add_issue("ACME", "New at Jira")
-    monkeypatch.setattr(jira_connector, "WHOLE_LISTING_EVERY_HOURS", 0)  # the whole listing sees deletions
+    monkeypatch.setattr(jira_site, "WHOLE_LISTING_EVERY_HOURS", 0)  # the whole listing sees deletions
 
     plan = preview_of(db, integration)
     changed = {key: set(ids) for key, ids in plan.ids.items()}

@@ -1,4 +1,4 @@
-"""The eleven providers of the sandbox: the fakes the tests use, started on loopback and
+"""The twelve providers of the sandbox: the fakes the tests use, started on loopback and
 filled with demo content, plus what an operator and an admin would configure for each.
 
 `endpoints` are the `<SLUG>_*` environment variables an operator sets to reach a provider
@@ -19,6 +19,7 @@ from tests.fakes.google_calendar import FakeGoogleCalendar, at
 from tests.fakes.graph_calendar import FakeGraphCalendar
 from tests.fakes.graph_teams import FakeGraphTeams
 from tests.fakes.jira import FakeJira
+from tests.fakes.jira_datacenter import FakeJiraDataCenter
 from tests.fakes.oauth_provider import FakeOAuthProvider
 from tests.fakes.quickbooks import FakeQuickBooks
 from tests.fakes.slack import FakeSlack
@@ -26,7 +27,7 @@ from tests.fakes.trello import FakeTrello
 from tests.fakes.xero import FakeXero, connection
 from tests.sandbox.people import CLIENT_EMAIL, CLIENT_NAME, USERS
 
-SLUGS = ("jira", "github", "gitlab", "asana", "trello", "slack", "microsoft_teams",
+SLUGS = ("jira", "jira_datacenter", "github", "gitlab", "asana", "trello", "slack", "microsoft_teams",
          "google_calendar", "outlook_calendar", "quickbooks", "xero")
 
 
@@ -75,6 +76,16 @@ def jira(stack: contextlib.ExitStack, base_url: str) -> SandboxProvider:
     return SandboxProvider("jira", fake, fake.env(), oauth_app(fake.oauth),
                            "as the admin: Integrations > Jira > Connect, tick 'Website relaunch'; log time on WEB-1 "
                            "and the worklog appears at the fake")
+
+
+def jira_datacenter(stack, base_url) -> SandboxProvider:
+    fake = stack.enter_context(FakeJiraDataCenter(redirect_uris=callback(base_url, "jira_datacenter")))
+    fake.add_project("INT", "Intranet")
+    fake.add_issue("INT", "Move the wiki to the new server", status="In Progress")
+    fake.add_issue("INT", "Single sign-on for the intranet")
+    return SandboxProvider("jira_datacenter", fake, fake.env(),
+                           oauth_app(fake.oauth, base_url="https://jira.example.com", access="ADMIN"),
+                           "connect, tick 'Intranet'; worklogs get plain-text comments")
 
 
 def github(stack, base_url) -> SandboxProvider:
@@ -178,7 +189,7 @@ def xero(stack, base_url) -> SandboxProvider:
 
 def start_all(stack: contextlib.ExitStack, base_url: str, today: date) -> dict[str, SandboxProvider]:
     """Every provider's fake, running until `stack` closes; callbacks registered on `base_url`."""
-    providers = [jira(stack, base_url), github(stack, base_url), gitlab(stack, base_url),
+    providers = [jira(stack, base_url), jira_datacenter(stack, base_url), github(stack, base_url), gitlab(stack, base_url),
                  asana(stack, base_url), trello(stack, base_url), slack(stack, base_url),
                  microsoft_teams(stack, base_url), google_calendar(stack, base_url, today),
                  outlook_calendar(stack, base_url, today), quickbooks(stack, base_url), xero(stack, base_url)]

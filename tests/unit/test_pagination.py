@@ -81,8 +81,20 @@ def test_link_header_pages_stop_when_a_page_links_to_itself():
 
 
 def test_offset_pages_stop_when_the_server_ignores_the_offset_and_states_no_total():
+    asked = []
+
     def handler(request):
-        return httpx2.Response(200, json={"items": [1, 2]})  # always a full page
+        asked.append(request.url.params["offset"])
+        return httpx2.Response(200, json={"items": [1, 2]})  # always the same full page
+    with pytest.raises(PermanentError, match="repeated a page of items"):
+        collected(offset_pages(client_for(handler), "items", page_size=2, records="items", max_pages=5))
+    assert asked == ["0", "2"]  # the repeat is seen on the second page, not after max_pages
+
+
+def test_offset_pages_stop_past_max_pages_when_full_pages_never_end():
+    def handler(request):
+        offset = int(request.url.params["offset"])
+        return httpx2.Response(200, json={"items": [offset, offset + 1]})  # new records forever, no total
     with pytest.raises(PermanentError, match="past 5 pages"):
         collected(offset_pages(client_for(handler), "items", page_size=2, records="items", max_pages=5))
 
