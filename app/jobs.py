@@ -134,17 +134,38 @@ def preview_sync(integration_id: int) -> None:
 
 @huey.task(name="process_webhook")
 @in_app_context
-def process_webhook(delivery_ids: int | list[int]) -> None:
+def process_webhook(delivery_ids: int | list[int], attempt: int = 0) -> None:
     """Process stored deliveries (one id, or a batch from WebhookEnqueuer) in the order
-    they were stored; ones already processed (a duplicate job) are skipped by process_delivery."""
+    they were stored; ones already processed (a duplicate job) are skipped by process_delivery.
+    `attempt`: how often this batch already found a pull holding its integration."""
     ids = sorted(set([delivery_ids] if isinstance(delivery_ids, int) else delivery_ids))
     for position, delivery_id in enumerate(ids):
         try:
-            process_delivery(delivery_id)
+            _process_when_free(delivery_id)
         except SyncAlreadyRunning:
-            # A pull, push or another delivery holds the integration: the rest try again shortly.
-            process_webhook.schedule((ids[position:],), delay=tuning.SYNC_AFTER_PUSH_DELAY_SECONDS)
+            # A pull holds the integration: the rest come back later, later each time.
+            process_webhook.schedule((ids[position:],), {"attempt": attempt + 1}, delay=webhook_retry_delay(attempt))
             return
+
+
+def webhook_retry_delay(attempt: int) -> float:
+    return min(tuning.WEBHOOK_RETRY_BASE_SECONDS * 2 ** attempt, tuning.WEBHOOK_RETRY_CAP_SECONDS)
+
+
+def _process_when_free(delivery_id: int) -> None:
+    """process_delivery, waiting in place while another delivery or a push holds the
+    integration: they are done in milliseconds, and a job rescheduled for each of those
+    collisions would cost seconds. Raises SyncAlreadyRunning when a pull holds it."""
+    deadline = time.monotonic() + tuning.WEBHOOK_BRIEF_WAIT_SECONDS
+    while True:
+        try:
+            return process_delivery(delivery_id)
+        except SyncAlreadyRunning as exc:
+            holder = running_trigger(exc.args[0]) if exc.args else None
+            db.session.rollback()  # the next look sees the holder's commits
+            if holder not in (None, "webhook", "push") or time.monotonic() > deadline:
+                raise
+            time.sleep(tuning.WEBHOOK_BRIEF_POLL_SECONDS)
 
 
 class WebhookEnqueuer:
@@ -207,8 +228,16 @@ webhook_enqueuer = WebhookEnqueuer(lambda ids: process_webhook(ids[0] if len(ids
 @in_app_context
 def schedule_due_work() -> None:
     """Every minute: enqueue syncs that are due, pushes that wait, deliveries not yet processed."""
-    for job, argument in due_work():
-        {"sync": sync_integration, "push": push_outbox, "webhook": process_webhook}[job](argument)
+    work = due_work()
+    for job, argument in work:
+        if job != "webhook":
+            {"sync": sync_integration, "push": push_outbox}[job](argument)
+    # Forgotten deliveries go in batches: one job per delivery would be thousands of jobs
+    # after a long import held their integration (and every worker's scheduler runs this).
+    forgotten = [argument for job, argument in work if job == "webhook"]
+    for start in range(0, len(forgotten), tuning.WEBHOOK_ENQUEUE_BATCH_MAX):
+        batch = forgotten[start:start + tuning.WEBHOOK_ENQUEUE_BATCH_MAX]
+        process_webhook(batch[0] if len(batch) == 1 else batch)
 
 
 @huey.task(name="deliver_notifications")
