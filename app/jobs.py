@@ -20,9 +20,11 @@ from flask import Flask
 from huey import Huey, crontab
 from huey.consumer import Consumer
 from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
+from sqlalchemy import select
 
 from app import tuning
 from app.extensions import db
+from app.models import WebhookDelivery
 from app.mailer import MailError
 from app.services import session_service, work_queue
 from app.services.sync_service import SyncAlreadyRunning, due_work, push_pending, run_sync, running_trigger
@@ -111,7 +113,11 @@ def run_worker(workers: int, scheduler: bool = True) -> None:
 @in_app_context
 def sync_integration(integration_id: int, trigger: str = "schedule") -> None:
     try:
-        run_sync(integration_id, trigger=trigger)
+        # Deliveries and pushes hold the integration for milliseconds: wait for them in
+        # place, looking more often than webhook jobs do, so a backlog of deliveries does
+        # not starve the pull (issue 17). A pull holding it is not waited for.
+        when_free(integration_id, lambda: run_sync(integration_id, trigger=trigger),
+                  tuning.SYNC_BRIEF_WAIT_SECONDS, tuning.SYNC_BRIEF_POLL_SECONDS)
     except SyncAlreadyRunning:
         if running_trigger(integration_id) in ("push", "webhook"):
             # These hold the integration only briefly: pull right after instead of dropping the sync.
@@ -154,18 +160,36 @@ def webhook_retry_delay(attempt: int) -> float:
 
 def _process_when_free(delivery_id: int) -> None:
     """process_delivery, waiting in place while another delivery or a push holds the
-    integration: they are done in milliseconds, and a job rescheduled for each of those
-    collisions would cost seconds. Raises SyncAlreadyRunning when a pull holds it."""
-    deadline = time.monotonic() + tuning.WEBHOOK_BRIEF_WAIT_SECONDS
+    integration (a job rescheduled for each such collision costs seconds, and thousands
+    of them fill the queue). Raises SyncAlreadyRunning when a pull holds it."""
+    integration_id = db.session.scalar(select(WebhookDelivery.integration_id).where(WebhookDelivery.id == delivery_id))
+    if integration_id is None:
+        return
+    when_free(integration_id, lambda: process_delivery(delivery_id),
+              tuning.WEBHOOK_BRIEF_WAIT_SECONDS, tuning.WEBHOOK_BRIEF_POLL_SECONDS)
+
+
+BRIEF_HOLDERS = ("webhook", "push")
+
+
+def when_free(integration_id: int, work, wait: float, poll: float):
+    """Run `work` (which takes the integration's run lock); while a brief holder has it,
+    look again every `poll` seconds (a read, not another insert) for up to `wait` seconds.
+    Raises SyncAlreadyRunning when a pull holds the integration or the wait is over."""
+    deadline = time.monotonic() + wait
     while True:
         try:
-            return process_delivery(delivery_id)
-        except SyncAlreadyRunning as exc:
-            holder = running_trigger(exc.args[0]) if exc.args else None
-            db.session.rollback()  # the next look sees the holder's commits
-            if holder not in (None, "webhook", "push") or time.monotonic() > deadline:
-                raise
-            time.sleep(tuning.WEBHOOK_BRIEF_POLL_SECONDS)
+            return work()
+        except SyncAlreadyRunning:
+            db.session.rollback()
+            while True:
+                holder = running_trigger(integration_id)
+                db.session.rollback()  # the next look sees the holder's commits
+                if holder is None:
+                    break  # free: try again
+                if holder not in BRIEF_HOLDERS or time.monotonic() > deadline:
+                    raise
+                time.sleep(poll)
 
 
 class WebhookEnqueuer:

@@ -64,6 +64,9 @@ WEBHOOK_BRIEF_POLL_SECONDS = 0.05
 # doubling up to 30 s, so that the batches waiting behind one import do not fill the queue
 # with attempts (issue 17: 1,000 deliveries during an import were 2,500 attempts in 2 min).
 WEBHOOK_RETRY_BASE_SECONDS = 2.0
+# A sync meeting a delivery or a push waits for it in place too, looking more often.
+SYNC_BRIEF_WAIT_SECONDS = 10.0
+SYNC_BRIEF_POLL_SECONDS = 0.01
 WEBHOOK_RETRY_CAP_SECONDS = 30.0
 WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
 # No listing of one stream runs past this many pages in one go (app.integrations.pagination):

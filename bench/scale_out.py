@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import os
 import signal
 import subprocess
@@ -64,6 +65,8 @@ def serve_worker(count: int) -> None:
     from app import create_app
     from app.jobs import run_worker
 
+    # The consumer's INFO lines say when it is up (the benchmark waits for "Huey consumer started").
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
     register(count)
     create_app()
     run_worker(1, scheduler=False)
