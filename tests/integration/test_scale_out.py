@@ -35,10 +35,9 @@ from sqlalchemy import func, select
 from app import jobs
 from app.integrations import registry
 from app.models import ExternalLink, Integration, IntegrationCredential, OutboxItem, Project, SyncRun, WebhookDelivery
-from tests.fakes.paged_connector import sign
+from tests.fakes.paged_connector import PAGED_CONNECTORS, sign
 from tests.fakes.paged_provider import PagedProvider
 from tests.integration.test_jobs import count, runs, wait_until
-from tests.fakes.paged_connector import PAGED_CONNECTORS
 from tests.integration.test_sync_engine import finished_entry
 from tests.integration.test_worker_processes import Workers
 
@@ -286,4 +285,4 @@ def test_two_web_and_three_worker_processes_import_push_and_take_webhooks_throug
                 ExternalLink.external_id == f"rec-{number:06d}"))
             assert name == f"Hooked {number}", (integration_id, number, name)
         print(f"killed worker {victim.pid} with {in_at_kill} of {RECORDS} records in; "
-              f"{len(deliveries.accepted)} deliveries accepted, {len(deliveries.refused)} refused")
+              f"{len(deliveries.accepted)} deliveries accepted, refused: {deliveries.refused[:10]}")
