@@ -34,7 +34,7 @@ WORKER_START_TIMEOUT_SECONDS = 180
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--records", type=int, default=100_000, help="records over all integrations (default 100000)")
+    parser.add_argument("--records", type=int, default=100_000, help="records over all integrations, split evenly (default 100000)")
     parser.add_argument("--integrations", type=int, default=3, help="providers the records are split over (default 3)")
     parser.add_argument("--workers", default="1,3", help="worker process counts to compare (default 1,3)")
 
@@ -173,7 +173,7 @@ def run(args: argparse.Namespace) -> None:
         f"{args.integrations} integrations; worker counts {counts}")
     results = [measure(args.records, args.integrations, n) for n in counts]
     base = results[0]["records_per_s"]
-    emit({"records": args.records, "integrations": args.integrations, "runs": results,
+    emit({"records": results[0]["records"], "integrations": args.integrations, "runs": results,
           "scaling_ratio": round(results[-1]["records_per_s"] / base, 2),
           "load_average": [round(x, 2) for x in os.getloadavg()]})
 
