@@ -20,9 +20,11 @@ from flask import Flask
 from huey import Huey, crontab
 from huey.consumer import Consumer
 from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
+from sqlalchemy import select
 
 from app import tuning
 from app.extensions import db
+from app.models import WebhookDelivery
 from app.mailer import MailError
 from app.services import session_service, work_queue
 from app.services.sync_service import SyncAlreadyRunning, due_work, push_pending, run_sync, running_trigger
@@ -111,7 +113,11 @@ def run_worker(workers: int, scheduler: bool = True) -> None:
 @in_app_context
 def sync_integration(integration_id: int, trigger: str = "schedule") -> None:
     try:
-        run_sync(integration_id, trigger=trigger)
+        # Deliveries and pushes hold the integration for milliseconds: wait for them in
+        # place, looking more often than webhook jobs do, so a backlog of deliveries does
+        # not starve the pull (issue 17). A pull holding it is not waited for.
+        when_free(integration_id, lambda: run_sync(integration_id, trigger=trigger),
+                  tuning.SYNC_BRIEF_WAIT_SECONDS, tuning.SYNC_BRIEF_POLL_SECONDS)
     except SyncAlreadyRunning:
         if running_trigger(integration_id) in ("push", "webhook"):
             # These hold the integration only briefly: pull right after instead of dropping the sync.
@@ -134,17 +140,56 @@ def preview_sync(integration_id: int) -> None:
 
 @huey.task(name="process_webhook")
 @in_app_context
-def process_webhook(delivery_ids: int | list[int]) -> None:
+def process_webhook(delivery_ids: int | list[int], attempt: int = 0) -> None:
     """Process stored deliveries (one id, or a batch from WebhookEnqueuer) in the order
-    they were stored; ones already processed (a duplicate job) are skipped by process_delivery."""
+    they were stored; ones already processed (a duplicate job) are skipped by process_delivery.
+    `attempt`: how often this batch already found a pull holding its integration."""
     ids = sorted(set([delivery_ids] if isinstance(delivery_ids, int) else delivery_ids))
     for position, delivery_id in enumerate(ids):
         try:
-            process_delivery(delivery_id)
+            _process_when_free(delivery_id)
         except SyncAlreadyRunning:
-            # A pull, push or another delivery holds the integration: the rest try again shortly.
-            process_webhook.schedule((ids[position:],), delay=tuning.SYNC_AFTER_PUSH_DELAY_SECONDS)
+            # A pull holds the integration: the rest come back later, later each time.
+            process_webhook.schedule((ids[position:],), {"attempt": attempt + 1}, delay=webhook_retry_delay(attempt))
             return
+
+
+def webhook_retry_delay(attempt: int) -> float:
+    return min(tuning.WEBHOOK_RETRY_BASE_SECONDS * 2 ** attempt, tuning.WEBHOOK_RETRY_CAP_SECONDS)
+
+
+def _process_when_free(delivery_id: int) -> None:
+    """process_delivery, waiting in place while another delivery or a push holds the
+    integration (a job rescheduled for each such collision costs seconds, and thousands
+    of them fill the queue). Raises SyncAlreadyRunning when a pull holds it."""
+    integration_id = db.session.scalar(select(WebhookDelivery.integration_id).where(WebhookDelivery.id == delivery_id))
+    if integration_id is None:
+        return
+    when_free(integration_id, lambda: process_delivery(delivery_id),
+              tuning.WEBHOOK_BRIEF_WAIT_SECONDS, tuning.WEBHOOK_BRIEF_POLL_SECONDS)
+
+
+BRIEF_HOLDERS = ("webhook", "push")
+
+
+def when_free(integration_id: int, work, wait: float, poll: float):
+    """Run `work` (which takes the integration's run lock); while a brief holder has it,
+    look again every `poll` seconds (a read, not another insert) for up to `wait` seconds.
+    Raises SyncAlreadyRunning when a pull holds the integration or the wait is over."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return work()
+        except SyncAlreadyRunning:
+            db.session.rollback()
+            while True:
+                holder = running_trigger(integration_id)
+                db.session.rollback()  # the next look sees the holder's commits
+                if holder is None:
+                    break  # free: try again
+                if holder not in BRIEF_HOLDERS or time.monotonic() > deadline:
+                    raise
+                time.sleep(poll)
 
 
 class WebhookEnqueuer:
@@ -207,8 +252,16 @@ webhook_enqueuer = WebhookEnqueuer(lambda ids: process_webhook(ids[0] if len(ids
 @in_app_context
 def schedule_due_work() -> None:
     """Every minute: enqueue syncs that are due, pushes that wait, deliveries not yet processed."""
-    for job, argument in due_work():
-        {"sync": sync_integration, "push": push_outbox, "webhook": process_webhook}[job](argument)
+    work = due_work()
+    for job, argument in work:
+        if job != "webhook":
+            {"sync": sync_integration, "push": push_outbox}[job](argument)
+    # Forgotten deliveries go in batches: one job per delivery would be thousands of jobs
+    # after a long import held their integration (and every worker's scheduler runs this).
+    forgotten = [argument for job, argument in work if job == "webhook"]
+    for start in range(0, len(forgotten), tuning.WEBHOOK_ENQUEUE_BATCH_MAX):
+        batch = forgotten[start:start + tuning.WEBHOOK_ENQUEUE_BATCH_MAX]
+        process_webhook(batch[0] if len(batch) == 1 else batch)
 
 
 @huey.task(name="deliver_notifications")

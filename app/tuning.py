@@ -5,6 +5,7 @@ provider (its rate limit, its page sizes) lives in that provider's module.
 """
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import httpx2
@@ -41,8 +42,13 @@ LOCK_WAIT_SECONDS = 30               # how long a worker waits for another one's
 DEFAULT_SYNC_INTERVAL_MINUTES = 15
 MIN_SYNC_INTERVAL_MINUTES = 5
 MAX_SYNC_INTERVAL_MINUTES = 24 * 60
-# A running sync whose heartbeat is older than this is taken as dead (worker killed).
-SYNC_STALE_AFTER_SECONDS = 600
+# A running sync whose heartbeat is older than this is taken as dead (worker killed): the
+# next sync closes it, and the scheduler queues the integration again (due_work). A live run
+# beats with every page and every push, so this must exceed the longest silence between two
+# (a page's retries and rate-limit waits, MAX_TOTAL_WAIT_SECONDS, plus its write). An
+# installation whose providers never make it wait that long may shorten how long a killed
+# worker's import stalls with TIMEHUB_SYNC_STALE_AFTER_SECONDS (at least 10).
+SYNC_STALE_AFTER_SECONDS = max(10, int(os.environ.get("TIMEHUB_SYNC_STALE_AFTER_SECONDS") or 600))
 PUSH_MAX_ATTEMPTS = 6
 # A run keeps pushing changes queued while it pushes, this many rounds at most.
 PUSH_ROUNDS_PER_RUN = 5
@@ -50,6 +56,18 @@ PUSH_ROUNDS_PER_RUN = 5
 SYNC_AFTER_PUSH_DELAY_SECONDS = 2
 # Deliveries stored but not processed after this long are enqueued again by the scheduler.
 WEBHOOK_REENQUEUE_AFTER_SECONDS = 60
+# A webhook job meeting another delivery or a push on its integration (they hold it for
+# milliseconds) waits for it in place, up to this long, polling this often ...
+WEBHOOK_BRIEF_WAIT_SECONDS = 5.0
+WEBHOOK_BRIEF_POLL_SECONDS = 0.05
+# ... and meeting a pull (minutes, for a big import) it comes back later: after 2 s, then
+# doubling up to 30 s, so that the batches waiting behind one import do not fill the queue
+# with attempts (issue 17: 1,000 deliveries during an import were 2,500 attempts in 2 min).
+WEBHOOK_RETRY_BASE_SECONDS = 2.0
+# A sync meeting a delivery or a push waits for it in place too, looking more often.
+SYNC_BRIEF_WAIT_SECONDS = 10.0
+SYNC_BRIEF_POLL_SECONDS = 0.01
+WEBHOOK_RETRY_CAP_SECONDS = 30.0
 WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
 # No listing of one stream runs past this many pages in one go (app.integrations.pagination):
 # 10 million records at 100 a page. A provider that keeps answering is stopped with a reason.

@@ -14,6 +14,7 @@ BENCHMARKS = {
     "calendar_page": "/calendar's week view with N entries and N calendar events stored",
     "invoice_export": "N issued invoices exported to the fake QuickBooks or Xero, with faults",
     "slack_command": "/timehub answered in the request or through response_url, new and known senders",
+    "scale_out": "the same import run by 1 and by N worker processes on PostgreSQL + Redis",
     "pages": "the time page, month reports, /integrations, the calendar week and the timesheet with 1,000 users and 100,000 entries",
 }
 

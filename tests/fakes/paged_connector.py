@@ -7,6 +7,7 @@ page cursor inside it, so an interrupted import resumes at its last page.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -111,6 +112,16 @@ class PagedConnector(Connector, Pulls, Pushes, ReceivesWebhooks, VerifiesApiKey)
         item = payload["item"]
         return [RemoteRecord("project", item["id"], str(item["updated_at"]), {"name": item["title"]},
                              version_order=int)]  # updated_at is seconds: a later one is newer
+
+
+class SecondPagedConnector(PagedConnector):
+    """The same fake API as a second provider ("paged_b", reached at PAGED_B_API_BASE): an
+    installation may hold one global integration per provider, and tests that need two
+    providers with their own records, budgets and webhook addresses connect both."""
+    spec = dataclasses.replace(SPEC, slug="paged_b", name="Second paged fake")
+
+
+PAGED_CONNECTORS = {"paged": PagedConnector, "paged_b": SecondPagedConnector}
 
 
 def sign(secret: str, body: bytes) -> str:

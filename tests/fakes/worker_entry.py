@@ -4,8 +4,8 @@
 
 The app is configured from the environment exactly as the console script's is
 (DATABASE_URL, REDIS_URL, TIMEHUB_QUEUE_NAME, TIMEHUB_INSTANCE,
-TIMEHUB_ENCRYPTION_KEYS, PAGED_API_BASE). The only difference: the paged
-fake's connector is plugged into the provider registry, which the real
+TIMEHUB_ENCRYPTION_KEYS, PAGED_API_BASE, PAGED_B_API_BASE). The only difference: the paged
+fake's connectors are plugged into the provider registry, which the real
 `timehub` cannot do. SIGINT stops it gracefully (jobs in flight finish),
 SIGTERM at once; SIGUSR1 prints every thread's stack.
 """
@@ -30,9 +30,9 @@ def main(argv: list[str]) -> int:
     from app import create_app
     from app.integrations import registry
     from app.jobs import run_worker
-    from tests.fakes.paged_connector import PagedConnector
+    from tests.fakes.paged_connector import PAGED_CONNECTORS
 
-    registry._CONNECTORS["paged"] = PagedConnector
+    registry._CONNECTORS.update(PAGED_CONNECTORS)  # "paged" and the second provider "paged_b"
     create_app()  # configures the queue (app.jobs.init_app) the worker consumes
     run_worker(args.workers)
     return 0

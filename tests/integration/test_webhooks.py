@@ -311,6 +311,72 @@ def test_a_batch_meeting_a_running_sync_is_scheduled_again_from_where_it_stopped
     assert all(row.processed_at is not None for row in db.session.scalars(select(WebhookDelivery)))
 
 
+def _stored_ids(client, db, integration, count: int) -> list[int]:
+    ids = []
+    for number in range(count):
+        body, headers = delivery(item_id=f"rec-{number}", title=f"Item {number}", delivery_id=f"d-{number}")
+        post(client, integration, body, headers)
+        ids.append(db.session.scalars(select(WebhookDelivery.id).where(
+            WebhookDelivery.delivery_id == f"d-{number}")).one())
+    client.application.extensions["timehub.jobs"].flush()  # the intake's own jobs: run by hand below
+    return ids
+
+
+def test_a_batch_waits_in_place_while_another_delivery_holds_the_integration(client, db, integration):
+    """Deliveries hold an integration for milliseconds: a batch meeting one waits for it
+    instead of coming back seconds later (issue 17: such bounces flooded the queue)."""
+    import threading
+    import time
+
+    from app import jobs
+    from app.models import SyncRun
+    from app.services.sync_service import start_run
+    ids = _stored_ids(client, db, integration, 2)
+    holder = start_run(db.session, integration, "webhook")
+    holder_id, app = holder.id, client.application
+
+    def finish_holder():
+        time.sleep(0.3)
+        with app.app_context():
+            run = db.session.get(SyncRun, holder_id)
+            run.status, run.finished_at = "succeeded", run.started_at
+            db.session.commit()
+            db.session.remove()
+
+    releaser = threading.Thread(target=finish_holder)
+    releaser.start()
+    started = time.monotonic()
+    jobs.process_webhook.call_local(ids)
+    releaser.join()
+    assert time.monotonic() - started >= 0.3  # it did wait for the holder
+    assert client.application.extensions["timehub.jobs"].pending() == []  # nothing put off
+    db.session.rollback()
+    assert all(row.processed_at is not None for row in db.session.scalars(select(WebhookDelivery)))
+
+
+def test_a_batch_behind_a_pull_comes_back_later_each_time(client, db, integration):
+    from app import jobs
+    from app.services.sync_service import start_run
+    ids = _stored_ids(client, db, integration, 2)
+    start_run(db.session, integration, "schedule")  # a pull: minutes, not milliseconds
+    queue = client.application.extensions["timehub.jobs"]
+    etas = []
+    kwargs = {}
+    for _ in range(3):
+        jobs.process_webhook.call_local(ids, **kwargs)
+        (task,) = queue.pending()
+        queue.flush()
+        assert task.args == (ids,)
+        etas.append(task.eta)
+        kwargs = task.kwargs
+    assert kwargs == {"attempt": 3}
+    gaps = [(later - earlier).total_seconds() for earlier, later in zip(etas, etas[1:])]
+    assert gaps[0] >= 2 and gaps[1] >= 4  # 2 s, then 4 s, then 8 s after each attempt
+    assert [jobs.webhook_retry_delay(attempt) for attempt in range(7)] == [2, 4, 8, 16, 30, 30, 30]
+    db.session.rollback()
+    assert all(row.processed_at is None for row in db.session.scalars(select(WebhookDelivery)))
+
+
 def test_a_delivery_another_worker_finished_while_this_one_waited_is_not_applied_again(client, db,
                                                                                         integration):
     """Two workers took the same delivery: this one read it unprocessed, the other then finished
