@@ -48,7 +48,14 @@ MAX_SYNC_INTERVAL_MINUTES = 24 * 60
 # (a page's retries and rate-limit waits, MAX_TOTAL_WAIT_SECONDS, plus its write). An
 # installation whose providers never make it wait that long may shorten how long a killed
 # worker's import stalls with TIMEHUB_SYNC_STALE_AFTER_SECONDS (at least 10).
-SYNC_STALE_AFTER_SECONDS = max(10, int(os.environ.get("TIMEHUB_SYNC_STALE_AFTER_SECONDS") or 600))
+def _stale_after_seconds() -> int:
+    value = (os.environ.get("TIMEHUB_SYNC_STALE_AFTER_SECONDS") or "600").strip()
+    if not value.isdigit() or int(value) < 10:
+        raise SystemExit(f"TIMEHUB_SYNC_STALE_AFTER_SECONDS must be a whole number of seconds, at least 10, not {value!r}")
+    return int(value)
+
+
+SYNC_STALE_AFTER_SECONDS = _stale_after_seconds()
 PUSH_MAX_ATTEMPTS = 6
 # A run keeps pushing changes queued while it pushes, this many rounds at most.
 PUSH_ROUNDS_PER_RUN = 5
@@ -64,10 +71,10 @@ WEBHOOK_BRIEF_POLL_SECONDS = 0.05
 # doubling up to 30 s, so that the batches waiting behind one import do not fill the queue
 # with attempts (issue 17: 1,000 deliveries during an import were 2,500 attempts in 2 min).
 WEBHOOK_RETRY_BASE_SECONDS = 2.0
+WEBHOOK_RETRY_CAP_SECONDS = 30.0
 # A sync meeting a delivery or a push waits for it in place too, looking more often.
 SYNC_BRIEF_WAIT_SECONDS = 10.0
 SYNC_BRIEF_POLL_SECONDS = 0.01
-WEBHOOK_RETRY_CAP_SECONDS = 30.0
 WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
 # No listing of one stream runs past this many pages in one go (app.integrations.pagination):
 # 10 million records at 100 a page. A provider that keeps answering is stopped with a reason.
