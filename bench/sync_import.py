@@ -45,7 +45,7 @@ class ProviderNotBenchmarkable(SystemExit):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--records", type=int, default=10_000, help="records the provider holds (default 10000)")
     parser.add_argument("--provider", default=None,
-                        help="a provider slug (jira); without it the generic paged fake is used")
+                        help="a provider slug (jira, jira_datacenter, asana, ...); without it the generic paged fake is used")
     parser.add_argument("--unlimited", action="store_true",
                         help="lift TimeHub's own request budget for the provider (its spec's rate_limit)")
     parser.add_argument("--profile", metavar="PATH", default=None,
@@ -88,9 +88,12 @@ def progress_reporter():
 
 
 def run(args: argparse.Namespace) -> None:
-    from bench import task_trackers
+    from bench import jira_datacenter, task_trackers
     if args.provider in task_trackers.PROVIDERS:
         task_trackers.run_import(args)
+        return
+    if args.provider == jira_datacenter.SLUG:
+        jira_datacenter.run_import(args)
         return
     if args.provider and args.provider not in BENCHMARKED_PROVIDERS:
         check_provider(args.provider)

@@ -57,14 +57,17 @@ class WriteCounter:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--records", type=int, default=1_000, help="records imported first (default 1000)")
-    parser.add_argument("--provider", default=None, choices=("paged", "jira", "asana", "trello", "github", "gitlab"),
+    parser.add_argument("--provider", default=None, choices=("paged", "jira", "jira_datacenter", "asana", "trello", "github", "gitlab"),
                         help="a provider's fake through the real connector; default: the generic paged fake")
 
 
 def run(args: argparse.Namespace) -> None:
-    from bench import task_trackers
+    from bench import jira_datacenter, task_trackers
     if args.provider in task_trackers.PROVIDERS:
         task_trackers.run_noop(args)
+        return
+    if args.provider == jira_datacenter.SLUG:
+        jira_datacenter.run_noop(args)
         return
     if args.provider == "jira":
         run_jira(args)
@@ -90,8 +93,10 @@ def run_jira(args: argparse.Namespace) -> None:
         measure_resync(make_jira_integration(fake).id, lambda: jira_rest_requests(fake))
 
 
-def measure_resync(integration_id: int, requests_so_far, warm_up: bool = False) -> None:
-    """Import everything, then sync again and emit the second run's requests and writes."""
+def measure_resync(integration_id: int, requests_so_far, warm_up: bool = False,
+                   min_requests: int | None = None) -> None:
+    """Import everything, then sync again and emit the second run's requests and writes
+    (and `min_requests`, the fewest a re-sync can make, when the caller knows it)."""
     from app.extensions import db
     from app.services.sync_service import run_sync
 
@@ -114,4 +119,5 @@ def measure_resync(integration_id: int, requests_so_far, warm_up: bool = False) 
         raise SystemExit(f"sync_noop: the re-sync failed: {second.error}")
     say(f"re-sync: pulled {second.pulled}, created {second.created}, updated {second.updated}, archived "
         f"{second.archived}; writes by table: {dict(writes.by_table) or 'none'}")
-    emit({"requests": requests_so_far() - requests_before, "writes": writes.total})
+    result = {"requests": requests_so_far() - requests_before, "writes": writes.total}
+    emit(result if min_requests is None else {**result, "min_requests": min_requests})
