@@ -57,8 +57,8 @@ def init_app(app: Flask) -> None:
 class HueyWorkQueue:
     """The services' WorkQueue port on Huey: calling a task enqueues it."""
 
-    def sync(self, integration_id: int, trigger: str) -> None:
-        sync_integration(integration_id, trigger=trigger)
+    def sync(self, integration_id: int, trigger: str, after_running: bool = False) -> None:
+        sync_integration(integration_id, trigger=trigger, after_running=after_running)
 
     def push(self, integration_id: int) -> None:
         push_outbox(integration_id)
@@ -111,7 +111,7 @@ def run_worker(workers: int, scheduler: bool = True) -> None:
 
 @huey.task(name="sync_integration")
 @in_app_context
-def sync_integration(integration_id: int, trigger: str = "schedule") -> None:
+def sync_integration(integration_id: int, trigger: str = "schedule", after_running: bool = False) -> None:
     try:
         # Deliveries and pushes hold the integration for milliseconds: wait for them in
         # place, looking more often than webhook jobs do, so a backlog of deliveries does
@@ -121,7 +121,13 @@ def sync_integration(integration_id: int, trigger: str = "schedule") -> None:
     except SyncAlreadyRunning:
         if running_trigger(integration_id) in ("push", "webhook"):
             # These hold the integration only briefly: pull right after instead of dropping the sync.
-            sync_integration.schedule((integration_id,), {"trigger": trigger}, delay=tuning.SYNC_AFTER_PUSH_DELAY_SECONDS)
+            sync_integration.schedule((integration_id,), {"trigger": trigger, "after_running": after_running},
+                                      delay=tuning.SYNC_AFTER_PUSH_DELAY_SECONDS)
+        elif after_running:
+            # Asked for after a settings change: the running pull may have read the old ones
+            # (or half of each), so this one runs once it is done instead of being dropped.
+            sync_integration.schedule((integration_id,), {"trigger": trigger, "after_running": True},
+                                      delay=tuning.SYNC_AFTER_RUNNING_RETRY_SECONDS)
         else:
             log.info("sync of integration %s already running; skipped", integration_id)
 

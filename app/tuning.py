@@ -61,6 +61,8 @@ PUSH_MAX_ATTEMPTS = 6
 PUSH_ROUNDS_PER_RUN = 5
 # A sync that finds a push holding its integration runs again this much later.
 SYNC_AFTER_PUSH_DELAY_SECONDS = 2
+# A sync asked for after a settings change looks again this often while a pull holds the integration.
+SYNC_AFTER_RUNNING_RETRY_SECONDS = 5
 # Deliveries stored but not processed after this long are enqueued again by the scheduler.
 WEBHOOK_REENQUEUE_AFTER_SECONDS = 60
 # A webhook job meeting another delivery or a push on its integration (they hold it for

@@ -311,7 +311,7 @@ def _queue_sync(integration: Integration, connector_class: type[Connector]) -> b
     """Pull right away with the new settings, as "Sync now" does; False when there is nothing to pull."""
     if not (integration.connected and issubclass(connector_class, Pulls)):
         return False
-    IntegrationService.queue_sync(integration, "manual")
+    IntegrationService.queue_sync(integration, "manual", after_running=True)
     return True
 
 

@@ -402,9 +402,10 @@ class IntegrationService:
         self.queue_sync(integration, "manual")
 
     @staticmethod
-    def queue_sync(integration: Integration, trigger: str) -> None:
-        """Put a sync of the integration on the job queue ("manual", "connect")."""
-        work_queue.queue_sync(integration.id, trigger)
+    def queue_sync(integration: Integration, trigger: str, *, after_running: bool = False) -> None:
+        """Put a sync of the integration on the job queue ("manual", "connect"); see
+        work_queue.queue_sync for `after_running`."""
+        work_queue.queue_sync(integration.id, trigger, after_running=after_running)
 
     @classmethod
     def queue_first_sync(cls, integration: Integration) -> None:

@@ -10,7 +10,7 @@ from typing import Protocol
 
 
 class WorkQueue(Protocol):
-    def sync(self, integration_id: int, trigger: str) -> None:
+    def sync(self, integration_id: int, trigger: str, after_running: bool = False) -> None:
         """Pull every stream of the integration, then push its outbox."""
 
     def push(self, integration_id: int) -> None:
@@ -43,8 +43,10 @@ def _queue() -> WorkQueue:
     return _installed
 
 
-def queue_sync(integration_id: int, trigger: str) -> None:
-    _queue().sync(integration_id, trigger)
+def queue_sync(integration_id: int, trigger: str, *, after_running: bool = False) -> None:
+    """`after_running`: the sync must see something that just changed (the settings), so one
+    already running (which read them before) does not make it unnecessary: it runs after."""
+    _queue().sync(integration_id, trigger, after_running)
 
 
 def queue_push(integration_id: int) -> None:

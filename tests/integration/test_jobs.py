@@ -339,6 +339,30 @@ def test_push_jobs_and_a_sync_of_the_same_integration_share_the_work_without_err
     assert all(r.status == "succeeded" for r in runs(db))
 
 
+def test_a_sync_asked_for_after_a_settings_change_runs_once_the_running_pull_is_done(db, queue, fake, integration):
+    """The running pull may have read the old settings: the sync the settings page queued
+    is not dropped as "already running" (as a second "Sync now" is), it runs after."""
+    synced_a_moment_ago(db, integration)
+    pull = start_run(db.session, integration, "manual")
+    executed = []
+
+    def record_completion(signal, task, *args):
+        executed.append(task.name)
+    queue.signal(SIGNAL_COMPLETE)(record_completion)
+    try:
+        jobs.sync_integration(integration.id, trigger="manual", after_running=True)
+        with consumer():
+            wait_until(db, lambda: "sync_integration" in executed, "the worker to try the sync")
+            assert [r.id for r in runs(db) if r.status == "succeeded"] == []
+            pull.status, pull.finished_at = "succeeded", utcnow()
+            db.session.commit()
+            wait_until(db, lambda: any(r.trigger == "manual" and r.status == "succeeded" and r.id != pull.id
+                                       for r in runs(db)), "the sync to run after the pull", timeout=30)
+    finally:
+        queue.disconnect_signal(record_completion)
+    assert_imported_exactly_once(db)
+
+
 def test_a_sync_that_meets_a_push_in_progress_runs_once_the_push_is_done(db, queue, fake, integration):
     synced_a_moment_ago(db, integration)
     push = start_run(db.session, integration, "push")  # a push job holds the integration
