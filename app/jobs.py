@@ -58,7 +58,8 @@ class HueyWorkQueue:
     """The services' WorkQueue port on Huey: calling a task enqueues it."""
 
     def sync(self, integration_id: int, trigger: str, after_running: bool = False) -> None:
-        sync_integration(integration_id, trigger=trigger, after_running=after_running)
+        # after_running only when asked: the queued job of every other sync stays as it was.
+        sync_integration(integration_id, trigger=trigger, **({"after_running": True} if after_running else {}))
 
     def push(self, integration_id: int) -> None:
         push_outbox(integration_id)

@@ -70,10 +70,11 @@ def stored_facts_and_state(db, integration) -> dict:
     return {**stored.connection_facts, **{f"state:{key}": value for key, value in stored.connector_state.items()}}
 
 
-def queued_syncs(app, integration, trigger: str = "manual") -> int:
+def queued_syncs(app, integration) -> int:
+    """Syncs the settings page queued: manual, and run after a pull that was under way."""
     return sum(1 for task in app.extensions["timehub.jobs"].pending()
                if task.name == "sync_integration" and task.args == (integration.id,)
-               and task.kwargs == {"trigger": trigger})
+               and task.kwargs == {"trigger": "manual", "after_running": True})
 
 
 def status_id(jira, name: str) -> str:
