@@ -8,6 +8,7 @@ never opens a database session, retries on its own or keeps state between calls.
 """
 from __future__ import annotations
 
+import copy
 from typing import Any, ClassVar, Mapping
 
 from app.integrations.exchange import SettingToggle
@@ -33,12 +34,16 @@ class Connector(OAuthHooks):
     def __init__(self, integration, client):
         self.integration = integration
         self.client = client
+        # The settings as they were when this connector was made: a run commits page by page,
+        # and a settings page saved meanwhile must not give its later streams other settings
+        # than its first (projects read with the old allow-list, tasks with the new one).
+        self._preferences = copy.deepcopy(integration.settings or {})
 
     # -- the integration's data, read only -----------------------------------------
 
     @property
     def preferences(self) -> Mapping[str, Any]:
-        return self.integration.settings or {}
+        return self._preferences
 
     @property
     def connection(self) -> Mapping[str, Any]:

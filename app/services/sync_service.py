@@ -313,6 +313,7 @@ def run_sync(integration_id: int, *, trigger: str = "manual", connector_factory:
     if integration is None:
         raise LookupError(integration_id)
     run = start_run(session, integration, trigger)
+    connector = None
     try:
         connector = connector_factory(integration)
         context = run_context(integration, SessionLinks(session, integration.id))
@@ -327,15 +328,31 @@ def run_sync(integration_id: int, *, trigger: str = "manual", connector_factory:
         session.rollback()
         if isinstance(exc, AuthError) and integration.status == IntegrationStatus.ACTIVE:
             connection_state.needs_reconnect(integration)
+        _read_again_if_settings_moved(session, integration, connector)
         finish_run(session, integration, run, run_error(exc))
         return run
     except Exception as exc:
         session.rollback()
         log.exception("sync of integration %s failed", integration_id)
+        _read_again_if_settings_moved(session, integration, connector)
         finish_run(session, integration, run, f"internal error ({type(exc).__name__})")
         raise
+    _read_again_if_settings_moved(session, integration, connector)
     finish_run(session, integration, run, None)
     return run
+
+
+def _read_again_if_settings_moved(session: Session, integration: Integration, connector) -> None:
+    """Settings saved while this run pulled with the ones it started with: the page's "read
+    everything again" (settings_changed) was undone by the cursors this run committed since,
+    so ask for it again; the sync the page queued waits for this run and reads it all anew.
+    Looked at after the run's last cursor commit, so a save after this look keeps its own;
+    finish_run commits it."""
+    if not isinstance(connector, Pulls):
+        return
+    saved = session.scalar(select(Integration.settings).where(Integration.id == integration.id))
+    if (saved or {}) != connector.preferences:
+        _read_everything_again(session, integration.id)
 
 
 def _housekeeping(session: Session, integration: Integration, connector: ManagesRemoteSetup,

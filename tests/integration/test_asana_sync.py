@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from app import tuning
 from app.integrations import asana as asana_connector
@@ -189,6 +190,50 @@ def test_each_section_seen_gets_a_status_row_and_a_mapped_section_wins(db, admin
     tasks = tasks_by_remote_id(db)
     assert tasks[waiting["gid"]].status == "in_progress"              # its section's choice wins
     assert (tasks[backlog["gid"]].status, tasks[doing["gid"]].status) == ("done", "done")   # the open tasks' one
+
+
+def test_settings_saved_while_a_pull_runs_reach_every_task_of_the_next_sync(db, admin, admin_client, seeded):
+    """The admin ticks a project while the connect-time pull is between its streams (CI's
+    Asana browser test met this): that pull keeps the settings it started with, and its cursor
+    commits do not undo the save's "read everything again", so the sync the page queued
+    lists the new project's tasks instead of asking only for events since."""
+    asana, ann, acme, beta, other = seeded
+    boiler, fence = asana.add_task(acme, "Fix the boiler"), asana.add_task(acme, "Paint the fence")
+    integration_id = connect_asana(db, admin, admin_client, asana).id     # nothing chosen yet
+
+    def admin_saves_acme(run, stream, page):
+        if stream == "projects" and page.listing_complete:          # from the page's own session
+            with Session(db.engine) as page_session:
+                saved = page_session.get(Integration, integration_id)
+                saved.settings = {**(saved.settings or {}), "allow_list": [acme["gid"]]}
+                settings_changed(page_session, saved)
+
+    first = run_sync(integration_id, progress=admin_saves_acme)
+    assert first.status == "succeeded" and tasks_by_remote_id(db) == {}    # it pulled with no project
+    sync(current(db))                                                      # the one the page queued
+    assert {task.title for task in tasks_by_remote_id(db).values()} == {boiler["name"], fence["name"]}
+
+
+def test_a_mapping_saved_while_a_pull_runs_is_applied_to_every_task_by_the_next_sync(db, admin, admin_client,
+                                                                                      seeded):
+    """The running pull applies the tasks with the mapping it started with, and its cursor
+    would have the next sync ask only for changes: the engine asks again for a whole listing."""
+    asana, ann, acme, beta, other = seeded
+    tasks = [asana.add_task(acme, name) for name in ("Fix the boiler", "Paint the fence")]
+    integration_id = connect_asana(db, admin, admin_client, asana, [acme]).id
+
+    def admin_maps_open_to_in_progress(run, stream, page):
+        if stream == "projects" and page.listing_complete:
+            with Session(db.engine) as page_session:
+                saved = page_session.get(Integration, integration_id)
+                saved.settings = {**saved.settings, "status_map": {"open": "in_progress"}}
+                settings_changed(page_session, saved)
+
+    assert run_sync(integration_id, progress=admin_maps_open_to_in_progress).status == "succeeded"
+    assert {task.status for task in tasks_by_remote_id(db).values()} == {"todo"}   # the mapping it began with
+    sync(current(db))
+    imported = tasks_by_remote_id(db)
+    assert [imported[task["gid"]].status for task in tasks] == ["in_progress", "in_progress"]
 
 
 # -- push ------------------------------------------------------------------------------------
