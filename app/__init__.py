@@ -11,7 +11,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import inputs, logging_setup, sqlite_writes
+from app import inputs, logging_setup, sqlite_writes, tuning
 from app.config import load_config
 from app.extensions import csrf, db, login_manager, migrate
 
@@ -37,6 +37,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     from app.encryption import load_keyring
     app.extensions["timehub.keyring"] = load_keyring(app.config["TIMEHUB_ENCRYPTION_KEYS"], app.config["INSTANCE_PATH"])
 
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
+            "connect_args": {"connect_timeout": tuning.DATABASE_CONNECT_TIMEOUT_SECONDS}}
     db.init_app(app)
     from app import jobs
     jobs.init_app(app)

@@ -20,6 +20,7 @@ from flask import Flask
 from huey import Huey, crontab
 from huey.consumer import Consumer
 from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
+from redis import ConnectionPool
 from sqlalchemy import select
 
 from app import tuning
@@ -45,7 +46,9 @@ def init_app(app: Flask) -> None:
     # Several TimeHub installations may share one Redis: each keeps its own queue name.
     huey.name = app.config["TIMEHUB_QUEUE_NAME"]
     if app.config.get("REDIS_URL"):
-        huey.storage_class, huey.storage_kwargs = RedisStorage, {"url": app.config["REDIS_URL"]}
+        timeout = tuning.QUEUE_REDIS_TIMEOUT_SECONDS
+        pool = ConnectionPool.from_url(app.config["REDIS_URL"], socket_connect_timeout=timeout, socket_timeout=timeout)
+        huey.storage_class, huey.storage_kwargs = RedisStorage, {"connection_pool": pool}
     else:
         path = Path(app.config["INSTANCE_PATH"]) / "jobs.db"
         huey.storage_class, huey.storage_kwargs = SqliteStorage, {"filename": str(path)}

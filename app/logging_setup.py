@@ -177,6 +177,8 @@ def init_app(app: Flask) -> None:
             return response
         response.headers[REQUEST_ID_HEADER] = g.request_id
         path = loggable_path()
+        # The embedded server's own access line (text format) prints this too, not the raw path.
+        request.environ[LOG_PATH_KEY] = path
         log.info("%s %s %s", request.method, path, response.status_code, extra={
             "method": request.method,
             "path": path,

@@ -95,3 +95,10 @@ WEBHOOK_ENQUEUE_BATCH_MAX = 200
 def push_backoff(attempts: int) -> timedelta:
     """1 min, 2, 4, 8, ... capped at 1 hour."""
     return timedelta(minutes=min(2 ** max(attempts - 1, 0), 60))
+
+
+# -- the database and the job queue's Redis (app/__init__.py, app.jobs) --------------
+# A host that takes the connection but never answers would hold a request, a job or /readyz
+# for ever: connecting to PostgreSQL, and each Redis command of the queue, give up after these.
+DATABASE_CONNECT_TIMEOUT_SECONDS = 10   # libpq's connect_timeout (it counts 2 at the least)
+QUEUE_REDIS_TIMEOUT_SECONDS = 5.0       # redis-py 8's default, said here (5.x had none); above huey's 1 s blocking read

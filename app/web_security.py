@@ -56,8 +56,9 @@ def _signed_in() -> bool:
 
 class QuietRequestHandler(WSGIRequestHandler):
     """The embedded server (`timehub serve`): no version banner, and an access log of
-    paths without query strings (OAuth callbacks carry codes there) or webhook tokens
-    (the route names the integration instead, under LOG_PATH_KEY)."""
+    paths without query strings (OAuth callbacks carry codes there) or secrets: the app
+    leaves the path it logs under LOG_PATH_KEY (a webhook's integration instead of its
+    token, "<link_token>" instead of an invitation's)."""
 
     def version_string(self) -> str:
         return SERVER_BANNER

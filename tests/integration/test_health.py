@@ -9,7 +9,7 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
 
-from app import MIGRATIONS_DIR, create_app, jobs
+from app import MIGRATIONS_DIR, create_app, jobs, tuning
 from app.extensions import db as _db
 
 PASSWORD_IN_URL = "hunter2-not-for-answers"
@@ -20,6 +20,16 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.fixture
+def silent_port():
+    """A local port that takes connections (the kernel's backlog) and never says a word:
+    a database or Redis host that hangs."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        yield sock.getsockname()[1]
 
 
 def head_and_previous() -> tuple[str, str]:
@@ -166,6 +176,25 @@ def test_readyz_refuses_an_unreachable_database_without_saying_where_it_is(other
     assert body["checks"]["queue"]["ok"]
     assert PASSWORD_IN_URL not in response.get_data(as_text=True)
     assert "127.0.0.1" not in response.get_data(as_text=True)
+
+
+def test_readyz_gives_up_on_a_queue_that_takes_the_connection_and_never_answers(app, other_app, silent_port,
+                                                                              monkeypatch):
+    monkeypatch.setattr(tuning, "QUEUE_REDIS_TIMEOUT_SECONDS", 1.0)
+    hanging = other_app(SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
+                        REDIS_URL=f"redis://127.0.0.1:{silent_port}/0")
+    response = hanging.test_client().get("/readyz")    # without a timeout: no answer, ever
+    assert response.status_code == 503 and response.get_json()["failed"] == ["queue"]
+    assert response.get_json()["checks"]["queue"]["reason"] == "job queue did not answer (TimeoutError)"
+
+
+def test_readyz_gives_up_on_a_database_that_takes_the_connection_and_never_answers(other_app, silent_port,
+                                                                                 monkeypatch):
+    monkeypatch.setattr(tuning, "DATABASE_CONNECT_TIMEOUT_SECONDS", 2)
+    hanging = other_app(SQLALCHEMY_DATABASE_URI=f"postgresql+psycopg://timehub@127.0.0.1:{silent_port}/x")
+    response = hanging.test_client().get("/readyz")
+    assert response.status_code == 503 and response.get_json()["failed"] == ["database", "migrations"]
+    assert response.get_json()["checks"]["database"]["reason"] == "database did not answer (OperationalError)"
 
 
 def test_health_checks_take_no_other_methods(client, admin):

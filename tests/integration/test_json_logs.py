@@ -20,9 +20,11 @@ from pathlib import Path
 
 import httpx2
 import pytest
+from werkzeug.serving import make_server
 
 from app import jobs
 from app.logging_setup import MAX_REQUEST_ID_LENGTH, JsonFormatter, StderrHandler, configure, job_var
+from app.web_security import QuietRequestHandler
 
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -170,6 +172,23 @@ def test_secret_parts_of_a_path_are_logged_by_name(app, client, capsys, path, lo
     [entry] = request_entries(json_lines(written))
     assert entry["path"] == logged
     assert "Kj3secret" not in written
+
+
+def test_the_embedded_servers_text_access_lines_name_secret_parts_too(app, caplog):
+    """`make run` (text format): werkzeug's access line is printed by QuietRequestHandler,
+    from the path the app logged, so an invitation's or a reset's token never reaches it."""
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    caplog.set_level(logging.INFO, logger="werkzeug")
+    try:
+        for path in ("/invite/7.Kj3secretInvitationToken", "/password/reset/7.Kj3secretResetToken"):
+            assert httpx2.get(f"http://127.0.0.1:{server.server_port}{path}", timeout=10).status_code < 500
+    finally:
+        server.shutdown()
+    access_lines = [record.getMessage() for record in caplog.records if record.name == "werkzeug"]
+    assert any('"GET /invite/<link_token>"' in line for line in access_lines), access_lines
+    assert any('"GET /password/reset/<link_token>"' in line for line in access_lines), access_lines
+    assert "Kj3secret" not in caplog.text
 
 
 def test_text_format_adds_no_handler(app):
