@@ -462,6 +462,12 @@ class Accounting(ABC):
         it, or its id when it exists; "invoice": the invoice body, whose customer id reads
         "(created on export)" while the customer does not exist yet}."""
 
+    def time_preview(self, client, entries: list, run: RunContext) -> dict:
+        """Exactly what pushing `entries` (time on `client`'s projects) would send now, as
+        invoice_preview says it: {"customer": ..., "time_activities": [body, or {"entry": id,
+        "not sent": why}]}. Only connectors whose push_kinds hold "time_entry" have it."""
+        raise NotImplementedError(f"{self.spec.name} takes no time entries")
+
     @staticmethod
     def suggestions(client, candidates: list[AccountingParty]) -> list[AccountingParty]:
         """The candidates that look like `client`: same normalised name, or the same e-mail."""

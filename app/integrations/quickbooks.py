@@ -126,6 +126,7 @@ STALE_OBJECT = "5010"       # Fault code of an update with an outdated SyncToken
 SIGNATURE_HEADER = "intuit-signature"
 SEND_DRAFTS_SETTING = "send_drafts"
 TIME_ACTIVITY_SETTING = "export_time"
+NOT_BILLABLE = "Only finished billable time on a client's project goes to QuickBooks."
 # Who a TimeHub user is in QuickBooks for time activities, chosen on the settings page's
 # mapping table: {"Employee:<id>" or "Vendor:<id>": TimeHub user id}.
 PEOPLE_SETTING = "people"
@@ -310,7 +311,8 @@ class QuickBooksConnector(Connector, Pulls, Pushes, ReceivesWebhooks, Accounting
                                  "settings, time activities); their time was not sent.")
         return chosen[0]
 
-    def time_activity_body(self, entry, run: RunContext) -> dict:
+    def time_activity_body(self, entry, run: RunContext, customer_id: str | None = None) -> dict:
+        """`customer_id`: the client's customer as a preview names it (it is not created then)."""
         person = self.person_for(entry.user)
         entity, _, person_id = person.partition(":")
         item = self.booking_for(entry.project_id)
@@ -318,7 +320,7 @@ class QuickBooksConnector(Connector, Pulls, Pushes, ReceivesWebhooks, Accounting
             raise PermanentError("Choose the QuickBooks item time is booked to; nothing was sent.")
         minutes = int((entry.ended_at - entry.started_at).total_seconds() // 60)
         body = {"NameOf": entity, f"{entity}Ref": {"value": person_id},
-                "CustomerRef": {"value": self.remote_customer_id(entry.project.client, run)},
+                "CustomerRef": {"value": customer_id or self.remote_customer_id(entry.project.client, run)},
                 "ItemRef": {"value": item}, "BillableStatus": "Billable",
                 "HourlyRate": float(entry.project.hourly_rate), "Hours": minutes // 60, "Minutes": minutes % 60,
                 "TxnDate": entry.started_at.date().isoformat()}
@@ -326,12 +328,27 @@ class QuickBooksConnector(Connector, Pulls, Pushes, ReceivesWebhooks, Accounting
             body["Description"] = entry.description[:4000]
         return body
 
+    def time_preview(self, client, entries: list, run: RunContext) -> dict:
+        customer = self.remote_customer_id(client, run, create=False)
+        activities = []
+        for entry in entries:
+            try:
+                if not self._billable_time(self.integration, entry):
+                    raise PushSkipped(NOT_BILLABLE)
+                activities.append(self.time_activity_body(entry, run, customer or "(created on export)"))
+            except PushSkipped as exc:  # what the push would answer for this entry
+                activities.append({"entry": entry.id, "not sent": exc.reason})
+            except PermanentError as exc:
+                activities.append({"entry": entry.id, "not sent": exc.message})
+        return {"customer": {"Id": customer} if customer else self.customer_body(client),
+                "time_activities": activities}
+
     def _push_time(self, request: PushRequest, run: RunContext) -> str:
         entry = request.record
         if not self._billable_time(self.integration, entry):
             if request.external_id:
                 self.delete_remote("time_entry", request.external_id, run)
-            raise PushSkipped("Only finished billable time on a client's project goes to QuickBooks.")
+            raise PushSkipped(NOT_BILLABLE)
         body = self.time_activity_body(entry, run)
         if request.external_id:
             current = self._read("TimeActivity", request.external_id)

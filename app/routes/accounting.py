@@ -13,7 +13,7 @@ from app.extensions import db
 from app.integrations.capabilities import CREATE_NEW
 from app.integrations.http import ProviderError
 from app.integrations import registry
-from app.models import Invoice
+from app.models import Client, Invoice
 from app.routes.admin import admin_required
 from app.services import accounting_service, export_gate
 from app.services.token_service import TokenError
@@ -46,14 +46,24 @@ def preview(invoice_id: int, integration_id: int):
 
 def _preview_page(invoice: Invoice, integration, body: dict | None, problem: str | None, *,
                   stale: bool = False, status: int = 200):
-    """The preview; while the client's first export waits for it, with "Confirm and export"
-    carrying the digest of exactly what is shown."""
+    """The invoice's preview; while the client's first export waits for it, with "Confirm
+    and export" carrying the digest of exactly what is shown."""
+    return _render_preview(
+        integration, invoice.client, body, problem, stale=stale, status=status,
+        title=f"Preview of {invoice.number}", sends="the customer (created when it does not exist there yet), "
+        "then the invoice", back=(url_for("invoices.detail", invoice_id=invoice.id), f"Invoice {invoice.number}"),
+        confirm_url=url_for("accounting.confirm", invoice_id=invoice.id, integration_id=integration.id),
+        held=accounting_service.is_held(invoice, integration))
+
+
+def _render_preview(integration, client: Client, body: dict | None, problem: str | None, *, stale: bool,
+                    status: int, title: str, sends: str, back: tuple[str, str], confirm_url: str, held: bool):
     return render_template(
-        "accounting/preview.html", invoice=invoice, integration=integration,
+        "accounting/preview.html", integration=integration, client=client, title=title, sends=sends,
+        back_url=back[0], back_label=back[1], confirm_url=confirm_url,
         provider_name=registry.get_spec(integration.provider).name, problem=problem, stale=stale,
         shown=json.dumps(body, indent=2, sort_keys=True) if body is not None else None,
-        digest=export_gate.digest(body) if body is not None else None,
-        held=accounting_service.is_held(invoice, integration)), status
+        digest=export_gate.digest(body) if body is not None else None, held=held), status
 
 
 @bp.post("/invoices/<int:invoice_id>/export/<int:integration_id>/confirm")
@@ -80,6 +90,64 @@ def confirm(invoice_id: int, integration_id: int):
     flash(f"Confirmed: {invoice.client.name}'s exports go to {provider_name} from now on, "
           f"starting with invoice {invoice.number}.", "success")
     return redirect(url_for("invoices.detail", invoice_id=invoice.id))
+
+
+# -- a client's time whose first export waits (QuickBooks time activities) ---------------------
+
+def _client_and_time_integration(integration_id: int, client_id: int):
+    client = db.session.get(Client, client_id)
+    integration = accounting_service.accounting_integration(integration_id)
+    if client is None or integration is None or not accounting_service.takes_time(integration):
+        abort(404)
+    return client, integration
+
+
+def _time_preview_page(integration, client: Client, body: dict | None, problem: str | None, *,
+                       stale: bool = False, status: int = 200):
+    held = bool(export_gate.held_time(db.session, integration).get(client.id))
+    return _render_preview(
+        integration, client, body, problem, stale=stale, status=status, title=f"Preview of {client.name}'s time",
+        sends=f"the customer (created when it does not exist there yet), then the first "
+              f"{accounting_service.TIME_PREVIEW_LIMIT} time activities that wait, and how many wait",
+        back=(url_for("accounting.customers", integration_id=integration.id), "Customers"),
+        confirm_url=url_for("accounting.confirm_time", integration_id=integration.id, client_id=client.id),
+        held=held)
+
+
+@bp.get("/integrations/<int:integration_id>/clients/<int:client_id>/time-preview")
+@admin_required
+def time_preview(integration_id: int, client_id: int):
+    client, integration = _client_and_time_integration(integration_id, client_id)
+    try:
+        body, problem = accounting_service.time_preview(client, integration), None
+    except (ProviderError, TokenError) as exc:
+        body, problem = None, exc.message
+    return _time_preview_page(integration, client, body, problem)
+
+
+@bp.post("/integrations/<int:integration_id>/clients/<int:client_id>/time-preview/confirm")
+@admin_required
+def confirm_time(integration_id: int, client_id: int):
+    """Confirm the preview of a client's first export of time (the digest of what was shown)."""
+    client, integration = _client_and_time_integration(integration_id, client_id)
+    shown = request.form.get("digest", "")
+    if not DIGEST.fullmatch(shown):
+        abort(400)
+    try:
+        accounting_service.confirm_time_export(client, integration, shown)
+    except accounting_service.StalePreview as stale:
+        db.session.rollback()
+        return _time_preview_page(integration, client, stale.current, None, stale=True, status=409)
+    except (ProviderError, TokenError) as exc:
+        db.session.rollback()
+        return _time_preview_page(integration, client, None, exc.message, status=502)
+    except export_gate.GateError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("accounting.customers", integration_id=integration.id))
+    flash(f"Confirmed: {client.name}'s exports go to {registry.get_spec(integration.provider).name} from now on, "
+          "starting with the time that waited.", "success")
+    return redirect(url_for("accounting.customers", integration_id=integration.id))
 
 
 @bp.post("/invoices/<int:invoice_id>/export/<int:integration_id>")

@@ -18,7 +18,7 @@ from app.integrations import registry
 from app.integrations.capabilities import BOOKING_SETTING, CREATE_NEW, CUSTOMER_MATCHES_SETTING, Accounting
 from app.integrations.exchange import AccountingParty, AllowListOption
 from app.integrations.http import INTERACTIVE_RETRY
-from app.models import Client, ExternalLink, Integration, Invoice, OutboxItem, Project
+from app.models import Client, ExternalLink, Integration, Invoice, OutboxItem, Project, TimeEntry
 from app.models.base import utcnow
 from app.models.integration import IntegrationStatus
 from app.services import export_gate, work_queue
@@ -148,6 +148,39 @@ def confirm_first_export(invoice: Invoice, integration: Integration, shown_diges
     work_queue.queue_push(integration.id)
 
 
+# -- a client's time (QuickBooks time activities) ---------------------------------------------
+
+# The time activities a preview shows (and its digest covers); it counts every held one.
+TIME_PREVIEW_LIMIT = 20
+
+
+def takes_time(integration: Integration) -> bool:
+    return "time_entry" in getattr(registry.get_connector(integration.provider), "push_kinds", ())
+
+
+def time_preview(client: Client, integration: Integration) -> dict:
+    """Exactly what the first export of `client`'s held time would send now: the customer,
+    the first TIME_PREVIEW_LIMIT time activities, and how many wait (ProviderError when
+    unreachable)."""
+    held = export_gate.held_time(db.session, integration).get(client.id, [])
+    entries = [db.session.get(TimeEntry, entry_id) for entry_id in held[:TIME_PREVIEW_LIMIT]]
+    connector = connector_for(integration, retry=INTERACTIVE_RETRY)
+    shown = connector.time_preview(client, entries, run_context(integration, SessionLinks(db.session, integration.id)))
+    return {**shown, "time_activities_waiting": len(held)}
+
+
+def confirm_time_export(client: Client, integration: Integration, shown_digest: str) -> None:
+    """As confirm_first_export, for a client whose held changes are time (no invoice yet)."""
+    if not export_gate.held_time(db.session, integration).get(client.id):
+        raise export_gate.GateError(f"No time of {client.name} waits for a confirmation; nothing was changed.")
+    current = time_preview(client, integration)
+    if export_gate.digest(current) != shown_digest:
+        raise StalePreview(current)
+    export_gate.confirm(db.session, integration, client.id)
+    db.session.commit()
+    work_queue.queue_push(integration.id)
+
+
 # -- customer matching ---------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -166,6 +199,7 @@ class MatchingPage:
     booking_default: str | None
     projects: list[Project]                 # client projects, each may override the default booking
     project_bookings: dict[str, str]        # project id -> booking option chosen for its lines
+    held_time: dict[int, int]               # client id -> time entries waiting for its first export's preview
 
 
 def matching_page(integration: Integration) -> MatchingPage:
@@ -183,8 +217,9 @@ def matching_page(integration: Integration) -> MatchingPage:
     booking = (integration.settings or {}).get(BOOKING_SETTING) or {}
     projects = list(db.session.scalars(select(Project).join(Client).where(
         Project.archived.is_(False), Client.archived.is_(False)).order_by(Client.name, Project.name)))
+    held_time = {client_id: len(ids) for client_id, ids in export_gate.held_time(db.session, integration).items()}
     return MatchingPage(matches, candidates, bookings, booking.get("default"), projects,
-                        {str(k): str(v) for k, v in (booking.get("projects") or {}).items()})
+                        {str(k): str(v) for k, v in (booking.get("projects") or {}).items()}, held_time)
 
 
 class MatchingError(Exception):

@@ -1,11 +1,12 @@
 """The accounting export gate: a client's first export to an accounting connection waits
-until an admin has seen exactly what would be sent (the invoice's preview) and confirmed it.
+until an admin has seen exactly what would be sent (the invoice's preview, or the preview
+of the client's time activities at QuickBooks) and confirmed it.
 
 Which clients are confirmed is kept per connection in its settings (CONFIRMED_SETTING, a
-bounded list of client ids). A client with an invoice already linked at the connection
-had its first export before the gate existed and counts as confirmed.
+bounded list of client ids). A client with an invoice or a time activity already linked at
+the connection had its first export before the gate existed and counts as confirmed.
 
-The sync engine asks `holds` before pushing a client's customer or an invoice: a held
+The sync engine asks `holds` before pushing a client's customer, an invoice or time: a held
 change is not sent, stays pending (nothing is lost) and is parked for RECHECK_AFTER, so it
 is not retried in a loop; confirming releases it at once. The sync preview asks the same
 function, so it shows as held exactly what the next push holds.
@@ -21,14 +22,14 @@ from sqlalchemy.orm import Session
 
 from app.integrations import registry
 from app.integrations.capabilities import Accounting
-from app.models import Client, ExternalLink, Integration, Invoice, OutboxItem
+from app.models import Client, ExternalLink, Integration, Invoice, OutboxItem, Project, TimeEntry
 from app.models.base import utcnow
 
 CONFIRMED_SETTING = "export_confirmed_clients"
 # Far more clients than a team invoices; the bound keeps the settings row small.
 MAX_CONFIRMED_CLIENTS = 10_000
-# What the gate holds: the client's customer and its invoices (time activities are not invoices).
-HELD_KINDS = frozenset({"client", "invoice"})
+# What the gate holds: the client's customer, its invoices and the time on its projects.
+HELD_KINDS = frozenset({"client", "invoice", "time_entry"})
 # A held change is looked at again this much later (a confirmation releases it sooner).
 RECHECK_AFTER = timedelta(hours=1)
 # Every held change's last_error starts so: how `release` tells them from changes backing off.
@@ -53,10 +54,17 @@ def confirmed_ids(integration: Integration) -> set[int]:
 def is_confirmed(session: Session, integration: Integration, client_id: int) -> bool:
     if client_id in confirmed_ids(integration):
         return True
-    exported_before = select(ExternalLink.id).join(Invoice, Invoice.id == ExternalLink.local_id).where(
+    invoice_sent = select(ExternalLink.id).join(Invoice, Invoice.id == ExternalLink.local_id).where(
         ExternalLink.integration_id == integration.id, ExternalLink.local_kind == "invoice",
         Invoice.client_id == client_id).limit(1)
-    return session.scalar(exported_before) is not None
+    time_sent = select(ExternalLink.id).join(TimeEntry, TimeEntry.id == ExternalLink.local_id).where(
+        ExternalLink.integration_id == integration.id, ExternalLink.local_kind == "time_entry",
+        TimeEntry.project_id.in_(_projects_of(client_id))).limit(1)
+    return session.scalar(invoice_sent) is not None or session.scalar(time_sent) is not None
+
+
+def _projects_of(client_id: int):
+    return select(Project.id).where(Project.client_id == client_id)
 
 
 def client_of(session: Session, kind: str, local_id: int) -> Client | None:
@@ -66,6 +74,9 @@ def client_of(session: Session, kind: str, local_id: int) -> Client | None:
     if kind == "invoice":
         invoice = session.get(Invoice, local_id)
         return invoice.client if invoice is not None else None
+    if kind == "time_entry":
+        entry = session.get(TimeEntry, local_id)
+        return entry.project.client if entry is not None and entry.project is not None else None
     return None
 
 
@@ -115,11 +126,13 @@ def confirm(session: Session, integration: Integration, client_id: int) -> None:
 def release(session: Session, integration: Integration, client_id: int) -> int:
     """Make the client's held changes at `integration` due now (not those backing off after an error)."""
     invoices = select(Invoice.id).where(Invoice.client_id == client_id)
+    entries = select(TimeEntry.id).where(TimeEntry.project_id.in_(_projects_of(client_id)))
     return session.execute(update(OutboxItem).where(
         OutboxItem.integration_id == integration.id, OutboxItem.status == "pending",
         OutboxItem.last_error.startswith(HELD_PREFIX, autoescape=True),
         or_(and_(OutboxItem.local_kind == "client", OutboxItem.local_id == client_id),
-            and_(OutboxItem.local_kind == "invoice", OutboxItem.local_id.in_(invoices))),
+            and_(OutboxItem.local_kind == "invoice", OutboxItem.local_id.in_(invoices)),
+            and_(OutboxItem.local_kind == "time_entry", OutboxItem.local_id.in_(entries))),
     ).values(next_attempt_at=utcnow(), last_error=None), execution_options={"synchronize_session": False}).rowcount
 
 
@@ -140,3 +153,12 @@ def held_changes(session: Session, integration: Integration) -> dict[str, list[i
         if holds(session, integration, kind, local_id, action) is not None:
             held.setdefault(kind, []).append(local_id)
     return held
+
+
+def held_time(session: Session, integration: Integration) -> dict[int, list[int]]:
+    """client id -> the time entries whose export waits for that client's confirmation, oldest first."""
+    by_client: dict[int, list[int]] = {}
+    for entry_id in held_changes(session, integration).get("time_entry", []):
+        client = client_of(session, "time_entry", entry_id)
+        by_client.setdefault(client.id, []).append(entry_id)
+    return by_client

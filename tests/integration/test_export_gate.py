@@ -6,13 +6,15 @@ from __future__ import annotations
 import html
 import re
 from datetime import timedelta
+from unittest.mock import ANY
 
+import pytest
 from sqlalchemy import select
 
-from app.models import Invoice, OutboxItem, Project, TimeEntry
+from app.models import Client, Invoice, OutboxItem, Project, TimeEntry
 from app.models.base import utcnow
-from app.services import export_gate, invoice_service, sync_preview
-from app.services.sync_service import push_pending
+from app.services import accounting_service, export_gate, invoice_service, sync_preview
+from app.services.sync_service import push_pending, record_change
 from tests.conftest import post_form
 from tests.integration.test_accounting_sync import (  # noqa: F401 (fixture)
     billable_client,
@@ -22,6 +24,7 @@ from tests.integration.test_accounting_sync import (  # noqa: F401 (fixture)
     outbox,
     preview_of,
     push,
+    set_preferences,
     side,
 )
 
@@ -210,3 +213,131 @@ def test_a_client_exported_before_the_gate_existed_is_not_held(db, admin, side):
     second = another_invoice(db, admin, client)
     push(db, side.slug)
     assert len(side.invoices(first.number)) == 1 and len(side.invoices(second.number)) == 1
+
+
+# -- a client's time (QuickBooks time activities), confirmed where the clients are listed ---------
+
+def time_waiting(db, admin, side, name: str = "Acme"):
+    """QuickBooks takes billable time; a new client's two and a half hours are queued for it."""
+    set_preferences(db, side.slug, {"export_time": True, "people": {"Employee:55": admin.id}})
+    client = billable_client(db, admin, name=name, email=f"billing@{name.lower()}.test", queued=False,
+                             confirmed=False)
+    entry = db.session.scalars(select(TimeEntry).join(Project).where(Project.client_id == client.id)).one()
+    record_change(db.session, "time_entry", entry, "upsert")
+    db.session.commit()
+    return client, entry
+
+
+def time_preview_url(integration, client) -> str:
+    return f"/integrations/{integration.id}/clients/{client.id}/time-preview"
+
+
+def shown_time_digest(admin_client, integration, client) -> str:
+    page = admin_client.get(time_preview_url(integration, client)).get_data(as_text=True)
+    assert "Confirm and export" in page
+    return re.search(r'name="digest" value="([0-9a-f]{64})"', page).group(1)
+
+
+def confirm_time(admin_client, integration, client, digest: str):
+    return post_form(admin_client, time_preview_url(integration, client) + "/confirm", {"digest": digest},
+                     page=time_preview_url(integration, client))
+
+
+@pytest.mark.parametrize("side", ["quickbooks"], indirect=True)
+def test_a_clients_first_time_export_waits_until_its_preview_is_confirmed_from_the_customers_page(
+        db, admin, admin_client, side):
+    client, entry = time_waiting(db, admin, side)
+    integration = integration_of(db, side.slug)
+    push(db, side.slug)
+    assert writes(side) == [] and side.api.time_activities == {}
+    [item] = outbox(db, "time_entry")
+    assert (item.status, item.attempts) == ("pending", 0)
+    assert item.last_error == HELD.format(provider=provider(side), client="Acme")
+    assert item.next_attempt_at > utcnow() + timedelta(minutes=50)
+    sync_preview.request_preview(integration)
+    assert [c for c in sync_preview.run_preview(integration.id).changes if c["kind"] == "time_entry"] == [
+        {"kind": "time_entry", "action": "held", "count": 1, "examples": [ANY]}]
+
+    customers = admin_client.get(f"/integrations/{integration.id}/customers").get_data(as_text=True)
+    assert "1 time activity waits for your preview" in customers and time_preview_url(integration, client) in customers
+    digest = shown_time_digest(admin_client, integration, client)
+    expected = accounting_service.time_preview(db.session.get(Client, client.id), integration_of(db, side.slug))
+    assert digest == export_gate.digest(expected) and expected["time_activities_waiting"] == 1
+    [shown] = expected["time_activities"]
+    assert shown["CustomerRef"] == {"value": "(created on export)"} and (shown["Hours"], shown["Minutes"]) == (2, 30)
+
+    response = confirm_time(admin_client, integration, client, digest)
+    assert response.status_code == 302 and response.headers["Location"].endswith(f"/integrations/{integration.id}/customers")
+    push_pending(integration.id)
+    assert side.sent("customer") == [expected["customer"]]
+    [sent] = side.sent("timeactivity")
+    assert side.without_customer(sent) == side.without_customer(shown)
+    assert [sent["CustomerRef"]["value"]] == [customer["Id"] for customer in side.customers()]
+    assert [i.status for i in outbox(db, "time_entry")] == ["done"] and len(side.api.time_activities) == 1
+    assert "waits for your preview" not in admin_client.get(
+        f"/integrations/{integration.id}/customers").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("side", ["quickbooks"], indirect=True)
+def test_time_changed_since_its_preview_is_refused_with_the_new_one_and_nothing_is_sent(
+        db, admin, admin_client, side):
+    client, entry = time_waiting(db, admin, side)
+    integration = integration_of(db, side.slug)
+    push(db, side.slug)
+    digest = shown_time_digest(admin_client, integration, client)
+    entry = db.session.get(TimeEntry, entry.id)
+    entry.ended_at = entry.started_at + timedelta(hours=1)  # edited while the admin looked
+    db.session.commit()
+
+    response = confirm_time(admin_client, integration, client, digest)
+    assert response.status_code == 409 and "changed since you looked" in response.get_data(as_text=True)
+    assert not export_gate.is_confirmed(db.session, integration_of(db, side.slug), client.id)
+    push(db, side.slug)
+    assert writes(side) == []
+    assert confirm_time(admin_client, integration, client, "not-a-digest").status_code == 400
+
+
+@pytest.mark.parametrize("side", ["quickbooks"], indirect=True)
+def test_only_an_admin_sees_or_confirms_a_time_preview_and_only_where_time_is_taken(
+        db, admin, admin_client, user_client, side):
+    client, entry = time_waiting(db, admin, side)
+    integration = integration_of(db, side.slug)
+    push(db, side.slug)
+    digest = shown_time_digest(admin_client, integration, client)
+    assert user_client.get(time_preview_url(integration, client)).status_code == 403
+    assert post_form(user_client, time_preview_url(integration, client) + "/confirm", {"digest": digest},
+                     page="/").status_code == 403
+    assert admin_client.post(time_preview_url(integration, client) + "/confirm",
+                             data={"digest": digest}).status_code == 400  # no CSRF token
+    assert admin_client.get(f"/integrations/{integration.id}/clients/999999/time-preview").status_code == 404
+    push(db, side.slug)
+    assert writes(side) == [] and not export_gate.is_confirmed(db.session, integration_of(db, side.slug), client.id)
+
+
+@pytest.mark.parametrize("side", ["xero"], indirect=True)
+def test_a_connection_that_takes_no_time_has_no_time_preview(db, admin, admin_client, side):
+    client = billable_client(db, admin, confirmed=False)
+    assert admin_client.get(time_preview_url(integration_of(db, side.slug), client)).status_code == 404
+
+
+@pytest.mark.parametrize("side", ["quickbooks"], indirect=True)
+def test_a_client_whose_time_went_before_the_gate_existed_is_not_held(db, admin, side):
+    client, entry = time_waiting(db, admin, side)
+    integration = integration_of(db, side.slug)
+    export_gate.confirm(db.session, integration, client.id)
+    db.session.commit()
+    push(db, side.slug)
+    integration = integration_of(db, side.slug)
+    integration.settings = {k: v for k, v in integration.settings.items() if k != export_gate.CONFIRMED_SETTING}
+    db.session.commit()  # as a connection made before the gate: no list, one time activity linked
+
+    project = db.session.scalars(select(Project).where(Project.client_id == client.id)).one()
+    start = utcnow().replace(microsecond=0) - timedelta(hours=5)
+    later = TimeEntry(user_id=admin.id, project_id=project.id, started_at=start, ended_at=start + timedelta(hours=1),
+                      billable=True)
+    db.session.add(later)
+    db.session.flush()
+    record_change(db.session, "time_entry", later, "upsert")
+    db.session.commit()
+    push(db, side.slug)
+    assert len(side.api.time_activities) == 2

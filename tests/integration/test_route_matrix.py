@@ -217,6 +217,10 @@ ROWS: list[Row] = [
            "nothing saved while the provider cannot be asked"),
     page("accounting.customers", "/integrations/{user_integration}/customers", LOGIN, 403, 404,
          "not an accounting connection", intruder=403),
+    page("accounting.time_preview", "/integrations/{global_integration}/clients/{client}/time-preview", LOGIN, 403,
+         404, "Xero takes no time (QuickBooks' own: test_export_gate.py)"),
+    action("accounting.confirm_time", "/integrations/{global_integration}/clients/{client}/time-preview/confirm",
+           LOGIN, 403, 404, "Xero takes no time"),
 
     # -- user management -------------------------------------------------------------------
     page("admin.users", "/admin/users", LOGIN, 403, 200, "user on an admin page"),
