@@ -2,7 +2,8 @@
 real pages and the fakes (passwords set, OAuth apps registered with their client secrets and
 connected, Trello's key and token, webhook and signing secrets, an API token made and used),
 then every secret value used is looked for in the database (the SQLite file's bytes, or every
-PostgreSQL row as text), in every response the app sent, and in every log record.
+PostgreSQL row as text), in the job queue (its SQLite file, or its Redis keys), in every
+response the app sent, and in every log record.
 
 The one exception, by design: the response that creates an API token shows it to its owner,
 once (routes/account.create_token). That response is checked to hold it, and left out."""
@@ -150,6 +151,24 @@ def database_text(app) -> str:
     return "\n".join(rows)
 
 
+def queue_text(app) -> str:
+    """Every job waiting in the queue as stored: the SQLite queue file's bytes, or every Redis
+    key of this app's queue (huey's own keys, named after its cleaned-up name, and the app's,
+    named after the queue name; list, sorted set, hash or string)."""
+    huey = app.extensions["timehub.jobs"]
+    assert huey.pending_count() > 0, "the flow queued jobs (its syncs): the scan reads them"
+    if not app.config.get("REDIS_URL"):
+        path = Path(app.config["INSTANCE_PATH"]) / "jobs.db"
+        return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*")).decode("latin-1")
+    redis = huey.storage.conn
+    readers = {b"list": lambda key: redis.lrange(key, 0, -1), b"zset": lambda key: redis.zrange(key, 0, -1),
+               b"hash": lambda key: [*redis.hgetall(key).values()], b"string": lambda key: [redis.get(key)]}
+    keys = {key for name in (huey.name, huey.storage.name) for key in redis.scan_iter(match=f"*{name}*")}
+    assert huey.storage.queue_key.encode() in keys
+    stored = [value for key in sorted(keys) for value in readers.get(redis.type(key), lambda key: [])(key)]
+    return b"\n".join(stored).decode("latin-1")
+
+
 def test_no_secret_is_stored_shown_or_logged_in_plaintext(app, fakes, responses, caplog):
     caplog.set_level(logging.DEBUG)  # every level of every logger
     produced = set_up_everything(app, fakes)
@@ -170,9 +189,11 @@ def test_no_secret_is_stored_shown_or_logged_in_plaintext(app, fakes, responses,
     logs = "\n".join(f"{record.getMessage()} {record.args!r} {record.exc_text or ''}" for record in caplog.records)
     logs += "\n" + caplog.text
     assert "github" in logs.lower()  # the flow was logged, and the log was caught
-    places = {"the database": database_text(app), "a rendered page": pages, "the logs": logs}
+    places = {"the database": database_text(app), "the job queue": queue_text(app), "a rendered page": pages,
+              "the logs": logs}
     # The scan reads content, not ciphertext alone: what is not secret is there in plain.
     assert "Tess Trello" in places["the database"] and "Tess Trello" in pages
+    assert "sync_integration" in places["the job queue"]  # the queued jobs were read, not their count alone
     found = [f"{name} in {place}" for place, content in places.items()
              for name, value in secrets.items() if value in content]
     assert found == []
