@@ -71,25 +71,34 @@ def _render_preview(integration, client: Client, body: dict | None, problem: str
 def confirm(invoice_id: int, integration_id: int):
     """Confirm the preview of a client's first export (the digest of what was shown)."""
     invoice, integration = _invoice_and_integration(invoice_id, integration_id)
+    return _confirm_shown(
+        lambda shown: accounting_service.confirm_first_export(invoice, integration, shown),
+        lambda *args, **kwargs: _preview_page(invoice, integration, *args, **kwargs),
+        url_for("invoices.detail", invoice_id=invoice.id),
+        f"Confirmed: {invoice.client.name}'s exports go to {registry.get_spec(integration.provider).name} from now "
+        f"on, starting with invoice {invoice.number}.")
+
+
+def _confirm_shown(confirm_digest, preview_page, back: str, done: str):
+    """Both confirmations: the posted digest of what was shown; a preview that changed since
+    answers 409 with the new one, an unreachable provider 502, and nothing is confirmed."""
     shown = request.form.get("digest", "")
     if not DIGEST.fullmatch(shown):
         abort(400)
-    provider_name = registry.get_spec(integration.provider).name
     try:
-        accounting_service.confirm_first_export(invoice, integration, shown)
+        confirm_digest(shown)
     except accounting_service.StalePreview as stale:
         db.session.rollback()
-        return _preview_page(invoice, integration, stale.current, None, stale=True, status=409)
+        return preview_page(stale.current, None, stale=True, status=409)
     except (ProviderError, TokenError) as exc:
         db.session.rollback()
-        return _preview_page(invoice, integration, None, exc.message, status=502)
+        return preview_page(None, exc.message, status=502)
     except export_gate.GateError as exc:
         db.session.rollback()
         flash(exc.message, "error")
-        return redirect(url_for("invoices.detail", invoice_id=invoice.id))
-    flash(f"Confirmed: {invoice.client.name}'s exports go to {provider_name} from now on, "
-          f"starting with invoice {invoice.number}.", "success")
-    return redirect(url_for("invoices.detail", invoice_id=invoice.id))
+        return redirect(back)
+    flash(done, "success")
+    return redirect(back)
 
 
 # -- a client's time whose first export waits (QuickBooks time activities) ---------------------
@@ -130,24 +139,12 @@ def time_preview(integration_id: int, client_id: int):
 def confirm_time(integration_id: int, client_id: int):
     """Confirm the preview of a client's first export of time (the digest of what was shown)."""
     client, integration = _client_and_time_integration(integration_id, client_id)
-    shown = request.form.get("digest", "")
-    if not DIGEST.fullmatch(shown):
-        abort(400)
-    try:
-        accounting_service.confirm_time_export(client, integration, shown)
-    except accounting_service.StalePreview as stale:
-        db.session.rollback()
-        return _time_preview_page(integration, client, stale.current, None, stale=True, status=409)
-    except (ProviderError, TokenError) as exc:
-        db.session.rollback()
-        return _time_preview_page(integration, client, None, exc.message, status=502)
-    except export_gate.GateError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return redirect(url_for("accounting.customers", integration_id=integration.id))
-    flash(f"Confirmed: {client.name}'s exports go to {registry.get_spec(integration.provider).name} from now on, "
-          "starting with the time that waited.", "success")
-    return redirect(url_for("accounting.customers", integration_id=integration.id))
+    return _confirm_shown(
+        lambda shown: accounting_service.confirm_time_export(client, integration, shown),
+        lambda *args, **kwargs: _time_preview_page(integration, client, *args, **kwargs),
+        url_for("accounting.customers", integration_id=integration.id),
+        f"Confirmed: {client.name}'s exports go to {registry.get_spec(integration.provider).name} from now on, "
+        "starting with the time that waited.")
 
 
 @bp.post("/invoices/<int:invoice_id>/export/<int:integration_id>")

@@ -140,10 +140,13 @@ def confirm_first_export(invoice: Invoice, integration: Integration, shown_diges
     StalePreview carries the new preview and nothing changes (ProviderError when unreachable)."""
     if not is_held(invoice, integration):
         raise export_gate.GateError(f"Invoice {invoice.number} does not wait for a confirmation; nothing was changed.")
-    current = preview(invoice, integration)
+    _confirm_unchanged(integration, invoice.client_id, preview(invoice, integration), shown_digest)
+
+
+def _confirm_unchanged(integration: Integration, client_id: int, current: dict, shown_digest: str) -> None:
     if export_gate.digest(current) != shown_digest:
         raise StalePreview(current)
-    export_gate.confirm(db.session, integration, invoice.client_id)
+    export_gate.confirm(db.session, integration, client_id)
     db.session.commit()
     work_queue.queue_push(integration.id)
 
@@ -173,12 +176,7 @@ def confirm_time_export(client: Client, integration: Integration, shown_digest: 
     """As confirm_first_export, for a client whose held changes are time (no invoice yet)."""
     if not export_gate.held_time(db.session, integration).get(client.id):
         raise export_gate.GateError(f"No time of {client.name} waits for a confirmation; nothing was changed.")
-    current = time_preview(client, integration)
-    if export_gate.digest(current) != shown_digest:
-        raise StalePreview(current)
-    export_gate.confirm(db.session, integration, client.id)
-    db.session.commit()
-    work_queue.queue_push(integration.id)
+    _confirm_unchanged(integration, client.id, time_preview(client, integration), shown_digest)
 
 
 # -- customer matching ---------------------------------------------------------------------

@@ -217,15 +217,17 @@ def test_a_client_exported_before_the_gate_existed_is_not_held(db, admin, side):
 
 # -- a client's time (QuickBooks time activities), confirmed where the clients are listed ---------
 
-def time_waiting(db, admin, side, name: str = "Acme"):
-    """QuickBooks takes billable time; a new client's two and a half hours are queued for it."""
+def time_waiting(db, admin, side, *, pushed: bool = True):
+    """QuickBooks takes billable time; a new client's two and a half hours are queued for it
+    and, when `pushed`, a push has met them (and held them)."""
     set_preferences(db, side.slug, {"export_time": True, "people": {"Employee:55": admin.id}})
-    client = billable_client(db, admin, name=name, email=f"billing@{name.lower()}.test", queued=False,
-                             confirmed=False)
+    client = billable_client(db, admin, email="billing@acme.test", queued=False, confirmed=False)
     entry = db.session.scalars(select(TimeEntry).join(Project).where(Project.client_id == client.id)).one()
     record_change(db.session, "time_entry", entry, "upsert")
     db.session.commit()
-    return client, entry
+    if pushed:
+        push(db, side.slug)
+    return client, entry, integration_of(db, side.slug)
 
 
 def time_preview_url(integration, client) -> str:
@@ -246,9 +248,7 @@ def confirm_time(admin_client, integration, client, digest: str):
 @pytest.mark.parametrize("side", ["quickbooks"], indirect=True)
 def test_a_clients_first_time_export_waits_until_its_preview_is_confirmed_from_the_customers_page(
         db, admin, admin_client, side):
-    client, entry = time_waiting(db, admin, side)
-    integration = integration_of(db, side.slug)
-    push(db, side.slug)
+    client, entry, integration = time_waiting(db, admin, side)
     assert writes(side) == [] and side.api.time_activities == {}
     [item] = outbox(db, "time_entry")
     assert (item.status, item.attempts) == ("pending", 0)
@@ -281,9 +281,7 @@ def test_a_clients_first_time_export_waits_until_its_preview_is_confirmed_from_t
 @pytest.mark.parametrize("side", ["quickbooks"], indirect=True)
 def test_time_changed_since_its_preview_is_refused_with_the_new_one_and_nothing_is_sent(
         db, admin, admin_client, side):
-    client, entry = time_waiting(db, admin, side)
-    integration = integration_of(db, side.slug)
-    push(db, side.slug)
+    client, entry, integration = time_waiting(db, admin, side)
     digest = shown_time_digest(admin_client, integration, client)
     entry = db.session.get(TimeEntry, entry.id)
     entry.ended_at = entry.started_at + timedelta(hours=1)  # edited while the admin looked
@@ -300,9 +298,7 @@ def test_time_changed_since_its_preview_is_refused_with_the_new_one_and_nothing_
 @pytest.mark.parametrize("side", ["quickbooks"], indirect=True)
 def test_only_an_admin_sees_or_confirms_a_time_preview_and_only_where_time_is_taken(
         db, admin, admin_client, user_client, side):
-    client, entry = time_waiting(db, admin, side)
-    integration = integration_of(db, side.slug)
-    push(db, side.slug)
+    client, entry, integration = time_waiting(db, admin, side)
     digest = shown_time_digest(admin_client, integration, client)
     assert user_client.get(time_preview_url(integration, client)).status_code == 403
     assert post_form(user_client, time_preview_url(integration, client) + "/confirm", {"digest": digest},
@@ -322,8 +318,7 @@ def test_a_connection_that_takes_no_time_has_no_time_preview(db, admin, admin_cl
 
 @pytest.mark.parametrize("side", ["quickbooks"], indirect=True)
 def test_a_client_whose_time_went_before_the_gate_existed_is_not_held(db, admin, side):
-    client, entry = time_waiting(db, admin, side)
-    integration = integration_of(db, side.slug)
+    client, entry, integration = time_waiting(db, admin, side, pushed=False)
     export_gate.confirm(db.session, integration, client.id)
     db.session.commit()
     push(db, side.slug)
