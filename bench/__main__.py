@@ -10,6 +10,7 @@ BENCHMARKS = {
     "sync_noop": "a re-sync with nothing changed",
     "push_rate_limited": "N time entries pushed to a rate-limited provider",
     "webhook_ingest": "signed webhook deliveries over real HTTP",
+    "webhook_apply": "stored webhook deliveries applied one by one, against the same records in pages",
     "concurrent_writers": "signed-in clients starting and stopping timers at once",
     "calendar_page": "/calendar's week view with N entries and N calendar events stored",
     "invoice_export": "N issued invoices exported to the fake QuickBooks or Xero, with faults",
