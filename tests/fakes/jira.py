@@ -116,6 +116,11 @@ class FakeJira(FakeAtlassian):
         self.users: dict[str, dict] = {}
         self.projects: dict[str, dict] = {}          # key -> {id, key, name}
         self.issues: dict[str, dict] = {}            # issue id -> record
+        # Bumped by every change a search could see; the last search's matches, sorted, are kept
+        # under (its JQL, the zone, the revision), so the pages of one listing are not each a
+        # filter and sort of every issue (100,000 issues made that the benchmark's whole time).
+        self._revision = 0
+        self._last_found: tuple[tuple, list[dict]] | None = None
         self._former_keys: dict[str, str] = {}       # key before a move -> issue id (Jira still resolves them)
         self._deleted: dict[str, dict] = {}          # key -> last record, for jira:issue_deleted deliveries
         self.worklogs: dict[str, list[dict]] = {}    # issue id -> worklogs as served
@@ -175,6 +180,7 @@ class FakeJira(FakeAtlassian):
         with self._lock:
             project = {"id": str(next(self._ids)), "key": key, "name": name, "counter": 0}
             self.projects[key] = project
+            self._revision += 1
             return self._project_json(project, self.site_api_base())
 
     def rename_project(self, key: str, name: str) -> None:
@@ -198,6 +204,7 @@ class FakeJira(FakeAtlassian):
                      "issuetype": "Task", "created": moment, "updated": moment}
             self._check_refs(issue)
             self.issues[issue["id"]] = issue
+            self._revision += 1
             answer = self._issue_json(issue, self.site_api_base(), ALL_ISSUE_FIELDS)
         self._auto_send("jira:issue_created", issue["key"])
         return answer
@@ -215,6 +222,7 @@ class FakeJira(FakeAtlassian):
                 issue["assignee"] = assignee
             self._check_refs(issue)
             issue["updated"] = updated or datetime.now(timezone.utc)
+            self._revision += 1
             answer = self._issue_json(issue, self.site_api_base(), ALL_ISSUE_FIELDS)
         self._auto_send("jira:issue_updated", issue["key"])
         return answer
@@ -227,6 +235,7 @@ class FakeJira(FakeAtlassian):
             self._former_keys[issue["key"]] = issue["id"]
             issue.update(key=f"{project_key}-{target['counter']}", project_id=target["id"],
                          updated=datetime.now(timezone.utc))
+            self._revision += 1
             answer = self._issue_json(issue, self.site_api_base(), ALL_ISSUE_FIELDS)
         self._auto_send("jira:issue_updated", issue["key"])
         return answer
@@ -262,6 +271,7 @@ class FakeJira(FakeAtlassian):
 
     def _remove_issue(self, issue: dict) -> None:
         del self.issues[issue["id"]]
+        self._revision += 1
         for worklog in self.worklogs.pop(issue["id"], []):   # Jira deletes an issue's worklogs with it
             self.worklog_properties.pop(worklog["id"], None)
         project = next((p for p in self.projects.values() if p["id"] == issue["project_id"]), None)
@@ -461,15 +471,23 @@ class FakeJira(FakeAtlassian):
                 return _error(400, "The provided next page token is invalid or expired.")
         size = min(max_results if isinstance(max_results, int) and max_results > 0 else SEARCH_DEFAULT_PAGE,
                    self.max_results)
-        found = [i for i in self.issues.values() if jira_jql.matches(query, i, self._project_of(i))]
-        order_field, descending = query.order_by or ("id", True)
-        found.sort(key=_sort_key(order_field), reverse=descending)
+        found = self._matching(query, jql or "")
         page = found[offset:offset + size]
         chosen = _selected_fields(fields)
         answer = {"issues": [self._issue_json(i, base, chosen) for i in page], "isLast": offset + size >= len(found)}
         if not answer["isLast"]:
             answer["nextPageToken"] = jira_jql.page_token(self._token_key, offset + size, jql or "")
         return 200, answer
+
+    def _matching(self, query, jql: str) -> list[dict]:
+        """The issues `query` finds, in its order: the last search's, when nothing changed since."""
+        key = (jql, self.time_zone, self._revision)
+        if self._last_found is None or self._last_found[0] != key:
+            found = [i for i in self.issues.values() if jira_jql.matches(query, i, self._project_of(i))]
+            order_field, descending = query.order_by or ("id", True)
+            found.sort(key=_sort_key(order_field), reverse=descending)
+            self._last_found = (key, found)
+        return self._last_found[1]
 
     # -- projects and users --------------------------------------------------
 

@@ -463,7 +463,9 @@ def test_a_page_of_100_new_records_takes_one_insert_per_table_and_column_set(db,
     assert counter.count("INSERT", "tasks") == 2          # one per column set, not one per task
     assert counter.count("INSERT", "external_links") == 2  # one per kind
     assert counter.count("UPDATE") == 0
-    assert len(counter.seen) <= 12  # the page's look-ups included
+    # The page's look-ups included; on PostgreSQL each INSERT of rows draws its ids first (sync_writes).
+    id_draws = 3 if db.engine.dialect.name == "postgresql" else 0
+    assert len(counter.seen) <= 12 + id_draws
     # every link names the row made of its own record (ids paired with their rows, in order)
     for link in db.session.scalars(select(ExternalLink).where(ExternalLink.local_kind == "task")):
         task = db.session.get(Task, link.local_id)
