@@ -35,10 +35,11 @@ test: install
 
 # Mutation testing ([tool.mutmut] in pyproject.toml), at the lowest priority with one child; not part of
 # `make test`. By default the sample of docs/testing.md ("Mutation runs"): of the sync engine, the OAuth
-# engine and the Jira connector, every mutant whose number ends in 1 (each function's first, then every
-# tenth). MUTANT_SAMPLE='*' runs all their mutants; MUTANTS names others, e.g. MUTANTS='app.integrations.oauth*'.
+# engine and the Jira connector (jira.py and jira_site.py, which it shares with Data Center), every mutant
+# whose number ends in 1 (each function's first, then every tenth). MUTANT_SAMPLE='*' runs all their
+# mutants; MUTANTS names others, e.g. MUTANTS='app.integrations.oauth*'.
 MUTANT_SAMPLE ?= *1
-MUTANT_MODULES ?= app.services.sync_service app.integrations.oauth app.integrations.jira
+MUTANT_MODULES ?= app.services.sync_service app.integrations.oauth app.integrations.jira app.integrations.jira_site
 MUTANTS ?= $(foreach module,$(MUTANT_MODULES),$(module).*__mutmut_$(MUTANT_SAMPLE))
 mutants: install
 	nice -n 19 $(BIN)/mutmut run --max-children 1 $(foreach pattern,$(MUTANTS),'$(pattern)')

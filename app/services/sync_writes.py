@@ -3,17 +3,20 @@
 A page of a hundred records costs a handful of statements instead of one ORM object and
 one INSERT or UPDATE per record: rows are inserted per table and set of columns (SQLite:
 one multi-row INSERT RETURNING the new ids; PostgreSQL: ids drawn from the sequence, then one
-pipelined executemany), links with one INSERT ... ON CONFLICT, updates with one executemany
-UPDATE by primary key per set of columns. They run
+INSERT ... SELECT from the page's rows as JSON, see _insert_recordset), links with one INSERT ...
+ON CONFLICT, updates with one executemany UPDATE by primary key per set of columns. They run
 on the session's connection, inside its transaction, so the page still commits with its
 cursor. ORM objects already loaded are told the values written (set_committed_value), so
 the session's identity map does not go stale and nothing is written twice at flush.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from datetime import date, datetime
+from decimal import Decimal
 
-from sqlalchemy import bindparam, insert, text, update
+from sqlalchemy import Text, bindparam, cast, column, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -24,6 +27,9 @@ from app.models.base import utcnow
 # The key of the primary key in an UPDATE's parameter rows (a column's own name is taken by SET).
 ROW_ID = "row_id"
 # PostgreSQL: `count` new ids of a table's id sequence, in one statement.
+# The parameter that carries a page's rows as one JSON document (no column is named so: an
+# INSERT's own defaults are bound by their columns' names).
+PAGE_ROWS = "page_rows"
 NEXT_IDS = text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :count)")
 
 
@@ -38,7 +44,7 @@ def _by_columns(rows: list[dict]) -> dict[tuple, list[int]]:
 def insert_rows(session: Session, model, rows: list[dict]) -> list[int]:
     """Insert `rows` (column -> value) into `model`'s table; returns their new ids, in the order of
     `rows`. PostgreSQL: the ids are drawn from the table's sequence first, then the rows go with
-    them in one executemany (see _on_postgresql). SQLite: one INSERT ... RETURNING per set of
+    them in one statement (see _insert_recordset). SQLite: one INSERT ... RETURNING per set of
     columns, its ids sorted: an INSERT of many rows numbers them in the order of its VALUES,
     each above every id before it."""
     table = model.__table__
@@ -51,7 +57,8 @@ def insert_rows(session: Session, model, rows: list[dict]) -> list[int]:
         values = [{**stamps, **rows[index]} for index in indexes]
         if on_postgresql:
             new_ids = connection.execute(NEXT_IDS, {"table": table.name, "count": len(values)}).scalars().all()
-            connection.execute(insert(table), [{**row, "id": new_id} for row, new_id in zip(values, new_ids)])
+            _insert_recordset(connection, insert(table), table, [{**row, "id": new_id}
+                                                                for row, new_id in zip(values, new_ids)])
         else:
             new_ids = sorted(connection.execute(insert(table).returning(table.c.id), values).scalars().all())
         for index, new_id in zip(indexes, new_ids, strict=True):
@@ -60,11 +67,15 @@ def insert_rows(session: Session, model, rows: list[dict]) -> list[int]:
 
 
 def insert_plain(session: Session, model, rows: list[dict]) -> None:
-    """Insert `rows` whose ids nobody needs: one statement per set of columns (see _many)."""
+    """Insert `rows` whose ids nobody needs: one statement per set of columns."""
     table = model.__table__
     connection = session.connection()
     for indexes in _by_columns(rows).values():
-        connection.execute(_many(session, insert(table), table), [rows[index] for index in indexes])
+        group = [rows[index] for index in indexes]
+        if _on_postgresql(session):
+            _insert_recordset(connection, insert(table), table, group)
+        else:
+            _insert_values(connection, insert(table), table, group)
 
 
 def upsert_links(session: Session, integration_id: int, kind: str, links: list[tuple[str, int, str | None]]) -> None:
@@ -80,24 +91,52 @@ def upsert_links(session: Session, integration_id: int, kind: str, links: list[t
         set_={"local_id": statement.excluded.local_id, "remote_version": statement.excluded.remote_version,
               "updated_at": statement.excluded.updated_at})
     now = utcnow()
-    session.connection().execute(_many(session, statement, table), [
-        {"integration_id": integration_id, "local_kind": kind, "external_id": external_id, "local_id": local_id,
-         "remote_version": version, "created_at": now, "updated_at": now}
-        for external_id, local_id, version in links])
+    rows = [{"integration_id": integration_id, "local_kind": kind, "external_id": external_id, "local_id": local_id,
+             "remote_version": version, "created_at": now, "updated_at": now}
+            for external_id, local_id, version in links]
+    if dialect is postgresql:
+        _insert_recordset(session.connection(), statement, table, rows)
+    else:
+        _insert_values(session.connection(), statement, table, rows)
 
 
 def _on_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _many(session: Session, statement, table):
-    """How a page of rows goes in one statement. SQLite: RETURNING, though the ids are not
-    needed, makes SQLAlchemy send one multi-row INSERT (insertmanyvalues) instead of one per
-    row. PostgreSQL: without it, psycopg's executemany pipelines one short statement, whose
-    parsing psycopg caches; a multi-row INSERT of a page is a new text of hundreds of parameters,
-    parsed again each time (psycopg caches none above 4,096 characters or 50 parameters), which
-    was the largest part of the import's CPU there."""
-    return statement if _on_postgresql(session) else statement.returning(table.c.id)
+def _insert_values(connection, statement, table, rows: list[dict]) -> None:
+    """SQLite: RETURNING, though the ids are not needed, makes SQLAlchemy send one multi-row
+    INSERT (insertmanyvalues) instead of one per row."""
+    connection.execute(statement.returning(table.c.id), rows)
+
+
+def _insert_recordset(connection, statement, table, rows: list[dict]) -> None:
+    """PostgreSQL: `rows` (all naming the same columns) sent as one JSON document, which the
+    server turns back into rows: `INSERT ... SELECT ... FROM json_to_recordset(:rows) AS r(a
+    integer, b varchar, ...)`. The text is the same for every page, so SQLAlchemy and psycopg
+    prepare it once, and the page's values are encoded by the json module's C encoder. A
+    multi-row VALUES is a new text of hundreds of parameters each page (psycopg caches none
+    above 50); an executemany pays psycopg's per-row machinery, and arrays (unnest) its
+    per-element escaping in Python: each was the largest part of the import's CPU there."""
+    columns = tuple(rows[0])
+    statement = statement.from_select(columns, _recordset(table, columns))
+    connection.execute(statement, {PAGE_ROWS: json.dumps(rows, default=_json_value, separators=(",", ":"))})
+
+
+def _recordset(table, columns: tuple[str, ...]):
+    document = cast(bindparam(PAGE_ROWS, type_=Text), postgresql.JSON)
+    records = func.json_to_recordset(document).table_valued(
+        *[column(name, table.c[name].type) for name in columns]).render_derived(with_types=True)
+    return select(*[records.c[name] for name in columns])
+
+
+def _json_value(value):
+    """What JSON has no type for, as PostgreSQL reads it back into the column's type."""
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} cannot go into a page's rows")
 
 
 def update_rows(session: Session, changes: Iterable[tuple[object, dict]]) -> None:
