@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 # Tuning constants of the token lifecycle, together.
 
 T = TypeVar("T")
+MAX_PERSONAL_TOKEN_LENGTH = 500  # Jira's personal access tokens are 44 characters
 
 
 class TokenError(Exception):
