@@ -36,10 +36,6 @@ class _RefreshingBearer(BearerAuth):
     def _refresh_refused(self) -> bool:
         if self._last_token is None:
             return False
-        if not token_service.stored_token(self._integration).refresh_token:
-            # A personal access token (Jira Data Center) has nothing to refresh: the 401 stands,
-            # so the connection or personal link is marked for reconnecting with that reason.
-            return False
         token_service.refresh_after_unauthorized(self._integration, self._last_token)
         return True
 

@@ -249,7 +249,9 @@ def test_on_a_token_team_a_person_links_their_own_token_and_authors_their_worklo
     db.session.expire_all()
     assert personal_links.link_of(db.session, paula.id, team).status == IntegrationStatus.NEEDS_RECONNECT
     page = client.get(LINK_PAGE).get_data(as_text=True)
-    assert "refused your own link" in page and f'action="/account/links/{SLUG}/token"' in page
+    assert "refused the personal access token; enter a new one" in page
+    assert f'action="/account/links/{SLUG}/token"' in page and "Link again" in page
+    assert db.session.get(Integration, team.id).status == IntegrationStatus.ACTIVE
 
     # A new token links her again; unlinking forgets it.
     again = link_by_token(client, fake.personal_token("paula"))
@@ -288,3 +290,15 @@ def test_on_a_token_team_the_consent_button_says_to_paste_a_token(db, app, token
     assert response.status_code == 302
     assert "with your own personal access token" in client.get(LINK_PAGE).get_data(as_text=True)
     assert personal_links.link_of(db.session, paula.id, team) is None
+
+
+def test_a_refused_team_token_asks_the_admin_for_a_new_one(db, app, token_team, admin):
+    fake, team, paula, tasks = token_team
+    fake.personal_tokens.clear()  # the admin's token was revoked in Jira
+    time_service.create_entry(paula, entry_fields(tasks["ACME-1"]))
+    assert push_pending(team.id) == 0
+    db.session.expire_all()
+    team = db.session.get(Integration, team.id)
+    assert team.status == IntegrationStatus.NEEDS_RECONNECT
+    assert team.last_error == "Jira Data Center refused the personal access token; enter a new one to continue."
+    assert fake.worklogs_of("ACME-1") == []
