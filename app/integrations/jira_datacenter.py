@@ -171,8 +171,8 @@ class JiraDataCenterConnector(JiraSite, LinksPersonalAccounts):
             account = cls.token_account({"base_url": team_base}, token.access_token)
         except AuthError as exc:
             raise oauth.OAuthFlowError(
-                f"The Jira at {team_base} refused your account ({exc.message.rstrip('.')}). Use an account, or a personal "
-                "access token, of that Jira, then link again.") from None
+                f"The Jira at {team_base} refused your account ({exc.message.rstrip('.')}). Use an account, or a "
+                "personal access token, of that Jira, then link again.") from None
         return oauth.ConnectedAccount(label=account.label, settings={"user_key": account.settings.get("user_key")})
 
     @classmethod

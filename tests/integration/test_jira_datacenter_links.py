@@ -76,7 +76,8 @@ def test_two_linked_people_author_their_own_worklogs_and_one_without_is_logged_f
         link = personal_links.link_of(db.session, user.id, team)
         assert (link.account_label, link.connection_facts["user_key"]) == (f"{user.name} at DC", key)
         assert link.connection_facts["base_url"] == BASE_URL  # the team's, where its calls go
-    entries = {user.name: time_service.create_entry(user, entry_fields(tasks["ACME-1"], description=f"{user.name} work"))
+    entries = {user.name: time_service.create_entry(user, entry_fields(tasks["ACME-1"],
+                                                                       description=f"{user.name} work"))
                for user in (paula, ann, bob)}
     assert push_pending(team.id) == 3
 
