@@ -541,7 +541,8 @@ class LinksPersonalAccounts(ABC):
     def personal_account(cls, provider, token, team_facts: Mapping[str, Any]):
         """The oauth.ConnectedAccount the personal `token` reached, checked to reach the team
         connection's place too (its `connection_facts`: Jira's site); raises oauth.OAuthFlowError
-        with a message for the user when it cannot act there."""
+        with a message for the user when it cannot act there. Jira Data Center also takes
+        `provider` None: the person's own personal access token, on a team connected with one."""
 
 
 FEATURES["personal_links"] = LinksPersonalAccounts

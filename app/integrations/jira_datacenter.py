@@ -22,9 +22,11 @@ import logging
 from urllib.parse import urlsplit
 
 from app.integrations import oauth
+from app.integrations.capabilities import LinksPersonalAccounts
 from app.integrations.exchange import RunContext, WebhookEvent, WebhookRejected
 from app.integrations.http import (
     INTERACTIVE_RETRY,
+    AuthError,
     NotFoundError,
     PermanentError,
     ProviderClient,
@@ -99,6 +101,9 @@ SPEC = ProviderSpec(
         "import": "Jira issues become TimeHub tasks.",
         "push": "Time logged on them becomes Jira worklogs.",
         "webhooks": "Changes made in Jira arrive at once through a webhook (with the Admin permission).",
+        "personal_links": "Each person can link their own Jira account on their account page (a consent through "
+                          "the application link, or their own personal access token when the team connected "
+                          "with one), so that Jira shows them as the author of their worklogs.",
     },
     defaults={"sync_interval_minutes": 15},
     errors=JIRA_ERRORS,  # {"errorMessages": [...], "errors": {...}}, as Cloud
@@ -123,9 +128,10 @@ def myself_account(client, base_url: str) -> oauth.ConnectedAccount:
     return oauth.ConnectedAccount(label=name, settings={"base_url": base_url.rstrip("/"), "user_key": me.get("key")})
 
 
-class JiraDataCenterConnector(JiraSite):
+class JiraDataCenterConnector(JiraSite, LinksPersonalAccounts):
     spec = SPEC
     rest = "rest/api/2"
+    personal_link_action = "Log my Jira time as me"
 
     @classmethod
     def oauth_authorize_params(cls, app_settings: dict) -> dict:
@@ -147,6 +153,27 @@ class JiraDataCenterConnector(JiraSite):
         with ProviderClient(SPEC.name, api_base, auth_headers={"Authorization": f"Bearer {token}"},
                             errors=SPEC.errors, **client_kwargs) as client:
             return myself_account(client, app_settings.get("base_url") or "")
+
+    @classmethod
+    def personal_account(cls, provider: oauth.OAuthProvider | None, token: oauth.TokenSet,
+                         team_facts: dict) -> oauth.ConnectedAccount:
+        """A person's own Jira account (their consent through the application link, or their own
+        personal access token when `provider` is None), which must act on the team's Jira: the
+        base URL the team connected on, which the setup page may since point elsewhere."""
+        team_base = (team_facts.get("base_url") or "").rstrip("/")
+        consent_base = ((provider.app_settings.get("base_url") if provider else None) or team_base).rstrip("/")
+        if not team_base or consent_base != team_base:
+            raise oauth.OAuthFlowError(
+                f"You signed in at {consent_base or 'another Jira'}, but the team's Jira is {team_base or 'not set'}. "
+                "Ask an admin to reconnect Jira Data Center at its current address, then link again.")
+        try:
+            # The same check as the team's token (token_account): /myself, at the team's base URL.
+            account = cls.token_account({"base_url": team_base}, token.access_token)
+        except AuthError as exc:
+            raise oauth.OAuthFlowError(
+                f"The Jira at {team_base} refused your account ({exc.message.rstrip('.')}). Use an account, or a "
+                "personal access token, of that Jira, then link again.") from None
+        return oauth.ConnectedAccount(label=account.label, settings={"user_key": account.settings.get("user_key")})
 
     @classmethod
     def oauth_revoke(cls, provider: oauth.OAuthProvider, token: oauth.TokenSet) -> bool:

@@ -17,6 +17,7 @@ from app.extensions import db
 from app.models import ApiToken
 from app.integrations import registry
 from app.services import personal_links, user_service
+from app.services.token_service import MAX_PERSONAL_TOKEN_LENGTH
 from app.services.user_service import MIN_PASSWORD_LENGTH, UserError
 from app.timezones import COMMON_TIMEZONES
 
@@ -39,13 +40,24 @@ class NewTokenForm(FlaskForm):
     name = StringField("Token name", validators=[DataRequired(), Length(max=80)])
 
 
+class OwnAccessTokenForm(FlaskForm):
+    """Linking one's own account with one's own personal access token, where the team connected
+    with a token and there is no OAuth app to consent through (Jira Data Center). A
+    PasswordField: the token is never written back into the page."""
+
+    token = PasswordField("Your personal access token", render_kw={"autocomplete": "off"}, validators=[
+        DataRequired("Paste your personal access token."),
+        Length(max=MAX_PERSONAL_TOKEN_LENGTH, message="That is too long for a personal access token.")])
+
+
 def _profile_form(**kwargs) -> ProfileForm:
     form = ProfileForm(obj=current_user, **kwargs)
     form.timezone.choices = user_service.timezone_choices(current_user.timezone)
     return form
 
 
-def _page(*, profile=None, password=None, token=None, new_token: str | None = None, status: int = 200):
+def _page(*, profile=None, password=None, token=None, new_token: str | None = None, status: int = 200,
+          own_token=None, own_token_slug: str | None = None):
     tokens = db.session.scalars(select(ApiToken).where(ApiToken.user_id == current_user.id)
                                 .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())).all()
     return render_template(
@@ -54,15 +66,23 @@ def _page(*, profile=None, password=None, token=None, new_token: str | None = No
         password=password or ChangePasswordForm(formdata=None),
         token=token or NewTokenForm(formdata=None),
         tokens=tokens, new_token=new_token, links=_personal_links(),
+        own_token=own_token or OwnAccessTokenForm(formdata=None), own_token_slug=own_token_slug,
+        own_token_blank=OwnAccessTokenForm(formdata=None),  # the other rows' (no errors of theirs)
     ), status
 
 
 def _personal_links() -> list[tuple]:
-    """(its spec, the link button's words, the user's own link or None) for each team connection
-    whose provider lets people link their own account."""
+    """(its spec, the link button's words, the user's own link or None, whether one links with
+    one's own personal access token) for each team connection whose provider lets people link
+    their own account."""
     return [(registry.get_spec(team.provider), registry.get_connector(team.provider).personal_link_action,
-             personal_links.link_of(db.session, current_user.id, team))
+             personal_links.link_of(db.session, current_user.id, team), personal_links.links_by_token(db.session, team))
             for team in personal_links.linkable_teams(db.session)]
+
+
+def own_token_refused(slug: str, form: OwnAccessTokenForm, status: int = 422):
+    """The account page again, with the personal-access-token form's errors on `slug`'s row."""
+    return _page(own_token=form, own_token_slug=slug, status=status)
 
 
 @bp.route("/account", methods=["GET", "POST"])

@@ -12,6 +12,7 @@ from flask_login import current_user, login_required
 from app.extensions import db
 from app.integrations import oauth, registry
 from app.integrations.http import ProviderError
+from app.routes.account import OwnAccessTokenForm, own_token_refused
 from app.routes.oauth_consent import Consent, consent_outcome, give_back, provider_for, refuse, to_consent
 from app.services import personal_links
 from app.services.errors import Forbidden, NotFound
@@ -40,9 +41,35 @@ def link(slug: str):
     spec = registry.get_spec(slug)
     provider = provider_for(IntegrationService(), spec)
     if provider is None:
-        flash(f"{spec.name} is not set up any more.", "error")
+        flash(f"Link your {spec.name} account with your own personal access token (the team connected with one)."
+              if personal_links.links_by_token(db.session, team) else f"{spec.name} is not set up any more.", "error")
         return redirect(url_for("account.profile"))
     return to_consent(provider, url_for("account.profile"), purpose=oauth.PERSONAL_LINK)
+
+
+@bp.post("/account/links/<slug>/token")
+@login_required
+def link_with_token(slug: str):
+    """A team connected with a personal access token has no OAuth app to consent through:
+    the person links with their own token, checked against the team's Jira."""
+    team = _team(slug)
+    if team is None:
+        return redirect(url_for("account.profile"))
+    if not personal_links.links_by_token(db.session, team):
+        flash(f"Link your {registry.get_spec(slug).name} account with its button: it asks for your consent.", "error")
+        return redirect(url_for("account.profile"))
+    form = OwnAccessTokenForm()
+    if not form.validate_on_submit():
+        if form.csrf_token.errors:
+            abort(400)  # an expired or forged form, as every other form's CSRF refusal
+        return own_token_refused(slug, form)
+    try:
+        account = personal_links.link_with_token(db.session, current_user, team, form.token.data)
+    except (oauth.OAuthFlowError, ProviderError) as exc:
+        form.token.errors = [exc.message]
+        return own_token_refused(slug, form, 400 if isinstance(exc, oauth.OAuthFlowError) else 502)
+    flash(f"Your {registry.get_spec(slug).name} time is now logged as {account.account_label}.", "success")
+    return redirect(url_for("account.profile"))
 
 
 @bp.post("/account/links/<slug>/remove")

@@ -43,7 +43,7 @@ from app.services.token_service import TokenError
 
 log = logging.getLogger(__name__)
 
-MAX_PERSONAL_TOKEN_LENGTH = 500  # Jira's personal access tokens are 44 characters
+MAX_PERSONAL_TOKEN_LENGTH = token_service.MAX_PERSONAL_TOKEN_LENGTH
 
 __all__ = ["AppCredentials", "Forbidden", "IntegrationError", "IntegrationService", "IntegrationView", "NotFound",
            "SyncRefused", "rotate_all_secrets"]

@@ -21,7 +21,7 @@ from app.models.integration import IntegrationStatus
 from app.services import connection_state, lookups, token_service
 from app.services.connections import connector_for
 from app.services.errors import Forbidden, NotFound
-from app.services.token_service import TokenError
+from app.services.token_service import MAX_PERSONAL_TOKEN_LENGTH, TokenError
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,29 @@ def linked_people(session: Session, team: Integration) -> list[tuple[User, Integ
     return [(user, link) for user, link in session.execute(select(User, Integration).join(
         Integration, Integration.user_id == User.id).where(Integration.team_integration_id == team.id)
         .order_by(User.name))]
+
+
+def links_by_token(session: Session, team: Integration) -> bool:
+    """The team connected with a personal access token and no OAuth app is registered (Jira Data
+    Center without an application link): there is no consent to ask for, so each person links
+    with their own personal access token instead."""
+    return hasattr(registry.get_connector(team.provider), "token_account") \
+        and lookups.app_credentials(session, team.provider) is None
+
+
+def link_with_token(session: Session, actor: User, team: Integration, token: str) -> Integration:
+    """`actor`'s own personal access token: checked as the team's is (the connector's
+    token_account, through personal_account at the team's place), then kept encrypted as the
+    link's grant, without expiry. oauth.OAuthFlowError (or ProviderError) says why it was refused."""
+    token = (token or "").strip()
+    if not links_by_token(session, team):
+        raise oauth.OAuthFlowError(f"Link your {lookups.spec(team.provider).name} account with the button: "
+                                   "it asks for your consent.")
+    if not token or len(token) > MAX_PERSONAL_TOKEN_LENGTH:
+        raise oauth.OAuthFlowError("Paste the personal access token your Jira profile showed you.")
+    grant = oauth.TokenSet(access_token=token)
+    account = registry.get_connector(team.provider).personal_account(None, grant, team.connection_facts or {})
+    return complete_link(session, actor, team, grant, account)
 
 
 def complete_link(session: Session, actor: User, team: Integration, token: oauth.TokenSet,

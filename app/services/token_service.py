@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 # Tuning constants of the token lifecycle, together.
 
 T = TypeVar("T")
+MAX_PERSONAL_TOKEN_LENGTH = 500  # Jira's personal access tokens are 44 characters
 
 
 class TokenError(Exception):
@@ -126,6 +127,8 @@ def refresh_after_unauthorized(integration: Integration, rejected_access_token: 
                                provider: oauth.OAuthProvider | None = None) -> str:
     """The provider answered 401 to `rejected_access_token`: refresh once, unless
     another worker already replaced that token meanwhile."""
+    if provider is None and _is_personal_access_token(integration):
+        return _personal_token_refused(integration, rejected_access_token)
     return _refresh_locked(integration, lambda t: t.access_token == rejected_access_token, provider).access_token
 
 
@@ -164,6 +167,28 @@ def refresh_idle_connections(now: float | None = None) -> dict[int, str]:
         except TokenError as exc:
             outcomes[integration.id] = exc.message
     return outcomes
+
+
+def _is_personal_access_token(integration: Integration) -> bool:
+    """A personal access token (Jira Data Center's, a team's or a person's own link): no
+    refresh token, and no OAuth app to refresh with."""
+    return not stored_token(integration).refresh_token and lookups.app_credentials(
+        object_session(integration) or db.session, integration.provider) is None
+
+
+def _personal_token_refused(integration: Integration, rejected_access_token: str) -> str:
+    """Nothing can renew a refused personal access token: whoever owns it must enter a new
+    one (the connection, or the personal link, needs reconnecting, with that reason)."""
+    message = f"{_name(integration)} refused the personal access token; enter a new one to continue."
+    with locked_integration(integration.id) as (_session, locked):
+        token = stored_token(locked)
+        if token.access_token != rejected_access_token:
+            return token.access_token  # replaced meanwhile (linked again): use the new one
+        if locked.status != IntegrationStatus.NEEDS_RECONNECT:
+            connection_state.needs_reconnect(locked, message)
+    _forget_cached_state(integration)
+    log.warning("Integration %s: its personal access token was refused", integration.id)
+    raise ReconnectRequired(message)
 
 
 def _expiring(token: oauth.TokenSet) -> bool:

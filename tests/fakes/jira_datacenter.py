@@ -6,9 +6,12 @@ from Atlassian's Jira Server/DC REST reference, sources in its info.description)
 
 Authentication, as Data Center does it: `Authorization: Bearer <token>` where the token is
 a live OAuth 2.0 access token of `self.oauth` (its grant's scope READ < WRITE < ADMIN
-decides what it may call) or a personal access token made by `personal_token(user_key)`
-(it acts with that user's permissions: ADMIN for a Jira administrator, else WRITE).
-Anything else is a 401 with Data Center's error collection.
+decides what it may call; it acts for the user who consented, found by the e-mail address
+`self.oauth.account` signed in with) or a personal access token made by
+`personal_token(user_key)` (it acts with that user's permissions: ADMIN for a Jira
+administrator, else WRITE). Anything else is a 401 with Data Center's error collection.
+A worklog's author is whoever the token acts for, as Data Center records it, so several
+users' tokens author their own worklogs.
 
 Paging as Data Center pages: `/search` takes startAt/maxResults and lowers maxResults
 above 50 (jira.search.views.default.max), answering the lowered value; `/user/search`
@@ -216,6 +219,13 @@ class FakeJiraDataCenter(FakeProviderWithApi):
 
     # -- HTTP -------------------------------------------------------------------------------
 
+    def token_user(self, header: str) -> str | None:
+        """The key of the user an `Authorization` header acts for (None: not valid), for tests
+        asserting whose token a request carried."""
+        with self._lock:
+            caller = self._caller(header)
+        return caller[0]["key"] if caller else None
+
     def _caller(self, header: str | None) -> tuple[dict, str] | None:
         """(the user, the scope) a bearer token acts with, or None when it is not valid."""
         token = header[7:] if header and header.startswith("Bearer ") else ""
@@ -227,8 +237,20 @@ class FakeJiraDataCenter(FakeProviderWithApi):
         grant = self.oauth.grant_for(token)
         if grant is None or grant.revoked or grant.access_tokens.get(token, 0) <= time.time():
             return None
+        user = self._consenting_user(grant)
+        if user is None:
+            return None
         scope = max(grant.scope.split() or ["READ"], key=lambda s: SCOPE_RANK.get(s, 0))
-        return self.me, scope
+        return user, scope
+
+    def _consenting_user(self, grant: _Grant) -> dict | None:
+        """The Jira user who gave the OAuth consent (matched by the e-mail address the consent
+        screen signed in with), as a Data Center token acts for whoever authorized it; a grant
+        made without the consent screen (`issue_token`) acts for `me`."""
+        if grant.account_email is None:
+            return self.me
+        return next((user for user in self.users.values()
+                     if (user.get("emailAddress") or "").lower() == grant.account_email.lower()), None)
 
     def _app(self, environ, start_response):
         request = Request(environ)

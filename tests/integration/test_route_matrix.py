@@ -122,6 +122,10 @@ ROWS: list[Row] = [
     action("personal_links.link", "/account/links/jira", LOGIN, 302, 302, "the team's Jira is not connected"),
     action("personal_links.link", "/account/links/slack", LOGIN, 404, 404, "Slack has no personal links"),
     action("personal_links.unlink", "/account/links/jira/remove", LOGIN, 302, 302, "nothing linked"),
+    action("personal_links.link_with_token", "/account/links/jira_datacenter/token", LOGIN, 302, 302,
+           "the team's Jira Data Center is not connected"),
+    action("personal_links.link_with_token", "/account/links/slack/token", LOGIN, 404, 404,
+           "Slack has no personal links"),
     action("account.revoke_token", "/account/tokens/{user_token}/revoke", LOGIN, 302, 404,
            "the user's token: nobody else's to revoke", intruder=404),
 
