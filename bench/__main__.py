@@ -17,6 +17,7 @@ BENCHMARKS = {
     "slack_command": "/timehub answered in the request or through response_url, new and known senders",
     "scale_out": "the same import run by 1 and by N worker processes on PostgreSQL + Redis",
     "pages": "the time page, month reports, /integrations, the calendar week and the timesheet with 1,000 users and 100,000 entries",
+    "suite": "every benchmark above, on SQLite and on PostgreSQL + Redis, in one sitting",
 }
 
 

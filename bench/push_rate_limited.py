@@ -31,7 +31,7 @@ def _queue_entries(count: int) -> None:
     from app.services.sync_service import record_change
     from app.services.user_service import create_user
 
-    user = create_user(email="bench@example.com", password="bench password 123")
+    user = create_user(email="bench@example.com", password="push run passphrase 123")
     end = utcnow()
     for number in range(count):
         started = end - timedelta(minutes=30 * (number + 1))
