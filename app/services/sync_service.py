@@ -377,25 +377,21 @@ def _read_everything_again(session: Session, integration_id: int) -> None:
     ).values(remote_version=None))
 
 
-def forget_imported(session: Session, integration: Integration) -> int:
+def forget_imported(session: Session, integration: Integration) -> None:
     """On disconnect: remove the local rows that exist only because this connection is there
     (appliers marked `owned_by_integration`: calendar suggestions), with their links. What a
     person already made something of stays (the applier decides), and the next connection reads
     everything again, so a reconnect re-links what stayed instead of duplicating it. Uncommitted:
-    the caller commits it with the disconnect. Returns how many rows went."""
-    removed = 0
+    the caller commits it with the disconnect."""
     for kind, applier in APPLIERS.items():
         if not getattr(applier, "owned_by_integration", False):
             continue
-        gone = applier.forget(session, integration.id)
-        if gone:
+        if applier.forget(session, integration.id):
             row_exists = select(applier.model.id).where(applier.model.id == ExternalLink.local_id).exists()
             session.execute(delete(ExternalLink).where(
                 ExternalLink.integration_id == integration.id, ExternalLink.local_kind == kind, ~row_exists),
                 execution_options={"synchronize_session": False})
-        removed += gone
     _read_everything_again(session, integration.id)
-    return removed
 
 
 def pull_stream(session: Session, integration_id: int, connector: Pulls, stream: str, run: SyncRun | None,

@@ -4,11 +4,15 @@ into time, and a reconnect reads everything again without offering a converted e
 Over real HTTP to the fake Google Calendar and the fake Graph."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from sqlalchemy import func, select
 
 from app.models import CalendarEvent, CalendarEventPerson, ExternalLink, TimeEntry
-from app.services import calendar_service
+from app.services import calendar_service, time_service
 from app.services.integration_service import IntegrationService
+from app.services.sync_service import push_pending
+from app.services.time_service import EntryFields
 from tests.conftest import login, post_form
 from tests.integration.test_google_calendar import connect, event_at, google, soon, suggested_titles, sync  # noqa: F401
 from tests.integration.test_outlook_calendar import graph, team  # noqa: F401
@@ -56,6 +60,30 @@ def test_disconnecting_google_removes_that_users_suggestions_and_keeps_converted
     assert suggested_titles(db, ann) == ["Dentist"]
     assert _count(db, CalendarEvent, CalendarEvent.title == "Standup") == 1
     assert _count(db, TimeEntry) == 1
+
+
+def test_disconnecting_keeps_what_was_pushed_linked_so_a_reconnect_updates_the_same_event(db, app, google,
+                                                                                         make_user):
+    ann = make_user("ann@example.com", name="Ann")
+    event_at(google, "ann@gmail.example", "Dentist", soon(11))
+    integration = connect(db, google, ann, "ann@gmail.example")
+    start = datetime(2026, 11, 25, 8, 0)
+    entry = time_service.create_entry(ann, EntryFields(start, start + timedelta(minutes=90), "Boiler"))
+    assert push_pending(integration.id) == 1
+    sync(integration)
+    pushed = [e for e in google.events("ann@gmail.example") if e["summary"] != "Dentist"]
+
+    IntegrationService().disconnect(ann, "google_calendar")
+    db.session.expire_all()
+    kinds = [link.local_kind for link in db.session.scalars(
+        select(ExternalLink).where(ExternalLink.integration_id == integration.id))]
+    assert kinds == ["time_entry"], "the suggestion's link went, the pushed entry's stayed"
+
+    again = connect(db, google, ann, "ann@gmail.example")
+    time_service.update_entry(entry, EntryFields(start, start + timedelta(minutes=30), "Pipes"))
+    assert push_pending(again.id) == 1
+    [event] = [e for e in google.events("ann@gmail.example") if e["summary"] != "Dentist"]
+    assert event["id"] == pushed[0]["id"] and event["description"] == "Pipes"
 
 
 def test_disconnecting_the_team_calendar_removes_everyones_suggestions_of_it(db, app, graph, team, make_user,  # noqa: F811

@@ -150,6 +150,22 @@ def test_a_revoked_personal_grant_falls_back_to_the_team_and_tells_only_its_owne
     assert [w["author"]["key"] for w in fake.worklogs_of("ACME-3")] == ["paula"]
 
 
+def test_a_link_whose_account_left_jira_falls_back_to_the_team_in_the_same_run(db, app, worklog_setup):
+    """Her grant still refreshes, but Jira refuses every token of an account it no longer has:
+    a 401 even after the refresh. The push goes through the team connection in the same run."""
+    fake, team, paula, tasks = worklog_setup
+    link_by_consent(signed_in(app, paula), fake, "paula", "Paula at DC", "paula@dc.example")
+    del fake.users["paula"]
+
+    time_service.create_entry(paula, entry_fields(tasks["ACME-2"], description="After she left"))
+    assert push_pending(team.id) == 1
+    [worklog] = fake.worklogs_of("ACME-2")
+    assert worklog["author"]["key"] == fake.me["key"]
+    assert worklog["comment"].startswith("Logged in TimeHub for Paula Paris: After she left")
+    db.session.expire_all()
+    assert personal_links.link_of(db.session, paula.id, team).status == IntegrationStatus.NEEDS_RECONNECT
+
+
 def test_a_consent_at_another_jira_than_the_teams_is_refused_and_nothing_is_kept(db, app, admin, worklog_setup):
     fake, team, paula, _tasks = worklog_setup
     # An admin pointed the setup page at another Jira since the team connected on BASE_URL.

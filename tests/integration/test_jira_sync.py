@@ -173,6 +173,10 @@ def test_the_settings_page_reads_every_project_status_and_person_from_jira(db, a
     assert (statuses.setting, statuses.target, users.setting, users.target) == (
         "status_map", "task_status", "user_map", "user")
     assert (statuses.title, users.title) == ("Status mapping", "User mapping")  # the page's headings
+    # The rules the page states are the ones the import applies (checked below and in the import tests).
+    assert statuses.help == "Each Jira status follows its status category unless you choose otherwise."
+    assert users.help == ("Assignees become the TimeHub user with the same e-mail address, where Jira shows it. "
+                          "Choose someone by hand for the others; unmapped assignees leave the task unassigned.")
     qa = jira.statuses["Waiting for QA"]["id"]
     assert {row.remote_id: row.automatic for row in statuses.rows}[qa] == "In progress"
     assert {row.label: row.automatic for row in statuses.rows}["Parked"] == "To do"  # no category: to do
@@ -626,6 +630,34 @@ def test_webhooks_are_registered_refreshed_moved_verified_and_removed(db, admin,
     sync(current(db))
     assert [hook["jqlFilter"] for hook in jira.webhooks] == [moved["jqlFilter"]]
     assert check_contract(jira) == len(rest_calls(jira))
+
+
+def test_a_delivery_stored_before_its_project_left_the_allow_list_archives_its_task(db, admin, admin_client,
+                                                                                      start_jira, live_app):
+    jira = start_jira()
+    seeded(jira)
+    integration = connect_jira(db, admin, admin_client, jira, ["ACME", "BETA"])
+    sync(integration)
+    jira.update_issue("ACME-1", summary="Changed while ACME was allowed")
+    assert jira.send_webhook("jira:issue_updated", "ACME-1") == 202   # stored, not processed yet
+    allow(db, current(db), jira, ["BETA"])                           # meanwhile ACME leaves the allow-list
+    assert process_deliveries(db) == 1
+    tasks = tasks_by_key(db)
+    assert tasks["ACME-1"].archived and tasks["ACME-1"].title == "Acme 1"   # not written as a live task
+    assert not tasks["BETA-1"].archived
+
+
+def test_an_issue_without_a_summary_is_named_by_its_key_and_links_to_the_site_once(db, admin, admin_client,
+                                                                                    start_jira):
+    jira = start_jira()
+    jira.add_project("ACME", "Acme")
+    jira.add_issue("ACME", "")
+    jira.sites[0]["url"] += "/"   # a site URL with a trailing slash, as the address bar gives it
+    integration = connect_jira(db, admin, admin_client, jira, ["ACME"])
+    sync(integration)
+    task = tasks_by_key(db)["ACME-1"]
+    assert (task.title, task.external_url) == ("ACME-1", f"{jira.sites[0]['url']}browse/ACME-1")
+    assert "//browse" not in task.external_url
 
 
 def test_a_webhook_jira_refuses_leaves_the_sync_working_and_says_why(db, admin, admin_client, start_jira, live_app):

@@ -6,12 +6,14 @@ are logged through the team connection, "for" them."""
 from __future__ import annotations
 
 import json
+import time
+from dataclasses import replace
 
 from sqlalchemy import select
 
 from app.models import Integration
 from app.models.integration import IntegrationStatus
-from app.services import personal_links, sync_service, time_service
+from app.services import personal_links, sync_service, time_service, token_service
 from app.services.integration_service import IntegrationService
 from tests.conftest import login, post_form
 from tests.integration.test_jira_sync import (  # noqa: F401 - fixtures
@@ -96,6 +98,26 @@ def test_a_revoked_personal_grant_falls_back_to_the_team_and_tells_only_its_owne
     assert link not in IntegrationService().needing_reconnect(admin)
     assert "Link again" in paula_client.get("/account").get_data(as_text=True)
     assert db.session.get(Integration, team.id).status == IntegrationStatus.ACTIVE
+
+
+def test_a_personal_grant_that_cannot_be_refreshed_falls_back_in_the_same_run(db, app, worklog_setup):
+    """Its access token expired and its refresh token revoked: the link fails before any request
+    (a TokenError, not a 401), and the push still goes through the team connection at once."""
+    jira, team, paula, tasks = worklog_setup
+    link_own_account(signed_in(app, paula), jira, "acc-paula", "Paula at Jira", "paula@atlassian.example")
+    for grant in jira.oauth.active_grants():
+        if grant.account_email == "paula@atlassian.example":
+            grant.revoked = True
+    link = personal_links.link_of(db.session, paula.id, team)
+    token_service.store_tokens(link, replace(token_service.stored_token(link), expires_at=int(time.time()) - 60))
+    db.session.commit()
+
+    time_service.create_entry(paula, entry_fields(tasks["ACME-2"], description="Expired and revoked"))
+    assert push(team) == 1
+    [worklog] = jira.worklogs_of("ACME-2")
+    assert author_of(worklog) == jira.me["accountId"] and "for Paula Paris" in json.dumps(worklog["comment"])
+    db.session.expire_all()
+    assert personal_links.link_of(db.session, paula.id, team).status == IntegrationStatus.NEEDS_RECONNECT
 
 
 def test_a_personal_account_that_cannot_reach_the_team_site_is_refused_and_given_back(db, app, worklog_setup):

@@ -177,6 +177,16 @@ def test_one_running_sync_per_integration(db, integration):
         run_sync(integration.id)
 
 
+def test_a_connection_that_pulls_nothing_does_not_hide_the_next_ones_from_the_scheduler(db, fake, monkeypatch,
+                                                                                        paged_registered):
+    slack = Integration(provider="slack", is_global=True, status="active", settings={})  # sends, never pulls
+    db.session.add(slack)
+    db.session.commit()
+    pulling = make_integration(db, fake.url, monkeypatch)  # after it in the table
+    work = sync_service.due_work()
+    assert ("sync", pulling.id) in work and ("sync", slack.id) not in work
+
+
 def test_a_run_whose_worker_died_is_closed_and_no_longer_blocks(db, fake, integration):
     dead = start_run(db.session, integration, "schedule")
     dead.heartbeat_at = None

@@ -6,6 +6,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
+from app import tuning
 from app.models import Project, WebhookDelivery
 from app.services import webhook_service
 from tests.fakes.paged_connector import sign
@@ -108,6 +109,10 @@ def test_deliveries_left_unprocessed_are_scheduled_again(client, db, integration
     row.received_at = utcnow() - timedelta(minutes=5)
     db.session.commit()
     assert ("webhook", row.id) in due_work()
+    # From exactly WEBHOOK_REENQUEUE_AFTER_SECONDS after its arrival, not a moment before.
+    after = row.received_at + timedelta(seconds=tuning.WEBHOOK_REENQUEUE_AFTER_SECONDS)
+    assert ("webhook", row.id) in due_work(now=after)
+    assert ("webhook", row.id) not in due_work(now=after - timedelta(milliseconds=1))
 
 
 def test_processing_waits_for_a_run_holding_the_integration_and_is_a_run_itself(client, db, integration):
