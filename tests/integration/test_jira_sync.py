@@ -660,6 +660,26 @@ def test_an_issue_without_a_summary_is_named_by_its_key_and_links_to_the_site_on
     assert "//browse" not in task.external_url
 
 
+def test_emptying_the_allow_list_archives_every_imported_task(db, admin, admin_client, start_jira):
+    jira = start_jira()
+    seeded(jira)
+    integration = connect_jira(db, admin, admin_client, jira, ["ACME", "BETA"])
+    sync(integration)
+    allow(db, current(db), jira, [])
+    run = sync(current(db))
+    assert run.archived == 2 + 6
+    assert all(task.archived for task in tasks_by_key(db).values())
+
+
+def test_an_issue_in_a_status_without_a_category_is_imported_as_to_do(db, admin, admin_client, start_jira):
+    jira = start_jira()
+    jira.add_project("ACME", "Acme")
+    jira.add_status("Parked", "undefined")          # Jira's "No Category"
+    jira.add_issue("ACME", "Waiting", status="Parked")
+    sync(connect_jira(db, admin, admin_client, jira, ["ACME"]))
+    assert tasks_by_key(db)["ACME-1"].status == "todo"
+
+
 def test_a_webhook_jira_refuses_leaves_the_sync_working_and_says_why(db, admin, admin_client, start_jira, live_app):
     jira = start_jira()
     seeded(jira)

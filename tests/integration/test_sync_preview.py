@@ -120,3 +120,21 @@ def test_the_preview_page_queues_the_job_and_shows_what_it_found(db, app, admin,
     login(other, plain)
     assert other.get(page).status_code == 403
     assert post_form(other, page, page="/").status_code == 403
+
+
+def test_a_preview_counts_every_archive_past_the_first_chunk(db, admin, admin_client, start_jira, monkeypatch):
+    """Archives are planned, as they are written, a chunk of ids at a time (ARCHIVE_CHUNK)."""
+    from app.integrations import jira_site
+    from app.services import sync_service
+    jira = start_jira()
+    seeded(jira, per_project=4)
+    integration = connect_jira(db, admin, admin_client, jira, ["ACME", "BETA"])
+    sync(integration)
+    for number in range(1, 5):
+        jira.delete_issue(f"ACME-{number}")
+    monkeypatch.setattr(jira_site, "WHOLE_LISTING_EVERY_HOURS", 0)
+    monkeypatch.setattr(sync_service, "ARCHIVE_CHUNK", 3)
+
+    plan = preview_of(db, integration)
+    run = sync(integration)
+    assert len(plan.ids[("task", "archive")]) == run.archived == 4
