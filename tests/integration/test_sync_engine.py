@@ -3,6 +3,7 @@ on SQLite and PostgreSQL: idempotent pull, resumable pages, push through the
 outbox, one running sync per integration."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import httpx2
@@ -506,27 +507,59 @@ def test_a_page_of_existing_records_is_updated_with_one_statement_per_column_set
 def test_a_page_mixing_new_and_existing_records_keeps_the_newer_version(db, integration):
     sync_service.apply_records(db.session, integration.id,
                                [project_record(1, 5, "One v5"), project_record(2, 5, "Two v5"),
-                                project_record(3, 5, "Three v5")])
+                                project_record(3, 5, "Three v5"), project_record(6, 5, "Six v5"),
+                                project_record(7, 5, "Seven v5")])
     db.session.commit()
     result = sync_service.apply_records(db.session, integration.id, [
         project_record(1, 3, "One v3"),            # older than stored: ignored
+        project_record(7, 4, "Seven v4"),          # older too
         project_record(2, 7, "Two v7"),            # newer: updated
         project_record(4, 1, "Four v1"),           # new
         project_record(5, 9, "Five v9"), project_record(5, 8, "Five v8"),  # twice in the page: the newer counts
         project_record(3, 6, deleted=True),        # deleted at the provider: archived
+        project_record(6, 6, deleted=True),        # and another
+        project_record(9, 1, deleted=True),        # deleted before it was ever imported: nothing to do
     ])
     db.session.commit()
-    assert (result.created, result.updated, result.archived, result.unchanged) == (2, 1, 1, 1)
+    # Each count counts every record (not just whether there was one).
+    assert (result.created, result.updated, result.archived, result.unchanged) == (2, 1, 2, 2)
     rows = {link.external_id: (db.session.get(Project, link.local_id), link.remote_version)
             for link in db.session.scalars(select(ExternalLink))}
     assert {key: (project.name, version) for key, (project, version) in rows.items()} == {
         "p-1": ("One v5", "5"), "p-2": ("Two v7", "7"), "p-3": ("Three v5", "5"),
-        "p-4": ("Four v1", "1"), "p-5": ("Five v9", "9")}
-    assert rows["p-3"][0].archived is True and count(db, Project) == 5
+        "p-4": ("Four v1", "1"), "p-5": ("Five v9", "9"), "p-6": ("Six v5", "5"), "p-7": ("Seven v5", "5")}
+    assert rows["p-3"][0].archived is True and rows["p-6"][0].archived is True and count(db, Project) == 7
     # a re-run of the same page changes nothing more
     again = sync_service.apply_records(db.session, integration.id, [project_record(2, 7, "Two v7"),
                                                                     project_record(4, 1, "Four v1")])
     assert (again.created, again.updated, again.unchanged) == (0, 0, 2)
+
+
+def test_a_dry_run_lists_a_deleted_record_as_an_archive_and_archives_nothing(db, integration):
+    from app.services.sync_plan import DryRun
+    sync_service.apply_records(db.session, integration.id, [project_record(1, 5, "One v5")])
+    db.session.commit()
+    plan = DryRun()
+    result = sync_service.apply_records(db.session, integration.id, [project_record(1, 6, deleted=True)], plan)
+    db.session.rollback()  # as the preview ends: whatever the dry run touched is dropped
+    assert result.archived == 1 and dict(plan.ids) == {("project", "archive"): {"p-1"}}
+    assert not db.session.scalars(select(Project)).one().archived
+
+
+def test_a_project_and_a_task_with_the_same_remote_id_stay_apart(db, integration):
+    """Jira numbers projects and issues from 10000 each: the same id names two records of two kinds."""
+    project = RemoteRecord("project", "10000", "1", {"name": "Acme"}, version_order=int)
+    task = RemoteRecord("task", "10000", "1", {"title": "Boiler", "status": "todo", "external_key": "ACME-1"},
+                        parent_id="10000")
+    other = RemoteRecord("project", "10001", "1", {"name": "Beta"}, version_order=int)
+    sync_service.apply_records(db.session, integration.id, [other, project, task])  # local ids differ by kind
+    db.session.commit()
+    renamed = sync_service.apply_records(db.session, integration.id, [replace(task, version="2", fields={
+        **task.fields, "title": "Boiler, renamed"})])
+    db.session.commit()
+    assert (renamed.created, renamed.updated) == (0, 1)
+    assert db.session.execute(select(Project.name, Task.title).join(Task, Task.project_id == Project.id)).all() \
+        == [("Acme", "Boiler, renamed")]
 
 
 def test_a_record_whose_local_copy_was_deleted_is_created_again_and_relinked(db, integration):
