@@ -690,6 +690,13 @@ def test_a_webhook_jira_refuses_leaves_the_sync_working_and_says_why(db, admin, 
     assert current(db).connector_state["webhooks"] == {
         "error": "Jira refused the webhook: The limit of webhooks was reached.; Try later."}
     assert jira.webhooks == []
+    # Once Jira takes it, the next sync registers it and the reason goes away.
+    jira.refuse_webhooks = []
+    sync(current(db))
+    [hook] = jira.webhooks
+    assert current(db).connector_state["webhooks"]["ids"] == [hook["id"]]
+    assert "error" not in current(db).connector_state["webhooks"]
+
 
 def test_webhooks_verify_with_the_client_secret_from_the_environment_too(db, admin, admin_client, start_jira,
                                                                        live_app, monkeypatch):
