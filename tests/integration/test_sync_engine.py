@@ -282,6 +282,8 @@ def test_a_push_that_keeps_failing_stops_and_can_be_retried(db, integration, use
     item = db.session.scalars(select(OutboxItem)).one()
     db.session.refresh(item)
     assert item.status == "failed" and item.attempts == 2 and "Paged fake" in item.last_error
+    first, last = db.session.scalars(select(SyncRun).where(SyncRun.trigger == "push").order_by(SyncRun.id))
+    assert (first.failed, last.failed) == (0, 1)  # the run that gave up on it counts it; the first retries
     other = Integration(provider="jira", is_global=True, status="active", settings={})  # its failures are its own
     db.session.add(other)
     db.session.flush()
