@@ -265,7 +265,7 @@ class PendingAuthorization:
     redirect_uri: str
     code_verifier: str | None = field(default=None, repr=False)
     created_at: float = 0.0
-    purpose: str = "connect"  # or PERSONAL_LINK
+    # What it was started for is read before it is taken (pending_purpose), from the session.
 
 
 # The purpose of an authorization that links one user's own account to a team connection.
@@ -316,8 +316,7 @@ def take_pending(session: MutableMapping, *, slug: str, user_id: int, state: str
     if record.get("slug") != slug or record.get("user_id") != user_id:
         raise StateError("This sign-in response does not belong to this connection.")
     return PendingAuthorization(slug=slug, user_id=user_id, redirect_uri=record["redirect_uri"],
-                                code_verifier=record.get("code_verifier"), created_at=record["created_at"],
-                                purpose=record.get("purpose", "connect"))
+                                code_verifier=record.get("code_verifier"), created_at=record["created_at"])
 
 
 def pending_purpose(session: MutableMapping, state: str | None) -> str | None:
