@@ -40,7 +40,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
             **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
-            "connect_args": {"connect_timeout": tuning.DATABASE_CONNECT_TIMEOUT_SECONDS}}
+            "connect_args": {"connect_timeout": tuning.DATABASE_CONNECT_TIMEOUT_SECONDS,
+                             "options": tuning.DATABASE_SESSION_OPTIONS}}
     db.init_app(app)
     from app import jobs
     jobs.init_app(app)

@@ -102,3 +102,7 @@ def push_backoff(attempts: int) -> timedelta:
 # for ever: connecting to PostgreSQL, and each Redis command of the queue, give up after these.
 DATABASE_CONNECT_TIMEOUT_SECONDS = 10   # libpq's connect_timeout (it counts 2 at the least)
 QUEUE_REDIS_TIMEOUT_SECONDS = 5.0       # redis-py 8's default, said here (5.x had none); above huey's 1 s blocking read
+# psycopg prepares a statement run 5 times; PostgreSQL then reuses a generic plan made while the
+# tables were small (a first import's link look-ups became sequential scans: a 100,000-record
+# import took 170 s instead of 15). Each execution is planned for its own values instead.
+DATABASE_SESSION_OPTIONS = "-c plan_cache_mode=force_custom_plan"

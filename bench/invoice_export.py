@@ -88,12 +88,13 @@ def _issue_invoices(count: int):
 def run(args: argparse.Namespace) -> None:
     import os
 
-    from sqlalchemy import update
+    from sqlalchemy import select, update
 
     from app.extensions import db
     from app.integrations import ratelimit, registry
     from app.models import ExternalLink, Invoice, OutboxItem
     from app.models.base import utcnow
+    from app.services import accounting_service, export_gate
     from app.services.sync_service import push_pending
     from tests.fakes.quickbooks import FakeQuickBooks
     from tests.fakes.xero import FakeXero
@@ -110,14 +111,19 @@ def run(args: argparse.Namespace) -> None:
         integration = _connect(fake, slug)
         client, days, invoice_service, InvoiceRequest = _issue_invoices(args.invoices)
         push_pending(integration.id)  # the customer, linked before the invoices
-        fake.api.clear()
-        fake.accounting.fault_rate = args.faults
         numbers = []
         for day in days:
             invoice = invoice_service.create_invoice(InvoiceRequest(client_id=client.id, start=day, end=day,
                                                                     issue_date=day))
             invoice_service.move_to(invoice, "issued")
             numbers.append(invoice.number)
+        # A client's first export waits for its preview (app/services/export_gate.py): the admin
+        # looks at the first invoice's and confirms it, as on its page; then the client's go.
+        first = db.session.scalars(select(Invoice).where(Invoice.number == numbers[0])).one()
+        accounting_service.confirm_first_export(first, integration,
+                                                export_gate.digest(accounting_service.preview(first, integration)))
+        fake.api.clear()
+        fake.accounting.fault_rate = args.faults
         say(f"{len(numbers)} invoices issued; pushing to the fake {slug} with {args.faults:.0%} faults, "
             f"{provider_limit} requests per {args.window:g} s")
         started = time.perf_counter()
@@ -133,10 +139,11 @@ def run(args: argparse.Namespace) -> None:
         remote = [len(fake.accounting.by_number(number)) for number in numbers]
         linked = db.session.query(ExternalLink).filter(ExternalLink.local_kind == "invoice").count()
         requests = len(fake.api.requests)
+        exported = sum(1 for n in remote if n >= 1)
         emit({
             "provider": slug,
             "invoices": len(numbers),
-            "exported": sum(1 for n in remote if n >= 1),
+            "exported": exported,
             "linked": linked,
             "duplicates": sum(n - 1 for n in remote if n > 1),
             "failed": db.session.query(OutboxItem).filter(OutboxItem.status == "failed").count(),
@@ -147,3 +154,5 @@ def run(args: argparse.Namespace) -> None:
             "dropped_answers": fake.accounting.dropped,
             "seconds": round(seconds, 2),
         })
+        if exported < len(numbers):  # a run that exported less measured something else: fail it
+            raise SystemExit(f"only {exported} of {len(numbers)} invoices reached the fake {slug}")

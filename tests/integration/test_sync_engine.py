@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import httpx2
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
 
 from app.integrations import registry
 from app.integrations.exchange import RemoteRecord
@@ -575,3 +575,11 @@ def test_a_record_whose_local_copy_was_deleted_is_created_again_and_relinked(db,
     assert result.created == 1
     link = db.session.scalars(select(ExternalLink)).one()  # the same link, pointing at the new row
     assert db.session.get(Project, link.local_id).name == "Back" and link.remote_version == "2"
+
+
+def test_postgresql_plans_each_execution_for_its_own_values(db):
+    """A generic plan made while the tables were small turned a 100,000-record import's link
+    look-ups into sequential scans (tuning.DATABASE_SESSION_OPTIONS)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL setting")
+    assert db.session.execute(text("SHOW plan_cache_mode")).scalar() == "force_custom_plan"
