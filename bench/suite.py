@@ -54,7 +54,9 @@ PLAN: tuple[Run, ...] = (
     Run("webhook_ingest", ("--seconds", "10", "--server", "gunicorn"), ("--seconds", "1", "--server", "gunicorn")),
     Run("webhook_apply", ("--deliveries", "300"), ("--deliveries", "20")),
     Run("concurrent_writers", ("--clients", "50", "--seconds", "30"), ("--clients", "5", "--seconds", "2")),
-    Run("calendar_page", ("--records", "10000"), ("--records", "200", "--requests", "10")),
+    Run("calendar_page", ("--records", "10000"), ("--records", "200", "--requests", "10")),  # all the viewer's
+    Run("calendar_page", ("--records", "10000", "--users", "20"), ("--records", "200", "--requests", "10",
+                                                                   "--users", "20")),  # a person's week
     Run("invoice_export", ("--provider", "xero", "--invoices", "500"), ("--provider", "xero", "--invoices", "10")),
     Run("invoice_export", ("--provider", "quickbooks", "--invoices", "500"),
         ("--provider", "quickbooks", "--invoices", "10")),
