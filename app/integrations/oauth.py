@@ -258,14 +258,14 @@ class OAuthProvider:
 
 @dataclass(frozen=True)
 class PendingAuthorization:
-    """An authorization in progress, kept in the signed session until its callback."""
+    """An authorization in progress, kept in the signed session until its callback. (What it
+    was started for is read before it is taken, from the session: pending_purpose.)"""
 
     slug: str
     user_id: int
     redirect_uri: str
     code_verifier: str | None = field(default=None, repr=False)
     created_at: float = 0.0
-    # What it was started for is read before it is taken (pending_purpose), from the session.
 
 
 # The purpose of an authorization that links one user's own account to a team connection.
