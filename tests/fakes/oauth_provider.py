@@ -203,6 +203,13 @@ class FakeOAuthProvider:
             for grant in self._grants.values():
                 grant.revoked = True
 
+    def revoke_grants_of(self, email: str) -> None:
+        """The grants one account consented to revoked (that person removed the app)."""
+        with self._lock:
+            for grant in self._grants.values():
+                if grant.account_email == email:
+                    grant.revoked = True
+
     def expire_access_tokens(self) -> None:
         with self._lock:
             for grant in self._grants.values():

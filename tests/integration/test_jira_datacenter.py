@@ -252,15 +252,20 @@ def test_the_settings_page_reads_projects_statuses_and_users_keyed_by_user_key(d
 
 # -- push ------------------------------------------------------------------------------------------
 
+def team_with_tasks(db, admin, admin_client, make_user, fake, connect_team):
+    """The team connected (`connect_team`: by OAuth or with a token), ACME and BETA imported,
+    and Paula: (fake, team, paula, tasks by key)."""
+    seeded(fake)
+    team = connect_team(db, admin, admin_client, fake)
+    allow(db, team, fake, ["ACME", "BETA"])
+    sync(team)
+    paula = make_user("paula@example.com", name="Paula Paris", timezone="Europe/Paris")
+    return fake, team, paula, tasks_by_key(db)
+
+
 @pytest.fixture
 def worklog_setup(db, admin, admin_client, make_user, start_jira_datacenter):
-    fake = start_jira_datacenter()
-    seeded(fake)
-    integration = connect_with_oauth(db, admin, admin_client, fake)
-    allow(db, integration, fake, ["ACME", "BETA"])
-    sync(integration)
-    paula = make_user("paula@example.com", name="Paula Paris", timezone="Europe/Paris")
-    return fake, integration, paula, tasks_by_key(db)
+    return team_with_tasks(db, admin, admin_client, make_user, start_jira_datacenter(), connect_with_oauth)
 
 
 def entry_fields(task, minutes: float = 90, description: str = "Boiler") -> EntryFields:

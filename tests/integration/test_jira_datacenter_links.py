@@ -23,17 +23,16 @@ from tests.fakes.jira_datacenter import FakeJiraDataCenter
 from tests.integration.test_jira_datacenter import (  # noqa: F401 (start_jira_datacenter, worklog_setup: fixtures)
     BASE_URL,
     SLUG,
-    allow,
     check_contract,
     connect_with_token,
     entry_fields,
     save_setup,
-    seeded,
     start_jira_datacenter,
+    team_with_tasks,
     worklog_setup,
 )
 from tests.oauth_steps import at_provider, finish
-from tests.tracker_harness import retry_now, sync, tasks_by_key
+from tests.tracker_harness import retry_now
 
 LINK_PAGE = "/account"
 
@@ -123,9 +122,7 @@ def test_a_revoked_personal_grant_falls_back_to_the_team_and_tells_only_its_owne
     fake, team, paula, tasks = worklog_setup
     paula_client = signed_in(app, paula)
     link_by_consent(paula_client, fake, "paula", "Paula at DC", "paula@dc.example")
-    for grant in fake.oauth.active_grants():
-        if grant.account_email == "paula@dc.example":
-            grant.revoked = True  # she revoked TimeHub in her Jira profile
+    fake.oauth.revoke_grants_of("paula@dc.example")  # she revoked TimeHub in her Jira profile
 
     time_service.create_entry(paula, entry_fields(tasks["ACME-2"], description="After the revocation"))
     assert push_pending(team.id) == 1
@@ -222,13 +219,7 @@ def test_on_an_oauth_team_the_token_form_is_not_offered_and_not_taken(db, app, w
 
 @pytest.fixture
 def token_team(db, admin, admin_client, make_user, start_jira_datacenter):
-    fake = start_jira_datacenter()
-    seeded(fake)
-    team = connect_with_token(db, admin, admin_client, fake)
-    allow(db, team, fake, ["ACME", "BETA"])
-    sync(team)
-    paula = make_user("paula@example.com", name="Paula Paris", timezone="Europe/Paris")
-    return fake, team, paula, tasks_by_key(db)
+    return team_with_tasks(db, admin, admin_client, make_user, start_jira_datacenter(), connect_with_token)
 
 
 def test_on_a_token_team_a_person_links_their_own_token_and_authors_their_worklogs(db, app, token_team, make_user):

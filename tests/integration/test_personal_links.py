@@ -82,9 +82,7 @@ def test_a_revoked_personal_grant_falls_back_to_the_team_and_tells_only_its_owne
     jira, team, paula, tasks = worklog_setup
     paula_client = signed_in(app, paula)
     link_own_account(paula_client, jira, "acc-paula", "Paula at Jira", "paula@atlassian.example")
-    for grant in jira.oauth.active_grants():
-        if grant.account_email == "paula@atlassian.example":
-            grant.revoked = True  # she removed TimeHub from her Atlassian account
+    jira.oauth.revoke_grants_of("paula@atlassian.example")  # she removed TimeHub from her Atlassian account
 
     time_service.create_entry(paula, entry_fields(tasks["ACME-2"], description="After the revocation"))
     assert push(team) == 1
@@ -105,9 +103,7 @@ def test_a_personal_grant_that_cannot_be_refreshed_falls_back_in_the_same_run(db
     (a TokenError, not a 401), and the push still goes through the team connection at once."""
     jira, team, paula, tasks = worklog_setup
     link_own_account(signed_in(app, paula), jira, "acc-paula", "Paula at Jira", "paula@atlassian.example")
-    for grant in jira.oauth.active_grants():
-        if grant.account_email == "paula@atlassian.example":
-            grant.revoked = True
+    jira.oauth.revoke_grants_of("paula@atlassian.example")
     link = personal_links.link_of(db.session, paula.id, team)
     token_service.store_tokens(link, replace(token_service.stored_token(link), expires_at=int(time.time()) - 60))
     db.session.commit()
