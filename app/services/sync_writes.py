@@ -69,13 +69,8 @@ def insert_rows(session: Session, model, rows: list[dict]) -> list[int]:
 def insert_plain(session: Session, model, rows: list[dict]) -> None:
     """Insert `rows` whose ids nobody needs: one statement per set of columns."""
     table = model.__table__
-    connection = session.connection()
     for indexes in _by_columns(rows).values():
-        group = [rows[index] for index in indexes]
-        if _on_postgresql(session):
-            _insert_recordset(connection, insert(table), table, group)
-        else:
-            _insert_values(connection, insert(table), table, group)
+        _insert_page(session, insert(table), table, [rows[index] for index in indexes])
 
 
 def upsert_links(session: Session, integration_id: int, kind: str, links: list[tuple[str, int, str | None]]) -> None:
@@ -94,14 +89,19 @@ def upsert_links(session: Session, integration_id: int, kind: str, links: list[t
     rows = [{"integration_id": integration_id, "local_kind": kind, "external_id": external_id, "local_id": local_id,
              "remote_version": version, "created_at": now, "updated_at": now}
             for external_id, local_id, version in links]
-    if dialect is postgresql:
-        _insert_recordset(session.connection(), statement, table, rows)
-    else:
-        _insert_values(session.connection(), statement, table, rows)
+    _insert_page(session, statement, table, rows)
 
 
 def _on_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
+
+
+def _insert_page(session: Session, statement, table, rows: list[dict]) -> None:
+    """One statement for `rows` (all naming the same columns), whose ids nobody needs back."""
+    if _on_postgresql(session):
+        _insert_recordset(session.connection(), statement, table, rows)
+    else:
+        _insert_values(session.connection(), statement, table, rows)
 
 
 def _insert_values(connection, statement, table, rows: list[dict]) -> None:
