@@ -38,8 +38,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.extensions["timehub.keyring"] = load_keyring(app.config["TIMEHUB_ENCRYPTION_KEYS"], app.config["INSTANCE_PATH"])
 
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        # A server's connections can drop (a restart, a pooler): each checkout pings first. A
+        # SQLite file's never do, and the ping was a statement on every request.
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
-            **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
+            "pool_pre_ping": True, **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
             "connect_args": {"connect_timeout": tuning.DATABASE_CONNECT_TIMEOUT_SECONDS,
                              "options": tuning.DATABASE_SESSION_OPTIONS}}
     db.init_app(app)

@@ -92,7 +92,7 @@ def load_config() -> dict:
         "INSTANCE_PATH": str(instance),
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": database_url(instance),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SQLALCHEMY_ENGINE_OPTIONS": {},
         "REDIS_URL": os.environ.get("REDIS_URL") or None,
         "TIMEHUB_QUEUE_NAME": os.environ.get("TIMEHUB_QUEUE_NAME", "timehub"),
         # Comma-separated Fernet keys, newest first; read by app.encryption.

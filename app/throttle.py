@@ -69,6 +69,9 @@ def init_app(app: Flask) -> Limiter:
         RESET_REQUEST_ENDPOINT: (((RESET_REQUESTS_PER_ACCOUNT, _account_key), (PER_ADDRESS, _address_key)), _always),
         **{endpoint: (((PER_ADDRESS, _address_key),), _link_refused) for endpoint in LINK_ENDPOINTS},
     }
+    # Every other request skips the limiter's per-request look-up of limits (webhooks and
+    # pages alike): nothing but these endpoints has a limit.
+    limiter.request_filter(lambda: request.endpoint not in throttled)
     for endpoint, (limits, deduct_when) in throttled.items():
         methods = None if endpoint in LINK_ENDPOINTS else ["POST"]
         if endpoint not in app.view_functions:

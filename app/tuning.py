@@ -90,6 +90,8 @@ WEBHOOK_SECRET_CACHE_SIZE = 1024
 # long first so that a burst becomes one job, and puts at most this many ids in one job.
 WEBHOOK_ENQUEUE_LINGER_SECONDS = 0.01
 WEBHOOK_ENQUEUE_BATCH_MAX = 200
+# At most this many deliveries are stored by one INSERT and commit (app.services.group_commit).
+WEBHOOK_STORE_BATCH_MAX = 100
 
 
 def push_backoff(attempts: int) -> timedelta:

@@ -8,7 +8,7 @@ show them again.
 """
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask, request, session
 from flask_login import current_user
 from werkzeug.serving import WSGIRequestHandler
 
@@ -48,6 +48,8 @@ def init_app(app: Flask) -> None:
 
 
 def _signed_in() -> bool:
+    if "_user_id" not in session:
+        return False  # no user to load (a webhook, a signed-out page): Flask-Login keeps the id there
     try:
         return bool(current_user and current_user.is_authenticated)
     except Exception:  # noqa: BLE001  (no user loader context, e.g. an error page before the session)

@@ -26,7 +26,7 @@ import threading
 import time
 from collections import Counter
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 from bench.harness import bench_app, emit, make_paged_integration, register_paged_fake, say
 from bench.profiling import ProfiledApp
@@ -35,16 +35,26 @@ from bench.webhook_load import SECRET, generate_load
 GUNICORN_APP = "bench.wsgi:application"
 ACCEPTED = 202
 EMPTY_PATH = "/bench/empty"  # the baseline: an endpoint of the same server that does nothing
+FRAMEWORK_PATH = "/bench/flask-empty"  # a Flask view of the app that does nothing
 
 
-def with_empty_endpoint(app):
-    """`app` behind a WSGI layer answering EMPTY_PATH with 202 at once (the body is not even
-    read), so the baseline pays only for the server and the client."""
+def with_empty_endpoint(app, served=None):
+    """`served` (default: the Flask `app` itself) behind a WSGI layer answering EMPTY_PATH
+    with 202 at once (the body is not even read), so the baseline pays only for the
+    server and the client. Also registers
+    FRAMEWORK_PATH, a view answering 202 at once: what Flask and the app's request hooks
+    cost a webhook before the intake does anything."""
+    from app.extensions import csrf
+
+    endpoint = "webhooks.bench_empty"  # under the webhook blueprint's name: the hooks treat it as one
+    app.add_url_rule(FRAMEWORK_PATH, endpoint, lambda: ("", ACCEPTED), methods=["POST"])
+    csrf.exempt(endpoint)
+
     def serve(environ, start_response):
         if environ.get("PATH_INFO") == EMPTY_PATH:
             start_response("202 Accepted", [("Content-Length", "0")])
             return [b""]
-        return app(environ, start_response)
+        return (served or app)(environ, start_response)
     return serve
 
 
@@ -63,18 +73,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 # -- the benchmark ---------------------------------------------------------------
 
 
+def _process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process (Linux /proc), all its threads."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_of(pid: int) -> list[int]:
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        children.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                continue  # gone meanwhile
+    return children
+
+
 @contextmanager
-def _werkzeug(app) -> Iterator[int]:
-    server = _serve(app)
+def _werkzeug(app, served) -> Iterator[tuple[int, Callable[[], float]]]:
+    server = _serve(app, served)
     try:
-        yield server.server_port
+        yield server.server_port, time.process_time  # the server's threads are this process's
     finally:
         server.shutdown()
         server.server_close()
 
 
 @contextmanager
-def _gunicorn(bench, workers: int, threads: int) -> Iterator[int]:
+def _gunicorn(bench, workers: int, threads: int) -> Iterator[tuple[int, Callable[[], float]]]:
     """gunicorn (gthread workers) serving bench/wsgi.py on the benchmark's database."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -87,7 +117,7 @@ def _gunicorn(bench, workers: int, threads: int) -> Iterator[int]:
     server = subprocess.Popen(command, env=env)
     try:
         _wait_until_listening(port, server)
-        yield port
+        yield port, lambda: sum(_process_cpu_seconds(pid) for pid in [server.pid, *_children_of(server.pid)])
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -106,14 +136,14 @@ def _wait_until_listening(port: int, server: subprocess.Popen, timeout: float = 
     raise SystemExit("webhook_ingest: gunicorn did not start listening")
 
 
-def _serve(app):
+def _serve(app, served):
     from werkzeug.serving import WSGIRequestHandler, make_server
 
     class Quiet(WSGIRequestHandler):
         def log_request(self, *args, **kwargs):
             pass
 
-    server = make_server("127.0.0.1", 0, with_empty_endpoint(app), threaded=True, request_handler=Quiet)
+    server = make_server("127.0.0.1", 0, with_empty_endpoint(app, served), threaded=True, request_handler=Quiet)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="timehub-web",
                      daemon=True).start()
@@ -135,15 +165,18 @@ def _wait_for_report(loader, results, timeout: float) -> dict:
     raise SystemExit("webhook_ingest: the load generator did not report in time")
 
 
-def _load(url: str, args: argparse.Namespace) -> dict:
+def _load(url: str, args: argparse.Namespace, server_cpu: Callable[[], float]) -> dict:
     """`args.concurrency` connections POSTing signed deliveries to `url` for `args.seconds`,
-    from a process of their own; the load generator's report."""
+    from a process of their own; the load generator's report, with the CPU seconds the
+    server spent meanwhile (`server_cpu_s`)."""
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     loader = context.Process(target=generate_load, args=(url, args.seconds, args.concurrency, args.max_deliveries,
                                                          results))
     loader.start()
-    return _wait_for_report(loader, results, args.seconds + 120)
+    cpu_before = server_cpu()
+    report = _wait_for_report(loader, results, args.seconds + 120)
+    return {**report, "server_cpu_s": server_cpu() - cpu_before}
 
 
 def _accepted_latencies(report: dict) -> list[float]:
@@ -196,12 +229,13 @@ def run(args: argparse.Namespace) -> None:
             how = f"gunicorn, {args.workers} workers x {args.threads} threads"
         else:
             served = ProfiledApp(bench.app) if args.profile else bench.app
-            serving, how = _werkzeug(served), "werkzeug, threaded, in this process"
-        with serving as port:
+            serving, how = _werkzeug(bench.app, served), "werkzeug, threaded, in this process"
+        with serving as (port, server_cpu):
             say(f"serving on 127.0.0.1:{port} ({how}); {args.concurrency} connections for "
                 f"{args.seconds:g} s (at most {args.max_deliveries} deliveries)")
-            empty = _load(f"http://127.0.0.1:{port}{EMPTY_PATH}", args)
-            report = _load(f"http://127.0.0.1:{port}/webhooks/paged/{token}", args)
+            empty = _load(f"http://127.0.0.1:{port}{EMPTY_PATH}", args, server_cpu)
+            framework = _load(f"http://127.0.0.1:{port}{FRAMEWORK_PATH}", args, server_cpu)
+            report = _load(f"http://127.0.0.1:{port}/webhooks/paged/{token}", args, server_cpu)
 
         if served is not None and args.profile:
             served.dump(args.profile)
@@ -223,6 +257,11 @@ def run(args: argparse.Namespace) -> None:
             f"{len(stored_counts)} rows stored, {stored_once} accepted deliveries stored exactly once; "
             f"mean latency {statistics.fmean(latencies) if latencies else 0:.1f} ms, "
             f"max {latencies[-1] if latencies else 0:.1f} ms")
+        framework_latencies = _accepted_latencies(framework)
+        framework_rate = len(framework_latencies) / framework["elapsed"]
+        framework_p99 = _percentile(framework_latencies, 0.99)
+        say(f"the app's empty view ({FRAMEWORK_PATH}, Flask and the request hooks only): "
+            f"{framework_rate:.1f}/s, p99 {framework_p99:.2f} ms")
         emit({
             "deliveries_per_s": round(rate, 1),
             "p50_ms": round(_percentile(latencies, 0.50), 2),
@@ -232,4 +271,17 @@ def run(args: argparse.Namespace) -> None:
             "empty_p99_ms": round(empty_p99, 2),
             "rate_vs_empty": round(rate / empty_rate, 3) if empty_rate else None,   # goal >= 0.5
             "p99_vs_empty": round(p99 / empty_p99, 2) if empty_p99 else None,      # goal <= 2
+            "framework_per_s": round(framework_rate, 1),
+            "framework_p99_ms": round(framework_p99, 2),
+            "rate_vs_framework": round(rate / framework_rate, 3) if framework_rate else None,
+            "p99_vs_framework": round(p99 / framework_p99, 2) if framework_p99 else None,
+            # The server's CPU per answer (all its threads or processes), for each of the three.
+            "server_cpu_ms": _cpu_ms_per_answer(report),
+            "empty_server_cpu_ms": _cpu_ms_per_answer(empty),
+            "framework_server_cpu_ms": _cpu_ms_per_answer(framework),
         })
+
+
+def _cpu_ms_per_answer(report: dict) -> float:
+    answers = len(report["outcomes"])
+    return round(1000 * report["server_cpu_s"] / answers, 3) if answers else 0.0

@@ -35,9 +35,13 @@ def receive(slug: str, token: str):
     _log_as(slug, intake.integration_id)
     if intake.text is not None:
         return Response(intake.text, intake.status, mimetype="text/plain")
+    response = jsonify(status=intake.message)
     if intake.delivery_id is not None:
-        webhook_enqueuer.add(intake.delivery_id)  # stored already: a queue failure only delays it
-    return jsonify(status=intake.message), intake.status, intake.headers
+        # Stored already: the answer does not wait for the queue (the server closes the response
+        # after sending it), and a queue failure only delays the delivery.
+        delivery_id = intake.delivery_id
+        response.call_on_close(lambda: webhook_enqueuer.add(delivery_id))
+    return response, intake.status, intake.headers
 
 
 @bp.route("/webhooks/<slug>/<token>", methods=["HEAD"])

@@ -11,9 +11,9 @@ import hashlib
 import json
 import logging
 import threading
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from flask import current_app
 from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -27,6 +27,7 @@ from app.models import Integration, IntegrationCredential, ProviderApp, SyncRun,
 from app.models.base import utcnow
 from app.models.integration import IntegrationStatus
 from app.services import work_queue
+from app.services.group_commit import GroupCommit
 from app.services.connections import connector_for
 from app.services.sync_service import NOTIFIED_TRIGGER, apply_records, finish_run, start_run
 
@@ -85,10 +86,12 @@ _TARGET_SIGNED_WITH_APP = select(*_TARGET_COLUMNS, ProviderApp.client_id, Provid
     ProviderApp, ProviderApp.provider == Integration.provider).where(*_ADDRESS)
 _ADDRESS_STATUS = select(Integration.status).where(*_ADDRESS)
 _DELIVERIES = WebhookDelivery.__table__
-# INSERT ... ON CONFLICT (integration_id, delivery_id) DO NOTHING RETURNING id, per dialect.
-_STORE_DELIVERY = {
+# INSERT ... ON CONFLICT (integration_id, delivery_id) DO NOTHING RETURNING, per dialect; run
+# with a batch's rows (SQLAlchemy makes them one multi-row INSERT), a replay returns no row.
+_STORE_DELIVERIES = {
     dialect: insert(_DELIVERIES).on_conflict_do_nothing(
-        index_elements=[_DELIVERIES.c.integration_id, _DELIVERIES.c.delivery_id]).returning(_DELIVERIES.c.id)
+        index_elements=[_DELIVERIES.c.integration_id, _DELIVERIES.c.delivery_id]).returning(
+        _DELIVERIES.c.id, _DELIVERIES.c.integration_id, _DELIVERIES.c.delivery_id)
     for dialect, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
 }
 
@@ -131,9 +134,10 @@ def receive(slug: str, token: str, headers, body: bytes, url: str, query=None) -
     connector reads it, and have the provider's shape (ReceivesWebhooks.delivery_problem) before it is
     stored, so that everything answered 2xx can be applied.
 
-    Two statements and one commit: the SELECT of the integration with its
-    secrets' ciphertext, then an INSERT ... ON CONFLICT DO NOTHING RETURNING id,
-    so a replay is told apart by the missing id rather than by an error."""
+    Two statements: the SELECT of the integration with its secrets' ciphertext, then
+    an INSERT ... ON CONFLICT DO NOTHING RETURNING, so a replay is told apart by the
+    missing id rather than by an error. The INSERT and its commit are shared with the
+    deliveries other threads of this process store at the same moment (group commit)."""
     try:
         connector_class = registry.get_connector(slug)
     except registry.UnknownProvider:
@@ -142,58 +146,65 @@ def receive(slug: str, token: str, headers, body: bytes, url: str, query=None) -
         raise WebhookRejected(404, f"{connector_class.spec.name} sends no webhooks here")
     with db.engine.connect() as connection:
         found = find_target(connection, connector_class, slug, token)
-        if found is None:
-            raise WebhookRejected(404, "unknown webhook address")
-        target, client_id, ciphertext = found
-        if issubclass(connector_class, ConfirmsWebhookHandshake):
-            echoed = connector_class.webhook_handshake_text(query or {})
-            if echoed is not None:
-                return Intake(200, None, "handshake confirmed", target.id, text=echoed)
-            echo = connector_class.webhook_handshake(headers, body)
-            if echo is not None:  # a configured address confirming a registration under way
-                return Intake(200, None, "handshake confirmed", target.id, headers=echo)
-        if connector_class.bodyless_deliveries and not body:
-            text, payload = "{}", {}
-        else:
-            webhook_body.check_content_type(headers.get("Content-Type"))
-            text, payload = webhook_body.parse(body)
-        secrets = _webhook_secrets(ciphertext) if ciphertext is not None else _env_secrets(connector_class.spec)
-        if client_id and "client_id" not in secrets:
-            secrets["client_id"] = client_id
-        event = connector_class.verify_webhook(target, secrets, headers, body, url)
-        if event.event is not None and not isinstance(event.event, str):
-            raise WebhookRejected(400, "the event name is not text")
-        if not isinstance(event.delivery_id, str) or not event.delivery_id:
-            raise WebhookRejected(400, "the delivery id is missing")
-        if event.event is not None and len(event.event) > EVENT_MAX:
-            raise WebhookRejected(400, f"the event name is longer than {EVENT_MAX} characters")
-        shape_problem = connector_class.delivery_problem(event.event, payload)
-        if shape_problem:
-            raise WebhookRejected(422, f"the delivery cannot be applied: {shape_problem}")
-        row = {"integration_id": target.id, "delivery_id": stored_delivery_id(event.delivery_id),
-               "event": event.event or None, "body": text, "received_at": utcnow()}
-        with _writer_turn(connection):
-            stored_id = connection.execute(_STORE_DELIVERY[connection.dialect.name], row).scalar()
-            connection.commit()
+    if found is None:
+        raise WebhookRejected(404, "unknown webhook address")
+    target, client_id, ciphertext = found
+    if issubclass(connector_class, ConfirmsWebhookHandshake):
+        echoed = connector_class.webhook_handshake_text(query or {})
+        if echoed is not None:
+            return Intake(200, None, "handshake confirmed", target.id, text=echoed)
+        echo = connector_class.webhook_handshake(headers, body)
+        if echo is not None:  # a configured address confirming a registration under way
+            return Intake(200, None, "handshake confirmed", target.id, headers=echo)
+    if connector_class.bodyless_deliveries and not body:
+        text, payload = "{}", {}
+    else:
+        webhook_body.check_content_type(headers.get("Content-Type"))
+        text, payload = webhook_body.parse(body)
+    secrets = _webhook_secrets(ciphertext) if ciphertext is not None else _env_secrets(connector_class.spec)
+    if client_id and "client_id" not in secrets:
+        secrets["client_id"] = client_id
+    event = connector_class.verify_webhook(target, secrets, headers, body, url)
+    if event.event is not None and not isinstance(event.event, str):
+        raise WebhookRejected(400, "the event name is not text")
+    if not isinstance(event.delivery_id, str) or not event.delivery_id:
+        raise WebhookRejected(400, "the delivery id is missing")
+    if event.event is not None and len(event.event) > EVENT_MAX:
+        raise WebhookRejected(400, f"the event name is longer than {EVENT_MAX} characters")
+    shape_problem = connector_class.delivery_problem(event.event, payload)
+    if shape_problem:
+        raise WebhookRejected(422, f"the delivery cannot be applied: {shape_problem}")
+    row = {"integration_id": target.id, "delivery_id": stored_delivery_id(event.delivery_id),
+           "event": event.event or None, "body": text, "received_at": utcnow()}
+    stored_id = _delivery_writer().submit(row)
     if stored_id is None:
         return Intake(200, None, "duplicate delivery ignored", target.id)
     return Intake(event.accepted_status, stored_id, "accepted", target.id)
 
 
-# SQLite takes one writer at a time, and a writer that finds the lock taken polls
-# with sleeps of up to 100 ms (its busy handler): under load that, not the work,
-# made the slowest answers. This process's threads therefore take turns on a lock
-# that wakes the next one as soon as the write is committed.
-_sqlite_writer = threading.Lock()
+def _delivery_writer() -> GroupCommit:
+    """This app's group commit of deliveries (one per app: tests run several in a process)."""
+    extensions = current_app.extensions
+    writer = extensions.get(_WRITER_KEY)
+    if writer is None:
+        with _secrets_lock:
+            writer = extensions.setdefault(_WRITER_KEY, GroupCommit(_store_deliveries, tuning.WEBHOOK_STORE_BATCH_MAX))
+    return writer
 
 
-@contextmanager
-def _writer_turn(connection):
-    if connection.dialect.name != "sqlite":
-        yield
-        return
-    with _sqlite_writer:
-        yield
+_WRITER_KEY = "timehub.webhook_delivery_writer"
+
+
+def _store_deliveries(rows: list[dict]) -> list[int | None]:
+    """Store a batch of deliveries in one transaction: each row's new id, or None for a
+    replay (stored before, or earlier in the same batch)."""
+    keys = [(row["integration_id"], row["delivery_id"]) for row in rows]
+    first_of_key = {key: rows[index] for index, key in reversed(list(enumerate(keys)))}
+    with db.engine.connect() as connection:
+        stored = {(row.integration_id, row.delivery_id): row.id for row in connection.execute(
+            _STORE_DELIVERIES[connection.dialect.name], list(first_of_key.values()))}
+        connection.commit()
+    return [stored.get(key) if first_of_key[key] is row else None for key, row in zip(keys, rows)]
 
 
 # Decrypted signing secrets by their ciphertext: a rotated secret or a re-encryption

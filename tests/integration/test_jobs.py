@@ -168,6 +168,7 @@ def test_a_webhook_delivery_is_processed_by_the_queued_job(client, db, queue, in
         "X-Paged-Signature": sign("whsec-test", body), "X-Paged-Delivery": "delivery-1",
         "X-Paged-Event": "item.updated", "Content-Type": "application/json"})
     assert response.status_code == 202
+    response.close()  # as a server does once the answer is sent: that enqueues the job
     assert [name for name, _ in task_calls(queue)] == ["process_webhook"]
     assert count(db, Project) == 0
 

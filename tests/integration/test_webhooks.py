@@ -42,8 +42,11 @@ def test_a_valid_delivery_is_stored_before_the_answer_and_processed_later(client
     row = db.session.scalars(select(WebhookDelivery)).one()
     assert (row.delivery_id, row.event, row.processed_at) == ("d-1", "item.updated", None)
     assert db.session.scalar(select(func.count()).select_from(Project)) == 0  # not yet: a job does it
-    # No worker ran: the job is waiting in the queue, and the scheduler would re-enqueue it too.
+    # The answer does not wait for the queue: the job is enqueued when the server closes the
+    # response it sent. No worker ran: the job is waiting, and the scheduler would re-enqueue it too.
     queue = client.application.extensions["timehub.jobs"]
+    assert queue.pending() == []
+    response.close()
     assert [task.name for task in queue.pending()] == ["process_webhook"]
     webhook_service.process_delivery(row.id)
     assert db.session.scalars(select(Project.name)).one() == "From a webhook"
@@ -169,6 +172,50 @@ def test_the_head_probe_answers_200_only_for_a_configured_integrations_address(c
     integration.status = "not_configured"
     db.session.commit()
     assert client.head(f"/webhooks/paged/{token}").status_code == 404
+
+
+# -- deliveries stored together (group commit) ---------------------------------------------
+
+
+def test_deliveries_posted_at_once_are_each_stored_once_and_replays_among_them_are_told_apart(app, client, db,
+                                                                                             integration):
+    import threading
+
+    url, answers = f"/webhooks/paged/{integration.webhook_token}", []
+    # 6 threads post 5 deliveries each; ids repeat across threads, so replays land in shared batches.
+    plan = [[f"burst-{(thread + number) % 10}" for number in range(5)] for thread in range(6)]
+
+    def post_all(delivery_ids):
+        own_client = app.test_client()
+        for delivery_id in delivery_ids:
+            body, headers = delivery(item_id=delivery_id, delivery_id=delivery_id)
+            response = own_client.post(url, data=body, headers=headers)
+            answers.append((delivery_id, response.status_code))
+            response.close()
+
+    threads = [threading.Thread(target=post_all, args=(ids,)) for ids in plan]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(answers) == 30 and {status for _, status in answers} <= {200, 202}
+    accepted = [delivery_id for delivery_id, status in answers if status == 202]
+    assert sorted(accepted) == sorted({delivery_id for ids in plan for delivery_id in ids})  # each once
+    assert stored(db) == 10
+
+
+def test_a_batch_holding_the_same_delivery_twice_stores_it_once(db, integration):
+    from app.models.base import utcnow
+    from app.services.webhook_service import _store_deliveries
+
+    def row(delivery_id):
+        return {"integration_id": integration.id, "delivery_id": delivery_id, "event": "item.updated",
+                "body": "{}", "received_at": utcnow()}
+
+    first, second, again = _store_deliveries([row("b-1"), row("b-2"), row("b-1")])
+    assert first and second and first != second and again is None
+    assert _store_deliveries([row("b-2"), row("b-3")])[0] is None  # stored by the earlier batch
+    assert stored(db) == 3
 
 
 # -- batched enqueueing and the job that takes a batch -----------------------------------
