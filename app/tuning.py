@@ -92,6 +92,12 @@ WEBHOOK_ENQUEUE_LINGER_SECONDS = 0.01
 WEBHOOK_ENQUEUE_BATCH_MAX = 200
 # At most this many deliveries are stored by one INSERT and commit (app.services.group_commit).
 WEBHOOK_STORE_BATCH_MAX = 100
+# A pull fetches its next page while the current one is written (app.services.pull_ahead).
+# Off: pages are fetched and written in turn, in the engine's thread.
+PULL_AHEAD = True
+PULL_AHEAD_POLL_SECONDS = 0.1
+# How long a run that stops waits for its fetching thread's request in flight to end.
+PULL_AHEAD_JOIN_SECONDS = 30.0
 
 
 def push_backoff(attempts: int) -> timedelta:

@@ -39,6 +39,12 @@ class Connector(OAuthHooks):
         # than its first (projects read with the old allow-list, tasks with the new one).
         self._preferences = copy.deepcopy(integration.settings or {})
 
+    def same_settings_as(self, other: Connector) -> Connector:
+        """This connector with `other`'s settings snapshot: a run's connector in another
+        thread (app.services.pull_ahead) reads with the settings the run started with."""
+        self._preferences = copy.deepcopy(other._preferences)
+        return self
+
     # -- the integration's data, read only -----------------------------------------
 
     @property

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from contextlib import contextmanager
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -44,6 +45,7 @@ from app.models.base import utcnow
 from app.models.integration import IntegrationStatus
 from app.services import connection_state, export_gate, personal_links, sync_writes, work_queue
 from app.services.connections import connector_for, run_context
+from app.services.pull_ahead import PullAhead
 from app.services.sync_appliers import APPLIERS
 from app.services.sync_plan import DryRun, label_of, local_label
 from app.services.token_service import TokenError
@@ -318,8 +320,9 @@ def run_sync(integration_id: int, *, trigger: str = "manual", connector_factory:
         connector = connector_factory(integration)
         context = run_context(integration, SessionLinks(session, integration.id))
         if isinstance(connector, Pulls):
-            for stream in connector.streams:
-                pull_stream(session, integration_id, connector, stream, run, context, progress)
+            with _pages_fetched_by(integration_id, connector_factory, connector, context) as fetch:
+                for stream in connector.streams:
+                    pull_stream(session, integration_id, connector, stream, run, context, progress, fetch=fetch)
         if trigger in PULL_TRIGGERS and isinstance(connector, ManagesRemoteSetup):
             _housekeeping(session, integration, connector, context)  # after the pull: it knows what exists now
         if isinstance(connector, Pushes):
@@ -394,13 +397,28 @@ def forget_imported(session: Session, integration: Integration) -> None:
     _read_everything_again(session, integration.id)
 
 
+@contextmanager
+def _pages_fetched_by(integration_id: int, connector_factory: ConnectorFactory, connector: Connector,
+                      context: RunContext):
+    """Where a run's pages come from: a thread fetching one page ahead (tuning.PULL_AHEAD), or
+    None, the connector in this thread."""
+    if not tuning.PULL_AHEAD:
+        yield None
+        return
+    with PullAhead(integration_id, connector_factory, connector, context, SessionLinks) as ahead:
+        yield ahead.pages
+
+
 def pull_stream(session: Session, integration_id: int, connector: Pulls, stream: str, run: SyncRun | None,
-                context: RunContext, progress: Progress | None = None, plan: DryRun | None = None) -> None:
+                context: RunContext, progress: Progress | None = None, plan: DryRun | None = None,
+                fetch: Callable[[str, object], Iterable[SyncPage]] | None = None) -> None:
     """Apply every page of `stream` from its saved cursor, committing each page with its cursor.
-    With a `plan` (a dry run, `run` None) nothing is kept, not even the cursor."""
+    With a `plan` (a dry run, `run` None) nothing is kept, not even the cursor. `fetch(stream,
+    cursor)` gives the pages (default: the connector's pull, in this thread)."""
     cursor = _cursor(session, integration_id, stream)
     seen: set[str] | None = None  # external ids of a whole listing under way in this run
-    for page in connector.pull(stream, cursor.cursor, context):
+    pages = fetch(stream, cursor.cursor) if fetch else connector.pull(stream, cursor.cursor, context)
+    for page in pages:
         if page.listing_starts:
             seen = set()
         if seen is not None:
