@@ -205,9 +205,9 @@ def when_free(integration_id: int, work, wait: float, poll: float):
 class WebhookEnqueuer:
     """Hands accepted delivery ids to the queue with one queue insert per burst.
 
-    The request that finds no enqueue in progress enqueues its own id at once
-    (a lone delivery is queued before its 2xx, as before). Ids accepted while an
-    enqueue is in progress wait; a background thread enqueues them together.
+    The request that finds no enqueue in progress enqueues its own id at once (the
+    intake calls this once its answer is sent). Ids accepted while an enqueue is in
+    progress wait; a background thread enqueues them together.
     Every id is stored in the database before it gets here, so ids still waiting
     when the process dies are not lost: the scheduler's due_work re-enqueues
     deliveries left unprocessed (tuning.WEBHOOK_REENQUEUE_AFTER_SECONDS)."""

@@ -85,7 +85,7 @@ MAX_PAGES_PER_LISTING = 100_000
 # secret is a new ciphertext, so a new key); the cache is emptied when it holds this many.
 WEBHOOK_SECRET_CACHE_SIZE = 1024
 # Accepted webhook deliveries reach the queue in batches (app.jobs.WebhookEnqueuer): the
-# request that finds no enqueue in progress enqueues its own delivery before its 2xx;
+# request that finds no enqueue in progress enqueues its own delivery once its answer is sent;
 # ids accepted meanwhile are enqueued together by a background thread, which waits this
 # long first so that a burst becomes one job, and puts at most this many ids in one job.
 WEBHOOK_ENQUEUE_LINGER_SECONDS = 0.01

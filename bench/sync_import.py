@@ -48,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a provider slug (jira, jira_datacenter, asana, ...); without it the generic paged fake is used")
     parser.add_argument("--unlimited", action="store_true",
                         help="lift TimeHub's own request budget for the provider (its spec's rate_limit)")
+    parser.add_argument("--in-turn", action="store_true",
+                        help="fetch and write the pages in turn, in one thread (tuning.PULL_AHEAD off): "
+                             "the baseline of fetching the next page while one is written")
     parser.add_argument("--profile", metavar="PATH", default=None,
                         help="--provider jira: cProfile the import alone (run_sync) into PATH")
 
@@ -88,7 +91,10 @@ def progress_reporter():
 
 
 def run(args: argparse.Namespace) -> None:
+    from app import tuning
     from bench import jira_datacenter, task_trackers
+    if args.in_turn:
+        tuning.PULL_AHEAD = False
     if args.provider in task_trackers.PROVIDERS:
         task_trackers.run_import(args)
         return

@@ -136,7 +136,7 @@ def _wait_until_listening(port: int, server: subprocess.Popen, timeout: float = 
     raise SystemExit("webhook_ingest: gunicorn did not start listening")
 
 
-def _serve(app, served):
+def _serve(app, served=None):
     from werkzeug.serving import WSGIRequestHandler, make_server
 
     class Quiet(WSGIRequestHandler):
