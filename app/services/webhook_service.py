@@ -27,8 +27,8 @@ from app.models import Integration, IntegrationCredential, ProviderApp, SyncRun,
 from app.models.base import utcnow
 from app.models.integration import IntegrationStatus
 from app.services import work_queue
-from app.services.group_commit import GroupCommit
 from app.services.connections import connector_for
+from app.services.group_commit import GroupCommit
 from app.services.sync_service import NOTIFIED_TRIGGER, apply_records, finish_run, start_run
 
 log = logging.getLogger(__name__)
@@ -182,24 +182,27 @@ def receive(slug: str, token: str, headers, body: bytes, url: str, query=None) -
     return Intake(event.accepted_status, stored_id, "accepted", target.id)
 
 
+_WRITER_KEY = "timehub.webhook_delivery_writer"
+_writer_made = threading.Lock()
+
+
 def _delivery_writer() -> GroupCommit:
     """This app's group commit of deliveries (one per app: tests run several in a process)."""
     extensions = current_app.extensions
     writer = extensions.get(_WRITER_KEY)
     if writer is None:
-        with _secrets_lock:
+        with _writer_made:
             writer = extensions.setdefault(_WRITER_KEY, GroupCommit(_store_deliveries, tuning.WEBHOOK_STORE_BATCH_MAX))
     return writer
-
-
-_WRITER_KEY = "timehub.webhook_delivery_writer"
 
 
 def _store_deliveries(rows: list[dict]) -> list[int | None]:
     """Store a batch of deliveries in one transaction: each row's new id, or None for a
     replay (stored before, or earlier in the same batch)."""
     keys = [(row["integration_id"], row["delivery_id"]) for row in rows]
-    first_of_key = {key: rows[index] for index, key in reversed(list(enumerate(keys)))}
+    first_of_key: dict[tuple, dict] = {}
+    for key, row in zip(keys, rows):
+        first_of_key.setdefault(key, row)  # in arrival order: ids are numbered as the rows came
     with db.engine.connect() as connection:
         stored = {(row.integration_id, row.delivery_id): row.id for row in connection.execute(
             _STORE_DELIVERIES[connection.dialect.name], list(first_of_key.values()))}

@@ -37,17 +37,20 @@ def first_commit_waits_for(monkeypatch):
     return arm
 
 
-def test_the_next_page_is_fetched_while_the_current_one_is_written(db, integration, first_commit_waits_for):
-    asked_for_page_two = threading.Event()
-
+def signalling(asked_for_page_two: threading.Event):
+    """The listing, setting `asked_for_page_two` when it is resumed after its first page."""
     def listing(_connector, cursor):
         pages = whole_listing(LISTED, "project", cursor)
         yield next(pages)
-        asked_for_page_two.set()  # the engine has page 1 and has not committed it yet
+        asked_for_page_two.set()
         yield from pages
+    return listing
 
+
+def test_the_next_page_is_fetched_while_the_current_one_is_written(db, integration, first_commit_waits_for):
+    asked_for_page_two = threading.Event()
     seen = first_commit_waits_for(asked_for_page_two)
-    run = run_sync(integration.id, connector_factory=scripted(listing))
+    run = run_sync(integration.id, connector_factory=scripted(signalling(asked_for_page_two)))
     assert seen == {"first": True}
     assert (run.status, run.created) == ("succeeded", 6)
 
@@ -57,15 +60,8 @@ def test_without_pull_ahead_page_two_is_asked_for_only_after_page_one_is_committ
     """The check above can fail: in turn, the first commit waits in vain."""
     monkeypatch.setattr(tuning, "PULL_AHEAD", False)
     asked_for_page_two = threading.Event()
-
-    def listing(_connector, cursor):
-        pages = whole_listing(LISTED, "project", cursor)
-        yield next(pages)
-        asked_for_page_two.set()
-        yield from pages
-
     seen = first_commit_waits_for(asked_for_page_two, timeout=0.5)
-    assert run_sync(integration.id, connector_factory=scripted(listing)).created == 6
+    assert run_sync(integration.id, connector_factory=scripted(signalling(asked_for_page_two))).created == 6
     assert seen == {"first": False}
 
 
