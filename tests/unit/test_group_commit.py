@@ -59,19 +59,24 @@ def test_a_lone_item_is_written_at_once_and_gets_its_own_result():
     assert batches == [["a"], ["b"]]
 
 
-def test_items_submitted_during_a_write_are_written_together_by_the_next_turn():
-    writer = BlockingWriter()
-    group = GroupCommit(writer, max_batch=10)
-    results, errors, first = submit_in_threads(group, [1])
+def submit_during_first_write(writer: BlockingWriter, group: GroupCommit, later_items) -> tuple[dict, dict]:
+    """Item 1 is submitted and its write blocks while `later_items` are submitted at once (in
+    threads, in no set order); then the write goes on. The later items' results and errors."""
+    _, _, first = submit_in_threads(group, [1])
     assert writer.first_started.wait(10)
-    later_results, _, later = submit_in_threads(group, [2, 3, 4])
-    wait_for_waiting(group, 3)
+    results, errors, later = submit_in_threads(group, later_items)
+    wait_for_waiting(group, len(later_items))
     writer.release.set()
     for thread in first + later:
         thread.join(10)
-    assert writer.batches == [[1], [2, 3, 4]]
-    assert {**results, **later_results} == {1: 10, 2: 20, 3: 30, 4: 40}
-    assert errors == {}
+    return results, errors
+
+
+def test_items_submitted_during_a_write_are_written_together_by_the_next_turn():
+    writer = BlockingWriter()
+    results, errors = submit_during_first_write(writer, GroupCommit(writer, max_batch=10), [2, 3, 4])
+    assert [writer.batches[0], sorted(writer.batches[1])] == [[1], [2, 3, 4]] and len(writer.batches) == 2
+    assert (results, errors) == ({2: 20, 3: 30, 4: 40}, {})
 
 
 def test_a_turn_writes_at_most_max_batch_items_and_the_rest_follow_in_order():
@@ -91,18 +96,11 @@ def test_a_turn_writes_at_most_max_batch_items_and_the_rest_follow_in_order():
 
 def test_an_item_that_fails_fails_only_its_own_thread():
     writer = BlockingWriter(refuse={3})
-    group = GroupCommit(writer, max_batch=10)
-    _, _, first = submit_in_threads(group, [1])
-    assert writer.first_started.wait(10)
-    results, errors, later = submit_in_threads(group, [2, 3, 4])
-    wait_for_waiting(group, 3)
-    writer.release.set()
-    for thread in first + later:
-        thread.join(10)
-    assert results == {2: 20, 4: 40}
-    assert errors == {3: "refused [3]"}
-    # The batch failed as a whole, then each item was written alone.
-    assert writer.batches[2:] == [[2], [3], [4]] and sorted(writer.batches[1]) == [2, 3, 4]
+    results, errors = submit_during_first_write(writer, GroupCommit(writer, max_batch=10), [2, 3, 4])
+    assert (results, errors) == ({2: 20, 4: 40}, {3: "refused [3]"})
+    # The batch failed as a whole, then each of its items was written alone.
+    assert sorted(writer.batches[1]) == [2, 3, 4]
+    assert sorted(writer.batches[2:]) == [[2], [3], [4]] and len(writer.batches) == 5
 
 
 def test_an_interrupted_write_leaves_no_thread_waiting_for_ever():
