@@ -4,9 +4,11 @@ a threaded WSGI server (werkzeug) on loopback.
 `--server gunicorn` serves it with gunicorn worker processes instead. The
 same server first answers EMPTY_PATH (202, nothing read, stored or queued) to the
 same client for the same time: the rate and p99 against that baseline travel
-between machines, where absolute rates do not. The
-load comes from a separate process (bench/webhook_load.py), so the client
-does not compete with the server for this process's GIL. Latency is
+between machines, where absolute rates do not. So does a view of the app that
+answers 202 at once (FRAMEWORK_PATH): against it, the intake's own share. The
+server's CPU time per answer is reported for all three, and the server is
+warmed up first (gunicorn's workers load the app after the socket listens). The load comes from a separate process (bench/webhook_load.py), so
+the client does not compete with the server for this process's GIL. Latency is
 measured per request on the client side. Afterwards every accepted delivery
 (202) is looked up in the database: `lost` counts the accepted ones that are
 not stored exactly once. stderr also says how many stored deliveries the job
@@ -36,14 +38,14 @@ GUNICORN_APP = "bench.wsgi:application"
 ACCEPTED = 202
 EMPTY_PATH = "/bench/empty"  # the baseline: an endpoint of the same server that does nothing
 FRAMEWORK_PATH = "/bench/flask-empty"  # a Flask view of the app that does nothing
+WARM_UP_ANSWERS = 50  # new connections each, so that every gunicorn worker gets some
 
 
-def with_empty_endpoint(app, served=None):
+def with_baselines(app, served=None):
     """`served` (default: the Flask `app` itself) behind a WSGI layer answering EMPTY_PATH
-    with 202 at once (the body is not even read), so the baseline pays only for the
-    server and the client. Also registers
-    FRAMEWORK_PATH, a view answering 202 at once: what Flask and the app's request hooks
-    cost a webhook before the intake does anything."""
+    with 202 at once (the body is not even read): that baseline pays only for the server
+    and the client. Also registers FRAMEWORK_PATH on `app`, a view answering 202 at once:
+    what Flask and the app's request hooks cost a webhook before the intake does anything."""
     from app.extensions import csrf
 
     endpoint = "webhooks.bench_empty"  # under the webhook blueprint's name: the hooks treat it as one
@@ -143,11 +145,30 @@ def _serve(app, served=None):
         def log_request(self, *args, **kwargs):
             pass
 
-    server = make_server("127.0.0.1", 0, with_empty_endpoint(app, served), threaded=True, request_handler=Quiet)
+    server = make_server("127.0.0.1", 0, with_baselines(app, served), threaded=True, request_handler=Quiet)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="timehub-web",
                      daemon=True).start()
     return server
+
+
+def _warm_up(port: int, timeout: float = 60.0) -> None:
+    """Until the app's empty view answers, then a few more: the first phase must not pay
+    for workers still loading the app (or for Flask's first request)."""
+    import http.client
+
+    deadline, answered = time.monotonic() + timeout, 0
+    while answered < WARM_UP_ANSWERS:
+        if time.monotonic() > deadline:
+            raise SystemExit("webhook_ingest: the server did not answer in time")
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            connection.request("POST", FRAMEWORK_PATH, body=b"{}")
+            answered += connection.getresponse().status == ACCEPTED
+        except (OSError, http.client.HTTPException):
+            time.sleep(0.1)
+        finally:
+            connection.close()
 
 
 def _wait_for_report(loader, results, timeout: float) -> dict:
@@ -233,6 +254,7 @@ def run(args: argparse.Namespace) -> None:
         with serving as (port, server_cpu):
             say(f"serving on 127.0.0.1:{port} ({how}); {args.concurrency} connections for "
                 f"{args.seconds:g} s (at most {args.max_deliveries} deliveries)")
+            _warm_up(port)
             empty = _load(f"http://127.0.0.1:{port}{EMPTY_PATH}", args, server_cpu)
             framework = _load(f"http://127.0.0.1:{port}{FRAMEWORK_PATH}", args, server_cpu)
             report = _load(f"http://127.0.0.1:{port}/webhooks/paged/{token}", args, server_cpu)
