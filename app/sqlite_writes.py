@@ -14,8 +14,9 @@ its isolation_level is set to None and SQLAlchemy's "begin" event issues BEGIN
 IMMEDIATE (the recipe in SQLAlchemy's pysqlite notes); elsewhere the driver's
 own deferred transactions stay as they were. Connections asked for AUTOCOMMIT
 (token_service's own BEGIN IMMEDIATE) are left alone. The webhook intake keeps
-its own discipline (a read, then one INSERT under a process-wide turn), which
-is faster than holding the lock from the first read.
+its own discipline (a read, then the rows of a process's requests stored by one
+INSERT per turn, app.services.group_commit), which is faster than holding the
+lock from the first read.
 """
 from __future__ import annotations
 
