@@ -1,6 +1,8 @@
 """POST /webhooks/<slug>/<token>: verify, store, answer, process later."""
 from __future__ import annotations
 
+from functools import partial
+
 from flask import Blueprint, Response, jsonify, request
 
 from app import tuning
@@ -39,8 +41,7 @@ def receive(slug: str, token: str):
     if intake.delivery_id is not None:
         # Stored already: the answer does not wait for the queue (the server closes the response
         # after sending it), and a queue failure only delays the delivery.
-        delivery_id = intake.delivery_id
-        response.call_on_close(lambda: webhook_enqueuer.add(delivery_id))
+        response.call_on_close(partial(webhook_enqueuer.add, intake.delivery_id))
     return response, intake.status, intake.headers
 
 
