@@ -123,7 +123,7 @@ def is_known_address(slug: str, token: str) -> bool:
             return False
     except registry.UnknownProvider:
         return False
-    with db.engine.connect() as connection:
+    with _intake_connection() as connection:
         status = connection.execute(_ADDRESS_STATUS, {"slug": slug, "token": token}).scalar()
     return status is not None and status != IntegrationStatus.NOT_CONFIGURED
 
@@ -136,7 +136,7 @@ def receive(slug: str, token: str, headers, body: bytes, url: str, query=None) -
 
     Two statements: the SELECT of the integration with its secrets' ciphertext, then
     an INSERT ... ON CONFLICT DO NOTHING RETURNING, so a replay is told apart by the
-    missing id rather than by an error. The INSERT and its commit are shared with the
+    missing id rather than by an error. On SQLite the INSERT is shared with the
     deliveries other threads of this process store at the same moment (group commit)."""
     try:
         connector_class = registry.get_connector(slug)
@@ -144,8 +144,13 @@ def receive(slug: str, token: str, headers, body: bytes, url: str, query=None) -
         raise WebhookRejected(404, "unknown provider") from None
     if not receives_webhooks(connector_class):
         raise WebhookRejected(404, f"{connector_class.spec.name} sends no webhooks here")
-    with db.engine.connect() as connection:
-        found = find_target(connection, connector_class, slug, token)
+    with _intake_connection() as connection:
+        return _receive_on(connection, connector_class, slug, token, headers, body, url, query)
+
+
+def _receive_on(connection, connector_class, slug: str, token: str, headers, body: bytes, url: str,
+                query) -> Intake:
+    found = find_target(connection, connector_class, slug, token)
     if found is None:
         raise WebhookRejected(404, "unknown webhook address")
     target, client_id, ciphertext = found
@@ -176,21 +181,35 @@ def receive(slug: str, token: str, headers, body: bytes, url: str, query=None) -
         raise WebhookRejected(422, f"the delivery cannot be applied: {shape_problem}")
     row = {"integration_id": target.id, "delivery_id": stored_delivery_id(event.delivery_id),
            "event": event.event or None, "body": text, "received_at": utcnow()}
-    stored_id = _store(row)
+    stored_id = _store(connection, row)
     if stored_id is None:
         return Intake(200, None, "duplicate delivery ignored", target.id)
     return Intake(event.accepted_status, stored_id, "accepted", target.id)
 
 
-def _store(row: dict) -> int | None:
+def _intake_connection():
+    """The intake's connection. On PostgreSQL it autocommits: the SELECT needs no
+    transaction and the INSERT is one statement, a transaction of its own, so a delivery
+    costs three round trips (the pool's ping, the SELECT, the INSERT) where BEGIN,
+    ROLLBACK, a second checkout's ping, BEGIN and COMMIT made eight. SQLite's driver opens
+    no transaction for a SELECT anyway, and switching its isolation level per checkout
+    costs more than it saves (two PRAGMAs)."""
+    connection = db.engine.connect()
+    if connection.dialect.name == "postgresql":
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+    return connection
+
+
+def _store(connection, row: dict) -> int | None:
     """The stored delivery's id, None for a replay. SQLite takes one writer at a time: the
-    threads of a process store what they hold together (group commit), which also keeps them
-    out of SQLite's busy handler. PostgreSQL commits concurrent transactions side by side and
-    flushes their WAL together itself, so each request stores its own row there (measured:
-    a per-process turn made the gunicorn intake slower)."""
-    if db.engine.dialect.name == "sqlite":
+    threads of a process store what they hold together (group commit, on a connection of
+    its own), which also keeps them out of SQLite's busy handler. PostgreSQL commits
+    concurrent transactions side by side and flushes their WAL together itself, so each
+    request stores its own row there, on the connection it read the integration with
+    (measured: a per-process turn made the gunicorn intake slower)."""
+    if connection.dialect.name == "sqlite":
         return _delivery_writer().submit(row)
-    return _store_deliveries([row])[0]
+    return _insert_deliveries(connection, [row])[0]
 
 
 _WRITER_KEY = "timehub.webhook_delivery_writer"
@@ -208,16 +227,22 @@ def _delivery_writer() -> GroupCommit:
 
 
 def _store_deliveries(rows: list[dict]) -> list[int | None]:
-    """Store a batch of deliveries in one transaction: each row's new id, or None for a
-    replay (stored before, or earlier in the same batch)."""
+    """Store a batch of deliveries in one transaction (the group commit's writer)."""
+    with db.engine.connect() as connection:
+        stored = _insert_deliveries(connection, rows)
+        connection.commit()
+    return stored
+
+
+def _insert_deliveries(connection, rows: list[dict]) -> list[int | None]:
+    """Store deliveries with one INSERT: each row's new id, or None for a replay (stored
+    before, or earlier in the same batch)."""
     keys = [(row["integration_id"], row["delivery_id"]) for row in rows]
     first_of_key: dict[tuple, dict] = {}
     for key, row in zip(keys, rows):
         first_of_key.setdefault(key, row)  # in arrival order: ids are numbered as the rows came
-    with db.engine.connect() as connection:
-        stored = {(row.integration_id, row.delivery_id): row.id for row in connection.execute(
-            _STORE_DELIVERIES[connection.dialect.name], list(first_of_key.values()))}
-        connection.commit()
+    stored = {(row.integration_id, row.delivery_id): row.id for row in connection.execute(
+        _STORE_DELIVERIES[connection.dialect.name], list(first_of_key.values()))}
     return [stored.get(key) if first_of_key[key] is row else None for key, row in zip(keys, rows)]
 
 

@@ -218,6 +218,36 @@ def test_a_batch_holding_the_same_delivery_twice_stores_it_once(db, integration)
     assert stored(db) == 3
 
 
+
+def test_a_delivery_takes_one_connection_and_on_postgresql_no_transaction_of_its_own(db, client, integration):
+    """Two statements on one checkout; on PostgreSQL autocommitted, so no BEGIN, COMMIT or
+    ROLLBACK round trips beside them (SQLite stores through the group commit's writer)."""
+    from sqlalchemy import event
+
+    engine, checkouts, statements = db.engine, [], []
+    token = integration.webhook_token  # read before listening: the fixture's object is expired
+
+    def on_checkout(*_):
+        checkouts.append(1)
+
+    def on_execute(connection, _cursor, statement, *_):
+        statements.append((statement.split()[0], connection.get_execution_options().get("isolation_level")))
+
+    event.listen(engine.pool, "checkout", on_checkout)
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        body, headers = delivery()
+        assert post(client, integration, body, headers, token).status_code == 202
+    finally:
+        event.remove(engine.pool, "checkout", on_checkout)
+        event.remove(engine, "before_cursor_execute", on_execute)
+    if engine.dialect.name == "postgresql":
+        assert len(checkouts) == 1
+        assert statements == [("SELECT", "AUTOCOMMIT"), ("INSERT", "AUTOCOMMIT")]
+    else:
+        assert [verb for verb, _ in statements] == ["SELECT", "INSERT"]
+    assert stored(db) == 1
+
 # -- batched enqueueing and the job that takes a batch -----------------------------------
 
 
