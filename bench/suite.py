@@ -51,6 +51,7 @@ PLAN: tuple[Run, ...] = (
     Run("sync_noop", ("--records", "1000"), ("--records", "100")),
     Run("sync_noop", ("--provider", "jira", "--records", "10000"), ("--provider", "jira", "--records", "300")),
     Run("push_rate_limited", ("--entries", "1000", "--limit", "50"), ("--entries", "50", "--limit", "50")),
+    Run("webhook_ingest", ("--seconds", "10"), ("--seconds", "1")),  # the embedded server
     Run("webhook_ingest", ("--seconds", "10", "--server", "gunicorn"), ("--seconds", "1", "--server", "gunicorn")),
     Run("webhook_apply", ("--deliveries", "300"), ("--deliveries", "20")),
     Run("concurrent_writers", ("--clients", "50", "--seconds", "30"), ("--clients", "5", "--seconds", "2")),
