@@ -159,6 +159,18 @@ class VerifiesApiKey(ABC):
         """Check the credentials with the provider; raise ProviderError when refused."""
 
 
+class ConnectsWithToken(ABC):
+    """An OAuth provider that can also be connected with a personal access token pasted by the
+    admin (Jira Data Center without an application link); each person then links with their
+    own token the same way."""
+
+    @classmethod
+    @abstractmethod
+    def token_account(cls, app_settings: Mapping[str, Any], token: str, **client_kwargs: Any):
+        """The oauth.ConnectedAccount `token` acts for, checked with a real call (ProviderError
+        when the provider refuses it)."""
+
+
 class AllowList(ABC):
     """The settings page lets the admin pick what to sync (projects, repositories, boards)."""
 
@@ -293,7 +305,7 @@ FEATURES: dict[str, type] = {
 
 def capabilities_of(connector_class: type) -> frozenset[type]:
     """The capability classes a connector class implements."""
-    every = (Pulls, Pushes, ReceivesWebhooks, VerifiesApiKey, AllowList, SingleChoices, MappingTables,
+    every = (Pulls, Pushes, ReceivesWebhooks, VerifiesApiKey, ConnectsWithToken, AllowList, SingleChoices, MappingTables,
              ManagesRemoteSetup, ReleasesUnchosenAccounts, ConfirmsWebhookHandshake, Notifies, AnswersCommands, Accounting,
              LinksPersonalAccounts)
     return frozenset(capability for capability in every if issubclass(connector_class, capability))

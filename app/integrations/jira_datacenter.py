@@ -22,7 +22,7 @@ import logging
 from urllib.parse import urlsplit
 
 from app.integrations import oauth
-from app.integrations.capabilities import LinksPersonalAccounts
+from app.integrations.capabilities import ConnectsWithToken, LinksPersonalAccounts
 from app.integrations.exchange import RunContext, WebhookEvent, WebhookRejected
 from app.integrations.http import (
     INTERACTIVE_RETRY,
@@ -128,7 +128,7 @@ def myself_account(client, base_url: str) -> oauth.ConnectedAccount:
     return oauth.ConnectedAccount(label=name, settings={"base_url": base_url.rstrip("/"), "user_key": me.get("key")})
 
 
-class JiraDataCenterConnector(JiraSite, LinksPersonalAccounts):
+class JiraDataCenterConnector(JiraSite, LinksPersonalAccounts, ConnectsWithToken):
     spec = SPEC
     rest = "rest/api/2"
     personal_link_action = "Log my Jira time as me"

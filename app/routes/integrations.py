@@ -14,7 +14,7 @@ from wtforms.validators import Length, Optional
 
 from app.extensions import db
 from app.integrations import registry
-from app.integrations.capabilities import features_of
+from app.integrations.capabilities import ConnectsWithToken, features_of
 from app.integrations.spec import ProviderSpec
 from app.models import SyncRun
 from app.services.integration_service import Forbidden, IntegrationError, IntegrationService, NotFound
@@ -160,7 +160,7 @@ class PersonalTokenForm(FlaskForm):
 
 
 def takes_personal_token(slug: str) -> bool:
-    return hasattr(registry.get_connector(slug), "token_account")
+    return issubclass(registry.get_connector(slug), ConnectsWithToken)
 
 
 @bp.post("/admin/integrations/<slug>/token")

@@ -24,6 +24,7 @@ from app import encryption, tuning
 from app.extensions import db
 from app.integrations import oauth, registry
 from app.integrations.capabilities import (
+    ConnectsWithToken,
     ManagesRemoteSetup,
     Pulls,
     moves_data,
@@ -307,7 +308,7 @@ class IntegrationService:
         self.require_manage(actor, spec)
         connector = registry.get_connector(slug)
         token = (token or "").strip()
-        if not hasattr(connector, "token_account"):
+        if not issubclass(connector, ConnectsWithToken):
             raise IntegrationError(f"{spec.name} connects through OAuth, not a personal access token")
         if not token or len(token) > MAX_PERSONAL_TOKEN_LENGTH:
             raise IntegrationError("Enter the personal access token.", {"token": "Enter the token Jira showed you."})

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.integrations import oauth, registry
 from app.integrations.base import Connector
-from app.integrations.capabilities import LinksPersonalAccounts
+from app.integrations.capabilities import ConnectsWithToken, LinksPersonalAccounts
 from app.integrations.http import AuthError
 from app.models import Integration, User
 from app.models.integration import IntegrationStatus
@@ -64,7 +64,7 @@ def links_by_token(session: Session, team: Integration) -> bool:
     """The team connected with a personal access token and no OAuth app is registered (Jira Data
     Center without an application link): there is no consent to ask for, so each person links
     with their own personal access token instead."""
-    return hasattr(registry.get_connector(team.provider), "token_account") \
+    return issubclass(registry.get_connector(team.provider), ConnectsWithToken) \
         and lookups.app_credentials(session, team.provider) is None
 
 

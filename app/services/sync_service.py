@@ -315,7 +315,7 @@ def run_sync(integration_id: int, *, trigger: str = "manual", connector_factory:
     if integration is None:
         raise LookupError(integration_id)
     run = start_run(session, integration, trigger)
-    connector = None
+    connector, error, failure = None, None, None
     try:
         connector = connector_factory(integration)
         context = run_context(integration, SessionLinks(session, integration.id))
@@ -331,17 +331,15 @@ def run_sync(integration_id: int, *, trigger: str = "manual", connector_factory:
         session.rollback()
         if isinstance(exc, AuthError) and integration.status == IntegrationStatus.ACTIVE:
             connection_state.needs_reconnect(integration)
-        _read_again_if_settings_moved(session, integration, connector)
-        finish_run(session, integration, run, run_error(exc))
-        return run
+        error = run_error(exc)
     except Exception as exc:
         session.rollback()
         log.exception("sync of integration %s failed", integration_id)
-        _read_again_if_settings_moved(session, integration, connector)
-        finish_run(session, integration, run, f"internal error ({type(exc).__name__})")
-        raise
+        error, failure = f"internal error ({type(exc).__name__})", exc
     _read_again_if_settings_moved(session, integration, connector)
-    finish_run(session, integration, run, None)
+    finish_run(session, integration, run, error)
+    if failure is not None:
+        raise failure  # after the run is recorded as failed: the job's own handling sees it
     return run
 
 

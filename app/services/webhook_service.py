@@ -154,13 +154,35 @@ def _receive_on(connection, connector_class, slug: str, token: str, headers, bod
     if found is None:
         raise WebhookRejected(404, "unknown webhook address")
     target, client_id, ciphertext = found
-    if issubclass(connector_class, ConfirmsWebhookHandshake):
-        echoed = connector_class.webhook_handshake_text(query or {})
-        if echoed is not None:
-            return Intake(200, None, "handshake confirmed", target.id, text=echoed)
-        echo = connector_class.webhook_handshake(headers, body)
-        if echo is not None:  # a configured address confirming a registration under way
-            return Intake(200, None, "handshake confirmed", target.id, headers=echo)
+    handshake = _handshake(connector_class, target.id, headers, body, query)
+    if handshake is not None:
+        return handshake
+    event, text = _verified_delivery(connector_class, target, client_id, ciphertext, headers, body, url)
+    row = {"integration_id": target.id, "delivery_id": stored_delivery_id(event.delivery_id),
+           "event": event.event or None, "body": text, "received_at": utcnow()}
+    stored_id = _store(connection, row)
+    if stored_id is None:
+        return Intake(200, None, "duplicate delivery ignored", target.id)
+    return Intake(event.accepted_status, stored_id, "accepted", target.id)
+
+
+def _handshake(connector_class, integration_id: int, headers, body: bytes, query) -> Intake | None:
+    """The echo a provider confirming a registration under way asks for, if this is one."""
+    if not issubclass(connector_class, ConfirmsWebhookHandshake):
+        return None
+    echoed = connector_class.webhook_handshake_text(query or {})
+    if echoed is not None:
+        return Intake(200, None, "handshake confirmed", integration_id, text=echoed)
+    echo = connector_class.webhook_handshake(headers, body)
+    if echo is not None:
+        return Intake(200, None, "handshake confirmed", integration_id, headers=echo)
+    return None
+
+
+def _verified_delivery(connector_class, target: WebhookTarget, client_id: str | None, ciphertext: str | None,
+                       headers, body: bytes, url: str):
+    """The connector's verdict on a delivery (its event name and delivery id) and the body's
+    text as stored; WebhookRejected for a body, signature or shape that will not do."""
     if connector_class.bodyless_deliveries and not body:
         text, payload = "{}", {}
     else:
@@ -179,12 +201,7 @@ def _receive_on(connection, connector_class, slug: str, token: str, headers, bod
     shape_problem = connector_class.delivery_problem(event.event, payload)
     if shape_problem:
         raise WebhookRejected(422, f"the delivery cannot be applied: {shape_problem}")
-    row = {"integration_id": target.id, "delivery_id": stored_delivery_id(event.delivery_id),
-           "event": event.event or None, "body": text, "received_at": utcnow()}
-    stored_id = _store(connection, row)
-    if stored_id is None:
-        return Intake(200, None, "duplicate delivery ignored", target.id)
-    return Intake(event.accepted_status, stored_id, "accepted", target.id)
+    return event, text
 
 
 def _intake_connection():
