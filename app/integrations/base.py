@@ -39,6 +39,12 @@ class Connector(OAuthHooks):
         # than its first (projects read with the old allow-list, tasks with the new one).
         self._preferences = copy.deepcopy(integration.settings or {})
 
+    def close(self) -> None:
+        """Let go of the client's pooled connections (a worker makes a connector per run)."""
+        close = getattr(self.client, "close", None)  # tests may hand a connector a bare stand-in
+        if close is not None:
+            close()
+
     def same_settings_as(self, other: Connector) -> Connector:
         """This connector with `other`'s settings snapshot: a run's connector in another
         thread (app.services.pull_ahead) reads with the settings the run started with."""

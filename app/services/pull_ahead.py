@@ -102,8 +102,8 @@ class PullAhead:
                         self._hand_over(_Failed(exc))
             finally:
                 db.session.remove()
-                if connector is not None and hasattr(connector.client, "close"):
-                    connector.client.close()
+                if connector is not None:
+                    connector.close()
 
     def _hand_over(self, item) -> bool:
         """Wait until the engine takes `item`; False when the engine stopped meanwhile."""

@@ -336,6 +336,8 @@ def run_sync(integration_id: int, *, trigger: str = "manual", connector_factory:
         session.rollback()
         log.exception("sync of integration %s failed", integration_id)
         error, failure = f"internal error ({type(exc).__name__})", exc
+    if connector is not None:
+        connector.close()
     _read_again_if_settings_moved(session, integration, connector)
     finish_run(session, integration, run, error)
     if failure is not None:
@@ -696,6 +698,7 @@ def push_pending(integration_id: int, connector_factory: ConnectorFactory = conn
         run = start_run(session, integration, "push")
     except SyncAlreadyRunning:
         return 0
+    connector = None
     try:
         connector = connector_factory(integration)
         pushed = _push(session, integration, connector, run,
@@ -709,6 +712,9 @@ def push_pending(integration_id: int, connector_factory: ConnectorFactory = conn
         session.rollback()
         finish_run(session, integration, run, f"internal error ({type(exc).__name__})")
         raise
+    finally:
+        if connector is not None:
+            connector.close()
     finish_run(session, integration, run, None)
     return pushed
 

@@ -312,7 +312,10 @@ def process_delivery(delivery_id: int, connector_factory=connector_for) -> None:
     error = None
     try:
         connector = connector_factory(integration)
-        records = connector.webhook_records(delivery.event, json.loads(delivery.body))
+        try:
+            records = connector.webhook_records(delivery.event, json.loads(delivery.body))
+        finally:
+            connector.close()
         result = apply_records(session, integration.id, records)
         run.pulled, run.created, run.updated, run.archived = (len(records), result.created, result.updated,
                                                               result.archived)
