@@ -52,7 +52,7 @@ SAME_AS_USER = "same as user"
 OWN_OBJECTS = ("{user_entry}", "{user_integration}", "{user_token}", "{user_event}")
 # What only the user may see (the calendar's: not even an admin, issue 11).
 PRIVATE_TO_USER = ("Ulla's private note", "Ulla's laptop token", "ulla.private@calendar.example",
-                   "Ulla's private meeting")
+                   "Ulla's private meeting", "ulla@team.example")
 PRIVATE_FROM_ADMIN = ("ulla.private@calendar.example", "Ulla's private meeting")
 LOGIN = "login"  # 302 to the login page
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
@@ -118,10 +118,13 @@ ROWS: list[Row] = [
     action("account.profile", "/account", LOGIN, 302, 302, "no fields: nothing changes"),
     action("account.change_password", "/account/password", LOGIN, 422, 422, "empty form"),
     action("account.create_token", "/account/tokens", LOGIN, 422, 422, "empty form"),
-    # Linking one's own account needs the team connection (not connected here: back to the account page).
-    action("personal_links.link", "/account/links/jira", LOGIN, 302, 302, "the team's Jira is not connected"),
+    # The team's Jira is connected and the user has linked their own account to it (the world);
+    # linking needs the Jira app's setup too, which is not saved: back to the account page.
+    action("personal_links.link", "/account/links/jira", LOGIN, 302, 302, "no Jira app saved"),
     action("personal_links.link", "/account/links/slack", LOGIN, 404, 404, "Slack has no personal links"),
-    action("personal_links.unlink", "/account/links/jira/remove", LOGIN, 302, 302, "nothing linked"),
+    # Each person unlinks only their own: the intruder (asked first) leaves the user's link as it was.
+    action("personal_links.unlink", "/account/links/jira/remove", LOGIN, 302, 302,
+           "the user's own link removed; the others have none"),
     action("personal_links.link_with_token", "/account/links/jira_datacenter/token", LOGIN, 302, 302,
            "the team's Jira Data Center is not connected"),
     action("personal_links.link_with_token", "/account/links/slack/token", LOGIN, 404, 404,
@@ -448,6 +451,14 @@ def world(app) -> dict:
     # The user's timer runs: nobody else's stop or start may end it.
     _db.session.add(_entry(user, project, 2, "Ulla's private note, still running", running=True))
     _db.session.add_all([task, invoice, token, github, *integrations.values()])
+    _db.session.flush()
+    # The team's Jira, and the user's own account linked to it (issue 16): nobody else's
+    # unlink or link may touch that link.
+    jira = Integration(provider="jira", is_global=True, status="active", account_label="team site")
+    _db.session.add(jira)
+    _db.session.flush()
+    _db.session.add(Integration(provider="jira", is_global=False, user=user, status="active",
+                                team_integration_id=jira.id, account_label="ulla@team.example"))
     _db.session.flush()
     event = CalendarEvent(integration_id=integrations["user_integration"].id, title="Ulla's private meeting",
                           starts_at=utcnow() - timedelta(hours=5), ends_at=utcnow() - timedelta(hours=4))
