@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import threading
+from contextlib import closing
 from dataclasses import dataclass, field
 
 from flask import current_app
@@ -225,6 +226,9 @@ def _store(connection, row: dict) -> int | None:
     request stores its own row there, on the connection it read the integration with
     (measured: a per-process turn made the gunicorn intake slower)."""
     if connection.dialect.name == "sqlite":
+        # The read connection goes back to the pool first: threads waiting on the group commit
+        # must not hold the connections its writer needs (64 at once exhausted the pool).
+        connection.close()
         return _delivery_writer().submit(row)
     return _insert_deliveries(connection, [row])[0]
 
@@ -311,11 +315,8 @@ def process_delivery(delivery_id: int, connector_factory=connector_for) -> None:
         return
     error = None
     try:
-        connector = connector_factory(integration)
-        try:
+        with closing(connector_factory(integration)) as connector:
             records = connector.webhook_records(delivery.event, json.loads(delivery.body))
-        finally:
-            connector.close()
         result = apply_records(session, integration.id, records)
         run.pulled, run.created, run.updated, run.archived = (len(records), result.created, result.updated,
                                                               result.archived)

@@ -218,7 +218,6 @@ def test_a_batch_holding_the_same_delivery_twice_stores_it_once(db, integration)
     assert stored(db) == 3
 
 
-
 def test_a_delivery_takes_one_connection_and_on_postgresql_no_transaction_of_its_own(db, client, integration):
     """Two statements on one checkout; on PostgreSQL autocommitted, so no BEGIN, COMMIT or
     ROLLBACK round trips beside them (SQLite stores through the group commit's writer)."""
@@ -247,6 +246,29 @@ def test_a_delivery_takes_one_connection_and_on_postgresql_no_transaction_of_its
     else:
         assert [verb for verb, _ in statements] == ["SELECT", "INSERT"]
     assert stored(db) == 1
+
+
+def test_a_delivery_waiting_on_the_group_commit_holds_no_pooled_connection(db, client, integration, monkeypatch):
+    """Many deliveries at once each wait for the writer's turn; were each to hold its read
+    connection meanwhile, the pool would run dry and the writer wait for a connection forever."""
+    from app.services.group_commit import GroupCommit
+
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("the group commit is SQLite's")
+    pool, held = db.engine.pool, []
+    submit = GroupCommit.submit
+
+    def watched_submit(self, row):
+        held.append(pool.checkedout())
+        return submit(self, row)
+
+    token = integration.webhook_token
+    monkeypatch.setattr(GroupCommit, "submit", watched_submit)
+    idle = pool.checkedout()
+    body, headers = delivery()
+    assert post(client, integration, body, headers, token).status_code == 202
+    assert held == [idle]
+
 
 # -- batched enqueueing and the job that takes a batch -----------------------------------
 
