@@ -14,13 +14,14 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from app import inputs, logging_setup, sqlite_writes, tuning
 from app.config import load_config
 from app.extensions import csrf, db, login_manager, migrate
+from app.flask_app import TimeHubFlask
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def create_app(overrides: dict | None = None) -> Flask:
     load_dotenv()
-    app = Flask(__name__)
+    app = TimeHubFlask(__name__)
     app.config.update(load_config())
     app.config.update(overrides or {})
     if hops := app.config.get("TIMEHUB_PROXY_HOPS"):
