@@ -21,17 +21,14 @@ from huey import Huey, crontab
 from huey.consumer import Consumer
 from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
 from redis import ConnectionPool
-from sqlalchemy import select
 
 from app import tuning
 from app.extensions import db
-from app.models import WebhookDelivery
 from app.mailer import MailError
 from app.services import session_service, work_queue
 from app.services.sync_service import SyncAlreadyRunning, due_work, push_pending, run_sync, running_trigger
 from app.services.token_service import refresh_idle_connections
-from app.services.webhook_service import process_delivery
-from app.services import account_links, command_service, notification_service, sync_preview
+from app.services import account_links, command_service, notification_service, sync_preview, webhook_service
 
 log = logging.getLogger(__name__)
 
@@ -152,31 +149,24 @@ def preview_sync(integration_id: int) -> None:
 @in_app_context
 def process_webhook(delivery_ids: int | list[int], attempt: int = 0) -> None:
     """Process stored deliveries (one id, or a batch from WebhookEnqueuer) in the order
-    they were stored; ones already processed (a duplicate job) are skipped by process_delivery.
-    `attempt`: how often this batch already found a pull holding its integration."""
-    ids = sorted(set([delivery_ids] if isinstance(delivery_ids, int) else delivery_ids))
-    for position, delivery_id in enumerate(ids):
+    they were stored, each integration's as one run; ones already processed (a duplicate
+    job) are skipped. `attempt`: how often this batch already found a pull holding its
+    integration."""
+    ids = [delivery_ids] if isinstance(delivery_ids, int) else delivery_ids
+    batches = list(webhook_service.unprocessed_by_integration(ids).items())
+    for position, (integration_id, batch) in enumerate(batches):
         try:
-            _process_when_free(delivery_id)
+            when_free(integration_id, functools.partial(webhook_service.process_deliveries, integration_id, batch),
+                      tuning.WEBHOOK_BRIEF_WAIT_SECONDS, tuning.WEBHOOK_BRIEF_POLL_SECONDS)
         except SyncAlreadyRunning:
             # A pull holds the integration: the rest come back later, later each time.
-            process_webhook.schedule((ids[position:],), {"attempt": attempt + 1}, delay=webhook_retry_delay(attempt))
+            rest = sorted(delivery_id for _, later in batches[position:] for delivery_id in later)
+            process_webhook.schedule((rest,), {"attempt": attempt + 1}, delay=webhook_retry_delay(attempt))
             return
 
 
 def webhook_retry_delay(attempt: int) -> float:
     return min(tuning.WEBHOOK_RETRY_BASE_SECONDS * 2 ** attempt, tuning.WEBHOOK_RETRY_CAP_SECONDS)
-
-
-def _process_when_free(delivery_id: int) -> None:
-    """process_delivery, waiting in place while another delivery or a push holds the
-    integration (a job rescheduled for each such collision costs seconds, and thousands
-    of them fill the queue). Raises SyncAlreadyRunning when a pull holds it."""
-    integration_id = db.session.scalar(select(WebhookDelivery.integration_id).where(WebhookDelivery.id == delivery_id))
-    if integration_id is None:
-        return
-    when_free(integration_id, lambda: process_delivery(delivery_id),
-              tuning.WEBHOOK_BRIEF_WAIT_SECONDS, tuning.WEBHOOK_BRIEF_POLL_SECONDS)
 
 
 BRIEF_HOLDERS = ("webhook", "push")

@@ -426,6 +426,43 @@ def _stored_ids(client, db, integration, count: int) -> list[int]:
     return ids
 
 
+def test_a_batch_of_one_integration_is_applied_as_one_run(client, db, integration):
+    from app import jobs
+    from app.models import SyncRun
+    ids = _stored_ids(client, db, integration, 5)
+    jobs.process_webhook.call_local(ids)
+    db.session.rollback()
+    assert sorted(db.session.scalars(select(Project.name))) == [f"Item {number}" for number in range(5)]
+    (run,) = db.session.scalars(select(SyncRun))
+    assert (run.trigger, run.status, run.pulled, run.created, run.error) == ("webhook", "succeeded", 5, 5, None)
+    assert [(row.processed_at is not None, row.error) for row in db.session.scalars(select(WebhookDelivery))] \
+        == [(True, None)] * 5
+
+
+def test_a_delivery_of_a_batch_that_cannot_be_applied_fails_alone(client, db, integration):
+    """The batch's one apply fails on one delivery's record (a project needs a name): the
+    deliveries are applied again one by one, and only that one is marked failed."""
+    from app import jobs
+    from app.models import SyncRun
+    from app.models.base import utcnow
+    ids = _stored_ids(client, db, integration, 3)
+    nameless = WebhookDelivery(integration_id=integration.id, delivery_id="d-nameless", event="item.updated",
+                               received_at=utcnow(), body=json.dumps(
+                                   {"item": {"id": "rec-x", "title": None, "updated_at": 1_800_000_000}}))
+    db.session.add(nameless)
+    db.session.commit()
+    jobs.process_webhook.call_local([*ids[:2], nameless.id, ids[2]])
+    db.session.rollback()
+    assert sorted(db.session.scalars(select(Project.name))) == ["Item 0", "Item 1", "Item 2"]
+    failed = {row.delivery_id: row.error for row in db.session.scalars(select(WebhookDelivery))
+              if row.error is not None}
+    assert list(failed) == ["d-nameless"] and "could not be applied" in failed["d-nameless"]
+    assert all(row.processed_at is not None for row in db.session.scalars(select(WebhookDelivery)))
+    (run,) = db.session.scalars(select(SyncRun))
+    assert (run.status, run.pulled, run.created) == ("failed", 3, 3)
+    assert run.error.startswith("1 of 4 deliveries could not be applied")
+
+
 def test_a_batch_waits_in_place_while_another_delivery_holds_the_integration(client, db, integration):
     """Deliveries hold an integration for milliseconds: a batch meeting one waits for it
     instead of coming back seconds later (issue 17: such bounces flooded the queue)."""
@@ -483,9 +520,9 @@ def test_a_batch_behind_a_pull_comes_back_later_each_time(client, db, integratio
 
 def test_a_delivery_another_worker_finished_while_this_one_waited_is_not_applied_again(client, db,
                                                                                         integration):
-    """Two workers took the same delivery: this one read it unprocessed, the other then finished
-    it (here: marks it processed from its own connection). Applying it again would redo the
-    change, and undo any newer one made since."""
+    """Two workers took the same delivery: this one found it unprocessed (the job's grouping),
+    the other then finished it (here: marks it processed from its own connection). Applying it
+    again would redo the change, and undo any newer one made since."""
     from sqlalchemy import update
 
     from app.models import SyncRun
@@ -493,13 +530,13 @@ def test_a_delivery_another_worker_finished_while_this_one_waited_is_not_applied
     body, headers = delivery(title="Applied by the other worker")
     post(client, integration, body, headers)
     row = db.session.scalars(select(WebhookDelivery)).one()
-    assert row.processed_at is None          # what this worker saw
+    assert webhook_service.unprocessed_by_integration([row.id]) == {integration.id: [row.id]}  # what this worker saw
     finished_at = utcnow()
     with db.engine.begin() as other_worker:
         other_worker.execute(update(WebhookDelivery).where(WebhookDelivery.id == row.id)
                              .values(processed_at=finished_at))
 
-    webhook_service.process_delivery(row.id)
+    webhook_service.process_deliveries(integration.id, [row.id])
 
     db.session.rollback()
     assert db.session.scalar(select(func.count()).select_from(Project)) == 0   # not applied by this worker
