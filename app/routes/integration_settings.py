@@ -121,7 +121,7 @@ def _offer(integration: Integration, spec: ProviderSpec, connector_class: type[C
     except (ProviderError, TokenError) as exc:
         return _offline(integration, connector_class, saved, f"Could not read the choices from {spec.name}: {exc.message}")
     finally:
-        connector.client.close()
+        connector.close()
     listed = {option.external_id for option in options}
     # Saved ids the provider no longer lists stay visible, so saving does not drop them unseen.
     gone = [AllowListOption(value, value, f"no longer listed by {spec.name}") for value in saved if value not in listed]

@@ -90,7 +90,7 @@ def channels(integration, spec, group_id: str | None = None) -> Channels:
     except (ProviderError, TokenError) as exc:
         return Channels(error=f"Could not list the channels of {spec.name}: {exc.message}")
     finally:
-        connector.client.close()
+        connector.close()
 
 
 def outbox(integration) -> dict:

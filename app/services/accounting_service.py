@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+from contextlib import closing
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -115,8 +116,8 @@ def send(invoice: Invoice, integration: Integration) -> None:
 
 def preview(invoice: Invoice, integration: Integration) -> dict:
     """Exactly what an export of `invoice` would send now (ProviderError when unreachable)."""
-    connector = connector_for(integration, retry=INTERACTIVE_RETRY)
-    return connector.invoice_preview(invoice, run_context(integration, SessionLinks(db.session, integration.id)))
+    with closing(connector_for(integration, retry=INTERACTIVE_RETRY)) as connector:
+        return connector.invoice_preview(invoice, run_context(integration, SessionLinks(db.session, integration.id)))
 
 
 class StalePreview(Exception):
@@ -167,8 +168,9 @@ def time_preview(client: Client, integration: Integration) -> dict:
     unreachable)."""
     held = export_gate.held_time(db.session, integration).get(client.id, [])
     entries = [db.session.get(TimeEntry, entry_id) for entry_id in held[:TIME_PREVIEW_LIMIT]]
-    connector = connector_for(integration, retry=INTERACTIVE_RETRY)
-    shown = connector.time_preview(client, entries, run_context(integration, SessionLinks(db.session, integration.id)))
+    with closing(connector_for(integration, retry=INTERACTIVE_RETRY)) as connector:
+        shown = connector.time_preview(client, entries,
+                                       run_context(integration, SessionLinks(db.session, integration.id)))
     return {**shown, "time_activities_waiting": len(held)}
 
 
@@ -204,14 +206,14 @@ def matching_page(integration: Integration) -> MatchingPage:
     """Every client with its link, the admin's choice and the look-alikes among every
     provider customer (read with all pages); what lines can be booked to, by default and
     per project."""
-    connector = connector_for(integration, retry=INTERACTIVE_RETRY)
-    candidates = connector.customer_candidates()
-    bookings = connector.booking_options()
-    chosen = (integration.settings or {}).get(CUSTOMER_MATCHES_SETTING) or {}
-    matches = []
-    for client in db.session.scalars(select(Client).where(Client.archived.is_(False)).order_by(Client.name)):
-        matches.append(ClientMatch(client, _link(integration.id, "client", client.id), chosen.get(str(client.id)),
-                                   connector.suggestions(client, candidates)))
+    with closing(connector_for(integration, retry=INTERACTIVE_RETRY)) as connector:
+        candidates = connector.customer_candidates()
+        bookings = connector.booking_options()
+        chosen = (integration.settings or {}).get(CUSTOMER_MATCHES_SETTING) or {}
+        matches = [ClientMatch(client, _link(integration.id, "client", client.id), chosen.get(str(client.id)),
+                               connector.suggestions(client, candidates))
+                   for client in db.session.scalars(select(Client).where(Client.archived.is_(False))
+                                                    .order_by(Client.name))]
     booking = (integration.settings or {}).get(BOOKING_SETTING) or {}
     projects = list(db.session.scalars(select(Project).join(Client).where(
         Project.archived.is_(False), Client.archived.is_(False)).order_by(Client.name, Project.name)))

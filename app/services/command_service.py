@@ -205,7 +205,7 @@ def _ask_for_sender(integration: Integration, connector_class, remote_user_id: s
     except ProviderError as exc:
         return None, f"TimeHub could not find out who you are: {exc.message}"
     finally:
-        connector.client.close()
+        connector.close()
     _remember(integration, remote_user_id, email)
     return _by_email(integration, email)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import secrets as pysecrets
+from contextlib import closing
 from dataclasses import dataclass
 
 from sqlalchemy import or_, select
@@ -287,7 +288,8 @@ class IntegrationService:
         if not issubclass(connector_class, ManagesRemoteSetup):
             return None
         try:
-            integration.connector_state = connector_for(integration).before_disconnect(run_context(integration))
+            with closing(connector_for(integration)) as connector:
+                integration.connector_state = connector.before_disconnect(run_context(integration))
         except (ProviderError, TokenError) as exc:
             return f"Could not remove TimeHub's webhooks at {connector_class.spec.name}: {exc.message}"
         return None
@@ -385,7 +387,8 @@ class IntegrationService:
         if not issubclass(registry.get_connector(integration.provider), ReleasesUnchosenAccounts):
             return
         try:
-            connector_for(integration).release_unchosen(unchosen)
+            with closing(connector_for(integration)) as connector:
+                connector.release_unchosen(unchosen)
         except (ProviderError, TokenError) as exc:
             log.warning("Could not release the %s accounts not chosen: %s", integration.provider, exc.message)
 

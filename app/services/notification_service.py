@@ -347,7 +347,7 @@ def deliver(integration_id: int, connector_factory=connector_for) -> tuple[int, 
                 wait = outcome
                 break
     finally:
-        connector.client.close()
+        connector.close()
     return posted, wait
 
 
@@ -406,7 +406,7 @@ def send_test(integration: Integration, channel: str, connector_factory) -> str:
             "test", "TimeHub test message", ("If you can read this, notifications reach this channel.",),
             _link(f"/integrations/{integration.id}/settings"), "Notification settings"))
     finally:
-        connector.client.close()
+        connector.close()
 
 
 def recent_failures(session: Session, integration_id: int, limit: int = 5) -> list[Notification]:

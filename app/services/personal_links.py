@@ -140,10 +140,20 @@ class Authors:
             self._connectors[user_id] = connector_for(self._team, author=link) if usable else None
         return self._connectors[user_id]
 
+    def close(self) -> None:
+        """Let go of the authors' connectors (each holds an HTTP client of its own)."""
+        for connector in self._connectors.values():
+            if connector is not None:
+                connector.close()
+        self._connectors.clear()
+
     def lost(self, record, error: AuthError | TokenError) -> None:
         """The author's link was refused: their pushes go through the team connection from now
         on, and the link asks its owner (never an admin) to link again."""
         link = link_of(self._session, record.user_id, self._team)
+        refused = self._connectors.get(record.user_id)
+        if refused is not None:
+            refused.close()
         self._connectors[record.user_id] = None
         if link is not None and link.status != IntegrationStatus.NEEDS_RECONNECT:
             connection_state.needs_reconnect(link, f"{lookups.spec(link.provider).name} refused your own link "

@@ -5,6 +5,7 @@ on the integration's one SyncPreview row, which /integrations/<id>/preview shows
 from __future__ import annotations
 
 import logging
+from contextlib import closing
 
 from sqlalchemy import func, select, true
 from sqlalchemy.exc import IntegrityError
@@ -53,8 +54,8 @@ def run_preview(integration_id: int, connector_factory: ConnectorFactory = conne
     preview.status = "running"
     db.session.commit()
     try:
-        connector = connector_factory(integration)
-        preview.changes = dry_run(integration, connector).summary() + _waiting_pushes(integration, connector)
+        with closing(connector_factory(integration)) as connector:
+            preview.changes = dry_run(integration, connector).summary() + _waiting_pushes(integration, connector)
         preview.status, preview.error = "done", None
     except (ProviderError, TokenError) as exc:
         preview.status, preview.error = "failed", exc.message[:2000]

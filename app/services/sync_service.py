@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
@@ -569,8 +569,13 @@ def _push(session: Session, integration: Integration, connector: Pushes, run: Sy
     """Send what waits in the outbox. Only the holder of the integration's running
     run gets here, so no two workers ever push the same change; changes queued
     while this runs are picked up before it ends."""
+    with closing(personal_links.Authors(session, integration)) as authors:
+        return _push_rounds(session, integration, connector, run, context, authors)
+
+
+def _push_rounds(session: Session, integration: Integration, connector: Pushes, run: SyncRun, context: RunContext,
+                 authors: personal_links.Authors) -> int:
     pushed = 0
-    authors = personal_links.Authors(session, integration)
     for _round in range(tuning.PUSH_ROUNDS_PER_RUN):
         latest = _due_records(session, integration.id)
         if not latest:

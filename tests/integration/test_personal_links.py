@@ -45,8 +45,14 @@ def author_of(worklog: dict) -> str:
 
 
 def test_two_linked_people_author_their_own_worklogs_and_one_without_is_logged_for(db, app, worklog_setup,
-                                                                                    make_user, admin):
+                                                                                    make_user, admin, monkeypatch):
     jira, team, paula, tasks = worklog_setup
+    authors_connectors, build = [], personal_links.connector_for
+
+    def noted(*args, **kwargs):  # the real connector, kept to look at afterwards
+        authors_connectors.append(build(*args, **kwargs))
+        return authors_connectors[-1]
+    monkeypatch.setattr(personal_links, "connector_for", noted)
     admin_account = jira.me["accountId"]
     ann, bob = make_user("ann@example.com", name="Ann"), make_user("bob@example.com", name="Bob")
     paula_client, ann_client = signed_in(app, paula), signed_in(app, ann)
@@ -57,6 +63,8 @@ def test_two_linked_people_author_their_own_worklogs_and_one_without_is_logged_f
     for user in (paula, ann, bob):
         time_service.create_entry(user, entry_fields(tasks["ACME-1"], description=f"{user.name}'s work"))
     assert push(team) == 3
+    # One connector for each linked author, and the run let go of their HTTP clients.
+    assert len(authors_connectors) == 2 and all(c.client._http.is_closed for c in authors_connectors)
 
     by_comment = {json.dumps(w["comment"]): author_of(w) for w in jira.worklogs_of("ACME-1")}
     authors = {next(word for word in ("Paula", "Ann", "Bob") if word in comment): author
