@@ -149,12 +149,14 @@ def preview_sync(integration_id: int) -> None:
 @in_app_context
 def process_webhook(delivery_ids: int | list[int], attempt: int = 0) -> None:
     """Process stored deliveries (one id, or a batch from WebhookEnqueuer) in the order
-    they were stored, each integration's as one run; ones already processed (a duplicate
-    job) are skipped. `attempt`: how often this batch already found a pull holding its
-    integration."""
+    they were stored, each integration's as one run with its other waiting deliveries
+    (webhook_service.with_waiting); ones already processed (a duplicate job, or one whose
+    deliveries an earlier job took along) are skipped. `attempt`: how often this batch
+    already found a pull holding its integration."""
     ids = [delivery_ids] if isinstance(delivery_ids, int) else delivery_ids
     batches = list(webhook_service.unprocessed_by_integration(ids).items())
     for position, (integration_id, batch) in enumerate(batches):
+        batch = webhook_service.with_waiting(integration_id, batch, tuning.WEBHOOK_APPLY_BATCH_MAX)
         try:
             when_free(integration_id, functools.partial(webhook_service.process_deliveries, integration_id, batch),
                       tuning.WEBHOOK_BRIEF_WAIT_SECONDS, tuning.WEBHOOK_BRIEF_POLL_SECONDS)
@@ -314,6 +316,13 @@ def refresh_idle_tokens() -> dict[int, str]:
     for integration_id, outcome in failed.items():
         log.warning("Idle token refresh of integration %s failed: %s", integration_id, outcome)
     return outcomes
+
+
+@huey.periodic_task(crontab(minute="51", hour="3"), name="purge_processed_deliveries")
+@in_app_context
+def purge_processed_deliveries() -> int:
+    """Daily: delete webhook deliveries processed more than tuning.WEBHOOK_KEEP_DAYS ago."""
+    return webhook_service.purge_processed()
 
 
 @huey.periodic_task(crontab(minute="41", hour="3"), name="purge_expired_sessions")

@@ -92,6 +92,15 @@ WEBHOOK_ENQUEUE_LINGER_SECONDS = 0.01
 WEBHOOK_ENQUEUE_BATCH_MAX = 200
 # At most this many deliveries are stored by one INSERT and commit (app.services.group_commit).
 WEBHOOK_STORE_BATCH_MAX = 100
+# A webhook job applies its integration's other waiting deliveries with its own, oldest
+# first, up to this many in one run: a backlog (a burst, a worker that was down) drains in
+# big runs instead of one small run per job (the later jobs find theirs done).
+WEBHOOK_APPLY_BATCH_MAX = 500
+# Processed deliveries are kept this long, then deleted by a daily job in chunks of this
+# many (one short write each): a provider replaying a delivery within that time is told it
+# is a duplicate; after it, the replay is applied again, which changes nothing that is newer.
+WEBHOOK_KEEP_DAYS = 14
+WEBHOOK_PURGE_CHUNK = 1000
 # A pull fetches its next page while the current one is written (app.services.pull_ahead).
 # Off: pages are fetched and written in turn, in the engine's thread.
 PULL_AHEAD = True

@@ -1,9 +1,11 @@
 """webhook_apply: stored webhook deliveries applied by the process_webhook job.
 
-The job is handed the ids the intake enqueued together (`--batch` of them) and applies
-each integration's as one run (the run lock, a connector, the records through their
-external links, the run finished). The same number of deliveries is also applied one
-job each, each delivery a run of its own: what a lone delivery costs. The baseline,
+A backlog: N deliveries stored, then their jobs run, each handed `--batch` ids as the
+intake enqueues them. A job applies its integration's deliveries as one run (the run lock,
+a connector, the records through their external links, the run finished), taking the
+other waiting ones along (tuning.WEBHOOK_APPLY_BATCH_MAX in all); the later jobs find
+theirs done. Then as many deliveries arriving one at a time, each applied by its own job
+before the next is stored: a run for each, what a lone delivery costs. The baseline,
 measured in the same run, is the same records applied by the sync engine in pages of
 100 (apply_records, a commit a page): the ratios against it are what travel between
 machines. The fake's API is never called; the CPU is this process's alone.
@@ -21,8 +23,8 @@ PAGE = 100
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--deliveries", type=int, default=500,
-                        help="deliveries applied in batches, and as many one by one (default 500)")
-    parser.add_argument("--batch", type=int, default=20, help="deliveries a job is handed (default 20)")
+                        help="deliveries applied from a backlog, and as many arriving one by one (default 500)")
+    parser.add_argument("--batch", type=int, default=20, help="ids a backlog's job is handed (default 20)")
 
 
 def _stored(integration_id: int, numbers: range) -> list[int]:
@@ -40,14 +42,12 @@ def _stored(integration_id: int, numbers: range) -> list[int]:
     return ids
 
 
-def _cpu_ms_each(jobs: list[list[int]]) -> float:
-    """CPU per delivery of running process_webhook on each of `jobs`."""
+def _job_cpu_seconds(ids: list[int]) -> float:
     from app.jobs import process_webhook
 
     started = time.process_time()
-    for ids in jobs:
-        process_webhook.call_local(ids)
-    return (time.process_time() - started) * 1000 / sum(map(len, jobs))
+    process_webhook.call_local(ids)
+    return time.process_time() - started
 
 
 def _body(number: int, title: str) -> str:
@@ -77,18 +77,19 @@ def run(args: argparse.Namespace) -> None:
             db.session.commit()
         bulk_cpu = time.process_time() - started
 
-        batched = _stored(integration_id, range(count))
-        per_delivery = _cpu_ms_each([batched[first:first + args.batch] for first in range(0, count, args.batch)])
-        alone = _stored(integration_id, range(count, 2 * count))
-        per_delivery_alone = _cpu_ms_each([[delivery_id] for delivery_id in alone])
+        backlog = _stored(integration_id, range(count))
+        per_delivery = sum(_job_cpu_seconds(backlog[first:first + args.batch])
+                           for first in range(0, count, args.batch)) * 1000 / count
+        per_delivery_alone = sum(_job_cpu_seconds(_stored(integration_id, range(number, number + 1)))
+                                 for number in range(count, 2 * count)) * 1000 / count
 
         applied = db.session.scalar(select(func.count()).select_from(WebhookDelivery).where(
             WebhookDelivery.integration_id == integration_id, WebhookDelivery.processed_at.is_not(None),
             WebhookDelivery.error.is_(None)))
         projects = db.session.scalar(select(func.count()).select_from(Project))
         per_record = bulk_cpu * 1000 / count
-        say(f"{applied} of {2 * count} deliveries applied: {per_delivery:.2f} ms of CPU each in jobs of "
-            f"{args.batch}, {per_delivery_alone:.2f} ms a job each; the same records in pages of {PAGE}: "
+        say(f"{applied} of {2 * count} deliveries applied: {per_delivery:.2f} ms of CPU each from a backlog "
+            f"(jobs of {args.batch} ids), {per_delivery_alone:.2f} ms each arriving alone; the same records in pages of {PAGE}: "
             f"{per_record:.3f} ms each; {projects} projects in all")
         emit({"deliveries": 2 * count, "applied": applied, "projects": projects, "batch": args.batch,
               "cpu_ms_per_delivery": round(per_delivery, 3), "cpu_ms_per_delivery_alone": round(per_delivery_alone, 3),

@@ -220,7 +220,12 @@ class SyncPreview(db.Model):
 
 class WebhookDelivery(db.Model):
     __tablename__ = "webhook_deliveries"
-    __table_args__ = (UniqueConstraint("integration_id", "delivery_id", name="uq_webhook_deliveries_delivery"),)
+    __table_args__ = (
+        UniqueConstraint("integration_id", "delivery_id", name="uq_webhook_deliveries_delivery"),
+        # Only the waiting rows (migration 0023): as small as the backlog, however many are kept.
+        Index("ix_webhook_deliveries_waiting", "integration_id", "id",
+              postgresql_where=text("processed_at IS NULL"), sqlite_where=text("processed_at IS NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"))

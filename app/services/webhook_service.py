@@ -13,9 +13,10 @@ import logging
 import threading
 from contextlib import closing
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app import encryption, tuning
@@ -313,6 +314,32 @@ def unprocessed_by_integration(delivery_ids) -> dict[int, list[int]]:
             .order_by(WebhookDelivery.id)):
         batches.setdefault(integration_id, []).append(delivery_id)
     return batches
+
+
+def with_waiting(integration_id: int, batch: list[int], limit: int) -> list[int]:
+    """`batch` (ids of one integration) and, up to `limit` in all, the integration's other
+    deliveries waiting to be processed, oldest first: what one run applies."""
+    others = db.session.scalars(select(WebhookDelivery.id).where(
+        WebhookDelivery.integration_id == integration_id, WebhookDelivery.processed_at.is_(None),
+        WebhookDelivery.id.not_in(batch)).order_by(WebhookDelivery.id).limit(max(0, limit - len(batch))))
+    return sorted([*batch, *others])
+
+
+def purge_processed(now=None) -> int:
+    """Delete the deliveries processed more than WEBHOOK_KEEP_DAYS ago, a chunk per
+    transaction (SQLite's one writer is never held for long); never one still waiting.
+    How many went."""
+    cutoff = (now or utcnow()) - timedelta(days=tuning.WEBHOOK_KEEP_DAYS)
+    session, purged = db.session, 0
+    while True:
+        # Oldest first along the primary key: each chunk starts where the last one ended.
+        chunk = list(session.scalars(select(WebhookDelivery.id).where(WebhookDelivery.processed_at < cutoff)
+                                     .order_by(WebhookDelivery.id).limit(tuning.WEBHOOK_PURGE_CHUNK)))
+        if not chunk:
+            return purged
+        session.execute(delete(WebhookDelivery).where(WebhookDelivery.id.in_(chunk)))
+        session.commit()
+        purged += len(chunk)
 
 
 def process_deliveries(integration_id: int, delivery_ids: list[int], connector_factory=connector_for) -> None:

@@ -439,6 +439,52 @@ def test_a_batch_of_one_integration_is_applied_as_one_run(client, db, integratio
         == [(True, None)] * 5
 
 
+def test_a_job_takes_its_integrations_waiting_deliveries_along_oldest_first(client, db, integration,
+                                                                            monkeypatch):
+    """A backlog drains in big runs: the job for the newest delivery applies the older ones
+    waiting too (up to WEBHOOK_APPLY_BATCH_MAX in all, its own always among them), and their
+    own jobs then find them done."""
+    from app import jobs
+    from app.models import SyncRun
+    ids = _stored_ids(client, db, integration, 5)
+    monkeypatch.setattr(tuning, "WEBHOOK_APPLY_BATCH_MAX", 3)
+    jobs.process_webhook.call_local([ids[4]])
+    db.session.rollback()
+    assert sorted(db.session.scalars(select(Project.name))) == ["Item 0", "Item 1", "Item 4"]
+    jobs.process_webhook.call_local([ids[0], ids[1]])  # their own job: nothing left to do, no run
+    assert db.session.scalar(select(func.count()).select_from(SyncRun)) == 1
+    jobs.process_webhook.call_local([ids[2]])
+    db.session.rollback()
+    assert sorted(db.session.scalars(select(Project.name))) == [f"Item {number}" for number in range(5)]
+    assert [run.pulled for run in db.session.scalars(select(SyncRun).order_by(SyncRun.id))] == [3, 2]
+
+
+def test_processed_deliveries_are_purged_after_the_keeping_time_and_waiting_ones_never(client, db, integration,
+                                                                                        monkeypatch):
+    from datetime import timedelta
+
+    from app.models.base import utcnow
+    ids = _stored_ids(client, db, integration, 4)
+    webhook_service.process_delivery(ids[0])
+    webhook_service.process_delivery(ids[1])
+    rows = {row.id: row for row in db.session.scalars(select(WebhookDelivery))}
+    rows[ids[0]].processed_at = utcnow() - timedelta(days=tuning.WEBHOOK_KEEP_DAYS + 1)  # long done
+    rows[ids[2]].received_at = utcnow() - timedelta(days=tuning.WEBHOOK_KEEP_DAYS + 30)  # old, still waiting
+    db.session.commit()
+    assert webhook_service.purge_processed() == 1
+    assert sorted(db.session.scalars(select(WebhookDelivery.id))) == ids[1:]
+    # A provider replaying the purged one is heard again; applying it changes nothing newer.
+    body, headers = delivery(item_id="rec-0", title="Item 0", delivery_id="d-0")
+    assert post(client, integration, body, headers).status_code == 202
+    # Everything processed goes once its time is up, a chunk at a time.
+    monkeypatch.setattr(tuning, "WEBHOOK_PURGE_CHUNK", 2)
+    later = utcnow() + timedelta(days=tuning.WEBHOOK_KEEP_DAYS + 1)
+    for delivery_id in ids[1:]:
+        webhook_service.process_delivery(delivery_id)
+    assert webhook_service.purge_processed(now=later) == 3
+    assert [row.delivery_id for row in db.session.scalars(select(WebhookDelivery))] == ["d-0"]
+
+
 def test_a_delivery_of_a_batch_that_cannot_be_applied_fails_alone(client, db, integration):
     """The batch's one apply fails on one delivery's record (a project needs a name): the
     deliveries are applied again one by one, and only that one is marked failed."""
