@@ -354,6 +354,8 @@ def process_deliveries(integration_id: int, delivery_ids: list[int], connector_f
     the provider, as when they are applied one after the other. Should that apply fail,
     each delivery is applied alone, so only the ones that fail alone are marked failed."""
     session = db.session
+    if not _any_waiting(delivery_ids):
+        return  # another job took them along while this one waited for the lock: no empty run
     integration = session.get(Integration, integration_id)
     run = start_run(session, integration, "webhook")
     # Read under the lock: another worker may have finished some just before we took it.
@@ -373,6 +375,11 @@ def process_deliveries(integration_id: int, delivery_ids: list[int], connector_f
     if any(connector_class.delivery_asks_for_pull(event) for delivery_id, event, _ in deliveries
            if delivery_id not in errors):
         _queue_pull(integration_id)
+
+
+def _any_waiting(delivery_ids: list[int]) -> bool:
+    return db.session.scalar(select(WebhookDelivery.id).where(
+        WebhookDelivery.id.in_(delivery_ids), WebhookDelivery.processed_at.is_(None)).limit(1)) is not None
 
 
 def _records_of(integration, deliveries, connector_factory) -> tuple[dict[int, list], dict[int, str]]:

@@ -565,10 +565,10 @@ def test_a_batch_behind_a_pull_comes_back_later_each_time(client, db, integratio
 
 
 def test_a_delivery_another_worker_finished_while_this_one_waited_is_not_applied_again(client, db,
-                                                                                        integration):
-    """Two workers took the same delivery: this one found it unprocessed (the job's grouping),
-    the other then finished it (here: marks it processed from its own connection). Applying it
-    again would redo the change, and undo any newer one made since."""
+                                                                                        integration, monkeypatch):
+    """Two workers took the same delivery: this one found it waiting, then waited for the run
+    lock while the other applied it (here: marks it processed from its own connection) and let
+    go. Applying it again would redo the change, and undo any newer one made since."""
     from sqlalchemy import update
 
     from app.models import SyncRun
@@ -576,11 +576,14 @@ def test_a_delivery_another_worker_finished_while_this_one_waited_is_not_applied
     body, headers = delivery(title="Applied by the other worker")
     post(client, integration, body, headers)
     row = db.session.scalars(select(WebhookDelivery)).one()
-    assert webhook_service.unprocessed_by_integration([row.id]) == {integration.id: [row.id]}  # what this worker saw
-    finished_at = utcnow()
-    with db.engine.begin() as other_worker:
-        other_worker.execute(update(WebhookDelivery).where(WebhookDelivery.id == row.id)
-                             .values(processed_at=finished_at))
+    take_lock = webhook_service.start_run
+
+    def after_the_other_worker(session, integration, trigger):
+        with db.engine.begin() as other_worker:
+            other_worker.execute(update(WebhookDelivery).where(WebhookDelivery.id == row.id)
+                                 .values(processed_at=utcnow()))
+        return take_lock(session, integration, trigger)
+    monkeypatch.setattr(webhook_service, "start_run", after_the_other_worker)
 
     webhook_service.process_deliveries(integration.id, [row.id])
 
