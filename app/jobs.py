@@ -150,16 +150,16 @@ def preview_sync(integration_id: int) -> None:
 def process_webhook(delivery_ids: int | list[int], attempt: int = 0) -> None:
     """Process stored deliveries (one id, or a batch from WebhookEnqueuer) in the order
     they were stored, each integration's as one run with its other waiting deliveries
-    (webhook_service.with_waiting); ones already processed (a duplicate job, or one whose
+    (webhook_service.runs_for); ones already processed (a duplicate job, or one whose
     deliveries an earlier job took along) are skipped. `attempt`: how often this batch
     already found a pull holding its integration."""
     ids = [delivery_ids] if isinstance(delivery_ids, int) else delivery_ids
     batches = list(webhook_service.unprocessed_by_integration(ids).items())
     for position, (integration_id, batch) in enumerate(batches):
-        batch = webhook_service.with_waiting(integration_id, batch, tuning.WEBHOOK_APPLY_BATCH_MAX)
         try:
-            when_free(integration_id, functools.partial(webhook_service.process_deliveries, integration_id, batch),
-                      tuning.WEBHOOK_BRIEF_WAIT_SECONDS, tuning.WEBHOOK_BRIEF_POLL_SECONDS)
+            for run in webhook_service.runs_for(integration_id, batch):
+                when_free(integration_id, functools.partial(webhook_service.process_deliveries, integration_id, run),
+                          tuning.WEBHOOK_BRIEF_WAIT_SECONDS, tuning.WEBHOOK_BRIEF_POLL_SECONDS)
         except SyncAlreadyRunning:
             # A pull holds the integration: the rest come back later, later each time.
             rest = sorted(delivery_id for _, later in batches[position:] for delivery_id in later)

@@ -93,9 +93,11 @@ WEBHOOK_ENQUEUE_BATCH_MAX = 200
 # At most this many deliveries are stored by one INSERT and commit (app.services.group_commit).
 WEBHOOK_STORE_BATCH_MAX = 100
 # A webhook job applies its integration's other waiting deliveries with its own, oldest
-# first, up to this many in one run: a backlog (a burst, a worker that was down) drains in
-# big runs instead of one small run per job (the later jobs find theirs done).
+# first, up to this many: a backlog (a burst, a worker that was down) drains in big runs
+# instead of one small run per job (the later jobs find theirs done). A run holds its
+# deliveries' bodies in memory: at most this many characters of them (8 of the biggest).
 WEBHOOK_APPLY_BATCH_MAX = 500
+WEBHOOK_APPLY_BATCH_CHARACTERS = 8 * WEBHOOK_MAX_BODY_BYTES
 # Processed deliveries are kept this long, then deleted by a daily job in chunks of this
 # many (one short write each): a provider replaying a delivery within that time is told it
 # is a duplicate; after it, the replay is applied again, which changes nothing that is newer.

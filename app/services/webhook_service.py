@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app import encryption, tuning
@@ -309,37 +309,36 @@ def unprocessed_by_integration(delivery_ids) -> dict[int, list[int]]:
     """The deliveries among `delivery_ids` not yet processed, by integration, in stored order."""
     batches: dict[int, list[int]] = {}
     for delivery_id, integration_id in db.session.execute(
-            select(WebhookDelivery.id, WebhookDelivery.integration_id)
-            .where(WebhookDelivery.id.in_(list(delivery_ids)), WebhookDelivery.processed_at.is_(None))
+            select(WebhookDelivery.id, WebhookDelivery.integration_id).where(*_waiting(delivery_ids))
             .order_by(WebhookDelivery.id)):
         batches.setdefault(integration_id, []).append(delivery_id)
     return batches
 
 
-def with_waiting(integration_id: int, batch: list[int], limit: int) -> list[int]:
-    """`batch` (ids of one integration) and, up to `limit` in all, the integration's other
-    deliveries waiting to be processed, oldest first: what one run applies."""
-    others = db.session.scalars(select(WebhookDelivery.id).where(
+def runs_for(integration_id: int, batch: list[int]) -> list[list[int]]:
+    """What a job applies of one integration, as runs: the waiting ones of `batch` and, up to
+    WEBHOOK_APPLY_BATCH_MAX in all, the integration's other waiting deliveries, oldest first,
+    split so that no run holds more than WEBHOOK_APPLY_BATCH_CHARACTERS of bodies (a bigger
+    delivery is a run alone): a run has every body it applies in memory at once."""
+    size = func.length(WebhookDelivery.body)
+    own = list(db.session.execute(select(WebhookDelivery.id, size).where(*_waiting(batch))))
+    others = db.session.execute(select(WebhookDelivery.id, size).where(
         WebhookDelivery.integration_id == integration_id, WebhookDelivery.processed_at.is_(None),
-        WebhookDelivery.id.not_in(batch)).order_by(WebhookDelivery.id).limit(max(0, limit - len(batch))))
-    return sorted([*batch, *others])
+        WebhookDelivery.id.not_in(batch)).order_by(WebhookDelivery.id)
+        .limit(max(0, tuning.WEBHOOK_APPLY_BATCH_MAX - len(own))))
+    runs, characters = [[]], 0
+    for delivery_id, length in sorted([*own, *others]):
+        if runs[-1] and characters + length > tuning.WEBHOOK_APPLY_BATCH_CHARACTERS:
+            runs.append([])
+            characters = 0
+        runs[-1].append(delivery_id)
+        characters += length
+    return [run for run in runs if run]
 
 
-def purge_processed(now=None) -> int:
-    """Delete the deliveries processed more than WEBHOOK_KEEP_DAYS ago, a chunk per
-    transaction (SQLite's one writer is never held for long); never one still waiting.
-    How many went."""
-    cutoff = (now or utcnow()) - timedelta(days=tuning.WEBHOOK_KEEP_DAYS)
-    session, purged = db.session, 0
-    while True:
-        # Oldest first along the primary key: each chunk starts where the last one ended.
-        chunk = list(session.scalars(select(WebhookDelivery.id).where(WebhookDelivery.processed_at < cutoff)
-                                     .order_by(WebhookDelivery.id).limit(tuning.WEBHOOK_PURGE_CHUNK)))
-        if not chunk:
-            return purged
-        session.execute(delete(WebhookDelivery).where(WebhookDelivery.id.in_(chunk)))
-        session.commit()
-        purged += len(chunk)
+def _waiting(delivery_ids) -> tuple:
+    """Which of `delivery_ids` still wait to be processed (a WHERE clause)."""
+    return WebhookDelivery.id.in_(list(delivery_ids)), WebhookDelivery.processed_at.is_(None)
 
 
 def process_deliveries(integration_id: int, delivery_ids: list[int], connector_factory=connector_for) -> None:
@@ -349,7 +348,7 @@ def process_deliveries(integration_id: int, delivery_ids: list[int], connector_f
     SyncAlreadyRunning when another run holds the integration (the job retries).
 
     One run, one connector and one apply for the whole batch (a run of its own for each
-    delivery cost fifteen times a bulk record). The records of all deliveries are applied
+    delivery cost 28 times the CPU, docs/benchmarks.md). The records of all deliveries are applied
     together: a record named twice counts its later delivery unless that one is older at
     the provider, as when they are applied one after the other. Should that apply fail,
     each delivery is applied alone, so only the ones that fail alone are marked failed."""
@@ -360,8 +359,7 @@ def process_deliveries(integration_id: int, delivery_ids: list[int], connector_f
     run = start_run(session, integration, "webhook")
     # Read under the lock: another worker may have finished some just before we took it.
     deliveries = [(row.id, row.event, row.body) for row in session.scalars(
-        select(WebhookDelivery).where(WebhookDelivery.id.in_(delivery_ids), WebhookDelivery.processed_at.is_(None))
-        .order_by(WebhookDelivery.id))]
+        select(WebhookDelivery).where(*_waiting(delivery_ids)).order_by(WebhookDelivery.id))]
     records, errors = _records_of(integration, deliveries, connector_factory)
     totals = _apply_all(session, integration_id, records, errors) if records else (0, 0, 0, 0)
     now = utcnow()
@@ -378,8 +376,7 @@ def process_deliveries(integration_id: int, delivery_ids: list[int], connector_f
 
 
 def _any_waiting(delivery_ids: list[int]) -> bool:
-    return db.session.scalar(select(WebhookDelivery.id).where(
-        WebhookDelivery.id.in_(delivery_ids), WebhookDelivery.processed_at.is_(None)).limit(1)) is not None
+    return db.session.scalar(select(WebhookDelivery.id).where(*_waiting(delivery_ids)).limit(1)) is not None
 
 
 def _records_of(integration, deliveries, connector_factory) -> tuple[dict[int, list], dict[int, str]]:
@@ -458,6 +455,23 @@ def _failure_reason(exc: Exception) -> str:
         return str(message)[:500]
     detail = str(exc)
     return f"could not be applied ({type(exc).__name__}{': ' + detail[:300] if detail else ''})"
+
+
+def purge_processed(now=None) -> int:
+    """Delete the deliveries processed more than WEBHOOK_KEEP_DAYS ago, a chunk per
+    transaction (SQLite's one writer is never held for long); never one still waiting.
+    How many went."""
+    cutoff = (now or utcnow()) - timedelta(days=tuning.WEBHOOK_KEEP_DAYS)
+    session, purged = db.session, 0
+    while True:
+        # Oldest first along the primary key: each chunk starts where the last one ended.
+        chunk = list(session.scalars(select(WebhookDelivery.id).where(WebhookDelivery.processed_at < cutoff)
+                                     .order_by(WebhookDelivery.id).limit(tuning.WEBHOOK_PURGE_CHUNK)))
+        if not chunk:
+            return purged
+        session.execute(delete(WebhookDelivery).where(WebhookDelivery.id.in_(chunk)))
+        session.commit()
+        purged += len(chunk)
 
 
 def recent_failed_deliveries(integration_id: int, limit: int = 10) -> list[WebhookDelivery]:

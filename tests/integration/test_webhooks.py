@@ -443,7 +443,7 @@ def test_a_job_takes_its_integrations_waiting_deliveries_along_oldest_first(clie
                                                                             monkeypatch):
     """A backlog drains in big runs: the job for the newest delivery applies the older ones
     waiting too (up to WEBHOOK_APPLY_BATCH_MAX in all, its own always among them), and their
-    own jobs then find them done."""
+    own jobs then find them done (webhook_service.runs_for)."""
     from app import jobs
     from app.models import SyncRun
     ids = _stored_ids(client, db, integration, 5)
@@ -457,6 +457,22 @@ def test_a_job_takes_its_integrations_waiting_deliveries_along_oldest_first(clie
     db.session.rollback()
     assert sorted(db.session.scalars(select(Project.name))) == [f"Item {number}" for number in range(5)]
     assert [run.pulled for run in db.session.scalars(select(SyncRun).order_by(SyncRun.id))] == [3, 2]
+
+
+def test_a_run_holds_a_bounded_amount_of_bodies(client, db, integration, monkeypatch):
+    from app import jobs
+    from app.models import SyncRun
+    ids = _stored_ids(client, db, integration, 5)
+    length = max(len(body) for body in db.session.scalars(select(WebhookDelivery.body)))
+    monkeypatch.setattr(tuning, "WEBHOOK_APPLY_BATCH_CHARACTERS", 2 * length)
+    assert webhook_service.runs_for(integration.id, [ids[4]]) == [ids[0:2], ids[2:4], ids[4:]]
+    monkeypatch.setattr(tuning, "WEBHOOK_APPLY_BATCH_CHARACTERS", length - 1)  # each body is bigger: a run each
+    assert webhook_service.runs_for(integration.id, ids[:2]) == [[delivery_id] for delivery_id in ids]
+    monkeypatch.setattr(tuning, "WEBHOOK_APPLY_BATCH_CHARACTERS", 2 * length)
+    jobs.process_webhook.call_local([ids[4]])
+    db.session.rollback()
+    assert [run.pulled for run in db.session.scalars(select(SyncRun).order_by(SyncRun.id))] == [2, 2, 1]
+    assert all(row.processed_at is not None for row in db.session.scalars(select(WebhookDelivery)))
 
 
 def test_processed_deliveries_are_purged_after_the_keeping_time_and_waiting_ones_never(client, db, integration,
