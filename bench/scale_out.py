@@ -112,7 +112,7 @@ def measure(records: int, integrations: int, workers: int) -> dict:
                     started.append(subprocess.Popen(
                         [sys.executable, "-m", "bench.scale_out", "--serve-worker", str(integrations)],
                         cwd=REPOSITORY, env=env, stdout=out, stderr=subprocess.STDOUT))
-            _wait_for_consumers(started, logs)
+            wait_for_consumers(started, logs)
 
             say(f"{workers} worker process(es) up; queueing {integrations} imports of {per_integration} records")
             begin = time.perf_counter()
@@ -125,7 +125,7 @@ def measure(records: int, integrations: int, workers: int) -> dict:
                 if done == integrations:
                     break
                 if time.monotonic() > deadline or any(p.poll() is not None for p in started):
-                    raise SystemExit(f"scale_out: the imports did not finish\n{_tails(logs)}")
+                    raise SystemExit(f"scale_out: the imports did not finish\n{tails(logs)}")
                 time.sleep(0.1)
             seconds = time.perf_counter() - begin
             sync_runs = list(db.session.scalars(select(SyncRun)))
@@ -151,15 +151,15 @@ def measure(records: int, integrations: int, workers: int) -> dict:
     return result
 
 
-def _wait_for_consumers(processes: list[subprocess.Popen], logs: list[Path]) -> None:
+def wait_for_consumers(processes: list[subprocess.Popen], logs: list[Path]) -> None:
     deadline = time.monotonic() + WORKER_START_TIMEOUT_SECONDS
     while not all("Huey consumer started" in log.read_text(errors="replace") for log in logs):
         if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
-            raise SystemExit(f"scale_out: the workers did not start\n{_tails(logs)}")
+            raise SystemExit(f"scale_out: the workers did not start\n{tails(logs)}")
         time.sleep(0.2)
 
 
-def _tails(logs: list[Path]) -> str:
+def tails(logs: list[Path]) -> str:
     return "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-2000:]}" for log in logs)
 
 

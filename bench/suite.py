@@ -53,6 +53,7 @@ PLAN: tuple[Run, ...] = (
     Run("push_rate_limited", ("--entries", "1000", "--limit", "50"), ("--entries", "50", "--limit", "50")),
     Run("webhook_ingest", ("--seconds", "10"), ("--seconds", "1")),  # the embedded server
     Run("webhook_ingest", ("--seconds", "10", "--server", "gunicorn"), ("--seconds", "1", "--server", "gunicorn")),
+    Run("webhook_ingest", ("--seconds", "10", "--worker"), ("--seconds", "1", "--worker")),  # applied as they arrive
     Run("webhook_apply", ("--deliveries", "300"), ("--deliveries", "20")),
     Run("concurrent_writers", ("--clients", "50", "--seconds", "30"), ("--clients", "5", "--seconds", "2")),
     Run("calendar_page", ("--records", "10000"), ("--records", "200", "--requests", "10")),  # all the viewer's

@@ -27,12 +27,13 @@ import sys
 import threading
 import time
 from collections import Counter
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Callable, Iterator
 
 from bench.harness import bench_app, emit, make_paged_integration, register_paged_fake, say
 from bench.profiling import ProfiledApp
 from bench.webhook_load import SECRET, generate_load
+from bench.webhook_worker import applied_figures, drain, waiting, worker_process
 
 GUNICORN_APP = "bench.wsgi:application"
 ACCEPTED = 202
@@ -68,6 +69,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="werkzeug: a threaded server in this process (default); gunicorn: worker processes")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (default 4)")
+    parser.add_argument("--worker", action="store_true",
+                        help="a worker process applies the deliveries while they arrive: how far behind it was "
+                             "when the load stopped, how long it took to catch up, in how many runs (the "
+                             "intake's figures are then taken with the worker beside it on the same CPUs)")
     parser.add_argument("--profile", metavar="FILE", default=None,
                         help="werkzeug only: profile the request handling (cProfile, every thread) into FILE")
 
@@ -111,8 +116,7 @@ def _gunicorn(bench, workers: int, threads: int) -> Iterator[tuple[int, Callable
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {**os.environ, "DATABASE_URL": bench.database_url, "TIMEHUB_INSTANCE": str(bench.instance),
-           "TIMEHUB_QUEUE_NAME": bench.app.config["TIMEHUB_QUEUE_NAME"]}
+    env = _process_env(bench)
     command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
                "--threads", str(threads), "--worker-class", "gthread", "--log-level", "warning",
                GUNICORN_APP]
@@ -123,6 +127,12 @@ def _gunicorn(bench, workers: int, threads: int) -> Iterator[tuple[int, Callable
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def _process_env(bench) -> dict:
+    """What a server or worker process needs to run on the benchmark's database and queue."""
+    return {**os.environ, "DATABASE_URL": bench.database_url, "TIMEHUB_INSTANCE": str(bench.instance),
+            "TIMEHUB_QUEUE_NAME": bench.app.config["TIMEHUB_QUEUE_NAME"]}
 
 
 def _wait_until_listening(port: int, server: subprocess.Popen, timeout: float = 30.0) -> None:
@@ -257,17 +267,28 @@ def run(args: argparse.Namespace) -> None:
             _warm_up(port)
             empty = _load(f"http://127.0.0.1:{port}{EMPTY_PATH}", args, server_cpu)
             framework = _load(f"http://127.0.0.1:{port}{FRAMEWORK_PATH}", args, server_cpu)
-            report = _load(f"http://127.0.0.1:{port}/webhooks/paged/{token}", args, server_cpu)
+            with worker_process(bench, _process_env(bench)) if args.worker else nullcontext() as worker:
+                report = _load(f"http://127.0.0.1:{port}/webhooks/paged/{token}", args, server_cpu)
+                if worker:
+                    behind = waiting(integration_id)
+                    applying = {"behind_at_end": behind, "drain_s": round(drain(integration_id, *worker), 2)}
 
         if served is not None and args.profile:
             served.dump(args.profile)
         outcomes = report["outcomes"]
         statuses = Counter(status for _, status, _ in outcomes)
         accepted = {delivery for delivery, status, _ in outcomes if status == ACCEPTED}
+        if args.worker:
+            applying.update(applied_figures(integration_id, accepted))
+            applying["applied_per_s"] = round(applying["applied"] / (report["elapsed"] + applying["drain_s"]), 1)
+            say(f"the worker: {applying['behind_at_end']} deliveries waiting when the load stopped, all processed "
+                f"{applying['drain_s']} s later; {applying['applied']} of {len(accepted)} accepted ones applied "
+                f"in {applying['apply_runs']} runs")
         stored_counts = Counter(db.session.scalars(
             select(WebhookDelivery.delivery_id).where(WebhookDelivery.integration_id == integration_id)))
         stored_once = sum(1 for delivery in accepted if stored_counts[delivery] == 1)
-        say(_queue_coverage(integration_id))
+        if not args.worker:  # else the worker consumed the jobs
+            say(_queue_coverage(integration_id))
         latencies = _accepted_latencies(report)
         empty_latencies = _accepted_latencies(empty)
         rate = len(accepted) / report["elapsed"]
@@ -301,6 +322,7 @@ def run(args: argparse.Namespace) -> None:
             "server_cpu_ms": _cpu_ms_per_answer(report),
             "empty_server_cpu_ms": _cpu_ms_per_answer(empty),
             "framework_server_cpu_ms": _cpu_ms_per_answer(framework),
+            **(applying if args.worker else {}),
         })
 
 
