@@ -113,7 +113,9 @@ def _client_and_time_integration(integration_id: int, client_id: int):
 
 def _time_preview_page(integration, client: Client, body: dict | None, problem: str | None, *,
                        stale: bool = False, status: int = 200):
-    held = bool(export_gate.held_time(db.session, integration).get(client.id))
+    # A preview says how many wait; held_time is read again only when there is none to show.
+    held = body["time_activities_waiting"] > 0 if body else bool(export_gate.held_time(db.session, integration)
+                                                                   .get(client.id))
     return _render_preview(
         integration, client, body, problem, stale=stale, status=status, title=f"Preview of {client.name}'s time",
         sends=f"the customer (created when it does not exist there yet), then the first "

@@ -162,11 +162,12 @@ def takes_time(integration: Integration) -> bool:
     return "time_entry" in getattr(registry.get_connector(integration.provider), "push_kinds", ())
 
 
-def time_preview(client: Client, integration: Integration) -> dict:
+def time_preview(client: Client, integration: Integration, held: list[int] | None = None) -> dict:
     """Exactly what the first export of `client`'s held time would send now: the customer,
     the first TIME_PREVIEW_LIMIT time activities, and how many wait (ProviderError when
-    unreachable)."""
-    held = export_gate.held_time(db.session, integration).get(client.id, [])
+    unreachable). `held`: the client's held entries, when the caller read them already."""
+    if held is None:
+        held = export_gate.held_time(db.session, integration).get(client.id, [])
     entries = [db.session.get(TimeEntry, entry_id) for entry_id in held[:TIME_PREVIEW_LIMIT]]
     with closing(connector_for(integration, retry=INTERACTIVE_RETRY)) as connector:
         shown = connector.time_preview(client, entries,
@@ -176,9 +177,10 @@ def time_preview(client: Client, integration: Integration) -> dict:
 
 def confirm_time_export(client: Client, integration: Integration, shown_digest: str) -> None:
     """As confirm_first_export, for a client whose held changes are time (no invoice yet)."""
-    if not export_gate.held_time(db.session, integration).get(client.id):
+    held = export_gate.held_time(db.session, integration).get(client.id)
+    if not held:
         raise export_gate.GateError(f"No time of {client.name} waits for a confirmation; nothing was changed.")
-    _confirm_unchanged(integration, client.id, time_preview(client, integration), shown_digest)
+    _confirm_unchanged(integration, client.id, time_preview(client, integration, held), shown_digest)
 
 
 # -- customer matching ---------------------------------------------------------------------
