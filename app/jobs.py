@@ -28,7 +28,7 @@ from app.mailer import MailError
 from app.services import session_service, work_queue
 from app.services.sync_service import SyncAlreadyRunning, due_work, push_pending, run_sync, running_trigger
 from app.services.token_service import refresh_idle_connections
-from app.services import account_links, command_service, notification_service, sync_preview, webhook_service
+from app.services import account_links, command_service, notification_service, sync_preview, webhook_processing
 
 log = logging.getLogger(__name__)
 
@@ -150,15 +150,16 @@ def preview_sync(integration_id: int) -> None:
 def process_webhook(delivery_ids: int | list[int], attempt: int = 0) -> None:
     """Process stored deliveries (one id, or a batch from WebhookEnqueuer) in the order
     they were stored, each integration's as one run with its other waiting deliveries
-    (webhook_service.runs_for); ones already processed (a duplicate job, or one whose
+    (webhook_processing.runs_for); ones already processed (a duplicate job, or one whose
     deliveries an earlier job took along) are skipped. `attempt`: how often this batch
     already found a pull holding its integration."""
     ids = [delivery_ids] if isinstance(delivery_ids, int) else delivery_ids
-    batches = list(webhook_service.unprocessed_by_integration(ids).items())
+    batches = list(webhook_processing.unprocessed_by_integration(ids).items())
     for position, (integration_id, batch) in enumerate(batches):
         try:
-            for run in webhook_service.runs_for(integration_id, batch):
-                when_free(integration_id, functools.partial(webhook_service.process_deliveries, integration_id, run),
+            for run in webhook_processing.runs_for(integration_id, batch):
+                when_free(integration_id,
+                          functools.partial(webhook_processing.process_deliveries, integration_id, run),
                           tuning.WEBHOOK_BRIEF_WAIT_SECONDS, tuning.WEBHOOK_BRIEF_POLL_SECONDS)
         except SyncAlreadyRunning:
             # A pull holds the integration: the rest come back later, later each time.
@@ -322,7 +323,7 @@ def refresh_idle_tokens() -> dict[int, str]:
 @in_app_context
 def purge_processed_deliveries() -> int:
     """Daily: delete webhook deliveries processed more than tuning.WEBHOOK_KEEP_DAYS ago."""
-    return webhook_service.purge_processed()
+    return webhook_processing.purge_processed()
 
 
 @huey.periodic_task(crontab(minute="41", hour="3"), name="purge_expired_sessions")

@@ -17,7 +17,7 @@ from werkzeug.serving import make_server
 from app.integrations.http import RetryPolicy
 from app.models import ExternalLink, Integration, OutboxItem, Task, WebhookDelivery
 from app.models.base import utcnow
-from app.services import webhook_service
+from app.services import webhook_processing
 from app.services.connections import connector_for
 from app.services.integration_service import IntegrationService
 from app.services.sync_service import run_sync, settings_changed
@@ -167,5 +167,5 @@ def process_deliveries(db) -> int:
     db.session.expire_all()
     waiting = db.session.scalars(select(WebhookDelivery.id).where(WebhookDelivery.processed_at.is_(None))).all()
     for delivery_id in waiting:
-        webhook_service.process_delivery(delivery_id)
+        webhook_processing.process_delivery(delivery_id)
     return len(waiting)

@@ -9,7 +9,7 @@ from app import tuning
 from app.extensions import csrf
 from app.integrations.exchange import WebhookRejected
 from app.jobs import webhook_enqueuer
-from app.services import webhook_service
+from app.services import webhook_processing, webhook_service
 from app.web_security import LOG_PATH_KEY
 
 bp = Blueprint("webhooks", __name__)
@@ -53,4 +53,4 @@ def probe(slug: str, token: str):
     return "", 200 if webhook_service.is_known_address(slug, token) else 404
 
 
-bp.add_app_template_global(webhook_service.recent_failed_deliveries, "failed_webhook_deliveries")
+bp.add_app_template_global(webhook_processing.recent_failed_deliveries, "failed_webhook_deliveries")

@@ -17,7 +17,7 @@ from werkzeug.serving import make_server
 
 from app.integrations import jwt_hs256
 from app.models import Integration, ProviderApp, WebhookDelivery
-from app.services import webhook_service
+from app.services import webhook_processing, webhook_service
 from app.web_security import QuietRequestHandler
 
 CLIENT_ID, CLIENT_SECRET = "jira-client-id", "jira-client-secret"
@@ -162,7 +162,7 @@ def test_a_stored_delivery_that_cannot_be_applied_is_failed_with_its_reason_on_t
     def broken_connector(_integration):
         raise RuntimeError("the site answered with nonsense")
 
-    webhook_service.process_delivery(delivery_row.id, connector_factory=broken_connector)
+    webhook_processing.process_delivery(delivery_row.id, connector_factory=broken_connector)
     db.session.expire_all()
     delivery_row = db.session.get(WebhookDelivery, delivery_row.id)
     assert delivery_row.processed_at is not None and "the site answered with nonsense" in delivery_row.error

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from app import tuning
 from app.models import Project, WebhookDelivery
-from app.services import webhook_service
+from app.services import webhook_processing, webhook_service
 from tests.fakes.paged_connector import sign
 from tests.integration.test_sync_engine import make_integration, paged_registered  # noqa: F401
 
@@ -48,7 +48,7 @@ def test_a_valid_delivery_is_stored_before_the_answer_and_processed_later(client
     assert queue.pending() == []
     response.close()
     assert [task.name for task in queue.pending()] == ["process_webhook"]
-    webhook_service.process_delivery(row.id)
+    webhook_processing.process_delivery(row.id)
     assert db.session.scalars(select(Project.name)).one() == "From a webhook"
     db.session.refresh(row)
     assert row.processed_at is not None and row.error is None
@@ -126,12 +126,12 @@ def test_processing_waits_for_a_run_holding_the_integration_and_is_a_run_itself(
     row = db.session.scalars(select(WebhookDelivery)).one()
     pull = start_run(db.session, integration, "schedule")
     with pytest.raises(SyncAlreadyRunning):  # the job schedules itself again
-        webhook_service.process_delivery(row.id)
+        webhook_processing.process_delivery(row.id)
     db.session.refresh(row)
     assert row.processed_at is None
     pull.status = "succeeded"
     db.session.commit()
-    webhook_service.process_delivery(row.id)
+    webhook_processing.process_delivery(row.id)
     run = db.session.scalars(select(SyncRun).where(SyncRun.trigger == "webhook")).one()
     assert (run.status, run.pulled, run.created) == ("succeeded", 1, 1)
     assert integration.last_sync_at is None  # a webhook is no sync: the schedule still counts from pulls
@@ -333,7 +333,7 @@ def test_the_job_processes_a_batch_in_stored_order_skips_processed_ones_and_the_
         assert post(client, integration, body, headers).status_code == 202
         ids.append(db.session.scalars(select(WebhookDelivery.id).where(
             WebhookDelivery.delivery_id == f"d-{number}")).one())
-    webhook_service.process_delivery(ids[2])  # already done by an earlier job
+    webhook_processing.process_delivery(ids[2])  # already done by an earlier job
     jobs.process_webhook.call_local([ids[2], ids[1], ids[0], ids[1]])
     db.session.rollback()
     assert all(row.processed_at is not None for row in db.session.scalars(select(WebhookDelivery)))
@@ -351,7 +351,7 @@ def test_an_older_delivery_arriving_after_a_newer_one_changes_nothing(client, db
         body = json.dumps({"item": {"id": "rec-1", "title": title, "updated_at": moment}}).encode()
         body, headers = delivery(delivery_id=f"d-{number}", body=body)
         assert post(client, integration, body, headers).status_code == 202
-        webhook_service.process_delivery(db.session.scalars(select(WebhookDelivery.id).where(
+        webhook_processing.process_delivery(db.session.scalars(select(WebhookDelivery.id).where(
             WebhookDelivery.delivery_id == f"d-{number}")).one())
     assert db.session.scalars(select(Project.name)).one() == "newer"
     from app.models import ExternalLink, SyncRun
@@ -362,7 +362,7 @@ def test_an_older_delivery_arriving_after_a_newer_one_changes_nothing(client, db
     body = json.dumps({"item": {"id": "rec-1", "title": "newest", "updated_at": 1_800_000_200}}).encode()
     body, headers = delivery(delivery_id="d-2", body=body)
     post(client, integration, body, headers)
-    webhook_service.process_delivery(db.session.scalars(select(WebhookDelivery.id).where(
+    webhook_processing.process_delivery(db.session.scalars(select(WebhookDelivery.id).where(
         WebhookDelivery.delivery_id == "d-2")).one())
     assert db.session.scalars(select(Project.name)).one() == "newest"
 
@@ -377,7 +377,7 @@ def test_a_page_older_than_a_delivery_already_applied_does_not_overwrite_it(clie
                                     "updated_at": fake.records[1]["updated_at"] + 3600}}).encode()
         body, headers = delivery(delivery_id="d-new", body=body)
         assert post(client, integration, body, headers).status_code == 202
-        webhook_service.process_delivery(db.session.scalars(select(WebhookDelivery.id)).one())
+        webhook_processing.process_delivery(db.session.scalars(select(WebhookDelivery.id)).one())
         run_sync(integration.id, trigger="manual")  # the listing still holds the older title
     db.session.rollback()
     names = sorted(db.session.scalars(select(Project.name)))
@@ -400,7 +400,7 @@ def test_a_batch_meeting_a_running_sync_is_scheduled_again_from_where_it_stopped
             WebhookDelivery.delivery_id == f"d-{number}")).one())
     queue = client.application.extensions["timehub.jobs"]
     queue.flush()  # the intake's own jobs: this test runs the job by hand
-    webhook_service.process_delivery(ids[0])
+    webhook_processing.process_delivery(ids[0])
     pull = start_run(db.session, integration, "schedule")   # a pull holds the integration
     jobs.process_webhook.call_local(ids)
 
@@ -443,7 +443,7 @@ def test_a_job_takes_its_integrations_waiting_deliveries_along_oldest_first(clie
                                                                             monkeypatch):
     """A backlog drains in big runs: the job for the newest delivery applies the older ones
     waiting too (up to WEBHOOK_APPLY_BATCH_MAX in all, its own always among them), and their
-    own jobs then find them done (webhook_service.runs_for)."""
+    own jobs then find them done (webhook_processing.runs_for)."""
     from app import jobs
     from app.models import SyncRun
     ids = _stored_ids(client, db, integration, 5)
@@ -465,9 +465,9 @@ def test_a_run_holds_a_bounded_amount_of_bodies(client, db, integration, monkeyp
     ids = _stored_ids(client, db, integration, 5)
     length = max(len(body) for body in db.session.scalars(select(WebhookDelivery.body)))
     monkeypatch.setattr(tuning, "WEBHOOK_APPLY_BATCH_CHARACTERS", 2 * length)
-    assert webhook_service.runs_for(integration.id, [ids[4]]) == [ids[0:2], ids[2:4], ids[4:]]
+    assert webhook_processing.runs_for(integration.id, [ids[4]]) == [ids[0:2], ids[2:4], ids[4:]]
     monkeypatch.setattr(tuning, "WEBHOOK_APPLY_BATCH_CHARACTERS", length - 1)  # each body is bigger: a run each
-    assert webhook_service.runs_for(integration.id, ids[:2]) == [[delivery_id] for delivery_id in ids]
+    assert webhook_processing.runs_for(integration.id, ids[:2]) == [[delivery_id] for delivery_id in ids]
     monkeypatch.setattr(tuning, "WEBHOOK_APPLY_BATCH_CHARACTERS", 2 * length)
     jobs.process_webhook.call_local([ids[4]])
     db.session.rollback()
@@ -481,13 +481,13 @@ def test_processed_deliveries_are_purged_after_the_keeping_time_and_waiting_ones
 
     from app.models.base import utcnow
     ids = _stored_ids(client, db, integration, 4)
-    webhook_service.process_delivery(ids[0])
-    webhook_service.process_delivery(ids[1])
+    webhook_processing.process_delivery(ids[0])
+    webhook_processing.process_delivery(ids[1])
     rows = {row.id: row for row in db.session.scalars(select(WebhookDelivery))}
     rows[ids[0]].processed_at = utcnow() - timedelta(days=tuning.WEBHOOK_KEEP_DAYS + 1)  # long done
     rows[ids[2]].received_at = utcnow() - timedelta(days=tuning.WEBHOOK_KEEP_DAYS + 30)  # old, still waiting
     db.session.commit()
-    assert webhook_service.purge_processed() == 1
+    assert webhook_processing.purge_processed() == 1
     assert sorted(db.session.scalars(select(WebhookDelivery.id))) == ids[1:]
     # A provider replaying the purged one is heard again; applying it changes nothing newer.
     body, headers = delivery(item_id="rec-0", title="Item 0", delivery_id="d-0")
@@ -496,8 +496,8 @@ def test_processed_deliveries_are_purged_after_the_keeping_time_and_waiting_ones
     monkeypatch.setattr(tuning, "WEBHOOK_PURGE_CHUNK", 2)
     later = utcnow() + timedelta(days=tuning.WEBHOOK_KEEP_DAYS + 1)
     for delivery_id in ids[1:]:
-        webhook_service.process_delivery(delivery_id)
-    assert webhook_service.purge_processed(now=later) == 3
+        webhook_processing.process_delivery(delivery_id)
+    assert webhook_processing.purge_processed(now=later) == 3
     assert [row.delivery_id for row in db.session.scalars(select(WebhookDelivery))] == ["d-0"]
 
 
@@ -592,16 +592,16 @@ def test_a_delivery_another_worker_finished_while_this_one_waited_is_not_applied
     body, headers = delivery(title="Applied by the other worker")
     post(client, integration, body, headers)
     row = db.session.scalars(select(WebhookDelivery)).one()
-    take_lock = webhook_service.start_run
+    take_lock = webhook_processing.start_run
 
     def after_the_other_worker(session, integration, trigger):
         with db.engine.begin() as other_worker:
             other_worker.execute(update(WebhookDelivery).where(WebhookDelivery.id == row.id)
                                  .values(processed_at=utcnow()))
         return take_lock(session, integration, trigger)
-    monkeypatch.setattr(webhook_service, "start_run", after_the_other_worker)
+    monkeypatch.setattr(webhook_processing, "start_run", after_the_other_worker)
 
-    webhook_service.process_deliveries(integration.id, [row.id])
+    webhook_processing.process_deliveries(integration.id, [row.id])
 
     db.session.rollback()
     assert db.session.scalar(select(func.count()).select_from(Project)) == 0   # not applied by this worker
