@@ -13,6 +13,8 @@ measured per request on the client side. Afterwards every accepted delivery
 (202) is looked up in the database: `lost` counts the accepted ones that are
 not stored exactly once. stderr also says how many stored deliveries the job
 queue holds a process_webhook job for (intake enqueues ids in batches).
+`--worker` runs a worker process beside the intake during the deliveries
+(bench/webhook_worker.py): how far behind it was, how long it took to catch up.
 """
 from __future__ import annotations
 
@@ -271,19 +273,14 @@ def run(args: argparse.Namespace) -> None:
                 report = _load(f"http://127.0.0.1:{port}/webhooks/paged/{token}", args, server_cpu)
                 if worker:
                     behind = waiting(integration_id)
-                    applying = {"behind_at_end": behind, "drain_s": round(drain(integration_id, *worker), 2)}
+                    drain_s = drain(integration_id, *worker)
 
         if served is not None and args.profile:
             served.dump(args.profile)
         outcomes = report["outcomes"]
         statuses = Counter(status for _, status, _ in outcomes)
         accepted = {delivery for delivery, status, _ in outcomes if status == ACCEPTED}
-        if args.worker:
-            applying.update(applied_figures(integration_id, accepted))
-            applying["applied_per_s"] = round(applying["applied"] / (report["elapsed"] + applying["drain_s"]), 1)
-            say(f"the worker: {applying['behind_at_end']} deliveries waiting when the load stopped, all processed "
-                f"{applying['drain_s']} s later; {applying['applied']} of {len(accepted)} accepted ones applied "
-                f"in {applying['apply_runs']} runs")
+        applying = applied_figures(integration_id, accepted, behind, drain_s, report["elapsed"]) if args.worker else {}
         stored_counts = Counter(db.session.scalars(
             select(WebhookDelivery.delivery_id).where(WebhookDelivery.integration_id == integration_id)))
         stored_once = sum(1 for delivery in accepted if stored_counts[delivery] == 1)
@@ -322,7 +319,7 @@ def run(args: argparse.Namespace) -> None:
             "server_cpu_ms": _cpu_ms_per_answer(report),
             "empty_server_cpu_ms": _cpu_ms_per_answer(empty),
             "framework_server_cpu_ms": _cpu_ms_per_answer(framework),
-            **(applying if args.worker else {}),
+            **applying,
         })
 
 
