@@ -91,8 +91,9 @@ def process_deliveries(integration_id: int, delivery_ids: list[int], connector_f
     totals = _apply_all(session, integration_id, records, errors) if records else (0, 0, 0, 0)
     now = utcnow()
     if deliveries:
-        session.execute(update(WebhookDelivery), [{"id": delivery_id, "error": errors.get(delivery_id), "processed_at": now}
-                                                  for delivery_id, _, _ in deliveries])
+        marks = [{"id": delivery_id, "error": errors.get(delivery_id), "processed_at": now}
+                 for delivery_id, _, _ in deliveries]
+        session.execute(update(WebhookDelivery), marks)  # by primary key: one executemany
     run = session.get(SyncRun, run.id)
     run.pulled, run.created, run.updated, run.archived = totals
     finish_run(session, integration, run, _run_error(errors, len(deliveries)))
