@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+from playwright.sync_api import expect
 from flask import Flask
 from werkzeug.serving import make_server
 
@@ -34,6 +35,9 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
 PAGE_TIMEOUT_MS = 15_000  # generous for a 2-core machine; a passing step takes milliseconds
+# Playwright's expect() waits 5 s by default, whatever the context's timeout: a form posted
+# while the other test process loads both cores took longer (a calendar suggestion's flash).
+expect.set_options(timeout=PAGE_TIMEOUT_MS)
 
 
 @dataclass
